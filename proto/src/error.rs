@@ -1,0 +1,17 @@
+/// Every way a Lantern format can be malformed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("y4m: {0}")]
+    Y4m(String),
+    #[error("y4m: unsupported colorspace {0:?} (only 4:2:0 8-bit is supported)")]
+    Y4mColorspace(String),
+    #[error("frame size {width}x{height} is invalid: {why}")]
+    FrameSize {
+        width: u32,
+        height: u32,
+        why: &'static str,
+    },
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,280 @@
+//! YUV4MPEG2 (y4m): the raw-video pipe format that ffmpeg, GStreamer, mpv and ffplay all
+//! speak. Only 8-bit 4:2:0 is accepted, the format every encoder and viewer here uses.
+
+use std::io::{BufRead, Write};
+
+use crate::{Error, yuv};
+
+/// The longest header or FRAME line accepted; real ones are well under 100 bytes.
+const MAX_LINE: usize = 1024;
+
+/// A stream header: frame size and rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second as a fraction (numerator, denominator).
+    pub rate: (u32, u32),
+}
+
+impl Header {
+    /// Frames per second, as a float.
+    pub fn fps(&self) -> f64 {
+        self.rate.0 as f64 / self.rate.1 as f64
+    }
+
+    /// The header line, newline included.
+    pub fn line(&self) -> String {
+        format!(
+            "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C420jpeg\n",
+            self.width, self.height, self.rate.0, self.rate.1
+        )
+    }
+
+    /// Parse a header line (without its newline).
+    pub fn parse(line: &str) -> Result<Self, Error> {
+        let mut fields = line.split(' ');
+        if fields.next() != Some("YUV4MPEG2") {
+            return Err(Error::Y4m("not a y4m stream (no YUV4MPEG2 signature)".into()));
+        }
+        let (mut width, mut height, mut rate) = (None, None, None);
+        for field in fields.filter(|f| !f.is_empty()) {
+            let (tag, value) = field.split_at(1);
+            match tag {
+                "W" => width = Some(number(value, "width")?),
+                "H" => height = Some(number(value, "height")?),
+                "F" => rate = Some(ratio(value)?),
+                "I" if value != "p" && value != "?" => {
+                    return Err(Error::Y4m(format!("interlaced input (I{value}) is not supported")));
+                }
+                "C" if !matches!(value, "420jpeg" | "420paldv" | "420mpeg2" | "420") => {
+                    return Err(Error::Y4mColorspace(value.to_string()));
+                }
+                _ => {} // A, X and the accepted I/C values change nothing here.
+            }
+        }
+        let width = width.ok_or_else(|| Error::Y4m("header has no width (W)".into()))?;
+        let height = height.ok_or_else(|| Error::Y4m("header has no height (H)".into()))?;
+        let rate = rate.ok_or_else(|| Error::Y4m("header has no frame rate (F)".into()))?;
+        yuv::validate(width, height)?;
+        Ok(Self {
+            width,
+            height,
+            rate,
+        })
+    }
+}
+
+fn number(value: &str, what: &str) -> Result<u32, Error> {
+    value
+        .parse()
+        .map_err(|_| Error::Y4m(format!("{what} {value:?} is not a number")))
+}
+
+fn ratio(value: &str) -> Result<(u32, u32), Error> {
+    let (num, den) = value
+        .split_once(':')
+        .ok_or_else(|| Error::Y4m(format!("frame rate {value:?} is not N:D")))?;
+    let rate = (number(num, "frame rate")?, number(den, "frame rate")?);
+    if rate.0 == 0 || rate.1 == 0 || rate.0 / rate.1 > 1000 {
+        return Err(Error::Y4m(format!("frame rate {value} is out of range")));
+    }
+    Ok(rate)
+}
+
+/// Reads y4m frames into a reused [`yuv::Frame`].
+pub struct Reader<R> {
+    input: R,
+    header: Header,
+    line: Vec<u8>,
+}
+
+impl<R: BufRead> Reader<R> {
+    /// Read and check the stream header.
+    pub fn new(mut input: R) -> Result<Self, Error> {
+        let mut line = Vec::with_capacity(128);
+        if !read_line(&mut input, &mut line)? {
+            return Err(Error::Y4m("empty input (no header)".into()));
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| Error::Y4m("header is not text".into()))?;
+        let header = Header::parse(text)?;
+        Ok(Self {
+            input,
+            header,
+            line,
+        })
+    }
+
+    pub fn header(&self) -> Header {
+        self.header
+    }
+
+    /// A frame of this stream's size, to read into.
+    pub fn new_frame(&self) -> yuv::Frame {
+        yuv::Frame::new(self.header.width, self.header.height).expect("header was validated")
+    }
+
+    /// Read the next frame into `frame` (which must be of the header's size).
+    /// `Ok(false)` at a clean end of stream; a truncated frame is an error.
+    pub fn read_frame(&mut self, frame: &mut yuv::Frame) -> Result<bool, Error> {
+        if (frame.width(), frame.height()) != (self.header.width, self.header.height) {
+            return Err(Error::Y4m("frame buffer does not match the stream size".into()));
+        }
+        if !read_line(&mut self.input, &mut self.line)? {
+            return Ok(false);
+        }
+        if !self.line.starts_with(b"FRAME") {
+            return Err(Error::Y4m("expected a FRAME marker".into()));
+        }
+        self.input.read_exact(frame.data_mut()).map_err(|err| match err.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::Y4m("stream ends inside a frame".into()),
+            _ => Error::Io(err),
+        })?;
+        Ok(true)
+    }
+}
+
+/// Read one `\n`-terminated line (without it) into `line`, bounded by [`MAX_LINE`].
+/// `Ok(false)` at end of input before any byte.
+fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Error> {
+    line.clear();
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return match line.is_empty() {
+                true => Ok(false),
+                false => Err(Error::Y4m("stream ends inside a header line".into())),
+            };
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..end], true),
+            None => (available, false),
+        };
+        if line.len() + chunk.len() > MAX_LINE {
+            return Err(Error::Y4m(format!("header line longer than {MAX_LINE} bytes")));
+        }
+        line.extend_from_slice(chunk);
+        let used = chunk.len() + done as usize;
+        input.consume(used);
+        if done {
+            return Ok(true);
+        }
+    }
+}
+
+/// Writes y4m frames.
+pub struct Writer<W> {
+    output: W,
+    header: Header,
+}
+
+impl<W: Write> Writer<W> {
+    /// Write the stream header.
+    pub fn new(mut output: W, header: Header) -> Result<Self, Error> {
+        yuv::validate(header.width, header.height)?;
+        output.write_all(header.line().as_bytes())?;
+        Ok(Self { output, header })
+    }
+
+    pub fn header(&self) -> Header {
+        self.header
+    }
+
+    /// Write one frame, whose size must match the header.
+    pub fn write_frame(&mut self, frame: &yuv::Frame) -> Result<(), Error> {
+        if (frame.width(), frame.height()) != (self.header.width, self.header.height) {
+            return Err(Error::Y4m(format!(
+                "frame is {}x{} but the stream is {}x{}",
+                frame.width(),
+                frame.height(),
+                self.header.width,
+                self.header.height
+            )));
+        }
+        self.output.write_all(b"FRAME\n")?;
+        self.output.write_all(frame.data())?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), Error> {
+        Ok(self.output.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            width: 4,
+            height: 2,
+            rate: (60, 1),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut out = Vec::new();
+        let mut writer = Writer::new(&mut out, header()).unwrap();
+        let mut frame = yuv::Frame::new(4, 2).unwrap();
+        for (i, byte) in frame.data_mut().iter_mut().enumerate() {
+            *byte = i as u8;
+        }
+        writer.write_frame(&frame).unwrap();
+        writer.write_frame(&frame).unwrap();
+
+        let mut reader = Reader::new(&out[..]).unwrap();
+        assert_eq!(reader.header(), header());
+        let mut read = reader.new_frame();
+        assert!(reader.read_frame(&mut read).unwrap());
+        assert_eq!(read, frame);
+        assert!(reader.read_frame(&mut read).unwrap());
+        assert!(!reader.read_frame(&mut read).unwrap());
+    }
+
+    #[test]
+    fn ffmpeg_style_header_with_parameters() {
+        let line = "YUV4MPEG2 W1280 H720 F30000:1001 Ip A1:1 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED";
+        let header = Header::parse(line).unwrap();
+        assert_eq!((header.width, header.height, header.rate), (1280, 720, (30000, 1001)));
+        assert!((header.fps() - 29.97).abs() < 0.01);
+    }
+
+    #[test]
+    fn bad_headers_are_refused_with_a_reason() {
+        let cases = [
+            ("", "signature"),
+            ("YUV4MPEG2 W4 F1:1", "height"),
+            ("YUV4MPEG2 W4 H2", "frame rate"),
+            ("YUV4MPEG2 W4 H2 F0:1", "out of range"),
+            ("YUV4MPEG2 Wx H2 F1:1", "not a number"),
+            ("YUV4MPEG2 W4 H2 F1:1 C444", "colorspace"),
+            ("YUV4MPEG2 W4 H2 F1:1 It", "interlaced"),
+            ("YUV4MPEG2 W5 H2 F1:1", "even"),
+        ];
+        for (line, why) in cases {
+            let err = Header::parse(line).unwrap_err().to_string();
+            assert!(err.contains(why), "{line:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn truncated_streams_are_errors_not_eof() {
+        let mut data = header().line().into_bytes();
+        data.extend_from_slice(b"FRAME\n");
+        data.extend_from_slice(&[0; 5]);
+        let mut reader = Reader::new(&data[..]).unwrap();
+        let mut frame = reader.new_frame();
+        assert!(reader.read_frame(&mut frame).unwrap_err().to_string().contains("inside a frame"));
+
+        let mut data = header().line().into_bytes();
+        data.extend_from_slice(b"GARBAGE\n");
+        let mut reader = Reader::new(&data[..]).unwrap();
+        assert!(reader.read_frame(&mut frame).is_err());
+
+        let long = vec![b'Y'; 5000];
+        assert!(Reader::new(&long[..]).is_err());
+        assert!(Reader::new(&b""[..]).is_err());
+    }
+}
