@@ -1,1 +1,135 @@
+//! moq-pub: capture or generate frames, encode them to H.264 and publish them as a hang
+//! broadcast over MoQ, to a relay or straight to subscribers (`--listen`).
+//!
+//! The binary is a thin wrapper: it parses flags into a [`Config`] and calls [`run`].
 
+pub mod encode;
+mod error;
+pub mod net;
+pub mod pipeline;
+pub mod publish;
+pub mod source;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use error::Error;
+
+use encode::H264Settings;
+use source::{Format, SourceSpec};
+
+/// Where the broadcast goes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Publish to a relay.
+    Relay(net::ConnectArgs),
+    /// Serve subscribers directly.
+    Listen(SocketAddr),
+}
+
+/// Everything a publishing run needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub source: SourceSpec,
+    /// Size and rate of the test source (a y4m stream brings its own).
+    pub format: Format,
+    /// kbit/s; `None` picks [`H264Settings::default_bitrate_kbps`] for the source's format.
+    pub bitrate_kbps: Option<u32>,
+    /// Frames per GOP; `None` is one second of frames.
+    pub gop: Option<u32>,
+    pub preset: String,
+    pub tune: String,
+    pub name: String,
+    pub target: Target,
+    /// Stop after this many frames.
+    pub frames: Option<u64>,
+    /// Print a JSON stats line every second.
+    pub stats: bool,
+}
+
+/// Publish until the source ends, `frames` are sent, or Ctrl-C.
+pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
+    if config.name.is_empty() {
+        return Err(Error::Config("--name must not be empty".into()));
+    }
+    let spec = config.source.clone();
+    let source = tokio::task::spawn_blocking(move || spec.open(config.format))
+        .await
+        .map_err(|e| Error::Source(e.to_string()))??;
+    let format = source.format();
+    let settings = H264Settings {
+        bitrate_kbps: config
+            .bitrate_kbps
+            .unwrap_or_else(|| H264Settings::default_bitrate_kbps(format)),
+        gop: config.gop.unwrap_or(format.fps.round().max(1.0) as u32),
+        preset: config.preset.clone(),
+        tune: config.tune.clone(),
+    };
+
+    let origin = moq_tokio::origin::spawn();
+    let broadcast = publish::Broadcast::new(&origin, &config.name, format, settings.bitrate_kbps)?;
+
+    let mut connection = None;
+    let mut server = None;
+    match &config.target {
+        Target::Relay(args) => {
+            let (client, url) = args.client()?;
+            let dialing = client.with_publisher(origin.consume()).connect(url.clone());
+            connection = Some(net::established(dialing, &url, args.timeout()?).await?);
+        }
+        Target::Listen(addr) => {
+            let listener = net::Listener::bind(*addr).await?;
+            eprintln!(
+                "moq-pub: serving {:?} on {} — subscribe with --url http://{}/ --name {} (fingerprint {})",
+                config.name,
+                listener.local_addr(),
+                listener.local_addr(),
+                config.name,
+                listener.fingerprint()
+            );
+            server = Some(tokio::spawn(listener.serve(origin.consume())));
+        }
+    }
+    tracing::info!(
+        name = config.name,
+        width = format.width,
+        height = format.height,
+        fps = format.fps,
+        kbps = settings.bitrate_kbps,
+        gop = settings.gop,
+        "publishing"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (frames, stats) = (config.frames, config.stats);
+    let pipeline = {
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || {
+            pipeline::run(source, &settings, broadcast, frames, stop, stats)
+        })
+    };
+    tokio::pin!(pipeline);
+    let summary = loop {
+        tokio::select! {
+            done = &mut pipeline => break done.map_err(|e| Error::Source(e.to_string()))??,
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted, finishing the broadcast");
+                stop.store(true, Ordering::Relaxed);
+            }
+            Some(res) = async { Some(server.as_mut()?.await) } => {
+                return Err(match res {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(())) => Error::Listen("the listener stopped".into()),
+                    Err(e) => Error::Listen(e.to_string()),
+                });
+            }
+        }
+    };
+    if let Some(connection) = connection {
+        // Deliver what is still queued before closing, but never wait long for a dead peer.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.close()).await;
+    }
+    tracing::info!(?summary, "done");
+    Ok(summary)
+}

@@ -135,7 +135,10 @@ mod tests {
             let got = h.quantile(q).unwrap() as f64;
             assert!((got - exact).abs() / exact < 0.03, "q{q}: {got} vs {exact}");
         }
-        assert_eq!((h.min(), h.max(), h.count()), (Some(10), Some(100_000), 10_000));
+        assert_eq!(
+            (h.min(), h.max(), h.count()),
+            (Some(10), Some(100_000), 10_000)
+        );
         assert_eq!(h.quantile(1.0), Some(100_000));
     }
 
@@ -161,7 +164,10 @@ mod tests {
         a.record(100);
         b.record(300);
         a.merge(&b);
-        assert_eq!((a.count(), a.min(), a.max(), a.mean()), (2, Some(100), Some(300), Some(200.0)));
+        assert_eq!(
+            (a.count(), a.min(), a.max(), a.mean()),
+            (2, Some(100), Some(300), Some(200.0))
+        );
     }
 
     #[test]
@@ -172,7 +178,10 @@ mod tests {
             assert!(i >= last);
             last = i;
             let mid = midpoint(i) as f64;
-            assert!(v < 32 || (mid - v as f64).abs() / (v as f64) < 0.04, "{v} -> {mid}");
+            assert!(
+                v < 32 || (mid - v as f64).abs() / (v as f64) < 0.04,
+                "{v} -> {mid}"
+            );
         }
     }
 }

@@ -57,7 +57,10 @@ impl Layout {
 
     /// Top-left pixel of bit `i`'s block.
     fn origin(&self, i: usize) -> (usize, usize) {
-        ((i % self.per_row) * self.block, (i / self.per_row) * self.block)
+        (
+            (i % self.per_row) * self.block,
+            (i / self.per_row) * self.block,
+        )
     }
 }
 
@@ -138,7 +141,11 @@ fn crc16(data: &[u8]) -> u16 {
     for &byte in data {
         crc ^= (byte as u16) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { crc << 1 ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                crc << 1 ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -181,7 +188,9 @@ mod tests {
         // A flipped block breaks the CRC.
         let [(y, stride), _, _] = frame.planes_mut();
         for row in 0..16 {
-            y[row * stride + 40 * 16..][..16].iter_mut().for_each(|p| *p = 255 - *p);
+            y[row * stride + 40 * 16..][..16]
+                .iter_mut()
+                .for_each(|p| *p = 255 - *p);
         }
         assert_eq!(Stamp::read(&frame), None);
     }

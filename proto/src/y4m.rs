@@ -35,7 +35,9 @@ impl Header {
     pub fn parse(line: &str) -> Result<Self, Error> {
         let mut fields = line.split(' ');
         if fields.next() != Some("YUV4MPEG2") {
-            return Err(Error::Y4m("not a y4m stream (no YUV4MPEG2 signature)".into()));
+            return Err(Error::Y4m(
+                "not a y4m stream (no YUV4MPEG2 signature)".into(),
+            ));
         }
         let (mut width, mut height, mut rate) = (None, None, None);
         for field in fields.filter(|f| !f.is_empty()) {
@@ -45,7 +47,9 @@ impl Header {
                 "H" => height = Some(number(value, "height")?),
                 "F" => rate = Some(ratio(value)?),
                 "I" if value != "p" && value != "?" => {
-                    return Err(Error::Y4m(format!("interlaced input (I{value}) is not supported")));
+                    return Err(Error::Y4m(format!(
+                        "interlaced input (I{value}) is not supported"
+                    )));
                 }
                 "C" if !matches!(value, "420jpeg" | "420paldv" | "420mpeg2" | "420") => {
                     return Err(Error::Y4mColorspace(value.to_string()));
@@ -96,7 +100,8 @@ impl<R: BufRead> Reader<R> {
         if !read_line(&mut input, &mut line)? {
             return Err(Error::Y4m("empty input (no header)".into()));
         }
-        let text = std::str::from_utf8(&line).map_err(|_| Error::Y4m("header is not text".into()))?;
+        let text =
+            std::str::from_utf8(&line).map_err(|_| Error::Y4m("header is not text".into()))?;
         let header = Header::parse(text)?;
         Ok(Self {
             input,
@@ -118,7 +123,9 @@ impl<R: BufRead> Reader<R> {
     /// `Ok(false)` at a clean end of stream; a truncated frame is an error.
     pub fn read_frame(&mut self, frame: &mut yuv::Frame) -> Result<bool, Error> {
         if (frame.width(), frame.height()) != (self.header.width, self.header.height) {
-            return Err(Error::Y4m("frame buffer does not match the stream size".into()));
+            return Err(Error::Y4m(
+                "frame buffer does not match the stream size".into(),
+            ));
         }
         if !read_line(&mut self.input, &mut self.line)? {
             return Ok(false);
@@ -126,10 +133,14 @@ impl<R: BufRead> Reader<R> {
         if !self.line.starts_with(b"FRAME") {
             return Err(Error::Y4m("expected a FRAME marker".into()));
         }
-        self.input.read_exact(frame.data_mut()).map_err(|err| match err.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::Y4m("stream ends inside a frame".into()),
-            _ => Error::Io(err),
-        })?;
+        self.input
+            .read_exact(frame.data_mut())
+            .map_err(|err| match err.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    Error::Y4m("stream ends inside a frame".into())
+                }
+                _ => Error::Io(err),
+            })?;
         Ok(true)
     }
 }
@@ -151,7 +162,9 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>) -> Result<bool, Error
             None => (available, false),
         };
         if line.len() + chunk.len() > MAX_LINE {
-            return Err(Error::Y4m(format!("header line longer than {MAX_LINE} bytes")));
+            return Err(Error::Y4m(format!(
+                "header line longer than {MAX_LINE} bytes"
+            )));
         }
         line.extend_from_slice(chunk);
         let used = chunk.len() + done as usize;
@@ -237,7 +250,10 @@ mod tests {
     fn ffmpeg_style_header_with_parameters() {
         let line = "YUV4MPEG2 W1280 H720 F30000:1001 Ip A1:1 C420mpeg2 XYSCSS=420MPEG2 XCOLORRANGE=LIMITED";
         let header = Header::parse(line).unwrap();
-        assert_eq!((header.width, header.height, header.rate), (1280, 720, (30000, 1001)));
+        assert_eq!(
+            (header.width, header.height, header.rate),
+            (1280, 720, (30000, 1001))
+        );
         assert!((header.fps() - 29.97).abs() < 0.01);
     }
 
@@ -266,7 +282,13 @@ mod tests {
         data.extend_from_slice(&[0; 5]);
         let mut reader = Reader::new(&data[..]).unwrap();
         let mut frame = reader.new_frame();
-        assert!(reader.read_frame(&mut frame).unwrap_err().to_string().contains("inside a frame"));
+        assert!(
+            reader
+                .read_frame(&mut frame)
+                .unwrap_err()
+                .to_string()
+                .contains("inside a frame")
+        );
 
         let mut data = header().line().into_bytes();
         data.extend_from_slice(b"GARBAGE\n");

@@ -1,0 +1,197 @@
+//! Where a broadcast goes and how the connection is trusted: the relay URL, TLS, tokens,
+//! protocol versions, and the direct `--listen` server. moq-sub uses the same settings, so
+//! both binaries take identical flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::Error;
+
+/// Flags for dialing a relay (or a `moq-pub --listen` server).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ConnectArgs {
+    /// The relay to connect to. `https://HOST:PORT/PATH` (WebTransport, TLS verified against
+    /// the system roots), `http://HOST:PORT/PATH` (fetches the server's self-signed certificate
+    /// fingerprint from /certificate.sha256 first: for local relays only), or `moqt://` /
+    /// `moql://` (raw QUIC). The PATH is the relay's auth scope, e.g. `/anon`.
+    #[arg(long, env = "LANTERN_URL")]
+    pub url: Option<Url>,
+
+    /// A JWT for relays that require one (sent as `?jwt=`).
+    #[arg(long, env = "LANTERN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Trust a server whose certificate has this SHA-256 fingerprint (hex), as printed by
+    /// `moq-relay` and `moq-pub --listen`. Repeat for several.
+    #[arg(long, value_name = "HEX")]
+    pub tls_fingerprint: Vec<String>,
+
+    /// Also trust certificates signed by this CA (PEM). Repeat for several.
+    #[arg(long, value_name = "PEM")]
+    pub tls_root: Vec<PathBuf>,
+
+    /// Skip TLS verification entirely. Anyone on the path can then read and alter the stream:
+    /// only for debugging.
+    #[arg(long)]
+    pub tls_insecure: bool,
+
+    /// Offer only this MoQ protocol version (e.g. `moq-lite-03`, `moq-transport-14`). Repeat
+    /// for several; by default every supported version is offered and the server picks.
+    #[arg(long, value_name = "VERSION")]
+    pub moq_version: Vec<String>,
+
+    /// Give up if the first connection (or the broadcast) is not up within this many seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub timeout: f64,
+}
+
+impl ConnectArgs {
+    pub fn timeout(&self) -> Result<Duration, Error> {
+        Duration::try_from_secs_f64(self.timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "--timeout {} must be a positive number of seconds",
+                    self.timeout
+                ))
+            })
+    }
+
+    /// The URL with the token attached, or an error when none was given.
+    pub fn url(&self) -> Result<Url, Error> {
+        let mut url = self.url.clone().ok_or_else(|| {
+            Error::Config("--url is required (e.g. --url https://relay.example:4443/anon)".into())
+        })?;
+        if !matches!(url.scheme(), "https" | "http" | "moqt" | "moql") {
+            return Err(Error::Config(format!(
+                "--url {url}: unsupported scheme {:?} (use https, http, moqt or moql)",
+                url.scheme()
+            )));
+        }
+        if let Some(token) = &self.token {
+            url.query_pairs_mut().append_pair("jwt", token);
+        }
+        Ok(url)
+    }
+
+    fn versions(&self) -> Result<Vec<moq_net::Version>, Error> {
+        self.moq_version
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| Error::Config(format!("--moq-version {v}: {e}")))
+            })
+            .collect()
+    }
+
+    /// Build a client for these settings (the socket is bound, nothing is dialed yet).
+    pub fn client(&self) -> Result<(moq_tokio::Client, Url), Error> {
+        let url = self.url()?;
+        let mut config = moq_tokio::connect::Config::default();
+        config.version = self.versions()?;
+        config.timeout = self.timeout()?;
+        config.tls.fingerprint = self.tls_fingerprint.clone();
+        config.tls.root = self.tls_root.clone();
+        if self.tls_insecure {
+            tracing::warn!(
+                "TLS verification is off (--tls-insecure): the connection is not authenticated"
+            );
+            config.tls.insecure = Some(true);
+        }
+        let client = config
+            .init(moq_tokio::quic::Config::default())
+            .map_err(Error::Moq)?;
+        Ok((client, url))
+    }
+}
+
+/// Wait for a connection's first session, bounded by `timeout`.
+pub async fn established(
+    connection: moq_tokio::Connection,
+    url: &Url,
+    timeout: Duration,
+) -> Result<moq_tokio::Connection, Error> {
+    let shown = redacted(url);
+    match tokio::time::timeout(timeout, connection.established()).await {
+        Ok(Ok(connection)) => {
+            tracing::info!(url = %shown, "connected");
+            Ok(connection)
+        }
+        Ok(Err(err)) => Err(Error::Connect(format!("{shown}: {err}"))),
+        Err(_) => Err(Error::Connect(format!(
+            "{shown}: no session within {timeout:?} (is the relay running and the URL right?)"
+        ))),
+    }
+}
+
+/// The URL without its query, so tokens never reach a log line.
+pub fn redacted(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.to_string()
+}
+
+/// A direct MoQ server (`moq-pub --listen`): QUIC + WebTransport on a UDP port, with a freshly
+/// generated self-signed certificate whose fingerprint is served over HTTP on the same TCP port
+/// at `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work.
+pub struct Listener {
+    server: moq_tokio::Server,
+    addr: SocketAddr,
+    fingerprint: String,
+}
+
+impl Listener {
+    /// Bind `addr` (UDP for MoQ, TCP for the fingerprint) and generate a certificate for
+    /// `localhost`, the bound IP and the host's name.
+    pub async fn bind(addr: SocketAddr) -> Result<Self, Error> {
+        let mut config = moq_tokio::server::Config::default();
+        config.listen.bind = Some(moq_tokio::listen::Bind::Addr(addr));
+        config.listen.tls.generate = vec!["localhost".into(), addr.ip().to_string()];
+        let server = config
+            .init()
+            .map_err(|e| Error::Listen(format!("{addr}: {e}")))?;
+        let addr = server
+            .local_addr()
+            .map_err(|e| Error::Listen(format!("{addr}: {e}")))?;
+        let fingerprint = server
+            .certificates()
+            .fingerprints()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Listen("no certificate was generated".into()))?;
+        Ok(Self {
+            server,
+            addr,
+            fingerprint,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The generated certificate's SHA-256 fingerprint (hex), for `--tls-fingerprint`.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Serve `origin` to every subscriber until the listener fails.
+    pub async fn serve(self, origin: moq_net::origin::Consumer) -> Result<(), Error> {
+        let http = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .map_err(|e| Error::Listen(format!("tcp {}: {e}", self.addr)))?;
+        let fingerprint = self.fingerprint.clone();
+        let app = axum::Router::new().route(
+            "/certificate.sha256",
+            axum::routing::get(move || std::future::ready(fingerprint.clone())),
+        );
+        tokio::select! {
+            res = self.server.serve_publish(origin) => res.map_err(|e| Error::Listen(e.to_string())),
+            res = axum::serve(http, app) => res.map_err(|e| Error::Listen(format!("http: {e}"))),
+        }
+    }
+}
