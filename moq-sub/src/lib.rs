@@ -1,1 +1,164 @@
+//! moq-sub: subscribe to a hang broadcast over MoQ, decode its H.264 video and hand the
+//! frames to a viewer (a y4m file or pipe), measuring latency from the frame stamps.
+//!
+//! The binary is a thin wrapper: it parses flags into a [`Config`] and calls [`run`].
 
+pub mod decode;
+mod error;
+pub mod output;
+pub mod stats;
+mod subscribe;
+
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use lantern_proto::{clock, stamp::Stamp};
+use moq_pub::net::{self, ConnectArgs};
+
+pub use error::Error;
+pub use subscribe::{Join, Video};
+
+/// Everything a subscribing run needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub connect: ConnectArgs,
+    pub name: String,
+    /// Where decoded frames go: a y4m path, `-` for stdout, or nowhere.
+    pub output: Option<String>,
+    /// Stop after this many decoded frames.
+    pub frames: Option<u64>,
+    /// Print a JSON stats line every second (and a closing one).
+    pub stats: bool,
+    pub join: Join,
+}
+
+/// Play until the broadcast ends, `frames` are decoded, or the stream stalls.
+pub async fn run(config: Config) -> Result<stats::Summary, Error> {
+    let timeout = config.connect.timeout()?;
+    let origin = moq_tokio::origin::spawn();
+    let (client, url) = config.connect.client()?;
+    let dialing = client.with_subscriber(origin.clone()).connect(url.clone());
+    let connection = net::established(dialing, &url, timeout).await?;
+
+    let video = tokio::time::timeout(timeout, subscribe::Video::open(&origin, &config.name))
+        .await
+        .map_err(|_| Error::Broadcast {
+            name: config.name.clone(),
+            why: format!("not found at {} within {timeout:?}", net::redacted(&url)),
+        })??;
+    tracing::info!(
+        name = config.name,
+        track = video.track,
+        codec = video.codec,
+        "playing"
+    );
+
+    let handle = tokio::runtime::Handle::current();
+    let result = tokio::task::spawn_blocking(move || play(handle, video, &config, timeout))
+        .await
+        .map_err(|e| Error::Decoder(format!("player thread: {e}")))?;
+    let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
+    result
+}
+
+/// Read, decode and output frames on this (blocking) thread. Reading only as fast as the
+/// decoder and the output keep up is what lets the track consumer skip stale groups.
+fn play(
+    handle: tokio::runtime::Handle,
+    mut video: Video,
+    config: &Config,
+    timeout: Duration,
+) -> Result<stats::Summary, Error> {
+    let mut decoder = decode::Decoder::new(video.description.as_deref())?;
+    let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
+    let mut stats = stats::Stats::default();
+    let mut keyframe_seen = false;
+    let mut joining = config.join == Join::Next;
+    let mut decode_errors = 0u64;
+    loop {
+        let frame = match handle.block_on(tokio::time::timeout(timeout, video.consumer.read())) {
+            Err(_) => return Err(stalled(&config.name, timeout)),
+            Ok(Err(e)) => {
+                return Err(Error::Broadcast {
+                    name: config.name.clone(),
+                    why: format!("track failed: {e}"),
+                });
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(frame))) => frame,
+        };
+        if joining && frame.keyframe {
+            joining = false;
+            // The relay serves the newest group from its keyframe. If the next frame is
+            // already waiting, that group began in the past: skip it and start live at the
+            // next keyframe. (A group that is just starting has no second frame yet.)
+            let peek = handle.block_on(tokio::time::timeout(JOIN_PEEK, video.consumer.read()));
+            if let Ok(Ok(Some(_))) = peek {
+                tracing::info!("joined mid-group: waiting for the next keyframe");
+                continue;
+            }
+        }
+        let arrived = clock::now_unix_us();
+        stats.received(
+            frame.payload.len(),
+            video.wall_clock(frame.timestamp),
+            arrived,
+        );
+        // Start (and restart after damage) on a keyframe: never show a corrupt picture.
+        keyframe_seen |= frame.keyframe;
+        if !keyframe_seen {
+            continue;
+        }
+        let started = Instant::now();
+        let decoded = decoder.decode(&frame.payload, |picture| {
+            let (luma, stride) = picture.luma();
+            let stamp = Stamp::read_luma(luma, stride, picture.width(), picture.height());
+            output.write(&picture)?;
+            stats.shown(
+                stamp,
+                started.elapsed().as_micros() as u64,
+                clock::now_unix_us(),
+            );
+            Ok(())
+        });
+        match decoded {
+            Ok(()) => {}
+            Err(Error::Output(why)) if why == output::CLOSED => break,
+            Err(err @ Error::Output(_)) => return Err(err),
+            Err(err) => {
+                decode_errors += 1;
+                keyframe_seen = false;
+                tracing::warn!(%err, decode_errors, "skipping to the next keyframe");
+            }
+        }
+        if config.stats
+            && let Some(line) = stats.tick()
+        {
+            eprintln!("{line}");
+        }
+        if config.frames.is_some_and(|n| stats.summary.frames >= n) {
+            break;
+        }
+    }
+    if config.stats {
+        eprintln!("{}", stats.total());
+    }
+    Ok(stats.summary)
+}
+
+/// How long a frame after the joining keyframe may take to arrive and still be live rather
+/// than queued: well under one frame interval at 240 fps.
+const JOIN_PEEK: Duration = Duration::from_millis(2);
+
+fn stalled(name: &str, timeout: Duration) -> Error {
+    Error::Broadcast {
+        name: name.to_string(),
+        why: format!("no video frame for {timeout:?} (publisher gone?)"),
+    }
+}
+
+/// µs since the UNIX epoch of a wall-clock time.
+fn unix_us(time: std::time::SystemTime) -> Option<u64> {
+    time.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_micros() as u64)
+}

@@ -1,0 +1,65 @@
+use clap::Parser;
+use moq_pub::net::ConnectArgs;
+
+/// Watch a live MoQ video broadcast (hang format, H.264): decode it and write raw frames as
+/// y4m to a file or to stdout for a viewer, with live latency statistics.
+///
+/// Examples:
+///   moq-sub --url http://127.0.0.1:4443/ --name lantern -o - | mpv -
+///   moq-sub --url https://relay.example/anon --name cube --stats
+///   moq-sub --url http://127.0.0.1:4443/anon --name cube --frames 600 -o cube.y4m
+#[derive(Parser, Debug)]
+#[command(version, verbatim_doc_comment)]
+struct Args {
+    /// Broadcast name (under the URL's path on a relay).
+    #[arg(long, default_value = "lantern")]
+    name: String,
+
+    #[command(flatten)]
+    connect: ConnectArgs,
+
+    /// Write decoded frames as y4m to this file, or `-` for stdout.
+    #[arg(short, long)]
+    output: Option<String>,
+
+    /// Stop after this many decoded frames.
+    #[arg(long)]
+    frames: Option<u64>,
+
+    /// Where to start when joining mid-stream.
+    #[arg(long, value_enum, default_value_t)]
+    join: moq_sub::Join,
+
+    /// Print one JSON line of statistics a second on stderr: fps, kbit/s, frames, drops,
+    /// glass-to-glass latency (from the frame stamp) and network latency (from timestamps).
+    #[arg(long)]
+    stats: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error,moq_sub=info".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = moq_sub::Config {
+        connect: args.connect,
+        name: args.name,
+        output: args.output,
+        frames: args.frames,
+        stats: args.stats,
+        join: args.join,
+    };
+    match moq_sub::run(config).await {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("moq-sub: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

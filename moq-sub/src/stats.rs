@@ -1,0 +1,159 @@
+//! What the subscriber measured: frame rate, bitrate, drops (gaps in the stamps' frame
+//! numbers), glass-to-glass latency (stamp capture time → frame handed to the output) and
+//! network latency (the frame's PTS on the broadcast clock → arrival here).
+
+use std::time::Instant;
+
+use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
+use serde_json::json;
+
+/// Totals over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub frames: u64,
+    pub drops: u64,
+    /// Decoded frames that carried no readable stamp.
+    pub unstamped: u64,
+    pub last_stamp: Option<u32>,
+}
+
+pub struct Stats {
+    pub summary: Summary,
+    since: Instant,
+    window_frames: u64,
+    window_bytes: u64,
+    g2g: Histogram,
+    net: Histogram,
+    decode: Histogram,
+    total_g2g: Histogram,
+    total_net: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            summary: Summary::default(),
+            since: Instant::now(),
+            window_frames: 0,
+            window_bytes: 0,
+            g2g: Histogram::new(),
+            net: Histogram::new(),
+            decode: Histogram::new(),
+            total_g2g: Histogram::new(),
+            total_net: Histogram::new(),
+        }
+    }
+}
+
+impl Stats {
+    /// A frame arrived: its size, and its capture time per the broadcast clock if known.
+    pub fn received(&mut self, bytes: usize, sent_unix_us: Option<u64>, arrived_unix_us: u64) {
+        self.window_bytes += bytes as u64;
+        if let Some(sent) = sent_unix_us {
+            let us = clock::elapsed_us(sent, arrived_unix_us);
+            self.net.record(us);
+            self.total_net.record(us);
+        }
+    }
+
+    /// A frame was decoded (taking `decode_us`) and handed to the output at `shown_unix_us`.
+    pub fn shown(&mut self, stamp: Option<Stamp>, decode_us: u64, shown_unix_us: u64) {
+        self.summary.frames += 1;
+        self.window_frames += 1;
+        self.decode.record(decode_us);
+        let Some(stamp) = stamp else {
+            self.summary.unstamped += 1;
+            return;
+        };
+        if let Some(last) = self.summary.last_stamp
+            && stamp.frame > last
+        {
+            self.summary.drops += (stamp.frame - last - 1) as u64;
+        }
+        self.summary.last_stamp = Some(stamp.frame);
+        let us = clock::elapsed_us(stamp.capture_us, shown_unix_us);
+        self.g2g.record(us);
+        self.total_g2g.record(us);
+    }
+
+    /// The per-second line, when a second has passed (the window then restarts).
+    pub fn tick(&mut self) -> Option<String> {
+        let elapsed = self.since.elapsed().as_secs_f64();
+        if elapsed < 1.0 {
+            return None;
+        }
+        let line = json!({
+            "role": "sub",
+            "fps": (self.window_frames as f64 / elapsed * 10.0).round() / 10.0,
+            "kbps": (self.window_bytes as f64 * 8.0 / elapsed / 1000.0).round(),
+            "frames": self.summary.frames,
+            "drops": self.summary.drops,
+            "g2g_ms_p50": ms(self.g2g.quantile(0.5)),
+            "g2g_ms_p99": ms(self.g2g.quantile(0.99)),
+            "net_ms_p50": ms(self.net.quantile(0.5)),
+            "net_ms_p99": ms(self.net.quantile(0.99)),
+            "decode_ms_p50": ms(self.decode.quantile(0.5)),
+        });
+        self.since = Instant::now();
+        self.window_frames = 0;
+        self.window_bytes = 0;
+        for h in [&mut self.g2g, &mut self.net, &mut self.decode] {
+            h.clear();
+        }
+        Some(line.to_string())
+    }
+
+    /// The closing line, over the whole run.
+    pub fn total(&self) -> String {
+        json!({
+            "role": "sub",
+            "final": true,
+            "frames": self.summary.frames,
+            "drops": self.summary.drops,
+            "unstamped": self.summary.unstamped,
+            "g2g_ms_p50": ms(self.total_g2g.quantile(0.5)),
+            "g2g_ms_p99": ms(self.total_g2g.quantile(0.99)),
+            "g2g_ms_max": ms(self.total_g2g.max()),
+            "net_ms_p50": ms(self.total_net.quantile(0.5)),
+            "net_ms_p99": ms(self.total_net.quantile(0.99)),
+        })
+        .to_string()
+    }
+}
+
+fn ms(us: Option<u64>) -> Option<f64> {
+    us.map(|us| (us as f64 / 10.0).round() / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_in_frame_numbers_count_as_drops() {
+        let mut stats = Stats::default();
+        for frame in [5, 6, 9, 10] {
+            stats.shown(
+                Some(Stamp {
+                    frame,
+                    capture_us: 1_000,
+                }),
+                10,
+                3_000,
+            );
+        }
+        stats.shown(None, 10, 3_000);
+        assert_eq!(
+            stats.summary,
+            Summary {
+                frames: 5,
+                drops: 2,
+                unstamped: 1,
+                last_stamp: Some(10)
+            }
+        );
+        let total: serde_json::Value = serde_json::from_str(&stats.total()).unwrap();
+        assert_eq!(total["g2g_ms_p50"], 2.0);
+        assert_eq!(total["net_ms_p50"], serde_json::Value::Null);
+    }
+}
