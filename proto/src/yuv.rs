@@ -72,7 +72,7 @@ pub fn plane_sizes(width: u32, height: u32) -> (usize, usize) {
 pub fn validate(width: u32, height: u32) -> Result<(), Error> {
     let why = if width == 0 || height == 0 {
         "must not be zero"
-    } else if width % 2 != 0 || height % 2 != 0 {
+    } else if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
         "4:2:0 needs even dimensions"
     } else if width > 8192 || height > 8192 {
         "larger than 8192"

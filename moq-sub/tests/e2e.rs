@@ -1,0 +1,338 @@
+//! moq-pub → a real moq-relay (or none) → moq-sub, checked from the decoded pixels.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Subscribe first (moq-sub waits for the announcement), then publish, so every frame from
+/// the first keyframe on must arrive; check the stamps of what was decoded.
+fn play(
+    url: &str,
+    name: &str,
+    frames: u64,
+    extra_pub: &[&str],
+    extra_sub: &[&str],
+) -> (Vec<Option<lantern_proto::stamp::Stamp>>, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.y4m");
+    let n = frames.to_string();
+    let mut sub_args = vec![
+        "--url",
+        url,
+        "--name",
+        name,
+        "--frames",
+        &n,
+        "--stats",
+        "--timeout",
+        "20",
+        "-o",
+    ];
+    sub_args.push(out.to_str().unwrap());
+    sub_args.extend_from_slice(extra_sub);
+    let sub = spawn(bin("moq-sub"), &sub_args);
+    let more = (frames + 120).to_string();
+    let mut pub_args = vec!["--url", url, "--name", name, "--frames", &more];
+    pub_args.extend_from_slice(extra_pub);
+    let publisher = spawn(bin("moq-pub"), &pub_args);
+    let sub = sub.finish(LONG);
+    let publisher = publisher.finish(LONG);
+    assert!(
+        sub.status.success(),
+        "moq-sub failed:\n{}",
+        String::from_utf8_lossy(&sub.stderr)
+    );
+    assert!(
+        publisher.status.success(),
+        "moq-pub failed:\n{}",
+        String::from_utf8_lossy(&publisher.stderr)
+    );
+    (stamps(&out), final_stats(&sub.stderr))
+}
+
+/// All frames decoded, stamps strictly increasing, and every gap counted as a drop.
+fn check(stamps: &[Option<lantern_proto::stamp::Stamp>], stats: &serde_json::Value, frames: usize) {
+    assert_eq!(stamps.len(), frames, "decoded frame count");
+    let numbers: Vec<u32> = stamps
+        .iter()
+        .map(|s| s.expect("every frame carries a stamp").frame)
+        .collect();
+    let mut gaps = 0;
+    for pair in numbers.windows(2) {
+        assert!(pair[1] > pair[0], "stamps out of order: {pair:?}");
+        gaps += (pair[1] - pair[0] - 1) as u64;
+    }
+    assert_eq!(stats["frames"], frames as u64);
+    assert_eq!(
+        stats["drops"], gaps,
+        "drops reported must match the gaps in the stamps"
+    );
+    assert_eq!(stats["unstamped"], 0);
+}
+
+#[test]
+fn cube_720p60_through_a_relay() {
+    let relay = Relay::start();
+    let (stamps, stats) = play(&relay.url(), "cube", 600, &[], &[]);
+    check(&stamps, &stats, 600);
+}
+
+#[test]
+fn direct_from_moq_pub_listen() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[
+            "--listen", &listen, "--name", "cube", "--width", "640", "--height", "360", "--frames",
+            "1200",
+        ],
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    wait_for("moq-pub --listen", Duration::from_secs(15), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.y4m");
+    let sub = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "cube",
+            "--frames",
+            "120",
+            "--stats",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .finish(LONG);
+    drop(publisher);
+    assert!(
+        sub.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sub.stderr)
+    );
+    check(&stamps(&out), &final_stats(&sub.stderr), 120);
+}
+
+#[test]
+fn ietf_draft_forced_on_both_ends() {
+    let relay = Relay::start();
+    let draft = [
+        "--moq-version",
+        "moq-transport-14",
+        "--width",
+        "640",
+        "--height",
+        "360",
+    ];
+    let (stamps, stats) = play(&relay.url(), "ietf", 120, &draft, &draft[..2]);
+    check(&stamps, &stats, 120);
+}
+
+#[test]
+fn y4m_from_a_pipe_keeps_the_feeders_stamps() {
+    // Frames that arrive stamped (by this test) keep their stamps end to end.
+    let relay = Relay::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.y4m");
+    {
+        let header = lantern_proto::y4m::Header {
+            width: 320,
+            height: 240,
+            rate: (30, 1),
+        };
+        let mut writer =
+            lantern_proto::y4m::Writer::new(std::fs::File::create(&input).unwrap(), header)
+                .unwrap();
+        let mut frame = lantern_proto::yuv::Frame::new(320, 240).unwrap();
+        for n in 0..90 {
+            lantern_proto::stamp::Stamp {
+                frame: 1000 + n,
+                capture_us: 1 + n as u64,
+            }
+            .write(&mut frame)
+            .unwrap();
+            writer.write_frame(&frame).unwrap();
+        }
+    }
+    let source = format!("y4m:{}", input.display());
+    let (stamps, _) = play(
+        &relay.url(),
+        "pipe",
+        60,
+        &["--source", &source, "--gop", "10"],
+        &[],
+    );
+    let first = stamps[0].unwrap();
+    assert!(
+        first.frame >= 1000 && first.capture_us == first.frame as u64 - 999,
+        "{first:?}"
+    );
+}
+
+#[test]
+fn moq_cli_exports_a_lantern_broadcast_as_mp4() {
+    let relay = Relay::start();
+    let publisher = spawn(
+        bin("moq-pub"),
+        &["--url", &relay.url(), "--name", "cube", "--frames", "600"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = dir.path().join("out.mp4");
+    let shell = format!(
+        "timeout 4 {} --connect {} --broadcast cube export fmp4 > {} 2>/dev/null; true",
+        tool("moq"),
+        relay.url(),
+        mp4.display()
+    );
+    let status = std::process::Command::new("sh")
+        .args(["-c", &shell])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    drop(publisher);
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "h264,1280,720"
+    );
+}
+
+#[test]
+fn moq_sub_plays_a_moq_cli_fmp4_import() {
+    let relay = Relay::start();
+    let shell = format!(
+        "ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc=size=640x360:rate=30 \
+         -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 -c:v libx264 -preset ultrafast \
+         -tune zerolatency -g 30 -pix_fmt yuv420p -c:a libopus -b:a 64k -f mp4 \
+         -movflags cmaf+separate_moof+delay_moov+skip_trailer -frag_duration 33333 - \
+         | {} --connect {} --broadcast ffmpeg import fmp4 2>/dev/null",
+        tool("moq"),
+        relay.url()
+    );
+    let importer = spawn("sh", &["-c", &shell]);
+    let sub = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &relay.url(),
+            "--name",
+            "ffmpeg",
+            "--frames",
+            "60",
+            "--stats",
+        ],
+    )
+    .finish(LONG);
+    drop(importer);
+    assert!(
+        sub.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sub.stderr)
+    );
+    assert_eq!(final_stats(&sub.stderr)["frames"], 60);
+}
+
+/// Bad input: one clear line on stderr and a non-zero exit, within the timeout.
+fn fails_with(program: std::path::PathBuf, args: &[&str], needle: &str) {
+    let out = spawn(program, args).finish(Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success:\n{stderr}"
+    );
+    assert!(
+        out.status.code().is_some(),
+        "killed by the deadline or a signal:\n{stderr}"
+    );
+    assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let dead = format!("http://127.0.0.1:{}/anon", free_port());
+    fails_with(
+        bin("moq-sub"),
+        &["--url", &dead, "--timeout", "2"],
+        "cannot connect",
+    );
+    fails_with(
+        bin("moq-pub"),
+        &["--url", &dead, "--timeout", "2"],
+        "cannot connect",
+    );
+    fails_with(
+        bin("moq-sub"),
+        &["--url", "ftp://x/", "--timeout", "2"],
+        "unsupported scheme",
+    );
+
+    let relay = Relay::start();
+    fails_with(
+        bin("moq-sub"),
+        &["--url", &relay.url(), "--name", "nobody", "--timeout", "2"],
+        "not found",
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.y4m");
+    std::fs::write(&bad, "YUV4MPEG2 W640 H360 F30:1 C444\nFRAME\n").unwrap();
+    let source = format!("y4m:{}", bad.display());
+    fails_with(
+        bin("moq-pub"),
+        &["--url", &relay.url(), "--source", &source],
+        "colorspace",
+    );
+    fails_with(
+        bin("moq-pub"),
+        &["--url", &relay.url(), "--source", "y4m:/nonexistent.y4m"],
+        "No such file",
+    );
+    fails_with(
+        bin("moq-pub"),
+        &["--url", &relay.url(), "--width", "641"],
+        "even",
+    );
+}
+
+#[test]
+fn unsupported_codec_in_the_catalog_is_refused() {
+    let relay = Relay::start();
+    let shell = format!(
+        "ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc=size=320x240:rate=30 -t 20 \
+         -c:v libvpx-vp9 -deadline realtime -g 30 -f mp4 \
+         -movflags cmaf+separate_moof+delay_moov+skip_trailer -frag_duration 33333 - \
+         | {} --connect {} --broadcast vp9 import fmp4 2>/dev/null",
+        tool("moq"),
+        relay.url()
+    );
+    let importer = spawn("sh", &["-c", &shell]);
+    fails_with(
+        bin("moq-sub"),
+        &["--url", &relay.url(), "--name", "vp9", "--timeout", "15"],
+        "unsupported video codec",
+    );
+    drop(importer);
+}
