@@ -3,6 +3,7 @@
 //!
 //! The binary is a thin wrapper: it parses flags into a [`Config`] and calls [`run`].
 
+pub mod cli;
 pub mod encode;
 mod error;
 pub mod net;

@@ -73,13 +73,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,moq_pub=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    moq_pub::cli::init_logging("error,moq_tokio=warn,moq_pub=info");
     let args = Args::parse();
     let target = match args.listen {
         Some(addr) => Target::Listen(addr),
@@ -101,11 +95,5 @@ async fn main() -> std::process::ExitCode {
         frames: args.frames,
         stats: args.stats,
     };
-    match moq_pub::run(config).await {
-        Ok(_) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("moq-pub: {err}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    moq_pub::cli::exit("moq-pub", moq_pub::run(config).await)
 }

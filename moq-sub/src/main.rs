@@ -38,14 +38,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "error,moq_sub=info".into()),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    moq_pub::cli::init_logging("error,moq_tokio=warn,moq_sub=info");
     let args = Args::parse();
     let config = moq_sub::Config {
         connect: args.connect,
@@ -55,11 +48,5 @@ async fn main() -> std::process::ExitCode {
         stats: args.stats,
         join: args.join,
     };
-    match moq_sub::run(config).await {
-        Ok(_) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("moq-sub: {err}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    moq_pub::cli::exit("moq-sub", moq_sub::run(config).await)
 }
