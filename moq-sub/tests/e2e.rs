@@ -35,7 +35,9 @@ fn play(
     sub_args.push(out.to_str().unwrap());
     sub_args.extend_from_slice(extra_sub);
     let sub = spawn(bin("moq-sub"), &sub_args);
-    let more = (frames + 120).to_string();
+    // Headroom for frames dropped on a loaded machine; the publisher is stopped once the
+    // subscriber has what it needs.
+    let more = (frames * 3).to_string();
     let mut pub_args = vec!["--url", url, "--name", name, "--frames", &more];
     pub_args.extend_from_slice(extra_pub);
     let publisher = spawn(bin("moq-pub"), &pub_args);
@@ -335,4 +337,56 @@ fn unsupported_codec_in_the_catalog_is_refused() {
         "unsupported video codec",
     );
     drop(importer);
+}
+
+#[test]
+fn a_stalled_viewer_skips_to_the_newest_group() {
+    let relay = Relay::start();
+    let url = relay.url();
+    let mut sub = spawn(
+        bin("moq-sub"),
+        &[
+            "--url", &url, "--name", "slow", "--frames", "150", "--stats", "-o", "-",
+        ],
+    );
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[
+            "--url", &url, "--name", "slow", "--width", "640", "--height", "360", "--gop", "30",
+            "--frames", "1200",
+        ],
+    );
+    let mut reader =
+        lantern_proto::y4m::Reader::new(std::io::BufReader::new(sub.0.stdout.take().unwrap()))
+            .unwrap();
+    let mut frame = reader.new_frame();
+    let mut numbers = Vec::new();
+    while reader.read_frame(&mut frame).unwrap() {
+        numbers.push(lantern_proto::stamp::Stamp::read(&frame).unwrap().frame);
+        if numbers.len() == 30 {
+            // The viewer stops reading for two seconds: moq-sub blocks on the full pipe.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+    let out = sub.finish(LONG);
+    publisher.stop_ok("moq-pub");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let jump = numbers.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    // Two seconds behind at 60 fps is 120 frames; skipping whole stale groups must shed most
+    // of them instead of playing them late.
+    assert!(
+        jump >= 60,
+        "no skip after the stall: largest step {jump} in {numbers:?}"
+    );
+    assert_eq!(
+        final_stats(&out.stderr)["drops"],
+        numbers
+            .windows(2)
+            .map(|w| (w[1] - w[0] - 1) as u64)
+            .sum::<u64>()
+    );
 }

@@ -66,6 +66,18 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// Stop a process that may still be running; if it already exited, it must have succeeded.
+    pub fn stop_ok(mut self, what: &str) {
+        if let Some(status) = self.0.try_wait().unwrap() {
+            let out = self.finish(Duration::from_secs(1));
+            assert!(
+                status.success(),
+                "{what} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     /// Wait for exit, with a deadline, and collect its output.
     pub fn finish(mut self, deadline: Duration) -> Output {
         let start = Instant::now();
