@@ -134,11 +134,15 @@ pub fn run(
     if result.is_ok() {
         result = encoder.finish(|packet| broadcast.write_video(&packet));
     }
-    broadcast.finish()?;
+    // End the tracks and collect the capture thread before reporting, so neither is skipped
+    // and the first error (the encoder's, if any) is the one the caller sees.
+    let finished = broadcast.finish();
     let captured = capture
         .join()
-        .map_err(|_| Error::Source("capture thread panicked".into()))??;
+        .map_err(|_| Error::Source("capture thread panicked".into()))?;
     result?;
+    finished?;
+    let captured = captured?;
     Ok(Summary {
         captured,
         dropped: counters.dropped.load(Ordering::Relaxed),

@@ -224,16 +224,12 @@ fn moq_cli_exports_a_lantern_broadcast_as_mp4() {
 #[test]
 fn moq_sub_plays_a_moq_cli_fmp4_import() {
     let relay = Relay::start();
-    let shell = format!(
-        "ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc=size=640x360:rate=30 \
-         -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 -c:v libx264 -preset ultrafast \
-         -tune zerolatency -g 30 -pix_fmt yuv420p -c:a libopus -b:a 64k -f mp4 \
-         -movflags cmaf+separate_moof+delay_moov+skip_trailer -frag_duration 33333 - \
-         | {} --connect {} --broadcast ffmpeg import fmp4 2>/dev/null",
-        tool("moq"),
-        relay.url()
+    let importer = moq_import(
+        &relay,
+        "ffmpeg",
+        "-f lavfi -i testsrc=size=640x360:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+         -c:v libx264 -preset ultrafast -tune zerolatency -g 30 -pix_fmt yuv420p -c:a libopus -b:a 64k",
     );
-    let importer = spawn("sh", &["-c", &shell]);
     let sub = spawn(
         bin("moq-sub"),
         &[
@@ -254,6 +250,19 @@ fn moq_sub_plays_a_moq_cli_fmp4_import() {
         String::from_utf8_lossy(&sub.stderr)
     );
     assert_eq!(final_stats(&sub.stderr)["frames"], 60);
+}
+
+/// The reference path: 20 s of ffmpeg output (`inputs_and_codecs`) as CMAF fragments,
+/// published by `moq import fmp4` as broadcast `name`.
+fn moq_import(relay: &Relay, name: &str, inputs_and_codecs: &str) -> Proc {
+    let shell = format!(
+        "ffmpeg -hide_banner -loglevel error -re {inputs_and_codecs} -t 20 -f mp4 \
+         -movflags cmaf+separate_moof+delay_moov+skip_trailer -frag_duration 33333 - \
+         | {} --connect {} --broadcast {name} import fmp4 2>/dev/null",
+        tool("moq"),
+        relay.url()
+    );
+    spawn("sh", &["-c", &shell])
 }
 
 /// Bad input: one clear line on stderr and a non-zero exit, within the timeout.
@@ -322,15 +331,11 @@ fn errors_are_one_clear_line() {
 #[test]
 fn unsupported_codec_in_the_catalog_is_refused() {
     let relay = Relay::start();
-    let shell = format!(
-        "ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc=size=320x240:rate=30 -t 20 \
-         -c:v libvpx-vp9 -deadline realtime -g 30 -f mp4 \
-         -movflags cmaf+separate_moof+delay_moov+skip_trailer -frag_duration 33333 - \
-         | {} --connect {} --broadcast vp9 import fmp4 2>/dev/null",
-        tool("moq"),
-        relay.url()
+    let importer = moq_import(
+        &relay,
+        "vp9",
+        "-f lavfi -i testsrc=size=320x240:rate=30 -c:v libvpx-vp9 -deadline realtime -g 30",
     );
-    let importer = spawn("sh", &["-c", &shell]);
     fails_with(
         bin("moq-sub"),
         &["--url", &relay.url(), "--name", "vp9", "--timeout", "15"],
