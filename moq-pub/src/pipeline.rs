@@ -143,6 +143,9 @@ pub fn run(
     result?;
     finished?;
     let captured = captured?;
+    if let Some(report) = &report {
+        eprintln!("{}", report.total(published));
+    }
     Ok(Summary {
         captured,
         dropped: counters.dropped.load(Ordering::Relaxed),
@@ -189,6 +192,8 @@ struct Report {
     bytes: u64,
     encode_us: Histogram,
     pipeline_us: Histogram,
+    total_encode_us: Histogram,
+    total_pipeline_us: Histogram,
 }
 
 impl Report {
@@ -200,19 +205,23 @@ impl Report {
             bytes: 0,
             encode_us: Histogram::new(),
             pipeline_us: Histogram::new(),
+            total_encode_us: Histogram::new(),
+            total_pipeline_us: Histogram::new(),
         }
     }
 
     fn frame(&mut self, started: Instant, stamp: Stamp) {
         self.frames += 1;
-        self.encode_us.record(started.elapsed().as_micros() as u64);
-        self.pipeline_us
-            .record(clock::elapsed_us(stamp.capture_us, clock::now_unix_us()));
+        let encode_us = started.elapsed().as_micros() as u64;
+        let pipeline_us = clock::elapsed_us(stamp.capture_us, clock::now_unix_us());
+        self.encode_us.record(encode_us);
+        self.pipeline_us.record(pipeline_us);
+        self.total_encode_us.record(encode_us);
+        self.total_pipeline_us.record(pipeline_us);
         let elapsed = self.since.elapsed().as_secs_f64();
         if elapsed < 1.0 {
             return;
         }
-        let ms = |h: &Histogram, q| h.quantile(q).unwrap_or(0) as f64 / 1000.0;
         let line = serde_json::json!({
             "role": "pub",
             "fps": (self.frames as f64 / elapsed * 10.0).round() / 10.0,
@@ -231,6 +240,26 @@ impl Report {
         self.encode_us.clear();
         self.pipeline_us.clear();
     }
+
+    /// The closing line, over the whole run.
+    fn total(&self, published: u64) -> String {
+        serde_json::json!({
+            "role": "pub",
+            "final": true,
+            "captured": self.counters.captured.load(Ordering::Relaxed),
+            "published": published,
+            "drops": self.counters.dropped.load(Ordering::Relaxed),
+            "encode_ms_p50": ms(&self.total_encode_us, 0.5),
+            "encode_ms_p99": ms(&self.total_encode_us, 0.99),
+            "capture_to_sent_ms_p50": ms(&self.total_pipeline_us, 0.5),
+            "capture_to_sent_ms_p99": ms(&self.total_pipeline_us, 0.99),
+        })
+        .to_string()
+    }
+}
+
+fn ms(h: &Histogram, q: f64) -> f64 {
+    h.quantile(q).unwrap_or(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

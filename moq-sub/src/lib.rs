@@ -29,6 +29,8 @@ pub struct Config {
     /// Print a JSON stats line every second (and a closing one).
     pub stats: bool,
     pub join: Join,
+    /// Write one CSV line per shown frame (frame, capture time, shown time) here.
+    pub latency_log: Option<std::path::PathBuf>,
 }
 
 /// Play until the broadcast ends, `frames` are decoded, or the stream stalls.
@@ -68,9 +70,26 @@ fn play(
     config: &Config,
     timeout: Duration,
 ) -> Result<stats::Summary, Error> {
+    let mut stats = stats::Stats::default();
+    let played = play_frames(&handle, &mut video, config, timeout, &mut stats);
+    // The totals are printed however playing ended: a stalled or failed stream still
+    // reports what it delivered.
+    if config.stats {
+        eprintln!("{}", stats.total());
+    }
+    played.map(|()| stats.summary)
+}
+
+fn play_frames(
+    handle: &tokio::runtime::Handle,
+    video: &mut Video,
+    config: &Config,
+    timeout: Duration,
+    stats: &mut stats::Stats,
+) -> Result<(), Error> {
     let mut decoder = decode::Decoder::new(video.description.as_deref())?;
     let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
-    let mut stats = stats::Stats::default();
+    let mut log = stats::LatencyLog::create(config.latency_log.as_deref())?;
     let mut keyframe_seen = false;
     let mut joining = config.join == Join::Next;
     let mut decode_errors = 0u64;
@@ -115,8 +134,12 @@ fn play(
             let (luma, stride) = picture.luma();
             let stamp = Stamp::read_luma(luma, stride, picture.width(), picture.height());
             output.write(&picture)?;
-            stats.shown(stamp, decode_us, clock::now_unix_us());
-            Ok(())
+            let shown = clock::now_unix_us();
+            stats.shown(stamp, decode_us, shown);
+            match stamp {
+                Some(stamp) => log.record(stamp, shown),
+                None => Ok(()),
+            }
         });
         match decoded {
             Ok(()) => {}
@@ -137,10 +160,7 @@ fn play(
             break;
         }
     }
-    if config.stats {
-        eprintln!("{}", stats.total());
-    }
-    Ok(stats.summary)
+    log.finish()
 }
 
 /// How long a frame after the joining keyframe may take to arrive and still be live rather

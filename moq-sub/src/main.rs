@@ -34,6 +34,11 @@ struct Args {
     /// glass-to-glass latency (from the frame stamp) and network latency (from timestamps).
     #[arg(long)]
     stats: bool,
+
+    /// Write one CSV line per shown frame to this file: frame number, capture time and shown
+    /// time (µs since the UNIX epoch), for plotting latency over time.
+    #[arg(long, value_name = "CSV")]
+    latency_log: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -47,6 +52,7 @@ async fn main() -> std::process::ExitCode {
         frames: args.frames,
         stats: args.stats,
         join: args.join,
+        latency_log: args.latency_log,
     };
     moq_pub::cli::exit("moq-sub", moq_sub::run(config).await)
 }

@@ -2,10 +2,15 @@
 //! numbers), glass-to-glass latency (stamp capture time → frame handed to the output) and
 //! network latency (the frame's PTS on the broadcast clock → arrival here).
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
 use std::time::Instant;
 
 use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 use serde_json::json;
+
+use crate::Error;
 
 /// Totals over the whole run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +24,9 @@ pub struct Summary {
 
 pub struct Stats {
     pub summary: Summary,
+    /// When the first frame arrived: the average bitrate runs from here.
+    first: Option<Instant>,
+    total_bytes: u64,
     since: Instant,
     window_frames: u64,
     window_bytes: u64,
@@ -27,12 +35,15 @@ pub struct Stats {
     decode: Histogram,
     total_g2g: Histogram,
     total_net: Histogram,
+    total_decode: Histogram,
 }
 
 impl Default for Stats {
     fn default() -> Self {
         Self {
             summary: Summary::default(),
+            first: None,
+            total_bytes: 0,
             since: Instant::now(),
             window_frames: 0,
             window_bytes: 0,
@@ -41,6 +52,7 @@ impl Default for Stats {
             decode: Histogram::new(),
             total_g2g: Histogram::new(),
             total_net: Histogram::new(),
+            total_decode: Histogram::new(),
         }
     }
 }
@@ -49,6 +61,8 @@ impl Stats {
     /// A frame arrived: its size, and its capture time per the broadcast clock if known.
     pub fn received(&mut self, bytes: usize, sent_unix_us: Option<u64>, arrived_unix_us: u64) {
         self.window_bytes += bytes as u64;
+        self.total_bytes += bytes as u64;
+        self.first.get_or_insert_with(Instant::now);
         if let Some(sent) = sent_unix_us {
             let us = clock::elapsed_us(sent, arrived_unix_us);
             self.net.record(us);
@@ -61,6 +75,7 @@ impl Stats {
         self.summary.frames += 1;
         self.window_frames += 1;
         self.decode.record(decode_us);
+        self.total_decode.record(decode_us);
         let Some(stamp) = stamp else {
             self.summary.unstamped += 1;
             return;
@@ -105,9 +120,15 @@ impl Stats {
 
     /// The closing line, over the whole run.
     pub fn total(&self) -> String {
+        let seconds = self.first.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let kbps =
+            (seconds > 0.0).then(|| (self.total_bytes as f64 * 8.0 / seconds / 1000.0).round());
         json!({
             "role": "sub",
             "final": true,
+            "seconds": (seconds * 10.0).round() / 10.0,
+            "kbps": kbps,
+            "bytes": self.total_bytes,
             "frames": self.summary.frames,
             "drops": self.summary.drops,
             "unstamped": self.summary.unstamped,
@@ -116,8 +137,41 @@ impl Stats {
             "g2g_ms_max": ms(self.total_g2g.max()),
             "net_ms_p50": ms(self.total_net.quantile(0.5)),
             "net_ms_p99": ms(self.total_net.quantile(0.99)),
+            "decode_ms_p50": ms(self.total_decode.quantile(0.5)),
         })
         .to_string()
+    }
+}
+
+/// `--latency-log`: one CSV line per shown frame (frame number, capture and shown time in
+/// µs since the UNIX epoch), for plotting latency over time.
+pub struct LatencyLog(Option<BufWriter<File>>);
+
+impl LatencyLog {
+    pub fn create(path: Option<&Path>) -> Result<Self, Error> {
+        let Some(path) = path else {
+            return Ok(Self(None));
+        };
+        let err = |e: std::io::Error| Error::Output(format!("{}: {e}", path.display()));
+        let mut file = BufWriter::new(File::create(path).map_err(err)?);
+        writeln!(file, "frame,capture_unix_us,shown_unix_us").map_err(err)?;
+        Ok(Self(Some(file)))
+    }
+
+    pub fn record(&mut self, stamp: Stamp, shown_unix_us: u64) -> Result<(), Error> {
+        if let Some(file) = &mut self.0 {
+            writeln!(file, "{},{},{shown_unix_us}", stamp.frame, stamp.capture_us)
+                .map_err(|e| Error::Output(format!("latency log: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if let Some(file) = &mut self.0 {
+            file.flush()
+                .map_err(|e| Error::Output(format!("latency log: {e}")))?;
+        }
+        Ok(())
     }
 }
 

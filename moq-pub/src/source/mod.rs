@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use lantern_proto::{stamp::Stamp, yuv};
 
-pub use cube::Cube;
+pub use cube::{Cube, ROTATION_SECS};
 pub use y4m::Y4m;
 
 use crate::Error;
@@ -66,7 +66,7 @@ impl SourceSpec {
 /// Paces a source at its frame rate on the monotonic clock. When the consumer falls more than
 /// a frame behind, the schedule restarts from now instead of bursting to catch up: a live
 /// source never delivers frames faster than real time.
-pub(crate) struct Pacer {
+pub struct Pacer {
     interval: Duration,
     next: Option<Instant>,
 }

@@ -1,0 +1,156 @@
+//! `encode`: the stage floors. Encodes frames with Lantern's encoder (libx264 through
+//! ffmpeg-next, the settings moq-pub uses) and decodes them again with moq-sub's decoder,
+//! counting this process's CPU time for each stage alone: no capture, no network, no relay.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+
+use lantern_proto::{clock, stamp::Stamp, y4m, yuv};
+use moq_pub::encode::{Encoder, H264Settings};
+use moq_pub::source::Pacer;
+use serde_json::json;
+
+use crate::{Size, cpu};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Frames to encode: a y4m file (at its own size), or the cube at --size by default.
+    #[arg(long)]
+    input: Option<String>,
+    #[arg(long, default_value = "1280x720")]
+    size: Size,
+    #[arg(long, default_value_t = 60.0)]
+    fps: f64,
+    #[arg(long)]
+    frames: u32,
+    /// kbit/s [default: moq-pub's, 0.08 bit per pixel per frame].
+    #[arg(long)]
+    bitrate: Option<u32>,
+    /// Frames per GOP [default: one second].
+    #[arg(long)]
+    gop: Option<u32>,
+    #[arg(long, default_value = "ultrafast")]
+    preset: String,
+    #[arg(long, default_value = "zerolatency")]
+    tune: String,
+    /// Feed the encoder (and the decoder) at --fps as a live source would, rather than as
+    /// fast as they go: a live encoder pays for waking up once per frame.
+    #[arg(long)]
+    paced: bool,
+    /// Write the encoded stream here (H.264 Annex-B), e.g. to compare its quality.
+    #[arg(long)]
+    output: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.frames > 0, "--frames must be at least 1");
+    let (frames, fps, stamp) = match &args.input {
+        Some(path) => {
+            let file = File::open(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+            let mut reader = y4m::Reader::new(BufReader::new(file))?;
+            let mut frames = Vec::new();
+            let mut frame = reader.new_frame();
+            while frames.len() < args.frames as usize && reader.read_frame(&mut frame)? {
+                frames.push(frame.clone());
+            }
+            anyhow::ensure!(!frames.is_empty(), "{path}: no frames");
+            (frames, reader.header().fps(), false)
+        }
+        None => (
+            crate::cube_cycle(args.size.format(args.fps))?,
+            args.fps,
+            true,
+        ),
+    };
+    let format = args.size.format(fps);
+    let format = moq_pub::source::Format {
+        width: frames[0].width(),
+        height: frames[0].height(),
+        ..format
+    };
+    let settings = H264Settings {
+        bitrate_kbps: args
+            .bitrate
+            .unwrap_or_else(|| H264Settings::default_bitrate_kbps(format)),
+        gop: args.gop.unwrap_or(fps.round().max(1.0) as u32),
+        preset: args.preset,
+        tune: args.tune,
+    };
+
+    let mut encoder = Encoder::new(format, &settings)?;
+    let mut packets: Vec<Vec<u8>> = Vec::with_capacity(args.frames as usize);
+    let mut frame = yuv::Frame::new(format.width, format.height)?;
+    let mut pacer = args.paced.then(|| Pacer::new(fps));
+    let started = cpu::process_us();
+    for n in 0..args.frames {
+        if let Some(pacer) = &mut pacer {
+            pacer.wait();
+        }
+        frame
+            .data_mut()
+            .copy_from_slice(frames[n as usize % frames.len()].data());
+        if stamp {
+            Stamp {
+                frame: n,
+                capture_us: clock::now_unix_us(),
+            }
+            .write(&mut frame)?;
+        }
+        let pts = (n as f64 * 1e6 / fps) as u64;
+        encoder.encode(&frame, pts, |p| {
+            packets.push(p.data.to_vec());
+            Ok(())
+        })?;
+    }
+    encoder.finish(|p| {
+        packets.push(p.data.to_vec());
+        Ok(())
+    })?;
+    let encode_us = cpu::process_us() - started;
+
+    let mut decoder = moq_sub::decode::Decoder::new(None)?;
+    let (mut pictures, mut stamps) = (0u32, 0u32);
+    let mut pacer = args.paced.then(|| Pacer::new(fps));
+    let started = cpu::process_us();
+    for packet in &packets {
+        if let Some(pacer) = &mut pacer {
+            pacer.wait();
+        }
+        decoder.decode(packet, |picture| {
+            pictures += 1;
+            let (luma, stride) = picture.luma();
+            stamps +=
+                Stamp::read_luma(luma, stride, picture.width(), picture.height()).is_some() as u32;
+            Ok(())
+        })?;
+    }
+    let decode_us = cpu::process_us() - started;
+
+    let bytes: usize = packets.iter().map(Vec::len).sum();
+    if let Some(path) = &args.output {
+        let mut out =
+            BufWriter::new(File::create(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?);
+        for packet in &packets {
+            out.write_all(packet)?;
+        }
+        out.flush()?;
+    }
+    let per_frame = |us: u64| (us as f64 / args.frames as f64 / 10.0).round() / 100.0;
+    println!(
+        "{}",
+        json!({
+            "role": "encode",
+            "width": format.width,
+            "height": format.height,
+            "frames": args.frames,
+            "target_kbps": settings.bitrate_kbps,
+            "kbps": (bytes as f64 * 8.0 * fps / args.frames as f64 / 1000.0).round(),
+            "bytes_per_frame": bytes / args.frames as usize,
+            "encode_cpu_ms": per_frame(encode_us),
+            "decode_cpu_ms": per_frame(decode_us),
+            "decoded": pictures,
+            "stamps_read": stamps,
+        })
+    );
+    Ok(())
+}
