@@ -8,11 +8,15 @@
 //!   time) that makes glass-to-glass latency measurable from decoded pixels.
 //! - [`clock`]: UNIX-µs capture times and their mapping onto the hang broadcast clock.
 //! - [`histogram`]: latency percentiles in bounded memory.
+//! - [`audio`]: the raw audio format, OpusHead and WAV.
+//! - [`sync`]: the beep-and-flash signal that makes A/V offset measurable.
 
+pub mod audio;
 pub mod clock;
 mod error;
 pub mod histogram;
 pub mod stamp;
+pub mod sync;
 pub mod y4m;
 pub mod yuv;
 
