@@ -3,6 +3,7 @@
 //!
 //! The binary is a thin wrapper: it parses flags into a [`Config`] and calls [`run`].
 
+pub mod audio;
 pub mod cli;
 pub mod encode;
 mod error;
@@ -47,17 +48,34 @@ pub struct Config {
     pub frames: Option<u64>,
     /// Print a JSON stats line every second.
     pub stats: bool,
+    pub audio: audio::AudioSpec,
+    pub audio_settings: audio::AudioSettings,
 }
+
+/// How long an audio source may take to deliver its first sound.
+const AUDIO_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Publish until the source ends, `frames` are sent, or Ctrl-C.
 pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
     if config.name.is_empty() {
         return Err(Error::Config("--name must not be empty".into()));
     }
+    // The test sources' beep and flash are scheduled from this one instant.
+    let sync_epoch_us = lantern_proto::clock::now_unix_us();
     let spec = config.source.clone();
-    let source = tokio::task::spawn_blocking(move || spec.open(config.format))
+    let source = tokio::task::spawn_blocking(move || spec.open(config.format, sync_epoch_us))
         .await
         .map_err(|e| Error::Source(e.to_string()))??;
+    let (spec, audio_settings) = (config.audio.clone(), config.audio_settings);
+    let audio_source = tokio::task::spawn_blocking(move || {
+        spec.open(audio_settings, sync_epoch_us, AUDIO_START_TIMEOUT)
+    })
+    .await
+    .map_err(|e| Error::Source(e.to_string()))??;
+    let audio_encoder = match &audio_source {
+        Some(_) => Some(audio::OpusEncoder::new(audio_settings)?),
+        None => None,
+    };
     let format = source.format();
     let settings = H264Settings {
         bitrate_kbps: config
@@ -69,7 +87,13 @@ pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
     };
 
     let origin = moq_tokio::origin::spawn();
-    let broadcast = publish::Broadcast::new(&origin, &config.name, format, settings.bitrate_kbps)?;
+    let (mut broadcast, video, audio_track) = publish::Broadcast::new(
+        &origin,
+        &config.name,
+        format,
+        settings.bitrate_kbps,
+        audio_encoder.as_ref().map(audio::OpusEncoder::head),
+    )?;
 
     let mut connection = None;
     let mut server = None;
@@ -103,17 +127,29 @@ pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
+    let audio = match (audio_source, audio_encoder, audio_track) {
+        (Some(source), Some(encoder), Some(track)) => {
+            let stop = stop.clone();
+            Some(tokio::task::spawn_blocking(move || {
+                let result = audio::run(source, encoder, track, stop.clone());
+                // Never stream on silently without the sound that was asked for.
+                stop.store(true, Ordering::Relaxed);
+                result
+            }))
+        }
+        _ => None,
+    };
     let (frames, stats) = (config.frames, config.stats);
     let pipeline = {
         let stop = stop.clone();
         tokio::task::spawn_blocking(move || {
-            pipeline::run(source, &settings, broadcast, frames, stop, stats)
+            pipeline::run(source, &settings, video, frames, stop, stats)
         })
     };
     tokio::pin!(pipeline);
-    let summary = loop {
+    let video = loop {
         tokio::select! {
-            done = &mut pipeline => break done.map_err(|e| Error::Source(e.to_string()))??,
+            done = &mut pipeline => break done.map_err(|e| Error::Source(e.to_string()))?,
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted, finishing the broadcast");
                 stop.store(true, Ordering::Relaxed);
@@ -127,6 +163,19 @@ pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
             }
         }
     };
+    // The video has ended: end the audio, then the broadcast, and report the first error.
+    stop.store(true, Ordering::Relaxed);
+    let audio = match audio {
+        Some(audio) => Some(audio.await.map_err(|e| Error::Source(e.to_string()))?),
+        None => None,
+    };
+    let finished = broadcast.finish();
+    let summary = video?;
+    let audio = audio.transpose()?;
+    finished?;
+    if let Some(audio) = audio {
+        tracing::info!(?audio, "audio done");
+    }
     if let Some(connection) = connection {
         // Deliver what is still queued before closing, but never wait long for a dead peer.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.close()).await;

@@ -11,7 +11,7 @@ use lantern_proto::{clock, histogram::Histogram, stamp::Stamp, yuv};
 
 use crate::Error;
 use crate::encode::{Encoder, H264Settings};
-use crate::publish::Broadcast;
+use crate::publish::VideoTrack;
 use crate::source::{Format, Source};
 
 /// A one-slot hand-off that keeps only the newest value.
@@ -70,12 +70,12 @@ pub struct Summary {
     pub published: u64,
 }
 
-/// Run `source` → encoder → `broadcast` until the source ends, `frames` have been captured,
+/// Run `source` → encoder → the video track until the source ends, `frames` have been captured,
 /// or `stop` is set. Blocks: call it from a blocking thread.
 pub fn run(
     mut source: Box<dyn Source>,
     settings: &H264Settings,
-    mut broadcast: Broadcast,
+    mut video: VideoTrack,
     frames: Option<u64>,
     stop: Arc<AtomicBool>,
     stats: bool,
@@ -112,7 +112,7 @@ pub fn run(
     while let Some((frame, stamp)) = mailbox.take() {
         let started = Instant::now();
         let outcome = encoder.encode(&frame, stamp.capture_us, |packet| {
-            broadcast.write_video(&packet)?;
+            video.write(&packet)?;
             if let Some(report) = &mut report {
                 report.bytes += packet.data.len() as u64;
             }
@@ -132,11 +132,11 @@ pub fn run(
     }
     // Drain whatever the encoder still holds (nothing with zerolatency), then end the tracks.
     if result.is_ok() {
-        result = encoder.finish(|packet| broadcast.write_video(&packet));
+        result = encoder.finish(|packet| video.write(&packet));
     }
     // End the tracks and collect the capture thread before reporting, so neither is skipped
     // and the first error (the encoder's, if any) is the one the caller sees.
-    let finished = broadcast.finish();
+    let finished = video.finish();
     let captured = capture
         .join()
         .map_err(|_| Error::Source("capture thread panicked".into()))?;

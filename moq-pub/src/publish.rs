@@ -1,6 +1,7 @@
-//! The hang broadcast: `catalog.json` plus one H.264 (avc3, legacy container) video track,
-//! one group per GOP, with every frame's PTS on the broadcast clock that the catalog maps to
-//! wall time, so PTS is the capture time for any hang subscriber.
+//! The hang broadcast: `catalog.json`, one H.264 (avc3, legacy container) video track with
+//! one group per GOP, and optionally one Opus audio track with one group per packet. Every
+//! frame's PTS is on the broadcast clock that the catalog maps to wall time, so PTS is the
+//! capture time for any hang subscriber, and audio and video share it.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -8,8 +9,9 @@ use crate::Error;
 use crate::encode::Packet;
 use crate::source::Format;
 
-/// The video track's name in the catalog.
+/// The tracks' names in the catalog.
 pub const VIDEO_TRACK: &str = "video";
+pub const AUDIO_TRACK: &str = "audio";
 
 /// How far before the broadcast starts its PTS zero lies, so the first frames (captured just
 /// before the broadcast was built) still have a positive PTS.
@@ -18,20 +20,48 @@ const CLOCK_LEAD: Duration = Duration::from_secs(10);
 pub struct Broadcast {
     broadcast: moq_net::broadcast::Producer,
     catalog: moq_mux::catalog::Producer,
-    video: moq_mux::import::Track,
+}
+
+/// The video track, written by the video pipeline's thread.
+pub struct VideoTrack {
+    track: moq_mux::import::Track,
+    clock: PtsClock,
+}
+
+/// The audio track, written by the audio thread.
+pub struct AudioTrack {
+    track: moq_mux::import::Track,
+    clock: PtsClock,
+}
+
+/// Maps capture time (UNIX µs) to the broadcast's PTS.
+#[derive(Clone, Copy)]
+struct PtsClock {
     /// Wall time of PTS zero, µs since the UNIX epoch.
     epoch_unix_us: u64,
 }
 
+impl PtsClock {
+    fn pts(&self, unix_us: u64) -> Result<moq_net::Timestamp, Error> {
+        moq_net::Timestamp::from_micros(unix_us.saturating_sub(self.epoch_unix_us))
+            .map_err(|e| Error::Publish(format!("timestamp: {e}")))
+    }
+}
+
+fn moq(what: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::Publish(format!("{what}: {e}"))
+}
+
 impl Broadcast {
-    /// Create the broadcast `name` in `origin` with its catalog and video track, and announce it.
+    /// Create the broadcast `name` in `origin` with its catalog, its video track and, given an
+    /// OpusHead, its audio track, and announce it.
     pub fn new(
         origin: &moq_net::origin::Producer,
         name: &str,
         format: Format,
         bitrate_kbps: u32,
-    ) -> Result<Self, Error> {
-        let moq = |what: &str, e: &dyn std::fmt::Display| Error::Publish(format!("{what}: {e}"));
+        opus_head: Option<Vec<u8>>,
+    ) -> Result<(Self, VideoTrack, Option<AudioTrack>), Error> {
         let (now, wall) = (Instant::now(), SystemTime::now());
         let (epoch, epoch_wall) = (now - CLOCK_LEAD, wall - CLOCK_LEAD);
         let epoch_unix_us = epoch_wall
@@ -62,42 +92,78 @@ impl Broadcast {
         let request = broadcast
             .reserve_track(VIDEO_TRACK)
             .map_err(|e| moq("video track", &e))?;
-        let video = moq_mux::import::Track::video(request, catalog.reserve(), init)
-            .map_err(|e| moq("video track", &e))?;
+        let clock = PtsClock { epoch_unix_us };
+        let video = VideoTrack {
+            track: moq_mux::import::Track::video(request, catalog.reserve(), init)
+                .map_err(|e| moq("video track", &e))?,
+            clock,
+        };
+        let audio = match opus_head {
+            None => None,
+            Some(head) => {
+                let request = broadcast
+                    .reserve_track(AUDIO_TRACK)
+                    .map_err(|e| moq("audio track", &e))?;
+                let init =
+                    moq_mux::import::AudioInit::new(moq_mux::import::AudioFormat::Opus, head);
+                Some(AudioTrack {
+                    track: moq_mux::import::Track::audio(request, catalog.reserve(), init)
+                        .map_err(|e| moq("audio track", &e))?,
+                    clock,
+                })
+            }
+        };
 
         broadcast
             .announce(Default::default())
             .map_err(|e| moq("announce", &e))?;
-        Ok(Self {
-            broadcast,
-            catalog,
-            video,
-            epoch_unix_us,
-        })
+        Ok((Self { broadcast, catalog }, video, audio))
     }
 
-    /// Publish one encoded access unit. A keyframe starts a new group.
-    pub fn write_video(&mut self, packet: &Packet) -> Result<(), Error> {
-        let pts = moq_net::Timestamp::from_micros(packet.pts_us.saturating_sub(self.epoch_unix_us))
-            .map_err(|e| Error::Publish(format!("timestamp: {e}")))?;
-        self.video
-            .decode(bytes::Bytes::copy_from_slice(packet.data), Some(pts))
-            .map_err(|e| Error::Publish(format!("video frame: {e}")))?;
-        // The encoder handed this frame over just now: that feeds the catalog's jitter estimate.
-        self.video
-            .flush(pts, Instant::now())
-            .map_err(|e| Error::Publish(format!("video flush: {e}")))
-    }
-
-    /// End the tracks cleanly, so subscribers see the end rather than an error.
+    /// End the catalog and the broadcast (after the tracks), so subscribers see the end
+    /// rather than an error.
     pub fn finish(&mut self) -> Result<(), Error> {
-        self.video
-            .finish()
-            .map_err(|e| Error::Publish(format!("finish video: {e}")))?;
         self.catalog
             .finish()
             .map_err(|e| Error::Publish(format!("finish catalog: {e}")))?;
         self.broadcast.close();
         Ok(())
+    }
+}
+
+impl VideoTrack {
+    /// Publish one encoded access unit. A keyframe starts a new group.
+    pub fn write(&mut self, packet: &Packet) -> Result<(), Error> {
+        let pts = self.clock.pts(packet.pts_us)?;
+        self.track
+            .decode(bytes::Bytes::copy_from_slice(packet.data), Some(pts))
+            .map_err(|e| moq("video frame", &e))?;
+        // The encoder handed this frame over just now: that feeds the catalog's jitter estimate.
+        self.track
+            .flush(pts, Instant::now())
+            .map_err(|e| moq("video flush", &e))
+    }
+
+    pub fn finish(&mut self) -> Result<(), Error> {
+        self.track.finish().map_err(|e| moq("finish video", &e))
+    }
+}
+
+impl AudioTrack {
+    /// Publish one Opus packet captured at `pts_us` (UNIX µs of its first sample), lasting
+    /// `duration_us`, as a group of its own: a late joiner starts at the next packet, and a
+    /// lost packet never holds back the ones after it.
+    pub fn write(&mut self, packet: &[u8], pts_us: u64, duration_us: u64) -> Result<(), Error> {
+        let pts = self.clock.pts(pts_us)?;
+        self.track
+            .decode(bytes::Bytes::copy_from_slice(packet), Some(pts))
+            .map_err(|e| moq("audio frame", &e))?;
+        self.track
+            .cut(Some(self.clock.pts(pts_us + duration_us)?))
+            .map_err(|e| moq("audio group", &e))
+    }
+
+    pub fn finish(&mut self) -> Result<(), Error> {
+        self.track.finish().map_err(|e| moq("finish audio", &e))
     }
 }

@@ -3,15 +3,18 @@
 //!
 //! The binary is a thin wrapper: it parses flags into a [`Config`] and calls [`run`].
 
+pub mod audio;
 pub mod decode;
 mod error;
 pub mod output;
 pub mod stats;
 mod subscribe;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use lantern_proto::{clock, stamp::Stamp};
+use lantern_proto::{clock, stamp::Stamp, sync};
 use moq_pub::net::{self, ConnectArgs};
 
 pub use error::Error;
@@ -31,6 +34,8 @@ pub struct Config {
     pub join: Join,
     /// Write one CSV line per shown frame (frame, capture time, shown time) here.
     pub latency_log: Option<std::path::PathBuf>,
+    /// Where decoded sound goes: a WAV path, `-` for raw PCM on stdout, or nowhere.
+    pub audio_out: Option<String>,
 }
 
 /// Play until the broadcast ends, `frames` are decoded, or the stream stalls.
@@ -41,25 +46,71 @@ pub async fn run(config: Config) -> Result<stats::Summary, Error> {
     let dialing = client.with_subscriber(origin.clone()).connect(url.clone());
     let connection = net::established(dialing, &url, timeout).await?;
 
-    let video = tokio::time::timeout(timeout, subscribe::Video::open(&origin, &config.name))
-        .await
-        .map_err(|_| Error::Broadcast {
-            name: config.name.clone(),
-            why: format!("not found at {} within {timeout:?}", net::redacted(&url)),
-        })??;
+    if config.output.as_deref() == Some("-") && config.audio_out.as_deref() == Some("-") {
+        return Err(Error::Config(
+            "-o - and --audio-out - cannot both use stdout".into(),
+        ));
+    }
+    let (video, audio) =
+        tokio::time::timeout(timeout, subscribe::open(&origin, &config.name, true))
+            .await
+            .map_err(|_| Error::Broadcast {
+                name: config.name.clone(),
+                why: format!("not found at {} within {timeout:?}", net::redacted(&url)),
+            })??;
     tracing::info!(
         name = config.name,
         track = video.track,
         codec = video.codec,
+        audio = audio.as_ref().map(|a| a.track.as_str()),
         "playing"
     );
 
     let handle = tokio::runtime::Handle::current();
-    let result = tokio::task::spawn_blocking(move || play(handle, video, &config, timeout))
-        .await
-        .map_err(|e| Error::Decoder(format!("player thread: {e}")))?;
+    let mut stats = stats::Stats::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let audio = match audio {
+        Some(audio) => {
+            let out = audio::AudioOut::open(config.audio_out.as_deref(), audio.channels as u16)?;
+            let shared = Arc::new(Mutex::new(stats::AudioStats::default()));
+            stats.audio = Some(shared.clone());
+            let (handle, stop) = (handle.clone(), stop.clone());
+            Some(tokio::task::spawn_blocking(move || {
+                audio::play(handle, audio, out, shared, stop, timeout)
+            }))
+        }
+        None => {
+            if config.audio_out.is_some() {
+                tracing::warn!("the broadcast has no Opus audio: --audio-out stays empty");
+            }
+            None
+        }
+    };
+    let stats_on = config.stats;
+    let (played, stats) = tokio::task::spawn_blocking(move || {
+        let played = play(handle, video, &config, timeout, &mut stats);
+        (played, stats)
+    })
+    .await
+    .map_err(|e| Error::Decoder(format!("player thread: {e}")))?;
+    stop.store(true, Ordering::Relaxed);
+    let audio = match audio {
+        Some(audio) => Some(
+            audio
+                .await
+                .map_err(|e| Error::Decoder(format!("audio thread: {e}")))?,
+        ),
+        None => None,
+    };
+    // The totals are printed however playing ended: a stalled or failed stream still
+    // reports what it delivered.
+    if stats_on {
+        eprintln!("{}", stats.total());
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
-    result
+    played?;
+    audio.transpose()?;
+    Ok(stats.summary)
 }
 
 /// Read, decode and output frames on this (blocking) thread. Reading only as fast as the
@@ -67,22 +118,6 @@ pub async fn run(config: Config) -> Result<stats::Summary, Error> {
 fn play(
     handle: tokio::runtime::Handle,
     mut video: Video,
-    config: &Config,
-    timeout: Duration,
-) -> Result<stats::Summary, Error> {
-    let mut stats = stats::Stats::default();
-    let played = play_frames(&handle, &mut video, config, timeout, &mut stats);
-    // The totals are printed however playing ended: a stalled or failed stream still
-    // reports what it delivered.
-    if config.stats {
-        eprintln!("{}", stats.total());
-    }
-    played.map(|()| stats.summary)
-}
-
-fn play_frames(
-    handle: &tokio::runtime::Handle,
-    video: &mut Video,
     config: &Config,
     timeout: Duration,
     stats: &mut stats::Stats,
@@ -136,6 +171,8 @@ fn play_frames(
             output.write(&picture)?;
             let shown = clock::now_unix_us();
             stats.shown(stamp, decode_us, shown);
+            let flash = sync::flash_visible(luma, stride, picture.width(), picture.height());
+            stats.flash(flash, shown);
             match stamp {
                 Some(stamp) => log.record(stamp, shown),
                 None => Ok(()),

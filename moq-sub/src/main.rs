@@ -1,8 +1,9 @@
 use clap::Parser;
 use moq_pub::net::ConnectArgs;
 
-/// Watch a live MoQ video broadcast (hang format, H.264): decode it and write raw frames as
-/// y4m to a file or to stdout for a viewer, with live latency statistics.
+/// Watch a live MoQ broadcast (hang format, H.264 video, Opus audio): decode it and write raw
+/// frames as y4m and sound as WAV/PCM, to files or to stdout for a viewer, with live latency
+/// and A/V sync statistics.
 ///
 /// Examples:
 ///   moq-sub --url http://127.0.0.1:4443/ --name lantern -o - | mpv -
@@ -39,6 +40,12 @@ struct Args {
     /// time (µs since the UNIX epoch), for plotting latency over time.
     #[arg(long, value_name = "CSV")]
     latency_log: Option<std::path::PathBuf>,
+
+    /// Play the broadcast's Opus audio into this WAV file, or `-` for raw PCM on stdout
+    /// (16-bit little-endian, 48 kHz, interleaved). Missing audio is written as silence and
+    /// counted in --stats.
+    #[arg(long, value_name = "FILE.wav|-")]
+    audio_out: Option<String>,
 }
 
 #[tokio::main]
@@ -53,6 +60,7 @@ async fn main() -> std::process::ExitCode {
         stats: args.stats,
         join: args.join,
         latency_log: args.latency_log,
+        audio_out: args.audio_out,
     };
     moq_pub::cli::exit("moq-sub", moq_sub::run(config).await)
 }

@@ -7,7 +7,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
+use std::sync::{Arc, Mutex};
+
+use lantern_proto::{audio::RATE, clock, histogram::Histogram, stamp::Stamp, sync::SyncMeter};
 use serde_json::json;
 
 use crate::Error;
@@ -36,6 +38,9 @@ pub struct Stats {
     total_g2g: Histogram,
     total_net: Histogram,
     total_decode: Histogram,
+    /// The audio player's figures, when the broadcast has audio.
+    pub audio: Option<Arc<Mutex<AudioStats>>>,
+    flash_on: bool,
 }
 
 impl Default for Stats {
@@ -53,6 +58,8 @@ impl Default for Stats {
             total_g2g: Histogram::new(),
             total_net: Histogram::new(),
             total_decode: Histogram::new(),
+            audio: None,
+            flash_on: false,
         }
     }
 }
@@ -91,13 +98,24 @@ impl Stats {
         self.total_g2g.record(us);
     }
 
+    /// Whether a shown frame had the A/V sync flash: its first frame pairs with a beep.
+    pub fn flash(&mut self, visible: bool, shown_unix_us: u64) {
+        if visible
+            && !self.flash_on
+            && let Some(audio) = &self.audio
+        {
+            audio.lock().expect("stats lock").flash(shown_unix_us);
+        }
+        self.flash_on = visible;
+    }
+
     /// The per-second line, when a second has passed (the window then restarts).
     pub fn tick(&mut self) -> Option<String> {
         let elapsed = self.since.elapsed().as_secs_f64();
         if elapsed < 1.0 {
             return None;
         }
-        let line = json!({
+        let mut line = json!({
             "role": "sub",
             "fps": (self.window_frames as f64 / elapsed * 10.0).round() / 10.0,
             "kbps": (self.window_bytes as f64 * 8.0 / elapsed / 1000.0).round(),
@@ -109,6 +127,9 @@ impl Stats {
             "net_ms_p99": ms(self.net.quantile(0.99)),
             "decode_ms_p50": ms(self.decode.quantile(0.5)),
         });
+        if let Some(audio) = &self.audio {
+            audio.lock().expect("stats lock").tick(&mut line);
+        }
         self.since = Instant::now();
         self.window_frames = 0;
         self.window_bytes = 0;
@@ -123,7 +144,7 @@ impl Stats {
         let seconds = self.first.map_or(0.0, |t| t.elapsed().as_secs_f64());
         let kbps =
             (seconds > 0.0).then(|| (self.total_bytes as f64 * 8.0 / seconds / 1000.0).round());
-        json!({
+        let mut line = json!({
             "role": "sub",
             "final": true,
             "seconds": (seconds * 10.0).round() / 10.0,
@@ -138,9 +159,124 @@ impl Stats {
             "net_ms_p50": ms(self.total_net.quantile(0.5)),
             "net_ms_p99": ms(self.total_net.quantile(0.99)),
             "decode_ms_p50": ms(self.total_decode.quantile(0.5)),
-        })
-        .to_string()
+        });
+        if let Some(audio) = &self.audio {
+            audio.lock().expect("stats lock").total(&mut line);
+        }
+        line.to_string()
     }
+}
+
+/// What the audio player measured: latency (capture of a packet's first sample → decoded
+/// and handed to the output), gaps, and the A/V offset from beep/flash pairs. Shared with the
+/// video player, which reports it in the same lines.
+pub struct AudioStats {
+    frames: u64,
+    gaps: u64,
+    missing_samples: u64,
+    decode_errors: u64,
+    latency: Histogram,
+    total_latency: Histogram,
+    sync: SyncMeter,
+    /// Every A/V offset measured (µs; one per beep, so a few a minute).
+    offsets: Vec<i64>,
+    window_offsets: usize,
+}
+
+impl Default for AudioStats {
+    fn default() -> Self {
+        Self {
+            frames: 0,
+            gaps: 0,
+            missing_samples: 0,
+            decode_errors: 0,
+            latency: Histogram::new(),
+            total_latency: Histogram::new(),
+            sync: SyncMeter::default(),
+            offsets: Vec::new(),
+            window_offsets: 0,
+        }
+    }
+}
+
+impl AudioStats {
+    /// A packet was decoded and handed to the output at `written_unix_us`.
+    pub fn frame(&mut self, captured_unix_us: Option<u64>, written_unix_us: u64) {
+        self.frames += 1;
+        if let Some(captured) = captured_unix_us {
+            let us = clock::elapsed_us(captured, written_unix_us);
+            self.latency.record(us);
+            self.total_latency.record(us);
+        }
+    }
+
+    /// `samples` (per channel) never arrived and were played as silence.
+    pub fn gap(&mut self, samples: u64) {
+        self.gaps += 1;
+        self.missing_samples += samples;
+    }
+
+    pub fn decode_error(&mut self) {
+        self.decode_errors += 1;
+    }
+
+    /// A beep started playing.
+    pub fn beep(&mut self, played_unix_us: u64) {
+        if let Some(offset) = self.sync.beep(played_unix_us) {
+            self.offsets.push(offset);
+        }
+    }
+
+    /// A flash was shown.
+    pub fn flash(&mut self, shown_unix_us: u64) {
+        if let Some(offset) = self.sync.flash(shown_unix_us) {
+            self.offsets.push(offset);
+        }
+    }
+
+    fn tick(&mut self, line: &mut serde_json::Value) {
+        let offset = (self.offsets.len() > self.window_offsets)
+            .then(|| self.offsets.last().map(|&o| signed_ms(o)))
+            .flatten();
+        self.window_offsets = self.offsets.len();
+        extend(
+            line,
+            json!({
+                "audio_ms_p50": ms(self.latency.quantile(0.5)),
+                "audio_gaps": self.gaps,
+                "av_offset_ms": offset,
+            }),
+        );
+        self.latency.clear();
+    }
+
+    fn total(&self, line: &mut serde_json::Value) {
+        extend(
+            line,
+            json!({
+                "audio_frames": self.frames,
+                "audio_ms_p50": ms(self.total_latency.quantile(0.5)),
+                "audio_ms_p99": ms(self.total_latency.quantile(0.99)),
+                "audio_gaps": self.gaps,
+                "audio_missing_ms": (self.missing_samples as f64 * 1000.0 / RATE as f64).round(),
+                "audio_decode_errors": self.decode_errors,
+                "av_pairs": self.offsets.len(),
+                "av_offset_ms_min": self.offsets.iter().min().map(|&o| signed_ms(o)),
+                "av_offset_ms_max": self.offsets.iter().max().map(|&o| signed_ms(o)),
+                "av_offsets_ms": self.offsets.iter().map(|&o| signed_ms(o)).collect::<Vec<_>>(),
+            }),
+        );
+    }
+}
+
+fn extend(line: &mut serde_json::Value, more: serde_json::Value) {
+    if let (Some(line), serde_json::Value::Object(more)) = (line.as_object_mut(), more) {
+        line.extend(more);
+    }
+}
+
+fn signed_ms(us: i64) -> f64 {
+    (us as f64 / 10.0).round() / 100.0
 }
 
 /// `--latency-log`: one CSV line per shown frame (frame number, capture and shown time in

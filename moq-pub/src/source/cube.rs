@@ -4,7 +4,7 @@
 
 use std::f64::consts::TAU;
 
-use lantern_proto::{clock, stamp::Stamp, yuv};
+use lantern_proto::{clock, stamp::Stamp, sync, yuv};
 
 use super::{Format, Pacer, Source};
 use crate::Error;
@@ -40,6 +40,8 @@ pub struct Cube {
     background: yuv::Frame,
     pacer: Pacer,
     frames: u32,
+    /// When the beep-and-flash schedule started (UNIX µs), if this cube flashes.
+    flash_epoch_us: Option<u64>,
 }
 
 impl Cube {
@@ -60,7 +62,15 @@ impl Cube {
             background,
             pacer: Pacer::new(format.fps),
             frames: 0,
+            flash_epoch_us: None,
         })
+    }
+
+    /// Flash the corner once per rotation, on the schedule that `--audio testsrc` beeps on
+    /// (see [`lantern_proto::sync`]), counted from `sync_epoch_us`.
+    pub fn with_flash(mut self, sync_epoch_us: u64) -> Self {
+        self.flash_epoch_us = Some(sync_epoch_us);
+        self
     }
 
     /// Draw frame number `n` of the animation into `frame`.
@@ -116,6 +126,11 @@ impl Source for Cube {
             capture_us: clock::now_unix_us(),
         };
         self.render(self.frames, frame);
+        if let Some(epoch) = self.flash_epoch_us
+            && sync::pulse_on(stamp.capture_us.saturating_sub(epoch))
+        {
+            sync::paint_flash(frame);
+        }
         stamp
             .write(frame)
             .map_err(|e| Error::Source(e.to_string()))?;

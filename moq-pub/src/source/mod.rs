@@ -54,10 +54,11 @@ impl FromStr for SourceSpec {
 }
 
 impl SourceSpec {
-    /// Open the source; `format` sets the test source's size and rate (a y4m stream has its own).
-    pub fn open(&self, format: Format) -> Result<Box<dyn Source>, Error> {
+    /// Open the source; `format` sets the test source's size and rate (a y4m stream has its
+    /// own). The test cube flashes on the A/V sync schedule that starts at `sync_epoch_us`.
+    pub fn open(&self, format: Format, sync_epoch_us: u64) -> Result<Box<dyn Source>, Error> {
         Ok(match self {
-            Self::TestSrc => Box::new(Cube::new(format)?),
+            Self::TestSrc => Box::new(Cube::new(format)?.with_flash(sync_epoch_us)),
             Self::Y4m(path) => Box::new(Y4m::open(path)?),
         })
     }

@@ -1,0 +1,184 @@
+//! Audio: where sound comes from (the A/V sync test tone, or PipeWire capture), Opus
+//! encoding, and the thread that runs them into the broadcast's audio track. Timestamps are
+//! capture times on the same UNIX-µs clock as video, so subscribers can line the two up.
+
+mod encode;
+mod pipewire;
+mod tone;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lantern_proto::audio::frame_samples;
+
+pub use encode::OpusEncoder;
+pub use tone::Tone;
+
+use crate::Error;
+use crate::publish::AudioTrack;
+
+/// Interleaved channels everywhere in Lantern's audio path.
+pub const CHANNELS: usize = 2;
+
+/// `--audio`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum AudioSpec {
+    /// PipeWire's default sink monitor if there is a PipeWire daemon, else no audio (with a
+    /// warning): what `--audio` means when not given.
+    #[default]
+    Auto,
+    None,
+    /// A tone that beeps once per cube rotation, with the cube's flash.
+    TestSrc,
+    /// Capture a PipeWire node or sink monitor (by name or serial), or the default sink's
+    /// monitor.
+    PipeWire(Option<String>),
+}
+
+impl FromStr for AudioSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "auto" => Ok(Self::Auto),
+            None if s == "none" => Ok(Self::None),
+            None if s == "testsrc" => Ok(Self::TestSrc),
+            None if s == "pipewire" => Ok(Self::PipeWire(None)),
+            Some(("pipewire", target)) if !target.is_empty() => {
+                Ok(Self::PipeWire(Some(target.to_string())))
+            }
+            _ => Err(format!(
+                "unknown audio source {s:?}: use none, testsrc, pipewire or pipewire:TARGET"
+            )),
+        }
+    }
+}
+
+/// `--audio-frame-ms` and `--audio-bitrate`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AudioSettings {
+    /// Opus frame length: 2500, 5000, 10000 or 20000 µs.
+    pub frame_us: u64,
+    pub bitrate_kbps: u32,
+}
+
+impl AudioSettings {
+    pub fn new(frame_ms: f64, bitrate_kbps: u32) -> Result<Self, Error> {
+        let frame_us = (frame_ms * 1000.0).round() as u64;
+        if ![2_500, 5_000, 10_000, 20_000].contains(&frame_us) {
+            return Err(Error::Config(format!(
+                "--audio-frame-ms {frame_ms}: Opus frames are 2.5, 5, 10 or 20 ms"
+            )));
+        }
+        if !(6..=510).contains(&bitrate_kbps) {
+            return Err(Error::Config(format!(
+                "--audio-bitrate {bitrate_kbps}: Opus takes 6 to 510 kbit/s"
+            )));
+        }
+        Ok(Self {
+            frame_us,
+            bitrate_kbps,
+        })
+    }
+
+    /// Samples per channel in one frame.
+    pub fn samples(&self) -> usize {
+        frame_samples(self.frame_us)
+    }
+}
+
+/// A producer of raw 48 kHz stereo sound. `next` blocks until a whole frame is there.
+pub trait AudioSource: Send {
+    /// Fill `frame` (interleaved, [`CHANNELS`] × samples) with the next frame and return the
+    /// capture time of its first sample (UNIX µs); `None` when the source has ended.
+    fn next(&mut self, frame: &mut [f32]) -> Result<Option<u64>, Error>;
+}
+
+impl AudioSpec {
+    /// Open the source. `sync_epoch_us` is when the test sources' beep-and-flash schedule
+    /// starts (shared with the cube). `Ok(None)`: no audio.
+    pub fn open(
+        &self,
+        settings: AudioSettings,
+        sync_epoch_us: u64,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Box<dyn AudioSource>>, Error> {
+        Ok(match self {
+            Self::None => None,
+            Self::TestSrc => Some(Box::new(Tone::new(sync_epoch_us))),
+            Self::PipeWire(target) => Some(Box::new(pipewire::Capture::open(
+                target.as_deref(),
+                settings,
+                timeout,
+            )?)),
+            Self::Auto => match pipewire::Capture::open(None, settings, timeout) {
+                Ok(capture) => Some(Box::new(capture)),
+                Err(err) => {
+                    tracing::warn!(%err, "no audio source found: streaming video only (--audio none to silence this)");
+                    None
+                }
+            },
+        })
+    }
+}
+
+/// What the audio thread did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+/// Capture, encode and publish until the source ends or `stop` is set. Blocks.
+pub fn run(
+    mut source: Box<dyn AudioSource>,
+    mut encoder: OpusEncoder,
+    mut track: AudioTrack,
+    stop: Arc<AtomicBool>,
+) -> Result<Summary, Error> {
+    let settings = encoder.settings();
+    let mut frame = vec![0f32; settings.samples() * CHANNELS];
+    let mut summary = Summary::default();
+    let result = (|| {
+        while !stop.load(Ordering::Relaxed) {
+            let Some(pts_us) = source.next(&mut frame)? else {
+                break;
+            };
+            let packet = encoder.encode(&frame)?;
+            summary.bytes += packet.len() as u64;
+            track.write(packet, pts_us, settings.frame_us)?;
+            summary.frames += 1;
+        }
+        Ok(())
+    })();
+    let finished = track.finish();
+    result.and(finished).map(|()| summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_specs_parse() {
+        assert_eq!("testsrc".parse(), Ok(AudioSpec::TestSrc));
+        assert_eq!("none".parse(), Ok(AudioSpec::None));
+        assert_eq!("pipewire".parse(), Ok(AudioSpec::PipeWire(None)));
+        assert_eq!(
+            "pipewire:game.monitor".parse(),
+            Ok(AudioSpec::PipeWire(Some("game.monitor".into())))
+        );
+        for bad in ["", "pipewire:", "alsa", "testsrc:1"] {
+            assert!(bad.parse::<AudioSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn frame_lengths_are_opus_frames() {
+        assert_eq!(AudioSettings::new(2.5, 128).unwrap().samples(), 120);
+        assert_eq!(AudioSettings::new(10.0, 128).unwrap().samples(), 480);
+        assert!(AudioSettings::new(7.0, 128).is_err());
+        assert!(AudioSettings::new(10.0, 1000).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! `--audio pipewire[:TARGET]`: capture a PipeWire node, or a sink's monitor (by default the
+//! default sink's, i.e. what the game plays), as 48 kHz stereo f32 in small quanta.
+//!
+//! PipeWire's objects are single-threaded, so they live on a thread of their own that runs the
+//! PipeWire loop and hands each quantum, with its capture time, to [`Capture::next`].
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use lantern_proto::{audio::RATE, clock};
+use pipewire as pw;
+use pw::{properties::properties, spa};
+
+use super::{AudioSettings, AudioSource, CHANNELS};
+use crate::Error;
+
+/// One quantum from PipeWire: interleaved samples and the capture time of the first.
+type Quantum = (Vec<f32>, u64);
+
+pub struct Capture {
+    quanta: mpsc::Receiver<Result<Quantum, String>>,
+    stop: pw::channel::Sender<()>,
+    pending: Vec<f32>,
+    /// Capture time of `pending[0]`.
+    pending_us: u64,
+    what: String,
+    timeout: Duration,
+}
+
+impl Capture {
+    /// Connect to PipeWire and wait (up to `timeout`) for the first sound, so a missing
+    /// daemon or an unknown target is an error now rather than silence later.
+    pub fn open(
+        target: Option<&str>,
+        settings: AudioSettings,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        let what = match target {
+            Some(target) => format!("PipeWire target {target:?}"),
+            None => "PipeWire's default sink monitor".to_string(),
+        };
+        let (send, quanta) = mpsc::sync_channel(64);
+        let (stop, stopped) = pw::channel::channel();
+        let (target, samples) = (target.map(str::to_string), settings.samples());
+        std::thread::Builder::new()
+            .name("pipewire-capture".into())
+            .spawn(move || {
+                if let Err(e) = run(target, samples, send.clone(), stopped) {
+                    let _ = send.send(Err(e.to_string()));
+                }
+            })
+            .map_err(|e| Error::Source(format!("pipewire thread: {e}")))?;
+        let mut capture = Self {
+            quanta,
+            stop,
+            pending: Vec::new(),
+            pending_us: 0,
+            what,
+            timeout,
+        };
+        let (first, at) = capture.receive()?;
+        capture.pending = first;
+        capture.pending_us = at;
+        tracing::info!(source = capture.what, "capturing audio");
+        Ok(capture)
+    }
+
+    fn receive(&mut self) -> Result<Quantum, Error> {
+        match self.quanta.recv_timeout(self.timeout) {
+            Ok(Ok(quantum)) => Ok(quantum),
+            Ok(Err(why)) => Err(Error::Source(format!("{}: {why}", self.what))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(Error::Source(format!(
+                "{}: no audio within {:?} (no such node, or nothing links it?)",
+                self.what, self.timeout
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(Error::Source(format!("{}: capture stopped", self.what)))
+            }
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+    }
+}
+
+impl AudioSource for Capture {
+    fn next(&mut self, frame: &mut [f32]) -> Result<Option<u64>, Error> {
+        while self.pending.len() < frame.len() {
+            let (samples, at) = self.receive()?;
+            if self.pending.is_empty() {
+                self.pending_us = at;
+            }
+            self.pending.extend_from_slice(&samples);
+        }
+        frame.copy_from_slice(&self.pending[..frame.len()]);
+        self.pending.drain(..frame.len());
+        let pts = self.pending_us;
+        self.pending_us += (frame.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64;
+        Ok(Some(pts))
+    }
+}
+
+/// The PipeWire thread: connect, capture until told to stop.
+fn run(
+    target: Option<String>,
+    samples: usize,
+    send: mpsc::SyncSender<Result<Quantum, String>>,
+    stopped: pw::channel::Receiver<()>,
+) -> Result<(), String> {
+    pw::init();
+    let mainloop = pw::main_loop::MainLoopRc::new(None).map_err(|e| format!("main loop: {e}"))?;
+    let context =
+        pw::context::ContextRc::new(&mainloop, None).map_err(|e| format!("context: {e}"))?;
+    let core = context.connect_rc(None).map_err(|e| {
+        format!(
+            "cannot connect to the PipeWire daemon ({e}); is it running, with XDG_RUNTIME_DIR={}?",
+            std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into())
+        )
+    })?;
+
+    let mut props = properties! {
+        *pw::keys::MEDIA_TYPE => "Audio",
+        *pw::keys::MEDIA_CATEGORY => "Capture",
+        *pw::keys::MEDIA_ROLE => "Game",
+        *pw::keys::NODE_NAME => "lantern-capture",
+        *pw::keys::NODE_LATENCY => format!("{samples}/{RATE}"),
+    };
+    match &target {
+        Some(target) => props.insert(*pw::keys::TARGET_OBJECT, target.as_str()),
+        // No target: the default sink's monitor, which is what the host plays.
+        None => props.insert(*pw::keys::STREAM_CAPTURE_SINK, "true"),
+    }
+    let stream = pw::stream::StreamBox::new(&core, "lantern-capture", props)
+        .map_err(|e| format!("stream: {e}"))?;
+
+    let failed = send.clone();
+    let _listener = stream
+        .add_local_listener_with_user_data(())
+        .state_changed(move |_, _, _, state| {
+            if let pw::stream::StreamState::Error(why) = state {
+                let _ = failed.try_send(Err(format!("stream failed: {why}")));
+            }
+        })
+        .process(move |stream, _| {
+            let Some(mut buffer) = stream.dequeue_buffer() else {
+                return;
+            };
+            let Some(data) = buffer.datas_mut().first_mut() else {
+                return;
+            };
+            let (offset, size) = (data.chunk().offset() as usize, data.chunk().size() as usize);
+            let Some(bytes) = data.data().and_then(|d| d.get(offset..offset + size)) else {
+                return;
+            };
+            let quantum: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            // The quantum ends now; its first sample was captured its length ago.
+            let length_us = (quantum.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64;
+            let first_us = clock::now_unix_us().saturating_sub(length_us);
+            // A full queue means the encoder is stuck: drop rather than block PipeWire.
+            let _ = send.try_send(Ok((quantum, first_us)));
+        })
+        .register()
+        .map_err(|e| format!("listener: {e}"))?;
+
+    // Ask for exactly what Opus takes; PipeWire's adapter converts whatever the node has.
+    let mut info = spa::param::audio::AudioInfoRaw::new();
+    info.set_format(spa::param::audio::AudioFormat::F32LE);
+    info.set_rate(RATE);
+    info.set_channels(CHANNELS as u32);
+    let mut position = [0; spa::param::audio::MAX_CHANNELS];
+    position[0] = spa::sys::SPA_AUDIO_CHANNEL_FL;
+    position[1] = spa::sys::SPA_AUDIO_CHANNEL_FR;
+    info.set_position(position);
+    let format = spa::pod::serialize::PodSerializer::serialize(
+        std::io::Cursor::new(Vec::new()),
+        &spa::pod::Value::Object(spa::pod::Object {
+            type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
+            id: spa::param::ParamType::EnumFormat.as_raw(),
+            properties: info.into(),
+        }),
+    )
+    .map_err(|e| format!("format: {e:?}"))?
+    .0
+    .into_inner();
+    let mut params = [spa::pod::Pod::from_bytes(&format).ok_or_else(|| "format pod".to_string())?];
+    stream
+        .connect(
+            spa::utils::Direction::Input,
+            None,
+            pw::stream::StreamFlags::AUTOCONNECT
+                | pw::stream::StreamFlags::MAP_BUFFERS
+                | pw::stream::StreamFlags::RT_PROCESS,
+            &mut params,
+        )
+        .map_err(|e| format!("connect: {e}"))?;
+
+    let quit = mainloop.clone();
+    let _stop = stopped.attach(mainloop.loop_(), move |()| quit.quit());
+    mainloop.run();
+    Ok(())
+}
