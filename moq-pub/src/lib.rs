@@ -175,6 +175,9 @@ pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
     finished?;
     if let Some(audio) = audio {
         tracing::info!(?audio, "audio done");
+        if config.stats {
+            eprintln!("{}", audio.stats_line(audio_settings));
+        }
     }
     if let Some(connection) = connection {
         // Deliver what is still queued before closing, but never wait long for a dead peer.

@@ -230,6 +230,8 @@ fn moq_sub_plays_a_moq_cli_fmp4_import() {
         "-f lavfi -i testsrc=size=640x360:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
          -c:v libx264 -preset ultrafast -tune zerolatency -g 30 -pix_fmt yuv420p -c:a libopus -b:a 64k",
     );
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("out.wav");
     let sub = spawn(
         bin("moq-sub"),
         &[
@@ -238,8 +240,10 @@ fn moq_sub_plays_a_moq_cli_fmp4_import() {
             "--name",
             "ffmpeg",
             "--frames",
-            "60",
+            "90",
             "--stats",
+            "--audio-out",
+            wav.to_str().unwrap(),
         ],
     )
     .finish(LONG);
@@ -249,7 +253,13 @@ fn moq_sub_plays_a_moq_cli_fmp4_import() {
         "{}",
         String::from_utf8_lossy(&sub.stderr)
     );
-    assert_eq!(final_stats(&sub.stderr)["frames"], 60);
+    let stats = final_stats(&sub.stderr);
+    assert_eq!(stats["frames"], 90);
+    // ffmpeg's Opus, through moq-cli's importer, decoded by moq-sub: the 440 Hz sine.
+    assert!(stats["audio_frames"].as_u64().unwrap() > 50, "{stats}");
+    let mono = read_wav(&wav);
+    let (hz, _) = tone_of(&mono[mono.len() / 4..]);
+    assert!((hz - 440.0).abs() < 5.0, "frequency {hz:.1} Hz");
 }
 
 /// The reference path: 20 s of ffmpeg output (`inputs_and_codecs`) as CMAF fragments,

@@ -93,6 +93,11 @@ pub trait AudioSource: Send {
     /// Fill `frame` (interleaved, [`CHANNELS`] × samples) with the next frame and return the
     /// capture time of its first sample (UNIX µs); `None` when the source has ended.
     fn next(&mut self, frame: &mut [f32]) -> Result<Option<u64>, Error>;
+
+    /// Samples (per channel) the source lost and replaced with silence so far.
+    fn lost_samples(&self) -> u64 {
+        0
+    }
 }
 
 impl AudioSpec {
@@ -128,6 +133,23 @@ impl AudioSpec {
 pub struct Summary {
     pub frames: u64,
     pub bytes: u64,
+    /// Samples (per channel) the source lost, sent as silence.
+    pub lost_samples: u64,
+}
+
+impl Summary {
+    /// The closing `--stats` line for audio.
+    pub fn stats_line(&self, settings: AudioSettings) -> String {
+        let seconds = self.frames as f64 * settings.frame_us as f64 / 1e6;
+        serde_json::json!({
+            "role": "pub-audio",
+            "final": true,
+            "frames": self.frames,
+            "kbps": (seconds > 0.0).then(|| (self.bytes as f64 * 8.0 / seconds / 1000.0).round()),
+            "lost_ms": (self.lost_samples as f64 * 1000.0 / lantern_proto::audio::RATE as f64).round(),
+        })
+        .to_string()
+    }
 }
 
 /// Capture, encode and publish until the source ends or `stop` is set. Blocks.
@@ -152,6 +174,7 @@ pub fn run(
         }
         Ok(())
     })();
+    summary.lost_samples = source.lost_samples();
     let finished = track.finish();
     result.and(finished).map(|()| summary)
 }

@@ -14,8 +14,9 @@ use pw::{properties::properties, spa};
 use super::{AudioSettings, AudioSource, CHANNELS};
 use crate::Error;
 
-/// One quantum from PipeWire: interleaved samples and the capture time of the first.
-type Quantum = (Vec<f32>, u64);
+/// One quantum from PipeWire: interleaved samples, the capture time of the first, and the
+/// stream's position in samples (PipeWire's clock), which shows any quanta lost on the way.
+type Quantum = (Vec<f32>, u64, Option<u64>);
 
 pub struct Capture {
     quanta: mpsc::Receiver<Result<Quantum, String>>,
@@ -23,6 +24,9 @@ pub struct Capture {
     pending: Vec<f32>,
     /// Capture time of `pending[0]`.
     pending_us: u64,
+    /// Where PipeWire's position should be at the next quantum.
+    next_position: Option<u64>,
+    lost: u64,
     what: String,
     timeout: Duration,
 }
@@ -55,10 +59,13 @@ impl Capture {
             stop,
             pending: Vec::new(),
             pending_us: 0,
+            next_position: None,
+            lost: 0,
             what,
             timeout,
         };
-        let (first, at) = capture.receive()?;
+        let (first, at, position) = capture.receive()?;
+        capture.next_position = position.map(|p| p + (first.len() / CHANNELS) as u64);
         capture.pending = first;
         capture.pending_us = at;
         tracing::info!(source = capture.what, "capturing audio");
@@ -86,21 +93,51 @@ impl Drop for Capture {
     }
 }
 
+/// How far a quantum's measured capture time may stray from the running sample count before
+/// the timeline is re-anchored (a stall or an xrun): beyond scheduling jitter, well under
+/// anything audible as drift.
+const REANCHOR_US: u64 = 20_000;
+
 impl AudioSource for Capture {
     fn next(&mut self, frame: &mut [f32]) -> Result<Option<u64>, Error> {
         while self.pending.len() < frame.len() {
-            let (samples, at) = self.receive()?;
-            if self.pending.is_empty() {
-                self.pending_us = at;
+            let (samples, at, position) = self.receive()?;
+            // Quanta PipeWire could not deliver (an xrun) are played as silence, and
+            // counted, so the timeline stays true and nothing goes missing unreported.
+            if let (Some(expected), Some(position)) = (self.next_position, position)
+                && let lost = position.saturating_sub(expected)
+                && (1..RATE as u64 * 10).contains(&lost)
+            {
+                tracing::debug!(lost, "PipeWire skipped samples");
+                self.lost += lost;
+                self.pending
+                    .extend(std::iter::repeat_n(0.0, lost as usize * CHANNELS));
+            }
+            self.next_position = position.map(|p| p + (samples.len() / CHANNELS) as u64);
+            // Timestamps run on the sample count, so consecutive frames abut exactly; the
+            // wall clock only re-anchors them when the two disagree by more than jitter.
+            let expected = self.pending_us + samples_us(self.pending.len());
+            if expected.abs_diff(at) > REANCHOR_US {
+                tracing::debug!(expected, at, "audio timeline re-anchored");
+                self.pending_us = at.saturating_sub(samples_us(self.pending.len()));
             }
             self.pending.extend_from_slice(&samples);
         }
         frame.copy_from_slice(&self.pending[..frame.len()]);
         self.pending.drain(..frame.len());
         let pts = self.pending_us;
-        self.pending_us += (frame.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64;
+        self.pending_us += samples_us(frame.len());
         Ok(Some(pts))
     }
+
+    fn lost_samples(&self) -> u64 {
+        self.lost
+    }
+}
+
+/// Duration of `len` interleaved samples.
+fn samples_us(len: usize) -> u64 {
+    (len / CHANNELS) as u64 * 1_000_000 / RATE as u64
 }
 
 /// The PipeWire thread: connect, capture until told to stop.
@@ -160,10 +197,14 @@ fn run(
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
             // The quantum ends now; its first sample was captured its length ago.
-            let length_us = (quantum.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64;
-            let first_us = clock::now_unix_us().saturating_sub(length_us);
+            let first_us = clock::now_unix_us().saturating_sub(samples_us(quantum.len()));
+            let position = stream.time().ok().and_then(|time| {
+                let rate = time.rate();
+                (rate.denom > 0)
+                    .then(|| time.ticks() * RATE as u64 * rate.num as u64 / rate.denom as u64)
+            });
             // A full queue means the encoder is stuck: drop rather than block PipeWire.
-            let _ = send.try_send(Ok((quantum, first_us)));
+            let _ = send.try_send(Ok((quantum, first_us, position)));
         })
         .register()
         .map_err(|e| format!("listener: {e}"))?;

@@ -165,3 +165,149 @@ pub fn stamps(path: &std::path::Path) -> Vec<Option<lantern_proto::stamp::Stamp>
     }
     out
 }
+
+/// Start a binary with piped output and extra environment variables.
+pub fn spawn_env(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    env: &[(String, String)],
+) -> Proc {
+    Proc(
+        Command::new(program)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// A private PipeWire: a session bus, the pipewire daemon and wireplumber, all under a
+/// temporary XDG_RUNTIME_DIR, so tests never touch (or need) a desktop's sound server.
+pub struct PipeWire {
+    env: Vec<(String, String)>,
+    // Dropped (killed) in reverse order of starting: wireplumber, pipewire, dbus.
+    procs: Vec<Proc>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for PipeWire {
+    fn drop(&mut self) {
+        while let Some(proc) = self.procs.pop() {
+            drop(proc);
+        }
+    }
+}
+
+impl PipeWire {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path().to_str().unwrap().to_string();
+        let mut dbus = Command::new(tool("dbus-daemon"))
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut address = String::new();
+        std::io::BufReader::new(dbus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let mut pw = Self {
+            env: vec![
+                ("XDG_RUNTIME_DIR".into(), runtime.clone()),
+                (
+                    "DBUS_SESSION_BUS_ADDRESS".into(),
+                    address.trim().to_string(),
+                ),
+            ],
+            procs: vec![Proc(dbus)],
+            _dir: dir,
+        };
+        let daemon = pw.background(&tool("pipewire"), &[]);
+        pw.procs.push(daemon);
+        let socket = std::path::Path::new(&runtime).join("pipewire-0");
+        wait_for("the pipewire socket", Duration::from_secs(15), || {
+            socket.exists()
+        });
+        let session = pw.background(&tool("wireplumber"), &[]);
+        pw.procs.push(session);
+        wait_for("wireplumber", Duration::from_secs(15), || {
+            pw.output("wpctl", &["status"]).contains("WirePlumber")
+        });
+        pw
+    }
+
+    /// Environment variables that point a process at this PipeWire.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    fn background(&self, program: &str, args: &[&str]) -> Proc {
+        Proc(
+            Command::new(program)
+                .args(args)
+                .envs(self.env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// Run a PipeWire tool to completion (bounded) and return its stdout.
+    pub fn output(&self, program: &str, args: &[&str]) -> String {
+        let out = spawn_env(tool(program), args, &self.env).finish(Duration::from_secs(10));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Create a stereo null sink (a virtual speaker whose monitor can be captured).
+    pub fn null_sink(&self, name: &str) {
+        let props = format!(
+            "{{ factory.name=support.null-audio-sink node.name={name} media.class=Audio/Sink \
+             object.linger=true audio.position=[FL FR] }}"
+        );
+        self.output("pw-cli", &["create-node", "adapter", &props]);
+        wait_for("the null sink", Duration::from_secs(10), || {
+            self.output("wpctl", &["status"]).contains(name)
+        });
+    }
+
+    /// Play a WAV file into `target` until dropped.
+    pub fn play(&self, wav: &std::path::Path, target: &str) -> Proc {
+        self.background(
+            &tool("pw-play"),
+            &["--target", target, wav.to_str().unwrap()],
+        )
+    }
+}
+
+/// The first channel of a 16-bit WAV file as Lantern writes it (44-byte header).
+pub fn read_wav(path: &std::path::Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.len() >= 44 && &bytes[..4] == b"RIFF",
+        "not a WAV: {}",
+        path.display()
+    );
+    let channels = u16::from_le_bytes([bytes[22], bytes[23]]).max(1) as usize;
+    bytes[44..]
+        .chunks_exact(2 * channels)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / i16::MAX as f32)
+        .collect()
+}
+
+/// Frequency (from zero crossings) and RMS level of one channel of a stretch of sound.
+pub fn tone_of(mono: &[f32]) -> (f64, f64) {
+    let crossings = mono
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    let seconds = mono.len() as f64 / 48_000.0;
+    let rms = (mono.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / mono.len() as f64).sqrt();
+    (crossings as f64 / 2.0 / seconds, rms)
+}
