@@ -1,6 +1,6 @@
 //! Playing the audio track: Opus decoding, gaps filled with silence (and counted, so nothing
-//! is lost silently), output to a WAV file, raw PCM on stdout or nowhere, and the beep onsets
-//! that the A/V sync meter pairs with the video's flashes.
+//! is lost silently), output to a WAV file, raw PCM on stdout, a PipeWire sink or nowhere, and
+//! the beep onsets that the A/V sync meter pairs with the video's flashes.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -12,6 +12,7 @@ use lantern_proto::audio::{RATE, Wav, to_i16};
 use lantern_proto::{clock, sync};
 
 use crate::Error;
+use crate::playback::Playback;
 use crate::stats::AudioStats;
 use crate::subscribe::Audio;
 
@@ -22,14 +23,22 @@ pub enum AudioOut {
     Wav(Wav<BufWriter<File>>),
     /// Raw interleaved 16-bit little-endian PCM at 48 kHz on stdout.
     Raw(BufWriter<std::io::Stdout>),
+    /// A PipeWire sink.
+    PipeWire(Playback, usize),
 }
 
 impl AudioOut {
-    /// `--audio-out`: `None` discards (stats only), `-` is raw PCM on stdout, a path is WAV.
+    /// `--audio-out`: `None` discards (stats only), `-` is raw PCM on stdout,
+    /// `pipewire[:TARGET]` plays into PipeWire, a path is WAV.
     pub fn open(spec: Option<&str>, channels: u16) -> Result<Self, Error> {
         Ok(match spec {
             None => Self::None,
             Some("-") => Self::Raw(BufWriter::new(std::io::stdout())),
+            Some("pipewire") => Self::PipeWire(Playback::open(None)?, channels as usize),
+            Some(spec) if spec.starts_with("pipewire:") => Self::PipeWire(
+                Playback::open(Some(&spec["pipewire:".len()..]))?,
+                channels as usize,
+            ),
             Some(path) => {
                 let err = |e: &dyn std::fmt::Display| Error::Output(format!("{path}: {e}"));
                 let file = File::create(path).map_err(|e| err(&e))?;
@@ -38,13 +47,16 @@ impl AudioOut {
         })
     }
 
-    fn write(&mut self, samples: &[f32]) -> Result<(), Error> {
+    /// Output interleaved samples; returns how long until the first of them is heard (µs:
+    /// what is queued ahead of them in a sink, nothing for files and pipes).
+    fn write(&mut self, samples: &[f32]) -> Result<u64, Error> {
         let err = |e: &dyn std::fmt::Display| Error::Output(format!("audio: {e}"));
         match self {
-            Self::None => Ok(()),
+            Self::None => Ok(0),
             Self::Wav(wav) => wav
                 .write(samples)
                 .and_then(|()| wav.flush())
+                .map(|()| 0)
                 .map_err(|e| err(&e)),
             Self::Raw(out) => {
                 let pcm: Vec<u8> = samples
@@ -53,8 +65,18 @@ impl AudioOut {
                     .collect();
                 out.write_all(&pcm)
                     .and_then(|()| out.flush())
+                    .map(|()| 0)
                     .map_err(|e| err(&e))
             }
+            Self::PipeWire(playback, channels) => Ok(playback.write(samples, *channels)),
+        }
+    }
+
+    /// Underruns and shed samples of a sink.
+    fn faults(&self) -> Option<(u64, u64)> {
+        match self {
+            Self::PipeWire(playback, _) => Some(playback.faults()),
+            _ => None,
         }
     }
 
@@ -139,14 +161,18 @@ pub fn play(
         };
         next_pts_us = Some(pts_us + samples as u64 * 1_000_000 / RATE as u64);
         let decoded = &pcm[..samples * width];
-        out.write(decoded)?;
+        let ahead_us = out.write(decoded)?;
         let written = clock::now_unix_us();
         let mut stats = stats.lock().expect("stats lock");
-        stats.frame(audio.wall_clock(frame.timestamp), written);
+        stats.frame(audio.wall_clock(frame.timestamp), written, ahead_us);
+        if let Some((underruns, shed)) = out.faults() {
+            stats.sink(underruns, shed);
+        }
         for (j, sample) in decoded.chunks_exact(width).map(|s| s[0]).enumerate() {
             if onsets.push(sample) {
-                // Sample j plays j samples after the first one of this packet.
-                stats.beep(written + j as u64 * 1_000_000 / RATE as u64);
+                // Sample j is heard j samples after the first one of this packet, which is
+                // heard once what is queued ahead of it has played.
+                stats.beep(written + ahead_us + j as u64 * 1_000_000 / RATE as u64);
             }
         }
     }

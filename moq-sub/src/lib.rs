@@ -7,6 +7,7 @@ pub mod audio;
 pub mod decode;
 mod error;
 pub mod output;
+mod playback;
 pub mod stats;
 mod subscribe;
 
@@ -36,7 +37,13 @@ pub struct Config {
     pub latency_log: Option<std::path::PathBuf>,
     /// Where decoded sound goes: a WAV path, `-` for raw PCM on stdout, or nowhere.
     pub audio_out: Option<String>,
+    /// Hold each picture until its sound is heard (lip sync), when there is sound.
+    pub av_sync: bool,
 }
+
+/// The longest a picture is held back for its sound; beyond it, the sound path is broken and
+/// the picture goes out late rather than never.
+const MAX_LIP_SYNC_HOLD: Duration = Duration::from_millis(250);
 
 /// Play until the broadcast ends, `frames` are decoded, or the stream stalls.
 pub async fn run(config: Config) -> Result<stats::Summary, Error> {
@@ -152,11 +159,8 @@ fn play(
             }
         }
         let arrived = clock::now_unix_us();
-        stats.received(
-            frame.payload.len(),
-            video.wall_clock(frame.timestamp),
-            arrived,
-        );
+        let captured = video.wall_clock(frame.timestamp);
+        stats.received(frame.payload.len(), captured, arrived);
         // Start (and restart after damage) on a keyframe: never show a corrupt picture.
         keyframe_seen |= frame.keyframe;
         if !keyframe_seen {
@@ -168,6 +172,12 @@ fn play(
             let decode_us = started.elapsed().as_micros() as u64;
             let (luma, stride) = picture.luma();
             let stamp = Stamp::read_luma(luma, stride, picture.width(), picture.height());
+            if config.av_sync
+                && let Some(due) = captured.and_then(|c| stats.lip_sync_due(c))
+            {
+                let hold = Duration::from_micros(due.saturating_sub(clock::now_unix_us()));
+                std::thread::sleep(hold.min(MAX_LIP_SYNC_HOLD));
+            }
             output.write(&picture)?;
             let shown = clock::now_unix_us();
             stats.shown(stamp, decode_us, shown);

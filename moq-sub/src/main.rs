@@ -41,11 +41,17 @@ struct Args {
     #[arg(long, value_name = "CSV")]
     latency_log: Option<std::path::PathBuf>,
 
-    /// Play the broadcast's Opus audio into this WAV file, or `-` for raw PCM on stdout
-    /// (16-bit little-endian, 48 kHz, interleaved). Missing audio is written as silence and
-    /// counted in --stats.
-    #[arg(long, value_name = "FILE.wav|-")]
+    /// Play the broadcast's Opus audio: `pipewire` (the default sink) or `pipewire:TARGET` (a
+    /// sink by name or serial), a WAV file, or `-` for raw PCM on stdout (16-bit little-endian,
+    /// 48 kHz, interleaved). Missing audio is played as silence and counted in --stats.
+    #[arg(long, value_name = "pipewire[:TARGET]|FILE.wav|-")]
     audio_out: Option<String>,
+
+    /// Show each picture as soon as it is decoded, even when its sound (played into PipeWire)
+    /// comes later. By default, pictures wait for their sound there (lip sync), which adds the
+    /// sink's queue to the video latency.
+    #[arg(long)]
+    no_av_sync: bool,
 }
 
 #[tokio::main]
@@ -60,6 +66,11 @@ async fn main() -> std::process::ExitCode {
         stats: args.stats,
         join: args.join,
         latency_log: args.latency_log,
+        av_sync: !args.no_av_sync
+            && args
+                .audio_out
+                .as_deref()
+                .is_some_and(|out| out.starts_with("pipewire")),
         audio_out: args.audio_out,
     };
     moq_pub::cli::exit("moq-sub", moq_sub::run(config).await)

@@ -109,6 +109,18 @@ impl Stats {
         self.flash_on = visible;
     }
 
+    /// When a picture captured at `captured_unix_us` should be shown to be in step with the
+    /// sound: as long after capture as the sound is heard. `None` without audio.
+    pub fn lip_sync_due(&self, captured_unix_us: u64) -> Option<u64> {
+        let heard = self
+            .audio
+            .as_ref()?
+            .lock()
+            .expect("stats lock")
+            .heard_us()?;
+        Some(captured_unix_us + heard)
+    }
+
     /// The per-second line, when a second has passed (the window then restarts).
     pub fn tick(&mut self) -> Option<String> {
         let elapsed = self.since.elapsed().as_secs_f64();
@@ -175,6 +187,10 @@ pub struct AudioStats {
     gaps: u64,
     missing_samples: u64,
     decode_errors: u64,
+    /// A PipeWire sink's underruns and samples shed from its queue.
+    underruns: u64,
+    shed_samples: u64,
+    heard_us: Option<u64>,
     latency: Histogram,
     total_latency: Histogram,
     sync: SyncMeter,
@@ -190,6 +206,9 @@ impl Default for AudioStats {
             gaps: 0,
             missing_samples: 0,
             decode_errors: 0,
+            underruns: 0,
+            shed_samples: 0,
+            heard_us: None,
             latency: Histogram::new(),
             total_latency: Histogram::new(),
             sync: SyncMeter::default(),
@@ -201,19 +220,37 @@ impl Default for AudioStats {
 
 impl AudioStats {
     /// A packet was decoded and handed to the output at `written_unix_us`.
-    pub fn frame(&mut self, captured_unix_us: Option<u64>, written_unix_us: u64) {
+    /// `ahead_us`: how long the sink will take to play what is queued before this packet.
+    pub fn frame(&mut self, captured_unix_us: Option<u64>, written_unix_us: u64, ahead_us: u64) {
         self.frames += 1;
         if let Some(captured) = captured_unix_us {
             let us = clock::elapsed_us(captured, written_unix_us);
             self.latency.record(us);
             self.total_latency.record(us);
+            // Capture → heard, smoothed over about 16 packets.
+            let heard = us + ahead_us;
+            self.heard_us = Some(match self.heard_us {
+                None => heard,
+                Some(old) => (old * 15 + heard) / 16,
+            });
         }
+    }
+
+    /// How long after capture the sound is heard, smoothed: what the picture waits for.
+    pub fn heard_us(&self) -> Option<u64> {
+        self.heard_us
     }
 
     /// `samples` (per channel) never arrived and were played as silence.
     pub fn gap(&mut self, samples: u64) {
         self.gaps += 1;
         self.missing_samples += samples;
+    }
+
+    /// A sink's running totals of underruns and shed samples.
+    pub fn sink(&mut self, underruns: u64, shed_samples: u64) {
+        self.underruns = underruns;
+        self.shed_samples = shed_samples;
     }
 
     pub fn decode_error(&mut self) {
@@ -260,6 +297,8 @@ impl AudioStats {
                 "audio_gaps": self.gaps,
                 "audio_missing_ms": (self.missing_samples as f64 * 1000.0 / RATE as f64).round(),
                 "audio_decode_errors": self.decode_errors,
+            "audio_underruns": self.underruns,
+            "audio_shed_ms": (self.shed_samples as f64 * 1000.0 / RATE as f64).round(),
                 "av_pairs": self.offsets.len(),
                 "av_offset_ms_min": self.offsets.iter().min().map(|&o| signed_ms(o)),
                 "av_offset_ms_max": self.offsets.iter().max().map(|&o| signed_ms(o)),

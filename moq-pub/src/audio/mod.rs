@@ -3,7 +3,7 @@
 //! capture times on the same UNIX-µs clock as video, so subscribers can line the two up.
 
 mod encode;
-mod pipewire;
+pub mod pipewire;
 mod tone;
 
 use std::str::FromStr;

@@ -147,16 +147,7 @@ fn run(
     send: mpsc::SyncSender<Result<Quantum, String>>,
     stopped: pw::channel::Receiver<()>,
 ) -> Result<(), String> {
-    pw::init();
-    let mainloop = pw::main_loop::MainLoopRc::new(None).map_err(|e| format!("main loop: {e}"))?;
-    let context =
-        pw::context::ContextRc::new(&mainloop, None).map_err(|e| format!("context: {e}"))?;
-    let core = context.connect_rc(None).map_err(|e| {
-        format!(
-            "cannot connect to the PipeWire daemon ({e}); is it running, with XDG_RUNTIME_DIR={}?",
-            std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into())
-        )
-    })?;
+    let (mainloop, _context, core) = connect()?;
 
     let mut props = properties! {
         *pw::keys::MEDIA_TYPE => "Audio",
@@ -210,25 +201,7 @@ fn run(
         .map_err(|e| format!("listener: {e}"))?;
 
     // Ask for exactly what Opus takes; PipeWire's adapter converts whatever the node has.
-    let mut info = spa::param::audio::AudioInfoRaw::new();
-    info.set_format(spa::param::audio::AudioFormat::F32LE);
-    info.set_rate(RATE);
-    info.set_channels(CHANNELS as u32);
-    let mut position = [0; spa::param::audio::MAX_CHANNELS];
-    position[0] = spa::sys::SPA_AUDIO_CHANNEL_FL;
-    position[1] = spa::sys::SPA_AUDIO_CHANNEL_FR;
-    info.set_position(position);
-    let format = spa::pod::serialize::PodSerializer::serialize(
-        std::io::Cursor::new(Vec::new()),
-        &spa::pod::Value::Object(spa::pod::Object {
-            type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
-            id: spa::param::ParamType::EnumFormat.as_raw(),
-            properties: info.into(),
-        }),
-    )
-    .map_err(|e| format!("format: {e:?}"))?
-    .0
-    .into_inner();
+    let format = format_param()?;
     let mut params = [spa::pod::Pod::from_bytes(&format).ok_or_else(|| "format pod".to_string())?];
     stream
         .connect(
@@ -245,4 +218,50 @@ fn run(
     let _stop = stopped.attach(mainloop.loop_(), move |()| quit.quit());
     mainloop.run();
     Ok(())
+}
+
+/// A connection to the PipeWire daemon (the loop, the context that must outlive the core, and
+/// the core), with an error that says what to check when there is no daemon.
+pub fn connect() -> Result<
+    (
+        pw::main_loop::MainLoopRc,
+        pw::context::ContextRc,
+        pw::core::CoreRc,
+    ),
+    String,
+> {
+    pw::init();
+    let mainloop = pw::main_loop::MainLoopRc::new(None).map_err(|e| format!("main loop: {e}"))?;
+    let context =
+        pw::context::ContextRc::new(&mainloop, None).map_err(|e| format!("context: {e}"))?;
+    let core = context.connect_rc(None).map_err(|e| {
+        format!(
+            "cannot connect to the PipeWire daemon ({e}); is it running, with XDG_RUNTIME_DIR={}?",
+            std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into())
+        )
+    })?;
+    Ok((mainloop, context, core))
+}
+
+/// The EnumFormat parameter for Lantern's one raw format: F32LE, 48 kHz, stereo (FL, FR).
+pub fn format_param() -> Result<Vec<u8>, String> {
+    let mut info = spa::param::audio::AudioInfoRaw::new();
+    info.set_format(spa::param::audio::AudioFormat::F32LE);
+    info.set_rate(RATE);
+    info.set_channels(CHANNELS as u32);
+    let mut position = [0; spa::param::audio::MAX_CHANNELS];
+    position[0] = spa::sys::SPA_AUDIO_CHANNEL_FL;
+    position[1] = spa::sys::SPA_AUDIO_CHANNEL_FR;
+    info.set_position(position);
+    Ok(spa::pod::serialize::PodSerializer::serialize(
+        std::io::Cursor::new(Vec::new()),
+        &spa::pod::Value::Object(spa::pod::Object {
+            type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
+            id: spa::param::ParamType::EnumFormat.as_raw(),
+            properties: info.into(),
+        }),
+    )
+    .map_err(|e| format!("format: {e:?}"))?
+    .0
+    .into_inner())
 }

@@ -66,6 +66,13 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// Ask the process to stop as Ctrl-C would (so it can finish its files), and wait.
+    pub fn interrupt(self, deadline: Duration) -> Output {
+        let pid = self.0.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        self.finish(deadline)
+    }
+
     /// Stop a process that may still be running; if it already exited, it must have succeeded.
     pub fn stop_ok(mut self, what: &str) {
         if let Some(status) = self.0.try_wait().unwrap() {
@@ -275,6 +282,15 @@ impl PipeWire {
         wait_for("the null sink", Duration::from_secs(10), || {
             self.output("wpctl", &["status"]).contains(name)
         });
+    }
+
+    /// Record what `target` (a sink's monitor) plays into a WAV file; stop with
+    /// [`Proc::interrupt`].
+    pub fn record(&self, target: &str, wav: &std::path::Path) -> Proc {
+        self.background(
+            &tool("pw-record"),
+            &["--target", target, wav.to_str().unwrap()],
+        )
     }
 
     /// Play a WAV file into `target` until dropped.
