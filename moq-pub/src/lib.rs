@@ -61,17 +61,16 @@ pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
         return Err(Error::Config("--name must not be empty".into()));
     }
     // The test sources' beep and flash are scheduled from this one instant.
-    let sync_epoch_us = lantern_proto::clock::now_unix_us();
+    let epoch = source::SyncEpoch::now();
     let spec = config.source.clone();
-    let source = tokio::task::spawn_blocking(move || spec.open(config.format, sync_epoch_us))
+    let source = tokio::task::spawn_blocking(move || spec.open(config.format, epoch))
         .await
         .map_err(|e| Error::Source(e.to_string()))??;
     let (spec, audio_settings) = (config.audio.clone(), config.audio_settings);
-    let audio_source = tokio::task::spawn_blocking(move || {
-        spec.open(audio_settings, sync_epoch_us, AUDIO_START_TIMEOUT)
-    })
-    .await
-    .map_err(|e| Error::Source(e.to_string()))??;
+    let audio_source =
+        tokio::task::spawn_blocking(move || spec.open(audio_settings, epoch, AUDIO_START_TIMEOUT))
+            .await
+            .map_err(|e| Error::Source(e.to_string()))??;
     let audio_encoder = match &audio_source {
         Some(_) => Some(audio::OpusEncoder::new(audio_settings)?),
         None => None,

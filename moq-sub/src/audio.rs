@@ -126,6 +126,7 @@ pub fn play(
     let mut pcm = vec![0f32; RATE as usize * 120 / 1000 * width];
     let mut onsets = sync::OnsetDetector::new(RATE);
     let mut next_pts_us: Option<u64> = None;
+    let codec_delay_us = audio.pre_skip as u64 * 1_000_000 / RATE as u64;
     let mut quiet = Duration::ZERO;
     while !stop.load(Ordering::Relaxed) {
         let frame = match handle.block_on(tokio::time::timeout(POLL, audio.consumer.read())) {
@@ -148,6 +149,7 @@ pub fn play(
             && pts_us > expected + 1_000
         {
             let missing = ((pts_us - expected) * RATE as u64 / 1_000_000) as usize;
+            tracing::debug!(pts_us, missing, "audio gap filled with silence");
             stats.lock().expect("stats lock").gap(missing as u64);
             out.write(&vec![0.0; missing * width])?;
         }
@@ -164,7 +166,11 @@ pub fn play(
         let ahead_us = out.write(decoded)?;
         let written = clock::now_unix_us();
         let mut stats = stats.lock().expect("stats lock");
-        stats.frame(audio.wall_clock(frame.timestamp), written, ahead_us);
+        stats.frame(
+            audio.wall_clock(frame.timestamp),
+            written,
+            ahead_us + codec_delay_us,
+        );
         if let Some((underruns, shed)) = out.faults() {
             stats.sink(underruns, shed);
         }

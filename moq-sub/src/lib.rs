@@ -37,7 +37,7 @@ pub struct Config {
     pub latency_log: Option<std::path::PathBuf>,
     /// Where decoded sound goes: a WAV path, `-` for raw PCM on stdout, or nowhere.
     pub audio_out: Option<String>,
-    /// Hold each picture until its sound is heard (lip sync), when there is sound.
+    /// Hold each picture until its sound is out (lip sync), when there is sound.
     pub av_sync: bool,
 }
 

@@ -47,9 +47,9 @@ struct Args {
     #[arg(long, value_name = "pipewire[:TARGET]|FILE.wav|-")]
     audio_out: Option<String>,
 
-    /// Show each picture as soon as it is decoded, even when its sound (played into PipeWire)
-    /// comes later. By default, pictures wait for their sound there (lip sync), which adds the
-    /// sink's queue to the video latency.
+    /// Show each picture as soon as it is decoded, even when its sound comes later. By
+    /// default, when sound is played (--audio-out), each picture waits until its sound is out
+    /// (lip sync): audio frames and a sink's queue then add to the video latency.
     #[arg(long)]
     no_av_sync: bool,
 }
@@ -66,11 +66,7 @@ async fn main() -> std::process::ExitCode {
         stats: args.stats,
         join: args.join,
         latency_log: args.latency_log,
-        av_sync: !args.no_av_sync
-            && args
-                .audio_out
-                .as_deref()
-                .is_some_and(|out| out.starts_with("pipewire")),
+        av_sync: !args.no_av_sync && args.audio_out.is_some(),
         audio_out: args.audio_out,
     };
     moq_pub::cli::exit("moq-sub", moq_sub::run(config).await)

@@ -220,7 +220,8 @@ impl Default for AudioStats {
 
 impl AudioStats {
     /// A packet was decoded and handed to the output at `written_unix_us`.
-    /// `ahead_us`: how long the sink will take to play what is queued before this packet.
+    /// `ahead_us`: how much later than its timestamp the packet's sound is heard beyond the
+    /// hand-over: the codec's delay plus what a sink has queued before it.
     pub fn frame(&mut self, captured_unix_us: Option<u64>, written_unix_us: u64, ahead_us: u64) {
         self.frames += 1;
         if let Some(captured) = captured_unix_us {

@@ -36,6 +36,9 @@ pub struct Audio {
     pub track: String,
     pub channels: u32,
     pub sample_rate: u32,
+    /// The codec's delay (OpusHead pre-skip, at 48 kHz): sound comes out of the decoder
+    /// this much after its timestamp.
+    pub pre_skip: u16,
     pub clock: Option<hang::catalog::Clock>,
     pub consumer: moq_mux::container::Consumer<moq_mux::catalog::hang::Container>,
 }
@@ -148,10 +151,17 @@ pub async fn open(
         Some((track, config)) => {
             let container =
                 Container::try_from(config).map_err(|e| err(format!("rendition {track}: {e}")))?;
+            // OpusHead (RFC 7845): pre-skip is bytes 10..12, little-endian.
+            let pre_skip = config
+                .description
+                .as_ref()
+                .and_then(|head| head.get(10..12))
+                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
             Some(Audio {
                 track: track.clone(),
                 channels: config.channel_count,
                 sample_rate: config.sample_rate,
+                pre_skip,
                 clock: snapshot.clock,
                 consumer: subscribe(&broadcast, track, container, hang::catalog::PRIORITY.audio)
                     .await

@@ -101,17 +101,17 @@ pub trait AudioSource: Send {
 }
 
 impl AudioSpec {
-    /// Open the source. `sync_epoch_us` is when the test sources' beep-and-flash schedule
-    /// starts (shared with the cube). `Ok(None)`: no audio.
+    /// Open the source. `epoch` is when the test sources' beep-and-flash schedule starts
+    /// (shared with the cube). `Ok(None)`: no audio.
     pub fn open(
         &self,
         settings: AudioSettings,
-        sync_epoch_us: u64,
+        epoch: crate::source::SyncEpoch,
         timeout: std::time::Duration,
     ) -> Result<Option<Box<dyn AudioSource>>, Error> {
         Ok(match self {
             Self::None => None,
-            Self::TestSrc => Some(Box::new(Tone::new(sync_epoch_us))),
+            Self::TestSrc => Some(Box::new(Tone::new(epoch))),
             Self::PipeWire(target) => Some(Box::new(pipewire::Capture::open(
                 target.as_deref(),
                 settings,

@@ -1,49 +1,48 @@
 //! `--audio testsrc`: a 1 kHz beep once per cube rotation, silent between, paced in real time
-//! like a capture device: a frame is handed over once its last sample has "happened". The beep
-//! is scheduled from the same start instant as the cube's flash.
+//! like a capture device: a frame is handed over once its last sample has "happened". Samples
+//! count from the same epoch as the cube's frames, so each beep starts with a flashed frame.
 
 use std::time::{Duration, Instant};
 
-use lantern_proto::{audio::RATE, clock, sync};
+use lantern_proto::{audio::RATE, sync};
 
 use super::{AudioSource, CHANNELS};
 use crate::Error;
+use crate::source::SyncEpoch;
 
 pub struct Tone {
-    sync_epoch_us: u64,
-    /// When sample 0 was captured: monotonic for pacing, UNIX µs for timestamps.
-    start: Option<(Instant, u64)>,
-    samples: u64,
+    epoch: SyncEpoch,
+    /// Samples since the epoch at the start of the next frame (set by the first frame).
+    samples: Option<u64>,
 }
 
 impl Tone {
-    pub fn new(sync_epoch_us: u64) -> Self {
+    pub fn new(epoch: SyncEpoch) -> Self {
         Self {
-            sync_epoch_us,
-            start: None,
-            samples: 0,
+            epoch,
+            samples: None,
         }
     }
 }
 
 impl AudioSource for Tone {
     fn next(&mut self, frame: &mut [f32]) -> Result<Option<u64>, Error> {
-        let (start, start_us) = *self
-            .start
-            .get_or_insert_with(|| (Instant::now(), clock::now_unix_us()));
-        let count = frame.len() / CHANNELS;
-        let first = self.samples;
-        self.samples += count as u64;
-        // Sleep until the frame's last sample is due.
-        let due = start + Duration::from_micros(self.samples * 1_000_000 / RATE as u64);
+        let count = (frame.len() / CHANNELS) as u64;
+        let at = |samples: u64| Duration::from_micros(samples * 1_000_000 / RATE as u64);
+        // Start at the next frame boundary on the epoch's grid (never replaying the past).
+        let first = *self.samples.get_or_insert_with(|| {
+            let since = self.epoch.instant.elapsed().as_micros() as u64 * RATE as u64 / 1_000_000;
+            since.div_ceil(count) * count
+        });
+        self.samples = Some(first + count);
+        // Hand the frame over once its last sample is due.
+        let due = self.epoch.instant + at(first + count);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        // Sample n of this source lies this many samples into the beep schedule.
-        let lead = start_us.saturating_sub(self.sync_epoch_us) * RATE as u64 / 1_000_000;
         for (i, pair) in frame.chunks_exact_mut(CHANNELS).enumerate() {
-            pair.fill(sync::tone_sample(lead + first + i as u64, RATE));
+            pair.fill(sync::tone_sample(first + i as u64, RATE));
         }
-        Ok(Some(start_us + first * 1_000_000 / RATE as u64))
+        Ok(Some(self.epoch.unix_us + at(first).as_micros() as u64))
     }
 }

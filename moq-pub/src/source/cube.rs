@@ -6,7 +6,7 @@ use std::f64::consts::TAU;
 
 use lantern_proto::{clock, stamp::Stamp, sync, yuv};
 
-use super::{Format, Pacer, Source};
+use super::{Format, Pacer, Source, SyncEpoch};
 use crate::Error;
 
 /// Seconds for one full turn about the vertical axis.
@@ -40,8 +40,8 @@ pub struct Cube {
     background: yuv::Frame,
     pacer: Pacer,
     frames: u32,
-    /// When the beep-and-flash schedule started (UNIX µs), if this cube flashes.
-    flash_epoch_us: Option<u64>,
+    /// Whether the corner flashes on the beep-and-flash schedule.
+    flash: bool,
 }
 
 impl Cube {
@@ -62,14 +62,16 @@ impl Cube {
             background,
             pacer: Pacer::new(format.fps),
             frames: 0,
-            flash_epoch_us: None,
+            flash: false,
         })
     }
 
     /// Flash the corner once per rotation, on the schedule that `--audio testsrc` beeps on
-    /// (see [`lantern_proto::sync`]), counted from `sync_epoch_us`.
-    pub fn with_flash(mut self, sync_epoch_us: u64) -> Self {
-        self.flash_epoch_us = Some(sync_epoch_us);
+    /// (see [`lantern_proto::sync`]), with frames paced on a grid from `epoch`, so that a
+    /// flash is captured exactly when its beep starts.
+    pub fn with_flash(mut self, epoch: SyncEpoch) -> Self {
+        self.flash = true;
+        self.pacer = Pacer::on_grid(self.format.fps, epoch.instant);
         self
     }
 
@@ -120,15 +122,13 @@ impl Source for Cube {
     }
 
     fn next(&mut self, frame: &mut yuv::Frame) -> Result<Option<Stamp>, Error> {
-        self.pacer.wait();
+        let slot = self.pacer.wait();
         let stamp = Stamp {
             frame: self.frames,
             capture_us: clock::now_unix_us(),
         };
         self.render(self.frames, frame);
-        if let Some(epoch) = self.flash_epoch_us
-            && sync::pulse_on(stamp.capture_us.saturating_sub(epoch))
-        {
+        if self.flash && sync::pulse_on((slot as f64 * 1e6 / self.format.fps) as u64) {
             sync::paint_flash(frame);
         }
         stamp
