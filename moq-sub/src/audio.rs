@@ -148,10 +148,13 @@ pub fn play(
         if let Some(expected) = next_pts_us
             && pts_us > expected + 1_000
         {
-            let missing = ((pts_us - expected) * RATE as u64 / 1_000_000) as usize;
+            let missing = (pts_us - expected) * RATE as u64 / 1_000_000;
             tracing::debug!(pts_us, missing, "audio gap filled with silence");
-            stats.lock().expect("stats lock").gap(missing as u64);
-            out.write(&vec![0.0; missing * width])?;
+            stats.lock().expect("stats lock").gap(missing);
+            // Up to a second of silence keeps the timeline; a longer break (a paused
+            // publisher) is only counted, not written out.
+            let fill = missing.min(RATE as u64) as usize;
+            out.write(&vec![0.0; fill * width])?;
         }
         let samples = match decoder.decode_float(&frame.payload, &mut pcm, false) {
             Ok(samples) => samples,
