@@ -47,17 +47,17 @@ const MAX_LIP_SYNC_HOLD: Duration = Duration::from_millis(250);
 
 /// Play until the broadcast ends, `frames` are decoded, or the stream stalls.
 pub async fn run(config: Config) -> Result<stats::Summary, Error> {
+    if config.output.as_deref() == Some("-") && config.audio_out.as_deref() == Some("-") {
+        return Err(Error::Config(
+            "-o - and --audio-out - cannot both use stdout".into(),
+        ));
+    }
     let timeout = config.connect.timeout()?;
     let origin = moq_tokio::origin::spawn();
     let (client, url) = config.connect.client()?;
     let dialing = client.with_subscriber(origin.clone()).connect(url.clone());
     let connection = net::established(dialing, &url, timeout).await?;
 
-    if config.output.as_deref() == Some("-") && config.audio_out.as_deref() == Some("-") {
-        return Err(Error::Config(
-            "-o - and --audio-out - cannot both use stdout".into(),
-        ));
-    }
     let (video, audio) =
         tokio::time::timeout(timeout, subscribe::open(&origin, &config.name, true))
             .await

@@ -309,6 +309,11 @@ fn errors_are_one_clear_line() {
         &["--url", "ftp://x/", "--timeout", "2"],
         "unsupported scheme",
     );
+    fails_with(
+        bin("moq-sub"),
+        &["--url", &dead, "-o", "-", "--audio-out", "-"],
+        "cannot both use stdout",
+    );
 
     let relay = Relay::start();
     fails_with(
