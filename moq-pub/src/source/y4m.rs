@@ -10,6 +10,10 @@ use lantern_proto::{clock, stamp::Stamp, y4m, yuv};
 use super::{Format, Pacer, Source};
 use crate::Error;
 
+/// Enough for the header lines. Kept small because a frame is read straight into its buffer
+/// only when little is buffered ahead of it; a large buffer would copy each frame twice.
+const READ_BUFFER: usize = 4096;
+
 pub struct Y4m {
     reader: y4m::Reader<Box<dyn BufRead + Send>>,
     /// Files are read at the stream's rate; pipes arrive paced by their producer.
@@ -21,14 +25,15 @@ pub struct Y4m {
 impl Y4m {
     pub fn open(path: &str) -> Result<Self, Error> {
         let (input, pace): (Box<dyn BufRead + Send>, bool) = if path == "-" {
+            widen_pipe(&std::io::stdin());
             (
-                Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+                Box::new(BufReader::with_capacity(READ_BUFFER, std::io::stdin())),
                 false,
             )
         } else {
             let file = File::open(path).map_err(|e| Error::Source(format!("{path}: {e}")))?;
             let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-            (Box::new(BufReader::with_capacity(1 << 20, file)), regular)
+            (Box::new(BufReader::with_capacity(READ_BUFFER, file)), regular)
         };
         let reader = y4m::Reader::new(input).map_err(|e| Error::Source(format!("{path}: {e}")))?;
         let header = reader.header();
@@ -88,4 +93,13 @@ impl Source for Y4m {
         self.frames = self.frames.wrapping_add(1);
         Ok(Some(stamp))
     }
+}
+
+/// A pipe holds 64 KiB by default, so a 720p frame crosses it in ~22 pieces, each a sleep and
+/// a wake-up on both sides. Ask for 1 MiB (Linux's default ceiling for unprivileged
+/// processes); anything that is not a pipe, or a refusal, just keeps the default.
+fn widen_pipe(input: &impl std::os::fd::AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ only changes the pipe's capacity; it fails harmlessly on other fds.
+    let size = unsafe { libc::fcntl(input.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+    tracing::debug!(size, "input pipe capacity");
 }
