@@ -37,6 +37,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         height: format.height,
         rate: ((args.fps * 1000.0).round() as u32, 1000),
     };
+    // Every path reads the same wide pipe (moq-pub would widen it itself; ffmpeg would not).
+    // SAFETY: F_SETPIPE_SZ only changes a pipe's capacity; on anything else it fails harmlessly.
+    unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, 1 << 20) };
     let stdout = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut writer = y4m::Writer::new(stdout, header)?;
     writer.flush()?;
