@@ -386,4 +386,31 @@ mod tests {
         assert_eq!(total["g2g_ms_p50"], 2.0);
         assert_eq!(total["net_ms_p50"], serde_json::Value::Null);
     }
+
+    #[test]
+    fn audio_gaps_offsets_and_lip_sync_are_reported() {
+        let audio = Arc::new(Mutex::new(AudioStats::default()));
+        let mut stats = Stats {
+            audio: Some(audio.clone()),
+            ..Stats::default()
+        };
+        {
+            let mut audio = audio.lock().unwrap();
+            // Captured at 1 000 µs, handed over at 13 000, heard 2 500 later still.
+            audio.frame(Some(1_000), 13_000, 2_500);
+            audio.gap(480);
+            audio.beep(10_004_000);
+        }
+        // The flash's first frame pairs with the beep; later flash frames do not.
+        stats.flash(true, 10_000_000);
+        stats.flash(true, 10_016_000);
+        assert_eq!(stats.lip_sync_due(5_000), Some(5_000 + 14_500));
+        let total: serde_json::Value = serde_json::from_str(&stats.total()).unwrap();
+        assert_eq!(total["audio_frames"], 1);
+        assert_eq!(total["audio_ms_p50"], 12.0);
+        assert_eq!(total["audio_gaps"], 1);
+        assert_eq!(total["audio_missing_ms"], 10.0);
+        assert_eq!(total["av_pairs"], 1);
+        assert_eq!(total["av_offsets_ms"], serde_json::json!([4.0]));
+    }
 }

@@ -33,7 +33,10 @@ impl Y4m {
         } else {
             let file = File::open(path).map_err(|e| Error::Source(format!("{path}: {e}")))?;
             let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-            (Box::new(BufReader::with_capacity(READ_BUFFER, file)), regular)
+            (
+                Box::new(BufReader::with_capacity(READ_BUFFER, file)),
+                regular,
+            )
         };
         let reader = y4m::Reader::new(input).map_err(|e| Error::Source(format!("{path}: {e}")))?;
         let header = reader.header();
