@@ -35,10 +35,15 @@ impl AudioOut {
             None => Self::None,
             Some("-") => Self::Raw(BufWriter::new(std::io::stdout())),
             Some("pipewire") => Self::PipeWire(Playback::open(None)?, channels as usize),
-            Some(spec) if spec.starts_with("pipewire:") => Self::PipeWire(
-                Playback::open(Some(&spec["pipewire:".len()..]))?,
-                channels as usize,
-            ),
+            Some(spec) if spec.starts_with("pipewire:") => {
+                let target = spec["pipewire:".len()..].trim();
+                if target.is_empty() {
+                    return Err(Error::Config(
+                        "--audio-out pipewire:TARGET needs a sink name or serial".into(),
+                    ));
+                }
+                Self::PipeWire(Playback::open(Some(target))?, channels as usize)
+            }
             Some(path) => {
                 let err = |e: &dyn std::fmt::Display| Error::Output(format!("{path}: {e}"));
                 let file = File::create(path).map_err(|e| err(&e))?;
