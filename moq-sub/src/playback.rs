@@ -30,6 +30,9 @@ struct Queue {
     started: bool,
     underruns: u64,
     shed_samples: u64,
+    /// What PipeWire reports between the stream and the device (filters, the device's own
+    /// buffer), in µs: sound leaves our queue this long before it is heard.
+    device_delay_us: u64,
 }
 
 pub struct Playback {
@@ -68,11 +71,12 @@ impl Playback {
         Ok(Self { queue, stop })
     }
 
-    /// Queue interleaved samples of `channels` (1 or 2); returns how long the sound already
-    /// queued will take to play, i.e. when these samples start (µs from now).
+    /// Queue interleaved samples of `channels` (1 or 2); returns how long until the first of
+    /// them is heard (µs from now): the sound queued ahead, plus the device's delay.
     pub fn write(&self, samples: &[f32], channels: usize) -> u64 {
         let mut queue = self.queue.lock().expect("playback queue lock");
-        let ahead = (queue.samples.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64;
+        let ahead = (queue.samples.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64
+            + queue.device_delay_us;
         for frame in samples.chunks_exact(channels) {
             queue.samples.push_back(frame[0]);
             queue.samples.push_back(frame[channels - 1]);
@@ -146,7 +150,17 @@ fn run(
             if requested > 0 {
                 frames = frames.min(requested);
             }
+            let device_delay_us = stream.time().ok().map_or(0, |time| {
+                let rate = time.rate();
+                let ticks = u64::try_from(time.delay()).unwrap_or(0);
+                if rate.denom > 0 {
+                    ticks * 1_000_000 * rate.num as u64 / rate.denom as u64
+                } else {
+                    0
+                }
+            });
             let mut queue = queue.lock().expect("playback queue lock");
+            queue.device_delay_us = device_delay_us;
             if queue.started && queue.samples.len() < frames * CHANNELS {
                 queue.underruns += 1;
             }
