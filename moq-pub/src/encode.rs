@@ -21,6 +21,41 @@ pub struct H264Settings {
     pub tune: String,
 }
 
+/// The encoder flags (`--bitrate`, `--gop`, `--preset`, `--tune`), shared by moq-pub and the
+/// benchmark's bare-encode floor so both encode with exactly the same settings.
+#[derive(clap::Args, Clone, Debug)]
+pub struct H264Args {
+    /// Video bitrate in kbit/s [default: 0.08 bit per pixel per frame, 4424 at 720p60].
+    #[arg(long)]
+    pub bitrate: Option<u32>,
+
+    /// Frames between keyframes; each keyframe starts a MoQ group [default: one second].
+    #[arg(long)]
+    pub gop: Option<u32>,
+
+    /// x264 preset: ultrafast (least CPU and delay) … veryslow.
+    #[arg(long, default_value = "ultrafast")]
+    pub preset: String,
+
+    /// x264 tune; zerolatency keeps every frame from being held back.
+    #[arg(long, default_value = "zerolatency")]
+    pub tune: String,
+}
+
+impl H264Args {
+    /// The settings for a source of `format`, defaults filled in.
+    pub fn settings(&self, format: Format) -> H264Settings {
+        H264Settings {
+            bitrate_kbps: self
+                .bitrate
+                .unwrap_or_else(|| H264Settings::default_bitrate_kbps(format)),
+            gop: self.gop.unwrap_or(format.fps.round().max(1.0) as u32),
+            preset: self.preset.clone(),
+            tune: self.tune.clone(),
+        }
+    }
+}
+
 impl H264Settings {
     /// A bitrate that keeps the cube and the stamp clean: 0.08 bit per pixel per frame
     /// (about 4.4 Mbit/s at 720p60).

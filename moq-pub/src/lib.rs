@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use error::Error;
 
-use encode::H264Settings;
 use source::{Format, SourceSpec};
 
 /// Where the broadcast goes.
@@ -36,12 +35,8 @@ pub struct Config {
     pub source: SourceSpec,
     /// Size and rate of the test source (a y4m stream brings its own).
     pub format: Format,
-    /// kbit/s; `None` picks [`H264Settings::default_bitrate_kbps`] for the source's format.
-    pub bitrate_kbps: Option<u32>,
-    /// Frames per GOP; `None` is one second of frames.
-    pub gop: Option<u32>,
-    pub preset: String,
-    pub tune: String,
+    /// Encoder settings; unset bitrate and GOP follow the source's format.
+    pub h264: encode::H264Args,
     pub name: String,
     pub target: Target,
     /// Stop after this many frames.
@@ -76,14 +71,7 @@ pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
         None => None,
     };
     let format = source.format();
-    let settings = H264Settings {
-        bitrate_kbps: config
-            .bitrate_kbps
-            .unwrap_or_else(|| H264Settings::default_bitrate_kbps(format)),
-        gop: config.gop.unwrap_or(format.fps.round().max(1.0) as u32),
-        preset: config.preset.clone(),
-        tune: config.tune.clone(),
-    };
+    let settings = config.h264.settings(format);
 
     let origin = moq_tokio::origin::spawn();
     let (mut broadcast, video, audio_track) = publish::Broadcast::new(

@@ -4,6 +4,7 @@ use clap::Parser;
 use moq_pub::{
     Config, Target,
     audio::{AudioSettings, AudioSpec},
+    encode::H264Args,
     net::ConnectArgs,
     source::{Format, SourceSpec},
 };
@@ -40,21 +41,8 @@ struct Args {
     #[arg(long, default_value_t = 60.0)]
     fps: f64,
 
-    /// Video bitrate in kbit/s [default: 0.08 bit per pixel per frame, 4424 at 720p60].
-    #[arg(long)]
-    bitrate: Option<u32>,
-
-    /// Frames between keyframes; each keyframe starts a MoQ group [default: one second].
-    #[arg(long)]
-    gop: Option<u32>,
-
-    /// x264 preset: ultrafast (least CPU and delay) … veryslow.
-    #[arg(long, default_value = "ultrafast")]
-    preset: String,
-
-    /// x264 tune; zerolatency keeps every frame from being held back.
-    #[arg(long, default_value = "zerolatency")]
-    tune: String,
+    #[command(flatten)]
+    h264: H264Args,
 
     /// Serve subscribers directly on this address (UDP for MoQ, TCP for the certificate
     /// fingerprint at /certificate.sha256) instead of publishing to a relay.
@@ -108,10 +96,7 @@ async fn main() -> std::process::ExitCode {
             height: args.height,
             fps: args.fps,
         },
-        bitrate_kbps: args.bitrate,
-        gop: args.gop,
-        preset: args.preset,
-        tune: args.tune,
+        h264: args.h264,
         name: args.name,
         target,
         frames: args.frames,

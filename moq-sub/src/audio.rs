@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lantern_proto::audio::{RATE, Wav, to_i16};
+use lantern_proto::audio::{RATE, Wav, to_pcm16};
 use lantern_proto::{clock, sync};
 
 use crate::Error;
@@ -63,16 +63,11 @@ impl AudioOut {
                 .and_then(|()| wav.flush())
                 .map(|()| 0)
                 .map_err(|e| err(&e)),
-            Self::Raw(out) => {
-                let pcm: Vec<u8> = samples
-                    .iter()
-                    .flat_map(|&s| to_i16(s).to_le_bytes())
-                    .collect();
-                out.write_all(&pcm)
-                    .and_then(|()| out.flush())
-                    .map(|()| 0)
-                    .map_err(|e| err(&e))
-            }
+            Self::Raw(out) => out
+                .write_all(&to_pcm16(samples))
+                .and_then(|()| out.flush())
+                .map(|()| 0)
+                .map_err(|e| err(&e)),
             Self::PipeWire(playback, channels) => Ok(playback.write(samples, *channels)),
         }
     }

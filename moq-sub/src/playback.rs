@@ -7,11 +7,11 @@
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use lantern_proto::audio::RATE;
-use moq_pub::audio::pipewire::{connect, format_param};
+use moq_pub::audio::pipewire::{connect, run_stream, ticks_to};
 use pipewire as pw;
 use pw::{properties::properties, spa};
 
@@ -74,7 +74,7 @@ impl Playback {
     /// Queue interleaved samples of `channels` (1 or 2); returns how long until the first of
     /// them is heard (µs from now): the sound queued ahead, plus the device's delay.
     pub fn write(&self, samples: &[f32], channels: usize) -> u64 {
-        let mut queue = self.queue.lock().expect("playback queue lock");
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let ahead = (queue.samples.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64
             + queue.device_delay_us;
         for frame in samples.chunks_exact(channels) {
@@ -93,7 +93,7 @@ impl Playback {
 
     /// Underruns so far, and samples (per channel) shed from an overfull queue.
     pub fn faults(&self) -> (u64, u64) {
-        let queue = self.queue.lock().expect("playback queue lock");
+        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         (queue.underruns, queue.shed_samples)
     }
 }
@@ -151,15 +151,10 @@ fn run(
                 frames = frames.min(requested);
             }
             let device_delay_us = stream.time().ok().map_or(0, |time| {
-                let rate = time.rate();
                 let ticks = u64::try_from(time.delay()).unwrap_or(0);
-                if rate.denom > 0 {
-                    ticks * 1_000_000 * rate.num as u64 / rate.denom as u64
-                } else {
-                    0
-                }
+                ticks_to(ticks, time.rate(), 1_000_000).unwrap_or(0)
             });
-            let mut queue = queue.lock().expect("playback queue lock");
+            let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
             queue.device_delay_us = device_delay_us;
             if queue.started && queue.samples.len() < frames * CHANNELS {
                 queue.underruns += 1;
@@ -176,20 +171,5 @@ fn run(
         })
         .register()
         .map_err(|e| format!("listener: {e}"))?;
-    let format = format_param()?;
-    let mut params = [spa::pod::Pod::from_bytes(&format).ok_or_else(|| "format pod".to_string())?];
-    stream
-        .connect(
-            spa::utils::Direction::Output,
-            None,
-            pw::stream::StreamFlags::AUTOCONNECT
-                | pw::stream::StreamFlags::MAP_BUFFERS
-                | pw::stream::StreamFlags::RT_PROCESS,
-            &mut params,
-        )
-        .map_err(|e| format!("connect: {e}"))?;
-    let quit = mainloop.clone();
-    let _stop = stopped.attach(mainloop.loop_(), move |()| quit.quit());
-    mainloop.run();
-    Ok(())
+    run_stream(&mainloop, &stream, spa::utils::Direction::Output, stopped)
 }

@@ -32,6 +32,14 @@ pub fn to_i16(sample: f32) -> i16 {
     (sample.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16
 }
 
+/// Float samples as 16-bit little-endian PCM bytes (WAV's data, or a raw PCM pipe).
+pub fn to_pcm16(samples: &[f32]) -> Vec<u8> {
+    samples
+        .iter()
+        .flat_map(|&s| to_i16(s).to_le_bytes())
+        .collect()
+}
+
 /// A 16-bit PCM WAV stream. The header is written first with "unknown" sizes, so the file
 /// plays even if the writer is killed; [`Wav::finish`] puts in the real sizes when the
 /// output can seek.
@@ -62,10 +70,7 @@ impl<W: Write> Wav<W> {
 
     /// Append interleaved samples.
     pub fn write(&mut self, samples: &[f32]) -> Result<(), Error> {
-        let pcm: Vec<u8> = samples
-            .iter()
-            .flat_map(|&s| to_i16(s).to_le_bytes())
-            .collect();
+        let pcm = to_pcm16(samples);
         self.out.write_all(&pcm)?;
         self.bytes += pcm.len() as u64;
         Ok(())

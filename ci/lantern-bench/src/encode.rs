@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 
 use lantern_proto::{clock, stamp::Stamp, y4m, yuv};
-use moq_pub::encode::{Encoder, H264Settings};
+use moq_pub::encode::{Encoder, H264Args};
 use moq_pub::source::Pacer;
 use serde_json::json;
 
@@ -23,16 +23,9 @@ pub struct Args {
     fps: f64,
     #[arg(long)]
     frames: u32,
-    /// kbit/s [default: moq-pub's, 0.08 bit per pixel per frame].
-    #[arg(long)]
-    bitrate: Option<u32>,
-    /// Frames per GOP [default: one second].
-    #[arg(long)]
-    gop: Option<u32>,
-    #[arg(long, default_value = "ultrafast")]
-    preset: String,
-    #[arg(long, default_value = "zerolatency")]
-    tune: String,
+    /// The same encoder flags as moq-pub, with the same defaults.
+    #[command(flatten)]
+    h264: H264Args,
     /// Feed the encoder (and the decoder) at --fps as a live source would, rather than as
     /// fast as they go: a live encoder pays for waking up once per frame.
     #[arg(long)]
@@ -62,20 +55,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             true,
         ),
     };
-    let format = args.size.format(fps);
     let format = moq_pub::source::Format {
         width: frames[0].width(),
         height: frames[0].height(),
-        ..format
+        fps,
     };
-    let settings = H264Settings {
-        bitrate_kbps: args
-            .bitrate
-            .unwrap_or_else(|| H264Settings::default_bitrate_kbps(format)),
-        gop: args.gop.unwrap_or(fps.round().max(1.0) as u32),
-        preset: args.preset,
-        tune: args.tune,
-    };
+    let settings = args.h264.settings(format);
 
     let mut encoder = Encoder::new(format, &settings)?;
     let mut packets: Vec<Vec<u8>> = Vec::with_capacity(args.frames as usize);

@@ -189,11 +189,10 @@ fn run(
                 .collect();
             // The quantum ends now; its first sample was captured its length ago.
             let first_us = clock::now_unix_us().saturating_sub(samples_us(quantum.len()));
-            let position = stream.time().ok().and_then(|time| {
-                let rate = time.rate();
-                (rate.denom > 0)
-                    .then(|| time.ticks() * RATE as u64 * rate.num as u64 / rate.denom as u64)
-            });
+            let position = stream
+                .time()
+                .ok()
+                .and_then(|time| ticks_to(time.ticks(), time.rate(), RATE as u64));
             // A full queue means the encoder is stuck: drop rather than block PipeWire.
             let _ = send.try_send(Ok((quantum, first_us, position)));
         })
@@ -201,23 +200,7 @@ fn run(
         .map_err(|e| format!("listener: {e}"))?;
 
     // Ask for exactly what Opus takes; PipeWire's adapter converts whatever the node has.
-    let format = format_param()?;
-    let mut params = [spa::pod::Pod::from_bytes(&format).ok_or_else(|| "format pod".to_string())?];
-    stream
-        .connect(
-            spa::utils::Direction::Input,
-            None,
-            pw::stream::StreamFlags::AUTOCONNECT
-                | pw::stream::StreamFlags::MAP_BUFFERS
-                | pw::stream::StreamFlags::RT_PROCESS,
-            &mut params,
-        )
-        .map_err(|e| format!("connect: {e}"))?;
-
-    let quit = mainloop.clone();
-    let _stop = stopped.attach(mainloop.loop_(), move |()| quit.quit());
-    mainloop.run();
-    Ok(())
+    run_stream(&mainloop, &stream, spa::utils::Direction::Input, stopped)
 }
 
 /// A connection to the PipeWire daemon (the loop, the context that must outlive the core, and
@@ -243,8 +226,40 @@ pub fn connect() -> Result<
     Ok((mainloop, context, core))
 }
 
+/// Connect `stream` in `direction` with Lantern's one raw format, and run the PipeWire loop
+/// until a message arrives on `stopped`.
+pub fn run_stream(
+    mainloop: &pw::main_loop::MainLoopRc,
+    stream: &pw::stream::Stream,
+    direction: spa::utils::Direction,
+    stopped: pw::channel::Receiver<()>,
+) -> Result<(), String> {
+    let format = format_param()?;
+    let mut params = [spa::pod::Pod::from_bytes(&format).ok_or_else(|| "format pod".to_string())?];
+    stream
+        .connect(
+            direction,
+            None,
+            pw::stream::StreamFlags::AUTOCONNECT
+                | pw::stream::StreamFlags::MAP_BUFFERS
+                | pw::stream::StreamFlags::RT_PROCESS,
+            &mut params,
+        )
+        .map_err(|e| format!("connect: {e}"))?;
+    let quit = mainloop.clone();
+    let _stop = stopped.attach(mainloop.loop_(), move |()| quit.quit());
+    mainloop.run();
+    Ok(())
+}
+
+/// PipeWire ticks (counted at `rate`, a fraction of a second) in units of `per_second`:
+/// samples at 48 kHz, or µs.
+pub fn ticks_to(ticks: u64, rate: spa::utils::Fraction, per_second: u64) -> Option<u64> {
+    (rate.denom > 0).then(|| ticks * per_second * rate.num as u64 / rate.denom as u64)
+}
+
 /// The EnumFormat parameter for Lantern's one raw format: F32LE, 48 kHz, stereo (FL, FR).
-pub fn format_param() -> Result<Vec<u8>, String> {
+fn format_param() -> Result<Vec<u8>, String> {
     let mut info = spa::param::audio::AudioInfoRaw::new();
     info.set_format(spa::param::audio::AudioFormat::F32LE);
     info.set_rate(RATE);
