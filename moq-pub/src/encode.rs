@@ -3,7 +3,6 @@
 //! any group, and timestamps in µs of capture time.
 
 use ffmpeg_next as ffmpeg;
-use lantern_proto::yuv;
 
 use crate::Error;
 use crate::source::Format;
@@ -74,21 +73,17 @@ pub struct Packet<'a> {
 
 pub struct Encoder {
     encoder: ffmpeg::encoder::Video,
-    input: ffmpeg::frame::Video,
     packet: ffmpeg::Packet,
 }
 
-/// Initialise FFmpeg once and keep its own logging to errors (tracing carries ours).
-pub fn init_ffmpeg() -> Result<(), Error> {
-    ffmpeg::init().map_err(|e| Error::Encoder(format!("ffmpeg init: {e}")))?;
-    ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
-    Ok(())
+fn ffmpeg_error(what: impl Into<String>) -> impl FnOnce(ffmpeg::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Encoder { what, source }
 }
 
 impl Encoder {
     pub fn new(format: Format, settings: &H264Settings) -> Result<Self, Error> {
-        init_ffmpeg()?;
-        let err = |what: &str, e: ffmpeg::Error| Error::Encoder(format!("{what}: {e}"));
+        lantern_media::ffmpeg::init()?;
         if settings.gop == 0 {
             return Err(Error::Config("--gop must be at least 1".into()));
         }
@@ -98,12 +93,15 @@ impl Encoder {
                 settings.bitrate_kbps
             )));
         }
-        let codec = ffmpeg::encoder::find_by_name("libx264")
-            .ok_or_else(|| Error::Encoder("this FFmpeg has no libx264 encoder".into()))?;
+        let codec = ffmpeg::encoder::find_by_name("libx264").ok_or_else(|| {
+            Error::Config(
+                "this FFmpeg has no libx264 encoder (install libavcodec with x264)".into(),
+            )
+        })?;
         let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec)
             .encoder()
             .video()
-            .map_err(|e| err("encoder context", e))?;
+            .map_err(ffmpeg_error("encoder context"))?;
         ctx.set_width(format.width);
         ctx.set_height(format.height);
         ctx.set_format(ffmpeg::format::Pixel::YUV420P);
@@ -123,52 +121,38 @@ impl Encoder {
             "x264-params",
             &format!("vbv-bufsize={}:scenecut=0", settings.bitrate_kbps),
         );
-        let encoder = ctx.open_as_with(codec, options).map_err(|e| {
-            err(
-                &format!(
-                    "libx264 (preset {}, tune {})",
-                    settings.preset, settings.tune
-                ),
-                e,
-            )
-        })?;
+        let encoder = ctx
+            .open_as_with(codec, options)
+            .map_err(ffmpeg_error(format!(
+                "libx264 (preset {}, tune {})",
+                settings.preset, settings.tune
+            )))?;
         Ok(Self {
             encoder,
-            input: ffmpeg::frame::Video::new(
-                ffmpeg::format::Pixel::YUV420P,
-                format.width,
-                format.height,
-            ),
             packet: ffmpeg::Packet::empty(),
         })
     }
 
-    /// Encode one frame and hand every packet it yields (with zerolatency, exactly one) to `sink`.
+    /// Encode one I420 frame (FFmpeg's own, from [`lantern_media::ffmpeg::i420_frame`], so
+    /// it is handed over without a copy) and give every packet it yields (with zerolatency,
+    /// exactly one) to `sink`. x264 has copied the picture when this returns: the frame may be
+    /// filled again.
     pub fn encode(
         &mut self,
-        frame: &yuv::Frame,
+        frame: &mut ffmpeg::frame::Video,
         pts_us: u64,
         sink: impl FnMut(Packet) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        for (plane, (data, stride)) in frame.planes().into_iter().enumerate() {
-            let dst_stride = self.input.stride(plane);
-            let dst = self.input.data_mut(plane);
-            for (row, src) in data.chunks_exact(stride).enumerate() {
-                dst[row * dst_stride..][..stride].copy_from_slice(src);
-            }
-        }
-        self.input.set_pts(Some(pts_us as i64));
+        frame.set_pts(Some(pts_us as i64));
         self.encoder
-            .send_frame(&self.input)
-            .map_err(|e| Error::Encoder(format!("send frame: {e}")))?;
+            .send_frame(frame)
+            .map_err(ffmpeg_error("send frame"))?;
         self.drain(sink)
     }
 
     /// Flush the encoder at the end of the stream.
     pub fn finish(&mut self, sink: impl FnMut(Packet) -> Result<(), Error>) -> Result<(), Error> {
-        self.encoder
-            .send_eof()
-            .map_err(|e| Error::Encoder(format!("flush: {e}")))?;
+        self.encoder.send_eof().map_err(ffmpeg_error("flush"))?;
         self.drain(sink)
     }
 
@@ -189,7 +173,7 @@ impl Encoder {
                     errno: ffmpeg::error::EAGAIN,
                 })
                 | Err(ffmpeg::Error::Eof) => return Ok(()),
-                Err(e) => return Err(Error::Encoder(format!("receive packet: {e}"))),
+                Err(e) => return Err(ffmpeg_error("receive packet")(e)),
             }
         }
     }

@@ -1,19 +1,64 @@
-/// Everything that can stop moq-pub.
+use std::time::Duration;
+
+/// A boxed cause from a library whose error types this crate does not name one by one.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything that can stop publishing. Display gives this layer's words; the cause follows
+/// through `source()`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A setting that cannot work, with what to do instead.
     #[error("{0}")]
     Config(String),
-    #[error("source: {0}")]
-    Source(String),
-    #[error("encoder: {0}")]
-    Encoder(String),
-    #[error("publish: {0}")]
-    Publish(String),
-    #[error("cannot connect to {0}")]
-    Connect(String),
-    #[error("listen: {0}")]
-    Listen(String),
-    #[error("moq: {0}")]
-    Moq(#[from] moq_tokio::Error),
+    #[error(transparent)]
+    Net(#[from] lantern_net::Error),
+    #[error(transparent)]
+    Media(#[from] lantern_media::Error),
+    #[error("{path}")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}")]
+    Format {
+        what: String,
+        #[source]
+        source: lantern_proto::Error,
+    },
+    #[error("{what}: no frame for {timeout:?} (has the producer stalled?)")]
+    Stalled { what: String, timeout: Duration },
+    #[error("audio source: {0}")]
+    Audio(String),
+    #[error("encoder: {what}")]
+    Encoder {
+        what: String,
+        #[source]
+        source: ffmpeg_next::Error,
+    },
+    #[error("opus {what}")]
+    Opus {
+        what: &'static str,
+        #[source]
+        source: opus::Error,
+    },
+    #[error("publish: {what}")]
+    Publish {
+        what: String,
+        #[source]
+        source: Cause,
+    },
+    #[error("the {0} thread failed")]
+    Thread(&'static str),
+}
+
+impl Error {
+    /// A publishing error from any MoQ layer, keeping it as the cause.
+    pub(crate) fn publish(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Publish {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }

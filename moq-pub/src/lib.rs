@@ -1,110 +1,106 @@
-//! moq-pub: capture or generate frames, encode them to H.264 and publish them as a hang
-//! broadcast over MoQ, to a relay or straight to subscribers (`--listen`).
+//! moq-pub: encode pictures and sound from any source and publish them as a hang broadcast
+//! over MoQ, to a relay or straight to subscribers (`--listen`).
 //!
-//! The binary is a thin wrapper: it parses flags into a [`Config`] and calls [`run`].
+//! [`publish`] takes any video [`Source`](source::Source) (the test cube, a y4m stream, a
+//! compositor's capture), an optional [`AudioSource`](audio::AudioSource), a cancellation
+//! token and a channel for [`Event`]s; it prints nothing and installs no signal handler. The
+//! binary is a thin wrapper that opens the sources its flags name and prints the events.
 
 pub mod audio;
-pub mod cli;
 pub mod encode;
 mod error;
-pub mod net;
-pub mod pipeline;
+mod pipeline;
 pub mod publish;
 pub mod source;
+pub mod stats;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use lantern_net::ConnectArgs;
+use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
+pub use stats::{Event, Summary};
 
-use source::{Format, SourceSpec};
+/// Where publishing reports what happens (stats once a second, the connection). Sends never
+/// block; events nobody reads are dropped with the receiver.
+pub type Events = tokio::sync::mpsc::UnboundedSender<Event>;
 
 /// Where the broadcast goes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Target {
     /// Publish to a relay.
-    Relay(net::ConnectArgs),
+    Relay(ConnectArgs),
     /// Serve subscribers directly.
     Listen(SocketAddr),
+    /// Publish into this origin, in this process (a caller serving it itself, or a test).
+    Origin(moq_net::origin::Producer),
 }
 
-/// Everything a publishing run needs.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Relay(args) => f.debug_tuple("Relay").field(&args.url).finish(),
+            Self::Listen(addr) => f.debug_tuple("Listen").field(addr).finish(),
+            Self::Origin(_) => f.write_str("Origin"),
+        }
+    }
+}
+
+/// Everything a publishing run needs besides its sources.
 #[derive(Clone, Debug)]
-pub struct Config {
-    pub source: SourceSpec,
-    /// Size and rate of the test source (a y4m stream brings its own).
-    pub format: Format,
-    /// Encoder settings; unset bitrate and GOP follow the source's format.
-    pub h264: encode::H264Args,
+pub struct Options {
+    /// Broadcast name (under the URL's path on a relay).
     pub name: String,
     pub target: Target,
+    /// Encoder flags; unset bitrate and GOP follow the source's format.
+    pub h264: encode::H264Args,
     /// Stop after this many frames.
     pub frames: Option<u64>,
-    /// Print a JSON stats line every second.
-    pub stats: bool,
-    pub audio: audio::AudioSpec,
-    pub audio_settings: audio::AudioSettings,
+    /// Draw the frame stamp into pictures that carry none (test content; `--stamp`).
+    pub stamp: bool,
+    pub audio: audio::AudioSettings,
+    /// How long the first connection may take.
+    pub timeout: Duration,
 }
 
-/// How long an audio source may take to deliver its first sound.
-const AUDIO_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Publish until the source ends, `frames` are sent, or Ctrl-C.
-pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
-    if config.name.is_empty() {
+/// Publish until the video source ends, `frames` are sent, or `cancel` fires. On a stop the
+/// broadcast is finished cleanly (subscribers see its end) and the summary returned.
+pub async fn publish(
+    options: Options,
+    video: Box<dyn source::Source>,
+    audio: Option<Box<dyn audio::AudioSource>>,
+    cancel: CancellationToken,
+    events: Events,
+) -> Result<Summary, Error> {
+    if options.name.is_empty() {
         return Err(Error::Config("--name must not be empty".into()));
     }
-    // The test sources' beep and flash are scheduled from this one instant.
-    let epoch = source::SyncEpoch::now();
-    let spec = config.source.clone();
-    let source = tokio::task::spawn_blocking(move || spec.open(config.format, epoch))
-        .await
-        .map_err(|e| Error::Source(e.to_string()))??;
-    let (spec, audio_settings) = (config.audio.clone(), config.audio_settings);
-    let audio_source =
-        tokio::task::spawn_blocking(move || spec.open(audio_settings, epoch, AUDIO_START_TIMEOUT))
-            .await
-            .map_err(|e| Error::Source(e.to_string()))??;
-    let audio_encoder = match &audio_source {
-        Some(_) => Some(audio::OpusEncoder::new(audio_settings)?),
+    let audio = match audio {
+        Some(source) => Some((source, audio::OpusEncoder::new(options.audio)?)),
         None => None,
     };
-    let format = source.format();
-    let settings = config.h264.settings(format);
+    let format = video.format();
+    let settings = options.h264.settings(format);
 
-    let origin = moq_tokio::origin::spawn();
-    let (mut broadcast, video, audio_track) = publish::Broadcast::new(
+    let origin = match &options.target {
+        Target::Origin(origin) => origin.clone(),
+        _ => moq_tokio::origin::spawn(),
+    };
+    let (mut broadcast, video_track, audio_track) = publish::Broadcast::new(
         &origin,
-        &config.name,
+        &options.name,
         format,
         settings.bitrate_kbps,
-        audio_encoder.as_ref().map(audio::OpusEncoder::head),
+        audio.as_ref().map(|(_, encoder)| encoder.head()),
     )?;
-
-    let mut connection = None;
-    let mut server = None;
-    match &config.target {
-        Target::Relay(args) => {
-            let (client, url) = args.client()?;
-            let dialing = client.with_publisher(origin.consume()).connect(url.clone());
-            connection = Some(net::established(dialing, &url, args.timeout()?).await?);
-        }
-        Target::Listen(addr) => {
-            let listener = net::Listener::bind(*addr).await?;
-            eprintln!(
-                "moq-pub: serving {:?} on {} — subscribe with --url http://{}/ --name {} (fingerprint {})",
-                config.name,
-                listener.local_addr(),
-                listener.local_addr(),
-                config.name,
-                listener.fingerprint()
-            );
-            server = Some(tokio::spawn(listener.serve(origin.consume())));
-        }
-    }
+    let mut network = tokio::select! {
+        network = Network::start(&options, &origin, &events) => network?,
+        () = cancel.cancelled() => return Ok(Summary::default()),
+    };
     tracing::info!(
-        name = config.name,
+        name = options.name,
         width = format.width,
         height = format.height,
         fps = format.fps,
@@ -113,63 +109,128 @@ pub async fn run(config: Config) -> Result<pipeline::Summary, Error> {
         "publishing"
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let audio = match (audio_source, audio_encoder, audio_track) {
-        (Some(source), Some(encoder), Some(track)) => {
-            let stop = stop.clone();
-            Some(tokio::task::spawn_blocking(move || {
-                let result = audio::run(source, encoder, track, stop.clone());
-                // Never stream on silently without the sound that was asked for.
-                stop.store(true, Ordering::Relaxed);
-                result
-            }))
-        }
-        _ => None,
-    };
-    let (frames, stats) = (config.frames, config.stats);
-    let pipeline = {
+    // One token for this run's threads: the caller's stop, or a failure here, ends them all.
+    let stop = cancel.child_token();
+    let audio = audio.zip(audio_track).map(|((source, encoder), track)| {
         let stop = stop.clone();
         tokio::task::spawn_blocking(move || {
-            pipeline::run(source, &settings, video, frames, stop, stats)
+            let result = audio::run(source, encoder, track, stop.clone());
+            // Never stream on silently without the sound that was asked for.
+            stop.cancel();
+            result
+        })
+    });
+    let pipeline = {
+        let (stop, events) = (stop.clone(), events.clone());
+        let options = pipeline::Options {
+            frames: options.frames,
+            stamp: options.stamp,
+        };
+        tokio::task::spawn_blocking(move || {
+            pipeline::run(video, &settings, video_track, options, stop, events)
         })
     };
-    tokio::pin!(pipeline);
-    let video = loop {
-        tokio::select! {
-            done = &mut pipeline => break done.map_err(|e| Error::Source(e.to_string()))?,
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("interrupted, finishing the broadcast");
-                stop.store(true, Ordering::Relaxed);
-            }
-            Some(res) = async { Some(server.as_mut()?.await) } => {
-                return Err(match res {
-                    Ok(Err(e)) => e,
-                    Ok(Ok(())) => Error::Listen("the listener stopped".into()),
-                    Err(e) => Error::Listen(e.to_string()),
-                });
-            }
-        }
-    };
-    // The video has ended: end the audio, then the broadcast, and report the first error.
-    stop.store(true, Ordering::Relaxed);
+    let (video, failure) = network.watch(pipeline, &stop).await;
+    stop.cancel();
     let audio = match audio {
-        Some(audio) => Some(audio.await.map_err(|e| Error::Source(e.to_string()))?),
+        Some(audio) => Some(audio.await.map_err(|_| Error::Thread("audio"))?),
         None => None,
     };
     let finished = broadcast.finish();
-    let summary = video?;
-    let audio = audio.transpose()?;
+    network.close().await;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    let summary = Summary {
+        video: video?,
+        audio: audio.transpose()?,
+    };
     finished?;
-    if let Some(audio) = audio {
-        tracing::info!(?audio, "audio done");
-        if config.stats {
-            eprintln!("{}", audio.stats_line(audio_settings));
-        }
-    }
-    if let Some(connection) = connection {
-        // Deliver what is still queued before closing, but never wait long for a dead peer.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), connection.close()).await;
-    }
     tracing::info!(?summary, "done");
     Ok(summary)
+}
+
+/// The network side of a run: a relay connection or a direct server.
+enum Network {
+    Relay(moq_tokio::Connection, String),
+    Listen(tokio::task::JoinHandle<Result<(), lantern_net::Error>>),
+    /// In-process: nothing to watch.
+    Origin,
+}
+
+impl Network {
+    async fn start(
+        options: &Options,
+        origin: &moq_net::origin::Producer,
+        events: &Events,
+    ) -> Result<Self, Error> {
+        Ok(match &options.target {
+            Target::Relay(args) => {
+                let (client, url) = args.client()?;
+                let dialing = client.with_publisher(origin.consume()).connect(url.clone());
+                let connection = lantern_net::established(dialing, &url, options.timeout).await?;
+                let url = lantern_net::redacted(&url);
+                let _ = events.send(Event::Connected { url: url.clone() });
+                Self::Relay(connection, url)
+            }
+            Target::Listen(addr) => {
+                let listener = lantern_net::Listener::bind(*addr).await?;
+                let _ = events.send(Event::Listening {
+                    addr: listener.local_addr(),
+                    fingerprint: listener.fingerprint().to_string(),
+                });
+                Self::Listen(tokio::spawn(listener.serve(origin.consume())))
+            }
+            Target::Origin(_) => Self::Origin,
+        })
+    }
+
+    /// Wait for the pipeline to end, stopping it (through `stop`) if the network fails first;
+    /// returns its result, and the network's failure if there was one.
+    async fn watch(
+        &mut self,
+        pipeline: tokio::task::JoinHandle<Result<stats::VideoSummary, Error>>,
+        stop: &CancellationToken,
+    ) -> (Result<stats::VideoSummary, Error>, Option<Error>) {
+        let joined = |done: Result<_, tokio::task::JoinError>| {
+            done.unwrap_or(Err(Error::Thread("video pipeline")))
+        };
+        tokio::pin!(pipeline);
+        let failure = tokio::select! {
+            done = &mut pipeline => return (joined(done), None),
+            failure = self.failed() => failure,
+        };
+        stop.cancel();
+        (joined(pipeline.await), Some(failure))
+    }
+
+    /// Resolves only when the network has failed for good: the relay connection gave up
+    /// reconnecting, or the direct server stopped.
+    async fn failed(&mut self) -> Error {
+        match self {
+            Self::Relay(connection, url) => match connection.closed().await {
+                Err(source) => Error::Net(lantern_net::Error::Connect {
+                    url: url.clone(),
+                    source,
+                }),
+                Ok(()) => Error::Config(format!("{url}: the connection was closed")),
+            },
+            Self::Listen(server) => match server.await {
+                Ok(Err(err)) => Error::Net(err),
+                Ok(Ok(())) | Err(_) => Error::Thread("direct server"),
+            },
+            Self::Origin => std::future::pending().await,
+        }
+    }
+
+    /// Deliver what is still queued, but never wait long for a dead peer.
+    async fn close(self) {
+        match self {
+            Self::Relay(connection, _) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close()).await;
+            }
+            Self::Listen(server) => server.abort(),
+            Self::Origin => {}
+        }
+    }
 }

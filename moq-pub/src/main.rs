@@ -1,17 +1,21 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
+use lantern_net::{ConnectArgs, cli};
 use moq_pub::{
-    Config, Target,
+    Event, Options, Target,
     audio::{AudioSettings, AudioSpec},
     encode::H264Args,
-    net::ConnectArgs,
-    source::{Format, SourceSpec},
+    source::{Format, SourceSpec, SyncEpoch},
 };
+use serde_json::json;
 
 /// Publish live video and sound over Media over QUIC: the rendered test cube or any y4m
 /// stream, encoded to H.264, with Opus audio from PipeWire or a test tone, sent as a hang
 /// broadcast to a MoQ relay (--url) or straight to subscribers (--listen).
+///
+/// Ctrl-C or SIGTERM finishes the broadcast cleanly (exit status 130 or 143); a second one
+/// exits at once.
 ///
 /// Examples:
 ///   moq-pub --listen 127.0.0.1:4443 --name cube
@@ -26,8 +30,16 @@ struct Args {
     name: String,
 
     /// What to send: `testsrc` (a rotating cube, stamped), or `y4m:PATH` / `y4m:-` (stdin).
+    /// A pipe that delivers nothing for --timeout seconds is an error.
     #[arg(long, default_value = "testsrc")]
     source: SourceSpec,
+
+    /// Draw the frame stamp (a strip of black and white blocks carrying the frame number and
+    /// capture time, for measuring glass-to-glass latency) into the top rows of a y4m
+    /// source's pictures. The test source always carries it; other pictures are left as they
+    /// are unless asked, and viewers then time them from their timestamps.
+    #[arg(long)]
+    stamp: bool,
 
     /// Test source width.
     #[arg(long, default_value_t = 1280)]
@@ -79,30 +91,85 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    moq_pub::cli::init_logging("error,moq_tokio=warn,moq_pub=info");
+    cli::init_logging("error,moq_tokio=warn,moq_pub=info");
     let args = Args::parse();
-    let audio_settings = match AudioSettings::new(args.audio_frame_ms, args.audio_bitrate) {
-        Ok(settings) => settings,
-        Err(err) => return moq_pub::cli::exit("moq-pub", Err::<(), _>(err)),
+    let shutdown = cli::Shutdown::install();
+    let result = run(args, shutdown.token()).await;
+    cli::exit("moq-pub", result, &shutdown)
+}
+
+async fn run(
+    args: Args,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<(), moq_pub::Error> {
+    let audio_settings = AudioSettings::new(args.audio_frame_ms, args.audio_bitrate)?;
+    let timeout = args.connect.timeout()?;
+    let format = Format {
+        width: args.width,
+        height: args.height,
+        fps: args.fps,
     };
-    let target = match args.listen {
-        Some(addr) => Target::Listen(addr),
-        None => Target::Relay(args.connect),
-    };
-    let config = Config {
-        source: args.source,
-        format: Format {
-            width: args.width,
-            height: args.height,
-            fps: args.fps,
+    // The test sources' beep and flash are scheduled from this one instant.
+    let epoch = SyncEpoch::now();
+    let (spec, audio_spec, token) = (args.source.clone(), args.audio.clone(), cancel.clone());
+    let (video, audio) = tokio::task::spawn_blocking(move || {
+        let video = spec.open(format, epoch, token.clone(), timeout)?;
+        let audio = audio_spec.open(audio_settings, epoch, AUDIO_START_TIMEOUT, token)?;
+        Ok::<_, moq_pub::Error>((video, audio))
+    })
+    .await
+    .map_err(|_| moq_pub::Error::Thread("source"))??;
+
+    let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
+    let (stats, name) = (args.stats, args.name.clone());
+    let printer = tokio::spawn(async move {
+        while let Some(event) = receive.recv().await {
+            match event {
+                Event::Listening { addr, fingerprint } => eprintln!(
+                    "moq-pub: serving {name:?} on {addr} — subscribe with --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
+                ),
+                Event::Video(video) if stats => eprintln!("{}", line("pub", &video, false)),
+                _ => {}
+            }
+        }
+    });
+    let options = Options {
+        name: args.name,
+        target: match args.listen {
+            Some(addr) => Target::Listen(addr),
+            None => Target::Relay(args.connect),
         },
         h264: args.h264,
-        name: args.name,
-        target,
         frames: args.frames,
-        stats: args.stats,
-        audio: args.audio,
-        audio_settings,
+        stamp: args.stamp || args.source.is_test_content(),
+        audio: audio_settings,
+        timeout,
     };
-    moq_pub::cli::exit("moq-pub", moq_pub::run(config).await)
+    let summary = moq_pub::publish(options, video, audio, cancel, events).await;
+    let _ = printer.await;
+    let summary = summary?;
+    if args.stats {
+        eprintln!("{}", line("pub", &summary.video, true));
+        if let Some(audio) = &summary.audio {
+            eprintln!("{}", line("pub-audio", audio, true));
+        }
+    }
+    Ok(())
+}
+
+/// How long an audio source may take to deliver its first sound.
+const AUDIO_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One `--stats` JSON line: the role, whether it is the closing one, and the figures.
+fn line(role: &str, figures: &impl serde::Serialize, closing: bool) -> serde_json::Value {
+    let mut line = json!({ "role": role });
+    if closing {
+        line["final"] = json!(true);
+    }
+    if let (Some(line), Ok(serde_json::Value::Object(figures))) =
+        (line.as_object_mut(), serde_json::to_value(figures))
+    {
+        line.extend(figures);
+    }
+    line
 }

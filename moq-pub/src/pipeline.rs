@@ -1,18 +1,24 @@
-//! The publishing pipeline: a source thread and an encoder thread joined by a one-slot
-//! mailbox. When the encoder falls behind, the source replaces the waiting frame (the oldest)
-//! with the newest and counts a drop: a late frame is worth nothing to a live viewer.
+//! The video pipeline: a capture thread that has the source fill frames of the encoder's own
+//! (stamping test content), and the encoding thread, joined by a one-slot mailbox. When the
+//! encoder falls behind, the capture thread replaces the waiting frame (the oldest) with the
+//! newest and counts a drop: a late frame is worth nothing to a live viewer. At most three
+//! frames ever exist: one filling, one waiting, one encoding.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
-use lantern_proto::{clock, histogram::Histogram, stamp::Stamp, yuv};
+use ffmpeg_next as ffmpeg;
+use lantern_media::convert::Converter;
+use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
+use tokio_util::sync::CancellationToken;
 
-use crate::Error;
 use crate::encode::{Encoder, H264Settings};
 use crate::publish::VideoTrack;
-use crate::source::{Format, Source};
+use crate::source::{Canvas, Captured, Source};
+use crate::stats::{Event, VideoStats, VideoSummary, ms};
+use crate::{Error, Events};
 
 /// A one-slot hand-off that keeps only the newest value.
 struct Mailbox<T> {
@@ -28,21 +34,25 @@ impl<T> Mailbox<T> {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<T>, bool)> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Leave `value`, handing back the one it displaced (never taken).
     fn put(&self, value: T) -> Option<T> {
-        let old = self.slot.lock().expect("mailbox poisoned").0.replace(value);
+        let old = self.lock().0.replace(value);
         self.ready.notify_one();
         old
     }
 
     /// No more values will come; `take` drains what is left, then returns `None`.
     fn close(&self) {
-        self.slot.lock().expect("mailbox poisoned").1 = true;
+        self.lock().1 = true;
         self.ready.notify_one();
     }
 
     fn take(&self) -> Option<T> {
-        let mut slot = self.slot.lock().expect("mailbox poisoned");
+        let mut slot = self.lock();
         loop {
             if let Some(value) = slot.0.take() {
                 return Some(value);
@@ -50,145 +60,145 @@ impl<T> Mailbox<T> {
             if slot.1 {
                 return None;
             }
-            slot = self.ready.wait(slot).expect("mailbox poisoned");
+            slot = self
+                .ready
+                .wait(slot)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
 
-/// Counters the two threads share, read by the stats line.
+/// What the pipeline is asked to do.
+pub(crate) struct Options {
+    pub frames: Option<u64>,
+    /// Draw the frame stamp into pictures that do not carry one.
+    pub stamp: bool,
+}
+
+/// Counters the two threads share.
 #[derive(Default)]
-pub struct Counters {
-    pub captured: AtomicU64,
-    pub dropped: AtomicU64,
+struct Counters {
+    captured: AtomicU64,
+    dropped: AtomicU64,
 }
 
-/// What one run of the pipeline did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Summary {
-    pub captured: u64,
-    pub dropped: u64,
-    pub published: u64,
-}
+type Slot = (ffmpeg::frame::Video, Captured);
 
-/// Run `source` → encoder → the video track until the source ends, `frames` have been captured,
-/// or `stop` is set. Blocks: call it from a blocking thread.
-pub fn run(
+/// Run `source` → encoder → the video track until the source ends, `frames` are captured, or
+/// `cancel` fires. Blocks: call it from a blocking thread.
+pub(crate) fn run(
     mut source: Box<dyn Source>,
     settings: &H264Settings,
     mut video: VideoTrack,
-    frames: Option<u64>,
-    stop: Arc<AtomicBool>,
-    stats: bool,
-) -> Result<Summary, Error> {
+    options: Options,
+    cancel: CancellationToken,
+    events: Events,
+) -> Result<VideoSummary, Error> {
     let format = source.format();
     let mut encoder = Encoder::new(format, settings)?;
-    let mailbox = Arc::new(Mailbox::<(yuv::Frame, Stamp)>::new());
+    let mailbox = Arc::new(Mailbox::<Slot>::new());
     let counters = Arc::new(Counters::default());
-    let (recycle, free) = mpsc::channel::<yuv::Frame>();
+    let (recycle, free) = mpsc::channel::<ffmpeg::frame::Video>();
 
     let capture = {
-        let (mailbox, counters, stop) = (mailbox.clone(), counters.clone(), stop.clone());
+        let (mailbox, counters, cancel) = (mailbox.clone(), counters.clone(), cancel.clone());
         std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || {
-                let result = capture_loop(
-                    &mut *source,
-                    format,
-                    &mailbox,
-                    &counters,
-                    free,
-                    frames,
-                    &stop,
-                );
+                let result =
+                    capture_loop(&mut *source, &mailbox, &counters, free, &options, &cancel);
                 mailbox.close();
                 result
             })
-            .map_err(|e| Error::Source(format!("capture thread: {e}")))?
+            .map_err(|_| Error::Thread("capture"))?
     };
 
-    let mut report = stats.then(|| Report::new(counters.clone()));
-    let mut published = 0u64;
+    let mut report = Report::new(counters.clone(), events);
     let mut result = Ok(());
-    while let Some((frame, stamp)) = mailbox.take() {
+    while let Some((mut frame, captured)) = mailbox.take() {
         let started = Instant::now();
-        let outcome = encoder.encode(&frame, stamp.capture_us, |packet| {
-            video.write(&packet)?;
-            if let Some(report) = &mut report {
-                report.bytes += packet.data.len() as u64;
-            }
-            Ok(())
+        let outcome = encoder.encode(&mut frame, captured.capture_us, |packet| {
+            report.bytes += packet.data.len() as u64;
+            video.write(&packet)
         });
         let _ = recycle.send(frame);
         if let Err(err) = outcome {
             // Stop the source too; the capture thread ends when it next looks.
-            stop.store(true, Ordering::Relaxed);
+            cancel.cancel();
             result = Err(err);
             break;
         }
-        published += 1;
-        if let Some(report) = &mut report {
-            report.frame(started, stamp);
-        }
+        report.frame(started, captured.capture_us);
     }
-    // Drain whatever the encoder still holds (nothing with zerolatency), then end the tracks.
+    // Drain whatever the encoder still holds (nothing with zerolatency), then end the track.
     if result.is_ok() {
         result = encoder.finish(|packet| video.write(&packet));
     }
-    // End the tracks and collect the capture thread before reporting, so neither is skipped
+    // End the track and collect the capture thread before reporting, so neither is skipped
     // and the first error (the encoder's, if any) is the one the caller sees.
     let finished = video.finish();
-    let captured = capture
-        .join()
-        .map_err(|_| Error::Source("capture thread panicked".into()))?;
+    let captured = capture.join().map_err(|_| Error::Thread("capture"))?;
     result?;
     finished?;
-    let captured = captured?;
-    if let Some(report) = &report {
-        eprintln!("{}", report.total(published));
-    }
-    Ok(Summary {
-        captured,
-        dropped: counters.dropped.load(Ordering::Relaxed),
-        published,
-    })
+    captured?;
+    Ok(report.summary())
 }
 
 fn capture_loop(
     source: &mut dyn Source,
-    format: Format,
-    mailbox: &Mailbox<(yuv::Frame, Stamp)>,
+    mailbox: &Mailbox<Slot>,
     counters: &Counters,
-    free: mpsc::Receiver<yuv::Frame>,
-    frames: Option<u64>,
-    stop: &AtomicBool,
-) -> Result<u64, Error> {
-    let mut captured = 0u64;
+    free: mpsc::Receiver<ffmpeg::frame::Video>,
+    options: &Options,
+    cancel: &CancellationToken,
+) -> Result<(), Error> {
+    let format = source.format();
+    let mut converter = Converter::default();
     let mut spare = None;
-    while !stop.load(Ordering::Relaxed) && frames.is_none_or(|n| captured < n) {
-        // At most three frames ever exist: one filling, one waiting, one encoding.
-        let mut frame = match spare.take().or_else(|| free.try_recv().ok()) {
-            Some(frame) => frame,
-            None => yuv::Frame::new(format.width, format.height)
-                .map_err(|e| Error::Source(e.to_string()))?,
-        };
-        let Some(stamp) = source.next(&mut frame)? else {
+    let mut number = 0u32;
+    let stampable = lantern_proto::stamp::Layout::new(format.width, format.height).is_ok();
+    while !cancel.is_cancelled() && options.frames.is_none_or(|n| u64::from(number) < n) {
+        let mut frame = spare
+            .take()
+            .or_else(|| free.try_recv().ok())
+            .unwrap_or_else(|| lantern_media::ffmpeg::i420_frame(format.width, format.height));
+        if !lantern_media::ffmpeg::is_writable(&frame) {
+            // The encoder still holds this buffer (it never should once it returned): give
+            // it up rather than write under it.
+            frame = lantern_media::ffmpeg::i420_frame(format.width, format.height);
+        }
+        let mut canvas = Canvas::new(lantern_media::ffmpeg::i420_mut(&mut frame)?, &mut converter);
+        let Some(captured) = source.next(&mut canvas)? else {
             break;
         };
-        captured += 1;
+        if options.stamp && !captured.stamped && stampable {
+            Stamp {
+                frame: number,
+                capture_us: captured.capture_us,
+            }
+            .write(canvas.i420())
+            .map_err(|source| Error::Format {
+                what: "frame stamp".into(),
+                source,
+            })?;
+        }
+        number = number.wrapping_add(1);
         counters.captured.fetch_add(1, Ordering::Relaxed);
-        if let Some((displaced, _)) = mailbox.put((frame, stamp)) {
+        if let Some((displaced, _)) = mailbox.put((frame, captured)) {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
             spare = Some(displaced);
         }
     }
-    Ok(captured)
+    Ok(())
 }
 
-/// The `--stats` line: one JSON object a second on stderr.
+/// Timing of the encoding thread: a [`VideoStats`] event a second, and the totals.
 struct Report {
     counters: Arc<Counters>,
+    events: Events,
     since: Instant,
     frames: u64,
+    published: u64,
     bytes: u64,
     encode_us: Histogram,
     pipeline_us: Histogram,
@@ -197,11 +207,13 @@ struct Report {
 }
 
 impl Report {
-    fn new(counters: Arc<Counters>) -> Self {
+    fn new(counters: Arc<Counters>, events: Events) -> Self {
         Self {
             counters,
+            events,
             since: Instant::now(),
             frames: 0,
+            published: 0,
             bytes: 0,
             encode_us: Histogram::new(),
             pipeline_us: Histogram::new(),
@@ -210,30 +222,31 @@ impl Report {
         }
     }
 
-    fn frame(&mut self, started: Instant, stamp: Stamp) {
+    fn frame(&mut self, started: Instant, capture_us: u64) {
         self.frames += 1;
+        self.published += 1;
         let encode_us = started.elapsed().as_micros() as u64;
-        let pipeline_us = clock::elapsed_us(stamp.capture_us, clock::now_unix_us());
-        self.encode_us.record(encode_us);
-        self.pipeline_us.record(pipeline_us);
-        self.total_encode_us.record(encode_us);
-        self.total_pipeline_us.record(pipeline_us);
+        let pipeline_us = clock::elapsed_us(capture_us, clock::now_unix_us());
+        for h in [&mut self.encode_us, &mut self.total_encode_us] {
+            h.record(encode_us);
+        }
+        for h in [&mut self.pipeline_us, &mut self.total_pipeline_us] {
+            h.record(pipeline_us);
+        }
         let elapsed = self.since.elapsed().as_secs_f64();
         if elapsed < 1.0 {
             return;
         }
-        let line = serde_json::json!({
-            "role": "pub",
-            "fps": (self.frames as f64 / elapsed * 10.0).round() / 10.0,
-            "kbps": (self.bytes as f64 * 8.0 / elapsed / 1000.0).round(),
-            "captured": self.counters.captured.load(Ordering::Relaxed),
-            "drops": self.counters.dropped.load(Ordering::Relaxed),
-            "encode_ms_p50": ms(&self.encode_us, 0.5),
-            "encode_ms_p99": ms(&self.encode_us, 0.99),
-            "capture_to_sent_ms_p50": ms(&self.pipeline_us, 0.5),
-            "capture_to_sent_ms_p99": ms(&self.pipeline_us, 0.99),
-        });
-        eprintln!("{line}");
+        let _ = self.events.send(Event::Video(VideoStats {
+            fps: (self.frames as f64 / elapsed * 10.0).round() / 10.0,
+            kbps: (self.bytes as f64 * 8.0 / elapsed / 1000.0).round(),
+            captured: self.counters.captured.load(Ordering::Relaxed),
+            drops: self.counters.dropped.load(Ordering::Relaxed),
+            encode_ms_p50: ms(&self.encode_us, 0.5),
+            encode_ms_p99: ms(&self.encode_us, 0.99),
+            capture_to_sent_ms_p50: ms(&self.pipeline_us, 0.5),
+            capture_to_sent_ms_p99: ms(&self.pipeline_us, 0.99),
+        }));
         self.since = Instant::now();
         self.frames = 0;
         self.bytes = 0;
@@ -241,25 +254,17 @@ impl Report {
         self.pipeline_us.clear();
     }
 
-    /// The closing line, over the whole run.
-    fn total(&self, published: u64) -> String {
-        serde_json::json!({
-            "role": "pub",
-            "final": true,
-            "captured": self.counters.captured.load(Ordering::Relaxed),
-            "published": published,
-            "drops": self.counters.dropped.load(Ordering::Relaxed),
-            "encode_ms_p50": ms(&self.total_encode_us, 0.5),
-            "encode_ms_p99": ms(&self.total_encode_us, 0.99),
-            "capture_to_sent_ms_p50": ms(&self.total_pipeline_us, 0.5),
-            "capture_to_sent_ms_p99": ms(&self.total_pipeline_us, 0.99),
-        })
-        .to_string()
+    fn summary(&self) -> VideoSummary {
+        VideoSummary {
+            captured: self.counters.captured.load(Ordering::Relaxed),
+            published: self.published,
+            drops: self.counters.dropped.load(Ordering::Relaxed),
+            encode_ms_p50: ms(&self.total_encode_us, 0.5),
+            encode_ms_p99: ms(&self.total_encode_us, 0.99),
+            capture_to_sent_ms_p50: ms(&self.total_pipeline_us, 0.5),
+            capture_to_sent_ms_p99: ms(&self.total_pipeline_us, 0.99),
+        }
     }
-}
-
-fn ms(h: &Histogram, q: f64) -> f64 {
-    h.quantile(q).unwrap_or(0) as f64 / 1000.0
 }
 
 #[cfg(test)]

@@ -44,12 +44,8 @@ struct PtsClock {
 impl PtsClock {
     fn pts(&self, unix_us: u64) -> Result<moq_net::Timestamp, Error> {
         moq_net::Timestamp::from_micros(unix_us.saturating_sub(self.epoch_unix_us))
-            .map_err(|e| Error::Publish(format!("timestamp: {e}")))
+            .map_err(|e| Error::publish("timestamp", e))
     }
-}
-
-fn moq(what: &str, e: &dyn std::fmt::Display) -> Error {
-    Error::Publish(format!("{what}: {e}"))
 }
 
 impl Broadcast {
@@ -66,19 +62,19 @@ impl Broadcast {
         let (epoch, epoch_wall) = (now - CLOCK_LEAD, wall - CLOCK_LEAD);
         let epoch_unix_us = epoch_wall
             .duration_since(UNIX_EPOCH)
-            .map_err(|_| Error::Publish("the system clock is before 1970".into()))?
+            .map_err(|e| Error::publish("the system clock is before 1970", e))?
             .as_micros() as u64;
-        let clock =
-            moq_mux::Clock::at(epoch, epoch_wall).map_err(|e| moq("broadcast clock", &e))?;
+        let clock = moq_mux::Clock::at(epoch, epoch_wall)
+            .map_err(|e| Error::publish("broadcast clock", e))?;
 
         let mut broadcast = origin
             .create_broadcast(name)
-            .map_err(|e| moq(&format!("broadcast name {name:?}"), &e))?;
+            .map_err(|e| Error::publish(format!("broadcast name {name:?}"), e))?;
         let catalog = moq_mux::catalog::Producer::new(
             &mut broadcast,
             moq_mux::catalog::Config::default().with_clock(clock),
         )
-        .map_err(|e| moq("catalog", &e))?;
+        .map_err(|e| Error::publish("catalog", e))?;
 
         let mut init = moq_mux::import::VideoInit::new(
             moq_mux::import::VideoFormat::Avc3,
@@ -91,11 +87,11 @@ impl Broadcast {
         init.hint.optimize_for_latency = Some(true);
         let request = broadcast
             .reserve_track(VIDEO_TRACK)
-            .map_err(|e| moq("video track", &e))?;
+            .map_err(|e| Error::publish("video track", e))?;
         let clock = PtsClock { epoch_unix_us };
         let video = VideoTrack {
             track: moq_mux::import::Track::video(request, catalog.reserve(), init)
-                .map_err(|e| moq("video track", &e))?,
+                .map_err(|e| Error::publish("video track", e))?,
             clock,
         };
         let audio = match opus_head {
@@ -103,12 +99,12 @@ impl Broadcast {
             Some(head) => {
                 let request = broadcast
                     .reserve_track(AUDIO_TRACK)
-                    .map_err(|e| moq("audio track", &e))?;
+                    .map_err(|e| Error::publish("audio track", e))?;
                 let init =
                     moq_mux::import::AudioInit::new(moq_mux::import::AudioFormat::Opus, head);
                 Some(AudioTrack {
                     track: moq_mux::import::Track::audio(request, catalog.reserve(), init)
-                        .map_err(|e| moq("audio track", &e))?,
+                        .map_err(|e| Error::publish("audio track", e))?,
                     clock,
                 })
             }
@@ -116,7 +112,7 @@ impl Broadcast {
 
         broadcast
             .announce(Default::default())
-            .map_err(|e| moq("announce", &e))?;
+            .map_err(|e| Error::publish("announce", e))?;
         Ok((Self { broadcast, catalog }, video, audio))
     }
 
@@ -125,7 +121,7 @@ impl Broadcast {
     pub fn finish(&mut self) -> Result<(), Error> {
         self.catalog
             .finish()
-            .map_err(|e| Error::Publish(format!("finish catalog: {e}")))?;
+            .map_err(|e| Error::publish("finish catalog", e))?;
         self.broadcast.close();
         Ok(())
     }
@@ -137,15 +133,17 @@ impl VideoTrack {
         let pts = self.clock.pts(packet.pts_us)?;
         self.track
             .decode(bytes::Bytes::copy_from_slice(packet.data), Some(pts))
-            .map_err(|e| moq("video frame", &e))?;
+            .map_err(|e| Error::publish("video frame", e))?;
         // The encoder handed this frame over just now: that feeds the catalog's jitter estimate.
         self.track
             .flush(pts, Instant::now())
-            .map_err(|e| moq("video flush", &e))
+            .map_err(|e| Error::publish("video flush", e))
     }
 
     pub fn finish(&mut self) -> Result<(), Error> {
-        self.track.finish().map_err(|e| moq("finish video", &e))
+        self.track
+            .finish()
+            .map_err(|e| Error::publish("finish video", e))
     }
 }
 
@@ -157,13 +155,15 @@ impl AudioTrack {
         let pts = self.clock.pts(pts_us)?;
         self.track
             .decode(bytes::Bytes::copy_from_slice(packet), Some(pts))
-            .map_err(|e| moq("audio frame", &e))?;
+            .map_err(|e| Error::publish("audio frame", e))?;
         self.track
             .cut(Some(self.clock.pts(pts_us + duration_us)?))
-            .map_err(|e| moq("audio group", &e))
+            .map_err(|e| Error::publish("audio group", e))
     }
 
     pub fn finish(&mut self) -> Result<(), Error> {
-        self.track.finish().map_err(|e| moq("finish audio", &e))
+        self.track
+            .finish()
+            .map_err(|e| Error::publish("finish audio", e))
     }
 }

@@ -4,12 +4,13 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use lantern_proto::audio::{RATE, Wav, to_pcm16};
+use lantern_proto::timing::{PlayoutGaps, samples_us};
 use lantern_proto::{clock, sync};
+use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::playback::Playback;
@@ -45,9 +46,10 @@ impl AudioOut {
                 Self::PipeWire(Playback::open(Some(target))?, channels as usize)
             }
             Some(path) => {
-                let err = |e: &dyn std::fmt::Display| Error::Output(format!("{path}: {e}"));
-                let file = File::create(path).map_err(|e| err(&e))?;
-                Self::Wav(Wav::new(BufWriter::new(file), channels).map_err(|e| err(&e))?)
+                let file = File::create(path).map_err(|e| Error::output(path, e))?;
+                Self::Wav(
+                    Wav::new(BufWriter::new(file), channels).map_err(|e| Error::output(path, e))?,
+                )
             }
         })
     }
@@ -55,20 +57,27 @@ impl AudioOut {
     /// Output interleaved samples; returns how long until the first of them is heard (µs:
     /// what is queued ahead of them in a sink, nothing for files and pipes).
     fn write(&mut self, samples: &[f32]) -> Result<u64, Error> {
-        let err = |e: &dyn std::fmt::Display| Error::Output(format!("audio: {e}"));
         match self {
             Self::None => Ok(0),
             Self::Wav(wav) => wav
                 .write(samples)
                 .and_then(|()| wav.flush())
                 .map(|()| 0)
-                .map_err(|e| err(&e)),
+                .map_err(|e| Error::output("audio", e)),
             Self::Raw(out) => out
                 .write_all(&to_pcm16(samples))
                 .and_then(|()| out.flush())
                 .map(|()| 0)
-                .map_err(|e| err(&e)),
+                .map_err(|e| Error::output("audio", e)),
             Self::PipeWire(playback, channels) => Ok(playback.write(samples, *channels)),
+        }
+    }
+
+    /// Samples (per channel) the output can take now without shedding: files take any.
+    fn room(&self) -> u64 {
+        match self {
+            Self::PipeWire(playback, _) => playback.room() as u64,
+            _ => u64::MAX,
         }
     }
 
@@ -85,7 +94,7 @@ impl AudioOut {
             Self::Wav(wav) => wav
                 .finish()
                 .map(drop)
-                .map_err(|e| Error::Output(format!("audio: {e}"))),
+                .map_err(|e| Error::output("audio", e)),
             _ => Ok(()),
         }
     }
@@ -94,21 +103,21 @@ impl AudioOut {
 /// How often the player looks up from a quiet track to see whether it should stop.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Read, decode and output the audio track until it ends, `stop` is set, or it stalls for
+/// Read, decode and output the audio track until it ends, `cancel` fires, or it stalls for
 /// `timeout`. Blocking: runs on its own thread beside the video player.
 pub fn play(
     handle: tokio::runtime::Handle,
     mut audio: Audio,
     mut out: AudioOut,
     stats: Arc<Mutex<AudioStats>>,
-    stop: Arc<AtomicBool>,
+    cancel: CancellationToken,
     timeout: Duration,
 ) -> Result<(), Error> {
     let channels = match audio.channels {
         1 => opus::Channels::Mono,
         2 => opus::Channels::Stereo,
         n => {
-            return Err(Error::Decoder(format!(
+            return Err(Error::Config(format!(
                 "Opus with {n} channels is not supported (1 or 2)"
             )));
         }
@@ -119,16 +128,18 @@ pub fn play(
             "Opus decodes at 48 kHz whatever the source rate"
         );
     }
-    let mut decoder = opus::Decoder::new(RATE, channels)
-        .map_err(|e| Error::Decoder(format!("opus decoder: {e}")))?;
+    let mut decoder =
+        opus::Decoder::new(RATE, channels).map_err(|e| Error::decoder("opus decoder", e))?;
+    let stats = || stats.lock().unwrap_or_else(PoisonError::into_inner);
     let width = audio.channels as usize;
     // The longest Opus packet: 120 ms.
     let mut pcm = vec![0f32; RATE as usize * 120 / 1000 * width];
     let mut onsets = sync::OnsetDetector::new(RATE);
-    let mut next_pts_us: Option<u64> = None;
-    let codec_delay_us = audio.pre_skip as u64 * 1_000_000 / RATE as u64;
+    let mut gaps = PlayoutGaps::default();
+    let codec_delay_us = samples_us(audio.pre_skip as u64);
+    let mut silence = Vec::new();
     let mut quiet = Duration::ZERO;
-    while !stop.load(Ordering::Relaxed) {
+    while !cancel.is_cancelled() {
         let frame = match handle.block_on(tokio::time::timeout(POLL, audio.consumer.read())) {
             Err(_) => {
                 quiet += POLL;
@@ -138,37 +149,37 @@ pub fn play(
                 }
                 continue;
             }
-            Ok(Err(e)) => return Err(Error::Decoder(format!("audio track failed: {e}"))),
+            Ok(Err(e)) => return Err(Error::decoder("audio track failed", e)),
             Ok(Ok(None)) => break,
             Ok(Ok(Some(frame))) => frame,
         };
         quiet = Duration::ZERO;
-        let pts_us = frame.timestamp.as_micros() as u64;
-        // A packet later than the end of the last one: the gap is silence we never got.
-        if let Some(expected) = next_pts_us
-            && pts_us > expected + 1_000
-        {
-            let missing = (pts_us - expected) * RATE as u64 / 1_000_000;
-            tracing::debug!(pts_us, missing, "audio gap filled with silence");
-            stats.lock().expect("stats lock").gap(missing);
-            // Up to a second of silence keeps the timeline; a longer break (a paused
-            // publisher) is only counted, not written out.
-            let fill = missing.min(RATE as u64) as usize;
-            out.write(&vec![0.0; fill * width])?;
-        }
         let samples = match decoder.decode_float(&frame.payload, &mut pcm, false) {
             Ok(samples) => samples,
             Err(e) => {
-                stats.lock().expect("stats lock").decode_error();
+                stats().decode_error();
                 tracing::warn!(%e, "undecodable Opus packet skipped");
                 continue;
             }
         };
-        next_pts_us = Some(pts_us + samples as u64 * 1_000_000 / RATE as u64);
+        // A packet later than the end of the last one: the gap is sound we never got.
+        let pts_us = frame.timestamp.as_micros() as u64;
+        // Silence never takes the room this packet needs.
+        let room = out.room().saturating_sub(samples as u64);
+        if let Some(gap) = gaps.packet(pts_us, samples as u64, room) {
+            tracing::debug!(
+                pts_us,
+                missing = gap.missing,
+                "audio gap filled with silence"
+            );
+            stats().gap(gap.missing);
+            silence.resize(gap.fill as usize * width, 0.0);
+            out.write(&silence)?;
+        }
         let decoded = &pcm[..samples * width];
         let ahead_us = out.write(decoded)?;
         let written = clock::now_unix_us();
-        let mut stats = stats.lock().expect("stats lock");
+        let mut stats = stats();
         stats.frame(
             audio.wall_clock(frame.timestamp),
             written,

@@ -1,17 +1,66 @@
-/// Everything that can stop moq-sub.
+/// A boxed cause from a library whose error types this crate does not name one by one.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything that can stop moq-sub. Display gives this layer's words; the cause follows
+/// through `source()`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A setting that cannot work, with what to do instead.
     #[error("{0}")]
     Config(String),
     #[error(transparent)]
-    Net(#[from] moq_pub::Error),
+    Net(#[from] lantern_net::Error),
+    #[error(transparent)]
+    Media(#[from] lantern_media::Error),
     #[error("broadcast {name:?}: {why}")]
-    Broadcast { name: String, why: String },
+    Broadcast {
+        name: String,
+        why: String,
+        #[source]
+        source: Option<Cause>,
+    },
     #[error("unsupported video codec {0:?} in the catalog (moq-sub decodes H.264)")]
     UnsupportedCodec(String),
-    #[error("decoder: {0}")]
-    Decoder(String),
-    #[error("output: {0}")]
-    Output(String),
+    #[error("decoder: {what}")]
+    Decoder {
+        what: String,
+        #[source]
+        source: Option<Cause>,
+    },
+    #[error("output {what}")]
+    Output {
+        what: String,
+        #[source]
+        source: Option<Cause>,
+    },
+    /// The reader of the output (a viewer on a pipe) closed it: a normal way to stop.
+    #[error("the output was closed by its reader")]
+    OutputClosed,
+    #[error("the {0} thread failed")]
+    Thread(&'static str),
+}
+
+impl Error {
+    pub(crate) fn broadcast(name: &str, why: impl Into<String>, source: Option<Cause>) -> Self {
+        Self::Broadcast {
+            name: name.to_string(),
+            why: why.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn decoder(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Decoder {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub(crate) fn output(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Output {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
 }

@@ -1,7 +1,9 @@
-//! moq-sub: subscribe to a hang broadcast over MoQ, decode its H.264 video and hand the
-//! frames to a viewer (a y4m file or pipe), measuring latency from the frame stamps.
+//! moq-sub: subscribe to a hang broadcast over MoQ, decode its H.264 video and Opus sound, and
+//! hand them to a viewer (a y4m file or pipe, a WAV file, PipeWire), measuring latency.
 //!
-//! The binary is a thin wrapper: it parses flags into a [`Config`] and calls [`run`].
+//! [`run`] dials a relay (or a `--listen` server) and plays; [`watch`] plays a broadcast from
+//! an origin that something else feeds (a connection, or an in-process publisher). Both take
+//! a cancellation token and report through an events channel; the library prints nothing.
 
 pub mod audio;
 pub mod decode;
@@ -11,15 +13,19 @@ mod playback;
 pub mod stats;
 mod subscribe;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use lantern_net::ConnectArgs;
+use lantern_proto::timing::{Admit, Joiner};
 use lantern_proto::{clock, stamp::Stamp, sync};
-use moq_pub::net::{self, ConnectArgs};
+use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
-pub use subscribe::{Join, Video};
+pub use subscribe::{Choice, Join, Video, choose};
+
+/// Where a run reports as it goes: one stats line (JSON) a second, when asked for.
+pub type Events = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
 
 /// Everything a subscribing run needs.
 #[derive(Clone, Debug)]
@@ -30,7 +36,7 @@ pub struct Config {
     pub output: Option<String>,
     /// Stop after this many decoded frames.
     pub frames: Option<u64>,
-    /// Print a JSON stats line every second (and a closing one).
+    /// Send a stats line every second.
     pub stats: bool,
     pub join: Join,
     /// Write one CSV line per shown frame (frame, capture time, shown time) here.
@@ -39,32 +45,61 @@ pub struct Config {
     pub audio_out: Option<String>,
     /// Hold each picture until its sound is out (lip sync), when there is sound.
     pub av_sync: bool,
+    /// How long to wait for the broadcast, and for each next frame.
+    pub timeout: Duration,
 }
 
-/// The longest a picture is held back for its sound; beyond it, the sound path is broken and
-/// the picture goes out late rather than never.
-const MAX_LIP_SYNC_HOLD: Duration = Duration::from_millis(250);
+/// What a run did: the counts, and the closing stats line (also when playing failed).
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub summary: stats::Summary,
+    pub total: serde_json::Value,
+}
 
-/// Play until the broadcast ends, `frames` are decoded, or the stream stalls.
-pub async fn run(config: Config) -> Result<stats::Summary, Error> {
+/// Dial, then play until the broadcast ends, `frames` are decoded, the stream stalls, or
+/// `cancel` fires.
+pub async fn run(
+    config: Config,
+    cancel: CancellationToken,
+    events: Events,
+) -> Result<Outcome, (Error, Option<Outcome>)> {
     if config.output.as_deref() == Some("-") && config.audio_out.as_deref() == Some("-") {
-        return Err(Error::Config(
-            "-o - and --audio-out - cannot both use stdout".into(),
-        ));
+        let err = Error::Config("-o - and --audio-out - cannot both use stdout".into());
+        return Err((err, None));
     }
-    let timeout = config.connect.timeout()?;
     let origin = moq_tokio::origin::spawn();
-    let (client, url) = config.connect.client()?;
-    let dialing = client.with_subscriber(origin.clone()).connect(url.clone());
-    let connection = net::established(dialing, &url, timeout).await?;
+    let dial = async {
+        let (client, url) = config.connect.client()?;
+        let dialing = client.with_subscriber(origin.clone()).connect(url.clone());
+        Ok::<_, Error>(lantern_net::established(dialing, &url, config.timeout).await?)
+    };
+    let connection = tokio::select! {
+        connection = dial => connection.map_err(|e| (e, None))?,
+        () = cancel.cancelled() => return Err((Error::Config("stopped while connecting".into()), None)),
+    };
+    let result = watch(&origin, &config, cancel, events).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
+    result
+}
 
-    let (video, audio) =
-        tokio::time::timeout(timeout, subscribe::open(&origin, &config.name, true))
-            .await
-            .map_err(|_| Error::Broadcast {
-                name: config.name.clone(),
-                why: format!("not found at {} within {timeout:?}", net::redacted(&url)),
-            })??;
+/// Play broadcast `config.name` from `origin`.
+pub async fn watch(
+    origin: &moq_net::origin::Producer,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+) -> Result<Outcome, (Error, Option<Outcome>)> {
+    let timeout = config.timeout;
+    let opened = tokio::select! {
+        opened = tokio::time::timeout(timeout, subscribe::open(origin, &config.name, true)) => opened,
+        () = cancel.cancelled() => return Err((Error::Config("stopped while waiting for the broadcast".into()), None)),
+    };
+    let (video, audio) = opened
+        .map_err(|_| {
+            let why = format!("not found within {timeout:?}");
+            (Error::broadcast(&config.name, why, None), None)
+        })?
+        .map_err(|e| (e, None))?;
     tracing::info!(
         name = config.name,
         track = video.track,
@@ -75,10 +110,12 @@ pub async fn run(config: Config) -> Result<stats::Summary, Error> {
 
     let handle = tokio::runtime::Handle::current();
     let mut stats = stats::Stats::default();
-    let stop = Arc::new(AtomicBool::new(false));
+    // The players stop together: a stop from outside, or either one ending.
+    let stop = cancel.child_token();
     let audio = match audio {
         Some(audio) => {
-            let out = audio::AudioOut::open(config.audio_out.as_deref(), audio.channels as u16)?;
+            let out = audio::AudioOut::open(config.audio_out.as_deref(), audio.channels as u16)
+                .map_err(|e| (e, None))?;
             let shared = Arc::new(Mutex::new(stats::AudioStats::default()));
             stats.audio = Some(shared.clone());
             let (handle, stop) = (handle.clone(), stop.clone());
@@ -93,31 +130,31 @@ pub async fn run(config: Config) -> Result<stats::Summary, Error> {
             None
         }
     };
-    let stats_on = config.stats;
-    let (played, stats) = tokio::task::spawn_blocking(move || {
-        let played = play(handle, video, &config, timeout, &mut stats);
-        (played, stats)
-    })
-    .await
-    .map_err(|e| Error::Decoder(format!("player thread: {e}")))?;
-    stop.store(true, Ordering::Relaxed);
+    let player = {
+        let (config, stop) = (config.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let played = play(handle, video, &config, &stop, &events, &mut stats);
+            (played, stats)
+        })
+    };
+    let (played, stats) = player
+        .await
+        .map_err(|_| (Error::Thread("video player"), None))?;
+    stop.cancel();
     let audio = match audio {
-        Some(audio) => Some(
-            audio
-                .await
-                .map_err(|e| Error::Decoder(format!("audio thread: {e}")))?,
-        ),
+        Some(audio) => Some(audio.await.unwrap_or(Err(Error::Thread("audio player")))),
         None => None,
     };
-    // The totals are printed however playing ended: a stalled or failed stream still
-    // reports what it delivered.
-    if stats_on {
-        eprintln!("{}", stats.total());
+    // The totals come however playing ended: a stalled or failed stream still reports what
+    // it delivered.
+    let outcome = Outcome {
+        summary: stats.summary.clone(),
+        total: stats.total(),
+    };
+    match played.and(audio.transpose()) {
+        Ok(_) => Ok(outcome),
+        Err(err) => Err((err, Some(outcome))),
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
-    played?;
-    audio.transpose()?;
-    Ok(stats.summary)
 }
 
 /// Read, decode and output frames on this (blocking) thread. Reading only as fast as the
@@ -126,61 +163,63 @@ fn play(
     handle: tokio::runtime::Handle,
     mut video: Video,
     config: &Config,
-    timeout: Duration,
+    stop: &CancellationToken,
+    events: &Events,
     stats: &mut stats::Stats,
 ) -> Result<(), Error> {
     let mut decoder = decode::Decoder::new(video.description.as_deref())?;
     let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
     let mut log = stats::LatencyLog::create(config.latency_log.as_deref())?;
-    let mut keyframe_seen = false;
-    let mut joining = config.join == Join::Next;
+    let mut joiner = Joiner::new(config.join.into());
     let mut decode_errors = 0u64;
+    let timeout = config.timeout;
     loop {
-        let frame = match handle.block_on(tokio::time::timeout(timeout, video.consumer.read())) {
-            Err(_) => return Err(stalled(&config.name, timeout)),
-            Ok(Err(e)) => {
-                return Err(Error::Broadcast {
-                    name: config.name.clone(),
-                    why: format!("track failed: {e}"),
-                });
+        let read = handle.block_on(async {
+            tokio::select! {
+                read = tokio::time::timeout(timeout, video.consumer.read()) => Some(read),
+                () = stop.cancelled() => None,
             }
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(frame))) => frame,
+        });
+        let frame = match read {
+            None => break,
+            Some(Err(_)) => return Err(stalled(&config.name, timeout)),
+            Some(Ok(Err(e))) => {
+                return Err(Error::broadcast(
+                    &config.name,
+                    "track failed",
+                    Some(e.into()),
+                ));
+            }
+            Some(Ok(Ok(None))) => break,
+            Some(Ok(Ok(Some(frame)))) => frame,
         };
-        if joining && frame.keyframe {
-            joining = false;
-            // The relay serves the newest group from its keyframe. If the next frame is
-            // already waiting, that group began in the past: skip it and start live at the
-            // next keyframe. (A group that is just starting has no second frame yet.)
+        // The relay serves the newest group from its keyframe; whether the next frame is
+        // already waiting tells a group that began in the past from one just starting.
+        let admit = joiner.frame(frame.keyframe, || {
             let peek = handle.block_on(tokio::time::timeout(JOIN_PEEK, video.consumer.read()));
-            if let Ok(Ok(Some(_))) = peek {
-                tracing::info!("joined mid-group: waiting for the next keyframe");
-                continue;
-            }
-        }
+            matches!(peek, Ok(Ok(Some(_))))
+        });
         let arrived = clock::now_unix_us();
         let captured = video.wall_clock(frame.timestamp);
         stats.received(frame.payload.len(), captured, arrived);
-        // Start (and restart after damage) on a keyframe: never show a corrupt picture.
-        keyframe_seen |= frame.keyframe;
-        if !keyframe_seen {
+        if admit == Admit::Skip {
             continue;
         }
         let started = Instant::now();
         let decoded = decoder.decode(&frame.payload, |picture| {
             // Decode time ends here; writing to the output is not part of it.
             let decode_us = started.elapsed().as_micros() as u64;
-            let (luma, stride) = picture.luma();
-            let stamp = Stamp::read_luma(luma, stride, picture.width(), picture.height());
+            let stamp = Stamp::read(&picture);
             if config.av_sync
-                && let Some(due) = captured.and_then(|c| stats.lip_sync_due(c))
+                && let Some(captured) = captured
             {
-                let hold = Duration::from_micros(due.saturating_sub(clock::now_unix_us()));
-                std::thread::sleep(hold.min(MAX_LIP_SYNC_HOLD));
+                let hold = stats.lip_sync_hold_us(captured, clock::now_unix_us());
+                std::thread::sleep(Duration::from_micros(hold));
             }
             output.write(&picture)?;
             let shown = clock::now_unix_us();
-            stats.shown(stamp, decode_us, shown);
+            stats.shown(stamp, captured, decode_us, shown);
+            let (luma, stride) = picture.plane(0);
             let flash = sync::flash_visible(luma, stride, picture.width(), picture.height());
             stats.flash(flash, shown);
             match stamp {
@@ -190,18 +229,19 @@ fn play(
         });
         match decoded {
             Ok(()) => {}
-            Err(Error::Output(why)) if why == output::CLOSED => break,
-            Err(err @ Error::Output(_)) => return Err(err),
+            Err(Error::OutputClosed) => break,
+            Err(err @ (Error::Output { .. } | Error::Config(_))) => return Err(err),
             Err(err) => {
                 decode_errors += 1;
-                keyframe_seen = false;
+                joiner.damaged();
+                let err = lantern_net::cli::chain(&err);
                 tracing::warn!(%err, decode_errors, "skipping to the next keyframe");
             }
         }
         if config.stats
             && let Some(line) = stats.tick()
         {
-            eprintln!("{line}");
+            let _ = events.send(line);
         }
         if config.frames.is_some_and(|n| stats.summary.frames >= n) {
             break;
@@ -215,10 +255,8 @@ fn play(
 const JOIN_PEEK: Duration = Duration::from_millis(2);
 
 fn stalled(name: &str, timeout: Duration) -> Error {
-    Error::Broadcast {
-        name: name.to_string(),
-        why: format!("no video frame for {timeout:?} (publisher gone?)"),
-    }
+    let why = format!("no video frame for {timeout:?} (publisher gone?)");
+    Error::broadcast(name, why, None)
 }
 
 /// µs since the UNIX epoch of a wall-clock time.

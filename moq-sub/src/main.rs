@@ -1,9 +1,11 @@
 use clap::Parser;
-use moq_pub::net::ConnectArgs;
+use lantern_net::{ConnectArgs, cli};
 
 /// Watch a live MoQ broadcast (hang format, H.264 video, Opus audio): decode it and write raw
 /// frames as y4m and sound as WAV/PCM, to files or to stdout for a viewer, with live latency
 /// and A/V sync statistics.
+///
+/// Ctrl-C or SIGTERM stops cleanly, closing the files (exit status 130 or 143).
 ///
 /// Examples:
 ///   moq-sub --url http://127.0.0.1:4443/ --name lantern -o - | mpv -
@@ -31,8 +33,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t)]
     join: moq_sub::Join,
 
-    /// Print one JSON line of statistics a second on stderr: fps, kbit/s, frames, drops,
-    /// glass-to-glass latency (from the frame stamp) and network latency (from timestamps).
+    /// Print one JSON line of statistics a second on stderr, and a closing one: fps, kbit/s,
+    /// frames, drops, and latency: glass to glass (`g2g`, from the frame stamp drawn into
+    /// test pictures), capture timestamp to shown (`pts_to_shown`, for any picture; it trusts
+    /// the publisher's clock) and to arrival (`net`). `latency_from` says which one applies.
     #[arg(long)]
     stats: bool,
 
@@ -56,8 +60,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    moq_pub::cli::init_logging("error,moq_tokio=warn,moq_sub=info");
+    cli::init_logging("error,moq_tokio=warn,moq_sub=info");
     let args = Args::parse();
+    let shutdown = cli::Shutdown::install();
+    let timeout = match args.connect.timeout() {
+        Ok(timeout) => timeout,
+        Err(err) => return cli::exit("moq-sub", Err::<(), _>(err), &shutdown),
+    };
     let config = moq_sub::Config {
         connect: args.connect,
         name: args.name,
@@ -68,6 +77,25 @@ async fn main() -> std::process::ExitCode {
         latency_log: args.latency_log,
         av_sync: !args.no_av_sync && args.audio_out.is_some(),
         audio_out: args.audio_out,
+        timeout,
     };
-    moq_pub::cli::exit("moq-sub", moq_sub::run(config).await)
+    let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            eprintln!("{line}");
+        }
+    });
+    let result = moq_sub::run(config, shutdown.token(), events).await;
+    let _ = printer.await;
+    // The closing line comes however playing ended.
+    let total = match &result {
+        Ok(outcome) | Err((_, Some(outcome))) => Some(&outcome.total),
+        Err((_, None)) => None,
+    };
+    if args.stats
+        && let Some(total) = total
+    {
+        eprintln!("{total}");
+    }
+    cli::exit("moq-sub", result.map_err(|(err, _)| err), &shutdown)
 }

@@ -1,74 +1,62 @@
-//! Where decoded frames go: a y4m file, or stdout for a viewer (`moq-sub -o - | mpv -`).
+//! Where decoded frames go: a y4m file, or stdout for a viewer (`moq-sub -o - | mpv -`),
+//! written straight from the decoder's buffers.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 
-use lantern_proto::{y4m, yuv};
+use lantern_proto::picture::Image;
+use lantern_proto::y4m;
 
 use crate::Error;
-use crate::decode::Picture;
 
-/// The error text for a viewer that closed its end of the pipe: a normal way to stop.
-pub const CLOSED: &str = "closed by the reader";
+type Target = Box<dyn Write + Send>;
 
-pub struct Output {
-    target: Option<Box<dyn Write + Send>>,
-    framerate: Option<f64>,
-    writer: Option<y4m::Writer<Box<dyn Write + Send>>>,
-    frame: Option<yuv::Frame>,
+pub enum Output {
+    /// Frames are only measured.
+    None,
+    /// The header is written with the first picture, whose size it carries.
+    Waiting(Target, Option<f64>),
+    Writing(y4m::Writer<Target>),
 }
 
 impl Output {
     /// `None` discards frames (stats only); `-` is stdout; anything else a file path.
     pub fn open(path: Option<&str>, framerate: Option<f64>) -> Result<Self, Error> {
-        let target: Option<Box<dyn Write + Send>> = match path {
-            None => None,
-            Some("-") => Some(Box::new(BufWriter::with_capacity(
+        let target: Target = match path {
+            None => return Ok(Self::None),
+            Some("-") => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout())),
+            Some(path) => Box::new(BufWriter::with_capacity(
                 1 << 20,
-                std::io::stdout(),
-            ))),
-            Some(path) => Some(Box::new(BufWriter::with_capacity(
-                1 << 20,
-                File::create(path).map_err(|e| Error::Output(format!("{path}: {e}")))?,
-            ))),
+                File::create(path).map_err(|e| Error::output(path, e))?,
+            )),
         };
-        Ok(Self {
-            target,
-            framerate,
-            writer: None,
-            frame: None,
-        })
+        Ok(Self::Waiting(target, framerate))
     }
 
     /// Write one picture (and, before the first, the y4m header with its size).
-    pub fn write(&mut self, picture: &Picture) -> Result<(), Error> {
-        let (width, height) = (picture.width(), picture.height());
-        if self.target.is_none() && self.writer.is_none() {
-            return Ok(());
-        }
-        let frame = match &mut self.frame {
-            Some(frame) if (frame.width(), frame.height()) == (width, height) => frame,
-            Some(_) => {
-                return Err(Error::Output(
-                    "the video changed size mid-stream; y4m cannot follow".into(),
-                ));
-            }
-            None => self
-                .frame
-                .insert(yuv::Frame::new(width, height).map_err(|e| Error::Output(e.to_string()))?),
-        };
-        picture.copy_to(frame);
-        if self.writer.is_none() {
-            let header = y4m::Header {
-                width,
-                height,
-                rate: rate(self.framerate),
+    pub fn write(&mut self, picture: &Image) -> Result<(), Error> {
+        if let Self::Waiting(..) = self {
+            let Self::Waiting(target, framerate) = std::mem::replace(self, Self::None) else {
+                unreachable!("matched above");
             };
-            let target = self.target.take().expect("checked above");
-            self.writer = Some(y4m::Writer::new(target, header).map_err(io)?);
+            let header = y4m::Header {
+                width: picture.width(),
+                height: picture.height(),
+                rate: rate(framerate),
+            };
+            *self = Self::Writing(y4m::Writer::new(target, header).map_err(io)?);
         }
-        let writer = self.writer.as_mut().expect("set above");
-        writer.write_frame(frame).map_err(io)?;
+        let Self::Writing(writer) = self else {
+            return Ok(());
+        };
+        let header = writer.header();
+        if (header.width, header.height) != (picture.width(), picture.height()) {
+            return Err(Error::Output {
+                what: "y4m: the video changed size mid-stream, which y4m cannot follow".into(),
+                source: None,
+            });
+        }
+        writer.write_frame(picture).map_err(io)?;
         // Flush every frame: a viewer on the other end of a pipe wants it now.
         writer.flush().map_err(io)
     }
@@ -77,9 +65,9 @@ impl Output {
 fn io(err: lantern_proto::Error) -> Error {
     match err {
         lantern_proto::Error::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Error::Output(CLOSED.into())
+            Error::OutputClosed
         }
-        other => Error::Output(other.to_string()),
+        other => Error::output("y4m", other),
     }
 }
 

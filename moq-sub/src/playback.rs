@@ -1,43 +1,48 @@
 //! `--audio-out pipewire[:TARGET]`: play decoded sound into a PipeWire sink (the default one,
-//! or a node by name or serial), through a short queue that PipeWire drains each quantum.
+//! or a node by name or serial) through a short lock-free ring that PipeWire's real-time
+//! callback drains each quantum. Neither side locks or allocates; what they share besides
+//! the ring is atomics.
 //!
-//! Underruns (PipeWire asked and the queue was dry) are counted; a queue that grows past
-//! [`MAX_QUEUE_US`] (the sender's clock running ahead of the sink's) sheds its oldest samples,
-//! also counted, so latency cannot creep up.
+//! Underruns (PipeWire asked and the ring was dry) are counted. Sound past [`MAX_QUEUE_US`]
+//! (the sender's clock running ahead of the sink's) is shed, oldest first, and counted, so
+//! latency cannot creep up; so is sound that does not fit the ring at all.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use lantern_media::pipewire::{CHANNELS, Stopper, connect, run_stream, ticks_to};
+use lantern_media::ring::{self, Reader, Writer};
 use lantern_proto::audio::RATE;
-use moq_pub::audio::pipewire::{connect, run_stream, ticks_to};
+use lantern_proto::timing::samples_us;
 use pipewire as pw;
 use pw::{properties::properties, spa};
 
 use crate::Error;
 
-/// The most sound the queue holds before it sheds the oldest.
+/// The most sound the sink's queue holds before the oldest is shed.
 const MAX_QUEUE_US: u64 = 100_000;
+const MAX_QUEUE: usize = (MAX_QUEUE_US * RATE as u64 / 1_000_000) as usize * CHANNELS;
 /// How long the sink may take to accept the stream.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
-const CHANNELS: usize = 2;
 
+/// What the callback and the writer share, all atomics.
 #[derive(Default)]
-struct Queue {
-    samples: VecDeque<f32>,
+struct Shared {
     /// Set once the first sound arrived: silence before it is not an underrun.
-    started: bool,
-    underruns: u64,
-    shed_samples: u64,
+    started: AtomicBool,
+    underruns: AtomicU64,
+    shed_samples: AtomicU64,
     /// What PipeWire reports between the stream and the device (filters, the device's own
-    /// buffer), in µs: sound leaves our queue this long before it is heard.
-    device_delay_us: u64,
+    /// buffer), in µs: sound leaves the ring this long before it is heard.
+    device_delay_us: AtomicU64,
 }
 
 pub struct Playback {
-    queue: Arc<Mutex<Queue>>,
-    stop: pw::channel::Sender<()>,
+    ring: Writer<f32>,
+    shared: Arc<Shared>,
+    stopper: Stopper,
 }
 
 impl Playback {
@@ -46,71 +51,107 @@ impl Playback {
             Some(target) => format!("PipeWire target {target:?}"),
             None => "PipeWire's default sink".to_string(),
         };
-        let queue = Arc::new(Mutex::new(Queue::default()));
+        let fail = |why: String| Error::Output {
+            what: format!("{what}: {why}"),
+            source: None,
+        };
+        let (writer, reader) = ring::ring(2 * MAX_QUEUE);
+        let shared = Arc::new(Shared::default());
         let (ready, started) = mpsc::sync_channel(4);
-        let (stop, stopped) = pw::channel::channel();
-        let (target, shared) = (target.map(str::to_string), queue.clone());
+        let (stopper, stopped) = Stopper::new();
+        let (target, state) = (target.map(str::to_string), shared.clone());
         std::thread::Builder::new()
             .name("pipewire-playback".into())
             .spawn(move || {
-                if let Err(e) = run(target, shared, ready.clone(), stopped) {
-                    let _ = ready.send(Err(e));
+                if let Err(e) = run(target, reader, state, ready.clone(), stopped) {
+                    let _ = ready.send(Err(lantern_net::cli::chain(&e)));
                 }
             })
-            .map_err(|e| Error::Output(format!("pipewire thread: {e}")))?;
+            .map_err(|_| Error::Thread("pipewire-playback"))?;
         match started.recv_timeout(START_TIMEOUT) {
             Ok(Ok(())) => {}
-            Ok(Err(why)) => return Err(Error::Output(format!("{what}: {why}"))),
+            Ok(Err(why)) => return Err(fail(why)),
             Err(_) => {
-                return Err(Error::Output(format!(
-                    "{what}: not playing within {START_TIMEOUT:?} (no such sink?)"
+                return Err(fail(format!(
+                    "not playing within {START_TIMEOUT:?} (no such sink?)"
                 )));
             }
         }
         tracing::info!(sink = what, "playing audio");
-        Ok(Self { queue, stop })
+        Ok(Self {
+            ring: writer,
+            shared,
+            stopper,
+        })
     }
 
     /// Queue interleaved samples of `channels` (1 or 2); returns how long until the first of
     /// them is heard (µs from now): the sound queued ahead, plus the device's delay.
-    pub fn write(&self, samples: &[f32], channels: usize) -> u64 {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let ahead = (queue.samples.len() / CHANNELS) as u64 * 1_000_000 / RATE as u64
-            + queue.device_delay_us;
-        for frame in samples.chunks_exact(channels) {
-            queue.samples.push_back(frame[0]);
-            queue.samples.push_back(frame[channels - 1]);
+    pub fn write(&mut self, samples: &[f32], channels: usize) -> u64 {
+        let ahead = samples_us((self.ring.queued() / CHANNELS) as u64)
+            + self.shared.device_delay_us.load(Ordering::Relaxed);
+        let frames = samples.len() / channels;
+        let fits = frames.min(self.room());
+        let stereo = samples
+            .chunks_exact(channels)
+            .take(fits)
+            .flat_map(|frame| [frame[0], frame[channels - 1]]);
+        self.ring.push(ExactLen(stereo, fits * CHANNELS));
+        if fits < frames {
+            let shed = (frames - fits) as u64;
+            self.shared.shed_samples.fetch_add(shed, Ordering::Relaxed);
         }
-        queue.started = true;
-        let max = (MAX_QUEUE_US * RATE as u64 / 1_000_000) as usize * CHANNELS;
-        if queue.samples.len() > max {
-            let shed = queue.samples.len() - max;
-            queue.samples.drain(..shed);
-            queue.shed_samples += (shed / CHANNELS) as u64;
-        }
+        self.shared.started.store(true, Ordering::Relaxed);
         ahead
     }
 
-    /// Underruns so far, and samples (per channel) shed from an overfull queue.
+    /// Samples (per channel) the ring can take now: the most silence a gap may add.
+    pub fn room(&self) -> usize {
+        self.ring.free() / CHANNELS
+    }
+
+    /// Underruns so far, and samples (per channel) shed.
     pub fn faults(&self) -> (u64, u64) {
-        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        (queue.underruns, queue.shed_samples)
+        (
+            self.shared.underruns.load(Ordering::Relaxed),
+            self.shared.shed_samples.load(Ordering::Relaxed),
+        )
     }
 }
 
 impl Drop for Playback {
     fn drop(&mut self) {
-        let _ = self.stop.send(());
+        self.stopper.stop();
     }
 }
 
+/// An iterator whose length is known ahead (what a ring push needs).
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator> Iterator for ExactLen<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.0.next()?;
+        self.1 -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
+
 fn run(
     target: Option<String>,
-    queue: Arc<Mutex<Queue>>,
+    mut ring: Reader<f32>,
+    shared: Arc<Shared>,
     ready: mpsc::SyncSender<Result<(), String>>,
     stopped: pw::channel::Receiver<()>,
-) -> Result<(), String> {
-    let (mainloop, _context, core) = connect()?;
+) -> Result<(), lantern_media::Error> {
+    let connection = connect()?;
     let mut props = properties! {
         *pw::keys::MEDIA_TYPE => "Audio",
         *pw::keys::MEDIA_CATEGORY => "Playback",
@@ -121,8 +162,12 @@ fn run(
     if let Some(target) = &target {
         props.insert(*pw::keys::TARGET_OBJECT, target.as_str());
     }
-    let stream = pw::stream::StreamBox::new(&core, "lantern-playback", props)
-        .map_err(|e| format!("stream: {e}"))?;
+    let stream = pw::stream::StreamBox::new(&connection.core, "lantern-playback", props).map_err(
+        |source| lantern_media::Error::PipeWire {
+            what: "playback stream",
+            source,
+        },
+    )?;
     let _listener = stream
         .add_local_listener_with_user_data(())
         .state_changed(move |_, _, _, state| match state {
@@ -134,6 +179,7 @@ fn run(
             }
             _ => {}
         })
+        // Real time: no lock, no allocation, no blocking below.
         .process(move |stream, _| {
             let Some(mut buffer) = stream.dequeue_buffer() else {
                 return;
@@ -150,26 +196,40 @@ fn run(
             if requested > 0 {
                 frames = frames.min(requested);
             }
-            let device_delay_us = stream.time().ok().map_or(0, |time| {
+            let delay_us = stream.time().ok().map_or(0, |time| {
                 let ticks = u64::try_from(time.delay()).unwrap_or(0);
                 ticks_to(ticks, time.rate(), 1_000_000).unwrap_or(0)
             });
-            let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.device_delay_us = device_delay_us;
-            if queue.started && queue.samples.len() < frames * CHANNELS {
-                queue.underruns += 1;
+            shared.device_delay_us.store(delay_us, Ordering::Relaxed);
+            // The sender's clock ran ahead: drop the oldest rather than play it late.
+            let excess = ring.len().saturating_sub(MAX_QUEUE);
+            if excess > 0 {
+                let shed = ring.discard(excess) / CHANNELS;
+                shared
+                    .shed_samples
+                    .fetch_add(shed as u64, Ordering::Relaxed);
             }
-            for sample in bytes[..frames * stride].chunks_exact_mut(4) {
-                let value = queue.samples.pop_front().unwrap_or(0.0);
-                sample.copy_from_slice(&value.to_le_bytes());
+            if shared.started.load(Ordering::Relaxed) && ring.len() < frames * CHANNELS {
+                shared.underruns.fetch_add(1, Ordering::Relaxed);
             }
-            drop(queue);
+            let mut scratch = [0f32; 256];
+            for out in bytes[..frames * stride].chunks_mut(scratch.len() * 4) {
+                let want = out.len() / 4;
+                let got = ring.pop_into(&mut scratch[..want]);
+                scratch[got..want].fill(0.0);
+                for (dst, value) in out.chunks_exact_mut(4).zip(&scratch[..want]) {
+                    dst.copy_from_slice(&value.to_le_bytes());
+                }
+            }
             let chunk = data.chunk_mut();
             *chunk.offset_mut() = 0;
             *chunk.stride_mut() = stride as i32;
             *chunk.size_mut() = (frames * stride) as u32;
         })
         .register()
-        .map_err(|e| format!("listener: {e}"))?;
-    run_stream(&mainloop, &stream, spa::utils::Direction::Output, stopped)
+        .map_err(|source| lantern_media::Error::PipeWire {
+            what: "playback listener",
+            source,
+        })?;
+    run_stream(&connection, &stream, spa::utils::Direction::Output, stopped)
 }

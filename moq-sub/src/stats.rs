@@ -1,14 +1,20 @@
 //! What the subscriber measured: frame rate, bitrate, drops (gaps in the stamps' frame
-//! numbers), glass-to-glass latency (stamp capture time → frame handed to the output) and
-//! network latency (the frame's PTS on the broadcast clock → arrival here).
+//! numbers), and latency three ways:
+//! - glass to glass (`g2g`): the capture time drawn into the picture's stamp → the picture
+//!   handed to the output; the honest figure, for stamped (test) content;
+//! - presentation timestamp to shown (`pts_to_shown`): the capture time the publisher put in
+//!   the frame's PTS (per the catalog clock) → handed to the output; for any content, but it
+//!   trusts the publisher's timestamps;
+//! - network (`net`): PTS → arrival here.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use lantern_proto::timing::LipSync;
 use lantern_proto::{audio::RATE, clock, histogram::Histogram, stamp::Stamp, sync::SyncMeter};
 use serde_json::json;
 
@@ -33,9 +39,11 @@ pub struct Stats {
     window_frames: u64,
     window_bytes: u64,
     g2g: Histogram,
+    pts: Histogram,
     net: Histogram,
     decode: Histogram,
     total_g2g: Histogram,
+    total_pts: Histogram,
     total_net: Histogram,
     total_decode: Histogram,
     /// The audio player's figures, when the broadcast has audio.
@@ -53,9 +61,11 @@ impl Default for Stats {
             window_frames: 0,
             window_bytes: 0,
             g2g: Histogram::new(),
+            pts: Histogram::new(),
             net: Histogram::new(),
             decode: Histogram::new(),
             total_g2g: Histogram::new(),
+            total_pts: Histogram::new(),
             total_net: Histogram::new(),
             total_decode: Histogram::new(),
             audio: None,
@@ -77,12 +87,24 @@ impl Stats {
         }
     }
 
-    /// A frame was decoded (taking `decode_us`) and handed to the output at `shown_unix_us`.
-    pub fn shown(&mut self, stamp: Option<Stamp>, decode_us: u64, shown_unix_us: u64) {
+    /// A frame was decoded (taking `decode_us`) and handed to the output at `shown_unix_us`;
+    /// `captured_unix_us` is its capture time per its PTS, when the catalog has a clock.
+    pub fn shown(
+        &mut self,
+        stamp: Option<Stamp>,
+        captured_unix_us: Option<u64>,
+        decode_us: u64,
+        shown_unix_us: u64,
+    ) {
         self.summary.frames += 1;
         self.window_frames += 1;
         self.decode.record(decode_us);
         self.total_decode.record(decode_us);
+        if let Some(captured) = captured_unix_us {
+            let us = clock::elapsed_us(captured, shown_unix_us);
+            self.pts.record(us);
+            self.total_pts.record(us);
+        }
         let Some(stamp) = stamp else {
             self.summary.unstamped += 1;
             return;
@@ -104,25 +126,37 @@ impl Stats {
             && !self.flash_on
             && let Some(audio) = &self.audio
         {
-            audio.lock().expect("stats lock").flash(shown_unix_us);
+            audio
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .flash(shown_unix_us);
         }
         self.flash_on = visible;
     }
 
-    /// When a picture captured at `captured_unix_us` should be shown to be in step with the
-    /// sound: as long after capture as the sound is heard. `None` without audio.
-    pub fn lip_sync_due(&self, captured_unix_us: u64) -> Option<u64> {
-        let heard = self
-            .audio
-            .as_ref()?
-            .lock()
-            .expect("stats lock")
-            .heard_us()?;
-        Some(captured_unix_us + heard)
+    /// How long a picture captured at `captured_unix_us` waits at `now_unix_us` to be shown
+    /// in step with its sound (see [`LipSync`]): zero without sound.
+    pub fn lip_sync_hold_us(&self, captured_unix_us: u64, now_unix_us: u64) -> u64 {
+        self.audio.as_ref().map_or(0, |audio| {
+            let audio = audio.lock().unwrap_or_else(PoisonError::into_inner);
+            audio.lip_sync.hold_us(captured_unix_us, now_unix_us)
+        })
+    }
+
+    /// Which latency this run can report: from stamps when pictures carry them, else from
+    /// timestamps.
+    fn latency_from(&self, g2g: &Histogram, pts: &Histogram) -> Option<&'static str> {
+        if g2g.count() > 0 {
+            Some("stamp")
+        } else if pts.count() > 0 {
+            Some("pts")
+        } else {
+            None
+        }
     }
 
     /// The per-second line, when a second has passed (the window then restarts).
-    pub fn tick(&mut self) -> Option<String> {
+    pub fn tick(&mut self) -> Option<serde_json::Value> {
         let elapsed = self.since.elapsed().as_secs_f64();
         if elapsed < 1.0 {
             return None;
@@ -133,26 +167,37 @@ impl Stats {
             "kbps": (self.window_bytes as f64 * 8.0 / elapsed / 1000.0).round(),
             "frames": self.summary.frames,
             "drops": self.summary.drops,
+            "latency_from": self.latency_from(&self.g2g, &self.pts),
             "g2g_ms_p50": ms(self.g2g.quantile(0.5)),
             "g2g_ms_p99": ms(self.g2g.quantile(0.99)),
+            "pts_to_shown_ms_p50": ms(self.pts.quantile(0.5)),
+            "pts_to_shown_ms_p99": ms(self.pts.quantile(0.99)),
             "net_ms_p50": ms(self.net.quantile(0.5)),
             "net_ms_p99": ms(self.net.quantile(0.99)),
             "decode_ms_p50": ms(self.decode.quantile(0.5)),
         });
         if let Some(audio) = &self.audio {
-            audio.lock().expect("stats lock").tick(&mut line);
+            audio
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .tick(&mut line);
         }
         self.since = Instant::now();
         self.window_frames = 0;
         self.window_bytes = 0;
-        for h in [&mut self.g2g, &mut self.net, &mut self.decode] {
+        for h in [
+            &mut self.g2g,
+            &mut self.pts,
+            &mut self.net,
+            &mut self.decode,
+        ] {
             h.clear();
         }
-        Some(line.to_string())
+        Some(line)
     }
 
     /// The closing line, over the whole run.
-    pub fn total(&self) -> String {
+    pub fn total(&self) -> serde_json::Value {
         let seconds = self.first.map_or(0.0, |t| t.elapsed().as_secs_f64());
         let kbps =
             (seconds > 0.0).then(|| (self.total_bytes as f64 * 8.0 / seconds / 1000.0).round());
@@ -165,19 +210,29 @@ impl Stats {
             "frames": self.summary.frames,
             "drops": self.summary.drops,
             "unstamped": self.summary.unstamped,
+            "latency_from": self.latency_from(&self.total_g2g, &self.total_pts),
             "g2g_ms_p50": ms(self.total_g2g.quantile(0.5)),
             "g2g_ms_p99": ms(self.total_g2g.quantile(0.99)),
             "g2g_ms_max": ms(self.total_g2g.max()),
+            "pts_to_shown_ms_p50": ms(self.total_pts.quantile(0.5)),
+            "pts_to_shown_ms_p99": ms(self.total_pts.quantile(0.99)),
             "net_ms_p50": ms(self.total_net.quantile(0.5)),
             "net_ms_p99": ms(self.total_net.quantile(0.99)),
             "decode_ms_p50": ms(self.total_decode.quantile(0.5)),
         });
         if let Some(audio) = &self.audio {
-            audio.lock().expect("stats lock").total(&mut line);
+            audio
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .total(&mut line);
         }
-        line.to_string()
+        line
     }
 }
+
+/// The longest a picture is held back for its sound; beyond it, the sound path is broken and
+/// the picture goes out late rather than never.
+const MAX_LIP_SYNC_HOLD_US: u64 = 250_000;
 
 /// What the audio player measured: latency (capture of a packet's first sample → decoded
 /// and handed to the output), gaps, and the A/V offset from beep/flash pairs. Shared with the
@@ -190,7 +245,7 @@ pub struct AudioStats {
     /// A PipeWire sink's underruns and samples shed from its queue.
     underruns: u64,
     shed_samples: u64,
-    heard_us: Option<u64>,
+    lip_sync: LipSync,
     latency: Histogram,
     total_latency: Histogram,
     sync: SyncMeter,
@@ -208,7 +263,7 @@ impl Default for AudioStats {
             decode_errors: 0,
             underruns: 0,
             shed_samples: 0,
-            heard_us: None,
+            lip_sync: LipSync::new(MAX_LIP_SYNC_HOLD_US),
             latency: Histogram::new(),
             total_latency: Histogram::new(),
             sync: SyncMeter::default(),
@@ -228,18 +283,8 @@ impl AudioStats {
             let us = clock::elapsed_us(captured, written_unix_us);
             self.latency.record(us);
             self.total_latency.record(us);
-            // Capture → heard, smoothed over about 16 packets.
-            let heard = us + ahead_us;
-            self.heard_us = Some(match self.heard_us {
-                None => heard,
-                Some(old) => (old * 15 + heard) / 16,
-            });
+            self.lip_sync.sound(captured, written_unix_us, ahead_us);
         }
-    }
-
-    /// How long after capture the sound is heard, smoothed: what the picture waits for.
-    pub fn heard_us(&self) -> Option<u64> {
-        self.heard_us
     }
 
     /// `samples` (per channel) never arrived and were played as silence.
@@ -328,7 +373,7 @@ impl LatencyLog {
         let Some(path) = path else {
             return Ok(Self(None));
         };
-        let err = |e: std::io::Error| Error::Output(format!("{}: {e}", path.display()));
+        let err = |e: std::io::Error| Error::output(path.display().to_string(), e);
         let mut file = BufWriter::new(File::create(path).map_err(err)?);
         writeln!(file, "frame,capture_unix_us,shown_unix_us").map_err(err)?;
         Ok(Self(Some(file)))
@@ -337,15 +382,14 @@ impl LatencyLog {
     pub fn record(&mut self, stamp: Stamp, shown_unix_us: u64) -> Result<(), Error> {
         if let Some(file) = &mut self.0 {
             writeln!(file, "{},{},{shown_unix_us}", stamp.frame, stamp.capture_us)
-                .map_err(|e| Error::Output(format!("latency log: {e}")))?;
+                .map_err(|e| Error::output("latency log", e))?;
         }
         Ok(())
     }
 
     pub fn finish(&mut self) -> Result<(), Error> {
         if let Some(file) = &mut self.0 {
-            file.flush()
-                .map_err(|e| Error::Output(format!("latency log: {e}")))?;
+            file.flush().map_err(|e| Error::output("latency log", e))?;
         }
         Ok(())
     }
@@ -368,11 +412,12 @@ mod tests {
                     frame,
                     capture_us: 1_000,
                 }),
+                Some(1_500),
                 10,
                 3_000,
             );
         }
-        stats.shown(None, 10, 3_000);
+        stats.shown(None, None, 10, 3_000);
         assert_eq!(
             stats.summary,
             Summary {
@@ -382,9 +427,19 @@ mod tests {
                 last_stamp: Some(10)
             }
         );
-        let total: serde_json::Value = serde_json::from_str(&stats.total()).unwrap();
+        let total = stats.total();
         assert_eq!(total["g2g_ms_p50"], 2.0);
+        assert_eq!(total["pts_to_shown_ms_p50"], 1.5);
+        assert_eq!(total["latency_from"], "stamp");
         assert_eq!(total["net_ms_p50"], serde_json::Value::Null);
+
+        // Unstamped pictures still report a latency, from their timestamps, labelled so.
+        let mut stats = Stats::default();
+        stats.shown(None, Some(1_000), 10, 4_000);
+        let total = stats.total();
+        assert_eq!(total["latency_from"], "pts");
+        assert_eq!(total["pts_to_shown_ms_p50"], 3.0);
+        assert_eq!(total["g2g_ms_p50"], serde_json::Value::Null);
     }
 
     #[test]
@@ -404,8 +459,9 @@ mod tests {
         // The flash's first frame pairs with the beep; later flash frames do not.
         stats.flash(true, 10_000_000);
         stats.flash(true, 10_016_000);
-        assert_eq!(stats.lip_sync_due(5_000), Some(5_000 + 14_500));
-        let total: serde_json::Value = serde_json::from_str(&stats.total()).unwrap();
+        // Heard 14 500 after capture: a picture captured at 5 000 waits until 19 500.
+        assert_eq!(stats.lip_sync_hold_us(5_000, 10_000), 9_500);
+        let total = stats.total();
         assert_eq!(total["audio_frames"], 1);
         assert_eq!(total["audio_ms_p50"], 12.0);
         assert_eq!(total["audio_gaps"], 1);

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use hang::catalog::{AudioCodec, Catalog, VideoCodec};
+use lantern_proto::audio::OpusHead;
 use moq_mux::catalog::Stream as _;
 
 use crate::Error;
@@ -17,6 +19,66 @@ pub enum Join {
     /// At the current group's keyframe: a picture at once, but the group's older frames
     /// are played first, late, until the subscriber catches up.
     Current,
+}
+
+impl From<Join> for lantern_proto::timing::JoinPolicy {
+    fn from(join: Join) -> Self {
+        match join {
+            Join::Next => Self::Next,
+            Join::Current => Self::Current,
+        }
+    }
+}
+
+/// The renditions moq-sub plays from a catalog: its H.264 video, and its Opus audio if any.
+#[derive(Debug)]
+pub struct Choice<'a> {
+    pub video: (&'a str, &'a hang::catalog::VideoConfig),
+    pub audio: Option<(&'a str, &'a hang::catalog::AudioConfig, OpusHead)>,
+}
+
+/// Pick what to play from a catalog: the first H.264 rendition (an error naming the codecs
+/// there are when there is none), and the first Opus one whose OpusHead (when given) parses.
+pub fn choose(catalog: &Catalog) -> Result<Choice<'_>, Error> {
+    let video = catalog
+        .video
+        .renditions
+        .iter()
+        .find(|(_, c)| matches!(c.codec, VideoCodec::H264(_)))
+        .map(|(name, config)| (name.as_str(), config))
+        .ok_or_else(|| {
+            let codecs: Vec<_> = catalog
+                .video
+                .renditions
+                .values()
+                .map(|c| c.codec.to_string())
+                .collect();
+            Error::UnsupportedCodec(codecs.join(", "))
+        })?;
+    let audio = catalog
+        .audio
+        .renditions
+        .iter()
+        .filter(|(_, c)| matches!(c.codec, AudioCodec::Opus))
+        .find_map(|(name, config)| {
+            let head = match config.description.as_deref() {
+                // No OpusHead: what moq-mux assumes, mono or stereo with no codec delay.
+                None => OpusHead {
+                    channels: u8::try_from(config.channel_count).ok()?,
+                    pre_skip: 0,
+                    input_rate: config.sample_rate,
+                },
+                Some(head) => match OpusHead::parse(head) {
+                    Ok(head) => head,
+                    Err(err) => {
+                        tracing::warn!(%err, rendition = name, "skipping an Opus rendition");
+                        return None;
+                    }
+                },
+            };
+            Some((name.as_str(), config, head))
+        });
+    Ok(Choice { video, audio })
 }
 
 /// A subscribed video track and what the catalog says about it.
@@ -51,17 +113,11 @@ async fn subscribe(
     track: &str,
     container: Container,
     priority: u8,
-) -> Result<moq_mux::container::Consumer<Container>, String> {
+) -> Result<moq_mux::container::Consumer<Container>, moq_net::Error> {
     let subscription = moq_net::track::Subscription::default()
         .with_priority(priority)
         .with_max_age(Duration::ZERO);
-    let consumer = broadcast
-        .track(track)
-        .map_err(|e| format!("track {track}: {e}"))?;
-    let subscriber = consumer
-        .subscribe(subscription)
-        .await
-        .map_err(|e| format!("subscribe {track}: {e}"))?;
+    let subscriber = broadcast.track(track)?.subscribe(subscription).await?;
     Ok(moq_mux::container::Consumer::new(subscriber, container))
 }
 
@@ -83,89 +139,67 @@ pub async fn open(
     name: &str,
     with_audio: bool,
 ) -> Result<(Video, Option<Audio>), Error> {
-    let err = |why: String| Error::Broadcast {
-        name: name.to_string(),
-        why,
-    };
+    let err = |why: &str, e: crate::error::Cause| Error::broadcast(name, why, Some(e));
     // Waits for the announcement (the caller bounds the wait), so a subscriber may start first.
     let broadcast = origin
         .consume()
         .routed_broadcast(name)
         .await
-        .map_err(|e| err(format!("not available: {e}")))?;
+        .map_err(|e| err("not available", e.into()))?;
     let mut catalog =
         moq_mux::catalog::Consumer::<()>::new(&broadcast, moq_mux::catalog::CatalogFormat::Hang)
             .await
-            .map_err(|e| err(format!("no catalog: {e}")))?;
+            .map_err(|e| Error::broadcast(name, "no catalog", Some(e.into())))?;
     // A publisher may list its video only once the first keyframe resolved the codec.
     let snapshot = loop {
         match catalog
             .next()
             .await
-            .map_err(|e| err(format!("bad catalog: {e}")))?
+            .map_err(|e| err("bad catalog", e.into()))?
         {
             Some(snapshot) if !snapshot.video.renditions.is_empty() => break snapshot,
             Some(_) => continue,
-            None => return Err(err("the catalog ended without any video".into())),
+            None => {
+                return Err(Error::broadcast(
+                    name,
+                    "the catalog ended without any video",
+                    None,
+                ));
+            }
         }
     };
-    let (track, config) = snapshot
-        .video
-        .renditions
-        .iter()
-        .find(|(_, c)| matches!(c.codec, hang::catalog::VideoCodec::H264(_)))
-        .ok_or_else(|| {
-            let codecs: Vec<_> = snapshot
-                .video
-                .renditions
-                .values()
-                .map(|c| c.codec.to_string())
-                .collect();
-            Error::UnsupportedCodec(codecs.join(", "))
-        })?;
-    let container =
-        Container::try_from(config).map_err(|e| err(format!("rendition {track}: {e}")))?;
+    let choice = choose(&snapshot)?;
+    let (track, config) = choice.video;
+    let container = Container::try_from(config).map_err(|e| err("video rendition", e.into()))?;
     let video = Video {
-        track: track.clone(),
+        track: track.to_string(),
         codec: config.codec.to_string(),
         description: config.description.as_ref().map(|d| d.to_vec()),
         framerate: config.framerate,
         clock: snapshot.clock,
         consumer: subscribe(&broadcast, track, container, hang::catalog::PRIORITY.video)
             .await
-            .map_err(err)?,
+            .map_err(|e| err("video track", e.into()))?,
     };
-
-    let opus = snapshot
-        .audio
-        .renditions
-        .iter()
-        .find(|(_, c)| matches!(c.codec, hang::catalog::AudioCodec::Opus));
-    let audio = match opus.filter(|_| with_audio) {
+    let audio = match choice.audio.filter(|_| with_audio) {
         None => {
             if with_audio && !snapshot.audio.renditions.is_empty() {
                 tracing::warn!("the broadcast's audio is not Opus: playing video only");
             }
             None
         }
-        Some((track, config)) => {
+        Some((track, config, head)) => {
             let container =
-                Container::try_from(config).map_err(|e| err(format!("rendition {track}: {e}")))?;
-            // OpusHead (RFC 7845): pre-skip is bytes 10..12, little-endian.
-            let pre_skip = config
-                .description
-                .as_ref()
-                .and_then(|head| head.get(10..12))
-                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+                Container::try_from(config).map_err(|e| err("audio rendition", e.into()))?;
             Some(Audio {
-                track: track.clone(),
-                channels: config.channel_count,
+                track: track.to_string(),
+                channels: head.channels as u32,
                 sample_rate: config.sample_rate,
-                pre_skip,
+                pre_skip: head.pre_skip,
                 clock: snapshot.clock,
                 consumer: subscribe(&broadcast, track, container, hang::catalog::PRIORITY.audio)
                     .await
-                    .map_err(err)?,
+                    .map_err(|e| err("audio track", e.into()))?,
             })
         }
     };

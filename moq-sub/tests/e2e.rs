@@ -160,9 +160,9 @@ fn y4m_from_a_pipe_keeps_the_feeders_stamps() {
                 frame: 1000 + n,
                 capture_us: 1 + n as u64,
             }
-            .write(&mut frame)
+            .write(&mut frame.view_mut())
             .unwrap();
-            writer.write_frame(&frame).unwrap();
+            writer.write_frame(&frame.image()).unwrap();
         }
     }
     let source = format!("y4m:{}", input.display());
@@ -381,8 +381,12 @@ fn a_stalled_viewer_skips_to_the_newest_group() {
             .unwrap();
     let mut frame = reader.new_frame();
     let mut numbers = Vec::new();
-    while reader.read_frame(&mut frame).unwrap() {
-        numbers.push(lantern_proto::stamp::Stamp::read(&frame).unwrap().frame);
+    while reader.read_frame(&mut frame.view_mut()).unwrap() {
+        numbers.push(
+            lantern_proto::stamp::Stamp::read(&frame.image())
+                .unwrap()
+                .frame,
+        );
         if numbers.len() == 30 {
             // The viewer stops reading for two seconds: moq-sub blocks on the full pipe.
             std::thread::sleep(Duration::from_secs(2));
@@ -409,4 +413,127 @@ fn a_stalled_viewer_skips_to_the_newest_group() {
             .map(|w| (w[1] - w[0] - 1) as u64)
             .sum::<u64>()
     );
+}
+
+/// Frames of a y4m file, as packed I420.
+fn frames_of(path: &std::path::Path) -> Vec<lantern_proto::yuv::Frame> {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut reader = lantern_proto::y4m::Reader::new(file).unwrap();
+    let mut frames = Vec::new();
+    let mut frame = reader.new_frame();
+    while reader.read_frame(&mut frame.view_mut()).unwrap() {
+        frames.push(frame.clone());
+    }
+    frames
+}
+
+/// PSNR (dB) of luma rows `rows` of two frames of the same size.
+fn psnr(
+    a: &lantern_proto::yuv::Frame,
+    b: &lantern_proto::yuv::Frame,
+    rows: std::ops::Range<usize>,
+) -> f64 {
+    let width = a.width() as usize;
+    let (ya, yb) = (
+        &a.planes()[0].0[rows.start * width..rows.end * width],
+        &b.planes()[0].0[rows.start * width..rows.end * width],
+    );
+    let mse = ya
+        .iter()
+        .zip(yb)
+        .map(|(&p, &q)| (p as f64 - q as f64).powi(2))
+        .sum::<f64>()
+        / ya.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+}
+
+#[test]
+fn a_users_picture_is_not_stamped_and_still_timed() {
+    let relay = Relay::start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.y4m");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+        ])
+        .args([
+            "-frames:v",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "yuv4mpegpipe",
+        ])
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let source = format!("y4m:{}", input.display());
+    let out = dir.path().join("out.y4m");
+    let sub = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &relay.url(),
+            "--name",
+            "film",
+            "--frames",
+            "30",
+            "--join",
+            "current",
+            "--stats",
+            "--timeout",
+            "20",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[
+            "--url",
+            &relay.url(),
+            "--name",
+            "film",
+            "--source",
+            &source,
+            "--audio",
+            "none",
+        ],
+    );
+    let sub = sub.finish(LONG);
+    publisher.stop_ok("moq-pub");
+    assert!(
+        sub.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sub.stderr)
+    );
+    let stats = final_stats(&sub.stderr);
+    assert_eq!(stats["latency_from"], "pts", "{stats}");
+    assert!(stats["pts_to_shown_ms_p50"].as_f64().is_some(), "{stats}");
+    assert_eq!(stats["unstamped"], 30);
+
+    let (sent, got) = (frames_of(&input), frames_of(&out));
+    assert_eq!(got.len(), 30);
+    let strip = 0..32; // where a stamp would be: two 16-pixel block rows
+    for (i, decoded) in got.iter().enumerate() {
+        // The input frame this is (frames may have been dropped): the best match overall.
+        let (whole, original) = sent
+            .iter()
+            .map(|s| (psnr(s, decoded, 0..360), s))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap();
+        let top = psnr(original, decoded, strip.clone());
+        assert!(whole > 28.0, "frame {i}: whole-frame PSNR {whole:.1} dB");
+        assert!(
+            top > whole - 4.0,
+            "frame {i}: top rows {top:.1} dB against {whole:.1} dB overall: defaced?"
+        );
+    }
 }

@@ -27,6 +27,40 @@ pub fn opus_head(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
     head
 }
 
+/// What an OpusHead says about a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpusHead {
+    pub channels: u8,
+    /// Samples (at 48 kHz) the decoder's output runs late: its first ones are not sound.
+    pub pre_skip: u16,
+    pub input_rate: u32,
+}
+
+impl OpusHead {
+    /// Parse an OpusHead (RFC 7845, section 5.1), as a catalog's description carries it.
+    pub fn parse(head: &[u8]) -> Result<Self, Error> {
+        let body = head
+            .strip_prefix(b"OpusHead")
+            .ok_or(Error::OpusHead("no OpusHead signature"))?;
+        let [version, channels, p0, p1, r0, r1, r2, r3, _, _, family, ..] = *body else {
+            return Err(Error::OpusHead("shorter than 19 bytes"));
+        };
+        if version >> 4 != 0 {
+            return Err(Error::OpusHead("an incompatible major version"));
+        }
+        if channels == 0 || (family == 0 && channels > 2) {
+            return Err(Error::OpusHead(
+                "a channel count its mapping family cannot carry",
+            ));
+        }
+        Ok(Self {
+            channels,
+            pre_skip: u16::from_le_bytes([p0, p1]),
+            input_rate: u32::from_le_bytes([r0, r1, r2, r3]),
+        })
+    }
+}
+
 /// Convert a float sample to 16-bit PCM, clipping.
 pub fn to_i16(sample: f32) -> i16 {
     (sample.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16
@@ -106,6 +140,22 @@ mod tests {
         assert_eq!(head[9], 2);
         assert_eq!(u16::from_le_bytes([head[10], head[11]]), 312);
         assert_eq!(u32::from_le_bytes(head[12..16].try_into().unwrap()), 48_000);
+        assert_eq!(
+            OpusHead::parse(&head).unwrap(),
+            OpusHead {
+                channels: 2,
+                pre_skip: 312,
+                input_rate: 48_000
+            }
+        );
+        for bad in [
+            &b"OpusHead"[..],
+            &head[..18],
+            b"OpusTags",
+            &opus_head(3, 0, 48_000),
+        ] {
+            assert!(OpusHead::parse(bad).is_err());
+        }
     }
 
     #[test]

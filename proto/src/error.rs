@@ -12,6 +12,10 @@ pub enum Error {
         height: u32,
         why: &'static str,
     },
-    #[error("i/o: {0}")]
+    #[error("H.264: {0}")]
+    H264(&'static str),
+    #[error("OpusHead: {0}")]
+    OpusHead(&'static str),
+    #[error("i/o")]
     Io(#[from] std::io::Error),
 }

@@ -3,20 +3,27 @@
 //! fuzzed) in memory.
 //!
 //! - [`y4m`]: the raw-video pipe format between Lantern and any ffmpeg/GStreamer/mpv.
-//! - [`yuv`]: the 4:2:0 planar frame every stage passes around.
+//! - [`yuv`]: an owned, packed 4:2:0 frame (files, tests, tools).
+//! - [`picture`]: strided views of pictures in other owners' buffers, in any capture format.
 //! - [`stamp`]: the machine-readable strip drawn into each frame (frame number + capture
 //!   time) that makes glass-to-glass latency measurable from decoded pixels.
 //! - [`clock`]: UNIX-µs capture times and their mapping onto the hang broadcast clock.
+//! - [`h264`]: Annex-B and length-prefixed H.264 framing.
 //! - [`histogram`]: latency percentiles in bounded memory.
 //! - [`audio`]: the raw audio format, OpusHead and WAV.
 //! - [`sync`]: the beep-and-flash signal that makes A/V offset measurable.
+//! - [`timing`]: the pipelines' timing decisions (pacing, audio timelines, lip sync, joining)
+//!   as state machines that take the time as an argument.
 
 pub mod audio;
 pub mod clock;
 mod error;
+pub mod h264;
 pub mod histogram;
+pub mod picture;
 pub mod stamp;
 pub mod sync;
+pub mod timing;
 pub mod y4m;
 pub mod yuv;
 

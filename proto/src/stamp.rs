@@ -10,7 +10,8 @@
 //! Layout, bit by bit, most significant first, left to right then top to bottom:
 //! magic `0xA5` (8) · frame number (32) · capture µs (64) · CRC-16/CCITT of those (16).
 
-use crate::{Error, yuv};
+use crate::Error;
+use crate::picture::{I420Mut, Image};
 
 const MAGIC: u8 = 0xA5;
 const BYTES: usize = 15;
@@ -76,7 +77,7 @@ impl Stamp {
     }
 
     /// Draw the stamp into the top of `frame`.
-    pub fn write(&self, frame: &mut yuv::Frame) -> Result<(), Error> {
+    pub fn write(&self, frame: &mut I420Mut) -> Result<(), Error> {
         let layout = Layout::new(frame.width(), frame.height())?;
         let bytes = self.bytes();
         let [(y, y_stride), (u, c_stride), (v, _)] = frame.planes_mut();
@@ -96,10 +97,10 @@ impl Stamp {
         Ok(())
     }
 
-    /// Read a stamp back from a (decoded) frame; `None` when there is none or it is damaged.
-    pub fn read(frame: &yuv::Frame) -> Option<Self> {
-        let [(y, stride), _, _] = frame.planes();
-        Self::read_luma(y, stride, frame.width(), frame.height())
+    /// Read a stamp back from a (decoded) picture; `None` when there is none or it is damaged.
+    pub fn read(image: &Image) -> Option<Self> {
+        let (y, stride) = image.plane(0);
+        Self::read_luma(y, stride, image.width(), image.height())
     }
 
     /// Read a stamp from a bare luma plane with its stride (a decoder's own buffer).
@@ -154,6 +155,7 @@ fn crc16(data: &[u8]) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yuv;
 
     const STAMP: Stamp = Stamp {
         frame: 0xDEAD_BEEF,
@@ -169,22 +171,22 @@ mod tests {
     fn round_trip_at_common_sizes() {
         for (w, h) in [(1920, 1080), (1280, 720), (640, 360), (320, 240), (128, 64)] {
             let mut frame = yuv::Frame::new(w, h).unwrap();
-            STAMP.write(&mut frame).unwrap();
-            assert_eq!(Stamp::read(&frame), Some(STAMP), "{w}x{h}");
+            STAMP.write(&mut frame.view_mut()).unwrap();
+            assert_eq!(Stamp::read(&frame.image()), Some(STAMP), "{w}x{h}");
         }
     }
 
     #[test]
     fn survives_noise_and_rejects_damage() {
         let mut frame = yuv::Frame::new(1280, 720).unwrap();
-        STAMP.write(&mut frame).unwrap();
+        STAMP.write(&mut frame.view_mut()).unwrap();
         // Mild noise everywhere (±40) does not flip a block.
         let mut seed = 1u32;
         for px in frame.data_mut().iter_mut() {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             *px = (*px as i32 + (seed >> 24) as i32 % 81 - 40).clamp(0, 255) as u8;
         }
-        assert_eq!(Stamp::read(&frame), Some(STAMP));
+        assert_eq!(Stamp::read(&frame.image()), Some(STAMP));
         // A flipped block breaks the CRC.
         let [(y, stride), _, _] = frame.planes_mut();
         for row in 0..16 {
@@ -192,23 +194,23 @@ mod tests {
                 .iter_mut()
                 .for_each(|p| *p = 255 - *p);
         }
-        assert_eq!(Stamp::read(&frame), None);
+        assert_eq!(Stamp::read(&frame.image()), None);
     }
 
     #[test]
     fn unstamped_frames_read_as_none() {
         let black = yuv::Frame::new(1280, 720).unwrap();
-        assert_eq!(Stamp::read(&black), None);
+        assert_eq!(Stamp::read(&black.image()), None);
         let mut white = black.clone();
         white.data_mut().fill(255);
-        assert_eq!(Stamp::read(&white), None);
+        assert_eq!(Stamp::read(&white.image()), None);
         assert_eq!(Stamp::read_luma(&[0; 10], 1280, 1280, 720), None);
     }
 
     #[test]
     fn tiny_frames_are_refused() {
         let mut frame = yuv::Frame::new(64, 64).unwrap();
-        assert!(STAMP.write(&mut frame).is_err());
-        assert_eq!(Stamp::read(&frame), None);
+        assert!(STAMP.write(&mut frame.view_mut()).is_err());
+        assert_eq!(Stamp::read(&frame.image()), None);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use crate::yuv;
+use crate::picture::I420Mut;
 
 /// One beep and one flash per period: one rotation of the test cube.
 pub const PERIOD_US: u64 = 4_000_000;
@@ -41,15 +41,15 @@ fn flash_rect(width: u32, height: u32) -> (usize, usize, usize) {
 }
 
 /// Draw the flash into `frame`.
-pub fn paint_flash(frame: &mut yuv::Frame) {
+pub fn paint_flash(frame: &mut I420Mut) {
     let (x, y, side) = flash_rect(frame.width(), frame.height());
-    let [(luma, stride), (u, cstride), (v, _)] = frame.planes_mut();
-    for row in luma.chunks_exact_mut(stride).skip(y).take(side) {
-        row[x..x + side].fill(235);
+    if x + side > frame.width() as usize || y + side > frame.height() as usize {
+        return; // a picture smaller than the square has no corner to flash
     }
-    for plane in [u, v] {
-        for row in plane.chunks_exact_mut(cstride).skip(y / 2).take(side / 2) {
-            row[x / 2..(x + side) / 2].fill(128);
+    for (i, (plane, stride)) in frame.planes_mut().into_iter().enumerate() {
+        let (scale, value) = if i == 0 { (1, 235) } else { (2, 128) };
+        for row in y / scale..(y + side) / scale {
+            plane[row * stride + x / scale..][..side / scale].fill(value);
         }
     }
 }
@@ -143,6 +143,7 @@ impl SyncMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::yuv;
 
     #[test]
     fn the_tone_beeps_once_per_period() {
@@ -172,10 +173,10 @@ mod tests {
             flash_visible(luma, stride, f.width(), f.height())
         };
         assert!(!visible(&frame));
-        paint_flash(&mut frame);
+        paint_flash(&mut frame.view_mut());
         assert!(visible(&frame));
         let mut small = yuv::Frame::new(160, 96).unwrap();
-        paint_flash(&mut small);
+        paint_flash(&mut small.view_mut());
         assert!(visible(&small));
     }
 

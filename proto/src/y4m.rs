@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, Write};
 
+use crate::picture::{I420Mut, Image, PixelFormat};
 use crate::{Error, yuv};
 
 /// The longest header or FRAME line accepted; real ones are well under 100 bytes.
@@ -119,10 +120,11 @@ impl<R: BufRead> Reader<R> {
         yuv::Frame::new(self.header.width, self.header.height).expect("header was validated")
     }
 
-    /// Read the next frame into `frame` (which must be of the header's size).
-    /// `Ok(false)` at a clean end of stream; a truncated frame is an error.
-    pub fn read_frame(&mut self, frame: &mut yuv::Frame) -> Result<bool, Error> {
-        if (frame.width(), frame.height()) != (self.header.width, self.header.height) {
+    /// Read the next frame into `frame` (which must be of the header's size), straight into
+    /// its planes. `Ok(false)` at a clean end of stream; a truncated frame is an error.
+    pub fn read_frame(&mut self, frame: &mut I420Mut) -> Result<bool, Error> {
+        let (width, height) = (self.header.width as usize, self.header.height as usize);
+        if (frame.width() as usize, frame.height() as usize) != (width, height) {
             return Err(Error::Y4m(
                 "frame buffer does not match the stream size".into(),
             ));
@@ -130,17 +132,28 @@ impl<R: BufRead> Reader<R> {
         if !read_line(&mut self.input, &mut self.line)? {
             return Ok(false);
         }
-        if !self.line.starts_with(b"FRAME") {
+        // "FRAME", then optional parameters after a space.
+        if !(self.line == b"FRAME" || self.line.starts_with(b"FRAME ")) {
             return Err(Error::Y4m("expected a FRAME marker".into()));
         }
-        self.input
-            .read_exact(frame.data_mut())
-            .map_err(|err| match err.kind() {
+        for (i, (plane, stride)) in frame.planes_mut().into_iter().enumerate() {
+            let (row, rows) = if i == 0 {
+                (width, height)
+            } else {
+                (width / 2, height / 2)
+            };
+            let result = if stride == row {
+                self.input.read_exact(&mut plane[..row * rows])
+            } else {
+                (0..rows).try_for_each(|r| self.input.read_exact(&mut plane[r * stride..][..row]))
+            };
+            result.map_err(|err| match err.kind() {
                 std::io::ErrorKind::UnexpectedEof => {
                     Error::Y4m("stream ends inside a frame".into())
                 }
                 _ => Error::Io(err),
             })?;
+        }
         Ok(true)
     }
 }
@@ -193,11 +206,14 @@ impl<W: Write> Writer<W> {
         self.header
     }
 
-    /// Write one frame, whose size must match the header.
-    pub fn write_frame(&mut self, frame: &yuv::Frame) -> Result<(), Error> {
-        if (frame.width(), frame.height()) != (self.header.width, self.header.height) {
+    /// Write one I420 picture, whose size must match the header.
+    pub fn write_frame(&mut self, frame: &Image) -> Result<(), Error> {
+        if frame.format() != PixelFormat::I420
+            || (frame.width(), frame.height()) != (self.header.width, self.header.height)
+        {
             return Err(Error::Y4m(format!(
-                "frame is {}x{} but the stream is {}x{}",
+                "picture is {:?} {}x{} but the stream is I420 {}x{}",
+                frame.format(),
                 frame.width(),
                 frame.height(),
                 self.header.width,
@@ -205,7 +221,22 @@ impl<W: Write> Writer<W> {
             )));
         }
         self.output.write_all(b"FRAME\n")?;
-        self.output.write_all(frame.data())?;
+        let (width, height) = (self.header.width as usize, self.header.height as usize);
+        for i in 0..3 {
+            let (plane, stride) = frame.plane(i);
+            let (row, rows) = if i == 0 {
+                (width, height)
+            } else {
+                (width / 2, height / 2)
+            };
+            if stride == row {
+                self.output.write_all(&plane[..row * rows])?;
+            } else {
+                for r in 0..rows {
+                    self.output.write_all(&plane[r * stride..][..row])?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -234,16 +265,16 @@ mod tests {
         for (i, byte) in frame.data_mut().iter_mut().enumerate() {
             *byte = i as u8;
         }
-        writer.write_frame(&frame).unwrap();
-        writer.write_frame(&frame).unwrap();
+        writer.write_frame(&frame.image()).unwrap();
+        writer.write_frame(&frame.image()).unwrap();
 
         let mut reader = Reader::new(&out[..]).unwrap();
         assert_eq!(reader.header(), header());
         let mut read = reader.new_frame();
-        assert!(reader.read_frame(&mut read).unwrap());
+        assert!(reader.read_frame(&mut read.view_mut()).unwrap());
         assert_eq!(read, frame);
-        assert!(reader.read_frame(&mut read).unwrap());
-        assert!(!reader.read_frame(&mut read).unwrap());
+        assert!(reader.read_frame(&mut read.view_mut()).unwrap());
+        assert!(!reader.read_frame(&mut read.view_mut()).unwrap());
     }
 
     #[test]
@@ -284,7 +315,7 @@ mod tests {
         let mut frame = reader.new_frame();
         assert!(
             reader
-                .read_frame(&mut frame)
+                .read_frame(&mut frame.view_mut())
                 .unwrap_err()
                 .to_string()
                 .contains("inside a frame")
@@ -293,7 +324,7 @@ mod tests {
         let mut data = header().line().into_bytes();
         data.extend_from_slice(b"GARBAGE\n");
         let mut reader = Reader::new(&data[..]).unwrap();
-        assert!(reader.read_frame(&mut frame).is_err());
+        assert!(reader.read_frame(&mut frame.view_mut()).is_err());
 
         let long = vec![b'Y'; 5000];
         assert!(Reader::new(&long[..]).is_err());

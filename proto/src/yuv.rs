@@ -1,6 +1,7 @@
 //! The 4:2:0 planar (I420) frame that every stage passes around.
 
 use crate::Error;
+use crate::picture::{I420Mut, Image, PixelFormat};
 
 /// An I420 frame: full-size luma, then quarter-size U and V, tightly packed.
 ///
@@ -59,6 +60,25 @@ impl Frame {
         let (u, v) = uv.split_at(chroma);
         let w = self.width as usize;
         [(y, w), (u, w / 2), (v, w / 2)]
+    }
+
+    /// A read-only view, for anything that takes an [`Image`].
+    pub fn image(&self) -> Image<'_> {
+        let [(y, ys), (u, us), (v, vs)] = self.planes();
+        Image::new(
+            PixelFormat::I420,
+            self.width,
+            self.height,
+            &[y, u, v],
+            &[ys, us, vs],
+        )
+        .expect("a frame's planes fit its size")
+    }
+
+    /// A writable view, for anything that fills an [`I420Mut`].
+    pub fn view_mut(&mut self) -> I420Mut<'_> {
+        let (width, height) = (self.width, self.height);
+        I420Mut::new(width, height, self.planes_mut()).expect("a frame's planes fit its size")
     }
 }
 

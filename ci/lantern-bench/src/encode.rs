@@ -5,12 +5,11 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 
-use lantern_proto::{clock, stamp::Stamp, y4m, yuv};
+use lantern_proto::{clock, stamp::Stamp, y4m};
 use moq_pub::encode::{Encoder, H264Args};
-use moq_pub::source::Pacer;
 use serde_json::json;
 
-use crate::{Size, cpu};
+use crate::{Paced, Size, cpu};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let mut reader = y4m::Reader::new(BufReader::new(file))?;
             let mut frames = Vec::new();
             let mut frame = reader.new_frame();
-            while frames.len() < args.frames as usize && reader.read_frame(&mut frame)? {
+            while frames.len() < args.frames as usize && reader.read_frame(&mut frame.view_mut())? {
                 frames.push(frame.clone());
             }
             anyhow::ensure!(!frames.is_empty(), "{path}: no frames");
@@ -64,25 +63,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut encoder = Encoder::new(format, &settings)?;
     let mut packets: Vec<Vec<u8>> = Vec::with_capacity(args.frames as usize);
-    let mut frame = yuv::Frame::new(format.width, format.height)?;
-    let mut pacer = args.paced.then(|| Pacer::new(fps));
+    // The encoder's own frame, filled as a source fills it: one copy (or render) per frame.
+    let mut frame = lantern_media::ffmpeg::i420_frame(format.width, format.height);
+    let mut pacer = args.paced.then(|| Paced::new(fps));
     let started = cpu::process_us();
     for n in 0..args.frames {
         if let Some(pacer) = &mut pacer {
             pacer.wait();
         }
-        frame
-            .data_mut()
-            .copy_from_slice(frames[n as usize % frames.len()].data());
+        let mut picture = lantern_media::ffmpeg::i420_mut(&mut frame)?;
+        picture.copy_from(&frames[n as usize % frames.len()].image())?;
         if stamp {
             Stamp {
                 frame: n,
                 capture_us: clock::now_unix_us(),
             }
-            .write(&mut frame)?;
+            .write(&mut picture)?;
         }
         let pts = (n as f64 * 1e6 / fps) as u64;
-        encoder.encode(&frame, pts, |p| {
+        encoder.encode(&mut frame, pts, |p| {
             packets.push(p.data.to_vec());
             Ok(())
         })?;
@@ -95,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let mut decoder = moq_sub::decode::Decoder::new(None)?;
     let (mut pictures, mut stamps) = (0u32, 0u32);
-    let mut pacer = args.paced.then(|| Pacer::new(fps));
+    let mut pacer = args.paced.then(|| Paced::new(fps));
     let started = cpu::process_us();
     for packet in &packets {
         if let Some(pacer) = &mut pacer {
@@ -103,9 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         decoder.decode(packet, |picture| {
             pictures += 1;
-            let (luma, stride) = picture.luma();
-            stamps +=
-                Stamp::read_luma(luma, stride, picture.width(), picture.height()).is_some() as u32;
+            stamps += Stamp::read(&picture).is_some() as u32;
             Ok(())
         })?;
     }

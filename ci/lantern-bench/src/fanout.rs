@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use lantern_net::{self as net, ConnectArgs};
 use lantern_proto::{clock, histogram::Histogram};
-use moq_pub::net::{self, ConnectArgs};
 use serde_json::json;
 
 #[derive(clap::Args)]

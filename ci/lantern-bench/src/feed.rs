@@ -6,10 +6,9 @@ use std::io::{BufWriter, ErrorKind};
 use std::time::Duration;
 
 use lantern_proto::{clock, stamp::Stamp, y4m};
-use moq_pub::source::Pacer;
 use serde_json::json;
 
-use crate::Size;
+use crate::{Paced, Size};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut writer = y4m::Writer::new(stdout, header)?;
     writer.flush()?;
     std::thread::sleep(Duration::from_secs_f64(args.delay.max(0.0)));
-    let mut pacer = Pacer::new(args.fps);
+    let mut pacer = Paced::new(args.fps);
     let mut sent = 0u32;
     let mut closed = false;
     for n in 0..args.frames {
@@ -57,8 +56,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             frame: n,
             capture_us: clock::now_unix_us(),
         }
-        .write(frame)?;
-        match writer.write_frame(frame).and_then(|()| writer.flush()) {
+        .write(&mut frame.view_mut())?;
+        match writer
+            .write_frame(&frame.image())
+            .and_then(|()| writer.flush())
+        {
             Ok(()) => sent += 1,
             Err(lantern_proto::Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe => {
                 closed = true;

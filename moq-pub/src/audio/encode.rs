@@ -15,7 +15,7 @@ pub struct OpusEncoder {
 
 impl OpusEncoder {
     pub fn new(settings: AudioSettings) -> Result<Self, Error> {
-        let err = |what: &str, e: opus::Error| Error::Encoder(format!("opus {what}: {e}"));
+        let err = |what, source| Error::Opus { what, source };
         let mut encoder =
             opus::Encoder::new(RATE, opus::Channels::Stereo, opus::Application::LowDelay)
                 .map_err(|e| err("encoder", e))?;
@@ -46,7 +46,10 @@ impl OpusEncoder {
         let len = self
             .encoder
             .encode_float(frame, &mut self.packet)
-            .map_err(|e| Error::Encoder(format!("opus encode: {e}")))?;
+            .map_err(|source| Error::Opus {
+                what: "encode",
+                source,
+            })?;
         Ok(&self.packet[..len])
     }
 }

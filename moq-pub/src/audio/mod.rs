@@ -7,19 +7,17 @@ pub mod pipewire;
 mod tone;
 
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use lantern_proto::audio::frame_samples;
+use tokio_util::sync::CancellationToken;
 
 pub use encode::OpusEncoder;
+pub use lantern_media::pipewire::CHANNELS;
 pub use tone::Tone;
 
 use crate::Error;
 use crate::publish::AudioTrack;
-
-/// Interleaved channels everywhere in Lantern's audio path.
-pub const CHANNELS: usize = 2;
+use crate::stats::AudioSummary;
 
 /// `--audio`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -98,28 +96,34 @@ pub trait AudioSource: Send {
     fn lost_samples(&self) -> u64 {
         0
     }
+
+    /// Samples (per channel) dropped because the encoding thread fell a second behind.
+    fn overflowed_samples(&self) -> u64 {
+        0
+    }
 }
 
 impl AudioSpec {
     /// Open the source. `epoch` is when the test sources' beep-and-flash schedule starts
-    /// (shared with the cube). `Ok(None)`: no audio.
+    /// (shared with the cube); `cancel` ends a capture's waits. `Ok(None)`: no audio.
     pub fn open(
         &self,
         settings: AudioSettings,
         epoch: crate::source::SyncEpoch,
         timeout: std::time::Duration,
+        cancel: CancellationToken,
     ) -> Result<Option<Box<dyn AudioSource>>, Error> {
+        let capture = |target: Option<&str>, cancel| {
+            pipewire::Capture::open(target, settings, timeout, cancel)
+        };
         Ok(match self {
             Self::None => None,
             Self::TestSrc => Some(Box::new(Tone::new(epoch))),
-            Self::PipeWire(target) => Some(Box::new(pipewire::Capture::open(
-                target.as_deref(),
-                settings,
-                timeout,
-            )?)),
-            Self::Auto => match pipewire::Capture::open(None, settings, timeout) {
+            Self::PipeWire(target) => Some(Box::new(capture(target.as_deref(), cancel)?)),
+            Self::Auto => match capture(None, cancel) {
                 Ok(capture) => Some(Box::new(capture)),
                 Err(err) => {
+                    let err = lantern_net::cli::chain(&err);
                     tracing::warn!(%err, "no audio source found: streaming video only (--audio none to silence this)");
                     None
                 }
@@ -128,42 +132,18 @@ impl AudioSpec {
     }
 }
 
-/// What the audio thread did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Summary {
-    pub frames: u64,
-    pub bytes: u64,
-    /// Samples (per channel) the source lost, sent as silence.
-    pub lost_samples: u64,
-}
-
-impl Summary {
-    /// The closing `--stats` line for audio.
-    pub fn stats_line(&self, settings: AudioSettings) -> String {
-        let seconds = self.frames as f64 * settings.frame_us as f64 / 1e6;
-        serde_json::json!({
-            "role": "pub-audio",
-            "final": true,
-            "frames": self.frames,
-            "kbps": (seconds > 0.0).then(|| (self.bytes as f64 * 8.0 / seconds / 1000.0).round()),
-            "lost_ms": (self.lost_samples as f64 * 1000.0 / lantern_proto::audio::RATE as f64).round(),
-        })
-        .to_string()
-    }
-}
-
-/// Capture, encode and publish until the source ends or `stop` is set. Blocks.
+/// Capture, encode and publish until the source ends or `cancel` fires. Blocks.
 pub fn run(
     mut source: Box<dyn AudioSource>,
     mut encoder: OpusEncoder,
     mut track: AudioTrack,
-    stop: Arc<AtomicBool>,
-) -> Result<Summary, Error> {
+    cancel: CancellationToken,
+) -> Result<AudioSummary, Error> {
     let settings = encoder.settings();
     let mut frame = vec![0f32; settings.samples() * CHANNELS];
-    let mut summary = Summary::default();
+    let mut summary = AudioSummary::default();
     let result = (|| {
-        while !stop.load(Ordering::Relaxed) {
+        while !cancel.is_cancelled() {
             let Some(pts_us) = source.next(&mut frame)? else {
                 break;
             };
@@ -174,7 +154,11 @@ pub fn run(
         }
         Ok(())
     })();
-    summary.lost_samples = source.lost_samples();
+    let seconds = summary.frames as f64 * settings.frame_us as f64 / 1e6;
+    summary.kbps = (seconds > 0.0).then(|| (summary.bytes as f64 * 8.0 / seconds / 1000.0).round());
+    let ms = |samples: u64| (samples as f64 * 1000.0 / lantern_proto::audio::RATE as f64).round();
+    summary.lost_ms = ms(source.lost_samples());
+    summary.overflow_ms = ms(source.overflowed_samples());
     let finished = track.finish();
     result.and(finished).map(|()| summary)
 }

@@ -2,7 +2,7 @@
 //! like a capture device: a frame is handed over once its last sample has "happened". Samples
 //! count from the same epoch as the cube's frames, so each beep starts with a flashed frame.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lantern_proto::{audio::RATE, sync};
 
@@ -31,15 +31,12 @@ impl AudioSource for Tone {
         let at = |samples: u64| Duration::from_micros(samples * 1_000_000 / RATE as u64);
         // Start at the next frame boundary on the epoch's grid (never replaying the past).
         let first = *self.samples.get_or_insert_with(|| {
-            let since = self.epoch.instant.elapsed().as_micros() as u64 * RATE as u64 / 1_000_000;
+            let since = self.epoch.elapsed_us() * RATE as u64 / 1_000_000;
             since.div_ceil(count) * count
         });
         self.samples = Some(first + count);
         // Hand the frame over once its last sample is due.
-        let due = self.epoch.instant + at(first + count);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        self.epoch.sleep_until(at(first + count).as_micros() as u64);
         for (i, pair) in frame.chunks_exact_mut(CHANNELS).enumerate() {
             pair.fill(sync::tone_sample(first + i as u64, RATE));
         }

@@ -4,9 +4,11 @@
 
 use std::f64::consts::TAU;
 
-use lantern_proto::{clock, stamp::Stamp, sync, yuv};
+use lantern_proto::picture::I420Mut;
+use lantern_proto::timing::Pacer;
+use lantern_proto::{sync, yuv};
 
-use super::{Format, Pacer, Source, SyncEpoch};
+use super::{Canvas, Captured, Format, Source, SyncEpoch};
 use crate::Error;
 
 /// Seconds for one full turn about the vertical axis.
@@ -39,6 +41,8 @@ pub struct Cube {
     format: Format,
     background: yuv::Frame,
     pacer: Pacer,
+    /// The clock the pacer runs on: its own, or the A/V sync schedule's.
+    epoch: SyncEpoch,
     frames: u32,
     /// Whether the corner flashes on the beep-and-flash schedule.
     flash: bool,
@@ -52,15 +56,18 @@ impl Cube {
                 format.fps
             )));
         }
-        let mut background = yuv::Frame::new(format.width, format.height)
-            .map_err(|e| Error::Config(e.to_string()))?;
-        lantern_proto::stamp::Layout::new(format.width, format.height)
-            .map_err(|e| Error::Config(e.to_string()))?;
-        paint_background(&mut background);
+        let size = |source| Error::Format {
+            what: "test source size".into(),
+            source,
+        };
+        let mut background = yuv::Frame::new(format.width, format.height).map_err(size)?;
+        lantern_proto::stamp::Layout::new(format.width, format.height).map_err(size)?;
+        paint_background(&mut background.view_mut());
         Ok(Self {
             format,
             background,
             pacer: Pacer::new(format.fps),
+            epoch: SyncEpoch::now(),
             frames: 0,
             flash: false,
         })
@@ -71,13 +78,16 @@ impl Cube {
     /// flash is captured exactly when its beep starts.
     pub fn with_flash(mut self, epoch: SyncEpoch) -> Self {
         self.flash = true;
-        self.pacer = Pacer::on_grid(self.format.fps, epoch.instant);
+        self.pacer = Pacer::on_grid(self.format.fps, 0);
+        self.epoch = epoch;
         self
     }
 
     /// Draw frame number `n` of the animation into `frame`.
-    pub fn render(&self, n: u32, frame: &mut yuv::Frame) {
-        frame.data_mut().copy_from_slice(self.background.data());
+    pub fn render(&self, n: u32, frame: &mut I420Mut) {
+        frame
+            .copy_from(&self.background.image())
+            .expect("the background has the frame's size");
         let t = n as f64 / self.format.fps;
         let (yaw, pitch) = (
             t * TAU / ROTATION_SECS,
@@ -121,26 +131,28 @@ impl Source for Cube {
         self.format
     }
 
-    fn next(&mut self, frame: &mut yuv::Frame) -> Result<Option<Stamp>, Error> {
-        let slot = self.pacer.wait();
-        let stamp = Stamp {
-            frame: self.frames,
-            capture_us: clock::now_unix_us(),
-        };
+    fn next(&mut self, canvas: &mut Canvas) -> Result<Option<Captured>, Error> {
+        let (slot, due_us) = self.pacer.next(self.epoch.elapsed_us());
+        self.epoch.sleep_until(due_us);
+        let capture_us = lantern_proto::clock::now_unix_us();
+        let frame = canvas.i420();
+        if (frame.width(), frame.height()) != (self.format.width, self.format.height) {
+            return Err(Error::Config("the canvas is not the cube's size".into()));
+        }
         self.render(self.frames, frame);
         if self.flash && sync::pulse_on((slot as f64 * 1e6 / self.format.fps) as u64) {
             sync::paint_flash(frame);
         }
-        stamp
-            .write(frame)
-            .map_err(|e| Error::Source(e.to_string()))?;
         self.frames = self.frames.wrapping_add(1);
-        Ok(Some(stamp))
+        Ok(Some(Captured {
+            capture_us,
+            stamped: false,
+        }))
     }
 }
 
 /// A dark blue vertical gradient.
-fn paint_background(frame: &mut yuv::Frame) {
+fn paint_background(frame: &mut I420Mut) {
     let height = frame.height() as usize;
     let [(y, ys), (u, us), (v, vs)] = frame.planes_mut();
     for row in 0..height {
@@ -155,7 +167,7 @@ fn paint_background(frame: &mut yuv::Frame) {
 }
 
 /// Fill a triangle in luma at full resolution and in chroma at half, testing pixel centres.
-fn fill_triangle(frame: &mut yuv::Frame, tri: [(f64, f64); 3], [cy, cu, cv]: [u8; 3]) {
+fn fill_triangle(frame: &mut I420Mut, tri: [(f64, f64); 3], [cy, cu, cv]: [u8; 3]) {
     let (width, height) = (frame.width() as usize, frame.height() as usize);
     let [(y, ys), (u, us), (v, vs)] = frame.planes_mut();
     for_each_inside(tri, 1.0, width, height, |x, row| y[row * ys + x] = cy);
@@ -227,6 +239,7 @@ fn normalize(v: Vec3) -> Vec3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lantern_media::convert::Converter;
 
     fn cube() -> Cube {
         Cube::new(Format {
@@ -241,8 +254,8 @@ mod tests {
     fn the_cube_is_drawn_and_moves() {
         let cube = cube();
         let (mut a, mut b) = (cube.background.clone(), cube.background.clone());
-        cube.render(0, &mut a);
-        cube.render(10, &mut b);
+        cube.render(0, &mut a.view_mut());
+        cube.render(10, &mut b.view_mut());
         let changed = |f: &yuv::Frame| {
             f.data()
                 .iter()
@@ -259,12 +272,12 @@ mod tests {
         assert_ne!(a, b);
         // Rendering is deterministic in the frame number.
         let mut again = cube.background.clone();
-        cube.render(10, &mut again);
+        cube.render(10, &mut again.view_mut());
         assert_eq!(again, b);
     }
 
     #[test]
-    fn frames_are_stamped_in_order() {
+    fn frames_are_paced_and_drawn_in_order() {
         let mut cube = Cube::new(Format {
             width: 320,
             height: 240,
@@ -272,11 +285,23 @@ mod tests {
         })
         .unwrap();
         let mut frame = yuv::Frame::new(320, 240).unwrap();
-        let first = cube.next(&mut frame).unwrap().unwrap();
-        assert_eq!(Stamp::read(&frame), Some(first));
-        let second = cube.next(&mut frame).unwrap().unwrap();
-        assert_eq!((first.frame, second.frame), (0, 1));
-        assert!(second.capture_us > first.capture_us);
+        let mut converter = Converter::default();
+        let mut next = |frame: &mut yuv::Frame| {
+            let mut canvas = Canvas::new(frame.view_mut(), &mut converter);
+            cube.next(&mut canvas).unwrap().unwrap()
+        };
+        let first = next(&mut frame);
+        let mut expected = yuv::Frame::new(320, 240).unwrap();
+        Cube::new(Format {
+            width: 320,
+            height: 240,
+            fps: 240.0,
+        })
+        .unwrap()
+        .render(0, &mut expected.view_mut());
+        assert_eq!(frame, expected);
+        let second = next(&mut frame);
+        assert!(second.capture_us > first.capture_us && !second.stamped);
     }
 
     #[test]

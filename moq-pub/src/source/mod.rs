@@ -1,6 +1,7 @@
-//! Where raw frames come from: the rendered test cube or any y4m stream. Every source hands
-//! out stamped I420 frames, paced at its own rate, each with its frame number and capture
-//! time.
+//! Where raw frames come from. A [`Source`] is anything that produces pictures in real time:
+//! the rendered test cube, a y4m stream, or (in host-daemon) a compositor's capture. It fills
+//! the encoder's own buffer, through a [`Canvas`], so a picture is converted at most once and
+//! copied no more than that on its way to the encoder.
 
 mod cube;
 mod y4m;
@@ -8,7 +9,9 @@ mod y4m;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use lantern_proto::{stamp::Stamp, yuv};
+use lantern_media::convert::Converter;
+use lantern_proto::picture::{I420Mut, Image};
+use tokio_util::sync::CancellationToken;
 
 pub use cube::{Cube, ROTATION_SECS};
 pub use y4m::Y4m;
@@ -23,13 +26,48 @@ pub struct Format {
     pub fps: f64,
 }
 
-/// A producer of raw frames. `next` blocks until the next frame is due.
+/// What a source says about a frame it delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Captured {
+    /// When the picture was captured, in µs since the UNIX epoch: the broadcast's PTS.
+    pub capture_us: u64,
+    /// The picture already carries a frame stamp (a feeder's), which must be kept.
+    pub stamped: bool,
+}
+
+/// The picture a source fills: an I420 frame of the source's size, in the encoder's buffer.
+pub struct Canvas<'a> {
+    picture: I420Mut<'a>,
+    converter: &'a mut Converter,
+}
+
+impl<'a> Canvas<'a> {
+    pub(crate) fn new(picture: I420Mut<'a>, converter: &'a mut Converter) -> Self {
+        Self { picture, converter }
+    }
+
+    /// The I420 planes, for a source that writes I420 itself (renders, or reads a file).
+    pub fn i420(&mut self) -> &mut I420Mut<'a> {
+        &mut self.picture
+    }
+
+    /// Fill the canvas from a picture in any capture format (a compositor's buffer, say):
+    /// the one conversion, straight from that buffer into the encoder's.
+    pub fn convert(&mut self, from: &Image) -> Result<(), Error> {
+        Ok(self.converter.to_i420(from, &mut self.picture)?)
+    }
+}
+
+/// A producer of raw frames in real time.
+///
+/// `next` blocks until the next frame is there. A source whose wait can be long (a pipe, a
+/// compositor) must also watch the cancellation token it was made with, and return `Ok(None)`
+/// within a frame interval or so once it fires, so that a stop never waits on it.
 pub trait Source: Send {
     fn format(&self) -> Format;
 
-    /// Fill `frame` (of [`format`](Self::format)'s size) with the next frame, stamped;
-    /// `None` at the end of the stream.
-    fn next(&mut self, frame: &mut yuv::Frame) -> Result<Option<Stamp>, Error>;
+    /// Fill `canvas` with the next frame; `None` at the end of the stream (or on a stop).
+    fn next(&mut self, canvas: &mut Canvas) -> Result<Option<Captured>, Error>;
 }
 
 /// `--source`: `testsrc` or `y4m:PATH` (`y4m:-` for stdin).
@@ -54,13 +92,26 @@ impl FromStr for SourceSpec {
 }
 
 impl SourceSpec {
-    /// Open the source; `format` sets the test source's size and rate (a y4m stream has its
-    /// own). The test cube flashes on the A/V sync schedule that starts at `epoch`.
-    pub fn open(&self, format: Format, epoch: SyncEpoch) -> Result<Box<dyn Source>, Error> {
+    /// Open the source. `format` sets the test source's size and rate (a y4m stream has its
+    /// own); the cube flashes on the A/V sync schedule that starts at `epoch`. A y4m pipe
+    /// that delivers nothing for `timeout` is an error; `cancel` interrupts its reads.
+    pub fn open(
+        &self,
+        format: Format,
+        epoch: SyncEpoch,
+        cancel: CancellationToken,
+        timeout: Duration,
+    ) -> Result<Box<dyn Source>, Error> {
         Ok(match self {
             Self::TestSrc => Box::new(Cube::new(format)?.with_flash(epoch)),
-            Self::Y4m(path) => Box::new(Y4m::open(path)?),
+            Self::Y4m(path) => Box::new(Y4m::open(path, cancel, timeout)?),
         })
+    }
+
+    /// Whether this source's pictures are test content, which carries the frame stamp by
+    /// default. A user's pictures are theirs: stamped only when asked (`--stamp`).
+    pub fn is_test_content(&self) -> bool {
+        matches!(self, Self::TestSrc)
     }
 }
 
@@ -79,70 +130,24 @@ impl SyncEpoch {
             unix_us: lantern_proto::clock::now_unix_us(),
         }
     }
-}
 
-/// Paces a source at its frame rate on the monotonic clock, on a grid of slots from an origin
-/// (the first call, unless given). When the consumer falls more than a frame behind, it skips
-/// to the next slot after now instead of bursting to catch up: a live source never delivers
-/// frames faster than real time.
-pub struct Pacer {
-    interval: Duration,
-    origin: Option<Instant>,
-    next_slot: u64,
-}
-
-impl Pacer {
-    pub fn new(fps: f64) -> Self {
-        Self {
-            interval: Duration::from_secs_f64(1.0 / fps),
-            origin: None,
-            next_slot: 0,
-        }
+    /// µs on the monotonic clock since the epoch.
+    pub fn elapsed_us(&self) -> u64 {
+        self.instant.elapsed().as_micros() as u64
     }
 
-    /// A pacer whose slot 0 is at `origin` (which may be in the past).
-    pub fn on_grid(fps: f64, origin: Instant) -> Self {
-        Self {
-            origin: Some(origin),
-            ..Self::new(fps)
+    /// Sleep until `us` after the epoch (at once if that has passed).
+    pub fn sleep_until(&self, us: u64) {
+        let due = self.instant + Duration::from_micros(us);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
         }
-    }
-
-    /// Sleep until the next slot is due; returns its number (slot n is due at origin + n
-    /// intervals).
-    pub fn wait(&mut self) -> u64 {
-        let now = Instant::now();
-        let origin = *self.origin.get_or_insert(now);
-        let mut slot = self.next_slot;
-        if now.saturating_duration_since(self.due(origin, slot)) > self.interval {
-            let behind = now.saturating_duration_since(origin).as_secs_f64();
-            slot = (behind / self.interval.as_secs_f64()).ceil() as u64;
-        }
-        let due = self.due(origin, slot);
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        self.next_slot = slot + 1;
-        slot
-    }
-
-    fn due(&self, origin: Instant, slot: u64) -> Instant {
-        origin + self.interval.mul_f64(slot as f64)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_late_pacer_skips_to_the_grid() {
-        let origin = Instant::now() - Duration::from_millis(105);
-        let mut pacer = Pacer::on_grid(100.0, origin);
-        // Slot 0 was due 105 ms ago: the next slot on the grid is 11 (110 ms).
-        assert_eq!(pacer.wait(), 11);
-        assert_eq!(pacer.wait(), 12);
-    }
 
     #[test]
     fn source_specs_parse() {

@@ -167,8 +167,8 @@ pub fn stamps(path: &std::path::Path) -> Vec<Option<lantern_proto::stamp::Stamp>
     let mut reader = lantern_proto::y4m::Reader::new(file).unwrap();
     let mut frame = reader.new_frame();
     let mut out = Vec::new();
-    while reader.read_frame(&mut frame).unwrap() {
-        out.push(lantern_proto::stamp::Stamp::read(&frame));
+    while reader.read_frame(&mut frame.view_mut()).unwrap() {
+        out.push(lantern_proto::stamp::Stamp::read(&frame.image()));
     }
     out
 }

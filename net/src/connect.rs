@@ -1,8 +1,7 @@
-//! Where a broadcast goes and how the connection is trusted: the relay URL, TLS, tokens,
-//! protocol versions, and the direct `--listen` server. moq-sub uses the same settings, so
-//! both binaries take identical flags.
+//! How a connection is dialed and trusted: the relay URL, TLS, tokens, protocol versions and
+//! the timeout. Every Lantern binary flattens [`ConnectArgs`] into its flags, so all of them
+//! take identical ones.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -104,7 +103,7 @@ impl ConnectArgs {
         }
         let client = config
             .init(moq_tokio::quic::Config::default())
-            .map_err(Error::Moq)?;
+            .map_err(Error::Client)?;
         Ok((client, url))
     }
 }
@@ -121,10 +120,11 @@ pub async fn established(
             tracing::info!(url = %shown, "connected");
             Ok(connection)
         }
-        Ok(Err(err)) => Err(Error::Connect(format!("{shown}: {err}"))),
-        Err(_) => Err(Error::Connect(format!(
-            "{shown}: no session within {timeout:?} (is the relay running and the URL right?)"
-        ))),
+        Ok(Err(source)) => Err(Error::Connect { url: shown, source }),
+        Err(_) => Err(Error::ConnectTimeout {
+            url: shown,
+            timeout,
+        }),
     }
 }
 
@@ -133,65 +133,4 @@ pub fn redacted(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.to_string()
-}
-
-/// A direct MoQ server (`moq-pub --listen`): QUIC + WebTransport on a UDP port, with a freshly
-/// generated self-signed certificate whose fingerprint is served over HTTP on the same TCP port
-/// at `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work.
-pub struct Listener {
-    server: moq_tokio::Server,
-    addr: SocketAddr,
-    fingerprint: String,
-}
-
-impl Listener {
-    /// Bind `addr` (UDP for MoQ, TCP for the fingerprint) and generate a certificate for
-    /// `localhost`, the bound IP and the host's name.
-    pub async fn bind(addr: SocketAddr) -> Result<Self, Error> {
-        let mut config = moq_tokio::server::Config::default();
-        config.listen.bind = Some(moq_tokio::listen::Bind::Addr(addr));
-        config.listen.tls.generate = vec!["localhost".into(), addr.ip().to_string()];
-        let server = config
-            .init()
-            .map_err(|e| Error::Listen(format!("{addr}: {e}")))?;
-        let addr = server
-            .local_addr()
-            .map_err(|e| Error::Listen(format!("{addr}: {e}")))?;
-        let fingerprint = server
-            .certificates()
-            .fingerprints()
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Listen("no certificate was generated".into()))?;
-        Ok(Self {
-            server,
-            addr,
-            fingerprint,
-        })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The generated certificate's SHA-256 fingerprint (hex), for `--tls-fingerprint`.
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
-    /// Serve `origin` to every subscriber until the listener fails.
-    pub async fn serve(self, origin: moq_net::origin::Consumer) -> Result<(), Error> {
-        let http = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .map_err(|e| Error::Listen(format!("tcp {}: {e}", self.addr)))?;
-        let fingerprint = self.fingerprint.clone();
-        let app = axum::Router::new().route(
-            "/certificate.sha256",
-            axum::routing::get(move || std::future::ready(fingerprint.clone())),
-        );
-        tokio::select! {
-            res = self.server.serve_publish(origin) => res.map_err(|e| Error::Listen(e.to_string())),
-            res = axum::serve(http, app) => res.map_err(|e| Error::Listen(format!("http: {e}"))),
-        }
-    }
 }

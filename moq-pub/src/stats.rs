@@ -1,0 +1,74 @@
+//! What publishing reports to its caller: events as they happen (through the channel given to
+//! [`crate::publish`]), and the totals it returns. All of them serialise to the JSON lines
+//! that `moq-pub --stats` prints.
+
+use std::net::SocketAddr;
+
+use lantern_proto::histogram::Histogram;
+use serde::Serialize;
+
+/// Something the caller may want to show as it happens.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// The direct server is up: subscribers connect here, trusting this fingerprint.
+    Listening {
+        addr: SocketAddr,
+        fingerprint: String,
+    },
+    /// The relay accepted the session.
+    Connected { url: String },
+    /// A second of video.
+    Video(VideoStats),
+}
+
+/// One second of the video pipeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct VideoStats {
+    pub fps: f64,
+    pub kbps: f64,
+    /// Frames captured so far, and dropped because the encoder was behind.
+    pub captured: u64,
+    pub drops: u64,
+    pub encode_ms_p50: f64,
+    pub encode_ms_p99: f64,
+    /// Capture to the encoded frame handed to MoQ.
+    pub capture_to_sent_ms_p50: f64,
+    pub capture_to_sent_ms_p99: f64,
+}
+
+/// The video pipeline over the whole run.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct VideoSummary {
+    pub captured: u64,
+    pub published: u64,
+    pub drops: u64,
+    pub encode_ms_p50: f64,
+    pub encode_ms_p99: f64,
+    pub capture_to_sent_ms_p50: f64,
+    pub capture_to_sent_ms_p99: f64,
+}
+
+/// The audio thread over the whole run.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct AudioSummary {
+    pub frames: u64,
+    pub bytes: u64,
+    pub kbps: Option<f64>,
+    /// Sound the source lost (the server skipped it): sent as silence.
+    pub lost_ms: f64,
+    /// Sound dropped because encoding fell a second behind the capture.
+    pub overflow_ms: f64,
+}
+
+/// What a publishing run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub video: VideoSummary,
+    pub audio: Option<AudioSummary>,
+}
+
+/// A percentile in ms (0 when empty), rounded to µs.
+pub fn ms(h: &Histogram, q: f64) -> f64 {
+    h.quantile(q).unwrap_or(0) as f64 / 1000.0
+}

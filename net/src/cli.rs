@@ -1,0 +1,136 @@
+//! What every Lantern binary does around its run: logging, turning SIGINT/SIGTERM into one
+//! cancellation, and the exit line and status. For binaries only: libraries never install
+//! signal handlers or print.
+
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+
+use tokio_util::sync::CancellationToken;
+
+/// Log to stderr, filtered by `RUST_LOG` or else by `default`; colour only on a terminal.
+pub fn init_logging(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The stop request: a token cancelled by the first SIGINT or SIGTERM, which the binary hands
+/// to its library; the library's every task and thread watches it. A second signal exits at
+/// once, for a stop that hangs.
+#[derive(Clone)]
+pub struct Shutdown {
+    token: CancellationToken,
+    signal: Arc<OnceLock<&'static str>>,
+}
+
+impl Shutdown {
+    /// Install the signal handlers (inside a tokio runtime).
+    pub fn install() -> Self {
+        let shutdown = Self {
+            token: CancellationToken::new(),
+            signal: Arc::new(OnceLock::new()),
+        };
+        let (token, signal) = (shutdown.token.clone(), shutdown.signal.clone());
+        tokio::spawn(async move {
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                tracing::warn!("cannot watch SIGTERM: only Ctrl-C stops cleanly");
+                return;
+            };
+            let first = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            let _ = signal.set(first);
+            tracing::info!(signal = first, "stopping");
+            token.cancel();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("second signal: exiting at once");
+            std::process::exit(exit_status(first).into());
+        });
+        shutdown
+    }
+
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// The signal that asked for the stop, if one did.
+    pub fn signal(&self) -> Option<&'static str> {
+        self.signal.get().copied()
+    }
+}
+
+/// The shell's convention: 128 + the signal's number.
+fn exit_status(signal: &str) -> u8 {
+    match signal {
+        "SIGINT" => 130,
+        _ => 143,
+    }
+}
+
+/// The exit: success; or one line `PROGRAM: error: cause: cause…` on stderr and status 1; or,
+/// when a signal stopped the run (whatever the run made of the stop), `PROGRAM: stopped by
+/// SIGNAL` and 130 (SIGINT) or 143 (SIGTERM), as a shell reports a process a signal ended.
+pub fn exit<T, E: std::error::Error>(
+    program: &str,
+    result: Result<T, E>,
+    shutdown: &Shutdown,
+) -> ExitCode {
+    match (result, shutdown.signal()) {
+        (result, Some(signal)) => {
+            if let Err(err) = result {
+                tracing::debug!(err = chain(&err), "after the stop");
+            }
+            eprintln!("{program}: stopped by {signal}");
+            ExitCode::from(exit_status(signal))
+        }
+        (Err(err), None) => {
+            eprintln!("{program}: {}", chain(&err));
+            ExitCode::FAILURE
+        }
+        (Ok(_), None) => ExitCode::SUCCESS,
+    }
+}
+
+/// An error and every cause below it, on one line. A cause whose text its parent already
+/// carries (errors that print their source) is not repeated.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = err.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_is_one_line_without_repeats() {
+        let err = Outer(std::io::Error::other("inner"));
+        assert_eq!(chain(&err), "outer: inner");
+        let flat = std::io::Error::other("alone");
+        assert_eq!(chain(&flat), "alone");
+    }
+}

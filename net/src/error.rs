@@ -1,0 +1,42 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything that can go wrong setting up a MoQ session. Display gives this layer's words;
+/// the cause follows through `source()` (see [`crate::cli::exit`], which prints the chain).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A flag that cannot work, with what to do instead.
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot set up the MoQ client")]
+    Client(#[source] moq_tokio::Error),
+    #[error("cannot connect to {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: moq_tokio::Error,
+    },
+    #[error(
+        "cannot connect to {url}: no session within {timeout:?} (is the relay running and the URL right?)"
+    )]
+    ConnectTimeout { url: String, timeout: Duration },
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: moq_tokio::Error,
+    },
+    #[error("cannot serve the certificate fingerprint on tcp {addr}")]
+    ListenHttp {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the direct server on {addr} stopped")]
+    ServerStopped {
+        addr: SocketAddr,
+        #[source]
+        source: Option<moq_tokio::Error>,
+    },
+}

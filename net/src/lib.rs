@@ -1,0 +1,18 @@
+//! lantern-net: the MoQ session set-up both ends of Lantern share.
+//!
+//! - [`connect`]: the connection flags (`--url`, TLS trust, `--token`, protocol versions,
+//!   `--timeout`) and dialing a relay or a direct server.
+//! - [`listen`]: the direct server (`--listen`), which serves broadcasts to subscribers with no
+//!   relay in between, and publishes its certificate fingerprint as moq-relay does.
+//! - [`cli`]: what every Lantern binary does around its run: logging, signals, the exit line.
+//!
+//! It knows nothing about media: broadcasts are opaque here.
+
+pub mod cli;
+pub mod connect;
+mod error;
+pub mod listen;
+
+pub use connect::{ConnectArgs, established, redacted};
+pub use error::Error;
+pub use listen::Listener;

@@ -1,0 +1,75 @@
+//! The direct server (`--listen`): QUIC + WebTransport on a UDP port, with a freshly generated
+//! self-signed certificate whose fingerprint is served over HTTP on the same TCP port at
+//! `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work.
+
+use std::net::SocketAddr;
+
+use crate::Error;
+
+pub struct Listener {
+    server: moq_tokio::Server,
+    http: tokio::net::TcpListener,
+    addr: SocketAddr,
+    fingerprint: String,
+}
+
+impl Listener {
+    /// Bind `addr` (UDP for MoQ, TCP for the fingerprint; either in use is an error now) and
+    /// generate a certificate for `localhost` and the bound IP.
+    pub async fn bind(addr: SocketAddr) -> Result<Self, Error> {
+        let mut config = moq_tokio::server::Config::default();
+        config.listen.bind = Some(moq_tokio::listen::Bind::Addr(addr));
+        config.listen.tls.generate = vec!["localhost".into(), addr.ip().to_string()];
+        let listen = |source| Error::Listen { addr, source };
+        let server = config.init().map_err(listen)?;
+        let addr = server.local_addr().map_err(listen)?;
+        let http = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::ListenHttp { addr, source })?;
+        let fingerprint = server
+            .certificates()
+            .fingerprints()
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Config(format!("{addr}: no certificate was generated")))?;
+        Ok(Self {
+            server,
+            http,
+            addr,
+            fingerprint,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The generated certificate's SHA-256 fingerprint (hex), for `--tls-fingerprint`.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Serve `origin` to every subscriber until the listener fails (it never ends without an
+    /// error; drop the future to stop it).
+    pub async fn serve(self, origin: moq_net::origin::Consumer) -> Result<(), Error> {
+        let addr = self.addr;
+        let fingerprint = self.fingerprint.clone();
+        let app = axum::Router::new().route(
+            "/certificate.sha256",
+            axum::routing::get(move || std::future::ready(fingerprint.clone())),
+        );
+        let stopped = tokio::select! {
+            res = self.server.serve_publish(origin) => res.err(),
+            res = axum::serve(self.http, app) => {
+                return Err(match res {
+                    Ok(()) => Error::ServerStopped { addr, source: None },
+                    Err(source) => Error::ListenHttp { addr, source },
+                });
+            }
+        };
+        Err(Error::ServerStopped {
+            addr,
+            source: stopped,
+        })
+    }
+}

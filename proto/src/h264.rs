@@ -1,0 +1,43 @@
+//! H.264 bitstream framing: Annex-B (start codes, as `avc3` tracks and x264 carry it) and
+//! length-prefixed NAL units (as MP4 and `avc1` tracks carry them).
+
+use crate::Error;
+
+/// Whether an access unit starts with an Annex-B start code.
+pub fn is_annexb(data: &[u8]) -> bool {
+    data.starts_with(&[0, 0, 0, 1]) || data.starts_with(&[0, 0, 1])
+}
+
+/// Rewrite 4-byte length-prefixed NAL units as Annex-B into `out` (cleared first).
+pub fn to_annexb(mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    out.clear();
+    while !data.is_empty() {
+        let (len, rest) = data
+            .split_first_chunk::<4>()
+            .ok_or(Error::H264("a NAL unit length is cut short"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let nal = rest
+            .get(..len)
+            .ok_or(Error::H264("a NAL unit is longer than the access unit"))?;
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+        data = &rest[len..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_prefixed_units_become_annexb() {
+        let mut out = Vec::new();
+        to_annexb(&[0, 0, 0, 2, 0x67, 1, 0, 0, 0, 1, 0x68], &mut out).unwrap();
+        assert_eq!(out, [0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68]);
+        assert!(to_annexb(&[0, 0, 0, 9, 1], &mut out).is_err());
+        assert!(to_annexb(&[0, 0], &mut out).is_err());
+        assert!(to_annexb(&[0xff, 0xff, 0xff, 0xff, 1], &mut out).is_err());
+        assert!(is_annexb(&[0, 0, 1, 0x65]) && !is_annexb(&[0, 0, 2, 0x65]));
+    }
+}

@@ -1,0 +1,373 @@
+//! The timing decisions of Lantern's pipelines as small state machines that take the time as
+//! an argument (µs on any one monotonic clock) and never read a clock or sleep, so they are
+//! tested on simulated time. The runtime code around them reads the clock, sleeps and does
+//! the I/O.
+//!
+//! - [`Pacer`]: when a live source's next frame is due.
+//! - [`CaptureTimeline`]: timestamps of captured sound, with lost quanta and re-anchoring.
+//! - [`PlayoutGaps`]: missing sound at the viewer, and how much silence may stand in for it.
+//! - [`LipSync`]: how long a picture waits for its sound.
+//! - [`Joiner`]: where a viewer joining mid-stream starts showing pictures.
+
+use crate::audio::RATE;
+
+/// A live source's pace: slots on a grid from an origin, one per frame interval. A consumer
+/// more than a frame late skips to the next slot after now rather than bursting to catch up.
+#[derive(Clone, Debug)]
+pub struct Pacer {
+    interval_us: f64,
+    origin_us: Option<u64>,
+    next_slot: u64,
+}
+
+impl Pacer {
+    /// A pacer at `fps` whose origin is the first call's `now`.
+    pub fn new(fps: f64) -> Self {
+        Self {
+            interval_us: 1e6 / fps,
+            origin_us: None,
+            next_slot: 0,
+        }
+    }
+
+    /// A pacer whose slot 0 is at `origin_us` (which may be in the past).
+    pub fn on_grid(fps: f64, origin_us: u64) -> Self {
+        Self {
+            origin_us: Some(origin_us),
+            ..Self::new(fps)
+        }
+    }
+
+    /// The next slot and when it is due (`due_us` may be before `now_us`: go at once).
+    pub fn next(&mut self, now_us: u64) -> (u64, u64) {
+        let origin = *self.origin_us.get_or_insert(now_us);
+        let mut slot = self.next_slot;
+        if now_us.saturating_sub(self.due(origin, slot)) as f64 > self.interval_us {
+            slot = (now_us.saturating_sub(origin) as f64 / self.interval_us).ceil() as u64;
+        }
+        self.next_slot = slot + 1;
+        (slot, self.due(origin, slot))
+    }
+
+    fn due(&self, origin: u64, slot: u64) -> u64 {
+        origin + (slot as f64 * self.interval_us).round() as u64
+    }
+}
+
+/// µs of `frames` samples (per channel) at 48 kHz.
+pub fn samples_us(frames: u64) -> u64 {
+    frames * 1_000_000 / RATE as u64
+}
+
+/// How far a quantum's measured capture time may stray from the running sample count before
+/// the timeline is re-anchored (a stall): beyond scheduling jitter, well under anything audible
+/// as drift.
+pub const REANCHOR_US: u64 = 20_000;
+
+/// Timestamps for captured sound. Sound arrives in quanta, each with the time it was measured
+/// to start and (when the server counts them) its position in samples; it leaves in frames of
+/// any length. Timestamps follow the sample count, so consecutive frames abut exactly; the
+/// measured time only re-anchors them when the two disagree by more than [`REANCHOR_US`].
+/// Samples the server skipped (an xrun) come back as silence to insert, so the timeline stays
+/// true and the loss is counted rather than hidden.
+#[derive(Clone, Debug, Default)]
+pub struct CaptureTimeline {
+    /// Capture time of the first sample not yet taken.
+    start_us: u64,
+    /// Samples (per channel) received and not yet taken.
+    pending: u64,
+    next_position: Option<u64>,
+    started: bool,
+    lost: u64,
+}
+
+impl CaptureTimeline {
+    /// A quantum of `frames` samples arrived, measured to start at `at_us`, at server
+    /// position `position`. Returns the samples of silence to insert before it.
+    pub fn quantum(&mut self, frames: u64, at_us: u64, position: Option<u64>) -> u64 {
+        let mut silence = 0;
+        if let (Some(expected), Some(position)) = (self.next_position, position) {
+            let skipped = position.saturating_sub(expected);
+            // More than ten seconds is a restarted server, not a loss to fill.
+            if (1..RATE as u64 * 10).contains(&skipped) {
+                silence = skipped;
+                self.lost += skipped;
+            }
+        }
+        self.next_position = position.map(|p| p + frames);
+        if !self.started {
+            self.started = true;
+            self.start_us = at_us;
+        } else {
+            let at_silence = at_us.saturating_sub(samples_us(silence));
+            let expected = self.start_us + samples_us(self.pending);
+            if expected.abs_diff(at_silence) > REANCHOR_US {
+                self.start_us = at_silence.saturating_sub(samples_us(self.pending));
+            }
+        }
+        self.pending += silence + frames;
+        silence
+    }
+
+    /// Take `frames` samples (which must have arrived); returns the capture time of the first.
+    pub fn take(&mut self, frames: u64) -> u64 {
+        let pts = self.start_us;
+        self.pending = self.pending.saturating_sub(frames);
+        self.start_us += samples_us(frames);
+        pts
+    }
+
+    /// Samples (per channel) the server skipped so far.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+}
+
+/// Missing sound at the viewer: a packet that starts later than the last one ended.
+#[derive(Clone, Debug, Default)]
+pub struct PlayoutGaps {
+    next_pts_us: Option<u64>,
+}
+
+/// What to do about a gap before a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Samples (per channel) that never arrived: counted.
+    pub missing: u64,
+    /// Samples of silence to play in their place: at most a second (a longer break is a
+    /// paused publisher, not a hole to fill) and never more than the output can take.
+    pub fill: u64,
+}
+
+impl PlayoutGaps {
+    /// A packet of `frames` samples with timestamp `pts_us` is about to be played, and the
+    /// output has room for `room` samples. A jitter of up to a millisecond is not a gap.
+    pub fn packet(&mut self, pts_us: u64, frames: u64, room: u64) -> Option<Gap> {
+        let expected = self.next_pts_us.replace(pts_us + samples_us(frames));
+        let expected = expected?;
+        if pts_us <= expected + 1_000 {
+            return None;
+        }
+        let missing = (pts_us - expected) * RATE as u64 / 1_000_000;
+        Some(Gap {
+            missing,
+            fill: missing.min(RATE as u64).min(room),
+        })
+    }
+}
+
+/// Lip sync: a picture is shown as long after its capture as its sound is heard. The sound's
+/// capture-to-heard time is smoothed over about 16 packets so that the picture's wait does
+/// not jitter with each packet.
+#[derive(Clone, Debug)]
+pub struct LipSync {
+    heard_us: Option<u64>,
+    max_hold_us: u64,
+}
+
+impl LipSync {
+    /// `max_hold_us`: the longest a picture waits; beyond it the sound path is broken and the
+    /// picture goes out late rather than never.
+    pub fn new(max_hold_us: u64) -> Self {
+        Self {
+            heard_us: None,
+            max_hold_us,
+        }
+    }
+
+    /// A packet captured at `captured_us` was handed to the output at `written_us`, and is
+    /// heard `ahead_us` after that (codec delay, the sink's queue).
+    pub fn sound(&mut self, captured_us: u64, written_us: u64, ahead_us: u64) {
+        let heard = written_us.saturating_sub(captured_us) + ahead_us;
+        self.heard_us = Some(match self.heard_us {
+            None => heard,
+            Some(old) => (old * 15 + heard) / 16,
+        });
+    }
+
+    /// How long after capture sound is heard, smoothed; `None` before any sound.
+    pub fn heard_us(&self) -> Option<u64> {
+        self.heard_us
+    }
+
+    /// How long a picture captured at `captured_us` should wait at `now_us` to show with its
+    /// sound: zero when it is already late or there is no sound yet.
+    pub fn hold_us(&self, captured_us: u64, now_us: u64) -> u64 {
+        let Some(heard) = self.heard_us else {
+            return 0;
+        };
+        (captured_us + heard)
+            .saturating_sub(now_us)
+            .min(self.max_hold_us)
+    }
+}
+
+/// Where a viewer starts: the relay hands a new subscriber the newest group, from its
+/// keyframe; [`Joiner`] decides what to show from there, and from where to restart after a
+/// damaged picture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinPolicy {
+    /// Live from the next keyframe: a group that began in the past is skipped.
+    Next,
+    /// At once, from the current group's keyframe, playing its older frames late.
+    Current,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JoinState {
+    /// The first frame is yet to come.
+    Joining,
+    /// Waiting for a keyframe (after skipping a stale group, or after damage).
+    WaitingForKey,
+    Playing,
+}
+
+/// What to do with an arriving frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admit {
+    Decode,
+    Skip,
+}
+
+#[derive(Clone, Debug)]
+pub struct Joiner {
+    policy: JoinPolicy,
+    state: JoinState,
+}
+
+impl Joiner {
+    pub fn new(policy: JoinPolicy) -> Self {
+        Self {
+            policy,
+            state: JoinState::Joining,
+        }
+    }
+
+    /// A frame arrived. `behind_it` says whether another frame was already waiting behind
+    /// it (asked only for the first keyframe under [`JoinPolicy::Next`]): if so, its group
+    /// began in the past and is skipped.
+    pub fn frame(&mut self, keyframe: bool, behind_it: impl FnOnce() -> bool) -> Admit {
+        self.state = match (self.state, keyframe) {
+            (JoinState::Joining, true) if self.policy == JoinPolicy::Next && behind_it() => {
+                JoinState::WaitingForKey
+            }
+            (_, true) | (JoinState::Playing, false) => JoinState::Playing,
+            (_, false) => JoinState::WaitingForKey,
+        };
+        match self.state {
+            JoinState::Playing => Admit::Decode,
+            _ => Admit::Skip,
+        }
+    }
+
+    /// A picture failed to decode: show nothing more until the next keyframe.
+    pub fn damaged(&mut self) {
+        self.state = JoinState::WaitingForKey;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pacer_keeps_its_grid_and_skips_when_late() {
+        let mut pacer = Pacer::new(100.0);
+        assert_eq!(pacer.next(1_000), (0, 1_000));
+        // On time, or a little late: the next slot on the grid.
+        assert_eq!(pacer.next(5_000), (1, 11_000));
+        assert_eq!(pacer.next(25_000), (2, 21_000));
+        // More than a frame late: skip to the next slot after now, never burst.
+        assert_eq!(pacer.next(75_500), (8, 81_000));
+        assert_eq!(pacer.next(81_000), (9, 91_000));
+        // A grid whose origin is in the past.
+        let mut pacer = Pacer::on_grid(100.0, 0);
+        assert_eq!(pacer.next(105_000), (11, 110_000));
+    }
+
+    #[test]
+    fn captured_sound_abuts_fills_xruns_and_reanchors() {
+        let mut t = CaptureTimeline::default();
+        // 480-sample quanta (10 ms) at positions 0, 480, measured with jitter.
+        assert_eq!(t.quantum(480, 1_000_000, Some(0)), 0);
+        assert_eq!(t.quantum(480, 1_010_700, Some(480)), 0);
+        assert_eq!(t.take(480), 1_000_000);
+        assert_eq!(t.take(480), 1_010_000, "follows the count, not the jitter");
+        // The server skipped 960 samples: they come back as silence, counted.
+        assert_eq!(t.quantum(480, 1_040_000, Some(1_920)), 960);
+        assert_eq!(t.lost(), 960);
+        assert_eq!(t.take(960), 1_020_000);
+        assert_eq!(t.take(480), 1_040_000);
+        // A stall with no position: the measured time wins once it is 20 ms off.
+        assert_eq!(t.quantum(480, 1_200_000, None), 0);
+        assert_eq!(t.take(480), 1_200_000);
+    }
+
+    #[test]
+    fn playout_gaps_are_counted_and_filled_within_bounds() {
+        let mut g = PlayoutGaps::default();
+        assert_eq!(g.packet(0, 480, 10_000), None);
+        assert_eq!(g.packet(10_500, 480, 10_000), None, "jitter under 1 ms");
+        assert_eq!(
+            g.packet(40_500, 480, 10_000),
+            Some(Gap {
+                missing: 960,
+                fill: 960
+            })
+        );
+        // A long break fills at most a second, and never more than the output takes.
+        assert_eq!(
+            g.packet(5_050_500, 480, 100_000),
+            Some(Gap {
+                missing: 240_000,
+                fill: 48_000
+            })
+        );
+        assert_eq!(
+            g.packet(5_100_500, 480, 100),
+            Some(Gap {
+                missing: 1_920,
+                fill: 100
+            })
+        );
+    }
+
+    #[test]
+    fn lip_sync_holds_pictures_for_their_sound_within_a_bound() {
+        let mut sync = LipSync::new(250_000);
+        assert_eq!(sync.hold_us(0, 0), 0, "no sound yet: no wait");
+        sync.sound(1_000, 13_000, 2_000);
+        assert_eq!(sync.heard_us(), Some(14_000));
+        // A picture captured at 100 000 and decoded at 105 000 waits until 114 000.
+        assert_eq!(sync.hold_us(100_000, 105_000), 9_000);
+        assert_eq!(sync.hold_us(100_000, 120_000), 0, "already late");
+        // Smoothing: one slow packet moves the wait by a sixteenth of its excess.
+        sync.sound(0, 30_000, 0);
+        assert_eq!(sync.heard_us(), Some(15_000));
+        let mut broken = LipSync::new(250_000);
+        broken.sound(0, 10_000_000, 0);
+        assert_eq!(broken.hold_us(0, 0), 250_000);
+    }
+
+    #[test]
+    fn joining_next_skips_a_stale_group_and_damage_waits_for_a_key() {
+        let mut j = Joiner::new(JoinPolicy::Next);
+        assert_eq!(j.frame(true, || true), Admit::Skip, "stale group");
+        assert_eq!(j.frame(false, || unreachable!()), Admit::Skip);
+        assert_eq!(j.frame(true, || unreachable!()), Admit::Decode);
+        assert_eq!(j.frame(false, || unreachable!()), Admit::Decode);
+        j.damaged();
+        assert_eq!(j.frame(false, || unreachable!()), Admit::Skip);
+        assert_eq!(j.frame(true, || unreachable!()), Admit::Decode);
+
+        let mut fresh = Joiner::new(JoinPolicy::Next);
+        assert_eq!(
+            fresh.frame(true, || false),
+            Admit::Decode,
+            "a group just starting"
+        );
+        let mut current = Joiner::new(JoinPolicy::Current);
+        assert_eq!(current.frame(false, || unreachable!()), Admit::Skip);
+        assert_eq!(current.frame(true, || unreachable!()), Admit::Decode);
+    }
+}
