@@ -10,7 +10,7 @@ use url::Url;
 use crate::Error;
 
 /// Flags for dialing a relay (or a `moq-pub --listen` server).
-#[derive(clap::Args, Clone, Debug, Default)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct ConnectArgs {
     /// The relay to connect to. `https://HOST:PORT/PATH` (WebTransport, TLS verified against
     /// the system roots), `http://HOST:PORT/PATH` (fetches the server's self-signed certificate
@@ -45,19 +45,33 @@ pub struct ConnectArgs {
     /// Give up if the first connection (or the broadcast) is not up within this many seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
+
+    /// Declare the peer gone after this many seconds without hearing from it (the QUIC idle
+    /// timeout; keep-alives go out at a quarter of it, so a live but quiet path never trips
+    /// it). Short, because a game stream that has been silent this long is already broken.
+    #[arg(long, default_value_t = 1.2, value_name = "SECONDS")]
+    pub idle_timeout: f64,
+}
+
+/// The flags' own defaults, for callers that build the settings in code.
+impl Default for ConnectArgs {
+    fn default() -> Self {
+        Self {
+            url: None,
+            token: None,
+            tls_fingerprint: Vec::new(),
+            tls_root: Vec::new(),
+            tls_insecure: false,
+            moq_version: Vec::new(),
+            timeout: 10.0,
+            idle_timeout: 1.2,
+        }
+    }
 }
 
 impl ConnectArgs {
     pub fn timeout(&self) -> Result<Duration, Error> {
-        Duration::try_from_secs_f64(self.timeout)
-            .ok()
-            .filter(|t| !t.is_zero())
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "--timeout {} must be a positive number of seconds",
-                    self.timeout
-                ))
-            })
+        seconds("--timeout", self.timeout)
     }
 
     /// The URL with the token attached, or an error when none was given.
@@ -101,11 +115,24 @@ impl ConnectArgs {
             );
             config.tls.insecure = Some(true);
         }
-        let client = config
-            .init(moq_tokio::quic::Config::default())
-            .map_err(Error::Client)?;
+        let mut quic = moq_tokio::quic::Config::default();
+        quic.idle_timeout = seconds("--idle-timeout", self.idle_timeout)?;
+        quic.keep_alive = quic.idle_timeout / 4;
+        let client = config.init(quic).map_err(Error::Client)?;
         Ok((client, url))
     }
+}
+
+/// A flag's seconds as a duration, refused unless positive.
+fn seconds(flag: &str, value: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{flag} {value} must be a positive number of seconds"
+            ))
+        })
 }
 
 /// Wait for a connection's first session, bounded by `timeout`.
