@@ -20,14 +20,14 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A tool installed by ci/setup.
+/// A tool installed by `ci/setup --test`.
 pub fn tool(name: &str) -> String {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
         .output();
     assert!(
         found.is_ok_and(|o| o.status.success()),
-        "{name} is not installed: run ci/setup"
+        "{name} is not installed: run ci/setup --test"
     );
     name.to_string()
 }
