@@ -5,9 +5,11 @@
 //! - `encode`: the bare cost of x264 (Lantern's own encoder settings) and of the H.264
 //!   decoder on the same frames, in CPU ms per frame; optionally writes the stream out.
 //! - `fanout`: many light subscribers on one relay, each timing frame arrival.
+//! - `convert`: the capture → I420 conversion by swscale, the `yuv` crate and libyuv.
 //!
 //! Every subcommand prints one JSON line with its results on stdout (`feed`: on stderr).
 
+mod convert;
 mod cpu;
 mod encode;
 mod fanout;
@@ -25,6 +27,7 @@ struct Args {
 #[derive(Subcommand)]
 enum Command {
     Feed(feed::Args),
+    Convert(convert::Args),
     Encode(encode::Args),
     Fanout(fanout::Args),
 }
@@ -33,6 +36,7 @@ fn main() -> std::process::ExitCode {
     lantern_net::cli::init_logging("error");
     let result = match Args::parse().command {
         Command::Feed(args) => feed::run(args),
+        Command::Convert(args) => convert::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Fanout(args) => fanout::run(args),
     };

@@ -1,0 +1,73 @@
+//! What each fuzz target does with its input, in one place: the fuzzer binaries under
+//! `fuzz_targets/` call these, and `tests/replay.rs` runs every kept input through them in
+//! the ordinary test command. Each must never panic, whatever the bytes.
+
+use lantern_proto::{audio::OpusHead, h264, stamp::Stamp, y4m};
+
+/// What a target does with one input.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its fuzzer binary and its folders.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("y4m", y4m),
+    ("stamp", stamp),
+    ("opus_head", opus_head),
+    ("annexb", annexb),
+    ("catalog", catalog),
+];
+
+/// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
+/// that an input is not a 100 MB allocation (which a real stream may still ask for).
+const MAX_FUZZ_PIXELS: u64 = 1 << 20;
+
+/// A y4m stream as `moq-pub --source y4m:` reads it: the header, then frames.
+pub fn y4m(data: &[u8]) {
+    let Ok(mut reader) = y4m::Reader::new(data) else {
+        return;
+    };
+    let header = reader.header();
+    if header.width as u64 * header.height as u64 > MAX_FUZZ_PIXELS {
+        return;
+    }
+    let _ = header.fps();
+    let mut frame = reader.new_frame();
+    for _ in 0..4 {
+        match reader.read_frame(&mut frame.view_mut()) {
+            Ok(true) => {
+                let _ = Stamp::read(&frame.image());
+            }
+            _ => return,
+        }
+    }
+}
+
+/// The stamp reader on a luma plane of any size and stride, as a decoder hands it over:
+/// the first four bytes choose the size and stride, the rest are the pixels.
+pub fn stamp(data: &[u8]) {
+    let [w, h, s, _, pixels @ ..] = data else {
+        return;
+    };
+    let width = u32::from(*w) * 16;
+    let height = u32::from(*h) * 8;
+    let stride = width as usize + *s as usize;
+    let _ = Stamp::read_luma(pixels, stride, width, height);
+}
+
+/// An OpusHead from a catalog's description.
+pub fn opus_head(data: &[u8]) {
+    let _ = OpusHead::parse(data);
+}
+
+/// An access unit from the network, as the decoder frames it.
+pub fn annexb(data: &[u8]) {
+    let _ = h264::is_annexb(data);
+    let mut out = Vec::new();
+    let _ = h264::to_annexb(data, &mut out);
+}
+
+/// A catalog from the network, and moq-sub's choice of what to play from it.
+pub fn catalog(data: &[u8]) {
+    if let Ok(catalog) = hang::catalog::Catalog::<()>::from_slice(data) {
+        let _ = moq_sub::choose(&catalog);
+    }
+}
