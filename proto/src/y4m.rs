@@ -42,17 +42,21 @@ impl Header {
         }
         let (mut width, mut height, mut rate) = (None, None, None);
         for field in fields.filter(|f| !f.is_empty()) {
-            let (tag, value) = field.split_at(1);
+            // A tag is one character; a non-ASCII one is no tag y4m knows (and splitting at
+            // byte 1 would cut it in half).
+            let mut chars = field.chars();
+            let tag = chars.next().filter(char::is_ascii).unwrap_or('?');
+            let value = chars.as_str();
             match tag {
-                "W" => width = Some(number(value, "width")?),
-                "H" => height = Some(number(value, "height")?),
-                "F" => rate = Some(ratio(value)?),
-                "I" if value != "p" && value != "?" => {
+                'W' => width = Some(number(value, "width")?),
+                'H' => height = Some(number(value, "height")?),
+                'F' => rate = Some(ratio(value)?),
+                'I' if value != "p" && value != "?" => {
                     return Err(Error::Y4m(format!(
                         "interlaced input (I{value}) is not supported"
                     )));
                 }
-                "C" if !matches!(value, "420jpeg" | "420paldv" | "420mpeg2" | "420") => {
+                'C' if !matches!(value, "420jpeg" | "420paldv" | "420mpeg2" | "420") => {
                     return Err(Error::Y4mColorspace(value.to_string()));
                 }
                 _ => {} // A, X and the accepted I/C values change nothing here.
@@ -299,6 +303,8 @@ mod tests {
             ("YUV4MPEG2 W4 H2 F1:1 C444", "colorspace"),
             ("YUV4MPEG2 W4 H2 F1:1 It", "interlaced"),
             ("YUV4MPEG2 W5 H2 F1:1", "even"),
+            // Found by the fuzzer: a field that starts with a two-byte character.
+            ("YUV4MPEG2 \u{3e6}6 H16 F30:1", "no width"),
         ];
         for (line, why) in cases {
             let err = Header::parse(line).unwrap_err().to_string();
