@@ -146,7 +146,7 @@ pub async fn publish(
         audio: audio.transpose()?,
     };
     finished?;
-    tracing::info!(?summary, "done");
+    tracing::debug!(?summary, "done");
     Ok(summary)
 }
 

@@ -89,7 +89,9 @@ struct Args {
     audio_bitrate: u32,
 }
 
-#[tokio::main]
+// One thread for the network side: encoding runs on threads of its own, and a single
+// runtime thread spares the cross-thread wake-ups of each frame handed to MoQ.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     cli::init_logging("error,moq_tokio=warn,moq_pub=info");
     let args = Args::parse();
