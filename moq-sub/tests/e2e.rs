@@ -537,3 +537,84 @@ fn a_users_picture_is_not_stamped_and_still_timed() {
         );
     }
 }
+
+#[test]
+fn malformed_y4m_is_one_line_never_a_panic() {
+    let relay = Relay::start();
+    let dir = tempfile::tempdir().unwrap();
+    let frame = |w: usize, h: usize| vec![0u8; w * h * 3 / 2];
+    let mut cases: Vec<(String, Vec<u8>, &str)> = vec![
+        (
+            "truncated frame".into(),
+            [
+                b"YUV4MPEG2 W320 H240 F30:1\nFRAME\n".to_vec(),
+                frame(320, 120),
+            ]
+            .concat(),
+            "inside a frame",
+        ),
+        (
+            "bad marker".into(),
+            [
+                b"YUV4MPEG2 W320 H240 F30:1\nFRAMX\n".to_vec(),
+                frame(320, 240),
+            ]
+            .concat(),
+            "FRAME marker",
+        ),
+        (
+            "huge size".into(),
+            b"YUV4MPEG2 W99998 H99998 F30:1\n".to_vec(),
+            "larger than 8192",
+        ),
+        (
+            "zero rate".into(),
+            b"YUV4MPEG2 W320 H240 F30:0\n".to_vec(),
+            "out of range",
+        ),
+        ("binary".into(), vec![0xff; 4096], "no YUV4MPEG2 signature"),
+        ("empty".into(), Vec::new(), "empty input"),
+        (
+            "endless header".into(),
+            [&b"YUV4MPEG2 "[..], &[b'W'; 5000]].concat(),
+            "longer than 1024",
+        ),
+    ];
+    // What the fuzzer found, kept as regressions: each must be a clear error too.
+    let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/y4m");
+    for entry in std::fs::read_dir(kept).unwrap() {
+        let path = entry.unwrap().path();
+        cases.push((
+            path.display().to_string(),
+            std::fs::read(&path).unwrap(),
+            "y4m",
+        ));
+    }
+    for (i, (what, bytes, needle)) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("{i}.y4m"));
+        std::fs::write(&file, bytes).unwrap();
+        let source = format!("y4m:{}", file.display());
+        let out = spawn(
+            bin("moq-pub"),
+            &[
+                "--url",
+                &relay.url(),
+                "--name",
+                "bad",
+                "--audio",
+                "none",
+                "--source",
+                &source,
+            ],
+        )
+        .finish(Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("moq-pub: ") && last.contains(needle),
+            "{what}: expected {needle:?} in the last line of:\n{stderr}"
+        );
+    }
+}

@@ -6,6 +6,9 @@ use std::io::{BufRead, Write};
 use crate::picture::{I420Mut, Image, PixelFormat};
 use crate::{Error, yuv};
 
+const SIGNATURE: &[u8] = b"YUV4MPEG2";
+const NOT_Y4M: &str = "not a y4m stream (no YUV4MPEG2 signature)";
+
 /// The longest header or FRAME line accepted; real ones are well under 100 bytes.
 const MAX_LINE: usize = 1024;
 
@@ -35,10 +38,8 @@ impl Header {
     /// Parse a header line (without its newline).
     pub fn parse(line: &str) -> Result<Self, Error> {
         let mut fields = line.split(' ');
-        if fields.next() != Some("YUV4MPEG2") {
-            return Err(Error::Y4m(
-                "not a y4m stream (no YUV4MPEG2 signature)".into(),
-            ));
+        if fields.next().map(str::as_bytes) != Some(SIGNATURE) {
+            return Err(Error::Y4m(NOT_Y4M.into()));
         }
         let (mut width, mut height, mut rate) = (None, None, None);
         for field in fields.filter(|f| !f.is_empty()) {
@@ -101,6 +102,11 @@ pub struct Reader<R> {
 impl<R: BufRead> Reader<R> {
     /// Read and check the stream header.
     pub fn new(mut input: R) -> Result<Self, Error> {
+        // Say "not y4m" about anything else, rather than whatever its first line breaks.
+        let head = input.fill_buf()?;
+        if head.len() >= SIGNATURE.len() && !head.starts_with(SIGNATURE) {
+            return Err(Error::Y4m(NOT_Y4M.into()));
+        }
         let mut line = Vec::with_capacity(128);
         if !read_line(&mut input, &mut line)? {
             return Err(Error::Y4m("empty input (no header)".into()));
@@ -332,8 +338,10 @@ mod tests {
         let mut reader = Reader::new(&data[..]).unwrap();
         assert!(reader.read_frame(&mut frame.view_mut()).is_err());
 
-        let long = vec![b'Y'; 5000];
-        assert!(Reader::new(&long[..]).is_err());
+        let why = |data: &[u8]| Reader::new(data).err().map(|e| e.to_string());
+        let long = [&b"YUV4MPEG2 "[..], &[b'W'; 5000]].concat();
+        assert!(why(&long).unwrap().contains("longer"));
+        assert!(why(&[0xff; 5000]).unwrap().contains("signature"));
         assert!(Reader::new(&b""[..]).is_err());
     }
 }
