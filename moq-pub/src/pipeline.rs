@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::encode::{Encoder, H264Settings};
 use crate::publish::VideoTrack;
 use crate::source::{Canvas, Captured, Source};
-use crate::stats::{Event, VideoStats, VideoSummary, ms};
+use crate::stats::{Event, StageTimes, VideoStats, VideoSummary};
 use crate::{Error, Events};
 
 /// A one-slot hand-off that keeps only the newest value.
@@ -242,10 +242,7 @@ impl Report {
             kbps: (self.bytes as f64 * 8.0 / elapsed / 1000.0).round(),
             captured: self.counters.captured.load(Ordering::Relaxed),
             drops: self.counters.dropped.load(Ordering::Relaxed),
-            encode_ms_p50: ms(&self.encode_us, 0.5),
-            encode_ms_p99: ms(&self.encode_us, 0.99),
-            capture_to_sent_ms_p50: ms(&self.pipeline_us, 0.5),
-            capture_to_sent_ms_p99: ms(&self.pipeline_us, 0.99),
+            times: StageTimes::of(&self.encode_us, &self.pipeline_us),
         }));
         self.since = Instant::now();
         self.frames = 0;
@@ -259,10 +256,7 @@ impl Report {
             captured: self.counters.captured.load(Ordering::Relaxed),
             published: self.published,
             drops: self.counters.dropped.load(Ordering::Relaxed),
-            encode_ms_p50: ms(&self.total_encode_us, 0.5),
-            encode_ms_p99: ms(&self.total_encode_us, 0.99),
-            capture_to_sent_ms_p50: ms(&self.total_pipeline_us, 0.5),
-            capture_to_sent_ms_p99: ms(&self.total_pipeline_us, 0.99),
+            times: StageTimes::of(&self.total_encode_us, &self.total_pipeline_us),
         }
     }
 }

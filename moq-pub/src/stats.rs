@@ -30,11 +30,29 @@ pub struct VideoStats {
     /// Frames captured so far, and dropped because the encoder was behind.
     pub captured: u64,
     pub drops: u64,
+    #[serde(flatten)]
+    pub times: StageTimes,
+}
+
+/// How long the stages took: encoding alone, and capture to the frame handed to MoQ.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StageTimes {
     pub encode_ms_p50: f64,
     pub encode_ms_p99: f64,
-    /// Capture to the encoded frame handed to MoQ.
     pub capture_to_sent_ms_p50: f64,
     pub capture_to_sent_ms_p99: f64,
+}
+
+impl StageTimes {
+    /// Percentiles of encode and capture-to-sent histograms (µs).
+    pub fn of(encode_us: &Histogram, capture_to_sent_us: &Histogram) -> Self {
+        Self {
+            encode_ms_p50: ms(encode_us, 0.5),
+            encode_ms_p99: ms(encode_us, 0.99),
+            capture_to_sent_ms_p50: ms(capture_to_sent_us, 0.5),
+            capture_to_sent_ms_p99: ms(capture_to_sent_us, 0.99),
+        }
+    }
 }
 
 /// The video pipeline over the whole run.
@@ -43,10 +61,8 @@ pub struct VideoSummary {
     pub captured: u64,
     pub published: u64,
     pub drops: u64,
-    pub encode_ms_p50: f64,
-    pub encode_ms_p99: f64,
-    pub capture_to_sent_ms_p50: f64,
-    pub capture_to_sent_ms_p99: f64,
+    #[serde(flatten)]
+    pub times: StageTimes,
 }
 
 /// The audio thread over the whole run.

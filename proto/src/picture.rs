@@ -80,6 +80,12 @@ impl<'a> Image<'a> {
         Ok(image)
     }
 
+    /// A view of three I420 planes with their strides.
+    pub fn i420(width: u32, height: u32, planes: [(&'a [u8], usize); 3]) -> Result<Self, Error> {
+        let [(y, ys), (u, us), (v, vs)] = planes;
+        Self::new(PixelFormat::I420, width, height, &[y, u, v], &[ys, us, vs])
+    }
+
     pub fn format(&self) -> PixelFormat {
         self.format
     }
@@ -149,15 +155,7 @@ impl<'a> I420Mut<'a> {
 
     /// A read-only view of the same picture.
     pub fn image(&self) -> Image<'_> {
-        let [(y, ys), (u, us), (v, vs)] = self.planes();
-        Image::new(
-            PixelFormat::I420,
-            self.width,
-            self.height,
-            &[y, u, v],
-            &[ys, us, vs],
-        )
-        .expect("checked when made")
+        Image::i420(self.width, self.height, self.planes()).expect("checked when made")
     }
 
     /// Copy `from` (I420 of the same size) in, row by row.

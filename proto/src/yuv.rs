@@ -1,7 +1,7 @@
 //! The 4:2:0 planar (I420) frame that every stage passes around.
 
 use crate::Error;
-use crate::picture::{I420Mut, Image, PixelFormat};
+use crate::picture::{I420Mut, Image};
 
 /// An I420 frame: full-size luma, then quarter-size U and V, tightly packed.
 ///
@@ -64,15 +64,7 @@ impl Frame {
 
     /// A read-only view, for anything that takes an [`Image`].
     pub fn image(&self) -> Image<'_> {
-        let [(y, ys), (u, us), (v, vs)] = self.planes();
-        Image::new(
-            PixelFormat::I420,
-            self.width,
-            self.height,
-            &[y, u, v],
-            &[ys, us, vs],
-        )
-        .expect("a frame's planes fit its size")
+        Image::i420(self.width, self.height, self.planes()).expect("a frame's planes fit its size")
     }
 
     /// A writable view, for anything that fills an [`I420Mut`].
