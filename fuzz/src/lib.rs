@@ -65,9 +65,13 @@ pub fn annexb(data: &[u8]) {
     let _ = h264::to_annexb(data, &mut out);
 }
 
-/// A catalog from the network, and moq-sub's choice of what to play from it.
+/// A catalog from the network, as moq-sub reads it (checked, then parsed by hang), and its
+/// choice of what to play from it.
 pub fn catalog(data: &[u8]) {
-    if let Ok(catalog) = hang::catalog::Catalog::<()>::from_slice(data) {
+    let Ok(value) = serde_json::from_slice(data) else {
+        return;
+    };
+    if let Ok(catalog) = moq_sub::catalog::parse(value) {
         let _ = moq_sub::choose(&catalog);
     }
 }

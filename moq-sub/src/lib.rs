@@ -6,6 +6,7 @@
 //! a cancellation token and report through an events channel; the library prints nothing.
 
 pub mod audio;
+pub mod catalog;
 pub mod decode;
 mod error;
 pub mod output;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hang::catalog::{AudioCodec, Catalog, VideoCodec};
 use lantern_proto::audio::OpusHead;
-use moq_mux::catalog::Stream as _;
 
 use crate::Error;
 
@@ -146,16 +145,15 @@ pub async fn open(
         .routed_broadcast(name)
         .await
         .map_err(|e| err("not available", e.into()))?;
-    let mut catalog =
-        moq_mux::catalog::Consumer::<()>::new(&broadcast, moq_mux::catalog::CatalogFormat::Hang)
-            .await
-            .map_err(|e| Error::broadcast(name, "no catalog", Some(e.into())))?;
+    let mut catalog = crate::catalog::CatalogReader::subscribe(&broadcast)
+        .await
+        .map_err(|e| err("no catalog", e))?;
     // A publisher may list its video only once the first keyframe resolved the codec.
     let snapshot = loop {
         match catalog
             .next()
             .await
-            .map_err(|e| err("bad catalog", e.into()))?
+            .map_err(|e| err("bad catalog", e))?
         {
             Some(snapshot) if !snapshot.video.renditions.is_empty() => break snapshot,
             Some(_) => continue,
