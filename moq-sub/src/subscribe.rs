@@ -150,11 +150,7 @@ pub async fn open(
         .map_err(|e| err("no catalog", e))?;
     // A publisher may list its video only once the first keyframe resolved the codec.
     let snapshot = loop {
-        match catalog
-            .next()
-            .await
-            .map_err(|e| err("bad catalog", e))?
-        {
+        match catalog.next().await.map_err(|e| err("bad catalog", e))? {
             Some(snapshot) if !snapshot.video.renditions.is_empty() => break snapshot,
             Some(_) => continue,
             None => {
