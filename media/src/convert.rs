@@ -41,63 +41,54 @@ unsafe extern "C" {
     ) -> i32;
 }
 
-/// Converts pictures into I420. (Stateless today; a type so a converter that keeps state,
-/// a GPU one, can take its place.)
-#[derive(Default)]
-pub struct Converter {
-    _private: (),
-}
-
-impl Converter {
-    /// Convert `from` into `to`, which must have the same size.
-    pub fn to_i420(&mut self, from: &Image, to: &mut I420Mut) -> Result<(), Error> {
-        if (from.width(), from.height()) != (to.width(), to.height()) {
-            return Err(Error::Convert(format!(
-                "a {}x{} picture into a {}x{} frame",
-                from.width(),
-                from.height(),
-                to.width(),
-                to.height()
-            )));
-        }
-        let (width, height) = (from.width() as i32, from.height() as i32);
-        let [(y, ys), (u, us), (v, vs)] = to.planes_mut();
-        let (y, u, v) = (y.as_mut_ptr(), u.as_mut_ptr(), v.as_mut_ptr());
-        let (ys, us, vs) = (ys as i32, us as i32, vs as i32);
-        let (p0, s0) = from.plane(0);
-        let (p1, s1) = from.plane(1);
-        // SAFETY: Image and I420Mut checked when made that every plane holds its rows at its
-        // stride for this size, so libyuv reads and writes only inside them.
-        let status = unsafe {
-            match from.format() {
-                PixelFormat::I420 => return to.copy_from(from).map_err(Error::Picture),
-                PixelFormat::Nv12 => NV12ToI420(
-                    p0.as_ptr(),
-                    s0 as i32,
-                    p1.as_ptr(),
-                    s1 as i32,
-                    y,
-                    ys,
-                    u,
-                    us,
-                    v,
-                    vs,
-                    width,
-                    height,
-                ),
-                PixelFormat::Bgrx | PixelFormat::Bgra => {
-                    ARGBToI420(p0.as_ptr(), s0 as i32, y, ys, u, us, v, vs, width, height)
-                }
-            }
-        };
-        if status != 0 {
-            return Err(Error::Convert(format!(
-                "libyuv refused {:?} → I420 ({status})",
-                from.format()
-            )));
-        }
-        Ok(())
+/// Convert `from` into `to`, which must have the same size.
+pub fn to_i420(from: &Image, to: &mut I420Mut) -> Result<(), Error> {
+    if (from.width(), from.height()) != (to.width(), to.height()) {
+        return Err(Error::Convert(format!(
+            "a {}x{} picture into a {}x{} frame",
+            from.width(),
+            from.height(),
+            to.width(),
+            to.height()
+        )));
     }
+    let (width, height) = (from.width() as i32, from.height() as i32);
+    let [(y, ys), (u, us), (v, vs)] = to.planes_mut();
+    let (y, u, v) = (y.as_mut_ptr(), u.as_mut_ptr(), v.as_mut_ptr());
+    let (ys, us, vs) = (ys as i32, us as i32, vs as i32);
+    let (p0, s0) = from.plane(0);
+    let (p1, s1) = from.plane(1);
+    // SAFETY: Image and I420Mut checked when made that every plane holds its rows at its
+    // stride for this size, so libyuv reads and writes only inside them.
+    let status = unsafe {
+        match from.format() {
+            PixelFormat::I420 => return to.copy_from(from).map_err(Error::Picture),
+            PixelFormat::Nv12 => NV12ToI420(
+                p0.as_ptr(),
+                s0 as i32,
+                p1.as_ptr(),
+                s1 as i32,
+                y,
+                ys,
+                u,
+                us,
+                v,
+                vs,
+                width,
+                height,
+            ),
+            PixelFormat::Bgrx | PixelFormat::Bgra => {
+                ARGBToI420(p0.as_ptr(), s0 as i32, y, ys, u, us, v, vs, width, height)
+            }
+        }
+    };
+    if status != 0 {
+        return Err(Error::Convert(format!(
+            "libyuv refused {:?} → I420 ({status})",
+            from.format()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -118,8 +109,7 @@ mod tests {
         }
         let image = Image::new(PixelFormat::Bgrx, w, h, &[&bgrx], &[stride]).unwrap();
         let mut out = yuv::Frame::new(w, h).unwrap();
-        let mut converter = Converter::default();
-        converter.to_i420(&image, &mut out.view_mut()).unwrap();
+        to_i420(&image, &mut out.view_mut()).unwrap();
         let [(y, _), (u, _), (v, _)] = out.planes();
         let near = |a: u8, b: u8| a.abs_diff(b) <= 2;
         assert!(y.iter().all(|&p| near(p, 82)), "Y {}", y[0]);
@@ -139,16 +129,12 @@ mod tests {
             &[w as usize, w as usize],
         )
         .unwrap();
-        converter.to_i420(&image, &mut out.view_mut()).unwrap();
+        to_i420(&image, &mut out.view_mut()).unwrap();
         let [(y, _), (u, _), (v, _)] = out.planes();
         assert_eq!(y, &luma[..]);
         assert!(u.iter().all(|&p| p == 100) && v.iter().all(|&p| p == 150));
 
         let small = yuv::Frame::new(32, 32).unwrap();
-        assert!(
-            converter
-                .to_i420(&small.image(), &mut out.view_mut())
-                .is_err()
-        );
+        assert!(to_i420(&small.image(), &mut out.view_mut()).is_err());
     }
 }

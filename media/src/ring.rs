@@ -27,13 +27,13 @@ pub struct Writer<T> {
 }
 
 impl<T: Copy> Writer<T> {
-    /// Push every item of `items`, or none when they do not all fit (false).
-    pub fn push(&mut self, items: impl ExactSizeIterator<Item = T>) -> bool {
-        let Ok(chunk) = self.producer.write_chunk_uninit(items.len()) else {
+    /// Push the `len` items of `items`, or none when they do not all fit (false). An
+    /// iterator that runs short pushes what it had (and returns false).
+    pub fn push(&mut self, len: usize, items: impl IntoIterator<Item = T>) -> bool {
+        let Ok(chunk) = self.producer.write_chunk_uninit(len) else {
             return false;
         };
-        chunk.fill_from_iter(items);
-        true
+        chunk.fill_from_iter(items) == len
     }
 
     /// Room left, in items.
@@ -118,16 +118,13 @@ mod tests {
     #[test]
     fn pushes_are_whole_or_refused_and_reads_wrap() {
         let (mut w, mut r) = ring::<u32>(5);
-        assert!(w.push([1, 2, 3].into_iter()));
-        assert!(!w.push([4, 5, 6].into_iter()), "3 do not fit in 2");
+        assert!(w.push(3, [1, 2, 3]));
+        assert!(!w.push(3, [4, 5, 6]), "3 do not fit in 2");
         assert_eq!((w.queued(), w.free()), (3, 2));
         let mut out = [0; 2];
         assert_eq!(r.pop_into(&mut out), 2);
         assert_eq!(out, [1, 2]);
-        assert!(
-            w.push([4, 5, 6].into_iter()),
-            "now they fit, wrapping around"
-        );
+        assert!(w.push(3, [4, 5, 6]), "now they fit, wrapping around");
         let mut out = [0; 8];
         assert_eq!(r.pop_into(&mut out), 4);
         assert_eq!(out[..4], [3, 4, 5, 6]);
@@ -137,7 +134,7 @@ mod tests {
     #[test]
     fn discard_drops_the_oldest() {
         let (mut w, mut r) = ring::<u8>(4);
-        w.push([1, 2, 3].into_iter());
+        w.push(3, [1, 2, 3]);
         assert_eq!(r.discard(2), 2);
         assert_eq!(r.pop(), Some(3));
         assert_eq!(r.discard(9), 0);
@@ -151,7 +148,7 @@ mod tests {
             (got, r.pop())
         });
         // The reader may or may not be parked yet: either way it must see the item.
-        w.push([7].into_iter());
+        w.push(1, [7]);
         w.wake();
         assert_eq!(reader.join().unwrap(), (true, Some(7)));
         let (_w, mut r) = ring::<u8>(1);

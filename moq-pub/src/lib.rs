@@ -61,8 +61,6 @@ pub struct Options {
     /// Draw the frame stamp into pictures that carry none (test content; `--stamp`).
     pub stamp: bool,
     pub audio: audio::AudioSettings,
-    /// How long the first connection may take.
-    pub timeout: Duration,
 }
 
 /// Publish until the video source ends, `frames` are sent, or `cancel` fires. On a stop the
@@ -168,7 +166,7 @@ impl Network {
             Target::Relay(args) => {
                 let (client, url) = args.client()?;
                 let dialing = client.with_publisher(origin.consume()).connect(url.clone());
-                let connection = lantern_net::established(dialing, &url, options.timeout).await?;
+                let connection = lantern_net::established(dialing, &url, args.timeout()?).await?;
                 let url = lantern_net::redacted(&url);
                 let _ = events.send(Event::Connected { url: url.clone() });
                 Self::Relay(connection, url)

@@ -10,7 +10,6 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use ffmpeg_next as ffmpeg;
-use lantern_media::convert::Converter;
 use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 use tokio_util::sync::CancellationToken;
 
@@ -153,7 +152,6 @@ fn capture_loop(
     cancel: &CancellationToken,
 ) -> Result<(), Error> {
     let format = source.format();
-    let mut converter = Converter::default();
     let mut spare = None;
     let mut number = 0u32;
     let stampable = lantern_proto::stamp::Layout::new(format.width, format.height).is_ok();
@@ -167,7 +165,7 @@ fn capture_loop(
             // it up rather than write under it.
             frame = lantern_media::ffmpeg::i420_frame(format.width, format.height);
         }
-        let mut canvas = Canvas::new(lantern_media::ffmpeg::i420_mut(&mut frame)?, &mut converter);
+        let mut canvas = Canvas::new(lantern_media::ffmpeg::i420_mut(&mut frame)?);
         let Some(captured) = source.next(&mut canvas)? else {
             break;
         };

@@ -57,8 +57,19 @@ pub struct Outcome {
     pub total: serde_json::Value,
 }
 
+impl Outcome {
+    /// A run stopped before anything played.
+    fn empty() -> Self {
+        let stats = stats::Stats::default();
+        Self {
+            summary: stats.summary.clone(),
+            total: stats.total(),
+        }
+    }
+}
+
 /// Dial, then play until the broadcast ends, `frames` are decoded, the stream stalls, or
-/// `cancel` fires.
+/// `cancel` fires (a stop, even before anything played, is not an error).
 pub async fn run(
     config: Config,
     cancel: CancellationToken,
@@ -76,7 +87,7 @@ pub async fn run(
     };
     let connection = tokio::select! {
         connection = dial => connection.map_err(|e| (e, None))?,
-        () = cancel.cancelled() => return Err((Error::Config("stopped while connecting".into()), None)),
+        () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
     let result = watch(&origin, &config, cancel, events).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
@@ -93,7 +104,7 @@ pub async fn watch(
     let timeout = config.timeout;
     let opened = tokio::select! {
         opened = tokio::time::timeout(timeout, subscribe::open(origin, &config.name, true)) => opened,
-        () = cancel.cancelled() => return Err((Error::Config("stopped while waiting for the broadcast".into()), None)),
+        () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
     let (video, audio) = opened
         .map_err(|_| {

@@ -96,7 +96,7 @@ impl Playback {
             .chunks_exact(channels)
             .take(fits)
             .flat_map(|frame| [frame[0], frame[channels - 1]]);
-        self.ring.push(ExactLen(stereo, fits * CHANNELS));
+        self.ring.push(fits * CHANNELS, stereo);
         if fits < frames {
             let shed = (frames - fits) as u64;
             self.shared.shed_samples.fetch_add(shed, Ordering::Relaxed);
@@ -124,25 +124,6 @@ impl Drop for Playback {
         self.stopper.stop();
     }
 }
-
-/// An iterator whose length is known ahead (what a ring push needs).
-struct ExactLen<I>(I, usize);
-
-impl<I: Iterator> Iterator for ExactLen<I> {
-    type Item = I::Item;
-
-    fn next(&mut self) -> Option<I::Item> {
-        let item = self.0.next()?;
-        self.1 -= 1;
-        Some(item)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.1, Some(self.1))
-    }
-}
-
-impl<I: Iterator> ExactSizeIterator for ExactLen<I> {}
 
 fn run(
     target: Option<String>,

@@ -32,7 +32,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (width, height) = (args.size.width, args.size.height);
     let w = width as usize;
     let cube = crate::cube_cycle(args.size.format(60.0))?;
-    let bgrx: Vec<Vec<u8>> = cube.iter().take(PICTURES).map(to_bgrx).collect();
+    let bgrx = (cube.iter().take(PICTURES))
+        .map(to_bgrx)
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let nv12: Vec<Vec<u8>> = cube.iter().take(PICTURES).map(to_nv12).collect();
     let frames = args.frames as usize;
     let time = |convert: &mut dyn FnMut(usize) -> anyhow::Result<()>| -> anyhow::Result<f64> {
@@ -47,13 +49,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut put = |key: &str, value: serde_json::Value| results.insert(key.into(), value);
 
     // libyuv, through lantern-media's converter: the product's own path.
-    let mut lantern = lantern_media::convert::Converter::default();
     let mut out = Frame::new(width, height)?;
     put(
         "bgrx_libyuv_ms",
         json!(time(&mut |i| {
             let image = Image::new(PixelFormat::Bgrx, width, height, &[&bgrx[i]], &[w * 4])?;
-            Ok(lantern.to_i420(&image, &mut out.view_mut())?)
+            Ok(lantern_media::convert::to_i420(
+                &image,
+                &mut out.view_mut(),
+            )?)
         })?),
     );
     let reference = out.clone();
@@ -62,7 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         json!(time(&mut |i| {
             let (y, uv) = nv12[i].split_at(w * height as usize);
             let image = Image::new(PixelFormat::Nv12, width, height, &[y, uv], &[w, w])?;
-            Ok(lantern.to_i420(&image, &mut out.view_mut())?)
+            Ok(lantern_media::convert::to_i420(
+                &image,
+                &mut out.view_mut(),
+            )?)
         })?),
     );
 
@@ -123,20 +130,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
-    let mut line = json!({"role": "convert", "width": width, "height": height, "frames": frames});
-    line.as_object_mut().expect("an object").extend(results);
-    println!("{line}");
+    let mut line = serde_json::Map::new();
+    line.extend([
+        ("role".to_string(), json!("convert")),
+        ("width".to_string(), json!(width)),
+        ("height".to_string(), json!(height)),
+        ("frames".to_string(), json!(frames)),
+    ]);
+    line.extend(results);
+    println!("{}", serde_json::Value::Object(line));
     Ok(())
 }
 
 /// The cube as BGRx, through FFmpeg's own I420 → BGR0 (the direction nobody times here).
-fn to_bgrx(frame: &Frame) -> Vec<u8> {
+fn to_bgrx(frame: &Frame) -> anyhow::Result<Vec<u8>> {
     let (w, h) = (frame.width(), frame.height());
     let mut src = ffmpeg_next::frame::Video::new(Pixel::YUV420P, w, h);
-    lantern_media::ffmpeg::i420_mut(&mut src)
-        .expect("a new I420 frame")
-        .copy_from(&frame.image())
-        .expect("same size");
+    lantern_media::ffmpeg::i420_mut(&mut src)?.copy_from(&frame.image())?;
     let mut dst = ffmpeg_next::frame::Video::empty();
     scaling::Context::get(
         Pixel::YUV420P,
@@ -146,14 +156,13 @@ fn to_bgrx(frame: &Frame) -> Vec<u8> {
         w,
         h,
         scaling::Flags::POINT,
-    )
-    .and_then(|mut s| s.run(&src, &mut dst))
-    .expect("swscale to BGR0");
+    )?
+    .run(&src, &mut dst)?;
     let mut out = Vec::with_capacity(w as usize * h as usize * 4);
     for row in dst.data(0).chunks(dst.stride(0)).take(h as usize) {
         out.extend_from_slice(&row[..w as usize * 4]);
     }
-    out
+    Ok(out)
 }
 
 /// The cube as NV12: its luma, then U and V interleaved.

@@ -89,31 +89,27 @@ pub fn cube_cycle(
     (0..count)
         .map(|n| {
             let mut frame = lantern_proto::yuv::Frame::new(format.width, format.height)?;
-            cube.render(n, &mut frame.view_mut());
+            cube.render(n, &mut frame.view_mut())?;
             Ok(frame)
         })
         .collect()
 }
 
-/// Real-time pacing at a frame rate, from the first call: sleeps until the next slot.
+/// Real-time pacing at a frame rate, from when it is made.
 pub struct Paced {
     pacer: lantern_proto::timing::Pacer,
-    start: std::time::Instant,
+    clock: moq_pub::source::SyncEpoch,
 }
 
 impl Paced {
     pub fn new(fps: f64) -> Self {
         Self {
             pacer: lantern_proto::timing::Pacer::new(fps),
-            start: std::time::Instant::now(),
+            clock: moq_pub::source::SyncEpoch::now(),
         }
     }
 
     pub fn wait(&mut self) {
-        let (_, due_us) = self.pacer.next(self.start.elapsed().as_micros() as u64);
-        let due = self.start + std::time::Duration::from_micros(due_us);
-        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
-            std::thread::sleep(wait);
-        }
+        self.clock.pace(&mut self.pacer);
     }
 }

@@ -31,7 +31,7 @@ fn stamps_survive_x264_round_trip() {
         let mut packets = Vec::new();
         for n in 0..90u32 {
             let mut picture = lantern_media::ffmpeg::i420_mut(&mut frame).unwrap();
-            cube.render(n, &mut picture);
+            cube.render(n, &mut picture).unwrap();
             stamp(n).write(&mut picture).unwrap();
             encoder
                 .encode(&mut frame, stamp(n).capture_us, |packet| {

@@ -234,7 +234,7 @@ fn run(
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
             // A full ring means the encoder is stuck: drop (counted) rather than block.
-            if quanta.free() == 0 || !samples.push(values) {
+            if quanta.free() == 0 || !samples.push(count * CHANNELS, values) {
                 overflowed.fetch_add(count as u64, Ordering::Relaxed);
                 return;
             }
@@ -243,7 +243,7 @@ fn run(
                 first_us,
                 position,
             };
-            quanta.push(std::iter::once(quantum));
+            quanta.push(1, [quantum]);
             quanta.wake();
         })
         .register()

@@ -83,11 +83,14 @@ impl Cube {
         self
     }
 
-    /// Draw frame number `n` of the animation into `frame`.
-    pub fn render(&self, n: u32, frame: &mut I420Mut) {
+    /// Draw frame number `n` of the animation into `frame` (of the cube's size).
+    pub fn render(&self, n: u32, frame: &mut I420Mut) -> Result<(), Error> {
         frame
             .copy_from(&self.background.image())
-            .expect("the background has the frame's size");
+            .map_err(|source| Error::Format {
+                what: "the cube's frame".into(),
+                source,
+            })?;
         let t = n as f64 / self.format.fps;
         let (yaw, pitch) = (
             t * TAU / ROTATION_SECS,
@@ -123,6 +126,7 @@ impl Cube {
             fill_triangle(frame, [a, b, c], colour);
             fill_triangle(frame, [a, c, d], colour);
         }
+        Ok(())
     }
 }
 
@@ -132,14 +136,10 @@ impl Source for Cube {
     }
 
     fn next(&mut self, canvas: &mut Canvas) -> Result<Option<Captured>, Error> {
-        let (slot, due_us) = self.pacer.next(self.epoch.elapsed_us());
-        self.epoch.sleep_until(due_us);
+        let slot = self.epoch.pace(&mut self.pacer);
         let capture_us = lantern_proto::clock::now_unix_us();
         let frame = canvas.i420();
-        if (frame.width(), frame.height()) != (self.format.width, self.format.height) {
-            return Err(Error::Config("the canvas is not the cube's size".into()));
-        }
-        self.render(self.frames, frame);
+        self.render(self.frames, frame)?;
         if self.flash && sync::pulse_on((slot as f64 * 1e6 / self.format.fps) as u64) {
             sync::paint_flash(frame);
         }
@@ -239,7 +239,6 @@ fn normalize(v: Vec3) -> Vec3 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lantern_media::convert::Converter;
 
     fn cube() -> Cube {
         Cube::new(Format {
@@ -254,8 +253,8 @@ mod tests {
     fn the_cube_is_drawn_and_moves() {
         let cube = cube();
         let (mut a, mut b) = (cube.background.clone(), cube.background.clone());
-        cube.render(0, &mut a.view_mut());
-        cube.render(10, &mut b.view_mut());
+        cube.render(0, &mut a.view_mut()).unwrap();
+        cube.render(10, &mut b.view_mut()).unwrap();
         let changed = |f: &yuv::Frame| {
             f.data()
                 .iter()
@@ -272,7 +271,7 @@ mod tests {
         assert_ne!(a, b);
         // Rendering is deterministic in the frame number.
         let mut again = cube.background.clone();
-        cube.render(10, &mut again.view_mut());
+        cube.render(10, &mut again.view_mut()).unwrap();
         assert_eq!(again, b);
     }
 
@@ -285,9 +284,8 @@ mod tests {
         })
         .unwrap();
         let mut frame = yuv::Frame::new(320, 240).unwrap();
-        let mut converter = Converter::default();
         let mut next = |frame: &mut yuv::Frame| {
-            let mut canvas = Canvas::new(frame.view_mut(), &mut converter);
+            let mut canvas = Canvas::new(frame.view_mut());
             cube.next(&mut canvas).unwrap().unwrap()
         };
         let first = next(&mut frame);
@@ -298,7 +296,8 @@ mod tests {
             fps: 240.0,
         })
         .unwrap()
-        .render(0, &mut expected.view_mut());
+        .render(0, &mut expected.view_mut())
+        .unwrap();
         assert_eq!(frame, expected);
         let second = next(&mut frame);
         assert!(second.capture_us > first.capture_us && !second.stamped);
@@ -310,6 +309,9 @@ mod tests {
         assert!(bad(320, 240, 0.0));
         assert!(bad(321, 240, 30.0));
         assert!(bad(64, 64, 30.0));
+        // A frame of another size is an error, not a panic.
+        let mut small = yuv::Frame::new(160, 120).unwrap();
+        assert!(cube().render(0, &mut small.view_mut()).is_err());
     }
 
     #[test]

@@ -9,8 +9,8 @@ mod y4m;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use lantern_media::convert::Converter;
 use lantern_proto::picture::{I420Mut, Image};
+use lantern_proto::timing::Pacer;
 use tokio_util::sync::CancellationToken;
 
 pub use cube::{Cube, ROTATION_SECS};
@@ -38,12 +38,11 @@ pub struct Captured {
 /// The picture a source fills: an I420 frame of the source's size, in the encoder's buffer.
 pub struct Canvas<'a> {
     picture: I420Mut<'a>,
-    converter: &'a mut Converter,
 }
 
 impl<'a> Canvas<'a> {
-    pub(crate) fn new(picture: I420Mut<'a>, converter: &'a mut Converter) -> Self {
-        Self { picture, converter }
+    pub(crate) fn new(picture: I420Mut<'a>) -> Self {
+        Self { picture }
     }
 
     /// The I420 planes, for a source that writes I420 itself (renders, or reads a file).
@@ -54,7 +53,7 @@ impl<'a> Canvas<'a> {
     /// Fill the canvas from a picture in any capture format (a compositor's buffer, say):
     /// the one conversion, straight from that buffer into the encoder's.
     pub fn convert(&mut self, from: &Image) -> Result<(), Error> {
-        Ok(self.converter.to_i420(from, &mut self.picture)?)
+        Ok(lantern_media::convert::to_i420(from, &mut self.picture)?)
     }
 }
 
@@ -134,6 +133,13 @@ impl SyncEpoch {
     /// µs on the monotonic clock since the epoch.
     pub fn elapsed_us(&self) -> u64 {
         self.instant.elapsed().as_micros() as u64
+    }
+
+    /// Sleep until `pacer`'s next slot on this clock is due; returns the slot.
+    pub fn pace(&self, pacer: &mut Pacer) -> u64 {
+        let (slot, due_us) = pacer.next(self.elapsed_us());
+        self.sleep_until(due_us);
+        slot
     }
 
     /// Sleep until `us` after the epoch (at once if that has passed).

@@ -94,8 +94,7 @@ impl Source for Y4m {
 
     fn next(&mut self, canvas: &mut Canvas) -> Result<Option<Captured>, Error> {
         if let Some((pacer, clock)) = &mut self.pacer {
-            let (_, due) = pacer.next(clock.elapsed_us());
-            clock.sleep_until(due);
+            clock.pace(pacer);
         }
         let frame = canvas.i420();
         match self.reader.read_frame(frame) {
