@@ -4,11 +4,10 @@
 pub enum Error {
     #[error("cannot initialise FFmpeg")]
     FfmpegInit(#[source] ffmpeg_next::Error),
-    #[error(
-        "cannot connect to the PipeWire daemon; is it running, with XDG_RUNTIME_DIR={runtime_dir}?"
-    )]
+    /// `remote` says where it looked: a socket's path, or `XDG_RUNTIME_DIR=…`.
+    #[error("cannot connect to the PipeWire daemon; is it running, at {remote}?")]
     PipeWireConnect {
-        runtime_dir: String,
+        remote: String,
         #[source]
         source: pipewire::Error,
     },

@@ -22,6 +22,12 @@ pub struct Connection {
 
 /// Connect to the PipeWire daemon, with an error that says what to check when there is none.
 pub fn connect() -> Result<Connection, Error> {
+    connect_to(None)
+}
+
+/// Connect to the daemon listening on `socket` (an absolute path: a session's private
+/// PipeWire), or to the default one (`XDG_RUNTIME_DIR`, `PIPEWIRE_REMOTE`).
+pub fn connect_to(socket: Option<&std::path::Path>) -> Result<Connection, Error> {
     pw::init();
     let mainloop = pw::main_loop::MainLoopRc::new(None).map_err(|source| Error::PipeWire {
         what: "main loop",
@@ -32,10 +38,19 @@ pub fn connect() -> Result<Connection, Error> {
             what: "context",
             source,
         })?;
+    let remote = socket.map(|path| {
+        pw::properties::properties! { *pw::keys::REMOTE_NAME => path.to_string_lossy().into_owned() }
+    });
     let core = context
-        .connect_rc(None)
+        .connect_rc(remote)
         .map_err(|source| Error::PipeWireConnect {
-            runtime_dir: std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into()),
+            remote: match socket {
+                Some(path) => path.display().to_string(),
+                None => format!(
+                    "XDG_RUNTIME_DIR={}",
+                    std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "(unset)".into())
+                ),
+            },
             source,
         })?;
     Ok(Connection {

@@ -1,29 +1,37 @@
 //! Lock-free single-producer single-consumer rings (rtrb) between PipeWire's real-time
 //! callbacks and ordinary threads. Neither end ever locks or allocates: the ring is allocated
 //! once, a push that does not fit is refused whole (the caller counts it), and a reader that
-//! waits is woken by a futex (`Thread::unpark`), not a mutex.
+//! waits is woken through an eventfd (one non-blocking write), not a mutex.
+//!
+//! An eventfd rather than `Thread::unpark`: the reader may move between threads (opened on
+//! one, read on another), and a wake-up must reach whichever thread waits now. Parking the
+//! first waiter's thread once sent every wake-up of a moved reader to the wrong thread, which
+//! then only noticed its items on a 100 ms timeout: sound in bursts.
 
-use std::sync::{Arc, OnceLock};
-use std::thread::Thread;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Instant;
 
-/// A ring of `capacity` items; the writer end wakes a reader parked in [`Reader::wait`].
+/// A ring of `capacity` items; the writer end wakes a reader waiting in [`Reader::wait`].
 pub fn ring<T: Copy>(capacity: usize) -> (Writer<T>, Reader<T>) {
     let (producer, consumer) = rtrb::RingBuffer::new(capacity);
-    let waiter = Arc::new(OnceLock::new());
+    // SAFETY: eventfd returns a new descriptor we own, or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    assert!(fd >= 0, "eventfd: {}", std::io::Error::last_os_error());
+    // SAFETY: fd is valid and ours alone.
+    let waker = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
     (
         Writer {
             producer,
-            waiter: waiter.clone(),
+            waker: waker.clone(),
         },
-        Reader { consumer, waiter },
+        Reader { consumer, waker },
     )
 }
 
 pub struct Writer<T> {
     producer: rtrb::Producer<T>,
-    /// The thread that reads, once it has waited for the first time.
-    waiter: Arc<OnceLock<Thread>>,
+    waker: Arc<OwnedFd>,
 }
 
 impl<T: Copy> Writer<T> {
@@ -46,17 +54,18 @@ impl<T: Copy> Writer<T> {
         self.producer.buffer().capacity() - self.producer.slots()
     }
 
-    /// Wake the reader if it waits.
+    /// Wake the reader if it waits (a wake-up before it waits is kept).
     pub fn wake(&self) {
-        if let Some(thread) = self.waiter.get() {
-            thread.unpark();
-        }
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: an 8-byte write to our eventfd; it never blocks (EFD_NONBLOCK), and a full
+        // counter (EAGAIN) means a wake-up is pending anyway.
+        unsafe { libc::write(self.waker.as_raw_fd(), one.as_ptr().cast(), one.len()) };
     }
 }
 
 pub struct Reader<T> {
     consumer: rtrb::Consumer<T>,
-    waiter: Arc<OnceLock<Thread>>,
+    waker: Arc<OwnedFd>,
 }
 
 impl<T: Copy> Reader<T> {
@@ -95,17 +104,28 @@ impl<T: Copy> Reader<T> {
         n
     }
 
-    /// Park this thread until an item is there or `deadline` passes; true when one is there.
-    /// Not for a real-time thread: parking is the one thing here that blocks.
+    /// Block until an item is there or `deadline` passes; true when one is there. Not for a
+    /// real-time thread: this is the one thing here that blocks.
     pub fn wait(&mut self, deadline: Instant) -> bool {
-        let me = self.waiter.get_or_init(std::thread::current);
-        debug_assert_eq!(me.id(), std::thread::current().id(), "one reader thread");
+        let fd = self.waker.as_raw_fd();
         while self.consumer.is_empty() {
             let now = Instant::now();
             if now >= deadline {
                 return false;
             }
-            std::thread::park_timeout((deadline - now).min(Duration::from_millis(100)));
+            let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+            let mut poll = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let mut count = [0u8; 8];
+            // SAFETY: one valid pollfd; an 8-byte read that clears the eventfd's counter (it
+            // never blocks: EFD_NONBLOCK).
+            unsafe {
+                libc::poll(&mut poll, 1, ms);
+                libc::read(fd, count.as_mut_ptr().cast(), count.len());
+            }
         }
         true
     }
@@ -114,6 +134,7 @@ impl<T: Copy> Reader<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn pushes_are_whole_or_refused_and_reads_wrap() {
@@ -153,5 +174,22 @@ mod tests {
         assert_eq!(reader.join().unwrap(), (true, Some(7)));
         let (_w, mut r) = ring::<u8>(1);
         assert!(!r.wait(Instant::now()), "an empty ring at the deadline");
+    }
+
+    /// A reader that waited on one thread and then moved to another is still woken there
+    /// (there is no periodic re-check: a lost wake-up would wait out the whole deadline).
+    #[test]
+    fn a_reader_that_moved_threads_is_still_woken() {
+        let (mut w, mut r) = ring::<u8>(4);
+        assert!(!r.wait(Instant::now() + Duration::from_millis(1)));
+        let (started, ready) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            started.send(()).unwrap();
+            (r.wait(Instant::now() + Duration::from_secs(60)), r.pop())
+        });
+        ready.recv().unwrap();
+        w.push(1, [9]);
+        w.wake();
+        assert_eq!(reader.join().unwrap(), (true, Some(9)));
     }
 }

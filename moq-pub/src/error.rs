@@ -27,6 +27,9 @@ pub enum Error {
         #[source]
         source: lantern_proto::Error,
     },
+    /// A source of another crate's failed (a compositor's capture, say).
+    #[error("video source")]
+    Source(#[source] Cause),
     #[error("{what}: no frame for {timeout:?} (has the producer stalled?)")]
     Stalled { what: String, timeout: Duration },
     #[error("audio source: {0}")]

@@ -1,12 +1,10 @@
 //! Audio end to end: a private PipeWire daemon → moq-pub → a real moq-relay → moq-sub, and
 //! the A/V sync test signal. Checked from the decoded sound (a WAV moq-sub writes).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use lantern_proto::audio::Wav;
+use lantern_testkit::*;
 
 const LONG: Duration = Duration::from_secs(60);
 

@@ -1,10 +1,8 @@
 //! moq-pub → a real moq-relay (or none) → moq-sub, checked from the decoded pixels.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use lantern_testkit::*;
 
 const LONG: Duration = Duration::from_secs(60);
 

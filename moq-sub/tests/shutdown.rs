@@ -2,13 +2,11 @@
 //! Each ends the process with one clear line and the right status. The deadlines here only
 //! catch a hang; how quickly each path ends is measured by hand (see the closing notes).
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use lantern_testkit::*;
 
 const HANG: Duration = Duration::from_secs(15);
 

@@ -6,9 +6,11 @@
 //!   decoder on the same frames, in CPU ms per frame; optionally writes the stream out.
 //! - `fanout`: many light subscribers on one relay, each timing frame arrival.
 //! - `convert`: the capture → I420 conversion by swscale, the `yuv` crate and libyuv.
+//! - `app`: the test app, a real Wayland client drawing the stamped cube (host-daemon's).
 //!
 //! Every subcommand prints one JSON line with its results on stdout (`feed`: on stderr).
 
+mod app;
 mod convert;
 mod cpu;
 mod encode;
@@ -27,6 +29,7 @@ struct Args {
 #[derive(Subcommand)]
 enum Command {
     Feed(feed::Args),
+    App(app::Args),
     Convert(convert::Args),
     Encode(encode::Args),
     Fanout(fanout::Args),
@@ -36,6 +39,7 @@ fn main() -> std::process::ExitCode {
     lantern_net::cli::init_logging("error");
     let result = match Args::parse().command {
         Command::Feed(args) => feed::run(args),
+        Command::App(args) => app::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Fanout(args) => fanout::run(args),

@@ -114,7 +114,7 @@ impl AudioSpec {
         cancel: CancellationToken,
     ) -> Result<Option<Box<dyn AudioSource>>, Error> {
         let capture = |target: Option<&str>, cancel| {
-            pipewire::Capture::open(target, settings, timeout, cancel)
+            pipewire::Capture::open(None, target, settings, timeout, cancel)
         };
         Ok(match self {
             Self::None => None,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use lantern_media::pipewire::{CHANNELS, Stopper, connect, run_stream, ticks_to};
+use lantern_media::pipewire::{CHANNELS, Stopper, connect_to, run_stream, ticks_to};
 use lantern_media::ring::{self, Reader, Writer};
 use lantern_proto::timing::{CaptureTimeline, samples_us};
 use lantern_proto::{audio::RATE, clock};
@@ -50,9 +50,11 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Connect to PipeWire and wait (up to `timeout`) for the first sound, so a missing
-    /// daemon or an unknown target is an error now rather than silence later.
+    /// Connect to PipeWire (the daemon on `remote`, a socket path, or the default one) and
+    /// wait (up to `timeout`) for the first sound, so a missing daemon or an unknown target
+    /// is an error now rather than silence later.
     pub fn open(
+        remote: Option<&std::path::Path>,
         target: Option<&str>,
         settings: AudioSettings,
         timeout: Duration,
@@ -67,7 +69,8 @@ impl Capture {
         let overflowed = Arc::new(AtomicU64::new(0));
         let (fail, failed) = mpsc::sync_channel(4);
         let (stopper, stopped) = Stopper::new();
-        let (target, frames, counter) = (
+        let (remote, target, frames, counter) = (
+            remote.map(std::path::Path::to_path_buf),
             target.map(str::to_string),
             settings.samples(),
             overflowed.clone(),
@@ -76,7 +79,7 @@ impl Capture {
             .name("pipewire-capture".into())
             .spawn(move || {
                 let rings = (sample_writer, quantum_writer, counter);
-                if let Err(e) = run(target, frames, rings, fail.clone(), stopped) {
+                if let Err(e) = run(remote, target, frames, rings, fail.clone(), stopped) {
                     let _ = fail.send(lantern_net::cli::chain(&e));
                 }
             })
@@ -178,13 +181,14 @@ impl AudioSource for Capture {
 
 /// The PipeWire thread: connect, capture until told to stop.
 fn run(
+    remote: Option<std::path::PathBuf>,
     target: Option<String>,
     frames: usize,
     (mut samples, mut quanta, overflowed): (Writer<f32>, Writer<Quantum>, Arc<AtomicU64>),
     fail: mpsc::SyncSender<String>,
     stopped: pw::channel::Receiver<()>,
 ) -> Result<(), lantern_media::Error> {
-    let connection = connect()?;
+    let connection = connect_to(remote.as_deref())?;
     let mut props = properties! {
         *pw::keys::MEDIA_TYPE => "Audio",
         *pw::keys::MEDIA_CATEGORY => "Capture",

@@ -1,17 +1,17 @@
-//! Real processes for the end-to-end tests: a moq-relay on a free loopback port, and the
-//! moq-pub / moq-sub binaries built beside this test. Every wait has a deadline.
-
-#![allow(dead_code)]
+//! Real processes for the end-to-end tests: a moq-relay on a free loopback port, a private
+//! PipeWire, and the workspace's binaries built beside the test. Every wait has a deadline.
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A built binary of this workspace (`ci/test` builds them all before testing).
+/// A built binary of this workspace (`ci/test` builds them all before testing): beside the
+/// running test's own executable, which cargo puts in the profile's `deps/`.
 pub fn bin(name: &str) -> PathBuf {
-    let sub = PathBuf::from(env!("CARGO_BIN_EXE_moq-sub"));
-    let path = sub.with_file_name(name);
+    let test = std::env::current_exe().unwrap();
+    let profile = test.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile.join(name);
     assert!(
         path.exists(),
         "{} is not built: run `cargo build --workspace --release --bins` first",

@@ -1,0 +1,180 @@
+//! Who a session's compositor and app run as, and the private runtime directory they share.
+//!
+//! wlroots refuses to run as root, and an app has no business running as root either: a daemon
+//! started as root runs each session as an unprivileged account (`--user`, by default
+//! [`DEFAULT_USER`]); a daemon started as anyone else runs sessions as itself.
+
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// The account sessions run as when the daemon is root and no `--user` is given.
+pub const DEFAULT_USER: &str = "lantern";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Account {
+    /// Look an account up by name.
+    pub fn lookup(name: &str) -> Result<Self, Error> {
+        let missing = || {
+            Error::Config(format!(
+                "no user {name:?} on this host: create it (e.g. `useradd --system --user-group \
+                 --no-create-home --shell /usr/sbin/nologin {name}`) or choose one with --user"
+            ))
+        };
+        let c_name = CString::new(name).map_err(|_| missing())?;
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: getpwnam_r writes only into pwd and buf, whose sizes we pass.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc != 0 || found.is_null() {
+            return Err(missing());
+        }
+        // SAFETY: on success pw_name points into buf, NUL-terminated.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned();
+        Ok(Self {
+            name,
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+        })
+    }
+
+    /// The account a session runs as: `requested`, or the default when the daemon is root;
+    /// `None` when the daemon is not root (sessions run as the daemon's own user).
+    pub fn for_session(requested: Option<&str>) -> Result<Option<Self>, Error> {
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root {
+            return match requested {
+                None => Ok(None),
+                Some(name) => {
+                    let account = Self::lookup(name)?;
+                    // SAFETY: as above.
+                    if account.uid == unsafe { libc::geteuid() } {
+                        Ok(None)
+                    } else {
+                        Err(Error::Config(format!(
+                            "--user {name}: only a daemon running as root can start sessions \
+                             as another user"
+                        )))
+                    }
+                }
+            };
+        }
+        let name = requested.unwrap_or(DEFAULT_USER);
+        let account = Self::lookup(name)?;
+        if account.uid == 0 {
+            return Err(Error::Config(format!(
+                "--user {name} is root: compositors and apps never run as root; choose an \
+                 unprivileged user"
+            )));
+        }
+        Ok(Some(account))
+    }
+
+    pub fn chown(&self, path: &Path) -> Result<(), Error> {
+        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+            .map_err(|e| Error::io(format!("chown {} to {}", path.display(), self.name), e))
+    }
+}
+
+/// The session's private XDG_RUNTIME_DIR (mode 0700, owned by the session's account), where
+/// the compositor's and PipeWire's sockets live. Removed when dropped.
+pub struct RuntimeDir {
+    dir: tempfile::TempDir,
+}
+
+impl RuntimeDir {
+    pub fn create(name: &str, account: Option<&Account>) -> Result<Self, Error> {
+        use std::os::unix::fs::PermissionsExt;
+        // Under the daemon's own runtime dir when it has one and keeps the session's user;
+        // /tmp otherwise (a root daemon's /run/user/0 is not the session user's to enter).
+        let base = match (account, std::env::var_os("XDG_RUNTIME_DIR")) {
+            (None, Some(dir)) if Path::new(&dir).is_dir() => PathBuf::from(dir),
+            _ => std::env::temp_dir(),
+        };
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("lantern-{name}-"))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&base)
+            .map_err(|e| Error::io(format!("creating a runtime dir in {}", base.display()), e))?;
+        if let Some(account) = account {
+            account.chown(dir.path())?;
+        }
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A file the session's account owns in it, with `text`.
+    pub fn write(
+        &self,
+        name: &str,
+        text: &str,
+        account: Option<&Account>,
+    ) -> Result<PathBuf, Error> {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+            if let Some(account) = account {
+                let mut dir = parent;
+                while dir != self.path() {
+                    account.chown(dir)?;
+                    dir = dir.parent().unwrap_or(self.path());
+                }
+            }
+        }
+        std::fs::write(&path, text).map_err(|e| Error::io(format!("{}", path.display()), e))?;
+        if let Some(account) = account {
+            account.chown(&path)?;
+        }
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_users_say_how_to_make_one() {
+        let err = Account::lookup("no-such-user-lantern")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("useradd"), "{err}");
+        assert_eq!(Account::lookup("root").unwrap().uid, 0);
+    }
+
+    #[test]
+    fn runtime_dirs_are_private_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = RuntimeDir::create("test", None).unwrap();
+        let path = dir.path().to_path_buf();
+        let mode = path.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        dir.write("a/b.conf", "x", None).unwrap();
+        assert_eq!(std::fs::read_to_string(path.join("a/b.conf")).unwrap(), "x");
+        drop(dir);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,115 @@
+//! Capturing the session's picture as a moq-pub [`Source`](moq_pub::source::Source), and the
+//! capture's own figures.
+
+mod screencopy;
+
+use std::sync::Mutex;
+
+use lantern_proto::histogram::Histogram;
+use moq_pub::stats::ms;
+
+pub use screencopy::Screencopy;
+
+/// How long a screen may stay unchanged before its last picture is sent again, so viewers
+/// never take a still screen for a stalled stream (and keep a picture to join on).
+pub const REPEAT_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The capture's figures over a stretch of time (a second, or the whole session).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct CaptureStats {
+    /// New pictures taken from the compositor.
+    pub frames: u64,
+    /// Pictures sent again because the screen did not change.
+    pub repeats: u64,
+    /// Pictures the compositor delivered that a newer one replaced before the encoder took
+    /// them.
+    pub drops: u64,
+    /// Copies the compositor reported as failed.
+    pub failures: u64,
+    /// From the compositor's presentation of a picture to its being in the encoder's buffer.
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    /// The one pixel conversion (shared memory → the encoder's I420).
+    pub convert_ms_p50: f64,
+    pub convert_ms_p99: f64,
+}
+
+#[derive(Default)]
+struct Counts {
+    stats: CaptureStats,
+    latency: Histogram,
+    convert: Histogram,
+}
+
+impl Counts {
+    fn snapshot(&self) -> CaptureStats {
+        CaptureStats {
+            latency_ms_p50: ms(&self.latency, 0.5),
+            latency_ms_p99: ms(&self.latency, 0.99),
+            convert_ms_p50: ms(&self.convert, 0.5),
+            convert_ms_p99: ms(&self.convert, 0.99),
+            ..self.stats.clone()
+        }
+    }
+
+    fn clear(&mut self) {
+        self.stats = CaptureStats::default();
+        self.latency.clear();
+        self.convert.clear();
+    }
+}
+
+/// The capture's counters, shared between the capturing thread and whoever reports them:
+/// the current second's, and the session's totals.
+#[derive(Default)]
+pub struct Meter {
+    counts: Mutex<[Counts; 2]>,
+}
+
+impl Meter {
+    fn update(&self, change: impl Fn(&mut Counts)) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.iter_mut().for_each(change);
+        }
+    }
+
+    fn frame(&self, latency_us: u64, convert_us: u64) {
+        self.update(|c| {
+            c.stats.frames += 1;
+            c.latency.record(latency_us);
+            c.convert.record(convert_us);
+        });
+    }
+
+    fn repeat(&self) {
+        self.update(|c| c.stats.repeats += 1);
+    }
+
+    fn drops(&self, n: u64) {
+        self.update(|c| c.stats.drops += n);
+    }
+
+    fn failure(&self) {
+        self.update(|c| c.stats.failures += 1);
+    }
+
+    /// The figures since the last call, starting a new stretch.
+    pub fn take(&self) -> CaptureStats {
+        self.counts
+            .lock()
+            .map(|mut counts| {
+                let stretch = counts[0].snapshot();
+                counts[0].clear();
+                stretch
+            })
+            .unwrap_or_default()
+    }
+
+    /// The whole session's figures.
+    pub fn total(&self) -> CaptureStats {
+        self.counts
+            .lock()
+            .map(|counts| counts[1].snapshot())
+            .unwrap_or_default()
+    }
+}

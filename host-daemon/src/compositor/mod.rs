@@ -1,0 +1,141 @@
+//! The compositor a session's app runs in. Each kind says how to start it, configured by the
+//! daemon alone, and how to tell it is up; the session starts, watches and stops it.
+//!
+//! sway (wlroots) runs headless anywhere, with the pixman renderer when there is no GPU.
+//! gamescope, which offers its picture as a PipeWire node, needs a GPU (Vulkan): it is only
+//! detected for now (see [`Kind::choose`]).
+
+mod sway;
+
+use std::path::{Path, PathBuf};
+
+use moq_pub::source::Format;
+
+pub use sway::Sway;
+
+use crate::Error;
+use crate::account::{Account, RuntimeDir};
+
+/// What a compositor needs to start.
+pub struct Setup<'a> {
+    /// The one output's mode.
+    pub format: Format,
+    pub dir: &'a RuntimeDir,
+    pub account: Option<&'a Account>,
+    /// Start XWayland for X11 apps (where it is installed).
+    pub xwayland: bool,
+}
+
+/// How to start it.
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// A compositor that is up.
+#[derive(Clone, Debug)]
+pub struct Ready {
+    /// What an app needs to reach it (WAYLAND_DISPLAY, and DISPLAY with XWayland).
+    pub env: Vec<(String, String)>,
+    pub capture: CaptureFrom,
+}
+
+/// Where the session's picture is captured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaptureFrom {
+    /// wlr-screencopy on this Wayland socket.
+    Screencopy { socket: PathBuf },
+    /// A PipeWire video node (by name or serial).
+    PipeWire { node: String },
+}
+
+pub trait Compositor: Send + Sync {
+    /// Its name, for messages ("sway").
+    fn name(&self) -> &'static str;
+
+    /// Write its configuration into the session's directory and say how to start it.
+    fn prepare(&self, setup: &Setup) -> Result<Launch, Error>;
+
+    /// `Some` once it is up and apps can connect; `None` while it is starting.
+    fn ready(&self, dir: &Path) -> Option<Ready>;
+}
+
+/// `--compositor`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// gamescope where it can run (installed, and a GPU render node), else sway.
+    #[default]
+    Auto,
+    Sway,
+    Gamescope,
+}
+
+impl Kind {
+    pub fn choose(self) -> Result<Box<dyn Compositor>, Error> {
+        let gamescope = crate::process::find("gamescope", "gamescope").is_ok();
+        let runs = gamescope && render_node().is_some();
+        match self {
+            Self::Sway => Ok(Box::new(Sway)),
+            Self::Auto => {
+                if runs {
+                    tracing::info!(
+                        "gamescope and a GPU found, but sessions in gamescope are not written yet: using sway"
+                    );
+                }
+                Ok(Box::new(Sway))
+            }
+            Self::Gamescope if !gamescope => Err(Error::Missing {
+                program: "gamescope".into(),
+                hint: "install it (Debian: apt-get install gamescope; it needs a GPU with \
+                       Vulkan) or use --compositor sway"
+                    .into(),
+            }),
+            Self::Gamescope => Err(Error::Config(
+                "gamescope is installed, but Lantern does not run sessions in it yet: use \
+                 --compositor sway"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// The host's first DRM render node, if it has a GPU the compositor can render with.
+pub fn render_node() -> Option<PathBuf> {
+    let mut nodes: Vec<PathBuf> = std::fs::read_dir("/dev/dri")
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("renderD"))
+        })
+        .collect();
+    nodes.sort();
+    nodes.into_iter().next()
+}
+
+/// The base environment of the session's processes: a PATH, the locale, the session's
+/// private runtime directory as home and runtime dir, and its own config home (so nothing of
+/// a user's configuration is read).
+pub fn base_env(dir: &Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "PATH".to_string(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        ),
+        ("HOME".into(), dir.display().to_string()),
+        ("XDG_RUNTIME_DIR".into(), dir.display().to_string()),
+        (
+            "XDG_CONFIG_HOME".into(),
+            dir.join("config").display().to_string(),
+        ),
+    ];
+    for key in ["LANG", "LC_ALL", "TZ"] {
+        if let Ok(value) = std::env::var(key) {
+            env.push((key.into(), value));
+        }
+    }
+    env
+}

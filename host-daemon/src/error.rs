@@ -1,0 +1,60 @@
+use std::time::Duration;
+
+/// Everything that can stop a session. Display gives this layer's words; the cause follows
+/// through `source()`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting that cannot work, with what to do instead.
+    #[error("{0}")]
+    Config(String),
+    /// A program the session needs is not installed.
+    #[error("{program} not found: {hint}")]
+    Missing { program: String, hint: String },
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A child process (compositor, app, helper) that failed or ended too early.
+    #[error("{0}")]
+    Child(String),
+    #[error("{what}: not within {timeout:?}")]
+    Timeout { what: String, timeout: Duration },
+    #[error("the compositor: {0}")]
+    Compositor(String),
+    #[error("wayland: {what}")]
+    Wayland {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("capture: {0}")]
+    Capture(String),
+    #[error("sound: {0}")]
+    Sound(String),
+    #[error(transparent)]
+    Media(#[from] lantern_media::Error),
+    #[error(transparent)]
+    Publish(#[from] moq_pub::Error),
+}
+
+impl Error {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn wayland(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Wayland {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+}

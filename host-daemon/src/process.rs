@@ -1,0 +1,273 @@
+//! The session's child processes (compositor, app, sound helpers): each in a process group of
+//! its own, told by the kernel to die with the daemon, run as the session's account, with its
+//! output in a log file whose tail goes into errors.
+//!
+//! The parent-death signal fires when the *thread* that spawned the child ends, so children
+//! are spawned from async code (a runtime's thread, which lives as long as the runtime),
+//! never from a `spawn_blocking` thread that may retire while the child runs.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use crate::Error;
+use crate::account::Account;
+
+/// What to start.
+pub struct Spec<'a> {
+    /// A short name for messages ("sway", "the app").
+    pub name: &'a str,
+    pub program: &'a str,
+    pub args: &'a [String],
+    /// The whole environment: nothing of the daemon's is passed on unless listed here.
+    pub env: &'a [(String, String)],
+    pub cwd: &'a Path,
+    /// Run as this account (the daemon must be root); `None`: as the daemon's own user.
+    pub account: Option<&'a Account>,
+    /// Where stdout and stderr go.
+    pub log: PathBuf,
+    /// The signal the child gets when the daemon dies: SIGTERM for a process that cleans up
+    /// its own children (a compositor), SIGKILL otherwise.
+    pub death_signal: i32,
+}
+
+/// A running child.
+pub struct Child {
+    name: String,
+    child: tokio::process::Child,
+    pid: i32,
+    log: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+/// Find `program` on `PATH` (or take it as a path), so that a missing program is named with
+/// what to install before anything starts.
+pub fn find(program: &str, package: &str) -> Result<PathBuf, Error> {
+    let missing = || Error::Missing {
+        program: program.to_string(),
+        hint: format!("install it (Debian: apt-get install {package})"),
+    };
+    if program.contains('/') {
+        return Path::new(program)
+            .is_file()
+            .then(|| PathBuf::from(program))
+            .ok_or_else(missing);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+        .ok_or_else(missing)
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+impl Child {
+    pub fn spawn(spec: Spec) -> Result<Self, Error> {
+        let log = std::fs::File::create(&spec.log)
+            .map_err(|e| Error::io(format!("{}", spec.log.display()), e))?;
+        if let Some(account) = spec.account {
+            account.chown(&spec.log)?;
+        }
+        let err = log.try_clone().map_err(|e| Error::io("log file", e))?;
+        let mut command = tokio::process::Command::new(spec.program);
+        command
+            .args(spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(account) = spec.account {
+            // std drops supplementary groups (setgroups) before setuid when it runs as root.
+            command.uid(account.uid).gid(account.gid);
+        }
+        let parent = std::process::id() as i32;
+        let signal = spec.death_signal;
+        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+        // They run after std's setuid, which would otherwise clear the death signal.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The daemon died between fork and prctl: nobody would ever signal us.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| Error::io(format!("starting {} ({})", spec.name, spec.program), e))?;
+        let pid = child.id().map(|id| id as i32).unwrap_or(0);
+        tracing::debug!(name = spec.name, pid, program = spec.program, "started");
+        Ok(Self {
+            name: spec.name.to_string(),
+            child,
+            pid,
+            log: spec.log,
+            status: None,
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Wait for it to exit (cancel-safe: the status is kept once seen).
+    pub async fn wait(&mut self) -> ExitStatus {
+        if let Some(status) = self.status {
+            return status;
+        }
+        let status = self
+            .child
+            .wait()
+            .await
+            .unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL));
+        self.status = Some(status);
+        status
+    }
+
+    /// Whether it has exited, without waiting.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Stop its whole process group: SIGTERM, then SIGKILL after `grace`. Returns its status.
+    pub async fn stop(&mut self, grace: Duration) -> ExitStatus {
+        if let Some(status) = self.exited() {
+            self.kill_group(libc::SIGKILL);
+            return status;
+        }
+        self.kill_group(libc::SIGTERM);
+        if let Ok(status) = tokio::time::timeout(grace, self.wait()).await {
+            // Anything it left behind in its group goes too.
+            self.kill_group(libc::SIGKILL);
+            return status;
+        }
+        tracing::warn!(name = self.name, "did not stop within {grace:?}: killed");
+        self.kill_group(libc::SIGKILL);
+        tokio::time::timeout(Duration::from_secs(2), self.wait())
+            .await
+            .unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL))
+    }
+
+    fn kill_group(&self, signal: i32) {
+        if self.pid > 0 {
+            // SAFETY: a plain syscall; the group is ours (process_group(0) at spawn).
+            unsafe { libc::kill(-self.pid, signal) };
+        }
+    }
+
+    /// The last `lines` lines of its output, for an error message.
+    pub fn tail(&self, lines: usize) -> String {
+        tail(&self.log, lines)
+    }
+}
+
+/// The last `lines` lines of a log file (at most its last 8 KiB), trimmed.
+pub fn tail(path: &Path, lines: usize) -> String {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(8192)));
+    let mut text = String::new();
+    let mut bytes = Vec::new();
+    if file.read_to_end(&mut bytes).is_ok() {
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// How a process ended, in words: "exit status 3" or "killed by signal 9".
+pub fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "ended".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_programs_or_names_the_package() {
+        assert!(find("sh", "dash").is_ok());
+        let err = find("no-such-program-lantern", "lantern-pkg").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no-such-program-lantern not found: install it (Debian: apt-get install lantern-pkg)"
+        );
+        assert!(find("/no/such/path", "x").is_err());
+    }
+
+    #[test]
+    fn tails_keep_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        std::fs::write(&log, "one\n\ntwo\nthree\n").unwrap();
+        assert_eq!(tail(&log, 2), "two\nthree");
+        assert_eq!(tail(&dir.path().join("none"), 2), "");
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        // The shell starts a grandchild in the same group, then waits.
+        let args = [
+            "-c".to_string(),
+            "sleep 60 & echo $! > pid; wait".to_string(),
+        ];
+        let mut child = Child::spawn(Spec {
+            name: "shell",
+            program: "sh",
+            args: &args,
+            env: &env,
+            cwd: dir.path(),
+            account: None,
+            log: dir.path().join("log"),
+            death_signal: libc::SIGKILL,
+        })
+        .unwrap();
+        let pid_file = dir.path().join("pid");
+        for _ in 0..500 {
+            if std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let grandchild: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let status = child.stop(Duration::from_secs(5)).await;
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        // The grandchild is gone (or a zombie of init's, which no longer runs).
+        let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        assert!(stat.is_empty() || stat.contains(") Z "), "{stat}");
+    }
+}

@@ -1,0 +1,371 @@
+//! One session: a headless compositor, the app inside it, its private sound server, the
+//! capture of both, and their publishing through moq-pub's library. It ends when the app
+//! exits, on a stop, or when the compositor dies; every process it started is gone after.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moq_pub::audio::{AudioSettings, AudioSource};
+use moq_pub::source::{Format, Source};
+use moq_pub::{Summary, Target};
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::account::{Account, RuntimeDir};
+use crate::capture::{CaptureStats, Meter, Screencopy};
+use crate::compositor::{self, CaptureFrom, Compositor, Ready, Setup, base_env};
+use crate::process::{Child, Spec, describe};
+use crate::sound::{SINK, Sound};
+
+/// Everything a session needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The broadcast's name.
+    pub name: String,
+    /// The app and its arguments.
+    pub app: Vec<String>,
+    /// Extra environment for the app (`KEY=VALUE`).
+    pub app_env: Vec<(String, String)>,
+    /// The output's mode, which is the stream's.
+    pub format: Format,
+    pub target: Target,
+    pub h264: moq_pub::encode::H264Args,
+    /// `None`: no sound server, no audio track.
+    pub audio: Option<AudioSettings>,
+    /// The account to run as (root daemons only); `None`: the default.
+    pub user: Option<String>,
+    pub compositor: compositor::Kind,
+    pub xwayland: bool,
+    /// Draw the frame stamp into the pictures (the app's are the user's: off by default).
+    pub stamp: bool,
+    /// The deadline of every start-up wait.
+    pub timeout: Duration,
+}
+
+/// What a session reports as it runs.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// The compositor is up and the app started in it.
+    Started {
+        compositor: &'static str,
+        app_pid: i32,
+    },
+    /// From publishing (connected, listening); its per-second video figures come as `Stats`.
+    Publish(moq_pub::Event),
+    /// A second of the session: the capture's and the encoder's figures.
+    Stats {
+        capture: CaptureStats,
+        video: moq_pub::stats::VideoStats,
+    },
+}
+
+pub type Events = tokio::sync::mpsc::UnboundedSender<Event>;
+
+/// How a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The app exited, with this status; its output's last lines.
+    App { status: ExitStatus, tail: String },
+    /// Stopped by the caller.
+    Stopped,
+    /// The stream ended on its own (e.g. `--frames`).
+    StreamEnded,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub ended: Ended,
+    pub summary: Option<Summary>,
+    pub capture: CaptureStats,
+}
+
+impl Outcome {
+    /// The status the daemon should pass on: the app's (128 + signal when it was killed).
+    pub fn app_status(&self) -> Option<u8> {
+        match &self.ended {
+            Ended::App { status, .. } => Some(match (status.code(), status.signal()) {
+                (Some(code), _) => code as u8,
+                (None, Some(signal)) => 128u8.saturating_add(signal as u8),
+                _ => 1,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Run a session until its app exits, `cancel` fires, or something fails.
+pub async fn run(
+    config: Config,
+    cancel: CancellationToken,
+    events: Events,
+) -> Result<Outcome, Error> {
+    let Some(program) = config.app.first() else {
+        return Err(Error::Config("no app to run: give it after `--`".into()));
+    };
+    let program = crate::process::find(program, "the app's package")?;
+    let account = Account::for_session(config.user.as_deref())?;
+    let compositor = config.compositor.choose()?;
+    let dir = RuntimeDir::create(&sanitize(&config.name), account.as_ref())?;
+    let mut parts = Parts::default();
+    let result = async {
+        let ready = parts
+            .start_compositor(
+                compositor.as_ref(),
+                &config,
+                &dir,
+                account.as_ref(),
+                &cancel,
+            )
+            .await?;
+        let Some(ready) = ready else {
+            return Ok(None);
+        };
+        if config.audio.is_some() {
+            parts.sound = Some(Sound::start(&dir, account.as_ref(), config.timeout).await?);
+        }
+        let mut env = base_env(dir.path());
+        env.extend(ready.env.iter().cloned());
+        if let Some(sound) = &parts.sound {
+            env.extend(sound.env().iter().cloned());
+        }
+        env.extend(config.app_env.iter().cloned());
+        let app = Child::spawn(Spec {
+            name: "the app",
+            program: &program.to_string_lossy(),
+            args: &config.app[1..],
+            env: &env,
+            cwd: dir.path(),
+            account: account.as_ref(),
+            log: dir.path().join("app.log"),
+            death_signal: libc::SIGKILL,
+        })?;
+        let _ = events.send(Event::Started {
+            compositor: compositor.name(),
+            app_pid: app.pid(),
+        });
+        parts.app = Some(app);
+        parts
+            .stream(&config, &ready, &cancel, &events)
+            .await
+            .map(Some)
+    }
+    .await;
+    parts.stop().await;
+    drop(dir);
+    match result? {
+        Some(outcome) => Ok(outcome),
+        None => Ok(Outcome {
+            ended: Ended::Stopped,
+            summary: None,
+            capture: CaptureStats::default(),
+        }),
+    }
+}
+
+/// The session's processes, stopped in reverse order whatever happens.
+#[derive(Default)]
+struct Parts {
+    compositor: Option<Child>,
+    sound: Option<Sound>,
+    app: Option<Child>,
+}
+
+impl Parts {
+    /// Start the compositor and wait for it to be up. `None` on a stop.
+    async fn start_compositor(
+        &mut self,
+        compositor: &dyn Compositor,
+        config: &Config,
+        dir: &RuntimeDir,
+        account: Option<&Account>,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Ready>, Error> {
+        let launch = compositor.prepare(&Setup {
+            format: config.format,
+            dir,
+            account,
+            xwayland: config.xwayland,
+        })?;
+        let child = self.compositor.insert(Child::spawn(Spec {
+            name: compositor.name(),
+            program: &launch.program.to_string_lossy(),
+            args: &launch.args,
+            env: &launch.env,
+            cwd: dir.path(),
+            account,
+            log: dir.path().join(format!("{}.log", compositor.name())),
+            // A compositor stops its own helpers (XWayland) when it ends.
+            death_signal: libc::SIGTERM,
+        })?);
+        let deadline = Instant::now() + config.timeout;
+        loop {
+            if let Some(ready) = compositor.ready(dir.path()) {
+                return Ok(Some(ready));
+            }
+            if let Some(status) = child.exited() {
+                return Err(Error::Compositor(format!(
+                    "{} ended at start ({}): {}",
+                    compositor.name(),
+                    describe(status),
+                    child.tail(5)
+                )));
+            }
+            if cancel.is_cancelled() {
+                return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("{} to start ({})", compositor.name(), child.tail(3)),
+                    timeout: config.timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Capture and publish until the app exits, the compositor dies, or a stop.
+    async fn stream(
+        &mut self,
+        config: &Config,
+        ready: &Ready,
+        cancel: &CancellationToken,
+        events: &Events,
+    ) -> Result<Outcome, Error> {
+        let meter = Arc::new(Meter::default());
+        let stop = cancel.child_token();
+        let (video, audio) = self.open_sources(config, ready, &meter, &stop).await?;
+        let (publish_events, mut published) = tokio::sync::mpsc::unbounded_channel();
+        let options = moq_pub::Options {
+            name: config.name.clone(),
+            target: config.target.clone(),
+            h264: config.h264.clone(),
+            frames: None,
+            stamp: config.stamp,
+            audio: config.audio.unwrap_or(AudioSettings::new(10.0, 128)?),
+        };
+        let publishing = tokio::spawn(moq_pub::publish(
+            options,
+            video,
+            audio,
+            stop.clone(),
+            publish_events,
+        ));
+        tokio::pin!(publishing);
+        let (app, compositor) = (
+            self.app.as_mut().expect("started"),
+            self.compositor.as_mut().expect("started"),
+        );
+        let mut sound_check = tokio::time::interval(Duration::from_millis(500));
+        let ended = loop {
+            tokio::select! {
+                status = app.wait() => break Ended::App { status, tail: app.tail(10) },
+                status = compositor.wait() => {
+                    stop.cancel();
+                    let _ = publishing.await;
+                    return Err(Error::Compositor(format!(
+                        "{} died ({}): {}", compositor.name(), describe(status), compositor.tail(5)
+                    )));
+                }
+                done = &mut publishing => {
+                    let summary = done.map_err(|_| Error::Capture("the publishing task failed".into()))??;
+                    return Ok(Outcome { ended: if cancel.is_cancelled() { Ended::Stopped } else { Ended::StreamEnded }, summary: Some(summary), capture: meter.total() });
+                }
+                Some(event) = published.recv() => {
+                    let event = match event {
+                        moq_pub::Event::Video(video) => Event::Stats { capture: meter.take(), video },
+                        other => Event::Publish(other),
+                    };
+                    let _ = events.send(event);
+                }
+                _ = sound_check.tick() => {
+                    if let Some(why) = self.sound.as_mut().and_then(Sound::died) {
+                        stop.cancel();
+                        let _ = publishing.await;
+                        return Err(Error::Sound(why));
+                    }
+                }
+                () = cancel.cancelled() => break Ended::Stopped,
+            }
+        };
+        stop.cancel();
+        let summary = publishing
+            .await
+            .map_err(|_| Error::Capture("the publishing task failed".into()))??;
+        Ok(Outcome {
+            ended,
+            summary: Some(summary),
+            capture: meter.total(),
+        })
+    }
+
+    /// Open the picture's capture and the sink monitor's, side by side (each waits for its
+    /// first data).
+    async fn open_sources(
+        &self,
+        config: &Config,
+        ready: &Ready,
+        meter: &Arc<Meter>,
+        stop: &CancellationToken,
+    ) -> Result<(Box<dyn Source>, Option<Box<dyn AudioSource>>), Error> {
+        let CaptureFrom::Screencopy { socket } = &ready.capture else {
+            return Err(Error::Config("PipeWire capture is not written yet".into()));
+        };
+        let (socket, format, timeout) = (socket.clone(), config.format, config.timeout);
+        let (meter, token) = (meter.clone(), stop.clone());
+        let video = tokio::task::spawn_blocking(move || {
+            Screencopy::open(&socket, format, meter, token, timeout)
+        });
+        let audio = match (&self.sound, config.audio) {
+            (Some(sound), Some(settings)) => {
+                let (remote, token) = (sound.socket().to_path_buf(), stop.clone());
+                Some(tokio::task::spawn_blocking(move || {
+                    moq_pub::audio::pipewire::Capture::open(
+                        Some(&remote),
+                        Some(SINK),
+                        settings,
+                        timeout,
+                        token,
+                    )
+                }))
+            }
+            _ => None,
+        };
+        let joined = |_| Error::Capture("a capture thread failed".into());
+        let video: Box<dyn Source> = Box::new(video.await.map_err(joined)??);
+        let audio: Option<Box<dyn AudioSource>> = match audio {
+            Some(audio) => Some(Box::new(audio.await.map_err(joined)??)),
+            None => None,
+        };
+        Ok((video, audio))
+    }
+
+    /// Stop everything, the app first, the compositor last.
+    async fn stop(&mut self) {
+        if let Some(app) = &mut self.app {
+            app.stop(Duration::from_secs(3)).await;
+        }
+        if let Some(sound) = &mut self.sound {
+            sound.stop().await;
+        }
+        if let Some(compositor) = &mut self.compositor {
+            compositor.stop(Duration::from_secs(3)).await;
+        }
+    }
+}
+
+/// A broadcast name as a file-name fragment.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect()
+}

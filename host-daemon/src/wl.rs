@@ -1,0 +1,132 @@
+//! Wayland client plumbing the capture and the test app share: waiting for events with a
+//! deadline, and wl_shm buffers in memfds.
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use lantern_proto::picture::PixelFormat;
+use memmap2::MmapMut;
+use wayland_client::protocol::{wl_buffer::WlBuffer, wl_shm, wl_shm_pool::WlShmPool};
+use wayland_client::{Dispatch, EventQueue, QueueHandle, WEnum};
+
+use crate::Error;
+
+/// Send what is queued, wait up to `timeout` for events, and handle them.
+pub fn dispatch<S>(
+    queue: &mut EventQueue<S>,
+    state: &mut S,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let failed = |e: wayland_client::DispatchError| Error::wayland("dispatching events", e);
+    queue.dispatch_pending(state).map_err(failed)?;
+    queue
+        .flush()
+        .map_err(|e| Error::wayland("sending requests", e))?;
+    if let Some(guard) = queue.prepare_read() {
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&guard.connection_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, ms) };
+        if ready > 0 {
+            match guard.read() {
+                Ok(_) => {}
+                Err(wayland_client::backend::WaylandError::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Error::wayland("reading events", e)),
+            }
+        }
+    }
+    queue.dispatch_pending(state).map_err(failed)?;
+    Ok(())
+}
+
+/// The pixel layout of a wl_shm format, for the formats Lantern converts.
+pub fn pixel_format(format: WEnum<wl_shm::Format>) -> Option<PixelFormat> {
+    match format {
+        // wl_shm's formats name little-endian words: XRGB8888 is bytes B, G, R, X.
+        WEnum::Value(wl_shm::Format::Xrgb8888) => Some(PixelFormat::Bgrx),
+        WEnum::Value(wl_shm::Format::Argb8888) => Some(PixelFormat::Bgra),
+        _ => None,
+    }
+}
+
+/// One wl_buffer in a memfd of its own, mapped.
+pub struct ShmBuffer {
+    pub buffer: WlBuffer,
+    pool: WlShmPool,
+    map: MmapMut,
+    pub width: u32,
+    pub height: u32,
+    pub stride: u32,
+}
+
+impl ShmBuffer {
+    pub fn new<D, U>(
+        shm: &wl_shm::WlShm,
+        qh: &QueueHandle<D>,
+        (width, height, stride): (u32, u32, u32),
+        format: wl_shm::Format,
+        data: U,
+    ) -> Result<Self, Error>
+    where
+        D: Dispatch<WlShmPool, ()> + Dispatch<WlBuffer, U> + 'static,
+        U: Send + Sync + 'static,
+    {
+        let size = stride as usize * height as usize;
+        if size == 0 || size > i32::MAX as usize || (stride as usize) < width as usize * 4 {
+            return Err(Error::Capture(format!(
+                "a {width}x{height} buffer with stride {stride} cannot be made"
+            )));
+        }
+        // SAFETY: memfd_create returns a new descriptor we own, or -1.
+        let fd = unsafe { libc::memfd_create(c"lantern-shm".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::io("memfd_create", std::io::Error::last_os_error()));
+        }
+        // SAFETY: fd is valid and ours alone.
+        let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        file.set_len(size as u64)
+            .map_err(|e| Error::io("sizing a shared-memory buffer", e))?;
+        // SAFETY: the memfd is ours; the compositor writes it only while a copy is pending,
+        // and we read it only after the copy reported ready.
+        let map = unsafe { MmapMut::map_mut(&file) }
+            .map_err(|e| Error::io("mapping a shared-memory buffer", e))?;
+        let pool = shm.create_pool(file.as_fd(), size as i32, qh, ());
+        let buffer = pool.create_buffer(
+            0,
+            width as i32,
+            height as i32,
+            stride as i32,
+            format,
+            qh,
+            data,
+        );
+        Ok(Self {
+            buffer,
+            pool,
+            map,
+            width,
+            height,
+            stride,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.map
+    }
+}
+
+impl Drop for ShmBuffer {
+    fn drop(&mut self) {
+        self.buffer.destroy();
+        self.pool.destroy();
+    }
+}
