@@ -107,9 +107,20 @@ impl Child {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
-            .map_err(|e| Error::io(format!("starting {} ({})", spec.name, spec.program), e))?;
+        let child = command.spawn().map_err(|e| {
+            let hint = match spec.account {
+                Some(account) if e.kind() == std::io::ErrorKind::PermissionDenied => format!(
+                    " as user {} (can that user reach and run it? every directory on its path \
+                     must be open to it)",
+                    account.name
+                ),
+                _ => String::new(),
+            };
+            Error::io(
+                format!("starting {} ({}){hint}", spec.name, spec.program),
+                e,
+            )
+        })?;
         let pid = child.id().map(|id| id as i32).unwrap_or(0);
         tracing::debug!(name = spec.name, pid, program = spec.program, "started");
         Ok(Self {

@@ -202,7 +202,7 @@ impl Parts {
         })?);
         let deadline = Instant::now() + config.timeout;
         loop {
-            if let Some(ready) = compositor.ready(dir.path()) {
+            if let Some(ready) = compositor.ready(dir.path())? {
                 return Ok(Some(ready));
             }
             if let Some(status) = child.exited() {

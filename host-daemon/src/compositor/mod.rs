@@ -57,8 +57,9 @@ pub trait Compositor: Send + Sync {
     /// Write its configuration into the session's directory and say how to start it.
     fn prepare(&self, setup: &Setup) -> Result<Launch, Error>;
 
-    /// `Some` once it is up and apps can connect; `None` while it is starting.
-    fn ready(&self, dir: &Path) -> Option<Ready>;
+    /// `Some` once it is up and apps can connect; `None` while it is starting; an error when
+    /// it came up unlike asked (a configuration it refused).
+    fn ready(&self, dir: &Path) -> Result<Option<Ready>, Error>;
 }
 
 /// `--compositor`.

@@ -48,26 +48,39 @@ impl Compositor for Sway {
         })
     }
 
-    fn ready(&self, dir: &Path) -> Option<Ready> {
-        let display = std::fs::read_to_string(dir.join(DISPLAY_FILE)).ok()?;
-        let socket = std::fs::read_dir(dir)
-            .ok()?
+    fn ready(&self, dir: &Path) -> Result<Option<Ready>, Error> {
+        let Ok(display) = std::fs::read_to_string(dir.join(DISPLAY_FILE)) else {
+            return Ok(None);
+        };
+        // A config line sway rejects would leave a session unlike the one asked for.
+        let log = std::fs::read_to_string(dir.join("sway.log")).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.contains("Error on line")) {
+            return Err(Error::Compositor(format!(
+                "sway rejected its configuration: {line}"
+            )));
+        }
+        let Some(socket) = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("{}", dir.display()), e))?
             .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .find(|name| name.starts_with("wayland-") && !name.ends_with(".lock"))?;
+            .find(|name| name.starts_with("wayland-") && !name.ends_with(".lock"))
+        else {
+            return Ok(None);
+        };
         let mut env = vec![("WAYLAND_DISPLAY".to_string(), socket.clone())];
         if !display.is_empty() {
             env.push(("DISPLAY".into(), display));
         }
-        Some(Ready {
+        Ok(Some(Ready {
             env,
             capture: CaptureFrom::Screencopy {
                 socket: dir.join(socket),
             },
-        })
+        }))
     }
 }
 
-/// The whole configuration: nothing else is read.
+/// The whole configuration: nothing else is read. No swaynag (it would draw over the app),
+/// and every window, Wayland or X11, fullscreen.
 fn config(width: u32, height: u32, fps: f64, xwayland: bool) -> String {
     format!(
         "# Written by host-daemon for one session.\n\
@@ -76,7 +89,9 @@ fn config(width: u32, height: u32, fps: f64, xwayland: bool) -> String {
          default_floating_border none\n\
          focus_follows_mouse no\n\
          xwayland {xwayland}\n\
-         for_window [all] fullscreen enable\n\
+         swaynag_command -\n\
+         for_window [app_id=\".*\"] fullscreen enable\n\
+         for_window [class=\".*\"] fullscreen enable\n\
          exec printf '%s' \"${{DISPLAY:-}}\" > \"$XDG_RUNTIME_DIR/{DISPLAY_FILE}.new\" && \
          mv \"$XDG_RUNTIME_DIR/{DISPLAY_FILE}.new\" \"$XDG_RUNTIME_DIR/{DISPLAY_FILE}\"\n",
         xwayland = if xwayland { "enable" } else { "disable" },
@@ -99,12 +114,12 @@ mod tests {
     #[test]
     fn ready_once_the_socket_and_display_are_there() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Sway.ready(dir.path()).is_none());
+        assert!(Sway.ready(dir.path()).unwrap().is_none());
         std::fs::write(dir.path().join("wayland-1.lock"), "").unwrap();
         std::fs::write(dir.path().join("wayland-1"), "").unwrap();
-        assert!(Sway.ready(dir.path()).is_none());
+        assert!(Sway.ready(dir.path()).unwrap().is_none());
         std::fs::write(dir.path().join(DISPLAY_FILE), ":3").unwrap();
-        let ready = Sway.ready(dir.path()).unwrap();
+        let ready = Sway.ready(dir.path()).unwrap().unwrap();
         assert!(
             ready
                 .env
@@ -117,5 +132,9 @@ mod tests {
                 socket: dir.path().join("wayland-1")
             }
         );
+        let error = "00:00:00.004 [ERROR] [sway/config.c:857] Error on line 7 'x': no";
+        std::fs::write(dir.path().join("sway.log"), error).unwrap();
+        let err = Sway.ready(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("rejected its configuration"), "{err}");
     }
 }
