@@ -322,13 +322,7 @@ impl Parts {
             (Some(sound), Some(settings)) => {
                 let (remote, token) = (sound.socket().to_path_buf(), stop.clone());
                 Some(tokio::task::spawn_blocking(move || {
-                    moq_pub::audio::pipewire::Capture::open(
-                        Some(&remote),
-                        Some(SINK),
-                        settings,
-                        timeout,
-                        token,
-                    )
+                    capture_sink(&remote, settings, timeout, &token)
                 }))
             }
             _ => None,
@@ -352,6 +346,29 @@ impl Parts {
         }
         if let Some(compositor) = &mut self.compositor {
             compositor.stop(Duration::from_secs(3)).await;
+        }
+    }
+}
+
+/// Capture the session sink's monitor. WirePlumber links the capture only once it has
+/// started and seen the sink, which can be a moment after PipeWire's socket appears: until
+/// `timeout`, a refused capture is tried again.
+fn capture_sink(
+    remote: &std::path::Path,
+    settings: AudioSettings,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Result<moq_pub::audio::pipewire::Capture, moq_pub::Error> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let open = moq_pub::audio::pipewire::Capture::open;
+        match open(Some(remote), Some(SINK), settings, left, stop.clone()) {
+            Err(err) if Instant::now() < deadline && !stop.is_cancelled() => {
+                tracing::debug!(err = %err, "the session's sound is not up yet");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            result => return result,
         }
     }
 }
