@@ -44,6 +44,30 @@ pub fn dispatch<S>(
     Ok(())
 }
 
+/// The registry's events, which a client that binds its globals once at start ignores
+/// (`registry_queue_init` needs a handler for them).
+#[macro_export]
+macro_rules! ignore_registry_events {
+    ($state:ty) => {
+        impl
+            wayland_client::Dispatch<
+                wayland_client::protocol::wl_registry::WlRegistry,
+                wayland_client::globals::GlobalListContents,
+            > for $state
+        {
+            fn event(
+                _: &mut Self,
+                _: &wayland_client::protocol::wl_registry::WlRegistry,
+                _: wayland_client::protocol::wl_registry::Event,
+                _: &wayland_client::globals::GlobalListContents,
+                _: &wayland_client::Connection,
+                _: &wayland_client::QueueHandle<Self>,
+            ) {
+            }
+        }
+    };
+}
+
 /// The pixel layout of a wl_shm format, for the formats Lantern converts.
 pub fn pixel_format(format: WEnum<wl_shm::Format>) -> Option<PixelFormat> {
     match format {

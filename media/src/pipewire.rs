@@ -105,6 +105,32 @@ pub fn run_stream(
     Ok(())
 }
 
+/// Fill an output stream's next buffer in Lantern's raw format: `fill` gets the bytes of as
+/// many whole frames as PipeWire asks for (or as fit) and must write them all. For the
+/// real-time process callback: it neither locks nor allocates.
+pub fn fill_output(stream: &pw::stream::Stream, fill: impl FnOnce(&mut [u8])) {
+    let Some(mut buffer) = stream.dequeue_buffer() else {
+        return;
+    };
+    let requested = buffer.requested() as usize;
+    let Some(data) = buffer.datas_mut().first_mut() else {
+        return;
+    };
+    let stride = CHANNELS * 4;
+    let Some(bytes) = data.data() else {
+        return;
+    };
+    let mut frames = bytes.len() / stride;
+    if requested > 0 {
+        frames = frames.min(requested);
+    }
+    fill(&mut bytes[..frames * stride]);
+    let chunk = data.chunk_mut();
+    *chunk.offset_mut() = 0;
+    *chunk.stride_mut() = stride as i32;
+    *chunk.size_mut() = (frames * stride) as u32;
+}
+
 /// PipeWire ticks (counted at `rate`, a fraction of a second) in units of `per_second`:
 /// samples at 48 kHz, or µs. `None` for a rate with no denominator.
 pub fn ticks_to(ticks: u64, rate: spa::utils::Fraction, per_second: u64) -> Option<u64> {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use lantern_media::pipewire::{CHANNELS, Stopper, connect, run_stream, ticks_to};
+use lantern_media::pipewire::{CHANNELS, Stopper, connect, fill_output, run_stream, ticks_to};
 use lantern_media::ring::{self, Reader, Writer};
 use lantern_proto::audio::RATE;
 use lantern_proto::timing::samples_us;
@@ -162,50 +162,33 @@ fn run(
         })
         // Real time: no lock, no allocation, no blocking below.
         .process(move |stream, _| {
-            let Some(mut buffer) = stream.dequeue_buffer() else {
-                return;
-            };
-            let requested = buffer.requested() as usize;
-            let Some(data) = buffer.datas_mut().first_mut() else {
-                return;
-            };
-            let stride = CHANNELS * 4;
-            let Some(bytes) = data.data() else {
-                return;
-            };
-            let mut frames = bytes.len() / stride;
-            if requested > 0 {
-                frames = frames.min(requested);
-            }
             let delay_us = stream.time().ok().map_or(0, |time| {
                 let ticks = u64::try_from(time.delay()).unwrap_or(0);
                 ticks_to(ticks, time.rate(), 1_000_000).unwrap_or(0)
             });
             shared.device_delay_us.store(delay_us, Ordering::Relaxed);
-            // The sender's clock ran ahead: drop the oldest rather than play it late.
-            let excess = ring.len().saturating_sub(MAX_QUEUE);
-            if excess > 0 {
-                let shed = ring.discard(excess) / CHANNELS;
-                shared
-                    .shed_samples
-                    .fetch_add(shed as u64, Ordering::Relaxed);
-            }
-            if shared.started.load(Ordering::Relaxed) && ring.len() < frames * CHANNELS {
-                shared.underruns.fetch_add(1, Ordering::Relaxed);
-            }
-            let mut scratch = [0f32; 256];
-            for out in bytes[..frames * stride].chunks_mut(scratch.len() * 4) {
-                let want = out.len() / 4;
-                let got = ring.pop_into(&mut scratch[..want]);
-                scratch[got..want].fill(0.0);
-                for (dst, value) in out.chunks_exact_mut(4).zip(&scratch[..want]) {
-                    dst.copy_from_slice(&value.to_le_bytes());
+            fill_output(stream, |bytes| {
+                // The sender's clock ran ahead: drop the oldest rather than play it late.
+                let excess = ring.len().saturating_sub(MAX_QUEUE);
+                if excess > 0 {
+                    let shed = ring.discard(excess) / CHANNELS;
+                    shared
+                        .shed_samples
+                        .fetch_add(shed as u64, Ordering::Relaxed);
                 }
-            }
-            let chunk = data.chunk_mut();
-            *chunk.offset_mut() = 0;
-            *chunk.stride_mut() = stride as i32;
-            *chunk.size_mut() = (frames * stride) as u32;
+                if shared.started.load(Ordering::Relaxed) && ring.len() < bytes.len() / 4 {
+                    shared.underruns.fetch_add(1, Ordering::Relaxed);
+                }
+                let mut scratch = [0f32; 256];
+                for out in bytes.chunks_mut(scratch.len() * 4) {
+                    let want = out.len() / 4;
+                    let got = ring.pop_into(&mut scratch[..want]);
+                    scratch[got..want].fill(0.0);
+                    for (dst, value) in out.chunks_exact_mut(4).zip(&scratch[..want]) {
+                        dst.copy_from_slice(&value.to_le_bytes());
+                    }
+                }
+            });
         })
         .register()
         .map_err(|source| lantern_media::Error::PipeWire {

@@ -10,9 +10,9 @@ use anyhow::{Context, bail};
 use host_daemon::wl::{ShmBuffer, dispatch};
 use lantern_proto::{clock::now_unix_us, stamp::Stamp, yuv};
 use moq_pub::source::{Cube, Format};
-use wayland_client::globals::{GlobalListContents, registry_queue_init};
+use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_registry, wl_shm, wl_shm_pool, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_shm, wl_shm_pool, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
@@ -239,17 +239,7 @@ impl Dispatch<wl_buffer::WlBuffer, usize> for State {
     }
 }
 
-impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
-    fn event(
-        _: &mut Self,
-        _: &wl_registry::WlRegistry,
-        _: wl_registry::Event,
-        _: &GlobalListContents,
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-    }
-}
+host_daemon::ignore_registry_events!(State);
 
 delegate_noop!(State: ignore wl_compositor::WlCompositor);
 delegate_noop!(State: ignore wl_surface::WlSurface);
@@ -259,7 +249,7 @@ delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 mod tone {
     //! A sine into PipeWire's default output, on a loop thread of its own.
 
-    use lantern_media::pipewire::{CHANNELS, Stopper, connect, run_stream};
+    use lantern_media::pipewire::{CHANNELS, Stopper, connect, fill_output, run_stream};
     use lantern_proto::audio::RATE;
     use pipewire as pw;
     use pw::{properties::properties, spa};
@@ -302,32 +292,15 @@ mod tone {
         let _listener = stream
             .add_local_listener_with_user_data(())
             .process(move |stream, _| {
-                let Some(mut buffer) = stream.dequeue_buffer() else {
-                    return;
-                };
-                let requested = buffer.requested() as usize;
-                let Some(data) = buffer.datas_mut().first_mut() else {
-                    return;
-                };
-                let stride = CHANNELS * 4;
-                let Some(bytes) = data.data() else {
-                    return;
-                };
-                let mut frames = bytes.len() / stride;
-                if requested > 0 {
-                    frames = frames.min(requested);
-                }
-                for frame in bytes[..frames * stride].chunks_exact_mut(stride) {
-                    let value = (0.25 * (phase * std::f64::consts::TAU).sin()) as f32;
-                    phase = (phase + step).fract();
-                    for sample in frame.chunks_exact_mut(4) {
-                        sample.copy_from_slice(&value.to_le_bytes());
+                fill_output(stream, |bytes| {
+                    for frame in bytes.chunks_exact_mut(CHANNELS * 4) {
+                        let value = (0.25 * (phase * std::f64::consts::TAU).sin()) as f32;
+                        phase = (phase + step).fract();
+                        for sample in frame.chunks_exact_mut(4) {
+                            sample.copy_from_slice(&value.to_le_bytes());
+                        }
                     }
-                }
-                let chunk = data.chunk_mut();
-                *chunk.offset_mut() = 0;
-                *chunk.stride_mut() = stride as i32;
-                *chunk.size_mut() = (frames * stride) as u32;
+                });
             })
             .register()?;
         run_stream(&connection, &stream, spa::utils::Direction::Output, stopped)?;
