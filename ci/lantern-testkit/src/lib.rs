@@ -327,3 +327,13 @@ pub fn tone_of(mono: &[f32]) -> (f64, f64) {
     let rms = (mono.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / mono.len() as f64).sqrt();
     (crossings as f64 / 2.0 / seconds, rms)
 }
+
+/// The pitch of a long tone: the median of [`tone_of`]'s frequency over 100 ms windows, so a
+/// few glitches (a player that underran on a loaded machine) do not move it; the glitches
+/// themselves are for the caller's silence accounting.
+pub fn pitch_of(mono: &[f32]) -> f64 {
+    let mut hz: Vec<f64> = mono.chunks_exact(4_800).map(|w| tone_of(w).0).collect();
+    assert!(!hz.is_empty(), "less than 100 ms of sound");
+    hz.sort_by(f64::total_cmp);
+    hz[hz.len() / 2]
+}
