@@ -254,10 +254,12 @@ impl Parts {
             publish_events,
         ));
         tokio::pin!(publishing);
-        let (app, compositor) = (
-            self.app.as_mut().expect("started"),
-            self.compositor.as_mut().expect("started"),
-        );
+        let (Some(app), Some(compositor)) = (self.app.as_mut(), self.compositor.as_mut()) else {
+            stop.cancel();
+            return Err(Error::Child(
+                "streaming a session whose app or compositor is not running".into(),
+            ));
+        };
         let mut sound_check = tokio::time::interval(Duration::from_millis(500));
         let ended = loop {
             tokio::select! {

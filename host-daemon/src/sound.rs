@@ -43,15 +43,17 @@ impl Sound {
             account,
         )?;
         let bus = dir.path().join("bus");
-        let mut env = base_env(dir.path());
-        env.push((
-            "DBUS_SESSION_BUS_ADDRESS".into(),
+        // The app shares the bus (and, through its runtime dir, PipeWire's socket).
+        let bus_env = (
+            "DBUS_SESSION_BUS_ADDRESS".to_string(),
             format!("unix:path={}", bus.display()),
-        ));
+        );
+        let mut env = base_env(dir.path());
+        env.push(bus_env.clone());
         let mut sound = Self {
             children: Vec::new(),
             socket: dir.path().join("pipewire-0"),
-            env: vec![env.last().cloned().unwrap_or_default()],
+            env: vec![bus_env],
         };
         for (name, program) in programs {
             let args: Vec<String> = match name {

@@ -23,4 +23,7 @@ pub enum Error {
     Convert(String),
     #[error("PipeWire format: {0}")]
     PipeWireFormat(String),
+    /// The descriptor a ring's reader is woken through (out of file descriptors?).
+    #[error("a ring's wake-up eventfd")]
+    RingWaker(#[source] std::io::Error),
 }

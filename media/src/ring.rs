@@ -13,20 +13,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// A ring of `capacity` items; the writer end wakes a reader waiting in [`Reader::wait`].
-pub fn ring<T: Copy>(capacity: usize) -> (Writer<T>, Reader<T>) {
-    let (producer, consumer) = rtrb::RingBuffer::new(capacity);
+pub fn ring<T: Copy>(capacity: usize) -> Result<(Writer<T>, Reader<T>), crate::Error> {
     // SAFETY: eventfd returns a new descriptor we own, or -1.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    assert!(fd >= 0, "eventfd: {}", std::io::Error::last_os_error());
+    if fd < 0 {
+        return Err(crate::Error::RingWaker(std::io::Error::last_os_error()));
+    }
     // SAFETY: fd is valid and ours alone.
     let waker = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
-    (
+    let (producer, consumer) = rtrb::RingBuffer::new(capacity);
+    Ok((
         Writer {
             producer,
             waker: waker.clone(),
         },
         Reader { consumer, waker },
-    )
+    ))
 }
 
 pub struct Writer<T> {
@@ -138,7 +140,7 @@ mod tests {
 
     #[test]
     fn pushes_are_whole_or_refused_and_reads_wrap() {
-        let (mut w, mut r) = ring::<u32>(5);
+        let (mut w, mut r) = ring::<u32>(5).unwrap();
         assert!(w.push(3, [1, 2, 3]));
         assert!(!w.push(3, [4, 5, 6]), "3 do not fit in 2");
         assert_eq!((w.queued(), w.free()), (3, 2));
@@ -154,7 +156,7 @@ mod tests {
 
     #[test]
     fn discard_drops_the_oldest() {
-        let (mut w, mut r) = ring::<u8>(4);
+        let (mut w, mut r) = ring::<u8>(4).unwrap();
         w.push(3, [1, 2, 3]);
         assert_eq!(r.discard(2), 2);
         assert_eq!(r.pop(), Some(3));
@@ -163,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_waiting_reader_is_woken_by_the_writer() {
-        let (mut w, mut r) = ring::<u8>(4);
+        let (mut w, mut r) = ring::<u8>(4).unwrap();
         let reader = std::thread::spawn(move || {
             let got = r.wait(Instant::now() + Duration::from_secs(30));
             (got, r.pop())
@@ -172,7 +174,7 @@ mod tests {
         w.push(1, [7]);
         w.wake();
         assert_eq!(reader.join().unwrap(), (true, Some(7)));
-        let (_w, mut r) = ring::<u8>(1);
+        let (_w, mut r) = ring::<u8>(1).unwrap();
         assert!(!r.wait(Instant::now()), "an empty ring at the deadline");
     }
 
@@ -180,7 +182,7 @@ mod tests {
     /// (there is no periodic re-check: a lost wake-up would wait out the whole deadline).
     #[test]
     fn a_reader_that_moved_threads_is_still_woken() {
-        let (mut w, mut r) = ring::<u8>(4);
+        let (mut w, mut r) = ring::<u8>(4).unwrap();
         assert!(!r.wait(Instant::now() + Duration::from_millis(1)));
         let (started, ready) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {

@@ -55,7 +55,7 @@ impl Playback {
             what: format!("{what}: {why}"),
             source: None,
         };
-        let (writer, reader) = ring::ring(2 * MAX_QUEUE);
+        let (writer, reader) = ring::ring(2 * MAX_QUEUE)?;
         let shared = Arc::new(Shared::default());
         let (ready, started) = mpsc::sync_channel(4);
         let (stopper, stopped) = Stopper::new();

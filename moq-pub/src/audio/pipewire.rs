@@ -64,8 +64,8 @@ impl Capture {
             Some(target) => format!("PipeWire target {target:?}"),
             None => "PipeWire's default sink monitor".to_string(),
         };
-        let (sample_writer, samples) = ring::ring(RING_SAMPLES);
-        let (quantum_writer, quanta) = ring::ring(RING_QUANTA);
+        let (sample_writer, samples) = ring::ring(RING_SAMPLES)?;
+        let (quantum_writer, quanta) = ring::ring(RING_QUANTA)?;
         let overflowed = Arc::new(AtomicU64::new(0));
         let (fail, failed) = mpsc::sync_channel(4);
         let (stopper, stopped) = Stopper::new();
