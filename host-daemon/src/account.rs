@@ -12,6 +12,16 @@ use crate::Error;
 /// The account sessions run as when the daemon is root and no `--user` is given.
 pub const DEFAULT_USER: &str = "lantern";
 
+/// The daemon's effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+pub fn is_root() -> bool {
+    effective_uid() == 0
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
     pub name: String,
@@ -59,15 +69,12 @@ impl Account {
     /// The account a session runs as: `requested`, or the default when the daemon is root;
     /// `None` when the daemon is not root (sessions run as the daemon's own user).
     pub fn for_session(requested: Option<&str>) -> Result<Option<Self>, Error> {
-        // SAFETY: geteuid cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
-        if !root {
+        if !is_root() {
             return match requested {
                 None => Ok(None),
                 Some(name) => {
                     let account = Self::lookup(name)?;
-                    // SAFETY: as above.
-                    if account.uid == unsafe { libc::geteuid() } {
+                    if account.uid == effective_uid() {
                         Ok(None)
                     } else {
                         Err(Error::Config(format!(

@@ -34,6 +34,9 @@ pub enum Error {
     Capture(String),
     #[error("sound: {0}")]
     Sound(String),
+    /// The control API: a call that failed, or an answer that makes no sense.
+    #[error("control: {0}")]
+    Control(String),
     #[error(transparent)]
     Media(#[from] lantern_media::Error),
     #[error(transparent)]

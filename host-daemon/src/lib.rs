@@ -10,6 +10,7 @@ pub mod capture;
 pub mod compositor;
 mod error;
 pub mod process;
+pub mod serve;
 pub mod session;
 pub mod sound;
 pub mod wl;

@@ -1,9 +1,12 @@
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use host_daemon::capture::Capture;
 use host_daemon::compositor;
+use host_daemon::serve::{self, Spec, socket};
 use host_daemon::session::{self, Ended, Event};
 use lantern_net::{ConnectArgs, cli};
 use moq_pub::Target;
@@ -20,6 +23,12 @@ use serde_json::json;
 ///   host-daemon run --url https://relay.example/anon --name desk --width 1920 --height 1080 -- foot
 ///
 /// Then watch with: moq-sub --url http://127.0.0.1:4443/ --name game
+///
+/// As a service, many sessions at once, controlled through a Unix socket only its owner can use:
+///   host-daemon serve --config /etc/lantern/host-daemon.toml
+///   host-daemon ctl create game --listen 127.0.0.1:4443 -- supertuxkart
+///   host-daemon ctl list
+///   host-daemon ctl stop game
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Cli {
@@ -32,6 +41,69 @@ enum Command {
     /// Run one app in a session of its own and stream it until the app exits (its exit status
     /// becomes host-daemon's), Ctrl-C/SIGTERM, or the compositor dies.
     Run(RunArgs),
+    /// Run many sessions, created and stopped through the control API: HTTP/JSON on a Unix
+    /// socket that only the daemon's owner can use (0600, peers checked). SIGTERM stops them
+    /// all.
+    Serve(ServeArgs),
+    /// Call a serving daemon's control API (or use `curl --unix-socket SOCKET
+    /// http://host-daemon/sessions`).
+    Ctl(CtlArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// The config (TOML): `socket`, `max_sessions`, and `[session]` defaults (url, token,
+    /// width, …) [default: /etc/lantern/host-daemon.toml as root, else
+    /// ~/.config/lantern/host-daemon.toml; a missing default file is fine].
+    #[arg(long, value_name = "TOML")]
+    config: Option<PathBuf>,
+
+    /// The control socket [default: the config's, else /run/lantern/host-daemon.sock as root,
+    /// else $XDG_RUNTIME_DIR/lantern/host-daemon.sock].
+    #[arg(long)]
+    socket: Option<PathBuf>,
+
+    /// Print each session's statistics as JSON lines on stderr, a line a second.
+    #[arg(long)]
+    stats: bool,
+}
+
+#[derive(Args, Debug)]
+struct CtlArgs {
+    /// The daemon's control socket [default: as for serve].
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+
+    #[command(subcommand)]
+    call: Call,
+}
+
+#[derive(Subcommand, Debug)]
+enum Call {
+    /// Start a session; answers once it streams. Unset settings take the daemon config's
+    /// `[session]` values.
+    Create {
+        /// The session's (and the broadcast's) name.
+        name: String,
+        #[command(flatten)]
+        spec: Spec,
+        /// Extra environment for the app (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+        app_env: Vec<(String, String)>,
+        /// The app and its arguments.
+        #[arg(last = true, required = true, value_name = "APP")]
+        app: Vec<String>,
+    },
+    /// The sessions, a line each.
+    List {
+        /// The API's JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One session's state and last second's figures (JSON).
+    Stats { name: String },
+    /// Stop a session (or forget an ended one); prints its final figures (JSON).
+    Stop { name: String },
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +142,12 @@ struct RunArgs {
     /// refuses root, and apps should not have it); default `lantern`.
     #[arg(long)]
     user: Option<String>,
+
+    /// Where the picture comes from: `compositor` (wlr-screencopy of its output) or
+    /// `pipewire:NODE`, a PipeWire video node an app of the session offers (by node.name or
+    /// serial; DMA-BUF when offered, else shared memory).
+    #[arg(long, default_value = "compositor")]
+    capture: Capture,
 
     /// Do not start XWayland (X11 apps then cannot run).
     #[arg(long)]
@@ -124,6 +202,14 @@ async fn main() -> ExitCode {
             Ok(Some(status)) if shutdown.signal().is_none() => ExitCode::from(status),
             result => cli::exit("host-daemon", result, &shutdown),
         },
+        Command::Serve(args) => {
+            let result = serve_sessions(args, shutdown.token()).await;
+            cli::exit("host-daemon", result, &shutdown)
+        }
+        Command::Ctl(args) => match ctl(args).await {
+            Ok(code) => code,
+            result => cli::exit("host-daemon ctl", result.map(|_| ()), &shutdown),
+        },
     }
 }
 
@@ -151,6 +237,7 @@ async fn run(
         },
         h264: args.h264,
         audio,
+        capture: args.capture,
         user: args.user,
         compositor: args.compositor,
         xwayland: !args.no_xwayland,
@@ -204,4 +291,123 @@ async fn run(
         );
     }
     Ok(outcome.app_status())
+}
+
+async fn serve_sessions(
+    args: ServeArgs,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<(), host_daemon::Error> {
+    let named = args.config.is_some();
+    let path = args.config.unwrap_or_else(serve::default_config);
+    let settings = serve::Settings::load(&path, named)?;
+    let socket = match args.socket.or_else(|| settings.socket.clone()) {
+        Some(socket) => socket,
+        None => socket::default_path()?,
+    };
+    eprintln!(
+        "host-daemon: serving the control API on {} — try host-daemon ctl --socket {} list",
+        socket.display(),
+        socket.display()
+    );
+    serve::serve(settings, &socket, cancel, args.stats).await
+}
+
+/// One control call; prints its answer. A refusal is a one-line error and exit status 1.
+async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
+    let socket = match args.socket {
+        Some(socket) => socket,
+        None => socket::default_path()?,
+    };
+    // A create waits for the session to stream, a stop for it to end: generous, but bounded.
+    let timeout = Duration::from_secs(120);
+    let (method, path, body) = match &args.call {
+        Call::Create {
+            name,
+            spec,
+            app_env,
+            app,
+        } => (
+            "POST",
+            "/sessions".to_string(),
+            Some(serve::Create {
+                name: name.clone(),
+                app: app.clone(),
+                env: app_env.iter().cloned().collect(),
+                spec: spec.clone(),
+                unknown: Default::default(),
+            }),
+        ),
+        Call::List { .. } => ("GET", "/sessions".into(), None),
+        Call::Stats { name } => ("GET", format!("/sessions/{}", path_segment(name)), None),
+        Call::Stop { name } => ("DELETE", format!("/sessions/{}", path_segment(name)), None),
+    };
+    let body = body
+        .map(|b| serde_json::to_value(b))
+        .transpose()
+        .map_err(|err| host_daemon::Error::Control(format!("the request: {err}")))?;
+    let (status, answer) = socket::call(&socket, method, &path, body.as_ref(), timeout).await?;
+    if !(200..300).contains(&status) {
+        let error = answer["error"].as_str().unwrap_or("(no reason given)");
+        eprintln!("host-daemon ctl: {error} (HTTP {status})");
+        return Ok(ExitCode::FAILURE);
+    }
+    match args.call {
+        Call::List { json: false } => print!("{}", session_table(&answer)),
+        Call::Create { name, .. } => {
+            if let Some(addr) = answer["target"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("listen "))
+            {
+                eprintln!(
+                    "host-daemon ctl: {name} streams — watch with moq-sub --url http://{addr}/ --name {name}"
+                );
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&answer).unwrap_or_default()
+            );
+        }
+        _ => println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).unwrap_or_default()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A session name as one URL path segment.
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `ctl list`: a line per session.
+fn session_table(answer: &serde_json::Value) -> String {
+    let empty = Vec::new();
+    let sessions = answer["sessions"].as_array().unwrap_or(&empty);
+    let mut out = format!(
+        "{:<20} {:<9} {:>11} {:>7} {:>8}  {}\n",
+        "NAME", "STATE", "MODE", "FPS", "KBIT/S", "TARGET"
+    );
+    for s in sessions {
+        let video = &s["stats"]["video"];
+        let figure =
+            |v: &serde_json::Value| v.as_f64().map(|f| format!("{f:.1}")).unwrap_or("-".into());
+        out += &format!(
+            "{:<20} {:<9} {:>11} {:>7} {:>8}  {}\n",
+            s["name"].as_str().unwrap_or("?"),
+            s["state"].as_str().unwrap_or("?"),
+            format!("{}x{}", s["width"], s["height"]),
+            figure(&video["fps"]),
+            figure(&video["kbps"]),
+            s["target"].as_str().unwrap_or(""),
+        );
+    }
+    out
 }

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::account::{Account, RuntimeDir};
-use crate::capture::{CaptureStats, Meter, Screencopy};
+use crate::capture::{Capture, CaptureStats, Meter, PipeWireVideo, Screencopy};
 use crate::compositor::{self, CaptureFrom, Compositor, Ready, Setup, base_env};
 use crate::process::{Child, Spec, describe};
 use crate::sound::{SINK, Sound};
@@ -34,6 +34,8 @@ pub struct Config {
     pub h264: moq_pub::encode::H264Args,
     /// `None`: no sound server, no audio track.
     pub audio: Option<AudioSettings>,
+    /// Where the picture comes from.
+    pub capture: Capture,
     /// The account to run as (root daemons only); `None`: the default.
     pub user: Option<String>,
     pub compositor: compositor::Kind,
@@ -123,7 +125,9 @@ pub async fn run(
         let Some(ready) = ready else {
             return Ok(None);
         };
-        if config.audio.is_some() {
+        // The session's PipeWire carries the app's sound, and the video node of a
+        // `pipewire:NODE` capture.
+        if config.audio.is_some() || matches!(config.capture, Capture::PipeWire(_)) {
             parts.sound = Some(Sound::start(&dir, account.as_ref(), config.timeout).await?);
         }
         let mut env = base_env(dir.path());
@@ -312,25 +316,47 @@ impl Parts {
         meter: &Arc<Meter>,
         stop: &CancellationToken,
     ) -> Result<(Box<dyn Source>, Option<Box<dyn AudioSource>>), Error> {
-        let CaptureFrom::Screencopy { socket } = &ready.capture else {
-            return Err(Error::Config("PipeWire capture is not written yet".into()));
-        };
-        let (socket, format, timeout) = (socket.clone(), config.format, config.timeout);
+        let (format, timeout) = (config.format, config.timeout);
         let (meter, token) = (meter.clone(), stop.clone());
-        let video = tokio::task::spawn_blocking(move || {
-            Screencopy::open(&socket, format, meter, token, timeout)
-        });
+        let video = match (&config.capture, &ready.capture, &self.sound) {
+            (Capture::PipeWire(node), _, Some(sound))
+            | (_, CaptureFrom::PipeWire { node }, Some(sound)) => {
+                let (remote, node) = (sound.socket().to_path_buf(), node.clone());
+                tokio::task::spawn_blocking(move || {
+                    retry("the PipeWire video node", timeout, &token, |left| {
+                        let (meter, token) = (meter.clone(), token.clone());
+                        PipeWireVideo::open(&remote, &node, format.fps, meter, token, left)
+                    })
+                    .map(|video| Box::new(video) as Box<dyn Source>)
+                })
+            }
+            (Capture::Compositor, CaptureFrom::Screencopy { socket }, _) => {
+                let socket = socket.clone();
+                tokio::task::spawn_blocking(move || {
+                    Screencopy::open(&socket, format, meter, token, timeout)
+                        .map(|video| Box::new(video) as Box<dyn Source>)
+                })
+            }
+            _ => {
+                return Err(Error::Config(
+                    "a PipeWire capture needs the session's PipeWire, which did not start".into(),
+                ));
+            }
+        };
         let audio = match (&self.sound, config.audio) {
             (Some(sound), Some(settings)) => {
                 let (remote, token) = (sound.socket().to_path_buf(), stop.clone());
                 Some(tokio::task::spawn_blocking(move || {
-                    capture_sink(&remote, settings, timeout, &token)
+                    retry("the session's sound", timeout, &token, |left| {
+                        let open = moq_pub::audio::pipewire::Capture::open;
+                        open(Some(&remote), Some(SINK), settings, left, token.clone())
+                    })
                 }))
             }
             _ => None,
         };
         let joined = |_| Error::Capture("a capture thread failed".into());
-        let video: Box<dyn Source> = Box::new(video.await.map_err(joined)??);
+        let video = video.await.map_err(joined)??;
         let audio: Option<Box<dyn AudioSource>> = match audio {
             Some(audio) => Some(Box::new(audio.await.map_err(joined)??)),
             None => None,
@@ -352,22 +378,20 @@ impl Parts {
     }
 }
 
-/// Capture the session sink's monitor. WirePlumber links the capture only once it has
-/// started and seen the sink, which can be a moment after PipeWire's socket appears: until
-/// `timeout`, a refused capture is tried again.
-fn capture_sink(
-    remote: &std::path::Path,
-    settings: AudioSettings,
+/// Open a capture of something an app or WirePlumber sets up a moment after PipeWire's
+/// socket appears (the sink's link, an app's video node): until `timeout`, a refused open is
+/// tried again, each try given what is left.
+fn retry<T, E: std::fmt::Display>(
+    what: &str,
     timeout: Duration,
     stop: &CancellationToken,
-) -> Result<moq_pub::audio::pipewire::Capture, moq_pub::Error> {
+    mut open: impl FnMut(Duration) -> Result<T, E>,
+) -> Result<T, E> {
     let deadline = Instant::now() + timeout;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let open = moq_pub::audio::pipewire::Capture::open;
-        match open(Some(remote), Some(SINK), settings, left, stop.clone()) {
+        match open(deadline.saturating_duration_since(Instant::now())) {
             Err(err) if Instant::now() < deadline && !stop.is_cancelled() => {
-                tracing::debug!(err = %err, "the session's sound is not up yet");
+                tracing::debug!(err = %err, "{what} is not up yet");
                 std::thread::sleep(Duration::from_millis(100));
             }
             result => return result,

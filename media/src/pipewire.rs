@@ -84,17 +84,31 @@ pub fn run_stream(
     stopped: pw::channel::Receiver<()>,
 ) -> Result<(), Error> {
     let format = format_param()?;
-    let pod = spa::pod::Pod::from_bytes(&format)
-        .ok_or_else(|| Error::PipeWireFormat("the format does not parse as a pod".into()))?;
+    let flags = pw::stream::StreamFlags::AUTOCONNECT
+        | pw::stream::StreamFlags::MAP_BUFFERS
+        | pw::stream::StreamFlags::RT_PROCESS;
+    run_with(connection, stream, direction, flags, &[format], stopped)
+}
+
+/// Connect `stream` offering `params` (serialized pods, see [`pod`]) and run the loop until
+/// `stopped` hears from its [`Stopper`].
+pub fn run_with(
+    connection: &Connection,
+    stream: &pw::stream::Stream,
+    direction: spa::utils::Direction,
+    flags: pw::stream::StreamFlags,
+    params: &[Vec<u8>],
+    stopped: pw::channel::Receiver<()>,
+) -> Result<(), Error> {
+    let mut pods = params
+        .iter()
+        .map(|bytes| {
+            spa::pod::Pod::from_bytes(bytes)
+                .ok_or_else(|| Error::PipeWireFormat("a parameter does not parse as a pod".into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     stream
-        .connect(
-            direction,
-            None,
-            pw::stream::StreamFlags::AUTOCONNECT
-                | pw::stream::StreamFlags::MAP_BUFFERS
-                | pw::stream::StreamFlags::RT_PROCESS,
-            &mut [pod],
-        )
+        .connect(direction, None, flags, &mut pods)
         .map_err(|source| Error::PipeWire {
             what: "stream connect",
             source,
@@ -103,6 +117,17 @@ pub fn run_stream(
     let _stop = stopped.attach(connection.mainloop.loop_(), move |()| quit.quit());
     connection.mainloop.run();
     Ok(())
+}
+
+/// A parameter object as the bytes of a pod.
+pub fn pod(object: spa::pod::Object) -> Result<Vec<u8>, Error> {
+    Ok(spa::pod::serialize::PodSerializer::serialize(
+        std::io::Cursor::new(Vec::new()),
+        &spa::pod::Value::Object(object),
+    )
+    .map_err(|e| Error::PipeWireFormat(format!("{e:?}")))?
+    .0
+    .into_inner())
 }
 
 /// Fill an output stream's next buffer in Lantern's raw format: `fill` gets the bytes of as
@@ -149,15 +174,9 @@ fn format_param() -> Result<Vec<u8>, Error> {
     position[0] = spa::sys::SPA_AUDIO_CHANNEL_FL;
     position[1] = spa::sys::SPA_AUDIO_CHANNEL_FR;
     info.set_position(position);
-    Ok(spa::pod::serialize::PodSerializer::serialize(
-        std::io::Cursor::new(Vec::new()),
-        &spa::pod::Value::Object(spa::pod::Object {
-            type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
-            id: spa::param::ParamType::EnumFormat.as_raw(),
-            properties: info.into(),
-        }),
-    )
-    .map_err(|e| Error::PipeWireFormat(format!("{e:?}")))?
-    .0
-    .into_inner())
+    pod(spa::pod::Object {
+        type_: spa::utils::SpaTypes::ObjectParamFormat.as_raw(),
+        id: spa::param::ParamType::EnumFormat.as_raw(),
+        properties: info.into(),
+    })
 }

@@ -41,6 +41,18 @@ pub struct H264Args {
     pub tune: String,
 }
 
+/// The flags' own defaults, for callers that build the settings in code.
+impl Default for H264Args {
+    fn default() -> Self {
+        Self {
+            bitrate: None,
+            gop: None,
+            preset: "ultrafast".into(),
+            tune: "zerolatency".into(),
+        }
+    }
+}
+
 impl H264Args {
     /// The settings for a source of `format`, defaults filled in.
     pub fn settings(&self, format: Format) -> H264Settings {

@@ -78,7 +78,7 @@ pub struct AudioSummary {
 }
 
 /// What a publishing run did.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub video: VideoSummary,
     pub audio: Option<AudioSummary>,

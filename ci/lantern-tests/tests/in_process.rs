@@ -28,10 +28,8 @@ fn pub_options(origin: moq_net::origin::Producer, frames: u64) -> moq_pub::Optio
         name: "cube".into(),
         target: moq_pub::Target::Origin(origin),
         h264: moq_pub::encode::H264Args {
-            bitrate: None,
             gop: Some(30),
-            preset: "ultrafast".into(),
-            tune: "zerolatency".into(),
+            ..Default::default()
         },
         frames: Some(frames),
         stamp: true,

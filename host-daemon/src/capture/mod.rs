@@ -1,6 +1,7 @@
 //! Capturing the session's picture as a moq-pub [`Source`](moq_pub::source::Source), and the
 //! capture's own figures.
 
+mod pipewire;
 mod screencopy;
 
 use std::sync::Mutex;
@@ -8,7 +9,51 @@ use std::sync::Mutex;
 use lantern_proto::histogram::Histogram;
 use moq_pub::stats::ms;
 
+pub use pipewire::PipeWireVideo;
 pub use screencopy::Screencopy;
+
+/// `--capture`: where a session's picture comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Capture {
+    /// The compositor's own way (wlr-screencopy for sway).
+    #[default]
+    Compositor,
+    /// A PipeWire video node on the session's PipeWire, by `node.name` or serial: one an app
+    /// of the session offers (gamescope, a GStreamer `pipewiresink`, OBS).
+    PipeWire(String),
+}
+
+impl std::str::FromStr for Capture {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "compositor" || s == "screencopy" => Ok(Self::Compositor),
+            Some(("pipewire", node)) if !node.is_empty() => Ok(Self::PipeWire(node.into())),
+            _ => Err(format!(
+                "capture {s:?}: expected `compositor` (or `screencopy`) or `pipewire:NODE`"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for Capture {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Capture> for String {
+    fn from(capture: Capture) -> String {
+        match capture {
+            Capture::Compositor => "compositor".into(),
+            Capture::PipeWire(node) => format!("pipewire:{node}"),
+        }
+    }
+}
 
 /// How long a screen may stay unchanged before its last picture is sent again, so viewers
 /// never take a still screen for a stalled stream (and keep a picture to join on).
@@ -24,7 +69,7 @@ pub struct CaptureStats {
     /// Pictures the compositor delivered that a newer one replaced before the encoder took
     /// them.
     pub drops: u64,
-    /// Copies the compositor reported as failed.
+    /// Copies the compositor reported as failed, or buffers that could not be read.
     pub failures: u64,
     /// From the compositor's presentation of a picture to its being in the encoder's buffer.
     pub latency_ms_p50: f64,
@@ -89,8 +134,8 @@ impl Meter {
         self.update(|c| c.stats.drops += n);
     }
 
-    fn failure(&self) {
-        self.update(|c| c.stats.failures += 1);
+    fn failures(&self, n: u64) {
+        self.update(|c| c.stats.failures += n);
     }
 
     /// The figures since the last call, starting a new stretch.

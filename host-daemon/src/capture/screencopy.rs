@@ -407,7 +407,7 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
                     state.slots[slot].1 = Use::Free;
                 }
                 state.failures += 1;
-                state.meter.failure();
+                state.meter.failures(1);
                 if state.failures >= 10 {
                     state.error.get_or_insert(Error::Capture(
                         "the compositor failed ten copies in a row".into(),

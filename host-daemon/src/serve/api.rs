@@ -1,0 +1,68 @@
+//! The control API, JSON over HTTP/1.1 on the control socket:
+//!
+//! | call                     | does                                              |
+//! |--------------------------|---------------------------------------------------|
+//! | `POST /sessions`         | create (body: [`Create`]); answers once it streams |
+//! | `GET /sessions`          | list every session, running or ended              |
+//! | `GET /sessions/NAME`     | one session, with its last second's stats         |
+//! | `DELETE /sessions/NAME`  | stop it (or forget an ended one); its final figures |
+//!
+//! Errors answer `{"error": "…"}` with a 4xx or 5xx status.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::{Create, Daemon, Refused};
+
+/// The largest request body taken (a create is well under a kilobyte).
+const MAX_BODY: usize = 64 * 1024;
+
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/sessions", get(list).post(create))
+        .route("/sessions/{name}", get(one).delete(stop))
+        .fallback(|| async { Refused::new(404, "no such call: see `host-daemon ctl --help`") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(daemon)
+}
+
+async fn list(State(daemon): State<Arc<Daemon>>) -> Response {
+    axum::Json(json!({ "sessions": daemon.list() })).into_response()
+}
+
+async fn one(State(daemon): State<Arc<Daemon>>, Path(name): Path<String>) -> Response {
+    answer(daemon.get(&name), StatusCode::OK)
+}
+
+async fn create(State(daemon): State<Arc<Daemon>>, body: Bytes) -> Response {
+    let request: Create = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => return Refused::new(400, format!("the request: {err}")).into_response(),
+    };
+    answer(daemon.create(request).await, StatusCode::CREATED)
+}
+
+async fn stop(State(daemon): State<Arc<Daemon>>, Path(name): Path<String>) -> Response {
+    answer(daemon.stop(&name).await, StatusCode::OK)
+}
+
+fn answer(result: Result<super::Info, Refused>, ok: StatusCode) -> Response {
+    match result {
+        Ok(info) => (ok, axum::Json(info)).into_response(),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(json!({ "error": self.message }))).into_response()
+    }
+}

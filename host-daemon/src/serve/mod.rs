@@ -1,0 +1,466 @@
+//! `host-daemon serve`: many sessions at once, each with its own compositor, sound server,
+//! account and broadcast name, created, listed, watched and stopped through an HTTP/JSON API
+//! on a Unix socket only the daemon's owner can use (see [`socket`]; there is no TCP control
+//! port). [`api`] is the API, [`spec`] what a session asks for, [`Settings`] the TOML config.
+
+pub mod api;
+pub mod socket;
+pub mod spec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::capture::CaptureStats;
+use crate::session::{self, Ended, Event};
+pub use spec::{Create, Spec};
+
+/// The daemon's TOML config (`--config`).
+///
+/// ```toml
+/// socket = "/run/lantern/host-daemon.sock"
+/// max_sessions = 4
+///
+/// [session]           # defaults for every session; a request's own fields win
+/// url = "https://relay.example.com/anon"
+/// width = 1920
+/// height = 1080
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The control socket [default: /run/lantern/host-daemon.sock as root, else
+    /// $XDG_RUNTIME_DIR/lantern/host-daemon.sock].
+    pub socket: Option<PathBuf>,
+    /// Sessions running at once [default: 4]; a create beyond it is refused.
+    pub max_sessions: Option<usize>,
+    #[serde(default)]
+    pub session: Spec,
+}
+
+/// Where the config is looked for when `--config` is not given.
+pub fn default_config() -> PathBuf {
+    if crate::account::is_root() {
+        return PathBuf::from("/etc/lantern/host-daemon.toml");
+    }
+    let home = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("/etc"));
+    home.join("lantern/host-daemon.toml")
+}
+
+impl Settings {
+    /// Read `path`; a missing file is an error only when it was asked for by name.
+    pub fn load(path: &Path, named: bool) -> Result<Self, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !named => {
+                return Ok(Self::default());
+            }
+            read => read.map_err(|err| Error::io(format!("{}", path.display()), err))?,
+        };
+        let settings: Self = toml::from_str(&text)
+            .map_err(|err| Error::Config(format!("{}: {}", path.display(), err.message())))?;
+        if settings.session.token.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map(|m| m.permissions().mode());
+            if mode.is_ok_and(|mode| mode & 0o077 != 0) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the config holds a relay token but others may read it: chmod 600 it"
+                );
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// Serve the control API on `socket` until `cancel`, then stop every session.
+pub async fn serve(
+    settings: Settings,
+    socket: &Path,
+    cancel: CancellationToken,
+    print_stats: bool,
+) -> Result<(), Error> {
+    let control = socket::Control::bind(socket).await?;
+    tracing::info!(socket = %control.path().display(), "serving the control API");
+    let daemon = Arc::new(Daemon::new(&settings, cancel.child_token(), print_stats));
+    let served = axum::serve(control, api::router(daemon.clone()))
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
+    daemon.stop_all().await;
+    served.map_err(|err| Error::io("the control socket", err))
+}
+
+/// What the API shows of a session.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Info {
+    pub name: String,
+    pub app: Vec<String>,
+    pub state: State,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// The relay (token left out) or the direct address.
+    pub target: String,
+    /// When it was created, in seconds since 1970.
+    pub created: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compositor: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_pid: Option<i32>,
+    /// Viewers' certificate fingerprint, for a session serving them directly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The last second's capture and encoder figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<serde_json::Value>,
+    /// How it ended, and its figures over the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended: Option<EndInfo>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// The compositor, the app or the stream are starting.
+    Starting,
+    /// Streaming.
+    Running,
+    Ended,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EndInfo {
+    /// `app exited`, `stopped`, `stream ended` or `failed`.
+    pub reason: &'static str,
+    /// The app's exit status (128 + signal when killed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The app's last lines of output, when it ended.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tail: String,
+    pub capture: CaptureStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<moq_pub::Summary>,
+    /// The API status a failure at start answers with (422 for what the request asked
+    /// wrong, 500 for the host's failures).
+    #[serde(skip)]
+    failure_status: u16,
+}
+
+struct Entry {
+    info: watch::Sender<Info>,
+    cancel: CancellationToken,
+}
+
+/// The running daemon: its sessions by name.
+pub struct Daemon {
+    defaults: Spec,
+    max_sessions: usize,
+    sessions: Mutex<BTreeMap<String, Entry>>,
+    /// Cancelled when the daemon stops: every session stops with it.
+    cancel: CancellationToken,
+    /// Print each session's stats as JSON lines on stderr.
+    print_stats: bool,
+}
+
+/// Why a request was refused, as the API's status and message.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Refused {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Refused {
+    fn from(err: Error) -> Self {
+        let status = match err {
+            Error::Config(_)
+            | Error::Missing { .. }
+            | Error::Publish(moq_pub::Error::Config(_)) => 422,
+            _ => 500,
+        };
+        Self::new(status, lantern_net::cli::chain(&err))
+    }
+}
+
+impl Daemon {
+    pub fn new(settings: &Settings, cancel: CancellationToken, print_stats: bool) -> Self {
+        Self {
+            defaults: settings.session.clone(),
+            max_sessions: settings.max_sessions.unwrap_or(4).max(1),
+            sessions: Mutex::default(),
+            cancel,
+            print_stats,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        // A panic while holding the lock leaves plain data behind: keep serving it.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every session, running or ended.
+    pub fn list(&self) -> Vec<Info> {
+        self.lock()
+            .values()
+            .map(|e| e.info.borrow().clone())
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Result<Info, Refused> {
+        self.lock()
+            .get(name)
+            .map(|e| e.info.borrow().clone())
+            .ok_or_else(|| Refused::new(404, format!("no session {name:?}")))
+    }
+
+    /// Start a session and answer once it streams (or failed to start).
+    pub async fn create(self: &Arc<Self>, request: Create) -> Result<Info, Refused> {
+        let config = request.config(&self.defaults)?;
+        let name = config.name.clone();
+        let mut watching = {
+            let mut sessions = self.lock();
+            let live = sessions
+                .values()
+                .filter(|e| e.info.borrow().state != State::Ended)
+                .count();
+            if sessions
+                .get(&name)
+                .is_some_and(|e| e.info.borrow().state != State::Ended)
+            {
+                return Err(Refused::new(
+                    409,
+                    format!("session {name:?} is already running"),
+                ));
+            }
+            if live >= self.max_sessions {
+                return Err(Refused::new(
+                    429,
+                    format!(
+                        "{live} sessions are running, the most this daemon allows \
+                         (max_sessions in its config)"
+                    ),
+                ));
+            }
+            let info = watch::Sender::new(Info::starting(&config));
+            let watching = info.subscribe();
+            let cancel = self.cancel.child_token();
+            sessions.insert(
+                name.clone(),
+                Entry {
+                    info: info.clone(),
+                    cancel: cancel.clone(),
+                },
+            );
+            let timeout = config.timeout;
+            tokio::spawn(self.clone().run(config, cancel, info));
+            // Start-up has deadlines of its own at every step; this one only bounds the
+            // answer.
+            (watching, timeout * 4)
+        };
+        let started = tokio::time::timeout(
+            watching.1,
+            watching.0.wait_for(|info| info.state != State::Starting),
+        )
+        .await;
+        let info = match started {
+            Ok(Ok(info)) => info.clone(),
+            _ => self.get(&name)?,
+        };
+        match &info.ended {
+            Some(EndInfo {
+                reason: "failed",
+                error,
+                failure_status,
+                ..
+            }) => {
+                self.lock().remove(&name);
+                Err(Refused::new(
+                    *failure_status,
+                    format!(
+                        "session {name:?} failed to start: {}",
+                        error.as_deref().unwrap_or("")
+                    ),
+                ))
+            }
+            _ => Ok(info),
+        }
+    }
+
+    /// Stop a session (or forget an ended one) and give its last figures.
+    pub async fn stop(&self, name: &str) -> Result<Info, Refused> {
+        let (cancel, mut watching) = {
+            let sessions = self.lock();
+            let entry = sessions
+                .get(name)
+                .ok_or_else(|| Refused::new(404, format!("no session {name:?}")))?;
+            (entry.cancel.clone(), entry.info.subscribe())
+        };
+        cancel.cancel();
+        // A session stops its processes with a grace period each (app, sound, compositor).
+        let ended = tokio::time::timeout(
+            Duration::from_secs(30),
+            watching.wait_for(|info| info.state == State::Ended),
+        )
+        .await;
+        let info = match ended {
+            Ok(Ok(info)) => info.clone(),
+            _ => {
+                return Err(Refused::new(
+                    500,
+                    format!("session {name:?} did not stop within 30 s"),
+                ));
+            }
+        };
+        self.lock().remove(name);
+        Ok(info)
+    }
+
+    /// Stop every session and wait for them all.
+    pub async fn stop_all(&self) {
+        self.cancel.cancel();
+        let watching: Vec<_> = self.lock().values().map(|e| e.info.subscribe()).collect();
+        for mut info in watching {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(30),
+                info.wait_for(|info| info.state == State::Ended),
+            )
+            .await;
+        }
+    }
+
+    /// One session, from start to its last process, its figures flowing into its `Info`.
+    async fn run(
+        self: Arc<Self>,
+        config: session::Config,
+        cancel: CancellationToken,
+        info: watch::Sender<Info>,
+    ) {
+        let name = config.name.clone();
+        let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = info.clone();
+        let print_stats = self.print_stats;
+        let forward = tokio::spawn(async move {
+            while let Some(event) = receive.recv().await {
+                watcher.send_modify(|info| info.update(event, print_stats));
+            }
+        });
+        tracing::info!(session = %name, app = ?config.app, "session starting");
+        let outcome = session::run(config, cancel, events).await;
+        let _ = forward.await;
+        let end = match outcome {
+            Ok(outcome) => EndInfo {
+                reason: match outcome.ended {
+                    Ended::App { .. } => "app exited",
+                    Ended::Stopped => "stopped",
+                    Ended::StreamEnded => "stream ended",
+                },
+                status: outcome.app_status(),
+                error: None,
+                tail: match &outcome.ended {
+                    Ended::App { tail, .. } => tail.clone(),
+                    _ => String::new(),
+                },
+                capture: outcome.capture,
+                summary: outcome.summary,
+                failure_status: 0,
+            },
+            Err(err) => {
+                let refused = Refused::from(err);
+                EndInfo {
+                    reason: "failed",
+                    status: None,
+                    error: Some(refused.message),
+                    tail: String::new(),
+                    capture: CaptureStats::default(),
+                    summary: None,
+                    failure_status: refused.status,
+                }
+            }
+        };
+        tracing::info!(session = %name, reason = end.reason, status = ?end.status, error = ?end.error, "session ended");
+        info.send_modify(|info| {
+            info.state = State::Ended;
+            info.stats = None;
+            info.ended = Some(end);
+        });
+    }
+}
+
+impl Info {
+    fn starting(config: &session::Config) -> Self {
+        Self {
+            name: config.name.clone(),
+            app: config.app.clone(),
+            state: State::Starting,
+            width: config.format.width,
+            height: config.format.height,
+            fps: config.format.fps,
+            target: match &config.target {
+                moq_pub::Target::Listen(addr) => format!("listen {addr}"),
+                moq_pub::Target::Relay(args) => args
+                    .url
+                    .as_ref()
+                    .map(lantern_net::redacted)
+                    .unwrap_or_default(),
+                moq_pub::Target::Origin(_) => "in-process".into(),
+            },
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            compositor: None,
+            app_pid: None,
+            fingerprint: None,
+            stats: None,
+            ended: None,
+        }
+    }
+
+    fn update(&mut self, event: Event, print_stats: bool) {
+        match event {
+            Event::Started {
+                compositor,
+                app_pid,
+            } => {
+                self.compositor = Some(compositor);
+                self.app_pid = Some(app_pid);
+            }
+            Event::Publish(moq_pub::Event::Listening { addr, fingerprint }) => {
+                self.target = format!("listen {addr}");
+                self.fingerprint = Some(fingerprint);
+                self.state = State::Running;
+            }
+            Event::Publish(moq_pub::Event::Connected { .. }) => self.state = State::Running,
+            Event::Publish(_) => {}
+            Event::Stats { capture, video } => {
+                let stats = serde_json::json!({ "capture": capture, "video": video });
+                if print_stats {
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({ "role": "host", "session": self.name, "capture": capture, "video": video })
+                    );
+                }
+                self.stats = Some(stats);
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! What a session asks for, as the control API's JSON, as `host-daemon ctl create`'s flags, and
+//! as the `[session]` defaults of the daemon's TOML config: one struct, every field optional,
+//! the request's fields winning over the config's and the config's over Lantern's defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lantern_net::ConnectArgs;
+use moq_pub::Target;
+use moq_pub::audio::AudioSettings;
+use moq_pub::source::Format;
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::capture::Capture;
+use crate::compositor;
+use crate::session::Config;
+
+/// A session's settings. Unset fields take the daemon config's `[session]` value, then
+/// Lantern's default (1280x720 at 60, sway, sound on, XWayland on).
+#[derive(clap::Args, Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Output width (the stream's) [default: 1280].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+
+    /// Output height [default: 720].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+
+    /// Output refresh rate, the most the stream carries [default: 60].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+
+    /// Serve viewers directly on this address instead of publishing to a relay.
+    #[arg(long, conflicts_with = "url")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+
+    /// The relay (`https://HOST/PATH`); the broadcast goes under PATH with the session's name.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+
+    /// The relay's JWT.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+
+    /// Trust a relay whose certificate has this SHA-256 fingerprint (hex).
+    #[arg(long, value_name = "HEX")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_fingerprint: Vec<String>,
+
+    /// Also trust certificates signed by this CA (PEM file on the host).
+    #[arg(long, value_name = "PEM")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_root: Vec<PathBuf>,
+
+    /// Where the picture comes from: `screencopy` (the compositor's output) or
+    /// `pipewire:NODE` (a PipeWire video node of the session, by name or serial).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<Capture>,
+
+    /// The compositor: auto or sway.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compositor: Option<compositor::Kind>,
+
+    /// The account the session runs as (root daemons only) [default: lantern].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+
+    /// Start XWayland for X11 apps [default: true].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xwayland: Option<bool>,
+
+    /// Stream the app's sound [default: true].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<bool>,
+
+    /// Opus bitrate in kbit/s [default: 128].
+    #[arg(long, value_name = "KBPS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_bitrate: Option<u32>,
+
+    /// Video bitrate in kbit/s [default: 0.08 bit per pixel per frame].
+    #[arg(long, value_name = "KBPS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bitrate: Option<u32>,
+
+    /// Draw the latency stamp into the pictures (test content only) [default: false].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<bool>,
+
+    /// Seconds each start-up step (compositor, sound, relay) may take [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+}
+
+/// `POST /sessions`: a named session running an app.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Create {
+    /// The broadcast's name, unique among the daemon's sessions.
+    pub name: String,
+    /// The app and its arguments.
+    pub app: Vec<String>,
+    /// Extra environment for the app.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub spec: Spec,
+    /// Anything else: refused by name rather than ignored.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+impl Spec {
+    /// These settings, with `defaults` where they have none.
+    pub fn or(self, defaults: &Spec) -> Spec {
+        let d = defaults.clone();
+        Spec {
+            width: self.width.or(d.width),
+            height: self.height.or(d.height),
+            fps: self.fps.or(d.fps),
+            // A session asking for a relay does not inherit a default direct address.
+            listen: if self.url.is_some() {
+                self.listen
+            } else {
+                self.listen.or(d.listen)
+            },
+            url: if self.listen.is_some() {
+                self.url
+            } else {
+                self.url.or(d.url)
+            },
+            token: self.token.or(d.token),
+            tls_fingerprint: list(self.tls_fingerprint, d.tls_fingerprint),
+            tls_root: list(self.tls_root, d.tls_root),
+            capture: self.capture.or(d.capture),
+            compositor: self.compositor.or(d.compositor),
+            user: self.user.or(d.user),
+            xwayland: self.xwayland.or(d.xwayland),
+            audio: self.audio.or(d.audio),
+            audio_bitrate: self.audio_bitrate.or(d.audio_bitrate),
+            bitrate: self.bitrate.or(d.bitrate),
+            stamp: self.stamp.or(d.stamp),
+            timeout: self.timeout.or(d.timeout),
+        }
+    }
+}
+
+/// A list setting: the request's if it gives any, else the defaults'.
+fn list<T>(mine: Vec<T>, theirs: Vec<T>) -> Vec<T> {
+    if mine.is_empty() { theirs } else { mine }
+}
+
+impl Create {
+    /// The session's configuration, `defaults` filling what the request leaves out.
+    pub fn config(self, defaults: &Spec) -> Result<Config, Error> {
+        if let Some(key) = self.unknown.keys().next() {
+            return Err(Error::Config(format!("unknown setting {key:?}")));
+        }
+        if self.name.is_empty() || self.name.len() > 128 || self.name.contains('/') {
+            return Err(Error::Config(format!(
+                "session name {:?}: 1 to 128 characters, no '/'",
+                self.name
+            )));
+        }
+        if self.app.first().is_none_or(|program| program.is_empty()) {
+            return Err(Error::Config(
+                "no app to run: give \"app\": [PROGRAM, ARGS…]".into(),
+            ));
+        }
+        let spec = self.spec.or(defaults);
+        let timeout = spec.timeout.unwrap_or(10.0);
+        if !(timeout.is_finite() && (1.0..=600.0).contains(&timeout)) {
+            return Err(Error::Config(format!(
+                "timeout {timeout}: 1 to 600 seconds"
+            )));
+        }
+        let target = match (spec.listen, spec.url) {
+            (Some(addr), _) => Target::Listen(addr),
+            (None, Some(url)) => Target::Relay(ConnectArgs {
+                url: Some(
+                    url.parse()
+                        .map_err(|err| Error::Config(format!("url {url:?}: {err}")))?,
+                ),
+                token: spec.token,
+                tls_fingerprint: spec.tls_fingerprint,
+                tls_root: spec.tls_root,
+                timeout,
+                ..ConnectArgs::default()
+            }),
+            (None, None) => {
+                return Err(Error::Config(
+                    "nowhere to stream: give \"url\" (a relay) or \"listen\" (an address), \
+                     or set one under [session] in the daemon's config"
+                        .into(),
+                ));
+            }
+        };
+        let audio = spec
+            .audio
+            .unwrap_or(true)
+            .then(|| AudioSettings::new(10.0, spec.audio_bitrate.unwrap_or(128)))
+            .transpose()?;
+        Ok(Config {
+            name: self.name,
+            app: self.app,
+            app_env: self.env.into_iter().collect(),
+            format: Format {
+                width: spec.width.unwrap_or(1280),
+                height: spec.height.unwrap_or(720),
+                fps: spec.fps.unwrap_or(60.0),
+            },
+            target,
+            h264: moq_pub::encode::H264Args {
+                bitrate: spec.bitrate,
+                ..moq_pub::encode::H264Args::default()
+            },
+            audio,
+            capture: spec.capture.unwrap_or_default(),
+            user: spec.user,
+            compositor: spec.compositor.unwrap_or_default(),
+            xwayland: spec.xwayland.unwrap_or(true),
+            stamp: spec.stamp.unwrap_or(false),
+            timeout: Duration::from_secs_f64(timeout),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(json: serde_json::Value) -> Create {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_request_wins_over_the_defaults_and_the_defaults_over_lanterns() {
+        let defaults = Spec {
+            width: Some(1920),
+            height: Some(1080),
+            url: Some("https://relay.example/anon".into()),
+            token: Some("secret".into()),
+            ..Spec::default()
+        };
+        let config = create(serde_json::json!({
+            "name": "a", "app": ["foot"], "height": 720, "env": {"K": "V"}
+        }))
+        .config(&defaults)
+        .unwrap();
+        assert_eq!((config.format.width, config.format.height), (1920, 720));
+        assert_eq!(config.format.fps, 60.0);
+        assert_eq!(config.app_env, vec![("K".to_string(), "V".to_string())]);
+        let Target::Relay(connect) = config.target else {
+            panic!("not a relay target");
+        };
+        assert_eq!(connect.token.as_deref(), Some("secret"));
+        assert!(config.audio.is_some() && config.xwayland && !config.stamp);
+    }
+
+    #[test]
+    fn a_session_that_listens_does_not_inherit_the_relay() {
+        let defaults = Spec {
+            url: Some("https://relay.example/anon".into()),
+            ..Spec::default()
+        };
+        let config = create(serde_json::json!({
+            "name": "a", "app": ["foot"], "listen": "127.0.0.1:4443"
+        }))
+        .config(&defaults)
+        .unwrap();
+        assert!(matches!(config.target, Target::Listen(_)));
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        let cases = [
+            (
+                serde_json::json!({"name": "a", "app": ["x"], "widht": 3}),
+                "widht",
+            ),
+            (
+                serde_json::json!({"name": "", "app": ["x"], "listen": "127.0.0.1:1"}),
+                "name",
+            ),
+            (
+                serde_json::json!({"name": "a/b", "app": ["x"], "listen": "127.0.0.1:1"}),
+                "name",
+            ),
+            (
+                serde_json::json!({"name": "a", "app": [], "listen": "127.0.0.1:1"}),
+                "no app",
+            ),
+            (serde_json::json!({"name": "a", "app": ["x"]}), "nowhere"),
+            (
+                serde_json::json!({"name": "a", "app": ["x"], "url": "not a url"}),
+                "url",
+            ),
+            (
+                serde_json::json!({"name": "a", "app": ["x"], "listen": "127.0.0.1:1", "timeout": 0}),
+                "timeout",
+            ),
+        ];
+        for (json, needle) in cases {
+            let err = create(json.clone()).config(&Spec::default()).unwrap_err();
+            assert!(err.to_string().contains(needle), "{json}: {err}");
+        }
+    }
+}
