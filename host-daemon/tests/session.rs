@@ -2,139 +2,10 @@
 //! Wayland app we did not write, the session's private PipeWire, a real moq-relay (or the
 //! direct server), and moq-sub, checked from what the viewer decoded and from /proc.
 
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::Output;
-use std::time::Duration;
+mod common;
 
+use common::*;
 use lantern_testkit::*;
-
-const LONG: Duration = Duration::from_secs(90);
-
-/// `host-daemon run ARGS -- APP…` with piped output.
-fn host(args: &[&str], app: &[&str]) -> Proc {
-    let mut all: Vec<&str> = vec!["run"];
-    all.extend_from_slice(args);
-    all.push("--");
-    all.extend_from_slice(app);
-    spawn(bin("host-daemon"), &all)
-}
-
-/// The test app, where the session's user can run it: a root daemon runs apps as the
-/// unprivileged `lantern`, who may not reach into the build's directory (a checkout under
-/// /root, say), so it gets a copy in a directory open to all.
-fn app_bin() -> String {
-    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    COPY.get_or_init(|| {
-        use std::os::unix::fs::PermissionsExt;
-        // One fixed place, replaced atomically: runs never pile copies up.
-        let dir = std::env::temp_dir().join("lantern-test-app");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let staged = dir.join(format!(".lantern-bench.{}", std::process::id()));
-        std::fs::copy(bin("lantern-bench"), &staged).unwrap();
-        let copy = dir.join("lantern-bench");
-        std::fs::rename(&staged, &copy).unwrap();
-        copy.to_str().unwrap().to_string()
-    })
-    .clone()
-}
-
-/// Processes still running with this session's private directory in their environment
-/// (`XDG_RUNTIME_DIR=/tmp/lantern-NAME-…`): the compositor, the app, the sound server.
-fn leftovers(name: &str) -> Vec<String> {
-    let needle = format!("/lantern-{name}-");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let path = entry.path();
-        let Ok(environ) = std::fs::read(path.join("environ")) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        if stat.contains(") Z ") {
-            continue; // a zombie is already dead
-        }
-        if String::from_utf8_lossy(&environ).contains(&needle) {
-            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-            found.push(format!(
-                "{} {}",
-                entry.file_name().to_string_lossy(),
-                comm.trim()
-            ));
-        }
-    }
-    found
-}
-
-/// Wait until the direct server on `addr` answers, failing at once (with its output) if the
-/// daemon ends first.
-fn wait_for_server(daemon: &mut Proc, addr: &str) {
-    wait_for("the direct server", LONG, || {
-        if let Ok(Some(status)) = daemon.0.try_wait() {
-            let mut text = String::new();
-            if let Some(err) = daemon.0.stderr.as_mut() {
-                let _ = std::io::Read::read_to_string(err, &mut text);
-            }
-            panic!("host-daemon ended ({status}) before serving:\n{text}");
-        }
-        TcpStream::connect(addr).is_ok()
-    });
-}
-
-fn wait_for_session(name: &str) {
-    wait_for("the session's app", LONG, || {
-        std::fs::read_dir(std::env::temp_dir())
-            .unwrap()
-            .flatten()
-            .any(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("lantern-{name}-"))
-                    && e.path().join("app.log").exists()
-            })
-    });
-}
-
-fn no_leftovers(name: &str) {
-    let mut left = Vec::new();
-    // The kernel delivers parent-death signals at once, but a compositor takes a moment to
-    // shut down after its SIGTERM.
-    wait_for(
-        "the session's processes to end",
-        Duration::from_secs(15),
-        || {
-            left = leftovers(name);
-            left.is_empty()
-        },
-    );
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The frame numbers of a `--latency-log`, in the order shown.
-fn logged_frames(path: &Path) -> Vec<u32> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|line| line.split(',').next().unwrap().parse().unwrap())
-        .collect()
-}
-
-/// Stamps strictly increasing, every gap counted as a drop, every frame stamped.
-fn check_stamps(frames: &[u32], stats: &serde_json::Value, expected: usize) {
-    assert_eq!(frames.len(), expected, "frames shown");
-    let mut gaps = 0u64;
-    for pair in frames.windows(2) {
-        assert!(pair[1] > pair[0], "stamps out of order: {pair:?}");
-        gaps += u64::from(pair[1] - pair[0] - 1);
-    }
-    assert_eq!(stats["frames"], expected as u64);
-    assert_eq!(stats["unstamped"], 0);
-    assert_eq!(stats["drops"], gaps, "drops reported must match the gaps");
-}
 
 /// The test app through a real relay at 1280x720@60: 600 frames stamped by the app in
 /// order, its tone in the viewer's WAV, and nothing left running after a Ctrl-C.
@@ -207,30 +78,7 @@ fn the_test_app_served_directly_ends_with_the_app() {
         &[&app, "app", "--frames", "900"],
     );
     wait_for_server(&mut daemon, &addr);
-    let url = format!("http://{addr}/");
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("latency.csv");
-    let viewer = spawn(
-        bin("moq-sub"),
-        &[
-            "--url",
-            &url,
-            "--name",
-            "direct",
-            "--frames",
-            "300",
-            "--stats",
-            "--latency-log",
-            log.to_str().unwrap(),
-        ],
-    )
-    .finish(LONG);
-    assert!(
-        viewer.status.success(),
-        "moq-sub failed:\n{}",
-        stderr(&viewer)
-    );
-    check_stamps(&logged_frames(&log), &final_stats(&viewer.stderr), 300);
+    watch_stamped(&format!("http://{addr}/"), "direct", 300);
     let out = daemon.finish(LONG);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     no_leftovers("direct");
@@ -352,4 +200,75 @@ fn a_third_party_wayland_app_is_seen() {
         lit * 100.0
     );
     no_leftovers("weston");
+}
+
+/// `--capture pipewire:NODE`: a GStreamer `videotestsrc ! pipewiresink` node, run as the
+/// session's app on the session's PipeWire, reaches the viewer at its full rate.
+#[test]
+fn a_pipewire_video_node_is_captured() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "pwnode",
+            "--no-audio",
+            "--capture",
+            "pipewire:lantern-test-node",
+            "--stats",
+        ],
+        &[
+            &tool("gst-launch-1.0"),
+            "-q",
+            "videotestsrc",
+            "is-live=true",
+            "!",
+            "video/x-raw,format=BGRx,width=1280,height=720,framerate=60/1",
+            "!",
+            "pipewiresink",
+            "mode=provide",
+            "stream-properties=props,media.class=Video/Source,node.name=lantern-test-node",
+        ],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.y4m");
+    let url = format!("http://{addr}/");
+    let viewer = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "pwnode",
+            "--frames",
+            "120",
+            "--stats",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .finish(LONG);
+    assert!(
+        viewer.status.success(),
+        "moq-sub failed:\n{}",
+        stderr(&viewer)
+    );
+    assert_eq!(final_stats(&viewer.stderr)["frames"], 120);
+    let host = daemon.interrupt(LONG);
+    let text = stderr(&host);
+    assert!(text.contains("width=1280 height=720"), "{text}");
+    // videotestsrc's colour bars: the picture is neither blank nor one colour.
+    let file = std::io::BufReader::new(std::fs::File::open(&out).unwrap());
+    let mut reader = lantern_proto::y4m::Reader::new(file).unwrap();
+    let header = reader.header();
+    assert_eq!((header.width, header.height), (1280, 720));
+    let mut frame = reader.new_frame();
+    assert!(reader.read_frame(&mut frame.view_mut()).unwrap());
+    let [(y, _), _, _] = frame.planes();
+    let (min, max) = (y.iter().min().unwrap(), y.iter().max().unwrap());
+    assert!(max - min > 100, "luma {min}..{max}: not the colour bars");
+    no_leftovers("pwnode");
 }

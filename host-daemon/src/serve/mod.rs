@@ -65,8 +65,18 @@ impl Settings {
             }
             read => read.map_err(|err| Error::io(format!("{}", path.display()), err))?,
         };
-        let settings: Self = toml::from_str(&text)
-            .map_err(|err| Error::Config(format!("{}: {}", path.display(), err.message())))?;
+        let settings: Self = toml::from_str(&text).map_err(|err| {
+            // One line: the file, the line, the line's text and what is wrong with it.
+            let at = err.span().map_or(0, |span| span.start);
+            let line = text[..at.min(text.len())].matches('\n').count();
+            let quoted = text.lines().nth(line).unwrap_or("").trim();
+            Error::Config(format!(
+                "{}:{}: `{quoted}`: {}",
+                path.display(),
+                line + 1,
+                err.message()
+            ))
+        })?;
         if settings.session.token.is_some() {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(path).map(|m| m.permissions().mode());
@@ -462,5 +472,29 @@ impl Info {
                 self.stats = Some(stats);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_config_parses() {
+        let settings: Settings = toml::from_str(include_str!("../../host-daemon.toml")).unwrap();
+        assert_eq!(settings.max_sessions, Some(4));
+        assert_eq!(settings.session.width, Some(1280));
+    }
+
+    #[test]
+    fn a_bad_config_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "max_sessions = 2\n[session]\nwidht = 3\n").unwrap();
+        let err = Settings::load(&path, true).unwrap_err().to_string();
+        assert!(err.contains(":3: `widht = 3`: unknown field"), "{err}");
+        let missing = dir.path().join("none.toml");
+        assert!(Settings::load(&missing, true).is_err());
+        assert!(Settings::load(&missing, false).is_ok());
     }
 }

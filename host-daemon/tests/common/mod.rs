@@ -1,0 +1,167 @@
+//! What host-daemon's end-to-end tests share: the test app where a session's user can run
+//! it, the daemon's processes found through /proc, and the viewer's checks.
+
+#![allow(dead_code)] // each test file uses its own share
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use lantern_testkit::*;
+
+pub const LONG: Duration = Duration::from_secs(90);
+
+/// `host-daemon run ARGS -- APP…` with piped output.
+pub fn host(args: &[&str], app: &[&str]) -> Proc {
+    let mut all: Vec<&str> = vec!["run"];
+    all.extend_from_slice(args);
+    all.push("--");
+    all.extend_from_slice(app);
+    spawn(bin("host-daemon"), &all)
+}
+
+/// The test app, where the session's user can run it: a root daemon runs apps as the
+/// unprivileged `lantern`, who may not reach into the build's directory (a checkout under
+/// /root, say), so it gets a copy in a directory open to all.
+pub fn app_bin() -> String {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        // One fixed place, replaced atomically: runs never pile copies up.
+        let dir = std::env::temp_dir().join("lantern-test-app");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let staged = dir.join(format!(".lantern-bench.{}", std::process::id()));
+        std::fs::copy(bin("lantern-bench"), &staged).unwrap();
+        let copy = dir.join("lantern-bench");
+        std::fs::rename(&staged, &copy).unwrap();
+        copy.to_str().unwrap().to_string()
+    })
+    .clone()
+}
+
+/// Processes still running with this session's private directory in their environment
+/// (`XDG_RUNTIME_DIR=/tmp/lantern-NAME-…`): the compositor, the app, the sound server.
+pub fn leftovers(name: &str) -> Vec<String> {
+    let needle = format!("/lantern-{name}-");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let path = entry.path();
+        let Ok(environ) = std::fs::read(path.join("environ")) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        if stat.contains(") Z ") {
+            continue; // a zombie is already dead
+        }
+        if String::from_utf8_lossy(&environ).contains(&needle) {
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            found.push(format!(
+                "{} {}",
+                entry.file_name().to_string_lossy(),
+                comm.trim()
+            ));
+        }
+    }
+    found
+}
+
+/// Wait until the direct server on `addr` answers, failing at once (with its output) if the
+/// daemon ends first.
+pub fn wait_for_server(daemon: &mut Proc, addr: &str) {
+    wait_for("the direct server", LONG, || {
+        if let Ok(Some(status)) = daemon.0.try_wait() {
+            let mut text = String::new();
+            if let Some(err) = daemon.0.stderr.as_mut() {
+                let _ = std::io::Read::read_to_string(err, &mut text);
+            }
+            panic!("host-daemon ended ({status}) before serving:\n{text}");
+        }
+        TcpStream::connect(addr).is_ok()
+    });
+}
+
+pub fn wait_for_session(name: &str) {
+    wait_for("the session's app", LONG, || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("lantern-{name}-"))
+                    && e.path().join("app.log").exists()
+            })
+    });
+}
+
+pub fn no_leftovers(name: &str) {
+    let mut left = Vec::new();
+    // The kernel delivers parent-death signals at once, but a compositor takes a moment to
+    // shut down after its SIGTERM.
+    wait_for(
+        "the session's processes to end",
+        Duration::from_secs(15),
+        || {
+            left = leftovers(name);
+            left.is_empty()
+        },
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The frame numbers of a `--latency-log`, in the order shown.
+pub fn logged_frames(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Stamps strictly increasing, every gap counted as a drop, every frame stamped.
+pub fn check_stamps(frames: &[u32], stats: &serde_json::Value, expected: usize) {
+    assert_eq!(frames.len(), expected, "frames shown");
+    let mut gaps = 0u64;
+    for pair in frames.windows(2) {
+        assert!(pair[1] > pair[0], "stamps out of order: {pair:?}");
+        gaps += u64::from(pair[1] - pair[0] - 1);
+    }
+    assert_eq!(stats["frames"], expected as u64);
+    assert_eq!(stats["unstamped"], 0);
+    assert_eq!(stats["drops"], gaps, "drops reported must match the gaps");
+}
+
+/// Watch `frames` frames of `name` at `url` with moq-sub, checking the app's stamps arrive in
+/// order with every gap reported as a drop.
+pub fn watch_stamped(url: &str, name: &str, frames: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("latency.csv");
+    let count = frames.to_string();
+    let viewer = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            url,
+            "--name",
+            name,
+            "--frames",
+            &count,
+            "--stats",
+            "--latency-log",
+            log.to_str().unwrap(),
+        ],
+    )
+    .finish(LONG);
+    assert!(
+        viewer.status.success(),
+        "moq-sub {name} failed:\n{}",
+        stderr(&viewer)
+    );
+    check_stamps(&logged_frames(&log), &final_stats(&viewer.stderr), frames);
+}

@@ -1,0 +1,266 @@
+//! `host-daemon serve` end to end: two sessions of the test app at once from one daemon,
+//! created, listed, watched and stopped through `host-daemon ctl` on the control socket,
+//! which only the daemon's owner can use.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+use lantern_testkit::*;
+
+/// A daemon serving on a socket in a fresh directory, with a TOML config of defaults.
+struct Daemon {
+    proc: Proc,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("control/host-daemon.sock");
+        let toml = dir.path().join("host-daemon.toml");
+        std::fs::write(&toml, config).unwrap();
+        let proc = spawn(
+            bin("host-daemon"),
+            &[
+                "serve",
+                "--config",
+                toml.to_str().unwrap(),
+                "--socket",
+                socket.to_str().unwrap(),
+            ],
+        );
+        wait_for("the control socket", LONG, || socket.exists());
+        Self {
+            proc,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        ctl_as(None, &self.socket, args)
+    }
+
+    /// A call that must succeed; its JSON answer.
+    fn ok(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ctl(args);
+        assert!(out.status.success(), "ctl {args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// `host-daemon ctl --socket SOCKET ARGS`, as `user` if given.
+fn ctl_as(user: Option<&str>, socket: &Path, args: &[&str]) -> Output {
+    let daemon = bin("host-daemon");
+    let mut all: Vec<&str> = vec!["ctl", "--socket", socket.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let mut command = match user {
+        None => std::process::Command::new(&daemon),
+        Some(user) => {
+            let mut command = std::process::Command::new(tool("setpriv"));
+            let (reuid, regid) = (format!("--reuid={user}"), format!("--regid={user}"));
+            command
+                .args([&reuid, &regid, "--clear-groups"])
+                .arg(&daemon);
+            command
+        }
+    };
+    command.args(&all).output().unwrap()
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").unwrap().uid() == 0
+}
+
+use std::os::unix::fs::MetadataExt;
+
+/// Two sessions at once from one daemon, each its own compositor, sound and broadcast: both
+/// stream the app's stamps in order; list and stats show them; stop ends one and leaves the
+/// other; SIGTERM ends the daemon with nothing left behind.
+#[test]
+fn two_sessions_from_one_serve() {
+    let daemon = Daemon::start("max_sessions = 2\n[session]\nwidth = 640\nheight = 360\n");
+    let app = app_bin();
+    let mut urls = Vec::new();
+    for name in ["serve-a", "serve-b"] {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let created = daemon.ok(&["create", name, "--listen", &addr, "--", &app, "app"]);
+        assert_eq!(created["state"], "running", "{created}");
+        assert_eq!(
+            (created["width"].as_u64(), created["height"].as_u64()),
+            (Some(640), Some(360))
+        );
+        assert!(created["fingerprint"].is_string(), "{created}");
+        urls.push((name, format!("http://{addr}/")));
+    }
+
+    // A third is one too many; a name in use and an app that is not there are refused.
+    let third = daemon.ctl(&[
+        "create",
+        "serve-c",
+        "--listen",
+        "127.0.0.1:1",
+        "--",
+        &app,
+        "app",
+    ]);
+    assert!(!third.status.success());
+    assert!(
+        stderr(&third).contains("max_sessions"),
+        "{}",
+        stderr(&third)
+    );
+    let twice = daemon.ctl(&["create", "serve-a", "--listen", "127.0.0.1:1", "--", &app]);
+    assert!(
+        stderr(&twice).contains("already running"),
+        "{}",
+        stderr(&twice)
+    );
+
+    // Both stream at once.
+    let viewers: Vec<_> = urls
+        .iter()
+        .map(|(name, url)| {
+            let (name, url) = (name.to_string(), url.clone());
+            std::thread::spawn(move || watch_stamped(&url, &name, 180))
+        })
+        .collect();
+    for viewer in viewers {
+        viewer.join().expect("a viewer's checks failed");
+    }
+
+    let list = daemon.ctl(&["list"]);
+    let table = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(list.status.success(), "{}", stderr(&list));
+    for name in ["serve-a", "serve-b"] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{table}"));
+        assert!(
+            line.contains("running") && line.contains("640x360"),
+            "{table}"
+        );
+    }
+    let stats = daemon.ok(&["stats", "serve-a"]);
+    assert!(
+        stats["stats"]["capture"]["frames"].as_u64() > Some(0),
+        "{stats}"
+    );
+    assert!(
+        stats["stats"]["video"]["fps"].as_f64() > Some(0.0),
+        "{stats}"
+    );
+
+    let stopped = daemon.ok(&["stop", "serve-a"]);
+    assert_eq!(stopped["state"], "ended");
+    assert_eq!(stopped["ended"]["reason"], "stopped");
+    assert!(
+        stopped["ended"]["summary"]["video"]["published"].as_u64() > Some(0),
+        "{stopped}"
+    );
+    no_leftovers("serve-a");
+    let json = daemon.ok(&["list", "--json"]);
+    let names: Vec<_> = json["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, ["serve-b"]);
+    assert!(
+        !leftovers("serve-b").is_empty(),
+        "the other session runs on"
+    );
+
+    let missing = daemon.ctl(&["stats", "serve-a"]);
+    assert!(
+        stderr(&missing).contains("no session \"serve-a\""),
+        "{}",
+        stderr(&missing)
+    );
+
+    let socket = daemon.socket.clone();
+    let pid = daemon.proc.0.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let Daemon { proc, _dir, .. } = daemon;
+    let out = proc.finish(LONG);
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    no_leftovers("serve-b");
+    assert!(!socket.exists(), "the socket is removed at the end");
+}
+
+/// The socket is 0600 in a 0700 directory; another user can neither open it nor, should its
+/// mode be widened, be served through it (the peer's credentials are checked).
+#[test]
+fn the_control_socket_is_the_owners_alone() {
+    let daemon = Daemon::start("");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&daemon.socket), 0o600);
+    assert_eq!(mode(daemon.socket.parent().unwrap()), 0o700);
+    assert!(daemon.ctl(&["list"]).status.success());
+
+    // Another user needs root to become; the lock is the same without it.
+    if !is_root() {
+        eprintln!("not root: another user's refusal is not checked");
+        return;
+    }
+    let other = "lantern";
+    let out = ctl_as(Some(other), &daemon.socket, &["list"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("permission denied"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Open the file system's lock: the peer check still refuses.
+    let open = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(daemon._dir.path(), open.clone()).unwrap();
+    std::fs::set_permissions(daemon.socket.parent().unwrap(), open.clone()).unwrap();
+    std::fs::set_permissions(&daemon.socket, open).unwrap();
+    let out = ctl_as(Some(other), &daemon.socket, &["list"]);
+    assert!(!out.status.success(), "another user was served");
+    assert!(
+        stderr(&out).contains("closed the connection"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(daemon.ctl(&["list"]).status.success(), "the owner still is");
+}
+
+/// A second daemon on a live socket is refused rather than stealing it.
+#[test]
+fn one_daemon_per_socket() {
+    let daemon = Daemon::start("");
+    let out = spawn(
+        bin("host-daemon"),
+        &["serve", "--socket", daemon.socket.to_str().unwrap()],
+    )
+    .finish(LONG);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("another host-daemon is serving"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(daemon.ctl(&["list"]).status.success());
+
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "max_sessions = \"many\"\n").unwrap();
+    let out = spawn(
+        bin("host-daemon"),
+        &["serve", "--config", bad.path().to_str().unwrap()],
+    )
+    .finish(LONG);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("max_sessions"), "{}", stderr(&out));
+}
