@@ -40,7 +40,7 @@ struct Cli {
 enum Command {
     /// Run one app in a session of its own and stream it until the app exits (its exit status
     /// becomes host-daemon's), Ctrl-C/SIGTERM, or the compositor dies.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run many sessions, created and stopped through the control API: HTTP/JSON on a Unix
     /// socket that only the daemon's owner can use (0600, peers checked). SIGTERM stops them
     /// all.
@@ -86,7 +86,7 @@ enum Call {
         /// The session's (and the broadcast's) name.
         name: String,
         #[command(flatten)]
-        spec: Spec,
+        spec: Box<Spec>,
         /// Extra environment for the app (repeatable).
         #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
         app_env: Vec<(String, String)>,
@@ -197,7 +197,7 @@ async fn main() -> ExitCode {
     let Cli { command } = Cli::parse();
     let shutdown = cli::Shutdown::install();
     match command {
-        Command::Run(args) => match run(args, shutdown.token()).await {
+        Command::Run(args) => match run(*args, shutdown.token()).await {
             // The app ended the session: its status is ours.
             Ok(Some(status)) if shutdown.signal().is_none() => ExitCode::from(status),
             result => cli::exit("host-daemon", result, &shutdown),
@@ -333,7 +333,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
                 name: name.clone(),
                 app: app.clone(),
                 env: app_env.iter().cloned().collect(),
-                spec: spec.clone(),
+                spec: (**spec).clone(),
                 unknown: Default::default(),
             }),
         ),
@@ -342,7 +342,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         Call::Stop { name } => ("DELETE", format!("/sessions/{}", path_segment(name)), None),
     };
     let body = body
-        .map(|b| serde_json::to_value(b))
+        .map(serde_json::to_value)
         .transpose()
         .map_err(|err| host_daemon::Error::Control(format!("the request: {err}")))?;
     let (status, answer) = socket::call(&socket, method, &path, body.as_ref(), timeout).await?;

@@ -428,7 +428,7 @@ fn negotiate(param: &spa::pod::Pod) -> Option<Negotiated> {
 /// Ask for DMA-BUF buffers when the format carries a modifier, shared memory otherwise.
 fn request_buffers(stream: &pw::stream::Stream, dmabuf: bool) -> Result<(), lantern_media::Error> {
     use spa::buffer::DataType;
-    let kinds = if dmabuf {
+    let kinds: i32 = if dmabuf {
         1 << DataType::DmaBuf.as_raw()
     } else {
         (1 << DataType::MemFd.as_raw()) | (1 << DataType::MemPtr.as_raw())
@@ -442,8 +442,8 @@ fn request_buffers(stream: &pw::stream::Stream, dmabuf: bool) -> Result<(), lant
             value: Value::Choice(spa::pod::ChoiceValue::Int(Choice(
                 ChoiceFlags::empty(),
                 ChoiceEnum::Flags {
-                    default: kinds as i32,
-                    flags: vec![kinds as i32],
+                    default: kinds,
+                    flags: vec![kinds],
                 },
             ))),
         }],

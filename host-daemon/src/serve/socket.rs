@@ -44,14 +44,14 @@ impl Control {
     /// error; a stale socket file left by a killed one is replaced.
     pub async fn bind(path: &Path) -> Result<Self, Error> {
         let io = |what: &str, err| Error::io(format!("{what} {}", path.display()), err);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|err| io("cannot create the directory of", err))?;
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|err| io("cannot create the directory of", err))?;
         }
         if path.exists() {
             if UnixStream::connect(path).await.is_ok() {
