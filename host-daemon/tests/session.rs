@@ -165,35 +165,10 @@ fn a_third_party_wayland_app_is_seen() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
     let url = format!("http://{addr}/");
-    let viewer = spawn(
-        bin("moq-sub"),
-        &[
-            "--url",
-            &url,
-            "--name",
-            "weston",
-            "--frames",
-            "30",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    )
-    .finish(LONG);
-    assert!(
-        viewer.status.success(),
-        "moq-sub failed:\n{}",
-        stderr(&viewer)
-    );
+    view(&url, "weston", 30, &["-o", out.to_str().unwrap()]);
     daemon.interrupt(LONG);
-    let file = std::io::BufReader::new(std::fs::File::open(&out).unwrap());
-    let mut reader = lantern_proto::y4m::Reader::new(file).unwrap();
-    let mut frame = reader.new_frame();
-    let mut last = None;
-    while reader.read_frame(&mut frame.view_mut()).unwrap() {
-        let [(y, _), _, _] = frame.planes();
-        last = Some(y.iter().filter(|&&p| p > 40).count() as f64 / y.len() as f64);
-    }
-    let lit = last.expect("frames decoded");
+    let (_, y) = last_luma(&out);
+    let lit = y.iter().filter(|&&p| p > 40).count() as f64 / y.len() as f64;
     assert!(
         (0.02..0.98).contains(&lit),
         "{:.1}% of the picture is lit: blank, or one colour",
@@ -236,38 +211,14 @@ fn a_pipewire_video_node_is_captured() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
     let url = format!("http://{addr}/");
-    let viewer = spawn(
-        bin("moq-sub"),
-        &[
-            "--url",
-            &url,
-            "--name",
-            "pwnode",
-            "--frames",
-            "120",
-            "--stats",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    )
-    .finish(LONG);
-    assert!(
-        viewer.status.success(),
-        "moq-sub failed:\n{}",
-        stderr(&viewer)
-    );
+    let viewer = view(&url, "pwnode", 120, &["-o", out.to_str().unwrap()]);
     assert_eq!(final_stats(&viewer.stderr)["frames"], 120);
     let host = daemon.interrupt(LONG);
     let text = stderr(&host);
     assert!(text.contains("width=1280 height=720"), "{text}");
     // videotestsrc's colour bars: the picture is neither blank nor one colour.
-    let file = std::io::BufReader::new(std::fs::File::open(&out).unwrap());
-    let mut reader = lantern_proto::y4m::Reader::new(file).unwrap();
-    let header = reader.header();
-    assert_eq!((header.width, header.height), (1280, 720));
-    let mut frame = reader.new_frame();
-    assert!(reader.read_frame(&mut frame.view_mut()).unwrap());
-    let [(y, _), _, _] = frame.planes();
+    let (size, y) = last_luma(&out);
+    assert_eq!(size, (1280, 720));
     let (min, max) = (y.iter().min().unwrap(), y.iter().max().unwrap());
     assert!(max - min > 100, "luma {min}..{max}: not the colour bars");
     no_leftovers("pwnode");

@@ -86,6 +86,14 @@ impl Shared {
         self.slot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wait for a picture (or a failure) for at most `wait`.
+    fn wait<'a>(&self, slot: MutexGuard<'a, Slot>, wait: Duration) -> MutexGuard<'a, Slot> {
+        self.arrived
+            .wait_timeout(slot, wait)
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+    }
+
     fn fail(&self, why: String) {
         self.lock().failed.get_or_insert(why);
         self.arrived.notify_all();
@@ -160,12 +168,7 @@ impl PipeWireVideo {
                 });
             }
             let wait = (deadline - now).min(Duration::from_millis(100));
-            slot = capture
-                .shared
-                .arrived
-                .wait_timeout(slot, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            slot = capture.shared.wait(slot, wait);
         }
         drop(slot);
         tracing::info!(
@@ -225,12 +228,7 @@ impl PipeWireVideo {
             let wait = REPEAT_AFTER
                 .saturating_sub(idle)
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
-            slot = self
-                .shared
-                .arrived
-                .wait_timeout(slot, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            slot = self.shared.wait(slot, wait);
         }
     }
 

@@ -137,31 +137,42 @@ pub fn check_stamps(frames: &[u32], stats: &serde_json::Value, expected: usize) 
     assert_eq!(stats["drops"], gaps, "drops reported must match the gaps");
 }
 
-/// Watch `frames` frames of `name` at `url` with moq-sub, checking the app's stamps arrive in
-/// order with every gap reported as a drop.
-pub fn watch_stamped(url: &str, name: &str, frames: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("latency.csv");
+/// moq-sub on `name` at `url` for `frames` frames, with `--stats` and `extra`; it must succeed.
+pub fn view(url: &str, name: &str, frames: usize, extra: &[&str]) -> Output {
     let count = frames.to_string();
-    let viewer = spawn(
-        bin("moq-sub"),
-        &[
-            "--url",
-            url,
-            "--name",
-            name,
-            "--frames",
-            &count,
-            "--stats",
-            "--latency-log",
-            log.to_str().unwrap(),
-        ],
-    )
-    .finish(LONG);
+    let mut args = vec!["--url", url, "--name", name, "--frames", &count, "--stats"];
+    args.extend_from_slice(extra);
+    let viewer = spawn(bin("moq-sub"), &args).finish(LONG);
     assert!(
         viewer.status.success(),
         "moq-sub {name} failed:\n{}",
         stderr(&viewer)
     );
+    viewer
+}
+
+/// Watch `frames` frames, checking the app's stamps arrive in order with every gap reported
+/// as a drop.
+pub fn watch_stamped(url: &str, name: &str, frames: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("latency.csv");
+    let viewer = view(url, name, frames, &["--latency-log", log.to_str().unwrap()]);
     check_stamps(&logged_frames(&log), &final_stats(&viewer.stderr), frames);
+}
+
+/// The size and the luma plane of the last frame of a y4m recording.
+pub fn last_luma(path: &Path) -> ((u32, u32), Vec<u8>) {
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut reader = lantern_proto::y4m::Reader::new(file).unwrap();
+    let header = reader.header();
+    let mut frame = reader.new_frame();
+    let mut last = None;
+    while reader.read_frame(&mut frame.view_mut()).unwrap() {
+        let [(y, _), _, _] = frame.planes();
+        last = Some(y.to_vec());
+    }
+    (
+        (header.width, header.height),
+        last.expect("no frame decoded"),
+    )
 }
