@@ -141,8 +141,8 @@ fn nothing_survives_the_daemon() {
     }
 }
 
-/// A Wayland app we did not write (weston-flower, whose still picture also exercises the repeats of an unchanged screen) reaches the viewer as a picture
-/// that is not blank.
+/// A Wayland app we did not write (weston-flower, whose still picture also exercises the
+/// repeats of an unchanged screen) reaches the viewer as a picture that is not blank.
 #[test]
 fn a_third_party_wayland_app_is_seen() {
     let port = free_port();
