@@ -264,3 +264,56 @@ fn one_daemon_per_socket() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("max_sessions"), "{}", stderr(&out));
 }
+
+/// What any HTTP client sees (curl here): JSON errors with the right status for a body that
+/// is not JSON, an unknown setting, an unknown session and an unknown call.
+#[test]
+fn the_api_answers_errors_in_json() {
+    let daemon = Daemon::start("");
+    let call = |method: &str, path: &str, body: Option<&str>| {
+        let socket = daemon.socket.to_str().unwrap();
+        let url = format!("http://host-daemon{path}");
+        let mut args = vec![
+            "-s",
+            "--unix-socket",
+            socket,
+            "-X",
+            method,
+            "-w",
+            "\n%{http_code}",
+        ];
+        if let Some(body) = body {
+            args.extend(["-H", "content-type: application/json", "-d", body]);
+        }
+        args.push(&url);
+        let out = std::process::Command::new(tool("curl"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (json, status) = text.rsplit_once('\n').unwrap();
+        (
+            status.to_string(),
+            serde_json::from_str::<serde_json::Value>(json).unwrap(),
+        )
+    };
+    let (status, answer) = call("POST", "/sessions", Some("not json"));
+    assert_eq!(status, "400", "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("the request"));
+    let bogus = r#"{"name": "x", "app": ["true"], "listen": "127.0.0.1:1", "bogus": 1}"#;
+    let (status, answer) = call("POST", "/sessions", Some(bogus));
+    assert_eq!(status, "422", "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("\"bogus\""),
+        "{answer}"
+    );
+    let (status, answer) = call("DELETE", "/sessions/none", None);
+    assert_eq!(status, "404", "{answer}");
+    let (status, answer) = call("GET", "/nothing", None);
+    assert_eq!(status, "404", "{answer}");
+    let (status, answer) = call("GET", "/sessions", None);
+    assert_eq!(
+        (status.as_str(), &answer),
+        ("200", &serde_json::json!({ "sessions": [] }))
+    );
+}
