@@ -2,7 +2,7 @@
 //! `fuzz_targets/` call these, and `tests/replay.rs` runs every kept input through them in
 //! the ordinary test command. Each must never panic, whatever the bytes.
 
-use lantern_proto::{audio::OpusHead, h264, stamp::Stamp, y4m};
+use lantern_proto::{audio::OpusHead, h264, input, stamp::Stamp, y4m};
 
 /// What a target does with one input.
 pub type Target = fn(&[u8]);
@@ -14,6 +14,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("opus_head", opus_head),
     ("annexb", annexb),
     ("catalog", catalog),
+    ("input", input),
 ];
 
 /// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
@@ -73,5 +74,15 @@ pub fn catalog(data: &[u8]) {
     };
     if let Ok(catalog) = moq_sub::catalog::parse(value) {
         let _ = moq_sub::choose(&catalog);
+    }
+}
+
+/// A viewer's input datagram, as the host reads it: whatever decodes must encode back to the
+/// same bytes (one meaning per message, so a check on the decoded message holds for what the
+/// viewer sent).
+pub fn input(data: &[u8]) {
+    if let Ok(message) = input::Message::decode(data) {
+        let bytes = message.encode().expect("a decoded message encodes");
+        assert_eq!(bytes, data, "a message with two encodings");
     }
 }

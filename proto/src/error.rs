@@ -16,6 +16,9 @@ pub enum Error {
     H264(&'static str),
     #[error("OpusHead: {0}")]
     OpusHead(&'static str),
+    /// A viewer's input message that is malformed or out of range.
+    #[error("input: {0}")]
+    Input(String),
     #[error("i/o")]
     Io(#[from] std::io::Error),
 }

@@ -12,6 +12,8 @@
 //! - [`histogram`]: latency percentiles in bounded memory.
 //! - [`audio`]: the raw audio format, OpusHead and WAV.
 //! - [`sync`]: the beep-and-flash signal that makes A/V offset measurable.
+//! - [`input`]: the viewer's input (keys, text, pointer, wheel, gamepads, touch) as one
+//!   versioned datagram per message.
 //! - [`timing`]: the pipelines' timing decisions (pacing, audio timelines, lip sync, joining)
 //!   as state machines that take the time as an argument.
 
@@ -20,6 +22,7 @@ pub mod clock;
 mod error;
 pub mod h264;
 pub mod histogram;
+pub mod input;
 pub mod picture;
 pub mod stamp;
 pub mod sync;
