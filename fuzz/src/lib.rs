@@ -15,6 +15,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("annexb", annexb),
     ("catalog", catalog),
     ("input", input),
+    ("input_gate", input_gate),
 ];
 
 /// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
@@ -85,4 +86,22 @@ pub fn input(data: &[u8]) {
         let bytes = message.encode().expect("a decoded message encodes");
         assert_eq!(bytes, data, "a message with two encodings");
     }
+}
+
+/// A viewer's datagrams through the host's gate: the input is a run of datagrams, each
+/// preceded by its length (one byte) and the µs since the last one (one byte, ×1000). Whatever
+/// arrives, the keys held stay a set, and releasing everything leaves nothing held.
+pub fn input_gate(data: &[u8]) {
+    let mut gate = input::Gate::new(input::Limits::default());
+    let (mut rest, mut now_us, mut out) = (data, 0u64, Vec::new());
+    while let [len, gap, tail @ ..] = rest {
+        let len = (*len as usize).min(tail.len());
+        now_us += u64::from(*gap) * 1000;
+        let _ = gate.receive(&tail[..len], now_us, &mut out);
+        let _ = gate.check_silence(now_us, &mut out);
+        assert!(gate.held_keys().windows(2).all(|pair| pair[0] < pair[1]));
+        rest = &tail[len..];
+    }
+    gate.release_all(&mut out);
+    assert!(gate.held_keys().is_empty());
 }

@@ -25,7 +25,12 @@
 //! ```
 //!
 //! Decoding checks everything (version, lengths, ranges, UTF-8, no trailing bytes) and
-//! never panics; encoding refuses what decoding would.
+//! never panics; encoding refuses what decoding would. [`Gate`] is what the host does with a
+//! viewer's datagrams: drops (counted by reason), and presses and releases exactly once.
+
+mod gate;
+
+pub use gate::{Action, Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US};
 
 use crate::Error;
 

@@ -1,0 +1,621 @@
+//! The host's side of one viewer's input: which datagrams are taken, and what they do.
+//!
+//! A [`Gate`] takes the viewer's datagrams with the time they arrived (µs on the host's
+//! monotonic or wall clock: any one clock, as long as it is the same for every call) and turns
+//! them into [`Action`]s for the compositor: presses and releases exactly once each, pointer
+//! and pad state, text. It never reads a clock, so it is tested on simulated time.
+//!
+//! What it drops, each counted by reason ([`Counters`]):
+//! - *rate-limited*: more than [`Limits::per_second`] datagrams (a token bucket of
+//!   [`Limits::burst`]), checked before anything is decoded;
+//! - *malformed*: what [`Message::decode`] refuses (version, lengths, ranges);
+//! - *duplicate* and *out of order*: a sequence number already seen, or older than the
+//!   newest; the newer message's held set already says what the older one would have;
+//! - *stale*: sent more than [`Limits::max_age_us`] before it arrived, measured against the
+//!   quickest arrival seen so far, so a constant offset between the viewer's clock and the
+//!   host's does not count, only delay beyond the path's best.
+//!
+//! Keys and buttons follow the held set each message carries: after a message's own edges,
+//! anything held that is not pressed is pressed, anything pressed that is not held is
+//! released. A lost datagram therefore costs at most the time to the next one, never a stuck
+//! key. A viewer that goes silent for [`SILENT_AFTER_US`] (or leaves) has everything released
+//! ([`Gate::release_all`]).
+
+use super::{Button, Event, Gamepad, MAX_GAMEPADS, Message, TouchPhase};
+
+/// How often a viewer holding anything down sends its state even when nothing changes, so
+/// the host can tell a held key from a viewer that is gone.
+pub const HEARTBEAT_US: u64 = 250_000;
+/// Silence after which the host releases what a viewer held: four missed heartbeats.
+pub const SILENT_AFTER_US: u64 = 4 * HEARTBEAT_US;
+
+/// What a gate lets through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most a datagram may lag the path's quickest, in µs.
+    pub max_age_us: u64,
+    /// Datagrams per second, sustained.
+    pub per_second: u32,
+    /// Datagrams in a burst beyond the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for Limits {
+    /// 250 ms of lag: a press older than that is no longer what the player meant (a game's
+    /// input is stale after a few frames; a quarter second leaves room for a bad Wi-Fi
+    /// moment). 1000 datagrams a second with bursts of 250: a 1000 Hz mouse with a gamepad,
+    /// never a flood.
+    fn default() -> Self {
+        Self {
+            max_age_us: 250_000,
+            per_second: 1000,
+            burst: 250,
+        }
+    }
+}
+
+/// Why a datagram was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    RateLimited,
+    Malformed,
+    Duplicate,
+    OutOfOrder,
+    Stale,
+}
+
+/// Datagrams taken and dropped, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub accepted: u64,
+    pub rate_limited: u64,
+    pub malformed: u64,
+    pub duplicate: u64,
+    pub out_of_order: u64,
+    pub stale: u64,
+}
+
+/// What the compositor is to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Key {
+        usage: u16,
+        down: bool,
+    },
+    Button {
+        button: Button,
+        down: bool,
+    },
+    Text(String),
+    PointerAbs {
+        x: u16,
+        y: u16,
+    },
+    PointerRel {
+        dx: i16,
+        dy: i16,
+    },
+    Wheel {
+        dx: i16,
+        dy: i16,
+    },
+    Gamepad(Gamepad),
+    Touch {
+        id: u8,
+        phase: TouchPhase,
+        x: u16,
+        y: u16,
+    },
+}
+
+/// One viewer's input, as the host takes it.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    limits: Limits,
+    counters: Counters,
+    /// The token bucket, in millionths of a datagram, and when it was last filled.
+    tokens: u64,
+    filled_us: Option<u64>,
+    newest_seq: Option<u64>,
+    /// The smallest arrival − send seen: the path's best plus the clocks' offset.
+    quickest: Option<i128>,
+    last_accepted_us: Option<u64>,
+    keys: Vec<u16>,
+    buttons: u8,
+    pads: [Option<Gamepad>; MAX_GAMEPADS as usize],
+    touches: u16,
+}
+
+impl Gate {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            counters: Counters::default(),
+            tokens: u64::from(limits.burst) * 1_000_000,
+            filled_us: None,
+            newest_seq: None,
+            quickest: None,
+            last_accepted_us: None,
+            keys: Vec::new(),
+            buttons: 0,
+            pads: [None; MAX_GAMEPADS as usize],
+            touches: 0,
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Keys held at the host for this viewer (HID usages, ascending).
+    pub fn held_keys(&self) -> &[u16] {
+        &self.keys
+    }
+
+    /// Take one datagram that arrived at `now_us`; its actions are appended to `out`.
+    pub fn receive(
+        &mut self,
+        datagram: &[u8],
+        now_us: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<(), Rejected> {
+        let result = self.admit(datagram, now_us);
+        let counter = match result {
+            Ok(_) => &mut self.counters.accepted,
+            Err(Rejected::RateLimited) => &mut self.counters.rate_limited,
+            Err(Rejected::Malformed) => &mut self.counters.malformed,
+            Err(Rejected::Duplicate) => &mut self.counters.duplicate,
+            Err(Rejected::OutOfOrder) => &mut self.counters.out_of_order,
+            Err(Rejected::Stale) => &mut self.counters.stale,
+        };
+        *counter += 1;
+        let message = result?;
+        self.last_accepted_us = Some(now_us);
+        self.apply(message, out);
+        Ok(())
+    }
+
+    /// Release everything if the viewer has said nothing for [`SILENT_AFTER_US`]; true if it
+    /// did.
+    pub fn check_silence(&mut self, now_us: u64, out: &mut Vec<Action>) -> bool {
+        match self.last_accepted_us {
+            Some(last) if now_us.saturating_sub(last) >= SILENT_AFTER_US => {
+                self.last_accepted_us = None;
+                self.release_all(out);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Release every key, button, pad and touch the viewer holds (it left, or went silent).
+    pub fn release_all(&mut self, out: &mut Vec<Action>) {
+        for usage in std::mem::take(&mut self.keys) {
+            out.push(Action::Key { usage, down: false });
+        }
+        self.set_buttons(0, out);
+        for pad in self.pads.iter_mut() {
+            if let Some(state) = pad.take() {
+                out.push(Action::Gamepad(Gamepad {
+                    index: state.index,
+                    ..Gamepad::default()
+                }));
+            }
+        }
+        for id in 0..16u8 {
+            if self.touches & (1 << id) != 0 {
+                out.push(Action::Touch {
+                    id,
+                    phase: TouchPhase::Cancel,
+                    x: 0,
+                    y: 0,
+                });
+            }
+        }
+        self.touches = 0;
+    }
+
+    fn admit(&mut self, datagram: &[u8], now_us: u64) -> Result<Message, Rejected> {
+        self.take_token(now_us)?;
+        let message = Message::decode(datagram).map_err(|_| Rejected::Malformed)?;
+        match self.newest_seq {
+            Some(newest) if message.seq == newest => return Err(Rejected::Duplicate),
+            Some(newest) if message.seq < newest => return Err(Rejected::OutOfOrder),
+            _ => {}
+        }
+        let lag = i128::from(now_us) - i128::from(message.sent_us);
+        let quickest = *self.quickest.get_or_insert(lag);
+        if lag < quickest {
+            self.quickest = Some(lag);
+        } else if lag - quickest > i128::from(self.limits.max_age_us) {
+            return Err(Rejected::Stale);
+        }
+        self.newest_seq = Some(message.seq);
+        Ok(message)
+    }
+
+    fn take_token(&mut self, now_us: u64) -> Result<(), Rejected> {
+        let capacity = u64::from(self.limits.burst.max(1)) * 1_000_000;
+        let since = self
+            .filled_us
+            .map_or(0, |filled| now_us.saturating_sub(filled));
+        self.filled_us = Some(now_us);
+        // µs × datagrams per second = millionths of a datagram.
+        let refill = since.saturating_mul(u64::from(self.limits.per_second));
+        self.tokens = self.tokens.saturating_add(refill).min(capacity);
+        if self.tokens < 1_000_000 {
+            return Err(Rejected::RateLimited);
+        }
+        self.tokens -= 1_000_000;
+        Ok(())
+    }
+
+    fn apply(&mut self, message: Message, out: &mut Vec<Action>) {
+        for event in message.events {
+            match event {
+                Event::Key { usage, down } => self.set_key(usage, down, out),
+                Event::Button { button, down } => {
+                    let bit = 1 << button as u8;
+                    let buttons = if down {
+                        self.buttons | bit
+                    } else {
+                        self.buttons & !bit
+                    };
+                    self.set_buttons(buttons, out);
+                }
+                Event::Text(text) => out.push(Action::Text(text)),
+                Event::PointerAbs { x, y } => out.push(Action::PointerAbs { x, y }),
+                Event::PointerRel { dx, dy } => out.push(Action::PointerRel { dx, dy }),
+                Event::Wheel { dx, dy } => out.push(Action::Wheel { dx, dy }),
+                Event::Gamepad(pad) => {
+                    let slot = &mut self.pads[pad.index as usize];
+                    let state = if pad.connected {
+                        pad
+                    } else {
+                        Gamepad {
+                            index: pad.index,
+                            ..Gamepad::default()
+                        }
+                    };
+                    if *slot != Some(state) && (pad.connected || slot.is_some()) {
+                        out.push(Action::Gamepad(state));
+                    }
+                    *slot = pad.connected.then_some(state);
+                }
+                Event::Touch { id, phase, x, y } => {
+                    let bit = 1u16 << id;
+                    match phase {
+                        TouchPhase::Down => self.touches |= bit,
+                        TouchPhase::Up | TouchPhase::Cancel => self.touches &= !bit,
+                        TouchPhase::Move => {}
+                    }
+                    out.push(Action::Touch { id, phase, x, y });
+                }
+            }
+        }
+        // The held set is the truth as of this message: press and release what its edges (or
+        // lost ones) left different.
+        let held = message.held;
+        let stale: Vec<u16> = self
+            .keys
+            .iter()
+            .copied()
+            .filter(|k| !held.keys.contains(k))
+            .collect();
+        for usage in stale {
+            self.set_key(usage, false, out);
+        }
+        for usage in held.keys {
+            self.set_key(usage, true, out);
+        }
+        self.set_buttons(held.buttons, out);
+    }
+
+    /// Press or release a key, once: a press of a held key or a release of a free one does
+    /// nothing.
+    fn set_key(&mut self, usage: u16, down: bool, out: &mut Vec<Action>) {
+        match (self.keys.binary_search(&usage), down) {
+            (Err(at), true) => self.keys.insert(at, usage),
+            (Ok(at), false) => {
+                self.keys.remove(at);
+            }
+            _ => return,
+        }
+        out.push(Action::Key { usage, down });
+    }
+
+    fn set_buttons(&mut self, buttons: u8, out: &mut Vec<Action>) {
+        for button in Button::ALL {
+            let bit = 1 << button as u8;
+            let (was, is) = (self.buttons & bit != 0, buttons & bit != 0);
+            if was != is {
+                out.push(Action::Button { button, down: is });
+            }
+        }
+        self.buttons = buttons;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Held;
+    use super::*;
+
+    const MS: u64 = 1000;
+
+    /// A viewer whose clock is `skew` ahead of the host's, sending numbered messages.
+    struct Viewer {
+        seq: u64,
+        skew_us: i64,
+    }
+
+    impl Viewer {
+        fn new(skew_us: i64) -> Self {
+            Self { seq: 0, skew_us }
+        }
+
+        fn send(&mut self, now_us: u64, keys: &[u16], buttons: u8, events: Vec<Event>) -> Vec<u8> {
+            let message = Message {
+                seq: self.seq,
+                sent_us: (now_us as i64 + self.skew_us) as u64,
+                held: Held {
+                    keys: keys.to_vec(),
+                    buttons,
+                },
+                events,
+            };
+            self.seq += 1;
+            message.encode().unwrap()
+        }
+    }
+
+    fn key(usage: u16, down: bool) -> Event {
+        Event::Key { usage, down }
+    }
+
+    fn taken(gate: &mut Gate, datagram: &[u8], now_us: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        gate.receive(datagram, now_us, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn edges_pass_once_and_the_held_set_recovers_lost_ones() {
+        let mut gate = Gate::new(Limits::default());
+        let mut viewer = Viewer::new(1_795_000_000_000_000);
+        let t = 1_000_000;
+        let down = viewer.send(t, &[0x04], 0, vec![key(0x04, true)]);
+        assert_eq!(
+            taken(&mut gate, &down, t),
+            [Action::Key {
+                usage: 4,
+                down: true
+            }]
+        );
+        // The release is lost; the next message holds nothing: the key comes up.
+        let _lost = viewer.send(t + 10 * MS, &[], 0, vec![key(0x04, false)]);
+        let moved = viewer.send(
+            t + 20 * MS,
+            &[],
+            0,
+            vec![Event::PointerRel { dx: 1, dy: 0 }],
+        );
+        assert_eq!(
+            taken(&mut gate, &moved, t + 21 * MS),
+            [
+                Action::PointerRel { dx: 1, dy: 0 },
+                Action::Key {
+                    usage: 4,
+                    down: false
+                }
+            ]
+        );
+        // A press lost, then only the held set: pressed once, not again.
+        let _lost = viewer.send(t + 30 * MS, &[0x05], 1, vec![key(0x05, true)]);
+        let heartbeat = viewer.send(t + 40 * MS, &[0x05], 1, vec![]);
+        assert_eq!(
+            taken(&mut gate, &heartbeat, t + 41 * MS),
+            [
+                Action::Key {
+                    usage: 5,
+                    down: true
+                },
+                Action::Button {
+                    button: Button::Left,
+                    down: true
+                }
+            ]
+        );
+        let again = viewer.send(t + 50 * MS, &[0x05], 1, vec![]);
+        assert_eq!(taken(&mut gate, &again, t + 51 * MS), []);
+        // A tap inside one message: down and up, in order.
+        let tap = viewer.send(
+            t + 60 * MS,
+            &[0x05],
+            1,
+            vec![key(0x06, true), key(0x06, false)],
+        );
+        assert_eq!(
+            taken(&mut gate, &tap, t + 61 * MS),
+            [
+                Action::Key {
+                    usage: 6,
+                    down: true
+                },
+                Action::Key {
+                    usage: 6,
+                    down: false
+                }
+            ]
+        );
+        assert_eq!(gate.held_keys(), [0x05]);
+        assert_eq!(gate.counters().accepted, 5);
+    }
+
+    #[test]
+    fn duplicates_older_messages_and_garbage_are_dropped_and_counted() {
+        let mut gate = Gate::new(Limits::default());
+        let mut viewer = Viewer::new(0);
+        let first = viewer.send(0, &[], 0, vec![key(0x04, true)]);
+        let second = viewer.send(MS, &[0x04], 0, vec![]);
+        let mut out = Vec::new();
+        gate.receive(&second, 2 * MS, &mut out).unwrap();
+        assert_eq!(
+            gate.receive(&second, 3 * MS, &mut out),
+            Err(Rejected::Duplicate)
+        );
+        assert_eq!(
+            gate.receive(&first, 3 * MS, &mut out),
+            Err(Rejected::OutOfOrder)
+        );
+        assert_eq!(
+            gate.receive(&[1, 2, 3], 3 * MS, &mut out),
+            Err(Rejected::Malformed)
+        );
+        assert_eq!(
+            gate.receive(&[], 3 * MS, &mut out),
+            Err(Rejected::Malformed)
+        );
+        let c = gate.counters();
+        assert_eq!(
+            (c.accepted, c.duplicate, c.out_of_order, c.malformed),
+            (1, 1, 1, 2)
+        );
+        // The newer message's held set pressed the key the older one would have.
+        assert_eq!(
+            out,
+            [Action::Key {
+                usage: 4,
+                down: true
+            }]
+        );
+    }
+
+    #[test]
+    fn lag_beyond_the_paths_best_is_stale_whatever_the_clocks_offset() {
+        for skew in [1_795_000_000_000_000i64, 0, -5_000_000] {
+            let mut gate = Gate::new(Limits::default());
+            let mut viewer = Viewer::new(skew);
+            let t = 10_000_000u64;
+            // 3 ms on the way, then one delayed by 300 ms (beyond 250), then 200 ms (within).
+            let quick = viewer.send(t, &[], 0, vec![]);
+            taken(&mut gate, &quick, t + 3 * MS);
+            let late = viewer.send(t + 10 * MS, &[], 0, vec![]);
+            let mut out = Vec::new();
+            let got = gate.receive(&late, t + 313 * MS, &mut out);
+            assert_eq!(got, Err(Rejected::Stale), "skew {skew}");
+            let slow = viewer.send(t + 400 * MS, &[], 0, vec![]);
+            assert!(
+                gate.receive(&slow, t + 603 * MS, &mut out).is_ok(),
+                "skew {skew}"
+            );
+            assert_eq!(gate.counters().stale, 1);
+        }
+    }
+
+    #[test]
+    fn a_flood_is_cut_to_the_rate() {
+        let limits = Limits {
+            per_second: 100,
+            burst: 10,
+            ..Limits::default()
+        };
+        let mut gate = Gate::new(limits);
+        let mut viewer = Viewer::new(0);
+        let mut out = Vec::new();
+        // 1000 datagrams in one second: the burst, then 100 a second.
+        for i in 0..1000u64 {
+            let now = i * MS;
+            let datagram = viewer.send(now, &[], 0, vec![]);
+            let _ = gate.receive(&datagram, now, &mut out);
+        }
+        let c = gate.counters();
+        assert!((105..=111).contains(&c.accepted), "{c:?}");
+        assert_eq!(c.accepted + c.rate_limited, 1000);
+        // Rate limiting comes before decoding: garbage in a flood costs no parse.
+        for _ in 0..50 {
+            let _ = gate.receive(&[0xFF; 900], 1_000 * MS, &mut out);
+        }
+        assert!(gate.counters().malformed < 5, "{:?}", gate.counters());
+    }
+
+    #[test]
+    fn silence_or_leaving_releases_everything_once() {
+        let mut gate = Gate::new(Limits::default());
+        let mut viewer = Viewer::new(0);
+        let pad = Gamepad {
+            index: 2,
+            connected: true,
+            buttons: 1,
+            sticks: [100, 0, 0, 0],
+            triggers: [0, 9],
+        };
+        let events = vec![
+            key(0x04, true),
+            Event::Gamepad(pad),
+            Event::Touch {
+                id: 3,
+                phase: TouchPhase::Down,
+                x: 5,
+                y: 5,
+            },
+        ];
+        let datagram = viewer.send(0, &[0x04], 0b10, events);
+        taken(&mut gate, &datagram, MS);
+        let mut out = Vec::new();
+        assert!(!gate.check_silence(MS + SILENT_AFTER_US - 1, &mut out));
+        assert!(gate.check_silence(MS + SILENT_AFTER_US, &mut out));
+        assert_eq!(
+            out,
+            [
+                Action::Key {
+                    usage: 4,
+                    down: false
+                },
+                Action::Button {
+                    button: Button::Right,
+                    down: false
+                },
+                Action::Gamepad(Gamepad {
+                    index: 2,
+                    ..Gamepad::default()
+                }),
+                Action::Touch {
+                    id: 3,
+                    phase: TouchPhase::Cancel,
+                    x: 0,
+                    y: 0
+                },
+            ]
+        );
+        out.clear();
+        assert!(!gate.check_silence(MS + 2 * SILENT_AFTER_US, &mut out));
+        gate.release_all(&mut out);
+        assert_eq!(out, [], "nothing is released twice");
+    }
+
+    #[test]
+    fn pads_report_changes_and_a_disconnect_once() {
+        let mut gate = Gate::new(Limits::default());
+        let mut viewer = Viewer::new(0);
+        let pad = Gamepad {
+            index: 0,
+            connected: true,
+            buttons: 0b101,
+            ..Gamepad::default()
+        };
+        let first = viewer.send(0, &[], 0, vec![Event::Gamepad(pad)]);
+        assert_eq!(taken(&mut gate, &first, MS), [Action::Gamepad(pad)]);
+        let same = viewer.send(MS, &[], 0, vec![Event::Gamepad(pad)]);
+        assert_eq!(taken(&mut gate, &same, 2 * MS), []);
+        let gone = Gamepad {
+            connected: false,
+            ..pad
+        };
+        let left = viewer.send(2 * MS, &[], 0, vec![Event::Gamepad(gone)]);
+        let neutral = Gamepad::default();
+        assert_eq!(taken(&mut gate, &left, 3 * MS), [Action::Gamepad(neutral)]);
+        let again = viewer.send(3 * MS, &[], 0, vec![Event::Gamepad(gone)]);
+        assert_eq!(taken(&mut gate, &again, 4 * MS), []);
+    }
+}
