@@ -107,7 +107,7 @@ pub async fn run(
     let Some(program) = config.app.first() else {
         return Err(Error::Config("no app to run: give it after `--`".into()));
     };
-    let program = crate::process::find(program, "the app's package")?;
+    let program = crate::process::find(program, None)?;
     let account = Account::for_session(config.user.as_deref())?;
     let compositor = config.compositor.choose()?;
     let dir = RuntimeDir::create(&sanitize(&config.name), account.as_ref())?;

@@ -33,9 +33,9 @@ impl Sound {
         timeout: Duration,
     ) -> Result<Self, Error> {
         let programs = [
-            ("dbus-daemon", find("dbus-daemon", "dbus")?),
-            ("pipewire", find("pipewire", "pipewire")?),
-            ("wireplumber", find("wireplumber", "wireplumber")?),
+            ("dbus-daemon", find("dbus-daemon", Some("dbus"))?),
+            ("pipewire", find("pipewire", Some("pipewire"))?),
+            ("wireplumber", find("wireplumber", Some("wireplumber"))?),
         ];
         dir.write(
             "config/pipewire/pipewire.conf.d/lantern-sink.conf",

@@ -85,7 +85,7 @@ pub enum Kind {
 
 impl Kind {
     pub fn choose(self) -> Result<Box<dyn Compositor>, Error> {
-        let gamescope = crate::process::find("gamescope", "gamescope").is_ok();
+        let gamescope = crate::process::find("gamescope", Some("gamescope")).is_ok();
         let runs = gamescope && render_node().is_some();
         match self {
             Self::Sway => Ok(Box::new(Sway)),

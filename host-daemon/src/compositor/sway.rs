@@ -19,8 +19,8 @@ impl Compositor for Sway {
     }
 
     fn prepare(&self, setup: &Setup) -> Result<Launch, Error> {
-        let program = find("sway", "sway")?;
-        let xwayland = setup.xwayland && find("Xwayland", "xwayland").is_ok();
+        let program = find("sway", Some("sway"))?;
+        let xwayland = setup.xwayland && find("Xwayland", Some("xwayland")).is_ok();
         let config = config(
             setup.format.width,
             setup.format.height,
