@@ -27,8 +27,10 @@
 //! Decoding checks everything (version, lengths, ranges, UTF-8, no trailing bytes) and
 //! never panics; encoding refuses what decoding would. [`Gate`] is what the host does with a
 //! viewer's datagrams: drops (counted by reason), and presses and releases exactly once.
+//! [`keys`] names keys as browsers do and maps them to the wire's HID usages and to evdev.
 
 mod gate;
+pub mod keys;
 
 pub use gate::{Action, Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US};
 
