@@ -2,8 +2,9 @@
 //!
 //! A [`Gate`] takes the viewer's datagrams with the time they arrived (µs on the host's
 //! monotonic or wall clock: any one clock, as long as it is the same for every call) and turns
-//! them into [`Action`]s for the compositor: presses and releases exactly once each, pointer
-//! and pad state, text. It never reads a clock, so it is tested on simulated time.
+//! them into the [`Event`]s the compositor is to see: presses and releases exactly once each
+//! (reconciled with the held set), pads only when they change, pointer, wheel, text and touch
+//! as sent. It never reads a clock, so it is tested on simulated time.
 //!
 //! What it drops, each counted by reason ([`Counters`]):
 //! - *rate-limited*: more than [`Limits::per_second`] datagrams (a token bucket of
@@ -75,39 +76,6 @@ pub struct Counters {
     pub stale: u64,
 }
 
-/// What the compositor is to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    Key {
-        usage: u16,
-        down: bool,
-    },
-    Button {
-        button: Button,
-        down: bool,
-    },
-    Text(String),
-    PointerAbs {
-        x: u16,
-        y: u16,
-    },
-    PointerRel {
-        dx: i16,
-        dy: i16,
-    },
-    Wheel {
-        dx: i16,
-        dy: i16,
-    },
-    Gamepad(Gamepad),
-    Touch {
-        id: u8,
-        phase: TouchPhase,
-        x: u16,
-        y: u16,
-    },
-}
-
 /// One viewer's input, as the host takes it.
 #[derive(Clone, Debug)]
 pub struct Gate {
@@ -157,7 +125,7 @@ impl Gate {
         &mut self,
         datagram: &[u8],
         now_us: u64,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Event>,
     ) -> Result<(), Rejected> {
         let result = self.admit(datagram, now_us);
         let counter = match result {
@@ -177,7 +145,7 @@ impl Gate {
 
     /// Release everything if the viewer has said nothing for [`SILENT_AFTER_US`]; true if it
     /// did.
-    pub fn check_silence(&mut self, now_us: u64, out: &mut Vec<Action>) -> bool {
+    pub fn check_silence(&mut self, now_us: u64, out: &mut Vec<Event>) -> bool {
         match self.last_accepted_us {
             Some(last) if now_us.saturating_sub(last) >= SILENT_AFTER_US => {
                 self.last_accepted_us = None;
@@ -189,14 +157,14 @@ impl Gate {
     }
 
     /// Release every key, button, pad and touch the viewer holds (it left, or went silent).
-    pub fn release_all(&mut self, out: &mut Vec<Action>) {
+    pub fn release_all(&mut self, out: &mut Vec<Event>) {
         for usage in std::mem::take(&mut self.keys) {
-            out.push(Action::Key { usage, down: false });
+            out.push(Event::Key { usage, down: false });
         }
         self.set_buttons(0, out);
         for pad in self.pads.iter_mut() {
             if let Some(state) = pad.take() {
-                out.push(Action::Gamepad(Gamepad {
+                out.push(Event::Gamepad(Gamepad {
                     index: state.index,
                     ..Gamepad::default()
                 }));
@@ -204,7 +172,7 @@ impl Gate {
         }
         for id in 0..16u8 {
             if self.touches & (1 << id) != 0 {
-                out.push(Action::Touch {
+                out.push(Event::Touch {
                     id,
                     phase: TouchPhase::Cancel,
                     x: 0,
@@ -250,7 +218,7 @@ impl Gate {
         Ok(())
     }
 
-    fn apply(&mut self, message: Message, out: &mut Vec<Action>) {
+    fn apply(&mut self, message: Message, out: &mut Vec<Event>) {
         for event in message.events {
             match event {
                 Event::Key { usage, down } => self.set_key(usage, down, out),
@@ -263,10 +231,10 @@ impl Gate {
                     };
                     self.set_buttons(buttons, out);
                 }
-                Event::Text(text) => out.push(Action::Text(text)),
-                Event::PointerAbs { x, y } => out.push(Action::PointerAbs { x, y }),
-                Event::PointerRel { dx, dy } => out.push(Action::PointerRel { dx, dy }),
-                Event::Wheel { dx, dy } => out.push(Action::Wheel { dx, dy }),
+                Event::Text(_)
+                | Event::PointerAbs { .. }
+                | Event::PointerRel { .. }
+                | Event::Wheel { .. } => out.push(event),
                 Event::Gamepad(pad) => {
                     let slot = &mut self.pads[pad.index as usize];
                     let state = if pad.connected {
@@ -278,7 +246,7 @@ impl Gate {
                         }
                     };
                     if *slot != Some(state) && (pad.connected || slot.is_some()) {
-                        out.push(Action::Gamepad(state));
+                        out.push(Event::Gamepad(state));
                     }
                     *slot = pad.connected.then_some(state);
                 }
@@ -289,7 +257,7 @@ impl Gate {
                         TouchPhase::Up | TouchPhase::Cancel => self.touches &= !bit,
                         TouchPhase::Move => {}
                     }
-                    out.push(Action::Touch { id, phase, x, y });
+                    out.push(Event::Touch { id, phase, x, y });
                 }
             }
         }
@@ -313,7 +281,7 @@ impl Gate {
 
     /// Press or release a key, once: a press of a held key or a release of a free one does
     /// nothing.
-    fn set_key(&mut self, usage: u16, down: bool, out: &mut Vec<Action>) {
+    fn set_key(&mut self, usage: u16, down: bool, out: &mut Vec<Event>) {
         match (self.keys.binary_search(&usage), down) {
             (Err(at), true) => self.keys.insert(at, usage),
             (Ok(at), false) => {
@@ -321,15 +289,15 @@ impl Gate {
             }
             _ => return,
         }
-        out.push(Action::Key { usage, down });
+        out.push(Event::Key { usage, down });
     }
 
-    fn set_buttons(&mut self, buttons: u8, out: &mut Vec<Action>) {
+    fn set_buttons(&mut self, buttons: u8, out: &mut Vec<Event>) {
         for button in Button::ALL {
             let bit = 1 << button as u8;
             let (was, is) = (self.buttons & bit != 0, buttons & bit != 0);
             if was != is {
-                out.push(Action::Button { button, down: is });
+                out.push(Event::Button { button, down: is });
             }
         }
         self.buttons = buttons;
@@ -373,7 +341,7 @@ mod tests {
         Event::Key { usage, down }
     }
 
-    fn taken(gate: &mut Gate, datagram: &[u8], now_us: u64) -> Vec<Action> {
+    fn taken(gate: &mut Gate, datagram: &[u8], now_us: u64) -> Vec<Event> {
         let mut out = Vec::new();
         gate.receive(datagram, now_us, &mut out).unwrap();
         out
@@ -387,7 +355,7 @@ mod tests {
         let down = viewer.send(t, &[0x04], 0, vec![key(0x04, true)]);
         assert_eq!(
             taken(&mut gate, &down, t),
-            [Action::Key {
+            [Event::Key {
                 usage: 4,
                 down: true
             }]
@@ -403,8 +371,8 @@ mod tests {
         assert_eq!(
             taken(&mut gate, &moved, t + 21 * MS),
             [
-                Action::PointerRel { dx: 1, dy: 0 },
-                Action::Key {
+                Event::PointerRel { dx: 1, dy: 0 },
+                Event::Key {
                     usage: 4,
                     down: false
                 }
@@ -416,11 +384,11 @@ mod tests {
         assert_eq!(
             taken(&mut gate, &heartbeat, t + 41 * MS),
             [
-                Action::Key {
+                Event::Key {
                     usage: 5,
                     down: true
                 },
-                Action::Button {
+                Event::Button {
                     button: Button::Left,
                     down: true
                 }
@@ -438,11 +406,11 @@ mod tests {
         assert_eq!(
             taken(&mut gate, &tap, t + 61 * MS),
             [
-                Action::Key {
+                Event::Key {
                     usage: 6,
                     down: true
                 },
-                Action::Key {
+                Event::Key {
                     usage: 6,
                     down: false
                 }
@@ -484,7 +452,7 @@ mod tests {
         // The newer message's held set pressed the key the older one would have.
         assert_eq!(
             out,
-            [Action::Key {
+            [Event::Key {
                 usage: 4,
                 down: true
             }]
@@ -568,19 +536,19 @@ mod tests {
         assert_eq!(
             out,
             [
-                Action::Key {
+                Event::Key {
                     usage: 4,
                     down: false
                 },
-                Action::Button {
+                Event::Button {
                     button: Button::Right,
                     down: false
                 },
-                Action::Gamepad(Gamepad {
+                Event::Gamepad(Gamepad {
                     index: 2,
                     ..Gamepad::default()
                 }),
-                Action::Touch {
+                Event::Touch {
                     id: 3,
                     phase: TouchPhase::Cancel,
                     x: 0,
@@ -605,7 +573,7 @@ mod tests {
             ..Gamepad::default()
         };
         let first = viewer.send(0, &[], 0, vec![Event::Gamepad(pad)]);
-        assert_eq!(taken(&mut gate, &first, MS), [Action::Gamepad(pad)]);
+        assert_eq!(taken(&mut gate, &first, MS), [Event::Gamepad(pad)]);
         let same = viewer.send(MS, &[], 0, vec![Event::Gamepad(pad)]);
         assert_eq!(taken(&mut gate, &same, 2 * MS), []);
         let gone = Gamepad {
@@ -614,7 +582,7 @@ mod tests {
         };
         let left = viewer.send(2 * MS, &[], 0, vec![Event::Gamepad(gone)]);
         let neutral = Gamepad::default();
-        assert_eq!(taken(&mut gate, &left, 3 * MS), [Action::Gamepad(neutral)]);
+        assert_eq!(taken(&mut gate, &left, 3 * MS), [Event::Gamepad(neutral)]);
         let again = viewer.send(3 * MS, &[], 0, vec![Event::Gamepad(gone)]);
         assert_eq!(taken(&mut gate, &again, 4 * MS), []);
     }

@@ -32,7 +32,7 @@
 mod gate;
 pub mod keys;
 
-pub use gate::{Action, Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US};
+pub use gate::{Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US};
 
 use crate::Error;
 
