@@ -10,7 +10,7 @@ use host_daemon::serve::{self, Spec, socket};
 use host_daemon::session::{self, Ended, Event};
 use lantern_net::{ConnectArgs, cli};
 use moq_pub::Target;
-use moq_pub::audio::AudioSettings;
+use moq_pub::audio::AudioArgs;
 use moq_pub::source::Format;
 use serde_json::json;
 
@@ -157,13 +157,8 @@ struct RunArgs {
     #[arg(long)]
     no_audio: bool,
 
-    /// Opus frame length in ms: 2.5, 5, 10 or 20.
-    #[arg(long, default_value_t = 10.0, value_name = "MS")]
-    audio_frame_ms: f64,
-
-    /// Opus bitrate in kbit/s (stereo).
-    #[arg(long, default_value_t = 128, value_name = "KBPS")]
-    audio_bitrate: u32,
+    #[command(flatten)]
+    opus: AudioArgs,
 
     /// Extra environment for the app (repeatable). It gets nothing else of host-daemon's.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
@@ -218,9 +213,7 @@ async fn run(
     args: RunArgs,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Option<u8>, host_daemon::Error> {
-    let audio = (!args.no_audio)
-        .then(|| AudioSettings::new(args.audio_frame_ms, args.audio_bitrate))
-        .transpose()?;
+    let audio = (!args.no_audio).then(|| args.opus.settings()).transpose()?;
     let timeout = args.connect.timeout().map_err(moq_pub::Error::from)?;
     let config = session::Config {
         name: args.name.clone(),

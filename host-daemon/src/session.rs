@@ -7,7 +7,7 @@ use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moq_pub::audio::{AudioSettings, AudioSource};
+use moq_pub::audio::{AudioArgs, AudioSettings, AudioSource};
 use moq_pub::source::{Format, Source};
 use moq_pub::{Summary, Target};
 use tokio_util::sync::CancellationToken;
@@ -248,7 +248,10 @@ impl Parts {
             h264: config.h264.clone(),
             frames: None,
             stamp: config.stamp,
-            audio: config.audio.unwrap_or(AudioSettings::new(10.0, 128)?),
+            audio: match config.audio {
+                Some(settings) => settings,
+                None => AudioArgs::default().settings()?,
+            },
         };
         let publishing = tokio::spawn(moq_pub::publish(
             options,

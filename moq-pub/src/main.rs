@@ -4,7 +4,7 @@ use clap::Parser;
 use lantern_net::{ConnectArgs, cli};
 use moq_pub::{
     Event, Options, Target,
-    audio::{AudioSettings, AudioSpec},
+    audio::{AudioArgs, AudioSpec},
     encode::H264Args,
     source::{Format, SourceSpec, SyncEpoch},
 };
@@ -79,14 +79,8 @@ struct Args {
     #[arg(long, default_value = "auto", hide_default_value = true)]
     audio: AudioSpec,
 
-    /// Opus frame length in ms: 2.5, 5, 10 or 20. Shorter is lower latency, longer is
-    /// cheaper and better per bit.
-    #[arg(long, default_value_t = 10.0, value_name = "MS")]
-    audio_frame_ms: f64,
-
-    /// Opus bitrate in kbit/s (stereo).
-    #[arg(long, default_value_t = 128, value_name = "KBPS")]
-    audio_bitrate: u32,
+    #[command(flatten)]
+    opus: AudioArgs,
 }
 
 // One thread for the network side: encoding runs on threads of its own, and a single
@@ -104,7 +98,7 @@ async fn run(
     args: Args,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<(), moq_pub::Error> {
-    let audio_settings = AudioSettings::new(args.audio_frame_ms, args.audio_bitrate)?;
+    let audio_settings = args.opus.settings()?;
     let timeout = args.connect.timeout()?;
     let format = Format {
         width: args.width,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lantern_net::ConnectArgs;
 use moq_pub::Target;
-use moq_pub::audio::AudioSettings;
+use moq_pub::audio::AudioArgs;
 use moq_pub::source::Format;
 use serde::{Deserialize, Serialize};
 
@@ -215,7 +215,14 @@ impl Create {
         let audio = spec
             .audio
             .unwrap_or(true)
-            .then(|| AudioSettings::new(10.0, spec.audio_bitrate.unwrap_or(128)))
+            .then(|| {
+                let defaults = AudioArgs::default();
+                AudioArgs {
+                    bitrate_kbps: spec.audio_bitrate.unwrap_or(defaults.bitrate_kbps),
+                    ..defaults
+                }
+                .settings()
+            })
             .transpose()?;
         Ok(Config {
             name: self.name,

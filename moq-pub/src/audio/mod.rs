@@ -53,7 +53,37 @@ impl FromStr for AudioSpec {
     }
 }
 
-/// `--audio-frame-ms` and `--audio-bitrate`.
+/// The Opus flags, shared by moq-pub and host-daemon so both take and check them alike.
+#[derive(clap::Args, Clone, Copy, Debug, PartialEq)]
+pub struct AudioArgs {
+    /// Opus frame length in ms: 2.5, 5, 10 or 20. Shorter is lower latency, longer is
+    /// cheaper and better per bit.
+    #[arg(long = "audio-frame-ms", default_value_t = 10.0, value_name = "MS")]
+    pub frame_ms: f64,
+
+    /// Opus bitrate in kbit/s (stereo).
+    #[arg(long = "audio-bitrate", default_value_t = 128, value_name = "KBPS")]
+    pub bitrate_kbps: u32,
+}
+
+/// The flags' own defaults, for callers that build the settings in code.
+impl Default for AudioArgs {
+    fn default() -> Self {
+        Self {
+            frame_ms: 10.0,
+            bitrate_kbps: 128,
+        }
+    }
+}
+
+impl AudioArgs {
+    /// The settings, checked.
+    pub fn settings(&self) -> Result<AudioSettings, Error> {
+        AudioSettings::new(self.frame_ms, self.bitrate_kbps)
+    }
+}
+
+/// `--audio-frame-ms` and `--audio-bitrate`, checked.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AudioSettings {
     /// Opus frame length: 2500, 5000, 10000 or 20000 µs.
