@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use host_daemon::capture::Capture;
 use host_daemon::compositor;
-use host_daemon::serve::{self, Spec, socket};
+use host_daemon::serve::{self, Spec, ctl, socket};
 use host_daemon::session::{self, Ended, Event};
 use lantern_net::{ConnectArgs, cli};
 use moq_pub::Target;
@@ -331,8 +331,8 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
             }),
         ),
         Call::List { .. } => ("GET", "/sessions".into(), None),
-        Call::Stats { name } => ("GET", format!("/sessions/{}", path_segment(name)), None),
-        Call::Stop { name } => ("DELETE", format!("/sessions/{}", path_segment(name)), None),
+        Call::Stats { name } => ("GET", ctl::session_path(name), None),
+        Call::Stop { name } => ("DELETE", ctl::session_path(name), None),
     };
     let body = body
         .map(serde_json::to_value)
@@ -345,7 +345,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         return Ok(ExitCode::FAILURE);
     }
     match args.call {
-        Call::List { json: false } => print!("{}", session_table(&answer)),
+        Call::List { json: false } => print!("{}", ctl::table(&answer)),
         Call::Create { name, .. } => {
             if let Some(addr) = answer["target"]
                 .as_str()
@@ -366,41 +366,4 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         ),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A session name as one URL path segment.
-fn path_segment(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// `ctl list`: a line per session.
-fn session_table(answer: &serde_json::Value) -> String {
-    let empty = Vec::new();
-    let sessions = answer["sessions"].as_array().unwrap_or(&empty);
-    let mut out = format!(
-        "{:<20} {:<9} {:>11} {:>7} {:>8}  {}\n",
-        "NAME", "STATE", "MODE", "FPS", "KBIT/S", "TARGET"
-    );
-    for s in sessions {
-        let video = &s["stats"]["video"];
-        let figure =
-            |v: &serde_json::Value| v.as_f64().map(|f| format!("{f:.1}")).unwrap_or("-".into());
-        out += &format!(
-            "{:<20} {:<9} {:>11} {:>7} {:>8}  {}\n",
-            s["name"].as_str().unwrap_or("?"),
-            s["state"].as_str().unwrap_or("?"),
-            format!("{}x{}", s["width"], s["height"]),
-            figure(&video["fps"]),
-            figure(&video["kbps"]),
-            s["target"].as_str().unwrap_or(""),
-        );
-    }
-    out
 }

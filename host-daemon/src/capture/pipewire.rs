@@ -5,7 +5,9 @@
 //! read without a GPU to de-tile) and a shared-memory one; the node picks. Each buffer is
 //! copied, on PipeWire's loop thread, into the newest-picture slot and handed back at once
 //! (a producer must never wait on our encoder); the encoding thread converts the newest
-//! picture once, straight into the encoder's buffer. A picture the encoder did not take
+//! picture once, straight into the encoder's buffer. The stream is not real-time
+//! (no `RT_PROCESS`): its callback runs on the loop thread, where taking the slot's lock (held
+//! by the encoder only to swap two buffers) is allowed. A picture the encoder did not take
 //! before the next one arrived counts as a drop; a still node repeats its last picture every
 //! [`REPEAT_AFTER`](super::REPEAT_AFTER), as screencopy does.
 

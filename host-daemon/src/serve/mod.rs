@@ -4,6 +4,7 @@
 //! port). [`api`] is the API, [`spec`] what a session asks for, [`Settings`] the TOML config.
 
 pub mod api;
+pub mod ctl;
 pub mod socket;
 pub mod spec;
 
@@ -246,7 +247,7 @@ impl Daemon {
     pub async fn create(self: &Arc<Self>, request: Create) -> Result<Info, Refused> {
         let config = request.config(&self.defaults)?;
         let name = config.name.clone();
-        let mut watching = {
+        let (mut watching, answer_within) = {
             let mut sessions = self.lock();
             let live = sessions
                 .values()
@@ -287,8 +288,8 @@ impl Daemon {
             (watching, timeout * 4)
         };
         let started = tokio::time::timeout(
-            watching.1,
-            watching.0.wait_for(|info| info.state != State::Starting),
+            answer_within,
+            watching.wait_for(|info| info.state != State::Starting),
         )
         .await;
         let info = match started {
