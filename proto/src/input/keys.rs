@@ -129,6 +129,11 @@ const KEYS: &[(&str, u16, u16)] = &[
     ("MetaRight", 0xE7, 126),     // KEY_RIGHTMETA
 ];
 
+/// Shift, Control, Alt and GUI, left and right (usages 0xE0 to 0xE7).
+pub fn is_modifier(usage: u16) -> bool {
+    (0xE0..=0xE7).contains(&usage)
+}
+
 /// The HID usage of a `KeyboardEvent.code` name (`"KeyA"`, `"ShiftLeft"`, `"ArrowUp"`).
 pub fn usage_of_code(code: &str) -> Option<u16> {
     KEYS.iter().find(|(c, _, _)| *c == code).map(|&(_, u, _)| u)

@@ -26,13 +26,16 @@
 //!
 //! Decoding checks everything (version, lengths, ranges, UTF-8, no trailing bytes) and
 //! never panics; encoding refuses what decoding would. [`Gate`] is what the host does with a
-//! viewer's datagrams: drops (counted by reason), and presses and releases exactly once.
+//! viewer's datagrams: drops (counted by reason), and presses and releases exactly once;
+//! [`Outbox`] is the viewer's side (numbering, the held set, heartbeats).
 //! [`keys`] names keys as browsers do and maps them to the wire's HID usages and to evdev.
 
 mod gate;
 pub mod keys;
+mod outbox;
 
 pub use gate::{Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US};
+pub use outbox::{Outbox, PHOTON_GIVE_UP_US, PhotonMeter, presses};
 
 use crate::Error;
 
