@@ -168,13 +168,48 @@ struct RunArgs {
     #[arg(long)]
     stamp: bool,
 
-    /// Print one JSON line of statistics a second on stderr (capture and encoder figures).
+    /// Print one JSON line of statistics a second on stderr (capture, encoder and input
+    /// figures).
     #[arg(long)]
     stats: bool,
+
+    /// Whose input is injected: `granted` (viewers with this session's grant, printed at
+    /// start), `open` (any viewer that reaches the session: trusted networks only) or `off`.
+    #[arg(long, value_enum, default_value = "granted")]
+    input: host_daemon::input::Auth,
+
+    /// The viewer id of the grant made at start (its input broadcast is
+    /// NAME/viewer/ID) [default: a random one].
+    #[arg(long, value_name = "ID")]
+    viewer: Option<String>,
+
+    /// Write the grant made at start to this file (owner-only) instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    grant_out: Option<PathBuf>,
 
     /// The app and its arguments.
     #[arg(last = true, required = true, value_name = "APP")]
     app: Vec<String>,
+}
+
+/// Write a secret into a file only its owner can read (made so before anything is in it).
+fn write_private(path: &std::path::Path, secret: &str) -> Result<(), host_daemon::Error> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |e| host_daemon::Error::Io {
+        what: format!("writing {}", path.display()),
+        source: e,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(failed)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(failed)?;
+    writeln!(file, "{secret}").map_err(failed)
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -236,7 +271,24 @@ async fn run(
         xwayland: !args.no_xwayland,
         stamp: args.stamp,
         timeout: timeout.max(Duration::from_secs(10)),
+        input: host_daemon::input::Settings {
+            auth: args.input,
+            grants: std::sync::Arc::new(lantern_net::grant::Grants::generate(&args.name)),
+        },
     };
+    if config.input.auth == host_daemon::input::Auth::Granted {
+        let grants = &config.input.grants;
+        let grant = grants
+            .issue(args.viewer.as_deref(), lantern_net::grant::DEFAULT_TTL)
+            .map_err(|e| host_daemon::Error::Config(cli::chain(&e)))?;
+        match &args.grant_out {
+            Some(path) => write_private(path, &grant.token)?,
+            None => eprintln!(
+                "host-daemon: input grant for viewer {}: moq-sub --input-token {}",
+                grant.viewer, grant.token
+            ),
+        }
+    }
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
     let (stats, name) = (args.stats, args.name);
     let printer = tokio::spawn(async move {
@@ -251,10 +303,14 @@ async fn run(
                 Event::Publish(moq_pub::Event::Listening { addr, fingerprint }) => eprintln!(
                     "host-daemon: serving {name:?} on {addr} — watch with moq-sub --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
                 ),
-                Event::Stats { capture, video } if stats => {
+                Event::Stats {
+                    capture,
+                    video,
+                    input,
+                } if stats => {
                     eprintln!(
                         "{}",
-                        json!({ "role": "host", "capture": capture, "video": video })
+                        json!({ "role": "host", "capture": capture, "video": video, "input": input })
                     )
                 }
                 _ => {}

@@ -16,6 +16,7 @@ use crate::Error;
 use crate::account::{Account, RuntimeDir};
 use crate::capture::{Capture, CaptureStats, Meter, PipeWireVideo, Screencopy};
 use crate::compositor::{self, CaptureFrom, Compositor, Ready, Setup, base_env};
+use crate::input;
 use crate::process::{Child, Spec, describe};
 use crate::sound::{SINK, Sound};
 
@@ -44,6 +45,8 @@ pub struct Config {
     pub stamp: bool,
     /// The deadline of every start-up wait.
     pub timeout: Duration,
+    /// Whose input is injected, and the grant key.
+    pub input: input::Settings,
 }
 
 /// What a session reports as it runs.
@@ -57,10 +60,12 @@ pub enum Event {
     },
     /// From publishing (connected, listening); its per-second video figures come as `Stats`.
     Publish(moq_pub::Event),
-    /// A second of the session: the capture's and the encoder's figures.
+    /// A second of the session: the capture's and the encoder's figures, and the input's
+    /// totals so far (`None` when input is off).
     Stats {
         capture: CaptureStats,
         video: moq_pub::stats::VideoStats,
+        input: Option<input::InputStats>,
     },
 }
 
@@ -242,6 +247,7 @@ impl Parts {
         let stop = cancel.child_token();
         let (video, audio) = self.open_sources(config, ready, &meter, &stop).await?;
         let (publish_events, mut published) = tokio::sync::mpsc::unbounded_channel();
+        let input = self.start_input(config, ready, &stop)?;
         let options = moq_pub::Options {
             name: config.name.clone(),
             target: config.target.clone(),
@@ -252,7 +258,11 @@ impl Parts {
                 Some(settings) => settings,
                 None => AudioArgs::default().settings()?,
             },
+            inbound: input
+                .as_ref()
+                .map(|(inbound, _)| moq_pub::Inbound(inbound.clone())),
         };
+        let input = input.map(|(_, shared)| shared);
         let publishing = tokio::spawn(moq_pub::publish(
             options,
             video,
@@ -284,7 +294,11 @@ impl Parts {
                 }
                 Some(event) = published.recv() => {
                     let event = match event {
-                        moq_pub::Event::Video(video) => Event::Stats { capture: meter.take(), video },
+                        moq_pub::Event::Video(video) => Event::Stats {
+                            capture: meter.take(),
+                            video,
+                            input: input.as_ref().map(input::Shared::snapshot),
+                        },
                         other => Event::Publish(other),
                     };
                     let _ = events.send(event);
@@ -308,6 +322,46 @@ impl Parts {
             summary: Some(summary),
             capture: meter.total(),
         })
+    }
+
+    /// Start taking viewers' input, unless it is off or the compositor takes none: the
+    /// origin viewers publish into (scoped to this session's viewers) and the totals.
+    fn start_input(
+        &self,
+        config: &Config,
+        ready: &Ready,
+        stop: &CancellationToken,
+    ) -> Result<Option<(moq_net::origin::Producer, input::Shared)>, Error> {
+        let Some(socket) = ready.input.clone() else {
+            if config.input.auth != input::Auth::Off {
+                tracing::warn!("this compositor takes no injected input: the session is view-only");
+            }
+            return Ok(None);
+        };
+        if config.input.auth == input::Auth::Off {
+            return Ok(None);
+        }
+        if config.input.auth == input::Auth::Open {
+            tracing::warn!("input is open: any viewer that reaches the session can type into it");
+        }
+        // In process, viewers publish beside the session; otherwise the connection (or the
+        // direct server) puts their broadcasts here.
+        let inbound = match &config.target {
+            moq_pub::Target::Origin(origin) => origin.clone(),
+            _ => moq_tokio::origin::spawn(),
+        };
+        let scoped = lantern_net::input::viewers_scope(&inbound, &config.name)
+            .map_err(|e| Error::Config(lantern_net::cli::chain(&e)))?;
+        let shared = input::Shared::default();
+        tokio::spawn(input::run(
+            inbound,
+            config.name.clone(),
+            socket,
+            config.input.clone(),
+            shared.clone(),
+            stop.clone(),
+        ));
+        Ok(Some((scoped, shared)))
     }
 
     /// Open the picture's capture and the sink monitor's, side by side (each waits for its

@@ -61,6 +61,21 @@ pub struct Options {
     /// Draw the frame stamp into pictures that carry none (test content; `--stamp`).
     pub stamp: bool,
     pub audio: audio::AudioSettings,
+    /// Where what peers publish back on this run's connection goes (the viewers' input,
+    /// which a host reads): a relay connection also subscribes into it, a direct server
+    /// takes peers' publishes into it. Scope it (see `lantern_net::input::viewers_scope`):
+    /// only what it allows is taken. `None`: publish only.
+    pub inbound: Option<Inbound>,
+}
+
+/// Where peers' publishes go (see [`Options::inbound`]).
+#[derive(Clone)]
+pub struct Inbound(pub moq_net::origin::Producer);
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inbound")
+    }
 }
 
 /// Publish until the video source ends, `frames` are sent, or `cancel` fires. On a stop the
@@ -165,7 +180,12 @@ impl Network {
         Ok(match &options.target {
             Target::Relay(args) => {
                 let (client, url) = args.client()?;
-                let dialing = client.with_publisher(origin.consume()).connect(url.clone());
+                let client = client.with_publisher(origin.consume());
+                let client = match &options.inbound {
+                    Some(inbound) => client.with_subscriber(inbound.0.clone()),
+                    None => client,
+                };
+                let dialing = client.connect(url.clone());
                 let connection = lantern_net::established(dialing, &url, args.timeout()?).await?;
                 let url = lantern_net::redacted(&url);
                 let _ = events.send(Event::Connected { url: url.clone() });
@@ -177,7 +197,9 @@ impl Network {
                     addr: listener.local_addr(),
                     fingerprint: listener.fingerprint().to_string(),
                 });
-                Self::Listen(tokio::spawn(listener.serve(origin.consume())))
+                Self::Listen(tokio::spawn(
+                    listener.serve(origin.consume(), options.inbound.clone().map(|i| i.0)),
+                ))
             }
             Target::Origin(_) => Self::Origin,
         })

@@ -139,6 +139,7 @@ async fn run(
         frames: args.frames,
         stamp: args.stamp || args.source.is_test_content(),
         audio: audio_settings,
+        inbound: None,
     };
     let summary = moq_pub::publish(options, video, audio, cancel, events).await;
     let _ = printer.await;

@@ -39,4 +39,12 @@ pub enum Error {
         #[source]
         source: Option<moq_tokio::Error>,
     },
+    #[error("input channel: {what}")]
+    Input {
+        what: String,
+        #[source]
+        source: moq_net::Error,
+    },
+    #[error("cannot sign an input grant")]
+    Grant(#[source] jsonwebtoken::errors::Error),
 }

@@ -4,6 +4,8 @@
 //!   `--timeout`) and dialing a relay or a direct server.
 //! - [`listen`]: the direct server (`--listen`), which serves broadcasts to subscribers with no
 //!   relay in between, and publishes its certificate fingerprint as moq-relay does.
+//! - [`grant`]: input grants, the signed tokens that let a viewer's input be injected.
+//! - [`input`]: the input channel's transport, viewer broadcasts found by announcement.
 //! - [`cli`]: what every Lantern binary does around its run: logging, signals, the exit line.
 //!
 //! It knows nothing about media: broadcasts are opaque here.
@@ -11,6 +13,8 @@
 pub mod cli;
 pub mod connect;
 mod error;
+pub mod grant;
+pub mod input;
 pub mod listen;
 
 pub use connect::{ConnectArgs, established, redacted};

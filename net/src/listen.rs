@@ -50,8 +50,14 @@ impl Listener {
     }
 
     /// Serve `origin` to every subscriber until the listener fails (it never ends without an
-    /// error; drop the future to stop it).
-    pub async fn serve(self, origin: moq_net::origin::Consumer) -> Result<(), Error> {
+    /// error; drop the future to stop it). Given `inbound`, peers may also publish into it
+    /// (viewers' input: pass a scope such as [`crate::input::viewers_scope`], so nothing else
+    /// can be published here).
+    pub async fn serve(
+        self,
+        origin: moq_net::origin::Consumer,
+        inbound: Option<moq_net::origin::Producer>,
+    ) -> Result<(), Error> {
         let addr = self.addr;
         let fingerprint = self.fingerprint.clone();
         let app = axum::Router::new().route(
@@ -59,7 +65,12 @@ impl Listener {
             axum::routing::get(move || std::future::ready(fingerprint.clone())),
         );
         let stopped = tokio::select! {
-            res = self.server.serve_publish(origin) => res.err(),
+            res = async {
+                match inbound {
+                    Some(inbound) => self.server.serve_both(origin, inbound).await,
+                    None => self.server.serve_publish(origin).await,
+                }
+            } => res.err(),
             res = axum::serve(self.http, app) => {
                 return Err(match res {
                     Ok(()) => Error::ServerStopped { addr, source: None },

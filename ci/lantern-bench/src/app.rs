@@ -2,19 +2,23 @@
 //! cube into wl_shm buffers paced by the compositor's frame callbacks, and stamps each frame
 //! with the time it commits it, so glass-to-glass through host-daemon is measured from the
 //! app's own commit to the viewer's decoded picture. `--tone` plays a sine into the default
-//! PipeWire output (the session's sink), for the sound path.
+//! PipeWire output (the session's sink), for the sound path. It takes the seat's keyboard
+//! and pointer: `--input-log` writes what it receives, and every frame carries the echo
+//! strip (presses received so far) for input-to-photon.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use host_daemon::wl::{ShmBuffer, dispatch};
-use lantern_proto::{clock::now_unix_us, stamp::Stamp, yuv};
+use lantern_proto::{clock::now_unix_us, stamp::Echo, stamp::Stamp, yuv};
 use moq_pub::source::{Cube, Format};
 use wayland_client::globals::registry_queue_init;
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_shm, wl_shm_pool, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_seat, wl_shm, wl_shm_pool, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, QueueHandle, delegate_noop};
+
+use crate::app_input::Input;
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
 #[derive(clap::Args)]
@@ -30,10 +34,15 @@ pub struct Args {
     /// The size to draw until the compositor says otherwise.
     #[arg(long, default_value = "1280x720")]
     size: crate::Size,
+
+    /// Write each input event received (keys with the text they make, pointer motion,
+    /// buttons, wheel) to this file as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    input_log: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     /// The size the compositor last asked for (0: ours to choose).
     size: (u32, u32),
     /// A configure to acknowledge.
@@ -41,6 +50,7 @@ struct State {
     closed: bool,
     frame_done: bool,
     busy: [bool; 2],
+    pub(crate) input: Input,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -52,6 +62,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let compositor: wl_compositor::WlCompositor = globals.bind(&qh, 4..=6, ())?;
     let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ())?;
     let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=5, ())?;
+    // Version 5 for discrete wheel steps; the seat's devices come with its capabilities.
+    let _seat: wl_seat::WlSeat = globals.bind(&qh, 5..=7, ())?;
     let surface = compositor.create_surface(&qh, ());
     let xdg = wm.get_xdg_surface(&surface, &qh, ());
     let toplevel = xdg.get_toplevel(&qh, ());
@@ -60,7 +72,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     toplevel.set_fullscreen(None);
     surface.commit();
 
-    let mut state = State::default();
+    let mut state = State {
+        input: Input::new(args.input_log.as_deref())?,
+        ..State::default()
+    };
     let mut size = (0, 0);
     let mut drawing: Option<Drawing> = None;
     let mut n = 0u64;
@@ -92,7 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let Some(slot) = state.busy.iter().position(|busy| !busy) else {
             continue;
         };
-        drawing.draw(n, slot)?;
+        drawing.draw(n, slot, state.input.echo)?;
         state.busy[slot] = true;
         state.frame_done = false;
         surface.attach(Some(&drawing.buffers[slot].buffer), 0, 0);
@@ -143,8 +158,9 @@ impl Drawing {
         })
     }
 
-    /// Draw frame `n` into buffer `slot`, stamped with the time now (just before its commit).
-    fn draw(&mut self, n: u64, slot: usize) -> anyhow::Result<()> {
+    /// Draw frame `n` into buffer `slot`, stamped with the time now (just before its commit)
+    /// and with the input echo under the stamp.
+    fn draw(&mut self, n: u64, slot: usize, echo: Echo) -> anyhow::Result<()> {
         let mut picture = self.frame.view_mut();
         self.cube.render(n as u32, &mut picture)?;
         Stamp {
@@ -152,6 +168,8 @@ impl Drawing {
             capture_us: now_unix_us(),
         }
         .write(&mut picture)?;
+        // Frames too small for both strips carry the stamp alone.
+        let _ = echo.write(&mut picture);
         let buffer = &mut self.buffers[slot];
         let stride = buffer.stride as usize;
         lantern_media::convert::i420_to_bgrx(&self.frame.image(), buffer.bytes_mut(), stride)?;

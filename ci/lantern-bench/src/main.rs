@@ -11,6 +11,7 @@
 //! Every subcommand prints one JSON line with its results on stdout (`feed`: on stderr).
 
 mod app;
+mod app_input;
 mod convert;
 mod cpu;
 mod encode;

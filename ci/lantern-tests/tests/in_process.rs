@@ -34,6 +34,7 @@ fn pub_options(origin: moq_net::origin::Producer, frames: u64) -> moq_pub::Optio
         frames: Some(frames),
         stamp: true,
         audio: moq_pub::audio::AudioArgs::default().settings().unwrap(),
+        inbound: None,
     }
 }
 

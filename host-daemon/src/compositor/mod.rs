@@ -39,6 +39,9 @@ pub struct Ready {
     /// What an app needs to reach it (WAYLAND_DISPLAY, and DISPLAY with XWayland).
     pub env: Vec<(String, String)>,
     pub capture: CaptureFrom,
+    /// The Wayland socket that takes injected input (virtual keyboard and pointer); `None`
+    /// when the compositor offers no way in.
+    pub input: Option<PathBuf>,
 }
 
 /// Where the session's picture is captured.

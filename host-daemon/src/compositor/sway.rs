@@ -73,8 +73,9 @@ impl Compositor for Sway {
         Ok(Some(Ready {
             env,
             capture: CaptureFrom::Screencopy {
-                socket: dir.join(socket),
+                socket: dir.join(&socket),
             },
+            input: Some(dir.join(socket)),
         }))
     }
 }

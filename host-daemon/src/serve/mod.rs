@@ -462,12 +462,17 @@ impl Info {
             }
             Event::Publish(moq_pub::Event::Connected { .. }) => self.state = State::Running,
             Event::Publish(_) => {}
-            Event::Stats { capture, video } => {
-                let stats = serde_json::json!({ "capture": capture, "video": video });
+            Event::Stats {
+                capture,
+                video,
+                input,
+            } => {
+                let stats =
+                    serde_json::json!({ "capture": capture, "video": video, "input": input });
                 if print_stats {
                     eprintln!(
                         "{}",
-                        serde_json::json!({ "role": "host", "session": self.name, "capture": capture, "video": video })
+                        serde_json::json!({ "role": "host", "session": self.name, "capture": capture, "video": video, "input": input })
                     );
                 }
                 self.stats = Some(stats);

@@ -104,6 +104,12 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stamp: Option<bool>,
 
+    /// Whose input is injected: `granted` (viewers with a grant from `ctl grant`), `open`
+    /// (any viewer: trusted networks only) or `off` [default: granted].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<crate::input::Auth>,
+
     /// Seconds each start-up step (compositor, sound, relay) may take [default: 10].
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,6 +163,7 @@ impl Spec {
             audio_bitrate: self.audio_bitrate.or(d.audio_bitrate),
             bitrate: self.bitrate.or(d.bitrate),
             stamp: self.stamp.or(d.stamp),
+            input: self.input.or(d.input),
             timeout: self.timeout.or(d.timeout),
         }
     }
@@ -224,8 +231,9 @@ impl Create {
                 .settings()
             })
             .transpose()?;
+        let name = self.name;
         Ok(Config {
-            name: self.name,
+            name: name.clone(),
             app: self.app,
             app_env: self.env.into_iter().collect(),
             format: Format {
@@ -245,6 +253,10 @@ impl Create {
             xwayland: spec.xwayland.unwrap_or(true),
             stamp: spec.stamp.unwrap_or(false),
             timeout: Duration::from_secs_f64(timeout),
+            input: crate::input::Settings {
+                auth: spec.input.unwrap_or_default(),
+                grants: std::sync::Arc::new(lantern_net::grant::Grants::generate(&name)),
+            },
         })
     }
 }

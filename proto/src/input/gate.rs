@@ -120,13 +120,14 @@ impl Gate {
         &self.keys
     }
 
-    /// Take one datagram that arrived at `now_us`; its actions are appended to `out`.
+    /// Take one datagram that arrived at `now_us`; its actions are appended to `out`, and
+    /// its send time (the viewer's clock) returned.
     pub fn receive(
         &mut self,
         datagram: &[u8],
         now_us: u64,
         out: &mut Vec<Event>,
-    ) -> Result<(), Rejected> {
+    ) -> Result<u64, Rejected> {
         let result = self.admit(datagram, now_us);
         let counter = match result {
             Ok(_) => &mut self.counters.accepted,
@@ -139,8 +140,9 @@ impl Gate {
         *counter += 1;
         let message = result?;
         self.last_accepted_us = Some(now_us);
+        let sent_us = message.sent_us;
         self.apply(message, out);
-        Ok(())
+        Ok(sent_us)
     }
 
     /// Release everything if the viewer has said nothing for [`SILENT_AFTER_US`]; true if it

@@ -1,0 +1,184 @@
+//! The test app's input side: it takes the seat's keyboard and pointer, logs each event it
+//! receives as a JSON line (`--input-log`), and counts presses for the echo strip it draws
+//! under the stamp, so a viewer can pair each press with the first picture showing it.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+
+use lantern_proto::clock::now_unix_us;
+use lantern_proto::stamp::Echo;
+use serde_json::json;
+use wayland_client::protocol::{wl_keyboard, wl_pointer, wl_seat};
+use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
+use xkbcommon::xkb;
+
+use crate::app::State;
+
+/// evdev's Ctrl, Shift, Alt and Meta keys, left and right: not presses the echo counts.
+const MODIFIERS: [u32; 8] = [29, 42, 54, 56, 97, 100, 125, 126];
+
+/// What the app knows of its input.
+#[derive(Default)]
+pub struct Input {
+    log: Option<std::fs::File>,
+    keymap: Option<(xkb::Keymap, xkb::State)>,
+    pub echo: Echo,
+    keyboard: Option<wl_keyboard::WlKeyboard>,
+    pointer: Option<wl_pointer::WlPointer>,
+}
+
+impl Input {
+    pub fn new(log: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let log = log.map(std::fs::File::create).transpose()?;
+        Ok(Self {
+            log,
+            ..Self::default()
+        })
+    }
+
+    fn record(&mut self, mut line: serde_json::Value) {
+        line["t"] = now_unix_us().into();
+        if let Some(log) = &mut self.log {
+            // One write per line, so a reader never sees half of one.
+            let _ = log.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+
+    fn pressed(&mut self) {
+        self.echo.presses = self.echo.presses.wrapping_add(1);
+        self.echo.received_us = now_unix_us();
+    }
+
+    fn key(&mut self, key: u32, down: bool) {
+        let utf8 = self.keymap.as_mut().map(|(_, state)| {
+            let code = xkb::Keycode::new(key + 8);
+            let text = if down {
+                state.key_get_utf8(code)
+            } else {
+                String::new()
+            };
+            let direction = if down {
+                xkb::KeyDirection::Down
+            } else {
+                xkb::KeyDirection::Up
+            };
+            state.update_key(code, direction);
+            text
+        });
+        if down && !MODIFIERS.contains(&key) {
+            self.pressed();
+        }
+        self.record(json!({ "kind": "key", "key": key, "down": down, "utf8": utf8 }));
+    }
+
+    fn keymap(&mut self, fd: OwnedFd, size: u32) {
+        let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+        // SAFETY: the compositor's keymap fd and size, as wl_keyboard hands them over.
+        let keymap = unsafe {
+            xkb::Keymap::new_from_fd(
+                &context,
+                fd,
+                size as usize,
+                xkb::KEYMAP_FORMAT_TEXT_V1,
+                xkb::KEYMAP_COMPILE_NO_FLAGS,
+            )
+        };
+        match keymap {
+            Ok(Some(keymap)) => {
+                let state = xkb::State::new(&keymap);
+                self.keymap = Some((keymap, state));
+            }
+            _ => eprintln!("lantern-bench app: cannot read the compositor's keymap"),
+        }
+    }
+}
+
+impl Dispatch<wl_seat::WlSeat, ()> for State {
+    fn event(
+        state: &mut Self,
+        seat: &wl_seat::WlSeat,
+        event: wl_seat::Event,
+        _: &(),
+        _: &Connection,
+        qh: &QueueHandle<Self>,
+    ) {
+        let input = &mut state.input;
+        if let wl_seat::Event::Capabilities {
+            capabilities: WEnum::Value(caps),
+        } = event
+        {
+            if caps.contains(wl_seat::Capability::Keyboard) && input.keyboard.is_none() {
+                input.keyboard = Some(seat.get_keyboard(qh, ()));
+            }
+            if caps.contains(wl_seat::Capability::Pointer) && input.pointer.is_none() {
+                input.pointer = Some(seat.get_pointer(qh, ()));
+            }
+        }
+    }
+}
+
+impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_keyboard::WlKeyboard,
+        event: wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let input = &mut state.input;
+        match event {
+            wl_keyboard::Event::Keymap { fd, size, .. } => input.keymap(fd, size),
+            wl_keyboard::Event::Key {
+                key,
+                state: WEnum::Value(key_state),
+                ..
+            } => input.key(key, key_state == wl_keyboard::KeyState::Pressed),
+            wl_keyboard::Event::Enter { keys, .. } => {
+                input.record(json!({ "kind": "keyboard_enter", "held": keys.len() / 4 }))
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<wl_pointer::WlPointer, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_pointer::WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let input = &mut state.input;
+        match event {
+            wl_pointer::Event::Enter {
+                surface_x,
+                surface_y,
+                ..
+            }
+            | wl_pointer::Event::Motion {
+                surface_x,
+                surface_y,
+                ..
+            } => input.record(json!({ "kind": "motion", "x": surface_x, "y": surface_y })),
+            wl_pointer::Event::Button {
+                button,
+                state: WEnum::Value(button_state),
+                ..
+            } => {
+                let down = button_state == wl_pointer::ButtonState::Pressed;
+                if down {
+                    input.pressed();
+                }
+                input.record(json!({ "kind": "button", "button": button, "down": down }));
+            }
+            wl_pointer::Event::AxisDiscrete { axis, discrete } => {
+                let axis = matches!(axis, WEnum::Value(wl_pointer::Axis::HorizontalScroll));
+                input.record(json!({ "kind": "wheel", "horizontal": axis, "notches": discrete }));
+            }
+            _ => {}
+        }
+    }
+}

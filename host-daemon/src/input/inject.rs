@@ -1,0 +1,415 @@
+//! Injecting viewers' input into the session's compositor: a virtual keyboard
+//! (zwp_virtual_keyboard_v1, with a US keymap compiled by xkbcommon) and a virtual pointer
+//! (zwlr_virtual_pointer_v1) for each viewer, on a Wayland connection of the injector's own.
+//!
+//! Keys arrive as HID usages and go out as evdev codes (xkb keycode − 8), so they are keys
+//! by place whatever the app's layout. Text is typed with the keys that make each character
+//! in the keymap (Shift when the character needs it); a character the keymap cannot make is
+//! counted and skipped. Touch point 0 drives the pointer (down and up are the left button),
+//! since wlroots offers no virtual touch device.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lantern_proto::input::{Button, Event, TouchPhase, keys};
+use wayland_client::globals::{GlobalListContents, registry_queue_init};
+use wayland_client::protocol::wl_pointer::{Axis, AxisSource, ButtonState};
+use wayland_client::protocol::{wl_registry, wl_seat::WlSeat};
+use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle};
+use wayland_protocols_misc::zwp_virtual_keyboard_v1::client::{
+    zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1,
+    zwp_virtual_keyboard_v1::ZwpVirtualKeyboardV1,
+};
+use wayland_protocols_wlr::virtual_pointer::v1::client::{
+    zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1,
+    zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1,
+};
+use xkbcommon::xkb;
+
+use crate::Error;
+
+/// evdev's left shift.
+const KEY_LEFTSHIFT: u32 = 42;
+/// evdev's first mouse button (BTN_LEFT); right, middle, side and extra follow.
+const BTN_LEFT: u32 = 0x110;
+/// libinput's scroll distance for one wheel notch.
+const NOTCH: f64 = 15.0;
+/// The absolute pointer's extent on the wire: 0..=65535 across the frame.
+const EXTENT: u32 = 65_535;
+
+/// What one batch of events did at the compositor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// Events that reached the compositor.
+    pub events: u64,
+    /// Characters of text the keymap cannot type.
+    pub untypable: u64,
+    /// Touch points beyond the first (there is one pointer).
+    pub extra_touches: u64,
+}
+
+/// The compositor's input side, with each viewer's devices.
+pub struct Injector {
+    queue: EventQueue<State>,
+    state: State,
+    seat: WlSeat,
+    keyboards: ZwpVirtualKeyboardManagerV1,
+    pointers: ZwlrVirtualPointerManagerV1,
+    keymap: Keymap,
+    devices: HashMap<u64, Devices>,
+    started: Instant,
+}
+
+struct Devices {
+    keyboard: ZwpVirtualKeyboardV1,
+    pointer: ZwlrVirtualPointerV1,
+    xkb: xkb::State,
+    /// The last absolute position, for touch moves that only say where.
+    touching: bool,
+}
+
+struct State;
+
+impl Injector {
+    /// Connect to the compositor on `socket` and bind its virtual keyboard and pointer.
+    pub fn open(socket: &Path) -> Result<Self, Error> {
+        let stream = UnixStream::connect(socket)
+            .map_err(|e| Error::io(format!("connecting to {}", socket.display()), e))?;
+        let connection =
+            Connection::from_socket(stream).map_err(|e| Error::wayland("connecting", e))?;
+        let (globals, queue) = registry_queue_init::<State>(&connection)
+            .map_err(|e| Error::wayland("reading the globals", e))?;
+        let qh = queue.handle();
+        fn missing(what: &'static str) -> impl Fn(wayland_client::globals::BindError) -> Error {
+            move |e| {
+                Error::wayland(
+                    format!("the compositor offers no {what} to inject input"),
+                    e,
+                )
+            }
+        }
+        let seat = globals.bind(&qh, 1..=1, ()).map_err(missing("wl_seat"))?;
+        let keyboards = globals
+            .bind(&qh, 1..=1, ())
+            .map_err(missing("virtual keyboard (zwp_virtual_keyboard_v1)"))?;
+        let pointers = globals
+            .bind(&qh, 1..=2, ())
+            .map_err(missing("virtual pointer (zwlr_virtual_pointer_v1)"))?;
+        Ok(Self {
+            queue,
+            state: State,
+            seat,
+            keyboards,
+            pointers,
+            keymap: Keymap::us()?,
+            devices: HashMap::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Apply `events` from viewer `viewer` (its devices are made on its first events).
+    pub fn inject(&mut self, viewer: u64, events: &[Event]) -> Result<Injected, Error> {
+        let time = self.started.elapsed().as_millis() as u32;
+        let mut done = Injected::default();
+        if !self.devices.contains_key(&viewer) {
+            let devices = self.create_devices()?;
+            self.devices.insert(viewer, devices);
+        }
+        let devices = self.devices.get_mut(&viewer).expect("just made");
+        for event in events {
+            match event {
+                Event::Key { usage, down } => {
+                    if let Some(code) = keys::evdev_of_usage(*usage) {
+                        devices.key(u32::from(code), *down, time);
+                        done.events += 1;
+                    }
+                }
+                Event::Text(text) => {
+                    for c in text.chars() {
+                        match self.keymap.keys_for(c) {
+                            Some((code, shift)) => {
+                                devices.type_key(code, shift, time);
+                                done.events += 1;
+                            }
+                            None => done.untypable += 1,
+                        }
+                    }
+                }
+                Event::PointerAbs { x, y } => {
+                    devices
+                        .pointer
+                        .motion_absolute(time, (*x).into(), (*y).into(), EXTENT, EXTENT);
+                    devices.pointer.frame();
+                    done.events += 1;
+                }
+                Event::PointerRel { dx, dy } => {
+                    devices.pointer.motion(time, (*dx).into(), (*dy).into());
+                    devices.pointer.frame();
+                    done.events += 1;
+                }
+                Event::Button { button, down } => {
+                    devices.button(*button, *down, time);
+                    done.events += 1;
+                }
+                Event::Wheel { dx, dy } => {
+                    devices.pointer.axis_source(AxisSource::Wheel);
+                    for (axis, v120) in [(Axis::HorizontalScroll, *dx), (Axis::VerticalScroll, *dy)]
+                    {
+                        if v120 == 0 {
+                            continue;
+                        }
+                        let value = f64::from(v120) / 120.0 * NOTCH;
+                        if v120 % 120 == 0 {
+                            devices
+                                .pointer
+                                .axis_discrete(time, axis, value, i32::from(v120 / 120));
+                        } else {
+                            devices.pointer.axis(time, axis, value);
+                        }
+                    }
+                    devices.pointer.frame();
+                    done.events += 1;
+                }
+                Event::Touch { id: 0, phase, x, y } => {
+                    devices.touch(*phase, *x, *y, time);
+                    done.events += 1;
+                }
+                Event::Touch { .. } => done.extra_touches += 1,
+                // Pads go to uinput, never to the compositor.
+                Event::Gamepad(_) => {}
+            }
+        }
+        self.queue
+            .flush()
+            .map_err(|e| Error::wayland("sending input to the compositor", e))?;
+        Ok(done)
+    }
+
+    /// Drop viewer `viewer`'s devices (release its held keys and buttons first).
+    pub fn forget(&mut self, viewer: u64) -> Result<(), Error> {
+        if let Some(devices) = self.devices.remove(&viewer) {
+            devices.keyboard.destroy();
+            devices.pointer.destroy();
+        }
+        self.queue
+            .flush()
+            .map_err(|e| Error::wayland("sending input to the compositor", e))
+    }
+
+    /// Read what the compositor said (nothing, unless it raised a protocol error), waiting
+    /// up to `timeout`.
+    pub fn check(&mut self, timeout: Duration) -> Result<(), Error> {
+        crate::wl::dispatch(&mut self.queue, &mut self.state, timeout)
+    }
+
+    fn create_devices(&mut self) -> Result<Devices, Error> {
+        let qh = self.queue.handle();
+        let keyboard = self.keyboards.create_virtual_keyboard(&self.seat, &qh, ());
+        let fd = self.keymap.memfd()?;
+        // The keymap goes before any key, or the compositor raises a protocol error.
+        keyboard.keymap(
+            xkb::KEYMAP_FORMAT_TEXT_V1,
+            fd.as_fd(),
+            self.keymap.text.len() as u32 + 1,
+        );
+        let pointer = self
+            .pointers
+            .create_virtual_pointer(Some(&self.seat), &qh, ());
+        Ok(Devices {
+            keyboard,
+            pointer,
+            xkb: xkb::State::new(&self.keymap.keymap),
+            touching: false,
+        })
+    }
+}
+
+impl Devices {
+    /// A key by evdev code, and the modifiers it leaves (xkb's own state machine decides).
+    fn key(&mut self, code: u32, down: bool, time: u32) {
+        let direction = if down {
+            xkb::KeyDirection::Down
+        } else {
+            xkb::KeyDirection::Up
+        };
+        self.keyboard.key(time, code, down as u32);
+        self.xkb.update_key(xkb::Keycode::new(code + 8), direction);
+        self.keyboard.modifiers(
+            self.xkb.serialize_mods(xkb::STATE_MODS_DEPRESSED),
+            self.xkb.serialize_mods(xkb::STATE_MODS_LATCHED),
+            self.xkb.serialize_mods(xkb::STATE_MODS_LOCKED),
+            self.xkb.serialize_layout(xkb::STATE_LAYOUT_EFFECTIVE),
+        );
+    }
+
+    fn type_key(&mut self, code: u32, shift: bool, time: u32) {
+        if shift {
+            self.key(KEY_LEFTSHIFT, true, time);
+        }
+        self.key(code, true, time);
+        self.key(code, false, time);
+        if shift {
+            self.key(KEY_LEFTSHIFT, false, time);
+        }
+    }
+
+    fn button(&mut self, button: Button, down: bool, time: u32) {
+        let state = if down {
+            ButtonState::Pressed
+        } else {
+            ButtonState::Released
+        };
+        self.pointer.button(time, BTN_LEFT + button as u32, state);
+        self.pointer.frame();
+    }
+
+    fn touch(&mut self, phase: TouchPhase, x: u16, y: u16, time: u32) {
+        self.pointer
+            .motion_absolute(time, x.into(), y.into(), EXTENT, EXTENT);
+        self.pointer.frame();
+        match phase {
+            TouchPhase::Down if !self.touching => {
+                self.touching = true;
+                self.button(Button::Left, true, time);
+            }
+            TouchPhase::Up | TouchPhase::Cancel if self.touching => {
+                self.touching = false;
+                self.button(Button::Left, false, time);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The keymap every virtual keyboard gets, and which keys type which character.
+struct Keymap {
+    keymap: xkb::Keymap,
+    text: String,
+}
+
+impl Keymap {
+    /// The US layout on a pc105 keyboard: keys by place match the HID usages' names.
+    fn us() -> Result<Self, Error> {
+        let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+        let keymap = xkb::Keymap::new_from_names(
+            &context,
+            "evdev",
+            "pc105",
+            "us",
+            "",
+            None,
+            xkb::KEYMAP_COMPILE_NO_FLAGS,
+        )
+        .ok_or_else(|| {
+            Error::Config(
+                "xkbcommon cannot compile the US keymap: install xkb-data (Debian: apt-get install xkb-data)"
+                    .into(),
+            )
+        })?;
+        let text = keymap.get_as_string(xkb::KEYMAP_FORMAT_TEXT_V1);
+        Ok(Self { keymap, text })
+    }
+
+    /// The keymap's text and a NUL in a sealed memfd, as the protocol wants it.
+    fn memfd(&self) -> Result<std::os::fd::OwnedFd, Error> {
+        let io = |e| Error::io("a memfd for the keymap", e);
+        // SAFETY: a NUL-terminated name and valid flags.
+        let fd = unsafe { libc::memfd_create(c"lantern-keymap".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh fd we own.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let mut file = std::fs::File::from(fd);
+        file.write_all(self.text.as_bytes()).map_err(io)?;
+        file.write_all(&[0]).map_err(io)?;
+        Ok(file.into())
+    }
+
+    /// The evdev key that types `c`, and whether it needs Shift; `None` when no key does.
+    fn keys_for(&self, c: char) -> Option<(u32, bool)> {
+        let keysym = match c {
+            '\n' | '\r' => xkb::Keysym::Return,
+            '\t' => xkb::Keysym::Tab,
+            '\u{8}' => xkb::Keysym::BackSpace,
+            _ => xkb::utf32_to_keysym(c as u32),
+        };
+        if keysym == xkb::Keysym::NoSymbol {
+            return None;
+        }
+        let (min, max) = (
+            self.keymap.min_keycode().raw(),
+            self.keymap.max_keycode().raw(),
+        );
+        for level in 0..2 {
+            for raw in min..=max {
+                let key = xkb::Keycode::new(raw);
+                if level < self.keymap.num_levels_for_key(key, 0)
+                    && raw >= 8
+                    && self.keymap.key_get_syms_by_level(key, 0, level) == [keysym]
+                {
+                    return Some((raw - 8, level == 1));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
+    fn event(
+        _: &mut Self,
+        _: &wl_registry::WlRegistry,
+        _: wl_registry::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+/// None of the objects used here send events the injector needs.
+macro_rules! no_events {
+    ($($proxy:ty),*) => {$(
+        impl Dispatch<$proxy, ()> for State {
+            fn event(
+                _: &mut Self,
+                _: &$proxy,
+                _: <$proxy as wayland_client::Proxy>::Event,
+                _: &(),
+                _: &Connection,
+                _: &QueueHandle<Self>,
+            ) {
+            }
+        }
+    )*};
+}
+no_events!(
+    WlSeat,
+    ZwpVirtualKeyboardManagerV1,
+    ZwpVirtualKeyboardV1,
+    ZwlrVirtualPointerManagerV1,
+    ZwlrVirtualPointerV1
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_us_keymap_types_ascii_and_says_when_it_cannot() {
+        let keymap = Keymap::us().unwrap();
+        // evdev: KEY_A 30, KEY_1 2, KEY_SPACE 57, KEY_ENTER 28.
+        assert_eq!(keymap.keys_for('a'), Some((30, false)));
+        assert_eq!(keymap.keys_for('A'), Some((30, true)));
+        assert_eq!(keymap.keys_for('!'), Some((2, true)));
+        assert_eq!(keymap.keys_for(' '), Some((57, false)));
+        assert_eq!(keymap.keys_for('\n'), Some((28, false)));
+        assert_eq!(keymap.keys_for('é'), None);
+        assert!(keymap.text.starts_with("xkb_keymap"));
+    }
+}

@@ -1,0 +1,424 @@
+//! Viewers' input into a session: found by announcement, authorized, validated, injected.
+//!
+//! Each viewer that publishes `<session>/viewer/<id>` gets a task that reads its grant
+//! (see `lantern_net::grant`), then its datagrams through a [`Gate`] of its own (drops by
+//! reason, each press and release once), and hands what passes to the injector thread: the
+//! compositor's virtual keyboard and pointer ([`inject`]) and uinput pads ([`pads`]). A
+//! viewer that leaves, goes silent or whose grant expires has everything it held released.
+//! Nothing from a viewer without a valid grant is ever decoded or injected (unless the
+//! session's input is `open`); its datagrams are counted by the grant's fault.
+
+pub mod inject;
+mod pads;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lantern_net::grant::{Grants, Refusal};
+use lantern_net::input::{ViewerInput, ViewerUpdate, Viewers};
+use lantern_proto::clock;
+use lantern_proto::histogram::Histogram;
+use lantern_proto::input::{Event, Gate, HEARTBEAT_US, Limits, Rejected};
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// Whose input a session injects.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    /// Only viewers with a grant this session signed (`ctl grant`, or the one `run` prints).
+    #[default]
+    Granted,
+    /// Every viewer that can reach the session: for a trusted network only.
+    Open,
+    /// No input at all: a view-only session.
+    Off,
+}
+
+/// A session's input settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub auth: Auth,
+    /// The session's grant key (`Granted`).
+    pub grants: Arc<Grants>,
+}
+
+/// How long a joining viewer's grant may take to arrive.
+const GRANT_WAIT: Duration = Duration::from_secs(5);
+
+/// What a session's input did, for `--stats` and the control API.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct InputStats {
+    /// Viewers publishing input now, and how many of them hold a valid grant.
+    pub viewers: u32,
+    pub authorized: u32,
+    /// Datagrams received, and taken by the gate.
+    pub datagrams: u64,
+    pub accepted: u64,
+    /// Events that reached the compositor (a typed character counts once).
+    pub injected: u64,
+    /// Gamepad states received, and those that reached a uinput pad.
+    pub pad_states: u64,
+    pub pads_injected: u64,
+    /// Viewers whose held keys, buttons and pads were released (left, silent, expired).
+    pub released: u64,
+    pub dropped: Dropped,
+    /// The input leg: the viewer's send → injected here (both wall clocks: across machines
+    /// it includes their offset).
+    pub leg_ms_p50: Option<f64>,
+    pub leg_ms_p99: Option<f64>,
+    /// Why nothing is injected, when the injector failed.
+    pub error: Option<String>,
+}
+
+/// Datagrams (and parts of them) dropped, by reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    /// From viewers with no grant at all.
+    pub unauthorized: u64,
+    /// From viewers whose grant was signed with another key, or altered.
+    pub forged: u64,
+    pub expired: u64,
+    /// Grants for another session or another viewer path.
+    pub elsewhere: u64,
+    /// Grants that are no JWT.
+    pub bad_grant: u64,
+    pub rate_limited: u64,
+    pub malformed: u64,
+    pub duplicate: u64,
+    pub out_of_order: u64,
+    pub stale: u64,
+    /// Characters the keymap cannot type.
+    pub untypable: u64,
+    /// Touch points beyond the first.
+    pub extra_touches: u64,
+}
+
+/// The input totals a session shares between its tasks and its stats.
+#[derive(Clone, Default)]
+pub struct Shared(Arc<Mutex<Totals>>);
+
+#[derive(Default)]
+struct Totals {
+    stats: InputStats,
+    leg: Histogram,
+}
+
+impl Shared {
+    /// The totals so far.
+    pub fn snapshot(&self) -> InputStats {
+        let totals = self.lock();
+        let ms = |q| totals.leg.quantile(q).map(|us| us as f64 / 1000.0);
+        InputStats {
+            leg_ms_p50: ms(0.5),
+            leg_ms_p99: ms(0.99),
+            ..totals.stats.clone()
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Totals> {
+        // Counters only: a panic elsewhere leaves them usable.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count(&self, f: impl FnOnce(&mut InputStats)) {
+        f(&mut self.lock().stats);
+    }
+}
+
+/// What viewer tasks ask of the injector thread.
+enum Command {
+    Inject {
+        viewer: u64,
+        events: Vec<Event>,
+        /// The viewer's send time, for the input leg (`None` for releases made here).
+        sent_us: Option<u64>,
+    },
+    Forget(u64),
+}
+
+/// Take `session`'s viewers from `inbound` and inject into the compositor on `socket` until
+/// `cancel` fires. An injector that cannot start is reported in the stats (`error`) and
+/// logged; the stream goes on view-only.
+pub async fn run(
+    inbound: moq_net::origin::Producer,
+    session: String,
+    socket: PathBuf,
+    settings: Settings,
+    shared: Shared,
+    cancel: CancellationToken,
+) {
+    let mut viewers = match Viewers::watch(&inbound, &session) {
+        Ok(viewers) => viewers,
+        Err(err) => return fail(&shared, &err),
+    };
+    let (commands, queue) = std::sync::mpsc::channel();
+    let injector = {
+        let (shared, cancel) = (shared.clone(), cancel.clone());
+        tokio::task::spawn_blocking(move || inject_loop(&socket, queue, &shared, &cancel))
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut present: HashMap<String, CancellationToken> = HashMap::new();
+    let mut next_slot = 0u64;
+    loop {
+        let update = tokio::select! {
+            update = viewers.next() => update,
+            () = cancel.cancelled() => break,
+        };
+        match update {
+            None => break,
+            Some(ViewerUpdate::Joined { id, input }) => {
+                next_slot += 1;
+                let stop = cancel.child_token();
+                if let Some(old) = present.insert(id.clone(), stop.clone()) {
+                    old.cancel();
+                }
+                let viewer = Viewer {
+                    slot: next_slot,
+                    id,
+                    settings: settings.clone(),
+                    commands: commands.clone(),
+                    shared: shared.clone(),
+                };
+                tasks.spawn(viewer.run(input, stop));
+            }
+            Some(ViewerUpdate::Left { id }) => {
+                if let Some(stop) = present.remove(&id) {
+                    stop.cancel();
+                }
+            }
+        }
+    }
+    for stop in present.values() {
+        stop.cancel();
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(commands);
+    if let Ok(Err(err)) = injector.await {
+        fail(&shared, &err);
+    }
+}
+
+fn fail(shared: &Shared, err: &(dyn std::error::Error + 'static)) {
+    let err = lantern_net::cli::chain(err);
+    tracing::warn!(%err, "viewers' input cannot be injected: the session is view-only");
+    shared.count(|s| s.error = Some(err));
+}
+
+/// One viewer's input.
+struct Viewer {
+    slot: u64,
+    id: String,
+    settings: Settings,
+    commands: std::sync::mpsc::Sender<Command>,
+    shared: Shared,
+}
+
+/// Why a viewer's datagrams are not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unauthorized {
+    NoGrant,
+    Refused(Refusal),
+}
+
+impl Viewer {
+    async fn run(self, input: ViewerInput, stop: CancellationToken) {
+        let token = match self.settings.auth {
+            Auth::Granted => input.grant(GRANT_WAIT).await,
+            Auth::Open | Auth::Off => None,
+        };
+        let mut authorized = self.authorize(token.as_deref());
+        tracing::info!(viewer = self.id, authorized = ?authorized, "a viewer joined");
+        self.shared.count(|s| {
+            s.viewers += 1;
+            s.authorized += u32::from(authorized.is_ok());
+        });
+        let mut datagrams = tokio::select! {
+            subscribed = input.subscribe() => match subscribed {
+                Ok(datagrams) => Some(datagrams),
+                Err(err) => {
+                    tracing::warn!(viewer = self.id, err = %lantern_net::cli::chain(&err), "cannot read a viewer's input");
+                    None
+                }
+            },
+            () = stop.cancelled() => None,
+        };
+        let mut gate = Gate::new(Limits::default());
+        let mut tick = tokio::time::interval(Duration::from_micros(HEARTBEAT_US));
+        let mut events = Vec::new();
+        while let Some(subscriber) = datagrams.as_mut() {
+            tokio::select! {
+                datagram = subscriber.recv_datagram() => {
+                    let Ok(Some(datagram)) = datagram else { break };
+                    self.shared.count(|s| s.datagrams += 1);
+                    if let Err(why) = authorized {
+                        self.shared.count(|s| count_unauthorized(&mut s.dropped, why));
+                        continue;
+                    }
+                    let received = gate.receive(&datagram.payload, clock::now_unix_us(), &mut events);
+                    self.shared.count(|s| count_gate(s, received));
+                    if let Ok(sent_us) = received {
+                        self.send(std::mem::take(&mut events), Some(sent_us));
+                    }
+                }
+                _ = tick.tick() => {
+                    // A grant that expires while the viewer plays ends its input there.
+                    if authorized.is_ok() && self.settings.auth == Auth::Granted {
+                        authorized = self.authorize(token.as_deref());
+                        if authorized.is_err() {
+                            tracing::info!(viewer = self.id, "a viewer's grant expired");
+                            self.release(&mut gate);
+                        }
+                    }
+                    if gate.check_silence(clock::now_unix_us(), &mut events) {
+                        tracing::debug!(viewer = self.id, "a silent viewer's keys released");
+                        self.shared.count(|s| s.released += 1);
+                        self.send(std::mem::take(&mut events), None);
+                    }
+                }
+                () = stop.cancelled() => break,
+            }
+        }
+        self.release(&mut gate);
+        let _ = self.commands.send(Command::Forget(self.slot));
+        tracing::info!(viewer = self.id, "a viewer left");
+        self.shared.count(|s| {
+            s.viewers -= 1;
+            s.authorized -= u32::from(authorized.is_ok());
+        });
+    }
+
+    fn authorize(&self, token: Option<&[u8]>) -> Result<(), Unauthorized> {
+        match self.settings.auth {
+            Auth::Open => Ok(()),
+            Auth::Off => Err(Unauthorized::NoGrant),
+            Auth::Granted => {
+                let token = token.ok_or(Unauthorized::NoGrant)?;
+                let token = std::str::from_utf8(token)
+                    .map_err(|_| Unauthorized::Refused(Refusal::Malformed))?;
+                self.settings
+                    .grants
+                    .check(token, &self.id)
+                    .map_err(Unauthorized::Refused)
+            }
+        }
+    }
+
+    fn release(&self, gate: &mut Gate) {
+        let mut events = Vec::new();
+        gate.release_all(&mut events);
+        if !events.is_empty() {
+            self.shared.count(|s| s.released += 1);
+            self.send(events, None);
+        }
+    }
+
+    fn send(&self, events: Vec<Event>, sent_us: Option<u64>) {
+        if events.is_empty() {
+            return;
+        }
+        let _ = self.commands.send(Command::Inject {
+            viewer: self.slot,
+            events,
+            sent_us,
+        });
+    }
+}
+
+fn count_unauthorized(dropped: &mut Dropped, why: Unauthorized) {
+    *match why {
+        Unauthorized::NoGrant => &mut dropped.unauthorized,
+        Unauthorized::Refused(Refusal::Forged) => &mut dropped.forged,
+        Unauthorized::Refused(Refusal::Expired) => &mut dropped.expired,
+        Unauthorized::Refused(Refusal::Elsewhere) => &mut dropped.elsewhere,
+        Unauthorized::Refused(Refusal::Malformed) => &mut dropped.bad_grant,
+    } += 1;
+}
+
+fn count_gate(stats: &mut InputStats, received: Result<u64, Rejected>) {
+    let dropped = &mut stats.dropped;
+    *match received {
+        Ok(_) => &mut stats.accepted,
+        Err(Rejected::RateLimited) => &mut dropped.rate_limited,
+        Err(Rejected::Malformed) => &mut dropped.malformed,
+        Err(Rejected::Duplicate) => &mut dropped.duplicate,
+        Err(Rejected::OutOfOrder) => &mut dropped.out_of_order,
+        Err(Rejected::Stale) => &mut dropped.stale,
+    } += 1;
+}
+
+/// The injector thread: a Wayland connection of its own, pads through uinput.
+fn inject_loop(
+    socket: &std::path::Path,
+    queue: std::sync::mpsc::Receiver<Command>,
+    shared: &Shared,
+    cancel: &CancellationToken,
+) -> Result<(), Error> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut injector = inject::Injector::open(socket)?;
+    let mut pads = pads::Pads::open();
+    let mut warned = false;
+    loop {
+        match queue.recv_timeout(Duration::from_millis(100)) {
+            Ok(Command::Inject {
+                viewer,
+                mut events,
+                sent_us,
+            }) => {
+                let (mut pad_states, mut pads_injected) = (0, 0);
+                for event in &events {
+                    if let Event::Gamepad(pad) = event {
+                        pad_states += 1;
+                        match pads.apply(viewer, pad) {
+                            Ok(true) => pads_injected += 1,
+                            Ok(false) => {
+                                if let (pads::Pads::Unavailable(why), false) = (&pads, warned) {
+                                    tracing::warn!("{why}");
+                                    warned = true;
+                                }
+                            }
+                            Err(err) => tracing::warn!(%err, "a uinput pad failed"),
+                        }
+                    }
+                }
+                events.retain(|e| !matches!(e, Event::Gamepad(_)));
+                let done = injector.inject(viewer, &events)?;
+                let now = clock::now_unix_us();
+                let mut totals = shared.lock();
+                if let Some(sent_us) = sent_us {
+                    totals.leg.record(now.saturating_sub(sent_us));
+                }
+                let stats = &mut totals.stats;
+                stats.injected += done.events;
+                stats.pad_states += pad_states;
+                stats.pads_injected += pads_injected;
+                stats.dropped.untypable += done.untypable;
+                stats.dropped.extra_touches += done.extra_touches;
+            }
+            Ok(Command::Forget(viewer)) => {
+                pads.forget(viewer);
+                injector.forget(viewer)?;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if cancel.is_cancelled() {
+                    return Ok(());
+                }
+                injector.check(Duration::ZERO)?;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The input channel's transport: a viewer publishes its own broadcast,
+//! `<session>/viewer/<id>`, beside the session's, and the host finds it by announcement.
+//!
+//! The viewer's broadcast has two tracks:
+//! - `input`: one [`lantern_proto::input::Message`] per datagram (unreliable, latest wins;
+//!   each carries the held set, so a lost one costs nothing lasting);
+//! - `grant`: one group with one frame, the viewer's grant token (see [`crate::grant`]),
+//!   when it has one. A viewer without a grant still publishes `input`: the host reads it
+//!   and counts it as unauthorized, never injecting it.
+//!
+//! Through a relay the host subscribes to the viewers' prefix on the same connection it
+//! publishes on; a direct server (`--listen`) takes the viewers' publishes itself.
+
+use std::time::Duration;
+
+use moq_net::{Pattern, Patterns};
+
+use crate::Error;
+
+pub const INPUT_TRACK: &str = "input";
+pub const GRANT_TRACK: &str = "grant";
+
+fn input_err(what: impl Into<String>) -> impl FnOnce(moq_net::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Input { what, source }
+}
+
+/// Where a session's viewers publish: `<session>/viewer`.
+pub fn viewers_root(session: &str) -> String {
+    format!("{session}/viewer")
+}
+
+/// `origin` narrowed to a session's viewers' broadcasts: what a host subscribes to (and a
+/// direct server lets viewers publish into), rooted so that each broadcast is named by its
+/// viewer id alone.
+pub fn viewers_scope(
+    origin: &moq_net::origin::Producer,
+    session: &str,
+) -> Result<moq_net::origin::Producer, Error> {
+    origin
+        .scope(viewers_root(session), &Patterns::from(Pattern::all()))
+        .map_err(input_err(format!("viewer paths under {session:?}")))
+}
+
+/// The viewer's end: its broadcast and the datagrams it sends.
+pub struct InputPublisher {
+    broadcast: moq_net::broadcast::Producer,
+    input: moq_net::track::Producer,
+    _grant: Option<moq_net::track::Producer>,
+    path: String,
+}
+
+impl InputPublisher {
+    /// Create and announce `<session>/viewer/<viewer>` in `origin`, with the grant `token`
+    /// on its `grant` track when there is one.
+    pub fn new(
+        origin: &moq_net::origin::Producer,
+        session: &str,
+        viewer: &str,
+        token: Option<&str>,
+    ) -> Result<Self, Error> {
+        crate::grant::check_viewer_id(viewer)?;
+        let path = format!("{}/{viewer}", viewers_root(session));
+        let err = |what: &str| input_err(format!("{path}: {what}"));
+        let broadcast = origin.create_broadcast(&path).map_err(err("broadcast"))?;
+        let input = broadcast
+            .create_track(INPUT_TRACK, None)
+            .map_err(err("input track"))?;
+        let grant = match token {
+            None => None,
+            Some(token) => {
+                let mut track = broadcast
+                    .create_track(GRANT_TRACK, None)
+                    .map_err(err("grant track"))?;
+                track
+                    .write_frame(moq_net::Timestamp::now(), token.as_bytes().to_vec())
+                    .map_err(err("grant"))?;
+                Some(track)
+            }
+        };
+        broadcast
+            .announce(Default::default())
+            .map_err(err("announce"))?;
+        Ok(Self {
+            broadcast,
+            input,
+            _grant: grant,
+            path,
+        })
+    }
+
+    /// The broadcast's path, `<session>/viewer/<id>`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether a host subscribes to the input (nothing sent before then reaches it).
+    pub fn listened(&self) -> bool {
+        self.input.is_used()
+    }
+
+    /// Wait until a host subscribes, up to `timeout`; false if none did.
+    pub async fn wait_listened(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.input.used()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Send one datagram. Datagrams sent while no host listens are not kept for it: a late
+    /// press is worth nothing, and the held set of the next message says what is held.
+    pub fn send(&mut self, datagram: &[u8]) -> Result<(), Error> {
+        self.input
+            .append_datagram(moq_net::Timestamp::now(), datagram.to_vec())
+            .map(drop)
+            .map_err(input_err(format!("{}: send", self.path)))
+    }
+}
+
+impl Drop for InputPublisher {
+    fn drop(&mut self) {
+        self.broadcast.close();
+    }
+}
+
+/// A viewer that came or went.
+pub enum ViewerUpdate {
+    Joined { id: String, input: ViewerInput },
+    Left { id: String },
+}
+
+/// The host's end: the viewers of one session as they announce themselves.
+pub struct Viewers {
+    origin: moq_net::origin::Consumer,
+    announced: moq_net::announce::Consumer,
+    session: String,
+}
+
+impl Viewers {
+    /// Watch `inbound` (where the connection or the direct server puts what peers publish)
+    /// for `session`'s viewers.
+    pub fn watch(inbound: &moq_net::origin::Producer, session: &str) -> Result<Self, Error> {
+        let origin = viewers_scope(inbound, session)?.consume();
+        Ok(Self {
+            announced: origin.announced(),
+            origin,
+            session: session.to_string(),
+        })
+    }
+
+    /// The next viewer to join or leave; `None` once the origin closes. A path that is no
+    /// viewer id (nested, or with characters an id may not have) is skipped with a warning.
+    pub async fn next(&mut self) -> Option<ViewerUpdate> {
+        loop {
+            let update = self.announced.next().await?;
+            let id = update.prefix.to_string();
+            if crate::grant::check_viewer_id(&id).is_err() {
+                tracing::warn!(
+                    session = self.session,
+                    path = id,
+                    "ignoring a broadcast that is no viewer"
+                );
+                continue;
+            }
+            if !update.kind.is_active() {
+                return Some(ViewerUpdate::Left { id });
+            }
+            let request = self.origin.request_broadcast(id.as_str()).await;
+            match request {
+                Ok(broadcast) => {
+                    return Some(ViewerUpdate::Joined {
+                        id,
+                        input: ViewerInput { broadcast },
+                    });
+                }
+                Err(err) => tracing::warn!(%err, viewer = id, "cannot open a viewer's broadcast"),
+            }
+        }
+    }
+}
+
+/// One viewer's broadcast, as the host reads it.
+pub struct ViewerInput {
+    broadcast: moq_net::broadcast::Consumer,
+}
+
+impl ViewerInput {
+    /// The grant token the viewer presents, waiting up to `timeout` for it; `None` when the
+    /// viewer has none (no `grant` track, or nothing on it in time).
+    pub async fn grant(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let read = async {
+            let track = self.broadcast.track(GRANT_TRACK).ok()?;
+            let mut subscriber = track.subscribe(None).await.ok()?;
+            let mut group = subscriber.recv_group().await.ok()??;
+            let frame = group.read_frame().await.ok()??;
+            Some(frame.payload.to_vec())
+        };
+        tokio::time::timeout(timeout, read).await.ok().flatten()
+    }
+
+    /// Subscribe to the viewer's datagrams.
+    pub async fn subscribe(&self) -> Result<moq_net::track::Subscriber, Error> {
+        let track = self
+            .broadcast
+            .track(INPUT_TRACK)
+            .map_err(input_err("a viewer's input track"))?;
+        track
+            .subscribe(None)
+            .await
+            .map_err(input_err("a viewer's input track"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn a_host_finds_its_viewers_reads_their_grants_and_datagrams_and_sees_them_go() {
+        let origin = moq_tokio::origin::spawn();
+        let mut viewers = Viewers::watch(&origin, "game").unwrap();
+        // Another session's viewer and the session itself are not this session's viewers.
+        let _other = InputPublisher::new(&origin, "other", "zed", None).unwrap();
+        let _session = origin.create_broadcast("game").unwrap();
+        let mut alice = InputPublisher::new(&origin, "game", "alice", Some("TOKEN")).unwrap();
+        assert_eq!(alice.path(), "game/viewer/alice");
+
+        let Some(ViewerUpdate::Joined { id, input }) =
+            tokio::time::timeout(WAIT, viewers.next()).await.unwrap()
+        else {
+            panic!("expected a viewer to join");
+        };
+        assert_eq!(id, "alice");
+        assert_eq!(input.grant(WAIT).await.as_deref(), Some(&b"TOKEN"[..]));
+        let mut datagrams = input.subscribe().await.unwrap();
+        assert!(alice.wait_listened(WAIT).await);
+        alice.send(b"one").unwrap();
+        let got = tokio::time::timeout(WAIT, datagrams.recv_datagram())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got.payload[..], b"one");
+
+        drop(alice);
+        let left = tokio::time::timeout(WAIT, viewers.next()).await.unwrap();
+        assert!(matches!(left, Some(ViewerUpdate::Left { id }) if id == "alice"));
+    }
+
+    #[tokio::test]
+    async fn a_viewer_without_a_grant_has_no_grant_to_read() {
+        let origin = moq_tokio::origin::spawn();
+        let mut viewers = Viewers::watch(&origin, "game").unwrap();
+        let _bob = InputPublisher::new(&origin, "game", "bob", None).unwrap();
+        let Some(ViewerUpdate::Joined { input, .. }) = viewers.next().await else {
+            panic!("expected a viewer to join");
+        };
+        assert_eq!(input.grant(Duration::from_millis(200)).await, None);
+        assert!(InputPublisher::new(&origin, "game", "a/b", None).is_err());
+    }
+}
