@@ -16,6 +16,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("catalog", catalog),
     ("input", input),
     ("input_gate", input_gate),
+    ("input_script", input_script),
 ];
 
 /// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
@@ -104,4 +105,23 @@ pub fn input_gate(data: &[u8]) {
     }
     gate.release_all(&mut out);
     assert!(gate.held_keys().is_empty());
+}
+
+/// An input script as `moq-sub --input-script` reads it; what it accepts must be what the
+/// format carries.
+pub fn input_script(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(steps) = input::script::parse(text) else {
+        return;
+    };
+    let mut outbox = input::Outbox::new();
+    for step in steps {
+        assert!(
+            outbox.send(&step.events, step.at_ms).is_ok(),
+            "{:?}",
+            step.events
+        );
+    }
 }

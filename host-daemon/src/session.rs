@@ -87,6 +87,8 @@ pub struct Outcome {
     pub ended: Ended,
     pub summary: Option<Summary>,
     pub capture: CaptureStats,
+    /// The input's totals (`None` when the session took no input).
+    pub input: Option<input::InputStats>,
 }
 
 impl Outcome {
@@ -170,6 +172,7 @@ pub async fn run(
             ended: Ended::Stopped,
             summary: None,
             capture: CaptureStats::default(),
+            input: None,
         }),
     }
 }
@@ -290,7 +293,12 @@ impl Parts {
                 }
                 done = &mut publishing => {
                     let summary = done.map_err(|_| Error::Capture("the publishing task failed".into()))??;
-                    return Ok(Outcome { ended: if cancel.is_cancelled() { Ended::Stopped } else { Ended::StreamEnded }, summary: Some(summary), capture: meter.total() });
+                    return Ok(Outcome {
+                        ended: if cancel.is_cancelled() { Ended::Stopped } else { Ended::StreamEnded },
+                        summary: Some(summary),
+                        capture: meter.total(),
+                        input: input.as_ref().map(input::Shared::snapshot),
+                    });
                 }
                 Some(event) = published.recv() => {
                     let event = match event {
@@ -321,6 +329,7 @@ impl Parts {
             ended,
             summary: Some(summary),
             capture: meter.total(),
+            input: input.as_ref().map(input::Shared::snapshot),
         })
     }
 

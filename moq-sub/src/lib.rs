@@ -9,6 +9,7 @@ pub mod audio;
 pub mod catalog;
 pub mod decode;
 mod error;
+pub mod input;
 pub mod output;
 mod playback;
 pub mod stats;
@@ -18,8 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use lantern_net::ConnectArgs;
+use lantern_proto::stamp::{Echo, Stamp};
 use lantern_proto::timing::{Admit, Joiner};
-use lantern_proto::{clock, stamp::Stamp, sync};
+use lantern_proto::{clock, sync};
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
@@ -48,6 +50,8 @@ pub struct Config {
     pub av_sync: bool,
     /// How long to wait for the broadcast, and for each next frame.
     pub timeout: Duration,
+    /// Send input to the host (`--input-script`, with `--input-token`).
+    pub input: Option<input::InputConfig>,
 }
 
 /// What a run did: the counts, and the closing stats line (also when playing failed).
@@ -79,19 +83,64 @@ pub async fn run(
         let err = Error::Config("-o - and --audio-out - cannot both use stdout".into());
         return Err((err, None));
     }
+    let script = match config.input.as_ref().map(input::InputConfig::read_script) {
+        Some(Err(err)) => return Err((err, None)),
+        Some(Ok(script)) => script,
+        None => None,
+    };
     let origin = moq_tokio::origin::spawn();
+    // What this viewer publishes: its input broadcast.
+    let mine = moq_tokio::origin::spawn();
     let dial = async {
         let (client, url) = config.connect.client()?;
-        let dialing = client.with_subscriber(origin.clone()).connect(url.clone());
+        let client = client.with_subscriber(origin.clone());
+        let client = match script {
+            Some(_) => client.with_publisher(mine.consume()),
+            None => client,
+        };
+        let dialing = client.connect(url.clone());
         Ok::<_, Error>(lantern_net::established(dialing, &url, config.timeout).await?)
     };
     let connection = tokio::select! {
         connection = dial => connection.map_err(|e| (e, None))?,
         () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
-    let result = watch(&origin, &config, cancel, events).await;
+    let mut hooks = Hooks::default();
+    let stop = cancel.child_token();
+    let sender = match (script, &config.input) {
+        (Some(steps), Some(settings)) => {
+            let photon = input::Photon::default();
+            let channel = input::InputChannel::open(&mine, &config.name, settings, photon.clone())
+                .map_err(|e| (e, None))?;
+            hooks.photon = Some(photon);
+            Some(tokio::spawn(input::play_script(
+                channel,
+                steps,
+                hooks.shown.clone(),
+                stop.clone(),
+                config.timeout,
+            )))
+        }
+        _ => None,
+    };
+    let mut result = watch_with(&origin, &config, cancel, events, hooks).await;
+    stop.cancel();
+    if let Some(sender) = sender {
+        let sent = sender.await.unwrap_or(Err(Error::Thread("input sender")));
+        if let (Err(err), Ok(outcome)) = (sent, &result) {
+            result = Err((err, Some(outcome.clone())));
+        }
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
     result
+}
+
+/// What a run's input side wants from the player: pictures' echoes (input-to-photon), and
+/// word of the first picture shown.
+#[derive(Default)]
+struct Hooks {
+    photon: Option<input::Photon>,
+    shown: CancellationToken,
 }
 
 /// Play broadcast `config.name` from `origin`.
@@ -100,6 +149,16 @@ pub async fn watch(
     config: &Config,
     cancel: CancellationToken,
     events: Events,
+) -> Result<Outcome, (Error, Option<Outcome>)> {
+    watch_with(origin, config, cancel, events, Hooks::default()).await
+}
+
+async fn watch_with(
+    origin: &moq_net::origin::Producer,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+    hooks: Hooks,
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
     let timeout = config.timeout;
     let opened = tokio::select! {
@@ -122,6 +181,8 @@ pub async fn watch(
 
     let handle = tokio::runtime::Handle::current();
     let mut stats = stats::Stats::default();
+    stats.photon = hooks.photon;
+    let first_shown = hooks.shown;
     // The players stop together: a stop from outside, or either one ending.
     let stop = cancel.child_token();
     let audio = match audio {
@@ -145,7 +206,15 @@ pub async fn watch(
     let player = {
         let (config, stop) = (config.clone(), stop.clone());
         tokio::task::spawn_blocking(move || {
-            let played = play(handle, video, &config, &stop, &events, &mut stats);
+            let played = play(
+                handle,
+                video,
+                &config,
+                &stop,
+                &events,
+                &mut stats,
+                &first_shown,
+            );
             (played, stats)
         })
     };
@@ -178,6 +247,7 @@ fn play(
     stop: &CancellationToken,
     events: &Events,
     stats: &mut stats::Stats,
+    first_shown: &CancellationToken,
 ) -> Result<(), Error> {
     let mut decoder = decode::Decoder::new(video.description.as_deref())?;
     let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
@@ -231,6 +301,12 @@ fn play(
             output.write(&picture)?;
             let shown = clock::now_unix_us();
             stats.shown(stamp, captured, decode_us, shown);
+            first_shown.cancel();
+            if let Some(photon) = &stats.photon
+                && let Some(echo) = Echo::read(&picture)
+            {
+                photon.shown(echo, shown);
+            }
             let (luma, stride) = picture.plane(0);
             let flash = sync::flash_visible(luma, stride, picture.width(), picture.height());
             stats.flash(flash, shown);

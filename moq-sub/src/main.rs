@@ -56,6 +56,29 @@ struct Args {
     /// (lip sync): audio frames and a sink's queue then add to the video latency.
     #[arg(long)]
     no_av_sync: bool,
+
+    /// Send the timed input events in FILE to the host once the first picture shows (one
+    /// step a line: `MS ACTION ARGS`, e.g. `0 tap KeyA`, `100 text hello\n`, `200 move 0.5
+    /// 0.5`, `300 click left`, `400 wheel 0 120`, `500 pad 0 buttons=0x1`; see
+    /// lantern_proto::input::script). With --stats, input-to-photon is reported when the
+    /// app draws the input echo (the test app does).
+    #[arg(long, value_name = "FILE")]
+    input_script: Option<std::path::PathBuf>,
+
+    /// The input grant the host gave (`host-daemon ctl grant`, or the one `host-daemon run`
+    /// prints): without it the host counts this viewer's input and injects none of it.
+    #[arg(
+        long,
+        env = "LANTERN_INPUT_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        requires = "input_script"
+    )]
+    input_token: Option<String>,
+
+    /// This viewer's id when it has no grant (a grant names its own) [default: random].
+    #[arg(long, value_name = "ID")]
+    viewer: Option<String>,
 }
 
 #[tokio::main]
@@ -78,6 +101,11 @@ async fn main() -> std::process::ExitCode {
         av_sync: !args.no_av_sync && args.audio_out.is_some(),
         audio_out: args.audio_out,
         timeout,
+        input: args.input_script.map(|script| moq_sub::input::InputConfig {
+            token: args.input_token,
+            viewer: args.viewer,
+            script: Some(script),
+        }),
     };
     let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {

@@ -48,6 +48,8 @@ pub struct Stats {
     total_decode: Histogram,
     /// The audio player's figures, when the broadcast has audio.
     pub audio: Option<Arc<Mutex<AudioStats>>>,
+    /// Input-to-photon, when this viewer sends input.
+    pub photon: Option<crate::input::Photon>,
     flash_on: bool,
 }
 
@@ -69,6 +71,7 @@ impl Default for Stats {
             total_net: Histogram::new(),
             total_decode: Histogram::new(),
             audio: None,
+            photon: None,
             flash_on: false,
         }
     }
@@ -182,6 +185,9 @@ impl Stats {
                 .unwrap_or_else(PoisonError::into_inner)
                 .tick(&mut line);
         }
+        if let Some(photon) = &self.photon {
+            extend(&mut line, photon.figures(false));
+        }
         self.since = Instant::now();
         self.window_frames = 0;
         self.window_bytes = 0;
@@ -225,6 +231,9 @@ impl Stats {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .total(&mut line);
+        }
+        if let Some(photon) = &self.photon {
+            extend(&mut line, photon.figures(true));
         }
         line
     }

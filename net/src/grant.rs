@@ -91,7 +91,7 @@ impl Grants {
     pub fn issue(&self, viewer: Option<&str>, ttl: Duration) -> Result<Grant, Error> {
         let viewer = match viewer {
             Some(viewer) => check_viewer_id(viewer)?.to_string(),
-            None => format!("{:016x}", rand::rng().random::<u64>()),
+            None => random_viewer_id(),
         };
         let now = unix_now();
         let claims = Claims {
@@ -142,6 +142,11 @@ pub fn viewer_of(token: &str) -> Result<String, Error> {
         .claims;
     check_viewer_id(&claims.sub).map_err(|e| bad(e.to_string()))?;
     Ok(claims.sub)
+}
+
+/// A fresh viewer id: 16 random hex digits.
+pub fn random_viewer_id() -> String {
+    format!("{:016x}", rand::rng().random::<u64>())
 }
 
 /// A viewer id is one path segment: 1 to 64 of `A-Z a-z 0-9 _ -`.

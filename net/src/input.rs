@@ -30,15 +30,21 @@ pub fn viewers_root(session: &str) -> String {
     format!("{session}/viewer")
 }
 
-/// `origin` narrowed to a session's viewers' broadcasts: what a host subscribes to (and a
-/// direct server lets viewers publish into), rooted so that each broadcast is named by its
-/// viewer id alone.
+/// `origin` narrowed to a session's viewers' broadcasts, paths unchanged: what a host's
+/// connection subscribes into (and a direct server lets viewers publish into), so nothing
+/// else can land there.
 pub fn viewers_scope(
     origin: &moq_net::origin::Producer,
     session: &str,
 ) -> Result<moq_net::origin::Producer, Error> {
+    let root = viewers_root(session);
+    let pattern = Pattern::subtree(&root).map_err(|e| {
+        Error::Config(format!(
+            "session name {session:?} cannot name viewer paths: {e}"
+        ))
+    })?;
     origin
-        .scope(viewers_root(session), &Patterns::from(Pattern::all()))
+        .scope("", &Patterns::from(pattern))
         .map_err(input_err(format!("viewer paths under {session:?}")))
 }
 
@@ -140,7 +146,11 @@ impl Viewers {
     /// Watch `inbound` (where the connection or the direct server puts what peers publish)
     /// for `session`'s viewers.
     pub fn watch(inbound: &moq_net::origin::Producer, session: &str) -> Result<Self, Error> {
-        let origin = viewers_scope(inbound, session)?.consume();
+        // Rooted at the viewers' prefix, so each broadcast is named by its viewer id alone.
+        let origin = inbound
+            .scope(viewers_root(session), &Patterns::from(Pattern::all()))
+            .map_err(input_err(format!("viewer paths under {session:?}")))?
+            .consume();
         Ok(Self {
             announced: origin.announced(),
             origin,

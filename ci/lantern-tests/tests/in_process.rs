@@ -20,6 +20,7 @@ fn sub_config(output: &std::path::Path, frames: u64) -> moq_sub::Config {
         audio_out: None,
         av_sync: false,
         timeout: Duration::from_secs(20),
+        input: None,
     }
 }
 

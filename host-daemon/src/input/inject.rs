@@ -111,15 +111,25 @@ impl Injector {
         })
     }
 
-    /// Apply `events` from viewer `viewer` (its devices are made on its first events).
-    pub fn inject(&mut self, viewer: u64, events: &[Event]) -> Result<Injected, Error> {
-        let time = self.started.elapsed().as_millis() as u32;
-        let mut done = Injected::default();
+    /// Make viewer `viewer`'s keyboard and pointer, and wait until the compositor has them:
+    /// a key sent to a keyboard the seat has not taken in yet is lost.
+    pub fn join(&mut self, viewer: u64) -> Result<(), Error> {
         if !self.devices.contains_key(&viewer) {
             let devices = self.create_devices()?;
             self.devices.insert(viewer, devices);
+            self.queue
+                .roundtrip(&mut self.state)
+                .map_err(|e| Error::wayland("adding a viewer's devices", e))?;
         }
-        let devices = self.devices.get_mut(&viewer).expect("just made");
+        Ok(())
+    }
+
+    /// Apply `events` from viewer `viewer`.
+    pub fn inject(&mut self, viewer: u64, events: &[Event]) -> Result<Injected, Error> {
+        let time = self.started.elapsed().as_millis() as u32;
+        let mut done = Injected::default();
+        self.join(viewer)?;
+        let devices = self.devices.get_mut(&viewer).expect("just joined");
         for event in events {
             match event {
                 Event::Key { usage, down } => {

@@ -141,6 +141,8 @@ impl Shared {
 
 /// What viewer tasks ask of the injector thread.
 enum Command {
+    /// An authorized viewer arrived: make its devices before its first press.
+    Join(u64),
     Inject {
         viewer: u64,
         events: Vec<Event>,
@@ -246,6 +248,9 @@ impl Viewer {
             s.viewers += 1;
             s.authorized += u32::from(authorized.is_ok());
         });
+        if authorized.is_ok() {
+            let _ = self.commands.send(Command::Join(self.slot));
+        }
         let mut datagrams = tokio::select! {
             subscribed = input.subscribe() => match subscribed {
                 Ok(datagrams) => Some(datagrams),
@@ -283,7 +288,7 @@ impl Viewer {
                             self.release(&mut gate);
                         }
                     }
-                    if gate.check_silence(clock::now_unix_us(), &mut events) {
+                    if gate.check_silence(clock::now_unix_us(), &mut events) && !events.is_empty() {
                         tracing::debug!(viewer = self.id, "a silent viewer's keys released");
                         self.shared.count(|s| s.released += 1);
                         self.send(std::mem::take(&mut events), None);
@@ -408,6 +413,7 @@ fn inject_loop(
                 stats.dropped.untypable += done.untypable;
                 stats.dropped.extra_touches += done.extra_touches;
             }
+            Ok(Command::Join(viewer)) => injector.join(viewer)?,
             Ok(Command::Forget(viewer)) => {
                 pads.forget(viewer);
                 injector.forget(viewer)?;

@@ -162,6 +162,8 @@ pub struct EndInfo {
     pub capture: CaptureStats,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<moq_pub::Summary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<crate::input::InputStats>,
     /// The API status a failure at start answers with (422 for what the request asked
     /// wrong, 500 for the host's failures).
     #[serde(skip)]
@@ -392,6 +394,7 @@ impl Daemon {
                 },
                 capture: outcome.capture,
                 summary: outcome.summary,
+                input: outcome.input,
                 failure_status: 0,
             },
             Err(err) => {
@@ -403,6 +406,7 @@ impl Daemon {
                     tail: String::new(),
                     capture: CaptureStats::default(),
                     summary: None,
+                    input: None,
                     failure_status: refused.status,
                 }
             }

@@ -33,6 +33,7 @@
 mod gate;
 pub mod keys;
 mod outbox;
+pub mod script;
 
 pub use gate::{Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US};
 pub use outbox::{Outbox, PHOTON_GIVE_UP_US, PhotonMeter, presses};

@@ -1,0 +1,224 @@
+//! Sending the player's input to the host: the API the window and browser viewers call, and
+//! `--input-script` for automation.
+//!
+//! An [`InputChannel`] publishes this viewer's broadcast (`<name>/viewer/<id>`, with the
+//! grant token when there is one) on the same connection the stream comes in on, and sends
+//! each batch of events as datagrams (see `lantern_proto::input::Outbox`): numbered, with
+//! the held set, heartbeats while anything is held, and everything released when the
+//! channel closes. It also counts presses for input-to-photon ([`Photon`]).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use lantern_net::input::InputPublisher;
+use lantern_proto::clock;
+use lantern_proto::histogram::Histogram;
+use lantern_proto::input::{Event, HEARTBEAT_US, Outbox, PhotonMeter, presses, script};
+use lantern_proto::stamp::Echo;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// How a viewer sends input.
+#[derive(Clone, Debug, Default)]
+pub struct InputConfig {
+    /// The grant from the host (`host-daemon ctl grant`); it names the viewer id. Without
+    /// one the input is still sent, and the host counts and drops it.
+    pub token: Option<String>,
+    /// The viewer id when there is no token [default: a random one].
+    pub viewer: Option<String>,
+    /// Timed events to send (`--input-script`).
+    pub script: Option<PathBuf>,
+}
+
+impl InputConfig {
+    /// The viewer id: the grant's, else the one given, else a fresh random one.
+    pub fn viewer_id(&self) -> Result<String, Error> {
+        Ok(match (&self.token, &self.viewer) {
+            (Some(token), _) => lantern_net::grant::viewer_of(token)?,
+            (None, Some(viewer)) => lantern_net::grant::check_viewer_id(viewer)?.to_string(),
+            (None, None) => lantern_net::grant::random_viewer_id(),
+        })
+    }
+
+    /// The script's steps, read now so a bad script stops the run before it connects.
+    pub fn read_script(&self) -> Result<Option<Vec<script::Step>>, Error> {
+        let Some(path) = &self.script else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("--input-script {}: {e}", path.display())))?;
+        script::parse(&text)
+            .map(Some)
+            .map_err(|e| Error::Config(format!("--input-script {}: {e}", path.display())))
+    }
+}
+
+/// Input-to-photon, shared between the sender and the video player.
+#[derive(Clone, Default)]
+pub struct Photon(Arc<Mutex<PhotonState>>);
+
+#[derive(Default)]
+struct PhotonState {
+    meter: PhotonMeter,
+    window: Histogram,
+    total: Histogram,
+    sent_events: u64,
+    sent_datagrams: u64,
+}
+
+impl Photon {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PhotonState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A picture with this echo was shown at `shown_us`.
+    pub fn shown(&self, echo: Echo, shown_us: u64) {
+        let mut state = self.lock();
+        for sent_us in state.meter.shown(echo.presses, shown_us) {
+            let us = clock::elapsed_us(sent_us, shown_us);
+            state.window.record(us);
+            state.total.record(us);
+        }
+    }
+
+    /// The figures for a stats line: over the last window, or the whole run.
+    pub fn figures(&self, total: bool) -> serde_json::Value {
+        let mut state = self.lock();
+        let ms = |h: &Histogram, q| h.quantile(q).map(|us| (us as f64 / 10.0).round() / 100.0);
+        let h = if total { &state.total } else { &state.window };
+        let line = serde_json::json!({
+            "input_events": state.sent_events,
+            "input_datagrams": state.sent_datagrams,
+            "input_to_photon_ms_p50": ms(h, 0.5),
+            "input_to_photon_ms_p99": ms(h, 0.99),
+            "input_to_photon_count": h.count(),
+            "input_unanswered": state.meter.unanswered(),
+        });
+        if !total {
+            state.window.clear();
+        }
+        line
+    }
+}
+
+/// This viewer's input, going to the host.
+pub struct InputChannel {
+    publisher: InputPublisher,
+    outbox: Outbox,
+    photon: Photon,
+}
+
+impl InputChannel {
+    /// Publish `<name>/viewer/<id>` in `origin` (which the connection publishes).
+    pub fn open(
+        origin: &moq_net::origin::Producer,
+        name: &str,
+        config: &InputConfig,
+        photon: Photon,
+    ) -> Result<Self, Error> {
+        let viewer = config.viewer_id()?;
+        let publisher = InputPublisher::new(origin, name, &viewer, config.token.as_deref())?;
+        tracing::info!(
+            path = publisher.path(),
+            granted = config.token.is_some(),
+            "sending input"
+        );
+        Ok(Self {
+            publisher,
+            outbox: Outbox::new(),
+            photon,
+        })
+    }
+
+    /// Wait until the host subscribes to this input, up to `timeout`; false if it did not.
+    pub async fn wait_for_host(&self, timeout: Duration) -> bool {
+        self.publisher.wait_listened(timeout).await
+    }
+
+    /// Send events now. Events the format refuses are an error and nothing is sent.
+    pub fn send(&mut self, events: &[Event]) -> Result<(), Error> {
+        let now = clock::now_unix_us();
+        let datagrams = self
+            .outbox
+            .send(events, now)
+            .map_err(|e| Error::Config(format!("input: {e}")))?;
+        self.transmit(&datagrams)?;
+        let mut photon = self.photon.lock();
+        photon.meter.sent(presses(events), now);
+        photon.sent_events += events.len() as u64;
+        Ok(())
+    }
+
+    /// The held set again, when it is due (call it at least every [`HEARTBEAT_US`]).
+    pub fn heartbeat(&mut self) -> Result<(), Error> {
+        match self.outbox.heartbeat(clock::now_unix_us()) {
+            Some(datagram) => self.transmit(&[datagram]),
+            None => Ok(()),
+        }
+    }
+
+    /// Release everything held (focus lost, or leaving).
+    pub fn release_all(&mut self) -> Result<(), Error> {
+        let datagrams = self
+            .outbox
+            .release_all(clock::now_unix_us())
+            .map_err(|e| Error::Config(format!("input: {e}")))?;
+        self.transmit(&datagrams)
+    }
+
+    fn transmit(&mut self, datagrams: &[Vec<u8>]) -> Result<(), Error> {
+        for datagram in datagrams {
+            self.publisher.send(datagram)?;
+        }
+        self.photon.lock().sent_datagrams += datagrams.len() as u64;
+        Ok(())
+    }
+}
+
+/// Play `steps` through `channel`: from when the host listens and `started` fires (the first
+/// picture is shown, so presses can be paired with pictures), each step at its time;
+/// heartbeats in between. Ends with everything released.
+pub async fn play_script(
+    mut channel: InputChannel,
+    steps: Vec<script::Step>,
+    started: CancellationToken,
+    stop: CancellationToken,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let ready = async {
+        started.cancelled().await;
+        channel.wait_for_host(timeout).await
+    };
+    tokio::select! {
+        listened = ready => if !listened {
+            return Err(Error::Config(format!(
+                "--input-script: no host took this viewer's input within {timeout:?} (does the session take input?)"
+            )));
+        },
+        () = stop.cancelled() => return Ok(()),
+    }
+    let begin = tokio::time::Instant::now();
+    let total = steps.len();
+    for step in steps {
+        let at = begin + Duration::from_millis(step.at_ms);
+        loop {
+            let beat = tokio::time::Instant::now() + Duration::from_micros(HEARTBEAT_US);
+            tokio::select! {
+                () = tokio::time::sleep_until(at.min(beat)) => {}
+                () = stop.cancelled() => return channel.release_all(),
+            }
+            if tokio::time::Instant::now() >= at {
+                break;
+            }
+            channel.heartbeat()?;
+        }
+        channel.send(&step.events)?;
+    }
+    channel.release_all()?;
+    tracing::info!(steps = total, "input script done");
+    // Keep the broadcast up until the run ends: leaving it would make the host release.
+    stop.cancelled().await;
+    Ok(())
+}
