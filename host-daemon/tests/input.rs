@@ -1,0 +1,432 @@
+//! Viewers' input end to end: moq-sub's `--input-script` through a real moq-relay (or the
+//! direct server) into host-daemon, injected into real headless sway, received by the test
+//! app (which logs it) or by a terminal we did not write; and the viewers whose input must
+//! never be injected.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use lantern_testkit::*;
+use serde_json::Value;
+
+/// A directory the session's user (`lantern`, under a root daemon) can write into.
+fn shared_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The app's input log, a JSON value a line (empty until the app writes it).
+fn app_log(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The grant a `--grant-out` file holds, once the daemon wrote it.
+fn grant(path: &Path) -> String {
+    wait_for("the session's grant", LONG, || path.exists());
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// The host's closing input totals.
+fn host_input(out: &std::process::Output) -> Value {
+    final_stats(&out.stderr)["input"].clone()
+}
+
+const SCRIPT: &str = "\
+0 tap KeyA
+50 text Hi!\\n
+100 move 0.5 0.5
+150 click left
+200 wheel 0 120
+250 key ShiftLeft down
+260 tap KeyB
+270 key ShiftLeft up
+300 rel 5 5
+";
+
+/// SCRIPT reaches the app exactly once and in order, and the viewer measures
+/// input-to-photon from the app's echo.
+fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
+    let dir = shared_dir();
+    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
+    let mut args = target.to_vec();
+    args.extend(["--name", name, "--no-audio", "--stats"]);
+    args.extend(["--grant-out", grant_file.to_str().unwrap()]);
+    let app = app_bin();
+    let daemon = host(&args, &[&app, "app", "--input-log", log.to_str().unwrap()]);
+    let token = grant(&grant_file);
+    let script = write(dir.path(), "script.txt", SCRIPT);
+    let viewer = view(
+        url,
+        name,
+        240,
+        &[
+            "--timeout",
+            "30",
+            "--input-script",
+            &script,
+            "--input-token",
+            &token,
+        ],
+    );
+    let out = daemon.interrupt(LONG);
+    let events = app_log(&log);
+
+    let keys: Vec<(u64, bool)> = events
+        .iter()
+        .filter(|e| e["kind"] == "key")
+        .map(|e| (e["key"].as_u64().unwrap(), e["down"].as_bool().unwrap()))
+        .collect();
+    let (a, h, i, one, enter, b, shift) = (30, 35, 23, 2, 28, 48, 42);
+    let tap = |k| [(k, true), (k, false)];
+    let shifted = |k| [(shift, true), (k, true), (k, false), (shift, false)];
+    let expected: Vec<(u64, bool)> = [
+        &tap(a)[..],
+        &shifted(h),
+        &tap(i),
+        &shifted(one),
+        &tap(enter),
+        &shifted(b),
+    ]
+    .concat();
+    assert_eq!(keys, expected, "keys, in order, each once");
+    let typed: String = events
+        .iter()
+        .filter(|e| e["kind"] == "key" && e["down"] == true)
+        .filter_map(|e| e["utf8"].as_str())
+        .collect();
+    assert_eq!(typed, "aHi!\rB");
+
+    let others: Vec<String> = events
+        .iter()
+        .filter(|e| ["button", "wheel"].contains(&e["kind"].as_str().unwrap()))
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(others.len(), 3, "{others:?}");
+    assert!(others[0].contains("\"button\":272") && others[0].contains("\"down\":true"));
+    assert!(others[1].contains("\"button\":272") && others[1].contains("\"down\":false"));
+    assert!(others[2].contains("\"notches\":1"), "{others:?}");
+    // The absolute move lands mid-frame, the relative one 5 px on.
+    let moves: Vec<(f64, f64)> = events
+        .iter()
+        .filter(|e| e["kind"] == "motion")
+        .map(|e| (e["x"].as_f64().unwrap(), e["y"].as_f64().unwrap()))
+        .collect();
+    let centre = moves
+        .iter()
+        .position(|&(x, y)| (x - 640.0).abs() < 1.0 && (y - 360.0).abs() < 1.0);
+    let centre = centre.unwrap_or_else(|| panic!("no move to the centre: {moves:?}"));
+    let (x, y) = moves[centre + 1];
+    assert!(
+        (x - 645.0).abs() < 1.0 && (y - 365.0).abs() < 1.0,
+        "{moves:?}"
+    );
+
+    // Input-to-photon: the seven presses (a, H, i, !, Enter, the click, B) pair with pictures.
+    let stats = final_stats(&viewer.stderr);
+    assert_eq!(stats["input_to_photon_count"], 7, "{stats}");
+    assert!(stats["input_to_photon_ms_p50"].as_f64().unwrap() > 0.0);
+    let input = host_input(&out);
+    assert_eq!(input["datagrams"], input["accepted"], "{input}");
+    assert!(input["leg_ms_p50"].as_f64().is_some(), "{input}");
+    for (reason, count) in input["dropped"].as_object().unwrap() {
+        assert_eq!(count, 0, "dropped as {reason}: {input}");
+    }
+    no_leftovers(name);
+}
+
+#[test]
+fn a_script_reaches_the_app_once_and_in_order_through_a_relay() {
+    let relay = Relay::start();
+    let url = relay.url();
+    script_reaches_the_app(&["--url", &url], &url, "keys");
+}
+
+#[test]
+fn a_script_reaches_the_app_once_and_in_order_served_directly() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}/");
+    script_reaches_the_app(&["--listen", &addr], &url, "keysdirect");
+}
+
+/// A viewer that vanishes (SIGKILL, no goodbye) while holding a key and a button leaves
+/// nothing held: the host releases them when it falls silent.
+#[test]
+fn a_viewer_that_vanishes_holding_a_key_leaves_nothing_held() {
+    let dir = shared_dir();
+    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let app = app_bin();
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "held",
+            "--no-audio",
+            "--stats",
+            "--grant-out",
+            grant_file.to_str().unwrap(),
+        ],
+        &[&app, "app", "--input-log", log.to_str().unwrap()],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let token = grant(&grant_file);
+    // The last step is far off: until then the viewer holds (and heartbeats), since a script
+    // that ends releases everything.
+    let script = write(
+        dir.path(),
+        "hold.txt",
+        "0 key KeyA down\n10 button left down\n600000 tap KeyZ\n",
+    );
+    let url = format!("http://{addr}/");
+    let viewer = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "held",
+            "--input-script",
+            &script,
+            "--input-token",
+            &token,
+        ],
+    );
+    let held = |events: &[Value], kind: &str, id: (&str, u64)| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == kind && e[id.0] == id.1)
+            .next_back()
+            .map(|e| e["down"] == true)
+    };
+    wait_for("the key and the button to be held", LONG, || {
+        let events = app_log(&log);
+        held(&events, "key", ("key", 30)) == Some(true)
+            && held(&events, "button", ("button", 272)) == Some(true)
+    });
+    drop(viewer); // SIGKILL: no release from the viewer
+    wait_for("the host to release them", LONG, || {
+        let events = app_log(&log);
+        held(&events, "key", ("key", 30)) == Some(false)
+            && held(&events, "button", ("button", 272)) == Some(false)
+    });
+    let out = daemon.interrupt(LONG);
+    let input = host_input(&out);
+    assert!(input["released"].as_u64().unwrap() >= 1, "{input}");
+    no_leftovers("held");
+}
+
+/// A terminal we did not write (foot, running a shell that reads a line) receives the text a
+/// viewer's script types.
+#[test]
+fn a_terminal_we_did_not_write_receives_the_typed_text() {
+    let dir = shared_dir();
+    let (typed, grant_file) = (dir.path().join("typed.txt"), dir.path().join("grant"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let shell = format!("read line; echo \"$line\" > {}", typed.display());
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "foot",
+            "--no-audio",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--grant-out",
+            grant_file.to_str().unwrap(),
+        ],
+        &[&tool("foot"), "sh", "-c", &shell],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let token = grant(&grant_file);
+    // foot takes a moment after its first picture to read keys: type twice is not an
+    // option (the shell reads one line), so wait a second before typing.
+    let script = write(dir.path(), "type.txt", "1000 text Lantern typed this!\\n\n");
+    let url = format!("http://{addr}/");
+    let viewer = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "foot",
+            "--input-script",
+            &script,
+            "--input-token",
+            &token,
+        ],
+    );
+    wait_for("the terminal to write the line", LONG, || {
+        std::fs::read_to_string(&typed).is_ok_and(|text| text.ends_with('\n'))
+    });
+    assert_eq!(
+        std::fs::read_to_string(&typed).unwrap(),
+        "Lantern typed this!\n"
+    );
+    drop(viewer);
+    // The shell ends once it wrote the line, and the session with it.
+    let out = daemon.finish(LONG);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    no_leftovers("foot");
+}
+
+/// Viewers without a grant, with a forged one, or sending malformed and oversized datagrams
+/// inject nothing; each rejection is counted and the host keeps running.
+#[test]
+fn unauthorized_forged_and_malformed_input_is_counted_never_injected() {
+    let dir = shared_dir();
+    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let app = app_bin();
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "guarded",
+            "--no-audio",
+            "--stats",
+            "--grant-out",
+            grant_file.to_str().unwrap(),
+        ],
+        &[&app, "app", "--input-log", log.to_str().unwrap()],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let lines = Lines::read(&mut daemon);
+    let token = grant(&grant_file);
+    let url = format!("http://{addr}/");
+    let script = write(
+        dir.path(),
+        "keys.txt",
+        "0 tap KeyA\n50 click left\n100 text no\n",
+    );
+
+    // No grant at all.
+    view(
+        &url,
+        "guarded",
+        60,
+        &["--input-script", &script, "--viewer", "nogrant"],
+    );
+    // A grant signed with another key, for this very session.
+    let forged = lantern_net::grant::Grants::generate("guarded")
+        .issue(Some("mallory"), Duration::from_secs(600))
+        .unwrap();
+    view(
+        &url,
+        "guarded",
+        60,
+        &["--input-script", &script, "--input-token", &forged.token],
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The real grant copied onto another viewer path, and on its own path sending what the
+    // format refuses (garbage, and a datagram over 900 bytes).
+    let viewer = lantern_net::grant::viewer_of(&token).unwrap();
+    let _thief = rt.block_on(raw_viewer(&url, "guarded", "thief", &token, &[vec![1; 40]]));
+    let bad = [vec![0xFF; 16], vec![1u8; 1000]];
+    let _bad = rt.block_on(raw_viewer(&url, "guarded", &viewer, &token, &bad));
+
+    wait_for("the host to count every rejection", LONG, || {
+        lines.last_input().is_some_and(|input| {
+            let dropped = &input["dropped"];
+            dropped["unauthorized"].as_u64() >= Some(1)
+                && dropped["forged"].as_u64() >= Some(1)
+                && dropped["elsewhere"].as_u64() >= Some(1)
+                && dropped["malformed"] == 2
+        })
+    });
+    assert!(
+        daemon.0.try_wait().unwrap().is_none(),
+        "the host must keep running"
+    );
+    let input = lines.last_input().unwrap();
+    assert_eq!(input["accepted"], 0, "{input}");
+    assert_eq!(input["injected"], 0, "{input}");
+    let injected: Vec<Value> = app_log(&log)
+        .into_iter()
+        .filter(|e| ["key", "button", "wheel"].contains(&e["kind"].as_str().unwrap()))
+        .collect();
+    assert!(injected.is_empty(), "injected: {injected:?}");
+    let out = daemon.interrupt(LONG);
+    assert_eq!(out.status.code(), Some(130));
+    no_leftovers("guarded");
+}
+
+/// A running daemon's stderr, a line at a time, kept as it comes.
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Lines {
+    fn read(daemon: &mut Proc) -> Self {
+        use std::io::BufRead;
+        let stderr = daemon.0.stderr.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self(lines)
+    }
+
+    /// The input totals of the newest stats line.
+    fn last_input(&self) -> Option<Value> {
+        let lines = self.0.lock().unwrap();
+        lines.iter().rev().find_map(|line| {
+            let value: Value = serde_json::from_str(line).ok()?;
+            Some(value.get("input")?.clone()).filter(|v| !v.is_null())
+        })
+    }
+}
+
+/// A viewer of our own making: publishes `session/viewer/id` with `token` and sends raw
+/// datagrams once the host listens. Dropping what it returns leaves.
+async fn raw_viewer(
+    url: &str,
+    session: &str,
+    id: &str,
+    token: &str,
+    datagrams: &[Vec<u8>],
+) -> (moq_tokio::Connection, lantern_net::input::InputPublisher) {
+    let origin = moq_tokio::origin::spawn();
+    let connect = lantern_net::ConnectArgs {
+        url: Some(url.parse().unwrap()),
+        ..Default::default()
+    };
+    let (client, url) = connect.client().unwrap();
+    let connection = client.with_publisher(origin.consume()).connect(url.clone());
+    let connection = lantern_net::established(connection, &url, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let mut publisher =
+        lantern_net::input::InputPublisher::new(&origin, session, id, Some(token)).unwrap();
+    assert!(
+        publisher.wait_listened(Duration::from_secs(20)).await,
+        "the host never listened"
+    );
+    for datagram in datagrams {
+        publisher.send(datagram).unwrap();
+    }
+    (connection, publisher)
+}
