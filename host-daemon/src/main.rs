@@ -104,6 +104,18 @@ enum Call {
     Stats { name: String },
     /// Stop a session (or forget an ended one); prints its final figures (JSON).
     Stop { name: String },
+    /// Sign an input grant for a session and print its token, for the player's
+    /// `moq-sub --input-token`: only granted viewers' input is injected.
+    Grant {
+        name: String,
+        /// The viewer id the grant names (its input broadcast is NAME/viewer/ID)
+        /// [default: a random one].
+        #[arg(long, value_name = "ID")]
+        viewer: Option<String>,
+        /// How long the grant lasts, in seconds [default: 43200, twelve hours].
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -378,20 +390,24 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         } => (
             "POST",
             "/sessions".to_string(),
-            Some(serve::Create {
+            Some(serde_json::to_value(serve::Create {
                 name: name.clone(),
                 app: app.clone(),
                 env: app_env.iter().cloned().collect(),
                 spec: (**spec).clone(),
                 unknown: Default::default(),
-            }),
+            })),
+        ),
+        Call::Grant { name, viewer, ttl } => (
+            "POST",
+            format!("{}/grants", ctl::session_path(name)),
+            Some(Ok(json!({ "viewer": viewer, "ttl": ttl }))),
         ),
         Call::List { .. } => ("GET", "/sessions".into(), None),
         Call::Stats { name } => ("GET", ctl::session_path(name), None),
         Call::Stop { name } => ("DELETE", ctl::session_path(name), None),
     };
     let body = body
-        .map(serde_json::to_value)
         .transpose()
         .map_err(|err| host_daemon::Error::Control(format!("the request: {err}")))?;
     let (status, answer) = socket::call(&socket, method, &path, body.as_ref(), timeout).await?;
@@ -402,6 +418,19 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
     }
     match args.call {
         Call::List { json: false } => print!("{}", ctl::table(&answer)),
+        // The token alone on stdout, for `TOKEN=$(host-daemon ctl grant game)`.
+        Call::Grant { name, .. } => {
+            let (token, viewer) = (answer["token"].as_str(), answer["viewer"].as_str());
+            let (Some(token), Some(viewer)) = (token, viewer) else {
+                return Err(host_daemon::Error::Control(format!(
+                    "a grant answer without a token: {answer}"
+                )));
+            };
+            eprintln!(
+                "host-daemon ctl: input grant for viewer {viewer} of {name} — moq-sub --name {name} --input-token …"
+            );
+            println!("{token}");
+        }
         Call::Create { name, .. } => {
             if let Some(addr) = answer["target"]
                 .as_str()

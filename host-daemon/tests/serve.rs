@@ -1,6 +1,6 @@
 //! `host-daemon serve` end to end: two sessions of the test app at once from one daemon,
-//! created, listed, watched and stopped through `host-daemon ctl` on the control socket,
-//! which only the daemon's owner can use.
+//! created, listed, watched, granted input and stopped through `host-daemon ctl` on the
+//! control socket, which only the daemon's owner can use.
 
 mod common;
 
@@ -155,6 +155,33 @@ fn two_sessions_from_one_serve() {
     assert!(
         stats["stats"]["video"]["fps"].as_f64() > Some(0.0),
         "{stats}"
+    );
+
+    // A grant from `ctl grant` lets a viewer's keys into serve-b.
+    let grant = daemon.ctl(&["grant", "serve-b", "--viewer", "player1"]);
+    assert!(grant.status.success(), "{}", stderr(&grant));
+    let token = String::from_utf8(grant.stdout).unwrap().trim().to_string();
+    assert_eq!(lantern_net::grant::viewer_of(&token).unwrap(), "player1");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("keys.txt");
+    std::fs::write(&script, "0 tap KeyA\n").unwrap();
+    let url_b = &urls[1].1;
+    let script = script.to_str().unwrap();
+    view(
+        url_b,
+        "serve-b",
+        30,
+        &["--input-script", script, "--input-token", &token],
+    );
+    wait_for("serve-b to inject the key", LONG, || {
+        let stats = daemon.ok(&["stats", "serve-b"]);
+        stats["stats"]["input"]["injected"].as_u64() >= Some(2)
+    });
+    let nogrant = daemon.ctl(&["grant", "serve-z"]);
+    assert!(
+        stderr(&nogrant).contains("no running session \"serve-z\""),
+        "{}",
+        stderr(&nogrant)
     );
 
     let stopped = daemon.ok(&["stop", "serve-a"]);

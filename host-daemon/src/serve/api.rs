@@ -6,6 +6,7 @@
 //! | `GET /sessions`          | list every session, running or ended              |
 //! | `GET /sessions/NAME`     | one session, with its last second's stats         |
 //! | `DELETE /sessions/NAME`  | stop it (or forget an ended one); its final figures |
+//! | `POST /sessions/NAME/grants` | sign an input grant (body: `{"viewer": ID?, "ttl": SECONDS?}`) |
 //!
 //! Errors answer `{"error": "…"}` with a 4xx or 5xx status.
 
@@ -28,6 +29,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
     Router::new()
         .route("/sessions", get(list).post(create))
         .route("/sessions/{name}", get(one).delete(stop))
+        .route("/sessions/{name}/grants", axum::routing::post(grant))
         .fallback(|| async { Refused::new(404, "no such call: see `host-daemon ctl --help`") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(daemon)
@@ -47,6 +49,32 @@ async fn create(State(daemon): State<Arc<Daemon>>, body: Bytes) -> Response {
         Err(err) => return Refused::new(400, format!("the request: {err}")).into_response(),
     };
     answer(daemon.create(request).await, StatusCode::CREATED)
+}
+
+/// `POST /sessions/NAME/grants`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    pub viewer: Option<String>,
+    /// Seconds.
+    pub ttl: Option<u64>,
+}
+
+async fn grant(
+    State(daemon): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+    let request: GrantRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(err) => return Refused::new(400, format!("the request: {err}")).into_response(),
+    };
+    let ttl = request.ttl.map(std::time::Duration::from_secs);
+    match daemon.grant(&name, request.viewer.as_deref(), ttl) {
+        Ok(grant) => (StatusCode::CREATED, axum::Json(grant)).into_response(),
+        Err(refused) => refused.into_response(),
+    }
 }
 
 async fn stop(State(daemon): State<Arc<Daemon>>, Path(name): Path<String>) -> Response {

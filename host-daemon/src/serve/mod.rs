@@ -173,6 +173,7 @@ pub struct EndInfo {
 struct Entry {
     info: watch::Sender<Info>,
     cancel: CancellationToken,
+    input: crate::input::Settings,
 }
 
 /// The running daemon: its sessions by name.
@@ -281,6 +282,7 @@ impl Daemon {
                 Entry {
                     info: info.clone(),
                     cancel: cancel.clone(),
+                    input: config.input.clone(),
                 },
             );
             let timeout = config.timeout;
@@ -316,6 +318,34 @@ impl Daemon {
             }
             _ => Ok(info),
         }
+    }
+
+    /// Sign an input grant for a running session (`viewer`: the id it names, else a random
+    /// one; `ttl`: how long it lasts, else twelve hours).
+    pub fn grant(
+        &self,
+        name: &str,
+        viewer: Option<&str>,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<lantern_net::grant::Grant, Refused> {
+        let sessions = self.lock();
+        let entry = sessions
+            .get(name)
+            .filter(|e| e.info.borrow().state != State::Ended)
+            .ok_or_else(|| Refused::new(404, format!("no running session {name:?}")))?;
+        if entry.input.auth != crate::input::Auth::Granted {
+            let auth = serde_json::to_value(entry.input.auth).unwrap_or_default();
+            return Err(Refused::new(
+                409,
+                format!("session {name:?} takes no grants: its input is {auth}"),
+            ));
+        }
+        let ttl = ttl.unwrap_or(lantern_net::grant::DEFAULT_TTL);
+        entry
+            .input
+            .grants
+            .issue(viewer, ttl)
+            .map_err(|e| Refused::new(422, lantern_net::cli::chain(&e)))
     }
 
     /// Stop a session (or forget an ended one) and give its last figures.
