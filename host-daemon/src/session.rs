@@ -65,7 +65,7 @@ pub enum Event {
     Stats {
         capture: CaptureStats,
         video: moq_pub::stats::VideoStats,
-        input: Option<input::InputStats>,
+        input: Option<Box<input::InputStats>>,
     },
 }
 
@@ -305,7 +305,7 @@ impl Parts {
                         moq_pub::Event::Video(video) => Event::Stats {
                             capture: meter.take(),
                             video,
-                            input: input.as_ref().map(input::Shared::snapshot),
+                            input: input.as_ref().map(|i| Box::new(i.snapshot())),
                         },
                         other => Event::Publish(other),
                     };

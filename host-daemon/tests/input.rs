@@ -210,8 +210,7 @@ fn a_viewer_that_vanishes_holding_a_key_leaves_nothing_held() {
     let held = |events: &[Value], kind: &str, id: (&str, u64)| {
         events
             .iter()
-            .filter(|e| e["kind"] == kind && e[id.0] == id.1)
-            .next_back()
+            .rfind(|e| e["kind"] == kind && e[id.0] == id.1)
             .map(|e| e["down"] == true)
     };
     wait_for("the key and the button to be held", LONG, || {

@@ -15,7 +15,7 @@ use lantern_net::input::InputPublisher;
 use lantern_proto::clock;
 use lantern_proto::histogram::Histogram;
 use lantern_proto::input::{Event, HEARTBEAT_US, Outbox, PhotonMeter, presses, script};
-use lantern_proto::stamp::Echo;
+use lantern_proto::stamp::{Echo, Stamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
@@ -64,6 +64,12 @@ struct PhotonState {
     meter: PhotonMeter,
     window: Histogram,
     total: Histogram,
+    /// Where the time goes, for the newest press each picture answers: sent → the app has
+    /// it (the input leg and the compositor's delivery), → the app commits the frame that
+    /// shows it (its frame wait), → shown here (capture, encode, network, decode).
+    to_app: Histogram,
+    frame_wait: Histogram,
+    commit_to_shown: Histogram,
     sent_events: u64,
     sent_datagrams: u64,
 }
@@ -73,13 +79,25 @@ impl Photon {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A picture with this echo was shown at `shown_us`.
-    pub fn shown(&self, echo: Echo, shown_us: u64) {
+    /// A picture with this echo (and this stamp, when it has one) was shown at `shown_us`.
+    pub fn shown(&self, echo: Echo, stamp: Option<Stamp>, shown_us: u64) {
         let mut state = self.lock();
-        for sent_us in state.meter.shown(echo.presses, shown_us) {
+        let answered = state.meter.shown(echo.presses, shown_us);
+        for &sent_us in &answered {
             let us = clock::elapsed_us(sent_us, shown_us);
             state.window.record(us);
             state.total.record(us);
+        }
+        // The echo's time is the newest press's arrival at the app.
+        if let (Some(&sent_us), Some(stamp)) = (answered.last(), stamp) {
+            let received = echo.received_us;
+            state.to_app.record(clock::elapsed_us(sent_us, received));
+            state
+                .frame_wait
+                .record(clock::elapsed_us(received, stamp.capture_us));
+            state
+                .commit_to_shown
+                .record(clock::elapsed_us(stamp.capture_us, shown_us));
         }
     }
 
@@ -96,6 +114,12 @@ impl Photon {
             "input_to_photon_count": h.count(),
             "input_unanswered": state.meter.unanswered(),
         });
+        let mut line = line;
+        if total {
+            line["input_to_app_ms_p50"] = ms(&state.to_app, 0.5).into();
+            line["input_frame_wait_ms_p50"] = ms(&state.frame_wait, 0.5).into();
+            line["input_commit_to_shown_ms_p50"] = ms(&state.commit_to_shown, 0.5).into();
+        }
         if !total {
             state.window.clear();
         }

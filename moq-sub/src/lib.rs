@@ -305,7 +305,7 @@ fn play(
             if let Some(photon) = &stats.photon
                 && let Some(echo) = Echo::read(&picture)
             {
-                photon.shown(echo, shown);
+                photon.shown(echo, stamp, shown);
             }
             let (luma, stride) = picture.plane(0);
             let flash = sync::flash_visible(luma, stride, picture.width(), picture.height());

@@ -80,6 +80,9 @@ pub struct InputStats {
     /// it includes their offset).
     pub leg_ms_p50: Option<f64>,
     pub leg_ms_p99: Option<f64>,
+    /// Of it, the host's own part: datagram received → injected (gate, queue, Wayland).
+    pub inject_ms_p50: Option<f64>,
+    pub inject_ms_p99: Option<f64>,
     /// Why nothing is injected, when the injector failed.
     pub error: Option<String>,
 }
@@ -115,16 +118,19 @@ pub struct Shared(Arc<Mutex<Totals>>);
 struct Totals {
     stats: InputStats,
     leg: Histogram,
+    inject: Histogram,
 }
 
 impl Shared {
     /// The totals so far.
     pub fn snapshot(&self) -> InputStats {
         let totals = self.lock();
-        let ms = |q| totals.leg.quantile(q).map(|us| us as f64 / 1000.0);
+        let ms = |h: &Histogram, q| h.quantile(q).map(|us| us as f64 / 1000.0);
         InputStats {
-            leg_ms_p50: ms(0.5),
-            leg_ms_p99: ms(0.99),
+            leg_ms_p50: ms(&totals.leg, 0.5),
+            leg_ms_p99: ms(&totals.leg, 0.99),
+            inject_ms_p50: ms(&totals.inject, 0.5),
+            inject_ms_p99: ms(&totals.inject, 0.99),
             ..totals.stats.clone()
         }
     }
@@ -146,8 +152,9 @@ enum Command {
     Inject {
         viewer: u64,
         events: Vec<Event>,
-        /// The viewer's send time, for the input leg (`None` for releases made here).
-        sent_us: Option<u64>,
+        /// The viewer's send time and when the datagram arrived, for the input leg (`None`
+        /// for releases made here).
+        sent_us: Option<(u64, u64)>,
     },
     Forget(u64),
 }
@@ -273,10 +280,11 @@ impl Viewer {
                         self.shared.count(|s| count_unauthorized(&mut s.dropped, why));
                         continue;
                     }
-                    let received = gate.receive(&datagram.payload, clock::now_unix_us(), &mut events);
+                    let arrived = clock::now_unix_us();
+                    let received = gate.receive(&datagram.payload, arrived, &mut events);
                     self.shared.count(|s| count_gate(s, received));
                     if let Ok(sent_us) = received {
-                        self.send(std::mem::take(&mut events), Some(sent_us));
+                        self.send(std::mem::take(&mut events), Some((sent_us, arrived)));
                     }
                 }
                 _ = tick.tick() => {
@@ -331,7 +339,7 @@ impl Viewer {
         }
     }
 
-    fn send(&self, events: Vec<Event>, sent_us: Option<u64>) {
+    fn send(&self, events: Vec<Event>, sent_us: Option<(u64, u64)>) {
         if events.is_empty() {
             return;
         }
@@ -403,8 +411,9 @@ fn inject_loop(
                 let done = injector.inject(viewer, &events)?;
                 let now = clock::now_unix_us();
                 let mut totals = shared.lock();
-                if let Some(sent_us) = sent_us {
+                if let Some((sent_us, arrived_us)) = sent_us {
                     totals.leg.record(now.saturating_sub(sent_us));
+                    totals.inject.record(now.saturating_sub(arrived_us));
                 }
                 let stats = &mut totals.stats;
                 stats.injected += done.events;
