@@ -41,6 +41,35 @@ fn grant(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_string()
 }
 
+/// A host-daemon session of the test app, logging the input it receives, and its grant.
+struct Session {
+    daemon: Proc,
+    dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    token: String,
+}
+
+/// Start session `name` streaming to `target` (`--url URL` or `--listen ADDR`, waited for).
+fn session(name: &str, target: &[&str]) -> Session {
+    let dir = shared_dir();
+    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
+    let mut args = target.to_vec();
+    args.extend(["--name", name, "--no-audio", "--stats"]);
+    args.extend(["--grant-out", grant_file.to_str().unwrap()]);
+    let app = app_bin();
+    let mut daemon = host(&args, &[&app, "app", "--input-log", log.to_str().unwrap()]);
+    if let ["--listen", addr] = target {
+        wait_for_server(&mut daemon, addr);
+    }
+    let token = grant(&grant_file);
+    Session {
+        daemon,
+        dir,
+        log,
+        token,
+    }
+}
+
 /// The host's closing input totals.
 fn host_input(out: &std::process::Output) -> Value {
     final_stats(&out.stderr)["input"].clone()
@@ -61,14 +90,12 @@ const SCRIPT: &str = "\
 /// SCRIPT reaches the app exactly once and in order, and the viewer measures
 /// input-to-photon from the app's echo.
 fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
-    let dir = shared_dir();
-    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
-    let mut args = target.to_vec();
-    args.extend(["--name", name, "--no-audio", "--stats"]);
-    args.extend(["--grant-out", grant_file.to_str().unwrap()]);
-    let app = app_bin();
-    let daemon = host(&args, &[&app, "app", "--input-log", log.to_str().unwrap()]);
-    let token = grant(&grant_file);
+    let Session {
+        daemon,
+        dir,
+        log,
+        token,
+    } = session(name, target);
     let script = write(dir.path(), "script.txt", SCRIPT);
     let viewer = view(
         url,
@@ -167,25 +194,13 @@ fn a_script_reaches_the_app_once_and_in_order_served_directly() {
 /// nothing held: the host releases them when it falls silent.
 #[test]
 fn a_viewer_that_vanishes_holding_a_key_leaves_nothing_held() {
-    let dir = shared_dir();
-    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
     let addr = format!("127.0.0.1:{}", free_port());
-    let app = app_bin();
-    let mut daemon = host(
-        &[
-            "--listen",
-            &addr,
-            "--name",
-            "held",
-            "--no-audio",
-            "--stats",
-            "--grant-out",
-            grant_file.to_str().unwrap(),
-        ],
-        &[&app, "app", "--input-log", log.to_str().unwrap()],
-    );
-    wait_for_server(&mut daemon, &addr);
-    let token = grant(&grant_file);
+    let Session {
+        daemon,
+        dir,
+        log,
+        token,
+    } = session("held", &["--listen", &addr]);
     // The last step is far off: until then the viewer holds (and heartbeats), since a script
     // that ends releases everything.
     let script = write(
@@ -291,26 +306,14 @@ fn a_terminal_we_did_not_write_receives_the_typed_text() {
 /// inject nothing; each rejection is counted and the host keeps running.
 #[test]
 fn unauthorized_forged_and_malformed_input_is_counted_never_injected() {
-    let dir = shared_dir();
-    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
     let addr = format!("127.0.0.1:{}", free_port());
-    let app = app_bin();
-    let mut daemon = host(
-        &[
-            "--listen",
-            &addr,
-            "--name",
-            "guarded",
-            "--no-audio",
-            "--stats",
-            "--grant-out",
-            grant_file.to_str().unwrap(),
-        ],
-        &[&app, "app", "--input-log", log.to_str().unwrap()],
-    );
-    wait_for_server(&mut daemon, &addr);
+    let Session {
+        mut daemon,
+        dir,
+        log,
+        token,
+    } = session("guarded", &["--listen", &addr]);
     let lines = Lines::read(&mut daemon);
-    let token = grant(&grant_file);
     let url = format!("http://{addr}/");
     let script = write(
         dir.path(),
