@@ -85,6 +85,7 @@ const SCRIPT: &str = "\
 260 tap KeyB
 270 key ShiftLeft up
 300 rel 5 5
+320 pad 0 buttons=0x1 sticks=0,-32768,0,0 triggers=0,0
 ";
 
 /// SCRIPT reaches the app exactly once and in order, and the viewer measures
@@ -169,6 +170,12 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
     assert!(stats["input_to_photon_ms_p50"].as_f64().unwrap() > 0.0);
     let input = host_input(&out);
     assert_eq!(input["datagrams"], input["accepted"], "{input}");
+    // The pad's state (pressed, then released as the script ends) is received and counted;
+    // it reaches a uinput pad only where /dev/uinput exists.
+    assert!(input["pad_states"].as_u64() >= Some(2), "{input}");
+    if !Path::new("/dev/uinput").exists() {
+        assert_eq!(input["pads_injected"], 0, "{input}");
+    }
     assert!(input["leg_ms_p50"].as_f64().is_some(), "{input}");
     for (reason, count) in input["dropped"].as_object().unwrap() {
         assert_eq!(count, 0, "dropped as {reason}: {input}");
