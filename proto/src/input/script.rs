@@ -17,7 +17,7 @@
 //! 100   touch 0 down 0.5 0.5 down, move, up or cancel
 //! ```
 
-use super::{Button, Event, Gamepad, MAX_GAMEPADS, TouchPhase, keys};
+use super::{Button, Event, GAMEPAD_BUTTONS, Gamepad, MAX_GAMEPADS, MAX_TOUCHES, TouchPhase, keys};
 use crate::Error;
 
 /// Events to send at a time from the script's start.
@@ -121,6 +121,9 @@ fn action(line: &str) -> Result<Vec<Event>, String> {
         "touch" => {
             want(4)?;
             let id: u8 = number(args[0])?;
+            if id >= MAX_TOUCHES {
+                return Err(format!("touch point {id}: 0 to {}", MAX_TOUCHES - 1));
+            }
             let phase = match args[1] {
                 "down" => TouchPhase::Down,
                 "move" => TouchPhase::Move,
@@ -236,7 +239,13 @@ fn pad(args: &[&str]) -> Result<Gamepad, String> {
             "buttons" => {
                 let hex = value.trim_start_matches("0x");
                 pad.buttons = u32::from_str_radix(hex, 16)
-                    .map_err(|_| format!("buttons={value}: a hexadecimal bit mask"))?;
+                    .ok()
+                    .filter(|b| b & !GAMEPAD_BUTTONS == 0)
+                    .ok_or_else(|| {
+                        format!(
+                            "buttons={value}: a hexadecimal mask of bits 0 to 16 (at most 0x1ffff)"
+                        )
+                    })?;
             }
             "sticks" => {
                 for (slot, v) in pad.sticks.iter_mut().zip(list(4)?) {
@@ -324,6 +333,8 @@ mod tests {
             ("0 text bad \\q", "line 1"),
             ("0 pad 16", "line 1"),
             ("0 pad 0 sticks=1,2", "line 1"),
+            ("0 pad 2 buttons=0x115535", "line 1"),
+            ("0 touch 10 down 0 0", "line 1"),
             ("0 button left sideways", "line 1"),
         ] {
             let err = parse(script).unwrap_err().to_string();
