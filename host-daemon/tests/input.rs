@@ -439,3 +439,111 @@ async fn raw_viewer(
     }
     (connection, publisher)
 }
+
+/// With moq-relay's JWT auth, each player's relay token may publish only its own viewer
+/// path: a grant stolen off the relay is useless on another player's connection, because the
+/// relay refuses the publish before the host ever sees it.
+#[test]
+fn relay_auth_keeps_each_viewer_on_its_own_path() {
+    let dir = shared_dir();
+    let key = dir.path().join("key.jwk");
+    let key = key.to_str().unwrap();
+    let moq = tool("moq");
+    let made = std::process::Command::new(&moq)
+        .args(["auth", "generate", "--out", key])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let sign = |publish: &str, subscribe: &str| {
+        let out = std::process::Command::new(&moq)
+            .args(["auth", "sign", "--key", key, "--publish", publish])
+            .args(["--subscribe", subscribe])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let auth_addr = format!("127.0.0.1:{}", free_port());
+    let _auth = spawn(
+        &moq,
+        &["auth", "serve", "--listen", &auth_addr, "--key", key],
+    );
+    wait_for("moq auth serve", LONG, || {
+        std::net::TcpStream::connect(&auth_addr).is_ok()
+    });
+    let relay_addr = format!("127.0.0.1:{}", free_port());
+    let auth_url = format!("http://{auth_addr}");
+    let _relay = spawn(
+        tool("moq-relay"),
+        &[
+            "--listen",
+            &relay_addr,
+            "--listen-tls-generate",
+            "localhost,127.0.0.1",
+            "--web-http-listen",
+            &relay_addr,
+            "--auth-url",
+            &auth_url,
+        ],
+    );
+    wait_for("moq-relay", LONG, || {
+        std::net::TcpStream::connect(&relay_addr).is_ok()
+    });
+    let url = format!("http://{relay_addr}/");
+    let host_token = sign("auth", "auth/viewer/**");
+    let Session {
+        daemon,
+        dir,
+        log,
+        token: grant,
+    } = session(
+        "auth",
+        &["--url", &url, "--token", &host_token, "--viewer", "alice"],
+    );
+    let script = write(dir.path(), "tap.txt", "0 tap KeyA\n");
+    let keys = || app_log(&log).iter().filter(|e| e["kind"] == "key").count();
+
+    // Alice, whose relay token lets her publish her own viewer path, gets her key in.
+    let alice = sign("auth/viewer/alice", "auth");
+    let token_flags = ["--input-script", &script, "--input-token", &grant];
+    let mut args = vec!["--token", alice.as_str(), "--timeout", "30"];
+    args.extend(token_flags);
+    view(&url, "auth", 60, &args);
+    wait_for("alice's key at the app", LONG, || keys() == 2);
+
+    // Bob holds alice's grant, but his relay token is for his own path only: the relay
+    // refuses his publish, so no host ever takes his input.
+    let bob = sign("auth/viewer/bob", "auth");
+    let mut args = vec![
+        "--url",
+        &url,
+        "--name",
+        "auth",
+        "--frames",
+        "300",
+        "--timeout",
+        "3",
+    ];
+    args.extend(["--token", bob.as_str()]);
+    args.extend(token_flags);
+    let out = spawn(bin("moq-sub"), &args).finish(LONG);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no host took this viewer's input"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(keys(), 2, "bob's key must not arrive");
+    let out = daemon.interrupt(LONG);
+    let input = host_input(&out);
+    assert_eq!(input["accepted"], 1, "{input}");
+    no_leftovers("auth");
+}
