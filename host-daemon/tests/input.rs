@@ -435,7 +435,7 @@ async fn raw_viewer(
         "the host never listened"
     );
     for datagram in datagrams {
-        publisher.send(datagram).unwrap();
+        publisher.send(datagram.clone()).unwrap();
     }
     (connection, publisher)
 }

@@ -104,7 +104,7 @@ impl Photon {
     /// The figures for a stats line: over the last window, or the whole run.
     pub fn figures(&self, total: bool) -> serde_json::Value {
         let mut state = self.lock();
-        let ms = |h: &Histogram, q| h.quantile(q).map(|us| (us as f64 / 10.0).round() / 100.0);
+        let ms = |h: &Histogram, q| crate::stats::ms(h.quantile(q));
         let h = if total { &state.total } else { &state.window };
         let line = serde_json::json!({
             "input_events": state.sent_events,
@@ -168,7 +168,7 @@ impl InputChannel {
             .outbox
             .send(events, now)
             .map_err(|e| Error::Config(format!("input: {e}")))?;
-        self.transmit(&datagrams)?;
+        self.transmit(datagrams)?;
         let mut photon = self.photon.lock();
         photon.meter.sent(presses(events), now);
         photon.sent_events += events.len() as u64;
@@ -178,7 +178,7 @@ impl InputChannel {
     /// The held set again, when it is due (call it at least every [`HEARTBEAT_US`]).
     pub fn heartbeat(&mut self) -> Result<(), Error> {
         match self.outbox.heartbeat(clock::now_unix_us()) {
-            Some(datagram) => self.transmit(&[datagram]),
+            Some(datagram) => self.transmit(vec![datagram]),
             None => Ok(()),
         }
     }
@@ -189,14 +189,15 @@ impl InputChannel {
             .outbox
             .release_all(clock::now_unix_us())
             .map_err(|e| Error::Config(format!("input: {e}")))?;
-        self.transmit(&datagrams)
+        self.transmit(datagrams)
     }
 
-    fn transmit(&mut self, datagrams: &[Vec<u8>]) -> Result<(), Error> {
+    fn transmit(&mut self, datagrams: Vec<Vec<u8>>) -> Result<(), Error> {
+        let count = datagrams.len() as u64;
         for datagram in datagrams {
             self.publisher.send(datagram)?;
         }
-        self.photon.lock().sent_datagrams += datagrams.len() as u64;
+        self.photon.lock().sent_datagrams += count;
         Ok(())
     }
 }

@@ -404,7 +404,7 @@ impl LatencyLog {
     }
 }
 
-fn ms(us: Option<u64>) -> Option<f64> {
+pub(crate) fn ms(us: Option<u64>) -> Option<f64> {
     us.map(|us| (us as f64 / 10.0).round() / 100.0)
 }
 

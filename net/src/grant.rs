@@ -110,8 +110,9 @@ impl Grants {
         })
     }
 
-    /// Whether `token` lets viewer `viewer` send input into this session now.
-    pub fn check(&self, token: &str, viewer: &str) -> Result<(), Refusal> {
+    /// Whether `token` lets viewer `viewer` send input into this session now; its expiry
+    /// (seconds since the UNIX epoch) when it does.
+    pub fn check(&self, token: &str, viewer: &str) -> Result<u64, Refusal> {
         use jsonwebtoken::errors::ErrorKind;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
@@ -129,7 +130,7 @@ impl Grants {
         if claims.sub != viewer {
             return Err(Refusal::Elsewhere);
         }
-        Ok(())
+        Ok(claims.exp)
     }
 }
 
@@ -180,14 +181,17 @@ mod tests {
         let grant = grants.issue(Some("alice"), DEFAULT_TTL).unwrap();
         assert_eq!(grant.viewer, "alice");
         assert_eq!(viewer_of(&grant.token).unwrap(), "alice");
-        assert_eq!(grants.check(&grant.token, "alice"), Ok(()));
+        assert_eq!(grants.check(&grant.token, "alice"), Ok(grant.expires));
         assert_eq!(
             grants.check(&grant.token, "mallory"),
             Err(Refusal::Elsewhere)
         );
         let random = grants.issue(None, DEFAULT_TTL).unwrap();
         assert_eq!(random.viewer.len(), 16);
-        assert_eq!(grants.check(&random.token, &random.viewer), Ok(()));
+        assert_eq!(
+            grants.check(&random.token, &random.viewer),
+            Ok(random.expires)
+        );
     }
 
     #[test]
@@ -199,7 +203,10 @@ mod tests {
         assert_eq!(grants.check(&other_key.token, "a"), Err(Refusal::Forged));
         let other_session = Grants::generate("other");
         let foreign = other_session.issue(Some("a"), DEFAULT_TTL).unwrap();
-        assert_eq!(other_session.check(&foreign.token, "a"), Ok(()));
+        assert_eq!(
+            other_session.check(&foreign.token, "a"),
+            Ok(foreign.expires)
+        );
         assert_eq!(grants.check(&foreign.token, "a"), Err(Refusal::Forged));
         assert_eq!(grants.check("not a token", "a"), Err(Refusal::Malformed));
         assert_eq!(grants.check("", "a"), Err(Refusal::Malformed));

@@ -19,6 +19,8 @@ use crate::Error;
 
 pub const INPUT_TRACK: &str = "input";
 pub const GRANT_TRACK: &str = "grant";
+/// How long an announced viewer's broadcast may take to open.
+const OPEN_WAIT: Duration = Duration::from_secs(5);
 
 fn input_err(what: impl Into<String>) -> impl FnOnce(moq_net::Error) -> Error {
     let what = what.into();
@@ -115,9 +117,9 @@ impl InputPublisher {
 
     /// Send one datagram. Datagrams sent while no host listens are not kept for it: a late
     /// press is worth nothing, and the held set of the next message says what is held.
-    pub fn send(&mut self, datagram: &[u8]) -> Result<(), Error> {
+    pub fn send(&mut self, datagram: Vec<u8>) -> Result<(), Error> {
         self.input
-            .append_datagram(moq_net::Timestamp::now(), datagram.to_vec())
+            .append_datagram(moq_net::Timestamp::now(), datagram)
             .map(drop)
             .map_err(input_err(format!("{}: send", self.path)))
     }
@@ -175,15 +177,22 @@ impl Viewers {
             if !update.kind.is_active() {
                 return Some(ViewerUpdate::Left { id });
             }
-            let request = self.origin.request_broadcast(id.as_str()).await;
-            match request {
-                Ok(broadcast) => {
+            // Bounded: one viewer that never resolves must not hold up the others.
+            let request = self.origin.request_broadcast(id.as_str());
+            match tokio::time::timeout(OPEN_WAIT, request).await {
+                Ok(Ok(broadcast)) => {
                     return Some(ViewerUpdate::Joined {
                         id,
                         input: ViewerInput { broadcast },
                     });
                 }
-                Err(err) => tracing::warn!(%err, viewer = id, "cannot open a viewer's broadcast"),
+                Ok(Err(err)) => {
+                    tracing::warn!(%err, viewer = id, "cannot open a viewer's broadcast")
+                }
+                Err(_) => tracing::warn!(
+                    viewer = id,
+                    "a viewer's broadcast did not open within {OPEN_WAIT:?}"
+                ),
             }
         }
     }
@@ -246,7 +255,7 @@ mod tests {
         assert_eq!(input.grant(WAIT).await.as_deref(), Some(&b"TOKEN"[..]));
         let mut datagrams = input.subscribe().await.unwrap();
         assert!(alice.wait_listened(WAIT).await);
-        alice.send(b"one").unwrap();
+        alice.send(b"one".to_vec()).unwrap();
         let got = tokio::time::timeout(WAIT, datagrams.recv_datagram())
             .await
             .unwrap()

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 
 use lantern_proto::clock::now_unix_us;
+use lantern_proto::input::{KEY_USAGES, keys};
 use lantern_proto::stamp::Echo;
 use serde_json::json;
 use wayland_client::protocol::{wl_keyboard, wl_pointer, wl_seat};
@@ -14,8 +15,13 @@ use xkbcommon::xkb;
 
 use crate::app::State;
 
-/// evdev's Ctrl, Shift, Alt and Meta keys, left and right: not presses the echo counts.
-const MODIFIERS: [u32; 8] = [29, 42, 54, 56, 97, 100, 125, 126];
+/// Whether evdev key `key` is a modifier (Ctrl, Shift, Alt, Meta): the echo counts presses
+/// as `lantern_proto::input::presses` does, which leaves them out.
+fn is_modifier(key: u32) -> bool {
+    KEY_USAGES
+        .filter(|&usage| keys::is_modifier(usage))
+        .any(|usage| keys::evdev_of_usage(usage).map(u32::from) == Some(key))
+}
 
 /// What the app knows of its input.
 #[derive(Default)]
@@ -65,7 +71,7 @@ impl Input {
             state.update_key(code, direction);
             text
         });
-        if down && !MODIFIERS.contains(&key) {
+        if down && !is_modifier(key) {
             self.pressed();
         }
         self.record(json!({ "kind": "key", "key": key, "down": down, "utf8": utf8 }));

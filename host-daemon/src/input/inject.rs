@@ -68,7 +68,7 @@ struct Devices {
     keyboard: ZwpVirtualKeyboardV1,
     pointer: ZwlrVirtualPointerV1,
     xkb: xkb::State,
-    /// The last absolute position, for touch moves that only say where.
+    /// Whether touch point 0 is down (holding the left button).
     touching: bool,
 }
 
@@ -129,7 +129,9 @@ impl Injector {
         let time = self.started.elapsed().as_millis() as u32;
         let mut done = Injected::default();
         self.join(viewer)?;
-        let devices = self.devices.get_mut(&viewer).expect("just joined");
+        let Some(devices) = self.devices.get_mut(&viewer) else {
+            return Ok(done);
+        };
         for event in events {
             match event {
                 Event::Key { usage, down } => {

@@ -275,26 +275,29 @@ impl Viewer {
             tokio::select! {
                 datagram = subscriber.recv_datagram() => {
                     let Ok(Some(datagram)) = datagram else { break };
-                    self.shared.count(|s| s.datagrams += 1);
-                    if let Err(why) = authorized {
-                        self.shared.count(|s| count_unauthorized(&mut s.dropped, why));
-                        continue;
-                    }
                     let arrived = clock::now_unix_us();
-                    let received = gate.receive(&datagram.payload, arrived, &mut events);
-                    self.shared.count(|s| count_gate(s, received));
-                    if let Ok(sent_us) = received {
+                    // An unauthorized viewer's datagrams are counted, never decoded.
+                    let received = authorized
+                        .map(|_| gate.receive(&datagram.payload, arrived, &mut events));
+                    self.shared.count(|s| {
+                        s.datagrams += 1;
+                        match received {
+                            Err(why) => count_unauthorized(&mut s.dropped, why),
+                            Ok(received) => count_gate(s, received),
+                        }
+                    });
+                    if let Ok(Ok(sent_us)) = received {
                         self.send(std::mem::take(&mut events), Some((sent_us, arrived)));
                     }
                 }
                 _ = tick.tick() => {
                     // A grant that expires while the viewer plays ends its input there.
-                    if authorized.is_ok() && self.settings.auth == Auth::Granted {
-                        authorized = self.authorize(token.as_deref());
-                        if authorized.is_err() {
-                            tracing::info!(viewer = self.id, "a viewer's grant expired");
-                            self.release(&mut gate);
-                        }
+                    if let Ok(Some(expires)) = authorized
+                        && clock::now_unix_us() / 1_000_000 >= expires
+                    {
+                        tracing::info!(viewer = self.id, "a viewer's grant expired");
+                        authorized = Err(Unauthorized::Refused(Refusal::Expired));
+                        self.release(&mut gate);
                     }
                     if gate.check_silence(clock::now_unix_us(), &mut events) && !events.is_empty() {
                         tracing::debug!(viewer = self.id, "a silent viewer's keys released");
@@ -314,9 +317,11 @@ impl Viewer {
         });
     }
 
-    fn authorize(&self, token: Option<&[u8]>) -> Result<(), Unauthorized> {
+    /// Whether the viewer's input is taken, and until when (seconds since the UNIX epoch;
+    /// `None`: no end).
+    fn authorize(&self, token: Option<&[u8]>) -> Result<Option<u64>, Unauthorized> {
         match self.settings.auth {
-            Auth::Open => Ok(()),
+            Auth::Open => Ok(None),
             Auth::Off => Err(Unauthorized::NoGrant),
             Auth::Granted => {
                 let token = token.ok_or(Unauthorized::NoGrant)?;
@@ -325,6 +330,7 @@ impl Viewer {
                 self.settings
                     .grants
                     .check(token, &self.id)
+                    .map(Some)
                     .map_err(Unauthorized::Refused)
             }
         }

@@ -35,17 +35,18 @@ impl Outbox {
     /// format refuses (an unknown key, empty text, a pad index beyond 15) are an error and
     /// nothing is sent; text longer than a message holds is split between characters.
     pub fn send(&mut self, events: &[Event], now_us: u64) -> Result<Vec<Vec<u8>>, Error> {
-        let mut batches: Vec<Vec<Event>> = vec![Vec::new()];
+        let (mut batches, mut batch) = (Vec::new(), Vec::new());
         let mut room = EVENT_ROOM;
         for event in events.iter().flat_map(split_text) {
             let size = event_size(&event);
-            if size > room || batches.last().is_some_and(|b| b.len() == u8::MAX as usize) {
-                batches.push(Vec::new());
+            if size > room || batch.len() == u8::MAX as usize {
+                batches.push(std::mem::take(&mut batch));
                 room = EVENT_ROOM;
             }
             room -= size;
-            batches.last_mut().expect("never empty").push(event);
+            batch.push(event);
         }
+        batches.push(batch);
         let mut out = Vec::with_capacity(batches.len());
         let saved = self.clone();
         for batch in batches {
