@@ -38,6 +38,22 @@ pub fn i420_mut(frame: &mut ffmpeg::frame::Video) -> Result<I420Mut<'_>, Error> 
     I420Mut::new(width, height, [y, u, v]).map_err(Error::Picture)
 }
 
+/// Another reference to `frame`'s buffers (no pixels copied): a decoder's picture handed to
+/// another thread, which keeps it alive while the decoder moves on to new buffers.
+pub fn share(frame: &ffmpeg::frame::Video) -> Result<ffmpeg::frame::Video, Error> {
+    let mut shared = ffmpeg::frame::Video::empty();
+    // SAFETY: both frames are valid; av_frame_ref only adds references to `frame`'s buffers
+    // and copies its properties into the empty `shared`.
+    let status = unsafe { ffmpeg::ffi::av_frame_ref(shared.as_mut_ptr(), frame.as_ptr()) };
+    if status < 0 {
+        return Err(Error::Convert(format!(
+            "cannot share a frame: {}",
+            ffmpeg::Error::from(status)
+        )));
+    }
+    Ok(shared)
+}
+
 /// A read-only view of an FFmpeg frame in a format Lantern knows (a decoder's output).
 pub fn image(frame: &ffmpeg::frame::Video) -> Result<Image<'_>, Error> {
     let format = match frame.format() {

@@ -52,7 +52,7 @@ impl Decoder {
     pub fn decode(
         &mut self,
         payload: &[u8],
-        mut out: impl FnMut(Image<'_>) -> Result<(), Error>,
+        mut out: impl FnMut(Picture<'_>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let data = if self.has_avcc || is_annexb(payload) {
             payload
@@ -77,7 +77,7 @@ impl Decoder {
         }
     }
 
-    fn picture(&mut self) -> Result<Image<'_>, Error> {
+    fn picture(&mut self) -> Result<Picture<'_>, Error> {
         use ffmpeg::format::Pixel;
         let (width, height) = (self.decoded.width(), self.decoded.height());
         let frame = match self.decoded.format() {
@@ -108,7 +108,25 @@ impl Decoder {
                 converted
             }
         };
-        Ok(lantern_media::ffmpeg::image(frame)?)
+        Ok(Picture {
+            image: lantern_media::ffmpeg::image(frame)?,
+            frame,
+        })
+    }
+}
+
+/// A decoded picture: an I420 view of the decoder's buffers, which the decoder reuses once
+/// the callback returns, unless a reference to them is taken with [`Picture::share`].
+pub struct Picture<'a> {
+    pub image: Image<'a>,
+    frame: &'a ffmpeg::frame::Video,
+}
+
+impl Picture<'_> {
+    /// Another reference to this picture's buffers, to keep it past the callback (the
+    /// window shows it from its own thread): no pixels are copied.
+    pub fn share(&self) -> Result<ffmpeg::frame::Video, Error> {
+        Ok(lantern_media::ffmpeg::share(self.frame)?)
     }
 }
 

@@ -161,6 +161,11 @@ impl InputChannel {
         self.publisher.wait_listened(timeout).await
     }
 
+    /// Whether the host subscribes to this input now.
+    pub fn host_listening(&self) -> bool {
+        self.publisher.listened()
+    }
+
     /// Send events now. Events the format refuses are an error and nothing is sent.
     pub fn send(&mut self, events: &[Event]) -> Result<(), Error> {
         let now = clock::now_unix_us();

@@ -14,7 +14,9 @@ pub mod output;
 mod playback;
 pub mod stats;
 mod subscribe;
+pub mod window;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -50,8 +52,10 @@ pub struct Config {
     pub av_sync: bool,
     /// How long to wait for the broadcast, and for each next frame.
     pub timeout: Duration,
-    /// Send input to the host (`--input-script`, with `--input-token`).
+    /// Send input to the host: from `--input-script`, else from the window (with the grant).
     pub input: Option<input::InputConfig>,
+    /// Show the stream in a window (and take the player's input there).
+    pub window: Option<window::WindowConfig>,
 }
 
 /// What a run did: the counts, and the closing stats line (also when playing failed).
@@ -91,10 +95,44 @@ pub async fn run(
     let origin = moq_tokio::origin::spawn();
     // What this viewer publishes: its input broadcast.
     let mine = moq_tokio::origin::spawn();
+    // Closing the window ends the run as a stop does.
+    let cancel = cancel.child_token();
+    let mut hooks = Hooks::default();
+    let channel = match &config.input {
+        Some(settings) => {
+            let photon = input::Photon::default();
+            hooks.photon = Some(photon.clone());
+            Some(
+                input::InputChannel::open(&mine, &config.name, settings, photon)
+                    .map_err(|e| (e, None))?,
+            )
+        }
+        None => None,
+    };
+    // A script drives the input when there is one; otherwise the player, in the window.
+    let (script_channel, window_channel) = match script {
+        Some(_) => (channel, None),
+        None => (None, channel),
+    };
+    // The window opens before dialing: no display is an error worth knowing at once.
+    let window = match &config.window {
+        Some(settings) => {
+            let window = window::Window::open(
+                settings.clone(),
+                window_channel,
+                hooks.photon.clone(),
+                cancel.clone(),
+            )
+            .map_err(|e| (e, None))?;
+            hooks.window = Some(window.handle());
+            Some(window)
+        }
+        None => None,
+    };
     let dial = async {
         let (client, url) = config.connect.client()?;
         let client = client.with_subscriber(origin.clone());
-        let client = match script {
+        let client = match config.input {
             Some(_) => client.with_publisher(mine.consume()),
             None => client,
         };
@@ -105,22 +143,20 @@ pub async fn run(
         connection = dial => connection.map_err(|e| (e, None))?,
         () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
-    let mut hooks = Hooks::default();
     let stop = cancel.child_token();
-    let sender = match (script, &config.input) {
-        (Some(steps), Some(settings)) => {
-            let photon = input::Photon::default();
-            let channel = input::InputChannel::open(&mine, &config.name, settings, photon.clone())
-                .map_err(|e| (e, None))?;
-            hooks.photon = Some(photon);
-            Some(tokio::spawn(input::play_script(
-                channel,
-                steps,
-                hooks.shown.clone(),
-                stop.clone(),
-                config.timeout,
-            )))
-        }
+    tokio::spawn(sample_rtt(
+        connection.monitor(),
+        hooks.rtt.clone(),
+        stop.clone(),
+    ));
+    let sender = match (script, script_channel) {
+        (Some(steps), Some(channel)) => Some(tokio::spawn(input::play_script(
+            channel,
+            steps,
+            hooks.shown.clone(),
+            stop.clone(),
+            config.timeout,
+        ))),
         _ => None,
     };
     let mut result = watch_with(&origin, &config, cancel, events, hooks).await;
@@ -131,8 +167,31 @@ pub async fn run(
             result = Err((err, Some(outcome.clone())));
         }
     }
+    if let Some(window) = window
+        && let (Err(err), Ok(outcome)) = (window.close(), &result)
+    {
+        result = Err((err, Some(outcome.clone())));
+    }
     let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
     result
+}
+
+/// Keep `rtt` (µs) at the connection's smoothed round-trip time, for the stats lines.
+async fn sample_rtt(
+    connection: moq_tokio::connection::Monitor,
+    rtt: Arc<AtomicU64>,
+    stop: CancellationToken,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Some(us) = connection.stats().and_then(|s| s.rtt) {
+            rtt.store(us.as_micros().max(1) as u64, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What a run's input side wants from the player: pictures' echoes (input-to-photon), and
@@ -141,6 +200,10 @@ pub async fn run(
 struct Hooks {
     photon: Option<input::Photon>,
     shown: CancellationToken,
+    /// The window pictures go to (and where input-to-photon is then measured).
+    window: Option<window::Handle>,
+    /// The connection's round-trip time, µs (0 until known).
+    rtt: Arc<AtomicU64>,
 }
 
 /// Play broadcast `config.name` from `origin`.
@@ -182,7 +245,10 @@ async fn watch_with(
     let handle = tokio::runtime::Handle::current();
     let mut stats = stats::Stats::default();
     stats.photon = hooks.photon;
+    stats.rtt = Some(hooks.rtt);
+    stats.window = hooks.window.as_ref().map(window::Handle::stats);
     let first_shown = hooks.shown;
+    let window = hooks.window;
     // The players stop together: a stop from outside, or either one ending.
     let stop = cancel.child_token();
     let audio = match audio {
@@ -213,7 +279,10 @@ async fn watch_with(
                 &stop,
                 &events,
                 &mut stats,
-                &first_shown,
+                &Shown {
+                    first: first_shown,
+                    window,
+                },
             );
             (played, stats)
         })
@@ -247,7 +316,7 @@ fn play(
     stop: &CancellationToken,
     events: &Events,
     stats: &mut stats::Stats,
-    first_shown: &CancellationToken,
+    shown_to: &Shown,
 ) -> Result<(), Error> {
     let mut decoder = decode::Decoder::new(video.description.as_deref())?;
     let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
@@ -291,24 +360,35 @@ fn play(
         let decoded = decoder.decode(&frame.payload, |picture| {
             // Decode time ends here; writing to the output is not part of it.
             let decode_us = started.elapsed().as_micros() as u64;
-            let stamp = Stamp::read(&picture);
+            let image = &picture.image;
+            let stamp = Stamp::read(image);
             if config.av_sync
                 && let Some(captured) = captured
             {
                 let hold = stats.lip_sync_hold_us(captured, clock::now_unix_us());
                 std::thread::sleep(Duration::from_micros(hold));
             }
-            output.write(&picture)?;
+            output.write(image)?;
             let shown = clock::now_unix_us();
             stats.shown(stamp, captured, decode_us, shown);
-            first_shown.cancel();
-            if let Some(photon) = &stats.photon
-                && let Some(echo) = Echo::read(&picture)
-            {
-                photon.shown(echo, stamp, shown);
+            shown_to.first.cancel();
+            let echo = stats.photon.as_ref().and_then(|_| Echo::read(image));
+            match &shown_to.window {
+                // The window pairs presses with pictures when it presents them.
+                Some(window) => window.show(window::Frame {
+                    picture: picture.share()?,
+                    decoded_us: shown,
+                    stamp,
+                    echo,
+                }),
+                None => {
+                    if let (Some(photon), Some(echo)) = (&stats.photon, echo) {
+                        photon.shown(echo, stamp, shown);
+                    }
+                }
             }
-            let (luma, stride) = picture.plane(0);
-            let flash = sync::flash_visible(luma, stride, picture.width(), picture.height());
+            let (luma, stride) = image.plane(0);
+            let flash = sync::flash_visible(luma, stride, image.width(), image.height());
             stats.flash(flash, shown);
             match stamp {
                 Some(stamp) => log.record(stamp, shown),
@@ -326,16 +406,29 @@ fn play(
                 tracing::warn!(%err, decode_errors, "skipping to the next keyframe");
             }
         }
-        if config.stats
+        // The overlay shows the same figures the stats lines carry.
+        if (config.stats || shown_to.window.is_some())
             && let Some(line) = stats.tick()
         {
-            let _ = events.send(line);
+            if let Some(window) = &shown_to.window {
+                window.overlay(&line);
+            }
+            if config.stats {
+                let _ = events.send(line);
+            }
         }
         if config.frames.is_some_and(|n| stats.summary.frames >= n) {
             break;
         }
     }
     log.finish()
+}
+
+/// Where shown pictures are announced: the first one to the input script, each one to the
+/// window.
+struct Shown {
+    first: CancellationToken,
+    window: Option<window::Handle>,
 }
 
 /// How long a frame after the joining keyframe may take to arrive and still be live rather

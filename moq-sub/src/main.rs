@@ -1,15 +1,26 @@
 use clap::Parser;
 use lantern_net::{ConnectArgs, cli};
 
-/// Watch a live MoQ broadcast (hang format, H.264 video, Opus audio): decode it and write raw
-/// frames as y4m and sound as WAV/PCM, to files or to stdout for a viewer, with live latency
-/// and A/V sync statistics.
+/// Watch and play a live MoQ broadcast (hang format, H.264 video, Opus audio): in a window
+/// that sends the player's keys, mouse and gamepads back to the host, or as raw y4m frames
+/// and WAV/PCM sound to files or to stdout for another viewer, with live latency and A/V sync
+/// statistics.
+///
+/// The window opens when there is a display (DISPLAY or WAYLAND_DISPLAY) and no -o. In it:
+///   Ctrl+Alt+Shift+X  fullscreen           Ctrl+Alt+Shift+S  stats overlay
+///   Ctrl+Alt+Shift+M  mouse mode: direct (the pointer over the picture) or captured (a
+///                     click grabs the pointer, motion goes as relative movement)
+///   Ctrl+Alt+Shift+Z  let the captured pointer go
+///   Ctrl+Alt+Shift+Q  quit (as does closing the window)
+/// Input goes to the host only with a grant (--input-token); without one the window is
+/// view-only. Everything held is released when the window loses focus.
 ///
 /// Ctrl-C or SIGTERM stops cleanly, closing the files (exit status 130 or 143).
 ///
 /// Examples:
+///   moq-sub --url https://relay.example/anon --name game --input-token "$GRANT"
 ///   moq-sub --url http://127.0.0.1:4443/ --name lantern -o - | mpv -
-///   moq-sub --url https://relay.example/anon --name cube --stats
+///   moq-sub --url https://relay.example/anon --name cube --stats --no-window
 ///   moq-sub --url http://127.0.0.1:4443/anon --name cube --frames 600 -o cube.y4m
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
@@ -21,9 +32,39 @@ struct Args {
     #[command(flatten)]
     connect: ConnectArgs,
 
-    /// Write decoded frames as y4m to this file, or `-` for stdout.
+    /// Write decoded frames as y4m to this file, or `-` for stdout (no window then, unless
+    /// --window).
     #[arg(short, long)]
     output: Option<String>,
+
+    /// Open the window even with -o (both get the pictures).
+    #[arg(long, conflicts_with = "no_window")]
+    window: bool,
+
+    /// No window, even with a display: measure only (--stats), or write -o.
+    #[arg(long)]
+    no_window: bool,
+
+    /// Start the window fullscreen (Ctrl+Alt+Shift+X toggles).
+    #[arg(long)]
+    fullscreen: bool,
+
+    /// Wait for the display's refresh before presenting each picture: no tearing, but up to
+    /// a refresh of added delay. Off by default: a picture is presented as soon as it is
+    /// decoded.
+    #[arg(long)]
+    vsync: bool,
+
+    /// Show the stats overlay from the start (Ctrl+Alt+Shift+S toggles): fps, bitrate, drops,
+    /// glass-to-glass (or timestamp) latency, decode and present time, RTT, input-to-photon.
+    #[arg(long)]
+    overlay: bool,
+
+    /// Start in captured mouse mode: a click grabs the pointer and motion is sent as relative
+    /// movement (games' mouse look); Ctrl+Alt+Shift+Z lets go (Ctrl+Alt+Shift+M toggles the
+    /// mode).
+    #[arg(long)]
+    relative_mouse: bool,
 
     /// Stop after this many decoded frames.
     #[arg(long)]
@@ -66,13 +107,13 @@ struct Args {
     input_script: Option<std::path::PathBuf>,
 
     /// The input grant the host gave (`host-daemon ctl grant`, or the one `host-daemon run`
-    /// prints): without it the host counts this viewer's input and injects none of it.
+    /// prints): the window sends the player's input with it (and a script's, with or
+    /// without it: the host counts ungranted input and injects none of it).
     #[arg(
         long,
         env = "LANTERN_INPUT_TOKEN",
         hide_env_values = true,
-        value_name = "TOKEN",
-        requires = "input_script"
+        value_name = "TOKEN"
     )]
     input_token: Option<String>,
 
@@ -90,6 +131,22 @@ async fn main() -> std::process::ExitCode {
         Ok(timeout) => timeout,
         Err(err) => return cli::exit("moq-sub", Err::<(), _>(err), &shutdown),
     };
+    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    let window =
+        (args.window || (display && args.output.is_none() && !args.no_window)).then(|| {
+            moq_sub::window::WindowConfig {
+                title: format!("{} — Lantern", args.name),
+                fullscreen: args.fullscreen,
+                vsync: args.vsync,
+                overlay: args.overlay,
+                relative_mouse: args.relative_mouse,
+            }
+        });
+    if window.is_none() && args.input_script.is_none() && args.input_token.is_some() {
+        tracing::warn!("--input-token without a window or --input-script: no input is sent");
+    }
     let config = moq_sub::Config {
         connect: args.connect,
         name: args.name,
@@ -101,11 +158,13 @@ async fn main() -> std::process::ExitCode {
         av_sync: !args.no_av_sync && args.audio_out.is_some(),
         audio_out: args.audio_out,
         timeout,
-        input: args.input_script.map(|script| moq_sub::input::InputConfig {
-            token: args.input_token,
-            viewer: args.viewer,
-            script: Some(script),
-        }),
+        input: (args.input_script.is_some() || (window.is_some() && args.input_token.is_some()))
+            .then(|| moq_sub::input::InputConfig {
+                token: args.input_token,
+                viewer: args.viewer,
+                script: args.input_script,
+            }),
+        window,
     };
     let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
@@ -124,6 +183,21 @@ async fn main() -> std::process::ExitCode {
         && let Some(total) = total
     {
         eprintln!("{total}");
+    }
+    if moq_sub::window::display_lost() {
+        // Xlib's exit handlers would wait forever on the lost display's lock (its thread is
+        // parked in the error handler): leave without them, everything written.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let code = match &result {
+            Ok(_) => 0,
+            Err((err, _)) => {
+                eprintln!("moq-sub: {}", cli::chain(err));
+                1
+            }
+        };
+        // SAFETY: _exit ends the process at once; nothing runs after it.
+        unsafe { libc::_exit(code) };
     }
     cli::exit("moq-sub", result.map_err(|(err, _)| err), &shutdown)
 }

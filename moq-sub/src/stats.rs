@@ -12,6 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lantern_proto::timing::LipSync;
@@ -50,6 +51,10 @@ pub struct Stats {
     pub audio: Option<Arc<Mutex<AudioStats>>>,
     /// Input-to-photon, when this viewer sends input.
     pub photon: Option<crate::input::Photon>,
+    /// The window's figures, when there is one.
+    pub window: Option<Arc<Mutex<crate::window::WindowStats>>>,
+    /// The connection's smoothed round-trip time (µs; 0 until known).
+    pub rtt: Option<Arc<AtomicU64>>,
     flash_on: bool,
 }
 
@@ -72,6 +77,8 @@ impl Default for Stats {
             total_decode: Histogram::new(),
             audio: None,
             photon: None,
+            window: None,
+            rtt: None,
             flash_on: false,
         }
     }
@@ -188,6 +195,13 @@ impl Stats {
         if let Some(photon) = &self.photon {
             extend(&mut line, photon.figures(false));
         }
+        if let Some(window) = &self.window {
+            window
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .tick(&mut line);
+        }
+        line["rtt_ms"] = self.rtt_ms().into();
         self.since = Instant::now();
         self.window_frames = 0;
         self.window_bytes = 0;
@@ -235,7 +249,19 @@ impl Stats {
         if let Some(photon) = &self.photon {
             extend(&mut line, photon.figures(true));
         }
+        if let Some(window) = &self.window {
+            window
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .total(&mut line);
+        }
+        line["rtt_ms"] = self.rtt_ms().into();
         line
+    }
+
+    fn rtt_ms(&self) -> Option<f64> {
+        let us = self.rtt.as_ref()?.load(Ordering::Relaxed);
+        ms((us > 0).then_some(us))
     }
 }
 
@@ -363,7 +389,7 @@ impl AudioStats {
     }
 }
 
-fn extend(line: &mut serde_json::Value, more: serde_json::Value) {
+pub(crate) fn extend(line: &mut serde_json::Value, more: serde_json::Value) {
     if let (Some(line), serde_json::Value::Object(more)) = (line.as_object_mut(), more) {
         line.extend(more);
     }

@@ -102,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         decoder.decode(packet, |picture| {
             pictures += 1;
-            stamps += Stamp::read(&picture).is_some() as u32;
+            stamps += Stamp::read(&picture.image).is_some() as u32;
             Ok(())
         })?;
     }

@@ -21,6 +21,7 @@ fn sub_config(output: &std::path::Path, frames: u64) -> moq_sub::Config {
         av_sync: false,
         timeout: Duration::from_secs(20),
         input: None,
+        window: None,
     }
 }
 

@@ -45,7 +45,7 @@ fn stamps_survive_x264_round_trip() {
         for packet in &packets {
             decoder
                 .decode(packet, |picture| {
-                    read.push(Stamp::read(&picture));
+                    read.push(Stamp::read(&picture.image));
                     Ok(())
                 })
                 .unwrap();

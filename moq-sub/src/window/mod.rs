@@ -1,0 +1,683 @@
+//! The native viewer's window (SDL2, as Moonlight): the newest decoded picture on screen with
+//! the least delay, and the player's keyboard, mouse and gamepads sent back to the host.
+//!
+//! The window lives on a thread of its own, which owns everything SDL (SDL's video calls must
+//! all come from one thread). The video player hands it each decoded picture as another
+//! reference to the decoder's buffers (no copy) through a one-picture mailbox: a newer
+//! picture replaces one the screen has not taken yet (counted), so a slow screen never makes
+//! the stream fall behind. The picture goes to the screen as an IYUV streaming texture: the
+//! renderer (the GPU, where there is one) converts the colours, the CPU does not. No vsync
+//! unless asked: a picture is presented as soon as it arrives.
+//!
+//! What the window measures: decoded → presented (`present_ms`), pictures presented and
+//! replaced, and input-to-photon at present time when the player's input goes from here.
+
+mod controls;
+pub mod layout;
+mod overlay;
+mod pads;
+mod x11;
+
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use ffmpeg_next as ffmpeg;
+use lantern_proto::clock;
+use lantern_proto::histogram::Histogram;
+use lantern_proto::input::{Event as Input, HEARTBEAT_US};
+use lantern_proto::stamp::{Echo, Stamp};
+use sdl2::event::{Event, EventSender, WindowEvent};
+use sdl2::pixels::{Color, PixelFormatEnum};
+use sdl2::render::{BlendMode, Texture, WindowCanvas};
+use sdl2::video::FullscreenType;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::input::{InputChannel, Photon};
+use controls::{Action, Controls};
+
+/// How the window starts.
+#[derive(Clone, Debug, Default)]
+pub struct WindowConfig {
+    pub title: String,
+    pub fullscreen: bool,
+    /// Wait for the display's refresh before each present (smoother, up to a refresh later).
+    pub vsync: bool,
+    /// Show the stats overlay from the start (Ctrl+Alt+Shift+S toggles it).
+    pub overlay: bool,
+    /// Start in captured mouse mode (Ctrl+Alt+Shift+M toggles it).
+    pub relative_mouse: bool,
+}
+
+/// A decoded picture for the window, and what its present time is measured against.
+pub struct Frame {
+    /// Another reference to the decoder's buffers (see `decode::Picture::share`).
+    pub picture: ffmpeg::frame::Video,
+    /// When the decoder handed it over (µs since the UNIX epoch).
+    pub decoded_us: u64,
+    pub stamp: Option<Stamp>,
+    pub echo: Option<Echo>,
+}
+
+/// What the window measured, shared with the stats lines.
+#[derive(Default)]
+pub struct WindowStats {
+    presented: u64,
+    /// Pictures a newer one replaced before the screen took them.
+    replaced: u64,
+    present: Histogram,
+    total_present: Histogram,
+    /// Where the present time goes: decoded → the window takes it, the upload into the
+    /// texture, drawing and presenting (whole run).
+    wait: Histogram,
+    upload: Histogram,
+    draw: Histogram,
+    /// Input the player gave before the host listened, which was not sent.
+    input_unsent: u64,
+    renderer: String,
+}
+
+impl WindowStats {
+    pub(crate) fn tick(&mut self, line: &mut serde_json::Value) {
+        crate::stats::extend(
+            line,
+            json!({
+                "present_ms_p50": crate::stats::ms(self.present.quantile(0.5)),
+                "present_ms_p99": crate::stats::ms(self.present.quantile(0.99)),
+                "window_replaced": self.replaced,
+            }),
+        );
+        self.present.clear();
+    }
+
+    pub(crate) fn total(&self, line: &mut serde_json::Value) {
+        crate::stats::extend(
+            line,
+            json!({
+                "renderer": self.renderer,
+                "presented": self.presented,
+                "window_replaced": self.replaced,
+                "present_ms_p50": crate::stats::ms(self.total_present.quantile(0.5)),
+                "present_ms_p99": crate::stats::ms(self.total_present.quantile(0.99)),
+                "present_wait_ms_p50": crate::stats::ms(self.wait.quantile(0.5)),
+                "present_upload_ms_p50": crate::stats::ms(self.upload.quantile(0.5)),
+                "present_draw_ms_p50": crate::stats::ms(self.draw.quantile(0.5)),
+                "input_unsent": self.input_unsent,
+            }),
+        );
+    }
+}
+
+#[derive(Default)]
+struct Mailbox {
+    frame: Option<Frame>,
+    overlay: Option<Vec<String>>,
+    stop: bool,
+}
+
+type Shared = Arc<Mutex<Mailbox>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The open window: its thread, and the handle the video player shows pictures through.
+pub struct Window {
+    handle: Handle,
+    thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
+}
+
+/// What the video player holds: the mailbox the window takes pictures from.
+#[derive(Clone)]
+pub struct Handle {
+    mailbox: Shared,
+    waker: Arc<Waker>,
+    stats: Arc<Mutex<WindowStats>>,
+}
+
+/// Wakes the window's thread from its wait for events (SDL's event queue is thread-safe).
+struct Waker {
+    sender: EventSender,
+    kind: u32,
+}
+
+impl Waker {
+    fn wake(&self) {
+        let _ = self.sender.push_event(Event::User {
+            timestamp: 0,
+            window_id: 0,
+            type_: self.kind,
+            code: 0,
+            data1: std::ptr::null_mut(),
+            data2: std::ptr::null_mut(),
+        });
+    }
+}
+
+/// Whether the X display went away while a window was open (see `x11`): the window's
+/// thread then holds Xlib's lock for good, so the process should leave with `_exit`.
+pub fn display_lost() -> bool {
+    x11::lost()
+}
+
+/// How long the window may take to open.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Window {
+    /// Open the window. `closed` is cancelled when the player closes it (or quits with the
+    /// chord); `input`, when given, carries the player's input to the host, and `photon`
+    /// pairs presses with presented pictures.
+    pub fn open(
+        config: WindowConfig,
+        input: Option<InputChannel>,
+        photon: Option<Photon>,
+        closed: CancellationToken,
+    ) -> Result<Self, Error> {
+        let mailbox = Shared::default();
+        let stats = Arc::new(Mutex::new(WindowStats::default()));
+        let (ready, opened) = mpsc::sync_channel(1);
+        let thread = {
+            let (mailbox, stats) = (mailbox.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name("window".into())
+                .spawn(move || {
+                    let screen = match Screen::open(&config) {
+                        Ok(screen) => screen,
+                        Err(err) => {
+                            let _ = ready.send(Err(err));
+                            return Ok(());
+                        }
+                    };
+                    x11::watch(closed.clone());
+                    lock(&stats).renderer = screen.canvas.info().name.to_string();
+                    let _ = ready.send(Ok(screen.waker()));
+                    let mut viewer = Viewer {
+                        screen,
+                        mailbox,
+                        stats,
+                        controls: Controls::new(config.relative_mouse),
+                        input,
+                        photon,
+                        overlay: config.overlay,
+                        unsent_warned: false,
+                        events: Vec::new(),
+                    };
+                    let result = viewer.run();
+                    closed.cancel();
+                    result
+                })
+                .map_err(|_| Error::Thread("window"))?
+        };
+        let waker = match opened.recv_timeout(OPEN_TIMEOUT) {
+            Ok(Ok(waker)) => waker,
+            Ok(Err(err)) => return Err(err),
+            Err(_) => {
+                return Err(Error::Config(format!(
+                    "the window did not open within {OPEN_TIMEOUT:?}"
+                )));
+            }
+        };
+        Ok(Self {
+            handle: Handle {
+                mailbox,
+                waker: Arc::new(waker),
+                stats,
+            },
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Close the window (releasing the player's held input at the host) and wait for it.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), Error> {
+        if x11::lost() {
+            // The window's thread is parked in Xlib's error handler for good.
+            return Ok(());
+        }
+        lock(&self.handle.mailbox).stop = true;
+        self.handle.waker.wake();
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::Thread("window")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+impl Handle {
+    /// Show this picture as soon as the screen can (replacing one still waiting).
+    pub fn show(&self, frame: Frame) {
+        let was_empty = {
+            let mut mailbox = lock(&self.mailbox);
+            let replaced = mailbox.frame.replace(frame).is_some();
+            if replaced {
+                lock(&self.stats).replaced += 1;
+            }
+            !replaced
+        };
+        if was_empty {
+            self.waker.wake();
+        }
+    }
+
+    /// The overlay's figures for the last second (one stats line).
+    pub fn overlay(&self, line: &serde_json::Value) {
+        lock(&self.mailbox).overlay = Some(overlay::lines(line));
+    }
+
+    pub fn stats(&self) -> Arc<Mutex<WindowStats>> {
+        self.stats.clone()
+    }
+}
+
+/// SDL's side: the window, its renderer and event queue.
+struct Screen {
+    _sdl: sdl2::Sdl,
+    events: sdl2::EventSubsystem,
+    mouse: sdl2::mouse::MouseUtil,
+    pump: sdl2::EventPump,
+    canvas: WindowCanvas,
+    pads: pads::Pads,
+    wake_kind: u32,
+    /// The picture's texture and its size.
+    texture: Option<(Texture, (u32, u32))>,
+    overlay: Option<(Texture, (u32, u32))>,
+    /// The window was sized by the player (or is fullscreen): pictures no longer size it.
+    sized: bool,
+}
+
+fn sdl_error(what: &str) -> impl FnOnce(String) -> Error + '_ {
+    move |why| Error::Output {
+        what: format!("window: {what}: {why}"),
+        source: None,
+    }
+}
+
+fn no_display(why: &str) -> Error {
+    Error::Config(format!(
+        "no display to open a window on ({why}): set DISPLAY or WAYLAND_DISPLAY, or write the \
+         frames to a pipe with -o - (moq-sub … -o - | mpv -), or measure only with --no-window"
+    ))
+}
+
+impl Screen {
+    fn open(config: &WindowConfig) -> Result<Self, Error> {
+        // The click that focuses the window is also the game's.
+        sdl2::hint::set("SDL_MOUSE_FOCUS_CLICKTHROUGH", "1");
+        sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
+        let sdl = sdl2::init().map_err(sdl_error("SDL"))?;
+        let video = sdl.video().map_err(|why| no_display(&why))?;
+        // SDL falls back to its offscreen driver when no display answers; a window nobody
+        // sees is not what the player asked for (unless SDL_VIDEODRIVER says so).
+        if std::env::var_os("SDL_VIDEODRIVER").is_none()
+            && matches!(video.current_video_driver(), "offscreen" | "dummy")
+        {
+            return Err(no_display("none answered"));
+        }
+        let controllers = sdl
+            .game_controller()
+            .map_err(sdl_error("game controllers"))?;
+        let events = sdl.event().map_err(sdl_error("events"))?;
+        // SAFETY: called once, before any event of this kind exists.
+        let wake_kind = unsafe { events.register_event() }.map_err(sdl_error("events"))?;
+        let mut window = video.window(&config.title, 1280, 720);
+        window.position_centered().resizable().allow_highdpi();
+        if config.fullscreen {
+            window.fullscreen_desktop();
+        }
+        let window = window
+            .build()
+            .map_err(|e| sdl_error("create")(e.to_string()))?;
+        let mut canvas = window.into_canvas();
+        if config.vsync {
+            canvas = canvas.present_vsync();
+        }
+        let canvas = canvas
+            .build()
+            .map_err(|e| sdl_error("renderer")(e.to_string()))?;
+        let pump = sdl.event_pump().map_err(sdl_error("events"))?;
+        tracing::info!(
+            renderer = canvas.info().name,
+            vsync = config.vsync,
+            "window open"
+        );
+        Ok(Self {
+            mouse: sdl.mouse(),
+            _sdl: sdl,
+            events,
+            pump,
+            canvas,
+            pads: pads::Pads::new(controllers),
+            wake_kind,
+            texture: None,
+            overlay: None,
+            sized: config.fullscreen,
+        })
+    }
+
+    fn waker(&self) -> Waker {
+        Waker {
+            sender: self.events.event_sender(),
+            kind: self.wake_kind,
+        }
+    }
+
+    /// Where the picture is, in window coordinates (the pointer's).
+    fn picture_in_window(&self) -> layout::Rect {
+        let video = self.texture.as_ref().map_or((16, 9), |(_, size)| *size);
+        layout::letterbox(self.canvas.window().size(), video)
+    }
+
+    /// Upload a picture into the texture (a new one when its size changed).
+    fn upload(&mut self, picture: &ffmpeg::frame::Video) -> Result<(), Error> {
+        let image = lantern_media::ffmpeg::image(picture)?;
+        let size = (image.width(), image.height());
+        if self.texture.as_ref().is_none_or(|(_, s)| *s != size) {
+            if let Some((old, _)) = self.texture.take() {
+                // SAFETY: the old texture belongs to this renderer and is not used again.
+                unsafe { old.destroy() };
+            }
+            let texture = self
+                .canvas
+                .create_texture_streaming(PixelFormatEnum::IYUV, size.0, size.1)
+                .map_err(|e| sdl_error("texture")(e.to_string()))?;
+            self.texture = Some((texture, size));
+            if !self.sized {
+                self.fit_to(size);
+            }
+        }
+        let plane = |i: usize, rows: u32| {
+            let (data, stride) = image.plane(i);
+            (&data[..(stride * rows as usize).min(data.len())], stride)
+        };
+        let (y, ys) = plane(0, size.1);
+        let (u, us) = plane(1, size.1 / 2);
+        let (v, vs) = plane(2, size.1 / 2);
+        let (texture, _) = self.texture.as_mut().expect("made above");
+        texture
+            .update_yuv(None, y, ys, u, us, v, vs)
+            .map_err(|e| sdl_error("upload")(e.to_string()))
+    }
+
+    /// Size the window to the video (scaled down to the display when larger).
+    fn fit_to(&mut self, video: (u32, u32)) {
+        let window = self.canvas.window_mut();
+        let bounds = window
+            .display_index()
+            .and_then(|d| window.subsystem().display_usable_bounds(d))
+            .map_or((1920, 1080), |r| (r.width(), r.height()));
+        let (w, h) = layout::initial_size(video, bounds);
+        let _ = window.set_size(w, h);
+        window.set_position(
+            sdl2::video::WindowPos::Centered,
+            sdl2::video::WindowPos::Centered,
+        );
+    }
+
+    fn set_overlay(&mut self, lines: &[String]) -> Result<(), Error> {
+        let image = overlay::render(lines);
+        let size = (image.width as u32, image.height as u32);
+        if self.overlay.as_ref().is_none_or(|(_, s)| *s != size) {
+            if let Some((old, _)) = self.overlay.take() {
+                // SAFETY: as for the picture's texture.
+                unsafe { old.destroy() };
+            }
+            let mut texture = self
+                .canvas
+                .create_texture_static(PixelFormatEnum::ARGB8888, size.0, size.1)
+                .map_err(|e| sdl_error("overlay")(e.to_string()))?;
+            texture.set_blend_mode(BlendMode::Blend);
+            texture.set_scale_mode(sdl2::render::ScaleMode::Nearest);
+            self.overlay = Some((texture, size));
+        }
+        let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_ne_bytes()).collect();
+        let (texture, _) = self.overlay.as_mut().expect("made above");
+        texture
+            .update(None, &bytes, image.width * 4)
+            .map_err(|e| sdl_error("overlay")(e.to_string()))
+    }
+
+    /// Draw the picture letterboxed (and the overlay, when shown), and present.
+    fn draw(&mut self, overlay: bool) -> Result<(), Error> {
+        let output = self.canvas.output_size().map_err(sdl_error("size"))?;
+        self.canvas.set_draw_color(Color::BLACK);
+        self.canvas.clear();
+        if let Some((texture, size)) = &self.texture {
+            let r = layout::letterbox(output, *size);
+            let dst = sdl2::rect::Rect::new(r.x, r.y, r.width.max(1), r.height.max(1));
+            self.canvas
+                .copy(texture, None, dst)
+                .map_err(sdl_error("draw"))?;
+        }
+        if overlay && let Some((texture, (w, h))) = &self.overlay {
+            // Bottom left: the top rows carry the test stamp, and games' HUDs sit there.
+            let scale = overlay::scale(output.1);
+            let (w, h) = (w * scale, h * scale);
+            let y = output.1.saturating_sub(h + 8) as i32;
+            let dst = sdl2::rect::Rect::new(8, y, w, h);
+            self.canvas
+                .copy(texture, None, dst)
+                .map_err(sdl_error("overlay"))?;
+        }
+        self.canvas.present();
+        Ok(())
+    }
+
+    fn fullscreen(&mut self) {
+        let window = self.canvas.window_mut();
+        let next = match window.fullscreen_state() {
+            FullscreenType::Off => FullscreenType::Desktop,
+            _ => FullscreenType::Off,
+        };
+        if let Err(err) = window.set_fullscreen(next) {
+            tracing::warn!(%err, "cannot change fullscreen");
+        }
+        self.sized = true;
+    }
+}
+
+/// The window's thread.
+struct Viewer {
+    screen: Screen,
+    mailbox: Shared,
+    stats: Arc<Mutex<WindowStats>>,
+    controls: Controls,
+    input: Option<InputChannel>,
+    photon: Option<Photon>,
+    overlay: bool,
+    unsent_warned: bool,
+    /// The events of one turn, kept for its allocation.
+    events: Vec<Event>,
+}
+
+impl Viewer {
+    fn run(&mut self) -> Result<(), Error> {
+        let wait = Duration::from_micros(HEARTBEAT_US / 2).as_millis() as u32;
+        let result = loop {
+            let mut events = std::mem::take(&mut self.events);
+            events.extend(self.screen.pump.wait_event_timeout(wait));
+            events.extend(self.screen.pump.poll_iter());
+            let mut redraw = false;
+            let mut quit = false;
+            for event in events.drain(..) {
+                match self.event(&event) {
+                    Ok(Next::Quit) => quit = true,
+                    Ok(Next::Redraw) => redraw = true,
+                    Ok(Next::Continue) => {}
+                    Err(err) => return self.leave(Err(err)),
+                }
+            }
+            self.events = events;
+            if quit {
+                break Ok(());
+            }
+            let (frame, lines, stop) = {
+                let mut mailbox = lock(&self.mailbox);
+                (mailbox.frame.take(), mailbox.overlay.take(), mailbox.stop)
+            };
+            if stop {
+                break Ok(());
+            }
+            if let Some(lines) = lines
+                && let Err(err) = self.screen.set_overlay(&lines)
+            {
+                break Err(err);
+            }
+            let drawn = match frame {
+                Some(frame) => self.present(frame),
+                None if redraw => self.screen.draw(self.overlay),
+                None => Ok(()),
+            };
+            if let Err(err) = drawn {
+                break Err(err);
+            }
+            if let Some(input) = &mut self.input
+                && let Err(err) = input.heartbeat()
+            {
+                tracing::debug!(%err, "input heartbeat");
+            }
+        };
+        self.leave(result)
+    }
+
+    /// Release whatever the player holds at the host before the window goes.
+    fn leave(&mut self, result: Result<(), Error>) -> Result<(), Error> {
+        if let Some(input) = &mut self.input {
+            let _ = input.release_all();
+        }
+        result
+    }
+
+    fn present(&mut self, frame: Frame) -> Result<(), Error> {
+        let taken = clock::now_unix_us();
+        self.screen.upload(&frame.picture)?;
+        // The decoder may reuse the buffers now.
+        drop(frame.picture);
+        let uploaded = clock::now_unix_us();
+        self.screen.draw(self.overlay)?;
+        let presented = clock::now_unix_us();
+        {
+            let mut stats = lock(&self.stats);
+            let us = clock::elapsed_us(frame.decoded_us, presented);
+            stats.present.record(us);
+            stats.total_present.record(us);
+            stats
+                .wait
+                .record(clock::elapsed_us(frame.decoded_us, taken));
+            stats.upload.record(clock::elapsed_us(taken, uploaded));
+            stats.draw.record(clock::elapsed_us(uploaded, presented));
+            stats.presented += 1;
+        }
+        if let (Some(photon), Some(echo)) = (&self.photon, frame.echo) {
+            photon.shown(echo, frame.stamp, presented);
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> Result<Next, Error> {
+        match event {
+            Event::Quit { .. } => return Ok(Next::Quit),
+            Event::User { type_, .. } if *type_ == self.screen.wake_kind => {}
+            Event::Window {
+                win_event:
+                    WindowEvent::Exposed | WindowEvent::SizeChanged(..) | WindowEvent::Resized(..),
+                ..
+            } => {
+                if matches!(
+                    event,
+                    Event::Window {
+                        win_event: WindowEvent::Resized(..),
+                        ..
+                    }
+                ) {
+                    self.screen.sized = true;
+                }
+                return Ok(Next::Redraw);
+            }
+            Event::ControllerDeviceAdded { .. }
+            | Event::ControllerDeviceRemoved { .. }
+            | Event::ControllerButtonDown { .. }
+            | Event::ControllerButtonUp { .. }
+            | Event::ControllerAxisMotion { .. } => {
+                if let Some(pad) = self.screen.pads.event(event) {
+                    self.send(&[pad]);
+                }
+            }
+            _ => {
+                let step = self.controls.event(event, self.screen.picture_in_window());
+                self.send(&step.events);
+                if let Some(action) = step.action {
+                    return Ok(self.act(action));
+                }
+            }
+        }
+        Ok(Next::Continue)
+    }
+
+    fn act(&mut self, action: Action) -> Next {
+        match action {
+            Action::Quit => return Next::Quit,
+            Action::Fullscreen => self.screen.fullscreen(),
+            Action::Overlay => {
+                self.overlay = !self.overlay;
+                tracing::info!(shown = self.overlay, "stats overlay");
+                return Next::Redraw;
+            }
+            Action::Capture(on) => {
+                self.screen.mouse.set_relative_mouse_mode(on);
+                tracing::info!(captured = on, "pointer");
+            }
+            Action::ReleaseAll => {
+                self.screen.mouse.set_relative_mouse_mode(false);
+                self.screen.pads.rest();
+                if let Some(input) = &mut self.input
+                    && let Err(err) = input.release_all()
+                {
+                    tracing::warn!(%err, "cannot release the player's input");
+                }
+            }
+        }
+        Next::Continue
+    }
+
+    /// Send the player's input, once the host listens (moq-lite would replay anything sent
+    /// before to the host's first subscription; a late press is worse than none).
+    fn send(&mut self, events: &[Input]) {
+        let Some(input) = &mut self.input else {
+            return;
+        };
+        if events.is_empty() {
+            return;
+        }
+        if !input.host_listening() {
+            lock(&self.stats).input_unsent += events.len() as u64;
+            if !std::mem::replace(&mut self.unsent_warned, true) {
+                tracing::warn!("the host does not take this viewer's input yet: not sent");
+            }
+            return;
+        }
+        if let Err(err) = input.send(events) {
+            tracing::warn!(%err, "input not sent");
+        }
+    }
+}
+
+enum Next {
+    Continue,
+    Redraw,
+    Quit,
+}
