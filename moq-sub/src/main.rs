@@ -159,7 +159,7 @@ async fn main() -> std::process::ExitCode {
         audio_out: args.audio_out,
         timeout,
         input: (args.input_script.is_some() || (window.is_some() && args.input_token.is_some()))
-            .then(|| moq_sub::input::InputConfig {
+            .then_some(moq_sub::input::InputConfig {
                 token: args.input_token,
                 viewer: args.viewer,
                 script: args.input_script,
