@@ -1,6 +1,8 @@
 //! Real processes for the end-to-end tests: a moq-relay on a free loopback port, a private
 //! PipeWire, and the workspace's binaries built beside the test. Every wait has a deadline.
 
+pub mod x11;
+
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
