@@ -12,69 +12,6 @@ use common::*;
 use lantern_testkit::*;
 use serde_json::Value;
 
-/// A directory the session's user (`lantern`, under a root daemon) can write into.
-fn shared_dir() -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
-/// The app's input log, a JSON value a line (empty until the app writes it).
-fn app_log(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
-/// The grant a `--grant-out` file holds, once the daemon wrote it.
-fn grant(path: &Path) -> String {
-    wait_for("the session's grant", LONG, || path.exists());
-    std::fs::read_to_string(path).unwrap().trim().to_string()
-}
-
-/// A host-daemon session of the test app, logging the input it receives, and its grant.
-struct Session {
-    daemon: Proc,
-    dir: tempfile::TempDir,
-    log: std::path::PathBuf,
-    token: String,
-}
-
-/// Start session `name` streaming to `target` (`--url URL` or `--listen ADDR`, waited for).
-fn session(name: &str, target: &[&str]) -> Session {
-    let dir = shared_dir();
-    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
-    let mut args = target.to_vec();
-    args.extend(["--name", name, "--no-audio", "--stats"]);
-    args.extend(["--grant-out", grant_file.to_str().unwrap()]);
-    let app = app_bin();
-    let mut daemon = host(&args, &[&app, "app", "--input-log", log.to_str().unwrap()]);
-    if let ["--listen", addr] = target {
-        wait_for_server(&mut daemon, addr);
-    }
-    let token = grant(&grant_file);
-    Session {
-        daemon,
-        dir,
-        log,
-        token,
-    }
-}
-
-/// The host's closing input totals.
-fn host_input(out: &std::process::Output) -> Value {
-    final_stats(&out.stderr)["input"].clone()
-}
-
 const SCRIPT: &str = "\
 0 tap KeyA
 50 text Hi!\\n
@@ -377,36 +314,6 @@ fn unauthorized_forged_and_malformed_input_is_counted_never_injected() {
     let out = daemon.interrupt(LONG);
     assert_eq!(out.status.code(), Some(130));
     no_leftovers("guarded");
-}
-
-/// A running daemon's stderr, a line at a time, kept as it comes.
-struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl Lines {
-    fn read(daemon: &mut Proc) -> Self {
-        use std::io::BufRead;
-        let stderr = daemon.0.stderr.take().unwrap();
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                kept.lock().unwrap().push(line);
-            }
-        });
-        Self(lines)
-    }
-
-    /// The input totals of the newest stats line.
-    fn last_input(&self) -> Option<Value> {
-        let lines = self.0.lock().unwrap();
-        lines.iter().rev().find_map(|line| {
-            let value: Value = serde_json::from_str(line).ok()?;
-            Some(value.get("input")?.clone()).filter(|v| !v.is_null())
-        })
-    }
 }
 
 /// A viewer of our own making: publishes `session/viewer/id` with `token` and sends raw

@@ -9,6 +9,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use lantern_testkit::*;
+use serde_json::Value;
 
 pub const LONG: Duration = Duration::from_secs(90);
 
@@ -175,4 +176,125 @@ pub fn last_luma(path: &Path) -> ((u32, u32), Vec<u8>) {
         (header.width, header.height),
         last.expect("no frame decoded"),
     )
+}
+
+/// A directory the session's user (`lantern`, under a root daemon) can write into.
+pub fn shared_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The app's input log, a JSON value a line (empty until the app writes it).
+pub fn app_log(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The grant a `--grant-out` file holds, once the daemon wrote it.
+pub fn grant(path: &Path) -> String {
+    wait_for("the session's grant", LONG, || path.exists());
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// A host-daemon session of the test app, logging the input it receives, and its grant.
+pub struct Session {
+    pub daemon: Proc,
+    pub dir: tempfile::TempDir,
+    pub log: std::path::PathBuf,
+    pub token: String,
+}
+
+/// Start session `name` streaming to `target` (`--url URL` or `--listen ADDR`, waited for).
+pub fn session(name: &str, target: &[&str]) -> Session {
+    let dir = shared_dir();
+    let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
+    let mut args = target.to_vec();
+    args.extend(["--name", name, "--no-audio", "--stats"]);
+    args.extend(["--grant-out", grant_file.to_str().unwrap()]);
+    let app = app_bin();
+    let mut daemon = host(&args, &[&app, "app", "--input-log", log.to_str().unwrap()]);
+    if let ["--listen", addr] = target {
+        wait_for_server(&mut daemon, addr);
+    }
+    let token = grant(&grant_file);
+    Session {
+        daemon,
+        dir,
+        log,
+        token,
+    }
+}
+
+/// The host's closing input totals.
+pub fn host_input(out: &std::process::Output) -> Value {
+    final_stats(&out.stderr)["input"].clone()
+}
+
+/// A running daemon's stderr, a line at a time, kept as it comes.
+pub struct Lines(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Lines {
+    pub fn read(daemon: &mut Proc) -> Self {
+        use std::io::BufRead;
+        let stderr = daemon.0.stderr.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self(lines)
+    }
+
+    /// The input totals of the newest stats line.
+    pub fn last_input(&self) -> Option<Value> {
+        let lines = self.0.lock().unwrap();
+        lines.iter().rev().find_map(|line| {
+            let value: Value = serde_json::from_str(line).ok()?;
+            Some(value.get("input")?.clone()).filter(|v| !v.is_null())
+        })
+    }
+
+    /// The closing `--stats` line, once it came.
+    pub fn final_stats(&self) -> Value {
+        wait_for("the closing stats line", LONG, || {
+            self.saw("\"final\":true")
+        });
+        let lines = self.0.lock().unwrap();
+        let line = lines.iter().find(|l| l.contains("\"final\":true")).unwrap();
+        serde_json::from_str(line).unwrap()
+    }
+
+    /// Every JSON line so far.
+    pub fn stats_lines(&self) -> Vec<Value> {
+        let lines = self.0.lock().unwrap();
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Whether a line containing `text` came.
+    pub fn saw(&self, text: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains(text))
+    }
 }

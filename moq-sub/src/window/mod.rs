@@ -201,6 +201,7 @@ impl Window {
                         photon,
                         overlay: config.overlay,
                         unsent_warned: false,
+                        host_seen: false,
                         events: Vec::new(),
                     };
                     let result = viewer.run();
@@ -316,6 +317,8 @@ fn no_display(why: &str) -> Error {
 
 impl Screen {
     fn open(config: &WindowConfig) -> Result<Self, Error> {
+        // Ctrl-C and SIGTERM are the program's to handle, not SDL's.
+        sdl2::hint::set("SDL_NO_SIGNAL_HANDLERS", "1");
         // The click that focuses the window is also the game's.
         sdl2::hint::set("SDL_MOUSE_FOCUS_CLICKTHROUGH", "1");
         sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
@@ -500,6 +503,8 @@ struct Viewer {
     photon: Option<Photon>,
     overlay: bool,
     unsent_warned: bool,
+    /// The host subscribed to this viewer's input (said once).
+    host_seen: bool,
     /// The events of one turn, kept for its allocation.
     events: Vec<Event>,
 }
@@ -545,10 +550,14 @@ impl Viewer {
             if let Err(err) = drawn {
                 break Err(err);
             }
-            if let Some(input) = &mut self.input
-                && let Err(err) = input.heartbeat()
-            {
-                tracing::debug!(%err, "input heartbeat");
+            if let Some(input) = &mut self.input {
+                if !self.host_seen && input.host_listening() {
+                    self.host_seen = true;
+                    tracing::info!("the host takes this viewer's input");
+                }
+                if let Err(err) = input.heartbeat() {
+                    tracing::debug!(%err, "input heartbeat");
+                }
             }
         };
         self.leave(result)
