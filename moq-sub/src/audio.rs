@@ -1,5 +1,6 @@
 //! Playing the audio track: Opus decoding, gaps filled with silence (and counted, so nothing
-//! is lost silently), output to a WAV file, raw PCM on stdout, a PipeWire sink or nowhere, and
+//! is lost silently), output to a WAV file, raw PCM on stdout, a PipeWire sink, SDL's audio or
+//! nowhere, and
 //! the beep onsets that the A/V sync meter pairs with the video's flashes.
 
 use std::fs::File;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::playback::Playback;
+use crate::sdl_audio::SdlAudio;
 use crate::stats::AudioStats;
 use crate::subscribe::Audio;
 
@@ -26,15 +28,35 @@ pub enum AudioOut {
     Raw(BufWriter<std::io::Stdout>),
     /// A PipeWire sink.
     PipeWire(Playback, usize),
+    /// SDL's default output.
+    Sdl(SdlAudio),
 }
 
 impl AudioOut {
     /// `--audio-out`: `None` discards (stats only), `-` is raw PCM on stdout,
-    /// `pipewire[:TARGET]` plays into PipeWire, a path is WAV.
+    /// `pipewire[:TARGET]` plays into PipeWire, `sdl` through SDL's audio, `auto` into
+    /// PipeWire when its daemon answers, else through SDL (else nowhere, with a warning); a
+    /// path is WAV.
     pub fn open(spec: Option<&str>, channels: u16) -> Result<Self, Error> {
         Ok(match spec {
             None => Self::None,
             Some("-") => Self::Raw(BufWriter::new(std::io::stdout())),
+            Some("sdl") => Self::Sdl(SdlAudio::open(channels)?),
+            Some("auto") => match Playback::open(None) {
+                Ok(playback) => Self::PipeWire(playback, channels as usize),
+                Err(pipewire) => {
+                    let pipewire = lantern_net::cli::chain(&pipewire);
+                    tracing::info!(%pipewire, "no PipeWire: trying SDL's audio");
+                    match SdlAudio::open(channels) {
+                        Ok(sdl) => Self::Sdl(sdl),
+                        Err(sdl) => {
+                            let sdl = lantern_net::cli::chain(&sdl);
+                            tracing::warn!(%pipewire, %sdl, "no sound output: the sound is not played");
+                            Self::None
+                        }
+                    }
+                }
+            },
             Some("pipewire") => Self::PipeWire(Playback::open(None)?, channels as usize),
             Some(spec) if spec.starts_with("pipewire:") => {
                 let target = spec["pipewire:".len()..].trim();
@@ -70,6 +92,7 @@ impl AudioOut {
                 .map(|()| 0)
                 .map_err(|e| Error::output("audio", e)),
             Self::PipeWire(playback, channels) => Ok(playback.write(samples, *channels)),
+            Self::Sdl(sdl) => Ok(sdl.write(samples)),
         }
     }
 
@@ -77,6 +100,7 @@ impl AudioOut {
     fn room(&self) -> u64 {
         match self {
             Self::PipeWire(playback, _) => playback.room() as u64,
+            Self::Sdl(sdl) => sdl.room() as u64,
             _ => u64::MAX,
         }
     }
@@ -85,6 +109,7 @@ impl AudioOut {
     fn faults(&self) -> Option<(u64, u64)> {
         match self {
             Self::PipeWire(playback, _) => Some(playback.faults()),
+            Self::Sdl(sdl) => Some(sdl.faults()),
             _ => None,
         }
     }

@@ -12,6 +12,7 @@ mod error;
 pub mod input;
 pub mod output;
 mod playback;
+mod sdl_audio;
 pub mod stats;
 mod subscribe;
 pub mod window;

@@ -87,9 +87,11 @@ struct Args {
     latency_log: Option<std::path::PathBuf>,
 
     /// Play the broadcast's Opus audio: `pipewire` (the default sink) or `pipewire:TARGET` (a
-    /// sink by name or serial), a WAV file, or `-` for raw PCM on stdout (16-bit little-endian,
-    /// 48 kHz, interleaved). Missing audio is played as silence and counted in --stats.
-    #[arg(long, value_name = "pipewire[:TARGET]|FILE.wav|-")]
+    /// sink by name or serial), `sdl` (SDL's default output: PulseAudio, ALSA, …), `auto`
+    /// (PipeWire if its daemon answers, else SDL; the window's default), a WAV file, or `-`
+    /// for raw PCM on stdout (16-bit little-endian, 48 kHz, interleaved), or `none`. Without a
+    /// window the default is none. Missing audio is played as silence and counted in --stats.
+    #[arg(long, value_name = "auto|pipewire[:TARGET]|sdl|FILE.wav|-|none")]
     audio_out: Option<String>,
 
     /// Show each picture as soon as it is decoded, even when its sound comes later. By
@@ -147,6 +149,12 @@ async fn main() -> std::process::ExitCode {
     if window.is_none() && args.input_script.is_none() && args.input_token.is_some() {
         tracing::warn!("--input-token without a window or --input-script: no input is sent");
     }
+    // A window plays the sound too, unless told otherwise.
+    let audio_out = match args.audio_out.as_deref() {
+        Some("none") => None,
+        None if window.is_some() => Some("auto".to_string()),
+        _ => args.audio_out.clone(),
+    };
     let config = moq_sub::Config {
         connect: args.connect,
         name: args.name,
@@ -155,8 +163,8 @@ async fn main() -> std::process::ExitCode {
         stats: args.stats,
         join: args.join,
         latency_log: args.latency_log,
-        av_sync: !args.no_av_sync && args.audio_out.is_some(),
-        audio_out: args.audio_out,
+        av_sync: !args.no_av_sync && audio_out.is_some(),
+        audio_out,
         timeout,
         input: (args.input_script.is_some() || (window.is_some() && args.input_token.is_some()))
             .then_some(moq_sub::input::InputConfig {

@@ -22,7 +22,7 @@ use pw::{properties::properties, spa};
 use crate::Error;
 
 /// The most sound the sink's queue holds before the oldest is shed.
-const MAX_QUEUE_US: u64 = 100_000;
+pub(crate) const MAX_QUEUE_US: u64 = 100_000;
 const MAX_QUEUE: usize = (MAX_QUEUE_US * RATE as u64 / 1_000_000) as usize * CHANNELS;
 /// How long the sink may take to accept the stream.
 const START_TIMEOUT: Duration = Duration::from_secs(5);

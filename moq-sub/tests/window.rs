@@ -23,15 +23,15 @@ fn bright(
         .count()
 }
 
-/// A cube publisher served directly on a free port.
-fn serve_cube(name: &str) -> (Proc, String) {
+/// A cube publisher served directly on a free port (`extra`: its test tone, say).
+fn serve_cube(name: &str, extra: &[&str]) -> (Proc, String) {
     let addr = format!("127.0.0.1:{}", free_port());
-    let publisher = spawn(
-        bin("moq-pub"),
-        &[
-            "--listen", &addr, "--name", name, "--width", "640", "--height", "360", "--stamp",
-        ],
-    );
+    let mut args = vec![
+        "--listen", &addr, "--name", name, "--width", "640", "--height", "360",
+    ];
+    args.push("--stamp");
+    args.extend(extra);
+    let publisher = spawn(bin("moq-pub"), &args);
     wait_for("moq-pub to listen", LONG, || {
         TcpStream::connect(&addr).is_ok()
     });
@@ -40,7 +40,7 @@ fn serve_cube(name: &str) -> (Proc, String) {
 
 #[test]
 fn the_window_shows_the_stream_keeps_its_aspect_and_toggles_the_overlay() {
-    let (_publisher, url) = serve_cube("shown");
+    let (_publisher, url) = serve_cube("shown", &[]);
     let mut display = Display::start();
     let viewer = spawn_env(
         bin("moq-sub"),
@@ -130,7 +130,7 @@ fn the_window_shows_the_stream_keeps_its_aspect_and_toggles_the_overlay() {
 
 #[test]
 fn without_a_display_the_window_says_how_to_get_the_pipe() {
-    let (_publisher, url) = serve_cube("nodisplay");
+    let (_publisher, url) = serve_cube("nodisplay", &[]);
     let out = std::process::Command::new(bin("moq-sub"))
         .args(["--url", &url, "--name", "nodisplay", "--window"])
         .env_remove("DISPLAY")
@@ -145,4 +145,64 @@ fn without_a_display_the_window_says_how_to_get_the_pipe() {
         last.starts_with("moq-sub: no display to open a window on") && last.contains("-o -"),
         "{err}"
     );
+}
+
+/// Where no PipeWire daemon answers, the window plays the sound through SDL's audio (here its
+/// disk driver, which writes what it plays to a file), in step with the picture.
+#[test]
+fn without_pipewire_the_window_plays_the_sound_through_sdl() {
+    let (_publisher, url) = serve_cube("heard", &["--audio", "testsrc"]);
+    let display = Display::start();
+    let dir = tempfile::tempdir().unwrap();
+    let played = dir.path().join("sdl-disk.raw");
+    let mut env = display.env();
+    env.extend([
+        // A runtime directory with no PipeWire socket in it.
+        (
+            "XDG_RUNTIME_DIR".to_string(),
+            dir.path().display().to_string(),
+        ),
+        ("SDL_AUDIODRIVER".to_string(), "disk".to_string()),
+        (
+            "SDL_DISKAUDIOFILE".to_string(),
+            played.display().to_string(),
+        ),
+    ]);
+    let viewer = spawn_env(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "heard",
+            "--stats",
+            "--frames",
+            "300",
+            "--timeout",
+            "20",
+        ],
+        &env,
+    );
+    let out = viewer.finish(LONG);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("playing audio through SDL driver=disk"),
+        "{err}"
+    );
+    // SDL wrote what it played: 48 kHz stereo f32, with the tone's beeps in it.
+    let bytes = std::fs::read(&played).unwrap();
+    let samples: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_ne_bytes(b.try_into().unwrap()))
+        .collect();
+    assert!(samples.len() > 48_000 * 2 * 3, "{} samples", samples.len());
+    let loudest = samples.iter().fold(0f32, |m, s| m.max(s.abs()));
+    assert!(
+        loudest > 0.1,
+        "the beeps are not in what SDL played (peak {loudest})"
+    );
+    let stats = final_stats(&out.stderr);
+    assert!(stats["av_pairs"].as_u64() >= Some(1), "{stats}");
+    assert_eq!(stats["audio_shed_ms"], 0.0, "{stats}");
 }
