@@ -86,11 +86,7 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
     assert!(others[1].contains("\"button\":272") && others[1].contains("\"down\":false"));
     assert!(others[2].contains("\"notches\":1"), "{others:?}");
     // The absolute move lands mid-frame, the relative one 5 px on.
-    let moves: Vec<(f64, f64)> = events
-        .iter()
-        .filter(|e| e["kind"] == "motion")
-        .map(|e| (e["x"].as_f64().unwrap(), e["y"].as_f64().unwrap()))
-        .collect();
+    let moves = pointer_places(&events);
     let centre = moves
         .iter()
         .position(|&(x, y)| (x - 640.0).abs() < 1.0 && (y - 360.0).abs() < 1.0);

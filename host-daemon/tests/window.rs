@@ -70,11 +70,7 @@ fn keys_and_clicks_in_the_window_reach_the_app() {
     });
     let events = app_log(&log);
     // The pointer lands where it was in the window: the window shows the session 1:1.
-    let motion: Vec<(f64, f64)> = events
-        .iter()
-        .filter(|e| e["kind"] == "motion")
-        .map(|e| (e["x"].as_f64().unwrap(), e["y"].as_f64().unwrap()))
-        .collect();
+    let motion = pointer_places(&events);
     assert!(
         motion
             .iter()

@@ -201,6 +201,15 @@ pub fn app_log(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Where the app's pointer went, in the order it moved (surface pixels).
+pub fn pointer_places(events: &[Value]) -> Vec<(f64, f64)> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == "motion")
+        .map(|e| (e["x"].as_f64().unwrap(), e["y"].as_f64().unwrap()))
+        .collect()
+}
+
 /// The grant a `--grant-out` file holds, once the daemon wrote it.
 pub fn grant(path: &Path) -> String {
     wait_for("the session's grant", LONG, || path.exists());
