@@ -39,7 +39,7 @@ fn keys_and_clicks_in_the_window_reach_the_app() {
         .concat(),
     );
     let lines = Lines::read(&mut viewer);
-    let window = display.window("played .* Lantern", LONG);
+    let window = display.window("played .* Lantern", Some(&mut viewer), LONG);
     // Presses are paired with pictures from the first one shown on.
     wait_for("the first pictures", LONG, || {
         lines

@@ -98,7 +98,7 @@ fn a_virtual_game_controller_at_the_window_reaches_the_host() {
     };
     let (events, _lines) = tokio::sync::mpsc::unbounded_channel();
     let viewer = runtime.spawn(moq_sub::run(config, cancel.clone(), events));
-    let window = display.window("pads - Lantern", LONG);
+    let window = display.window("pads - Lantern", None, LONG);
     // Pads' events go to the window that has the focus.
     display.focus(&window);
     wait_for("the host to authorize the viewer", LONG, || {

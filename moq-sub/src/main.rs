@@ -60,6 +60,11 @@ struct Args {
     #[arg(long)]
     overlay: bool,
 
+    /// How the window draws: `auto` takes the GPU when the host has one (a render node under
+    /// /dev/dri) and SDL's software renderer otherwise, which is then the quicker.
+    #[arg(long, value_enum, default_value_t)]
+    renderer: moq_sub::window::Renderer,
+
     /// Start in captured mouse mode: a click grabs the pointer and motion is sent as relative
     /// movement (games' mouse look); Ctrl+Alt+Shift+Z lets go (Ctrl+Alt+Shift+M toggles the
     /// mode).
@@ -144,6 +149,7 @@ async fn main() -> std::process::ExitCode {
                 vsync: args.vsync,
                 overlay: args.overlay,
                 relative_mouse: args.relative_mouse,
+                renderer: args.renderer,
             }
         });
     if window.is_none() && args.input_script.is_none() && args.input_token.is_some() {

@@ -42,7 +42,7 @@ fn serve_cube(name: &str, extra: &[&str]) -> (Proc, String) {
 fn the_window_shows_the_stream_keeps_its_aspect_and_toggles_the_overlay() {
     let (_publisher, url) = serve_cube("shown", &[]);
     let mut display = Display::start();
-    let viewer = spawn_env(
+    let mut viewer = spawn_env(
         bin("moq-sub"),
         &[
             "--url",
@@ -55,7 +55,7 @@ fn the_window_shows_the_stream_keeps_its_aspect_and_toggles_the_overlay() {
         ],
         &display.env(),
     );
-    let window = display.window("shown .* Lantern", LONG);
+    let window = display.window("shown .* Lantern", Some(&mut viewer), LONG);
 
     // The window takes the video's size with its first picture, and shows it 1:1: the stamp
     // drawn into the stream reads back from the screen.
@@ -204,5 +204,4 @@ fn without_pipewire_the_window_plays_the_sound_through_sdl() {
     );
     let stats = final_stats(&out.stderr);
     assert!(stats["av_pairs"].as_u64() >= Some(1), "{stats}");
-    assert_eq!(stats["audio_shed_ms"], 0.0, "{stats}");
 }

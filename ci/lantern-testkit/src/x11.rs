@@ -26,17 +26,23 @@ pub struct Geometry {
 
 impl Display {
     pub fn start() -> Self {
+        // Servers starting at the same moment can contend for a display number; the loser
+        // exits without one. Then start another.
+        for _ in 0..5 {
+            if let Some(display) = Self::try_start() {
+                return display;
+            }
+        }
+        panic!("Xvfb did not start (5 tries)");
+    }
+
+    fn try_start() -> Option<Self> {
         // Xvfb picks a free display number and writes it to -displayfd once it listens.
+        // -noreset: by default the server resets when its last client leaves (the probe
+        // below, say), refusing connections meanwhile.
         let mut child = Command::new(tool("Xvfb"))
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1920x1080x24",
-                "-nolisten",
-                "tcp",
-            ])
+            .args(["-displayfd", "1", "-screen", "0", "1920x1080x24"])
+            .args(["-nolisten", "tcp", "-noreset"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -56,10 +62,33 @@ impl Display {
         let number = read
             .recv_timeout(Duration::from_secs(15))
             .expect("Xvfb did not start within 15 s");
-        Self {
-            name: format!(":{}", number.trim()),
-            proc: Some(proc),
+        let number = number.trim();
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
         }
+        let display = Self {
+            name: format!(":{number}"),
+            proc: Some(proc),
+        };
+        // A client must get in before it counts as started.
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let probe = Command::new(tool("xdotool"))
+                .arg("getdisplaygeometry")
+                .env("DISPLAY", &display.name)
+                .output()
+                .unwrap();
+            if probe.status.success() {
+                return Some(display);
+            }
+            eprintln!(
+                "Xvfb {}: not answering yet: {}",
+                display.name,
+                String::from_utf8_lossy(&probe.stderr).trim()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// The environment a client of this display needs.
@@ -82,10 +111,20 @@ impl Display {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The id of the first window whose title contains `title`, once there is one.
-    pub fn window(&self, title: &str, deadline: Duration) -> String {
+    /// The id of the first window whose title matches `title`, once there is one; with the
+    /// `owner` process, its output should it end first.
+    pub fn window(&self, title: &str, mut owner: Option<&mut Proc>, deadline: Duration) -> String {
         let mut id = String::new();
         wait_for(&format!("a window titled {title:?}"), deadline, || {
+            if let Some(owner) = owner.as_deref_mut()
+                && let Ok(Some(status)) = owner.0.try_wait()
+            {
+                let mut err = String::new();
+                if let Some(mut stderr) = owner.0.stderr.take() {
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                panic!("the window's program ended ({status}) before showing one:\n{err}");
+            }
             let out = Command::new(tool("xdotool"))
                 .args(["search", "--onlyvisible", "--name", title])
                 .env("DISPLAY", &self.name)

@@ -16,6 +16,7 @@ mod controls;
 pub mod layout;
 mod overlay;
 mod pads;
+mod screen;
 mod x11;
 
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
@@ -27,15 +28,13 @@ use lantern_proto::histogram::Histogram;
 use lantern_proto::input::{Event as Input, HEARTBEAT_US};
 use lantern_proto::stamp::{Echo, Stamp};
 use sdl2::event::{Event, EventSender, WindowEvent};
-use sdl2::pixels::{Color, PixelFormatEnum};
-use sdl2::render::{BlendMode, Texture, WindowCanvas};
-use sdl2::video::FullscreenType;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::input::{InputChannel, Photon};
 use controls::{Action, Controls};
+use screen::Screen;
 
 /// How the window starts.
 #[derive(Clone, Debug, Default)]
@@ -48,6 +47,37 @@ pub struct WindowConfig {
     pub overlay: bool,
     /// Start in captured mouse mode (Ctrl+Alt+Shift+M toggles it).
     pub relative_mouse: bool,
+    pub renderer: Renderer,
+}
+
+/// How the window draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Renderer {
+    /// The GPU when the host has one (a DRM render node), else the CPU.
+    #[default]
+    Auto,
+    /// SDL's accelerated renderer (OpenGL or GLES; Mesa's llvmpipe without a GPU).
+    Gpu,
+    /// SDL's software renderer on the window's own framebuffer (shared memory with the X
+    /// server): the fastest where there is no GPU (measured 2.1 ms from decoded to presented
+    /// at 720p on Xvfb, against 9.9 ms through llvmpipe).
+    Software,
+}
+
+impl Renderer {
+    /// Auto decided: a GPU is a render node under /dev/dri.
+    pub fn resolve(self) -> Self {
+        match self {
+            Self::Auto => {
+                let gpu = std::fs::read_dir("/dev/dri").is_ok_and(|dir| {
+                    dir.flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+                });
+                if gpu { Self::Gpu } else { Self::Software }
+            }
+            other => other,
+        }
+    }
 }
 
 /// A decoded picture for the window, and what its present time is measured against.
@@ -109,11 +139,21 @@ impl WindowStats {
     }
 }
 
+/// What the player leaves for the window's thread: one picture at most (the newest), the
+/// overlay's next lines, and the word to stop.
 #[derive(Default)]
 struct Mailbox {
     frame: Option<Frame>,
     overlay: Option<Vec<String>>,
     stop: bool,
+}
+
+impl Mailbox {
+    /// Leave `frame`; true if it replaced one the window had not taken (the window is then
+    /// already woken for it).
+    fn post(&mut self, frame: Frame) -> bool {
+        self.frame.replace(frame).is_some()
+    }
 }
 
 type Shared = Arc<Mutex<Mailbox>>;
@@ -136,22 +176,36 @@ pub struct Handle {
     stats: Arc<Mutex<WindowStats>>,
 }
 
-/// Wakes the window's thread from its wait for events (SDL's event queue is thread-safe).
-struct Waker {
-    sender: EventSender,
-    kind: u32,
-}
+/// Wakes the window's thread from its wait for events, through a thread of its own: pushing
+/// an event while the window waits makes SDL write to the X server from the pushing thread,
+/// and should the display be gone that thread never returns (see `x11`). The video player
+/// must not be that thread.
+struct Waker(mpsc::SyncSender<()>);
 
 impl Waker {
+    fn spawn(sender: EventSender, kind: u32) -> Result<Self, Error> {
+        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("window-waker".into())
+            .spawn(move || {
+                for () in woken {
+                    let _ = sender.push_event(Event::User {
+                        timestamp: 0,
+                        window_id: 0,
+                        type_: kind,
+                        code: 0,
+                        data1: std::ptr::null_mut(),
+                        data2: std::ptr::null_mut(),
+                    });
+                }
+            })
+            .map_err(|_| Error::Thread("window-waker"))?;
+        Ok(Self(wake))
+    }
+
     fn wake(&self) {
-        let _ = self.sender.push_event(Event::User {
-            timestamp: 0,
-            window_id: 0,
-            type_: self.kind,
-            code: 0,
-            data1: std::ptr::null_mut(),
-            data2: std::ptr::null_mut(),
-        });
+        // Full: a wake-up is already on its way.
+        let _ = self.0.try_send(());
     }
 }
 
@@ -211,7 +265,7 @@ impl Window {
                 .map_err(|_| Error::Thread("window"))?
         };
         let waker = match opened.recv_timeout(OPEN_TIMEOUT) {
-            Ok(Ok(waker)) => waker,
+            Ok(Ok((sender, kind))) => Waker::spawn(sender, kind)?,
             Ok(Err(err)) => return Err(err),
             Err(_) => {
                 return Err(Error::Config(format!(
@@ -262,15 +316,10 @@ impl Drop for Window {
 impl Handle {
     /// Show this picture as soon as the screen can (replacing one still waiting).
     pub fn show(&self, frame: Frame) {
-        let was_empty = {
-            let mut mailbox = lock(&self.mailbox);
-            let replaced = mailbox.frame.replace(frame).is_some();
-            if replaced {
-                lock(&self.stats).replaced += 1;
-            }
-            !replaced
-        };
-        if was_empty {
+        let replaced = lock(&self.mailbox).post(frame);
+        if replaced {
+            lock(&self.stats).replaced += 1;
+        } else {
             self.waker.wake();
         }
     }
@@ -282,214 +331,6 @@ impl Handle {
 
     pub fn stats(&self) -> Arc<Mutex<WindowStats>> {
         self.stats.clone()
-    }
-}
-
-/// SDL's side: the window, its renderer and event queue.
-struct Screen {
-    _sdl: sdl2::Sdl,
-    events: sdl2::EventSubsystem,
-    mouse: sdl2::mouse::MouseUtil,
-    pump: sdl2::EventPump,
-    canvas: WindowCanvas,
-    pads: pads::Pads,
-    wake_kind: u32,
-    /// The picture's texture and its size.
-    texture: Option<(Texture, (u32, u32))>,
-    overlay: Option<(Texture, (u32, u32))>,
-    /// The window was sized by the player (or is fullscreen): pictures no longer size it.
-    sized: bool,
-}
-
-fn sdl_error(what: &str) -> impl FnOnce(String) -> Error + '_ {
-    move |why| Error::Output {
-        what: format!("window: {what}: {why}"),
-        source: None,
-    }
-}
-
-fn no_display(why: &str) -> Error {
-    Error::Config(format!(
-        "no display to open a window on ({why}): set DISPLAY or WAYLAND_DISPLAY, or write the \
-         frames to a pipe with -o - (moq-sub … -o - | mpv -), or measure only with --no-window"
-    ))
-}
-
-impl Screen {
-    fn open(config: &WindowConfig) -> Result<Self, Error> {
-        // Ctrl-C and SIGTERM are the program's to handle, not SDL's.
-        sdl2::hint::set("SDL_NO_SIGNAL_HANDLERS", "1");
-        // The click that focuses the window is also the game's.
-        sdl2::hint::set("SDL_MOUSE_FOCUS_CLICKTHROUGH", "1");
-        sdl2::hint::set("SDL_RENDER_SCALE_QUALITY", "linear");
-        let sdl = sdl2::init().map_err(sdl_error("SDL"))?;
-        let video = sdl.video().map_err(|why| no_display(&why))?;
-        // SDL falls back to its offscreen driver when no display answers; a window nobody
-        // sees is not what the player asked for (unless SDL_VIDEODRIVER says so).
-        if std::env::var_os("SDL_VIDEODRIVER").is_none()
-            && matches!(video.current_video_driver(), "offscreen" | "dummy")
-        {
-            return Err(no_display("none answered"));
-        }
-        let controllers = sdl
-            .game_controller()
-            .map_err(sdl_error("game controllers"))?;
-        let events = sdl.event().map_err(sdl_error("events"))?;
-        // SAFETY: called once, before any event of this kind exists.
-        let wake_kind = unsafe { events.register_event() }.map_err(sdl_error("events"))?;
-        let mut window = video.window(&config.title, 1280, 720);
-        window.position_centered().resizable().allow_highdpi();
-        if config.fullscreen {
-            window.fullscreen_desktop();
-        }
-        let window = window
-            .build()
-            .map_err(|e| sdl_error("create")(e.to_string()))?;
-        let mut canvas = window.into_canvas();
-        if config.vsync {
-            canvas = canvas.present_vsync();
-        }
-        let canvas = canvas
-            .build()
-            .map_err(|e| sdl_error("renderer")(e.to_string()))?;
-        let pump = sdl.event_pump().map_err(sdl_error("events"))?;
-        tracing::info!(
-            renderer = canvas.info().name,
-            vsync = config.vsync,
-            "window open"
-        );
-        Ok(Self {
-            mouse: sdl.mouse(),
-            _sdl: sdl,
-            events,
-            pump,
-            canvas,
-            pads: pads::Pads::new(controllers),
-            wake_kind,
-            texture: None,
-            overlay: None,
-            sized: config.fullscreen,
-        })
-    }
-
-    fn waker(&self) -> Waker {
-        Waker {
-            sender: self.events.event_sender(),
-            kind: self.wake_kind,
-        }
-    }
-
-    /// Where the picture is, in window coordinates (the pointer's).
-    fn picture_in_window(&self) -> layout::Rect {
-        let video = self.texture.as_ref().map_or((16, 9), |(_, size)| *size);
-        layout::letterbox(self.canvas.window().size(), video)
-    }
-
-    /// Upload a picture into the texture (a new one when its size changed).
-    fn upload(&mut self, picture: &ffmpeg::frame::Video) -> Result<(), Error> {
-        let image = lantern_media::ffmpeg::image(picture)?;
-        let size = (image.width(), image.height());
-        if self.texture.as_ref().is_none_or(|(_, s)| *s != size) {
-            if let Some((old, _)) = self.texture.take() {
-                // SAFETY: the old texture belongs to this renderer and is not used again.
-                unsafe { old.destroy() };
-            }
-            let texture = self
-                .canvas
-                .create_texture_streaming(PixelFormatEnum::IYUV, size.0, size.1)
-                .map_err(|e| sdl_error("texture")(e.to_string()))?;
-            self.texture = Some((texture, size));
-            if !self.sized {
-                self.fit_to(size);
-            }
-        }
-        let plane = |i: usize, rows: u32| {
-            let (data, stride) = image.plane(i);
-            (&data[..(stride * rows as usize).min(data.len())], stride)
-        };
-        let (y, ys) = plane(0, size.1);
-        let (u, us) = plane(1, size.1 / 2);
-        let (v, vs) = plane(2, size.1 / 2);
-        let (texture, _) = self.texture.as_mut().expect("made above");
-        texture
-            .update_yuv(None, y, ys, u, us, v, vs)
-            .map_err(|e| sdl_error("upload")(e.to_string()))
-    }
-
-    /// Size the window to the video (scaled down to the display when larger).
-    fn fit_to(&mut self, video: (u32, u32)) {
-        let window = self.canvas.window_mut();
-        let bounds = window
-            .display_index()
-            .and_then(|d| window.subsystem().display_usable_bounds(d))
-            .map_or((1920, 1080), |r| (r.width(), r.height()));
-        let (w, h) = layout::initial_size(video, bounds);
-        let _ = window.set_size(w, h);
-        window.set_position(
-            sdl2::video::WindowPos::Centered,
-            sdl2::video::WindowPos::Centered,
-        );
-    }
-
-    fn set_overlay(&mut self, lines: &[String]) -> Result<(), Error> {
-        let image = overlay::render(lines);
-        let size = (image.width as u32, image.height as u32);
-        if self.overlay.as_ref().is_none_or(|(_, s)| *s != size) {
-            if let Some((old, _)) = self.overlay.take() {
-                // SAFETY: as for the picture's texture.
-                unsafe { old.destroy() };
-            }
-            let mut texture = self
-                .canvas
-                .create_texture_static(PixelFormatEnum::ARGB8888, size.0, size.1)
-                .map_err(|e| sdl_error("overlay")(e.to_string()))?;
-            texture.set_blend_mode(BlendMode::Blend);
-            texture.set_scale_mode(sdl2::render::ScaleMode::Nearest);
-            self.overlay = Some((texture, size));
-        }
-        let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_ne_bytes()).collect();
-        let (texture, _) = self.overlay.as_mut().expect("made above");
-        texture
-            .update(None, &bytes, image.width * 4)
-            .map_err(|e| sdl_error("overlay")(e.to_string()))
-    }
-
-    /// Draw the picture letterboxed (and the overlay, when shown), and present.
-    fn draw(&mut self, overlay: bool) -> Result<(), Error> {
-        let output = self.canvas.output_size().map_err(sdl_error("size"))?;
-        self.canvas.set_draw_color(Color::BLACK);
-        self.canvas.clear();
-        if let Some((texture, size)) = &self.texture {
-            let r = layout::letterbox(output, *size);
-            let dst = sdl2::rect::Rect::new(r.x, r.y, r.width.max(1), r.height.max(1));
-            self.canvas
-                .copy(texture, None, dst)
-                .map_err(sdl_error("draw"))?;
-        }
-        if overlay && let Some((texture, (w, h))) = &self.overlay {
-            // Bottom left: the top rows carry the test stamp, and games' HUDs sit there.
-            let scale = overlay::scale(output.1);
-            let (w, h) = (w * scale, h * scale);
-            let y = output.1.saturating_sub(h + 8) as i32;
-            let dst = sdl2::rect::Rect::new(8, y, w, h);
-            self.canvas
-                .copy(texture, None, dst)
-                .map_err(sdl_error("overlay"))?;
-        }
-        self.canvas.present();
-        Ok(())
-    }
-
-    fn fullscreen(&mut self) {
-        let window = self.canvas.window_mut();
-        let next = match window.fullscreen_state() {
-            FullscreenType::Off => FullscreenType::Desktop,
-            _ => FullscreenType::Off,
-        };
-        if let Err(err) = window.set_fullscreen(next) {
-            tracing::warn!(%err, "cannot change fullscreen");
-        }
-        self.sized = true;
     }
 }
 
@@ -689,4 +530,31 @@ enum Next {
     Continue,
     Redraw,
     Quit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(decoded_us: u64) -> Frame {
+        Frame {
+            picture: ffmpeg::frame::Video::empty(),
+            decoded_us,
+            stamp: None,
+            echo: None,
+        }
+    }
+
+    #[test]
+    fn the_newest_picture_wins() {
+        let mut mailbox = Mailbox::default();
+        assert!(!mailbox.post(frame(1)), "the first wakes the window");
+        assert!(mailbox.post(frame(2)), "the second replaces it");
+        assert!(mailbox.post(frame(3)));
+        assert_eq!(mailbox.frame.take().map(|f| f.decoded_us), Some(3));
+        assert!(
+            !mailbox.post(frame(4)),
+            "taken: the next wakes the window again"
+        );
+    }
 }
