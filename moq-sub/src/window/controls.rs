@@ -210,6 +210,39 @@ impl Controls {
     }
 }
 
+/// Merge what the format can merge without losing anything: neighbouring relative motions
+/// add up, neighbouring absolute places keep the last, neighbouring wheel turns add up. Keys,
+/// buttons and pads stay as they are, in order (a click between two motions keeps them apart).
+pub fn coalesce(events: &mut Vec<Input>) {
+    let mut out: Vec<Input> = Vec::with_capacity(events.len());
+    for event in events.drain(..) {
+        let merged = match (out.last_mut(), &event) {
+            (Some(Input::PointerRel { dx, dy }), Input::PointerRel { dx: x, dy: y })
+            | (Some(Input::Wheel { dx, dy }), Input::Wheel { dx: x, dy: y }) => add(dx, dy, *x, *y),
+            (Some(last @ Input::PointerAbs { .. }), Input::PointerAbs { .. }) => {
+                *last = event.clone();
+                true
+            }
+            _ => false,
+        };
+        if !merged {
+            out.push(event);
+        }
+    }
+    *events = out;
+}
+
+/// (`dx`, `dy`) += (`x`, `y`) if neither overflows.
+fn add(dx: &mut i16, dy: &mut i16, x: i16, y: i16) -> bool {
+    match (dx.checked_add(x), dy.checked_add(y)) {
+        (Some(sx), Some(sy)) => {
+            (*dx, *dy) = (sx, sy);
+            true
+        }
+        _ => false,
+    }
+}
+
 fn key(scancode: Scancode, down: bool) -> Option<Input> {
     let usage = scancode as i32;
     let usage = u16::try_from(usage)
@@ -398,6 +431,40 @@ mod tests {
             Some(Action::ReleaseAll)
         );
         assert!(!controls.captured());
+    }
+
+    #[test]
+    fn motion_coalesces_around_what_cannot() {
+        let rel = |dx, dy| Input::PointerRel { dx, dy };
+        let click = Input::Button {
+            button: Button::Left,
+            down: true,
+        };
+        let mut events = vec![
+            rel(1, 2),
+            rel(3, -1),
+            click.clone(),
+            rel(5, 5),
+            Input::PointerAbs { x: 1, y: 1 },
+            Input::PointerAbs { x: 9, y: 9 },
+            Input::Wheel { dx: 0, dy: 120 },
+            Input::Wheel { dx: 0, dy: 120 },
+            rel(i16::MAX, 0),
+            rel(1, 0),
+        ];
+        coalesce(&mut events);
+        assert_eq!(
+            events,
+            [
+                rel(4, 1),
+                click,
+                rel(5, 5),
+                Input::PointerAbs { x: 9, y: 9 },
+                Input::Wheel { dx: 0, dy: 240 },
+                rel(i16::MAX, 0),
+                rel(1, 0),
+            ]
+        );
     }
 
     #[test]

@@ -257,6 +257,7 @@ impl Window {
                         unsent_warned: false,
                         host_seen: false,
                         events: Vec::new(),
+                        input_events: Vec::new(),
                     };
                     let result = viewer.run();
                     closed.cancel();
@@ -346,8 +347,9 @@ struct Viewer {
     unsent_warned: bool,
     /// The host subscribed to this viewer's input (said once).
     host_seen: bool,
-    /// The events of one turn, kept for its allocation.
+    /// The events of one turn, and the input they made, kept for their allocations.
     events: Vec<Event>,
+    input_events: Vec<Input>,
 }
 
 impl Viewer {
@@ -359,8 +361,9 @@ impl Viewer {
             events.extend(self.screen.pump.poll_iter());
             let mut redraw = false;
             let mut quit = false;
+            let mut input = std::mem::take(&mut self.input_events);
             for event in events.drain(..) {
-                match self.event(&event) {
+                match self.event(&event, &mut input) {
                     Ok(Next::Quit) => quit = true,
                     Ok(Next::Redraw) => redraw = true,
                     Ok(Next::Continue) => {}
@@ -368,6 +371,11 @@ impl Viewer {
                 }
             }
             self.events = events;
+            // One batch a turn: a 1000 Hz mouse's motion becomes one movement.
+            controls::coalesce(&mut input);
+            self.send(&input);
+            input.clear();
+            self.input_events = input;
             if quit {
                 break Ok(());
             }
@@ -438,7 +446,9 @@ impl Viewer {
         Ok(())
     }
 
-    fn event(&mut self, event: &Event) -> Result<Next, Error> {
+    /// One SDL event: what it asks of the window, and the player's input it makes (added to
+    /// `input`).
+    fn event(&mut self, event: &Event, input: &mut Vec<Input>) -> Result<Next, Error> {
         match event {
             Event::Quit { .. } => return Ok(Next::Quit),
             Event::User { type_, .. } if *type_ == self.screen.wake_kind => {}
@@ -463,14 +473,15 @@ impl Viewer {
             | Event::ControllerButtonDown { .. }
             | Event::ControllerButtonUp { .. }
             | Event::ControllerAxisMotion { .. } => {
-                if let Some(pad) = self.screen.pads.event(event) {
-                    self.send(&[pad]);
-                }
+                input.extend(self.screen.pads.event(event));
             }
             _ => {
                 let step = self.controls.event(event, self.screen.picture_in_window());
-                self.send(&step.events);
+                input.extend(step.events);
                 if let Some(action) = step.action {
+                    // What came before the action goes first (a release follows the presses).
+                    self.send(input);
+                    input.clear();
                     return Ok(self.act(action));
                 }
             }
