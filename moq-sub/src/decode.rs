@@ -102,6 +102,11 @@ impl Decoder {
                     self.scaler = Some((scaler, ffmpeg::frame::Video::empty()));
                 }
                 let (scaler, converted) = self.scaler.as_mut().expect("set above");
+                // The window may still hold the last converted picture: convert into new
+                // buffers rather than under it.
+                if !lantern_media::ffmpeg::is_writable(converted) {
+                    *converted = ffmpeg::frame::Video::empty();
+                }
                 scaler
                     .run(&self.decoded, converted)
                     .map_err(|e| Error::decoder("convert to I420", e))?;
