@@ -1,7 +1,6 @@
 //! Playing the audio track: Opus decoding, gaps filled with silence (and counted, so nothing
 //! is lost silently), output to a WAV file, raw PCM on stdout, a PipeWire sink, SDL's audio or
-//! nowhere, and
-//! the beep onsets that the A/V sync meter pairs with the video's flashes.
+//! nowhere, and the beep onsets that the A/V sync meter pairs with the video's flashes.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -106,7 +106,7 @@ impl Photon {
         let mut state = self.lock();
         let ms = |h: &Histogram, q| crate::stats::ms(h.quantile(q));
         let h = if total { &state.total } else { &state.window };
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "input_events": state.sent_events,
             "input_datagrams": state.sent_datagrams,
             "input_to_photon_ms_p50": ms(h, 0.5),
@@ -114,7 +114,6 @@ impl Photon {
             "input_to_photon_count": h.count(),
             "input_unanswered": state.meter.unanswered(),
         });
-        let mut line = line;
         if total {
             line["input_to_app_ms_p50"] = ms(&state.to_app, 0.5).into();
             line["input_frame_wait_ms_p50"] = ms(&state.frame_wait, 0.5).into();

@@ -118,12 +118,14 @@ pub async fn run(
     // The window opens before dialing: no display is an error worth knowing at once.
     let window = match &config.window {
         Some(settings) => {
-            let window = window::Window::open(
-                settings.clone(),
-                window_channel,
-                hooks.photon.clone(),
-                cancel.clone(),
-            )
+            // Opening waits for the window's thread: not on the runtime's own threads.
+            let (settings, photon, closed) =
+                (settings.clone(), hooks.photon.clone(), cancel.clone());
+            let window = tokio::task::spawn_blocking(move || {
+                window::Window::open(settings, window_channel, photon, closed)
+            })
+            .await
+            .unwrap_or(Err(Error::Thread("window")))
             .map_err(|e| (e, None))?;
             hooks.window = Some(window.handle());
             Some(window)

@@ -138,9 +138,7 @@ async fn main() -> std::process::ExitCode {
         Ok(timeout) => timeout,
         Err(err) => return cli::exit("moq-sub", Err::<(), _>(err), &shutdown),
     };
-    let display = ["DISPLAY", "WAYLAND_DISPLAY"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    let display = moq_sub::window::display_available();
     let window =
         (args.window || (display && args.output.is_none() && !args.no_window)).then(|| {
             moq_sub::window::WindowConfig {

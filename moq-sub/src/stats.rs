@@ -186,22 +186,7 @@ impl Stats {
             "net_ms_p99": ms(self.net.quantile(0.99)),
             "decode_ms_p50": ms(self.decode.quantile(0.5)),
         });
-        if let Some(audio) = &self.audio {
-            audio
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .tick(&mut line);
-        }
-        if let Some(photon) = &self.photon {
-            extend(&mut line, photon.figures(false));
-        }
-        if let Some(window) = &self.window {
-            window
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .tick(&mut line);
-        }
-        line["rtt_ms"] = self.rtt_ms().into();
+        self.shared_figures(&mut line, false);
         self.since = Instant::now();
         self.window_frames = 0;
         self.window_bytes = 0;
@@ -240,23 +225,33 @@ impl Stats {
             "net_ms_p99": ms(self.total_net.quantile(0.99)),
             "decode_ms_p50": ms(self.total_decode.quantile(0.5)),
         });
+        self.shared_figures(&mut line, true);
+        line
+    }
+
+    /// What the other parts measured (sound, input, the window, the connection's RTT):
+    /// over the last second (whose windows then restart), or the whole run.
+    fn shared_figures(&self, line: &mut serde_json::Value, total: bool) {
         if let Some(audio) = &self.audio {
-            audio
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .total(&mut line);
+            let mut audio = audio.lock().unwrap_or_else(PoisonError::into_inner);
+            if total {
+                audio.total(line)
+            } else {
+                audio.tick(line)
+            }
         }
         if let Some(photon) = &self.photon {
-            extend(&mut line, photon.figures(true));
+            extend(line, photon.figures(total));
         }
         if let Some(window) = &self.window {
-            window
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .total(&mut line);
+            let mut window = window.lock().unwrap_or_else(PoisonError::into_inner);
+            if total {
+                window.total(line)
+            } else {
+                window.tick(line)
+            }
         }
         line["rtt_ms"] = self.rtt_ms().into();
-        line
     }
 
     fn rtt_ms(&self) -> Option<f64> {

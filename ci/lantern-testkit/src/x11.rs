@@ -73,19 +73,13 @@ impl Display {
         // A client must get in before it counts as started.
         let start = std::time::Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
-            let probe = Command::new(tool("xdotool"))
-                .arg("getdisplaygeometry")
-                .env("DISPLAY", &display.name)
-                .output()
-                .unwrap();
-            if probe.status.success() {
+            if display
+                .try_xdotool(&["getdisplaygeometry"])
+                .status
+                .success()
+            {
                 return Some(display);
             }
-            eprintln!(
-                "Xvfb {}: not answering yet: {}",
-                display.name,
-                String::from_utf8_lossy(&probe.stderr).trim()
-            );
             std::thread::sleep(Duration::from_millis(50));
         }
         None
@@ -96,13 +90,18 @@ impl Display {
         vec![("DISPLAY".into(), self.name.clone())]
     }
 
-    /// Run xdotool on this display; its output.
-    pub fn xdotool(&self, args: &[&str]) -> String {
-        let out = Command::new(tool("xdotool"))
+    /// Run xdotool on this display, whatever it says.
+    fn try_xdotool(&self, args: &[&str]) -> std::process::Output {
+        Command::new(tool("xdotool"))
             .args(args)
             .env("DISPLAY", &self.name)
             .output()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Run xdotool on this display; its output.
+    pub fn xdotool(&self, args: &[&str]) -> String {
+        let out = self.try_xdotool(args);
         assert!(
             out.status.success(),
             "xdotool {args:?}: {}",
@@ -125,11 +124,7 @@ impl Display {
                 }
                 panic!("the window's program ended ({status}) before showing one:\n{err}");
             }
-            let out = Command::new(tool("xdotool"))
-                .args(["search", "--onlyvisible", "--name", title])
-                .env("DISPLAY", &self.name)
-                .output()
-                .unwrap();
+            let out = self.try_xdotool(&["search", "--onlyvisible", "--name", title]);
             id = String::from_utf8_lossy(&out.stdout)
                 .lines()
                 .next()

@@ -214,22 +214,16 @@ impl Controls {
 /// add up, neighbouring absolute places keep the last, neighbouring wheel turns add up. Keys,
 /// buttons and pads stay as they are, in order (a click between two motions keeps them apart).
 pub fn coalesce(events: &mut Vec<Input>) {
-    let mut out: Vec<Input> = Vec::with_capacity(events.len());
-    for event in events.drain(..) {
-        let merged = match (out.last_mut(), &event) {
-            (Some(Input::PointerRel { dx, dy }), Input::PointerRel { dx: x, dy: y })
-            | (Some(Input::Wheel { dx, dy }), Input::Wheel { dx: x, dy: y }) => add(dx, dy, *x, *y),
-            (Some(last @ Input::PointerAbs { .. }), Input::PointerAbs { .. }) => {
-                *last = event.clone();
-                true
-            }
-            _ => false,
-        };
-        if !merged {
-            out.push(event);
+    // `later` merges into `kept` (the event before it that stays) when this returns true.
+    events.dedup_by(|later, kept| match (kept, &*later) {
+        (Input::PointerRel { dx, dy }, Input::PointerRel { dx: x, dy: y })
+        | (Input::Wheel { dx, dy }, Input::Wheel { dx: x, dy: y }) => add(dx, dy, *x, *y),
+        (kept @ Input::PointerAbs { .. }, Input::PointerAbs { .. }) => {
+            *kept = later.clone();
+            true
         }
-    }
-    *events = out;
+        _ => false,
+    });
 }
 
 /// (`dx`, `dy`) += (`x`, `y`) if neither overflows.

@@ -215,6 +215,20 @@ pub fn display_lost() -> bool {
     x11::lost()
 }
 
+/// Whether this process has a display to open a window on (DISPLAY or WAYLAND_DISPLAY).
+pub fn display_available() -> bool {
+    env_set("DISPLAY") || env_set("WAYLAND_DISPLAY")
+}
+
+/// An X display and no Wayland one.
+fn x_only() -> bool {
+    env_set("DISPLAY") && !env_set("WAYLAND_DISPLAY")
+}
+
+fn env_set(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| !v.is_empty())
+}
+
 /// How long the window may take to open.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 

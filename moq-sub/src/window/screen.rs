@@ -3,7 +3,7 @@
 
 use ffmpeg_next as ffmpeg;
 use sdl2::pixels::{Color, PixelFormatEnum};
-use sdl2::render::{BlendMode, Texture, WindowCanvas};
+use sdl2::render::{BlendMode, Texture, TextureAccess, WindowCanvas};
 use sdl2::video::FullscreenType;
 
 use super::{Renderer, WindowConfig, layout, overlay, pads};
@@ -41,15 +41,15 @@ fn no_display(why: &str) -> Error {
 
 impl Screen {
     pub(super) fn open(config: &WindowConfig) -> Result<Self, Error> {
-        if config.renderer.resolve() == Renderer::Software {
+        let renderer = config.renderer.resolve();
+        if renderer == Renderer::Software {
             // The window's own framebuffer (shared memory to the X server), not a GL
             // context presenting it: without a GPU that GL is Mesa's llvmpipe, 4x slower.
             sdl2::hint::set("SDL_FRAMEBUFFER_ACCELERATION", "0");
         }
         // An X display and no Wayland one: X11, and if it does not answer, SDL's own reason
         // rather than a fall through to its offscreen driver.
-        let set = |var| std::env::var_os(var).is_some_and(|v| !v.is_empty());
-        if !set("SDL_VIDEODRIVER") && set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        if std::env::var_os("SDL_VIDEODRIVER").is_none() && super::x_only() {
             sdl2::hint::set("SDL_VIDEODRIVER", "x11");
         }
         // Ctrl-C and SIGTERM are the program's to handle, not SDL's.
@@ -86,7 +86,7 @@ impl Screen {
         }
         // SDL_RENDER_DRIVER, when set, chooses for itself.
         if std::env::var_os("SDL_RENDER_DRIVER").is_none() {
-            canvas = match config.renderer.resolve() {
+            canvas = match renderer {
                 Renderer::Software => canvas.software(),
                 _ => canvas.accelerated(),
             };
@@ -129,20 +129,6 @@ impl Screen {
     pub(super) fn upload(&mut self, picture: &ffmpeg::frame::Video) -> Result<(), Error> {
         let image = lantern_media::ffmpeg::image(picture)?;
         let size = (image.width(), image.height());
-        if self.texture.as_ref().is_none_or(|(_, s)| *s != size) {
-            if let Some((old, _)) = self.texture.take() {
-                // SAFETY: the old texture belongs to this renderer and is not used again.
-                unsafe { old.destroy() };
-            }
-            let texture = self
-                .canvas
-                .create_texture_streaming(PixelFormatEnum::IYUV, size.0, size.1)
-                .map_err(|e| sdl_error("texture")(e.to_string()))?;
-            self.texture = Some((texture, size));
-            if !self.sized {
-                self.fit_to(size);
-            }
-        }
         let plane = |i: usize, rows: u32| {
             let (data, stride) = image.plane(i);
             (&data[..(stride * rows as usize).min(data.len())], stride)
@@ -150,10 +136,19 @@ impl Screen {
         let (y, ys) = plane(0, size.1);
         let (u, us) = plane(1, size.1 / 2);
         let (v, vs) = plane(2, size.1 / 2);
-        let (texture, _) = self.texture.as_mut().expect("made above");
+        let (texture, fresh) = sized_texture(
+            &mut self.texture,
+            &self.canvas,
+            (PixelFormatEnum::IYUV, TextureAccess::Streaming),
+            size,
+        )?;
         texture
             .update_yuv(None, y, ys, u, us, v, vs)
-            .map_err(|e| sdl_error("upload")(e.to_string()))
+            .map_err(|e| sdl_error("upload")(e.to_string()))?;
+        if fresh && !self.sized {
+            self.fit_to(size);
+        }
+        Ok(())
     }
 
     /// Size the window to the video (scaled down to the display when larger).
@@ -174,21 +169,17 @@ impl Screen {
     pub(super) fn set_overlay(&mut self, lines: &[String]) -> Result<(), Error> {
         let image = overlay::render(lines);
         let size = (image.width as u32, image.height as u32);
-        if self.overlay.as_ref().is_none_or(|(_, s)| *s != size) {
-            if let Some((old, _)) = self.overlay.take() {
-                // SAFETY: as for the picture's texture.
-                unsafe { old.destroy() };
-            }
-            let mut texture = self
-                .canvas
-                .create_texture_static(PixelFormatEnum::ARGB8888, size.0, size.1)
-                .map_err(|e| sdl_error("overlay")(e.to_string()))?;
+        let (texture, fresh) = sized_texture(
+            &mut self.overlay,
+            &self.canvas,
+            (PixelFormatEnum::ARGB8888, TextureAccess::Static),
+            size,
+        )?;
+        if fresh {
             texture.set_blend_mode(BlendMode::Blend);
             texture.set_scale_mode(sdl2::render::ScaleMode::Nearest);
-            self.overlay = Some((texture, size));
         }
         let bytes: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_ne_bytes()).collect();
-        let (texture, _) = self.overlay.as_mut().expect("made above");
         texture
             .update(None, &bytes, image.width * 4)
             .map_err(|e| sdl_error("overlay")(e.to_string()))
@@ -231,4 +222,27 @@ impl Screen {
         }
         self.sized = true;
     }
+}
+
+/// The texture in `slot`, made anew (the old one destroyed) when there is none or it has
+/// another size; true when it is new.
+fn sized_texture<'a>(
+    slot: &'a mut Option<(Texture, (u32, u32))>,
+    canvas: &WindowCanvas,
+    (format, access): (PixelFormatEnum, TextureAccess),
+    size: (u32, u32),
+) -> Result<(&'a mut Texture, bool), Error> {
+    if slot.as_ref().is_none_or(|(_, s)| *s != size) {
+        if let Some((old, _)) = slot.take() {
+            // SAFETY: the old texture belongs to this renderer and is not used again.
+            unsafe { old.destroy() };
+        }
+        let texture = canvas
+            .create_texture(format, access, size.0, size.1)
+            .map_err(|e| sdl_error("texture")(e.to_string()))?;
+        return Ok((&mut slot.insert((texture, size)).0, true));
+    }
+    slot.as_mut()
+        .map(|(texture, _)| (texture, false))
+        .ok_or_else(|| sdl_error("texture")("none".into()))
 }
