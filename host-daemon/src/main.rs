@@ -143,6 +143,15 @@ struct RunArgs {
     #[command(flatten)]
     connect: ConnectArgs,
 
+    /// Also send the stream as plain RTP (H.264 and Opus) to this address: video to PORT,
+    /// sound to PORT+2 (PORT even). Without --url or --listen, RTP is all that is sent.
+    #[arg(long, value_name = "rtp://HOST:PORT")]
+    rtp: Option<moq_pub::rtp::RtpUrl>,
+
+    /// Write the RTP stream's SDP here (`-` for stdout) [default: on stderr].
+    #[arg(long, value_name = "FILE", requires = "rtp")]
+    sdp: Option<String>,
+
     #[command(flatten)]
     h264: moq_pub::encode::H264Args,
 
@@ -273,8 +282,10 @@ async fn run(
         },
         target: match args.listen {
             Some(addr) => Target::Listen(addr),
+            None if args.connect.url.is_none() && args.rtp.is_some() => Target::RtpOnly,
             None => Target::Relay(args.connect),
         },
+        rtp: args.rtp,
         h264: args.h264,
         audio,
         capture: args.capture,
@@ -302,10 +313,25 @@ async fn run(
         }
     }
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
-    let (stats, name) = (args.stats, args.name);
+    let (stats, name, sdp_to) = (args.stats, args.name, args.sdp);
+    let stop = cancel.clone();
     let printer = tokio::spawn(async move {
+        let mut failure = None;
         while let Some(event) = receive.recv().await {
             match event {
+                Event::Publish(moq_pub::Event::Rtp { url, sdp }) => {
+                    eprintln!("host-daemon: sending RTP to {url}");
+                    match &sdp_to {
+                        None => eprint!("{sdp}"),
+                        Some(path) => {
+                            if let Err(err) = moq_pub::rtp::save_sdp(&sdp, path) {
+                                // Receivers cannot play without it: stop.
+                                failure = Some(err);
+                                stop.cancel();
+                            }
+                        }
+                    }
+                }
                 Event::Started {
                     compositor,
                     app_pid,
@@ -328,9 +354,12 @@ async fn run(
                 _ => {}
             }
         }
+        failure
     });
     let outcome = session::run(config, cancel, events).await;
-    let _ = printer.await;
+    if let Ok(Some(failure)) = printer.await {
+        return Err(failure.into());
+    }
     let outcome = outcome?;
     if stats {
         eprintln!(

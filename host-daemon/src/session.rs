@@ -32,6 +32,8 @@ pub struct Config {
     /// The output's mode, which is the stream's.
     pub format: Format,
     pub target: Target,
+    /// Also send the stream as plain RTP here (see `moq_pub::rtp`).
+    pub rtp: Option<moq_pub::rtp::RtpUrl>,
     pub h264: moq_pub::encode::H264Args,
     /// `None`: no sound server, no audio track.
     pub audio: Option<AudioSettings>,
@@ -264,6 +266,7 @@ impl Parts {
             inbound: input
                 .as_ref()
                 .map(|(inbound, _)| moq_pub::Inbound(inbound.clone())),
+            rtp: config.rtp.clone(),
         };
         let input = input.map(|(_, shared)| shared);
         let publishing = tokio::spawn(moq_pub::publish(

@@ -95,6 +95,7 @@ fn a_virtual_game_controller_at_the_window_reaches_the_host() {
             title: "pads - Lantern".into(),
             ..Default::default()
         }),
+        sdp: None,
     };
     let (events, _lines) = tokio::sync::mpsc::unbounded_channel();
     let viewer = runtime.spawn(moq_sub::run(config, cancel.clone(), events));

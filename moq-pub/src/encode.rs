@@ -18,6 +18,9 @@ pub struct H264Settings {
     pub preset: String,
     /// x264 tune (zerolatency keeps the encoder from holding frames back).
     pub tune: String,
+    /// Cut pictures into slices of at most this many bytes (set for RTP, so that each slice
+    /// travels whole in one packet).
+    pub slice_max_bytes: Option<u32>,
 }
 
 /// The encoder flags (`--bitrate`, `--gop`, `--preset`, `--tune`), shared by moq-pub and the
@@ -63,6 +66,7 @@ impl H264Args {
             gop: self.gop.unwrap_or(format.fps.round().max(1.0) as u32),
             preset: self.preset.clone(),
             tune: self.tune.clone(),
+            slice_max_bytes: None,
         }
     }
 }
@@ -129,10 +133,11 @@ impl Encoder {
         options.set("tune", &settings.tune);
         // A one-second VBV keeps keyframes from bursting far above the average, and no scene
         // cuts keeps groups exactly `gop` long (a group is what a late joiner waits for).
-        options.set(
-            "x264-params",
-            &format!("vbv-bufsize={}:scenecut=0", settings.bitrate_kbps),
-        );
+        let mut params = format!("vbv-bufsize={}:scenecut=0", settings.bitrate_kbps);
+        if let Some(bytes) = settings.slice_max_bytes {
+            params += &format!(":slice-max-size={bytes}");
+        }
+        options.set("x264-params", &params);
         let encoder = ctx
             .open_as_with(codec, options)
             .map_err(ffmpeg_error(format!(

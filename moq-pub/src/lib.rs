@@ -5,12 +5,17 @@
 //! compositor's capture), an optional [`AudioSource`](audio::AudioSource), a cancellation
 //! token and a channel for [`Event`]s; it prints nothing and installs no signal handler. The
 //! binary is a thin wrapper that opens the sources its flags name and prints the events.
+//!
+//! The same encoded frames can also go out as plain RTP ([`Options::rtp`], see [`rtp`]),
+//! alongside MoQ or alone.
 
 pub mod audio;
 pub mod encode;
 mod error;
+mod outlet;
 mod pipeline;
 pub mod publish;
+pub mod rtp;
 pub mod source;
 pub mod stats;
 
@@ -36,6 +41,8 @@ pub enum Target {
     Listen(SocketAddr),
     /// Publish into this origin, in this process (a caller serving it itself, or a test).
     Origin(moq_net::origin::Producer),
+    /// No MoQ at all: only the RTP copy ([`Options::rtp`]).
+    RtpOnly,
 }
 
 impl std::fmt::Debug for Target {
@@ -44,6 +51,7 @@ impl std::fmt::Debug for Target {
             Self::Relay(args) => f.debug_tuple("Relay").field(&args.url).finish(),
             Self::Listen(addr) => f.debug_tuple("Listen").field(addr).finish(),
             Self::Origin(_) => f.write_str("Origin"),
+            Self::RtpOnly => f.write_str("RtpOnly"),
         }
     }
 }
@@ -66,6 +74,9 @@ pub struct Options {
     /// takes peers' publishes into it. Scope it (see `lantern_net::input::viewers_scope`):
     /// only what it allows is taken. `None`: publish only.
     pub inbound: Option<Inbound>,
+    /// Also send the encoded frames as RTP here (video on its port, sound two above); the
+    /// SDP that describes them comes as [`Event::Rtp`] before the first frame.
+    pub rtp: Option<rtp::RtpUrl>,
 }
 
 /// Where peers' publishes go (see [`Options::inbound`]).
@@ -90,24 +101,51 @@ pub async fn publish(
     if options.name.is_empty() {
         return Err(Error::Config("--name must not be empty".into()));
     }
+    if matches!(options.target, Target::RtpOnly) && options.rtp.is_none() {
+        return Err(Error::Config(
+            "nowhere to publish: give a relay (--url), --listen, or --rtp".into(),
+        ));
+    }
     let audio = match audio {
         Some(source) => Some((source, audio::OpusEncoder::new(options.audio)?)),
         None => None,
     };
     let format = video.format();
-    let settings = options.h264.settings(format);
+    let mut settings = options.h264.settings(format);
+    if options.rtp.is_some() {
+        // Each slice whole in one RTP packet: receivers can decode as packets land.
+        settings.slice_max_bytes = Some(rtp::PAYLOAD_BYTES);
+    }
+    let (video_rtp, audio_rtp) = match &options.rtp {
+        Some(url) => open_rtp(url, &options.name, format, audio.is_some(), &events)?,
+        None => (None, None),
+    };
 
     let origin = match &options.target {
         Target::Origin(origin) => origin.clone(),
         _ => moq_tokio::origin::spawn(),
     };
-    let (mut broadcast, video_track, audio_track) = publish::Broadcast::new(
-        &origin,
-        &options.name,
-        format,
-        settings.bitrate_kbps,
-        audio.as_ref().map(|(_, encoder)| encoder.head()),
-    )?;
+    let (mut broadcast, video_track, audio_track) = match &options.target {
+        Target::RtpOnly => (None, None, None),
+        _ => {
+            let (broadcast, video, audio) = publish::Broadcast::new(
+                &origin,
+                &options.name,
+                format,
+                settings.bitrate_kbps,
+                audio.as_ref().map(|(_, encoder)| encoder.head()),
+            )?;
+            (Some(broadcast), Some(video), audio)
+        }
+    };
+    let video_track = outlet::Outlet {
+        moq: video_track,
+        rtp: video_rtp,
+    };
+    let audio_track = audio.is_some().then_some(outlet::Outlet {
+        moq: audio_track,
+        rtp: audio_rtp,
+    });
     let mut network = tokio::select! {
         network = Network::start(&options, &origin, &events) => network?,
         () = cancel.cancelled() => return Ok(Summary::default()),
@@ -149,7 +187,9 @@ pub async fn publish(
         Some(audio) => Some(audio.await.map_err(|_| Error::Thread("audio"))?),
         None => None,
     };
-    let finished = broadcast.finish();
+    let finished = broadcast
+        .as_mut()
+        .map_or(Ok(()), publish::Broadcast::finish);
     network.close().await;
     if let Some(failure) = failure {
         return Err(failure);
@@ -163,11 +203,44 @@ pub async fn publish(
     Ok(summary)
 }
 
+/// Open the RTP streams (video, and sound when `with_audio`) to `url` and report their SDP.
+fn open_rtp(
+    url: &rtp::RtpUrl,
+    name: &str,
+    format: source::Format,
+    with_audio: bool,
+    events: &Events,
+) -> Result<(Option<rtp::Stream>, Option<rtp::Stream>), Error> {
+    // RTP timestamp zero a little in the past, so frames captured while setting up count up
+    // from it too.
+    // Whole milliseconds: the muxer keeps only those of it for its RTCP reports.
+    let epoch_us = lantern_proto::clock::now_unix_us().saturating_sub(1_000_000) / 1000 * 1000;
+    let mut video = rtp::Stream::open(url, rtp::Media::Video(format), epoch_us, name)?;
+    let mut audio = match with_audio {
+        true => Some(rtp::Stream::open(
+            url,
+            rtp::Media::Opus(audio::CHANNELS as u16),
+            epoch_us,
+            name,
+        )?),
+        false => None,
+    };
+    let sdp = match &mut audio {
+        Some(audio) => rtp::sdp(&mut [&mut video, audio])?,
+        None => rtp::sdp(&mut [&mut video])?,
+    };
+    let _ = events.send(Event::Rtp {
+        url: url.to_string(),
+        sdp,
+    });
+    Ok((Some(video), audio))
+}
+
 /// The network side of a run: a relay connection or a direct server.
 enum Network {
     Relay(moq_tokio::Connection, String),
     Listen(tokio::task::JoinHandle<Result<(), lantern_net::Error>>),
-    /// In-process: nothing to watch.
+    /// In-process, or RTP only: nothing to watch.
     Origin,
 }
 
@@ -201,7 +274,7 @@ impl Network {
                     listener.serve(origin.consume(), options.inbound.clone().map(|i| i.0)),
                 ))
             }
-            Target::Origin(_) => Self::Origin,
+            Target::Origin(_) | Target::RtpOnly => Self::Origin,
         })
     }
 

@@ -12,7 +12,8 @@ use serde_json::json;
 
 /// Publish live video and sound over Media over QUIC: the rendered test cube or any y4m
 /// stream, encoded to H.264, with Opus audio from PipeWire or a test tone, sent as a hang
-/// broadcast to a MoQ relay (--url) or straight to subscribers (--listen).
+/// broadcast to a MoQ relay (--url) or straight to subscribers (--listen), and/or as plain
+/// RTP with an SDP for players that do not speak MoQ (--rtp).
 ///
 /// Ctrl-C or SIGTERM finishes the broadcast cleanly (exit status 130 or 143); a second one
 /// exits at once.
@@ -21,6 +22,7 @@ use serde_json::json;
 ///   moq-pub --listen 127.0.0.1:4443 --name cube
 ///   moq-pub --url https://relay.example/anon --name cube --source testsrc --audio testsrc
 ///   moq-pub --url https://relay.example/anon --name game --audio pipewire:game-sink
+///   moq-pub --rtp rtp://127.0.0.1:5004 --sdp cube.sdp    (then: ffplay -protocol_whitelist file,udp,rtp cube.sdp)
 ///   ffmpeg -i in.mp4 -f yuv4mpegpipe - | moq-pub --url http://127.0.0.1:4443/anon --name film --source y4m:-
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
@@ -63,6 +65,17 @@ struct Args {
 
     #[command(flatten)]
     connect: ConnectArgs,
+
+    /// Also send the stream as plain RTP (H.264 per RFC 6184, Opus per RFC 7587) to this
+    /// address: video to PORT, sound to PORT+2, RTCP on the odd port above each (PORT must be
+    /// even). Without --url or --listen, RTP is all that is sent.
+    #[arg(long, value_name = "rtp://HOST:PORT")]
+    rtp: Option<moq_pub::rtp::RtpUrl>,
+
+    /// Write the SDP that describes the RTP stream here (`-` for stdout) for receivers to
+    /// open (ffplay, VLC, GStreamer's sdpdemux, moq-sub --sdp) [default: on stderr].
+    #[arg(long, value_name = "FILE", requires = "rtp")]
+    sdp: Option<String>,
 
     /// Stop after this many frames.
     #[arg(long)]
@@ -117,10 +130,25 @@ async fn run(
     .map_err(|_| moq_pub::Error::Thread("source"))??;
 
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
-    let (stats, name) = (args.stats, args.name.clone());
+    let (stats, name, sdp_to) = (args.stats, args.name.clone(), args.sdp.clone());
+    let stop = cancel.clone();
     let printer = tokio::spawn(async move {
+        let mut failure = None;
         while let Some(event) = receive.recv().await {
             match event {
+                Event::Rtp { url, sdp } => {
+                    eprintln!("moq-pub: sending RTP to {url}");
+                    match &sdp_to {
+                        None => eprint!("{sdp}"),
+                        Some(path) => {
+                            if let Err(err) = moq_pub::rtp::save_sdp(&sdp, path) {
+                                // Receivers cannot play without it: stop.
+                                failure = Some(err);
+                                stop.cancel();
+                            }
+                        }
+                    }
+                }
                 Event::Listening { addr, fingerprint } => eprintln!(
                     "moq-pub: serving {name:?} on {addr} — subscribe with --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
                 ),
@@ -128,11 +156,13 @@ async fn run(
                 _ => {}
             }
         }
+        failure
     });
     let options = Options {
         name: args.name,
         target: match args.listen {
             Some(addr) => Target::Listen(addr),
+            None if args.connect.url.is_none() && args.rtp.is_some() => Target::RtpOnly,
             None => Target::Relay(args.connect),
         },
         h264: args.h264,
@@ -140,9 +170,12 @@ async fn run(
         stamp: args.stamp || args.source.is_test_content(),
         audio: audio_settings,
         inbound: None,
+        rtp: args.rtp,
     };
     let summary = moq_pub::publish(options, video, audio, cancel, events).await;
-    let _ = printer.await;
+    if let Ok(Some(failure)) = printer.await {
+        return Err(failure);
+    }
     let summary = summary?;
     if args.stats {
         eprintln!("{}", line("pub", &summary.video, true));

@@ -1,5 +1,5 @@
 //! The video pipeline: a capture thread that has the source fill frames of the encoder's own
-//! (stamping test content), and the encoding thread, joined by a one-slot mailbox. When the
+//! (stamping test content), and the encoding thread (which hands each frame to MoQ and RTP), joined by a one-slot mailbox. When the
 //! encoder falls behind, the capture thread replaces the waiting frame (the oldest) with the
 //! newest and counts a drop: a late frame is worth nothing to a live viewer. At most three
 //! frames ever exist: one filling, one waiting, one encoding.
@@ -14,6 +14,7 @@ use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::encode::{Encoder, H264Settings};
+use crate::outlet::Outlet;
 use crate::publish::VideoTrack;
 use crate::source::{Canvas, Captured, Source};
 use crate::stats::{Event, StageTimes, VideoStats, VideoSummary};
@@ -88,7 +89,7 @@ type Slot = (ffmpeg::frame::Video, Captured);
 pub(crate) fn run(
     mut source: Box<dyn Source>,
     settings: &H264Settings,
-    mut video: VideoTrack,
+    mut video: Outlet<VideoTrack>,
     options: Options,
     cancel: CancellationToken,
     events: Events,
@@ -118,7 +119,7 @@ pub(crate) fn run(
         let started = Instant::now();
         let outcome = encoder.encode(&mut frame, captured.capture_us, |packet| {
             report.bytes += packet.data.len() as u64;
-            video.write(&packet)
+            video.write(packet.data, packet.pts_us, |track| track.write(&packet))
         });
         let _ = recycle.send(frame);
         if let Err(err) = outcome {
@@ -131,11 +132,12 @@ pub(crate) fn run(
     }
     // Drain whatever the encoder still holds (nothing with zerolatency), then end the track.
     if result.is_ok() {
-        result = encoder.finish(|packet| video.write(&packet));
+        result = encoder
+            .finish(|packet| video.write(packet.data, packet.pts_us, |track| track.write(&packet)));
     }
     // End the track and collect the capture thread before reporting, so neither is skipped
     // and the first error (the encoder's, if any) is the one the caller sees.
-    let finished = video.finish();
+    let finished = video.finish(VideoTrack::finish);
     let captured = capture.join().map_err(|_| Error::Thread("capture"))?;
     result?;
     finished?;

@@ -18,6 +18,8 @@ pub enum Event {
     },
     /// The relay accepted the session.
     Connected { url: String },
+    /// The RTP copy is going to `url`: `sdp` describes it for receivers.
+    Rtp { url: String, sdp: String },
     /// A second of video.
     Video(VideoStats),
 }

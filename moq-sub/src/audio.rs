@@ -164,7 +164,7 @@ pub fn play(
     let mut silence = Vec::new();
     let mut quiet = Duration::ZERO;
     while !cancel.is_cancelled() {
-        let frame = match handle.block_on(tokio::time::timeout(POLL, audio.consumer.read())) {
+        let frame = match handle.block_on(tokio::time::timeout(POLL, audio.feed.read())) {
             Err(_) => {
                 quiet += POLL;
                 if quiet >= timeout {
@@ -187,7 +187,7 @@ pub fn play(
             }
         };
         // A packet later than the end of the last one: the gap is sound we never got.
-        let pts_us = frame.timestamp.as_micros() as u64;
+        let pts_us = frame.pts_us;
         // Silence never takes the room this packet needs.
         let room = out.room().saturating_sub(samples as u64);
         if let Some(gap) = gaps.packet(pts_us, samples as u64, room) {
@@ -204,11 +204,7 @@ pub fn play(
         let ahead_us = out.write(decoded)?;
         let written = clock::now_unix_us();
         let mut stats = stats();
-        stats.frame(
-            audio.wall_clock(frame.timestamp),
-            written,
-            ahead_us + codec_delay_us,
-        );
+        stats.frame(frame.captured_us, written, ahead_us + codec_delay_us);
         if let Some((underruns, shed)) = out.faults() {
             stats.sink(underruns, shed);
         }

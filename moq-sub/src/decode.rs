@@ -21,6 +21,17 @@ pub struct Decoder {
 impl Decoder {
     /// `description` is the catalog's avcC for `avc1` renditions.
     pub fn new(description: Option<&[u8]>) -> Result<Self, Error> {
+        Self::open(description, false)
+    }
+
+    /// A decoder fed whole NAL units a few at a time (as RTP brings them) rather than whole
+    /// access units: it finishes a picture as soon as its last slice is in, without waiting
+    /// for the next picture to begin.
+    pub fn chunked() -> Result<Self, Error> {
+        Self::open(None, true)
+    }
+
+    fn open(description: Option<&[u8]>, chunks: bool) -> Result<Self, Error> {
         lantern_media::ffmpeg::init()?;
         let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::H264)
             .ok_or_else(|| Error::Config("this FFmpeg has no H.264 decoder".into()))?;
@@ -31,6 +42,10 @@ impl Decoder {
             ..Default::default()
         });
         ctx.set_flags(ffmpeg::codec::Flags::LOW_DELAY);
+        if chunks {
+            // SAFETY: a plain field of the unopened context.
+            unsafe { (*ctx.as_mut_ptr()).flags2 |= ffmpeg::ffi::AV_CODEC_FLAG2_CHUNKS as i32 };
+        }
         if let Some(avcc) = description.filter(|d| !d.is_empty()) {
             set_extradata(&mut ctx, avcc);
         }

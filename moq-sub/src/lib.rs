@@ -9,9 +9,11 @@ pub mod audio;
 pub mod catalog;
 pub mod decode;
 mod error;
+mod feed;
 pub mod input;
 pub mod output;
 mod playback;
+pub mod rtp;
 mod sdl_audio;
 pub mod stats;
 mod subscribe;
@@ -28,7 +30,8 @@ use lantern_proto::{clock, sync};
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
-pub use subscribe::{Choice, Join, Video, choose};
+pub use feed::{Encoded, Feed};
+pub use subscribe::{Audio, Choice, Join, Video, choose};
 
 /// Where a run reports as it goes: one stats line (JSON) a second, when asked for.
 pub type Events = tokio::sync::mpsc::UnboundedSender<serde_json::Value>;
@@ -57,6 +60,8 @@ pub struct Config {
     pub input: Option<input::InputConfig>,
     /// Show the stream in a window (and take the player's input there).
     pub window: Option<window::WindowConfig>,
+    /// Play the RTP session this SDP describes instead of a MoQ broadcast.
+    pub sdp: Option<std::path::PathBuf>,
 }
 
 /// What a run did: the counts, and the closing stats line (also when playing failed).
@@ -77,8 +82,9 @@ impl Outcome {
     }
 }
 
-/// Dial, then play until the broadcast ends, `frames` are decoded, the stream stalls, or
-/// `cancel` fires (a stop, even before anything played, is not an error).
+/// Dial (or, with an SDP, open the RTP session), then play until the stream ends, `frames`
+/// are decoded, the stream stalls, or `cancel` fires (a stop, even before anything played, is
+/// not an error).
 pub async fn run(
     config: Config,
     cancel: CancellationToken,
@@ -88,12 +94,15 @@ pub async fn run(
         let err = Error::Config("-o - and --audio-out - cannot both use stdout".into());
         return Err((err, None));
     }
+    if config.sdp.is_some() && config.input.is_some() {
+        let err = Error::Config("input goes back over MoQ only: not with --sdp".into());
+        return Err((err, None));
+    }
     let script = match config.input.as_ref().map(input::InputConfig::read_script) {
         Some(Err(err)) => return Err((err, None)),
         Some(Ok(script)) => script,
         None => None,
     };
-    let origin = moq_tokio::origin::spawn();
     // What this viewer publishes: its input broadcast.
     let mine = moq_tokio::origin::spawn();
     // Closing the window ends the run as a stop does.
@@ -132,6 +141,31 @@ pub async fn run(
         }
         None => None,
     };
+    let mut result = match &config.sdp {
+        Some(sdp) => play_rtp(sdp, &config, cancel, events, hooks).await,
+        None => {
+            let input = script.zip(script_channel);
+            play_moq(&config, mine, input, cancel, events, hooks).await
+        }
+    };
+    if let Some(window) = window
+        && let (Err(err), Ok(outcome)) = (window.close(), &result)
+    {
+        result = Err((err, Some(outcome.clone())));
+    }
+    result
+}
+
+/// Dial the relay (or server), send the script's input if there is one, and play.
+async fn play_moq(
+    config: &Config,
+    mine: moq_net::origin::Producer,
+    script: Option<(Vec<lantern_proto::input::script::Step>, input::InputChannel)>,
+    cancel: CancellationToken,
+    events: Events,
+    hooks: Hooks,
+) -> Result<Outcome, (Error, Option<Outcome>)> {
+    let origin = moq_tokio::origin::spawn();
     let dial = async {
         let (client, url) = config.connect.client()?;
         let client = client.with_subscriber(origin.clone());
@@ -152,17 +186,16 @@ pub async fn run(
         hooks.rtt.clone(),
         stop.clone(),
     ));
-    let sender = match (script, script_channel) {
-        (Some(steps), Some(channel)) => Some(tokio::spawn(input::play_script(
+    let sender = script.map(|(steps, channel)| {
+        tokio::spawn(input::play_script(
             channel,
             steps,
             hooks.shown.clone(),
             stop.clone(),
             config.timeout,
-        ))),
-        _ => None,
-    };
-    let mut result = watch_with(&origin, &config, cancel, events, hooks).await;
+        ))
+    });
+    let mut result = watch_with(&origin, config, cancel, events, hooks).await;
     stop.cancel();
     if let Some(sender) = sender {
         let sent = sender.await.unwrap_or(Err(Error::Thread("input sender")));
@@ -170,13 +203,32 @@ pub async fn run(
             result = Err((err, Some(outcome.clone())));
         }
     }
-    if let Some(window) = window
-        && let (Err(err), Ok(outcome)) = (window.close(), &result)
-    {
-        result = Err((err, Some(outcome.clone())));
-    }
     let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
     result
+}
+
+/// Receive the RTP session `sdp` describes, and play it.
+async fn play_rtp(
+    sdp: &std::path::Path,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+    hooks: Hooks,
+) -> Result<Outcome, (Error, Option<Outcome>)> {
+    let stop = cancel.child_token();
+    let (video, audio, receiver) = rtp::open(sdp, true, stop.clone()).map_err(|e| (e, None))?;
+    let result = play_media(video, audio, config, cancel, events, hooks).await;
+    stop.cancel();
+    let dropped = receiver.dropped.clone();
+    let joined = tokio::task::spawn_blocking(move || receiver.join()).await;
+    let dropped = dropped.load(Ordering::Relaxed);
+    if dropped > 0 {
+        tracing::warn!(dropped, "RTP units dropped: the players fell behind");
+    }
+    match (joined.unwrap_or(Err(Error::Thread("RTP receiver"))), result) {
+        (Err(err), Ok(outcome)) => Err((err, Some(outcome))),
+        (_, result) => result,
+    }
 }
 
 /// Keep `rtt` (µs) at the connection's smoothed round-trip time, for the stats lines.
@@ -237,6 +289,19 @@ async fn watch_with(
             (Error::broadcast(&config.name, why, None), None)
         })?
         .map_err(|e| (e, None))?;
+    play_media(video, audio, config, cancel, events, hooks).await
+}
+
+/// Play `video` and, beside it, `audio`, until either ends or `cancel` fires.
+async fn play_media(
+    video: Video,
+    audio: Option<subscribe::Audio>,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+    hooks: Hooks,
+) -> Result<Outcome, (Error, Option<Outcome>)> {
+    let timeout = config.timeout;
     tracing::info!(
         name = config.name,
         track = video.track,
@@ -321,16 +386,22 @@ fn play(
     stats: &mut stats::Stats,
     shown_to: &Shown,
 ) -> Result<(), Error> {
-    let mut decoder = decode::Decoder::new(video.description.as_deref())?;
+    // RTP brings pictures in pieces, as they are sent: no groups to join, and the decoder
+    // takes the pieces.
+    let rtp = matches!(video.feed, Feed::Rtp(_));
+    let mut decoder = match rtp {
+        true => decode::Decoder::chunked()?,
+        false => decode::Decoder::new(video.description.as_deref())?,
+    };
     let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
     let mut log = stats::LatencyLog::create(config.latency_log.as_deref())?;
-    let mut joiner = Joiner::new(config.join.into());
+    let mut joiner = (!rtp).then(|| Joiner::new(config.join.into()));
     let mut decode_errors = 0u64;
     let timeout = config.timeout;
     loop {
         let read = handle.block_on(async {
             tokio::select! {
-                read = tokio::time::timeout(timeout, video.consumer.read()) => Some(read),
+                read = tokio::time::timeout(timeout, video.feed.read()) => Some(read),
                 () = stop.cancelled() => None,
             }
         });
@@ -338,23 +409,21 @@ fn play(
             None => break,
             Some(Err(_)) => return Err(stalled(&config.name, timeout)),
             Some(Ok(Err(e))) => {
-                return Err(Error::broadcast(
-                    &config.name,
-                    "track failed",
-                    Some(e.into()),
-                ));
+                return Err(Error::broadcast(&config.name, "track failed", Some(e)));
             }
             Some(Ok(Ok(None))) => break,
             Some(Ok(Ok(Some(frame)))) => frame,
         };
         // The relay serves the newest group from its keyframe; whether the next frame is
         // already waiting tells a group that began in the past from one just starting.
-        let admit = joiner.frame(frame.keyframe, || {
-            let peek = handle.block_on(tokio::time::timeout(JOIN_PEEK, video.consumer.read()));
-            matches!(peek, Ok(Ok(Some(_))))
+        let admit = joiner.as_mut().map_or(Admit::Decode, |joiner| {
+            joiner.frame(frame.keyframe, || {
+                let peek = handle.block_on(tokio::time::timeout(JOIN_PEEK, video.feed.read()));
+                matches!(peek, Ok(Ok(Some(_))))
+            })
         });
         let arrived = clock::now_unix_us();
-        let captured = video.wall_clock(frame.timestamp);
+        let captured = frame.captured_us;
         stats.received(frame.payload.len(), captured, arrived);
         if admit == Admit::Skip {
             continue;
@@ -404,7 +473,9 @@ fn play(
             Err(err @ (Error::Output { .. } | Error::Config(_))) => return Err(err),
             Err(err) => {
                 decode_errors += 1;
-                joiner.damaged();
+                if let Some(joiner) = &mut joiner {
+                    joiner.damaged();
+                }
                 let err = lantern_net::cli::chain(&err);
                 tracing::warn!(%err, decode_errors, "skipping to the next keyframe");
             }

@@ -22,6 +22,7 @@ use lantern_net::{ConnectArgs, cli};
 ///   moq-sub --url http://127.0.0.1:4443/ --name lantern -o - | mpv -
 ///   moq-sub --url https://relay.example/anon --name cube --stats --no-window
 ///   moq-sub --url http://127.0.0.1:4443/anon --name cube --frames 600 -o cube.y4m
+///   moq-sub --sdp cube.sdp --stats          (the RTP copy of moq-pub --rtp)
 #[derive(Parser, Debug)]
 #[command(version, verbatim_doc_comment)]
 struct Args {
@@ -31,6 +32,12 @@ struct Args {
 
     #[command(flatten)]
     connect: ConnectArgs,
+
+    /// Play the plain RTP session this SDP file describes (H.264 video, Opus sound: what
+    /// `moq-pub --rtp … --sdp FILE` writes) instead of a MoQ broadcast; same outputs, window
+    /// and stats, so the two transports can be compared on one stream. No input goes back.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input_script", "input_token"])]
+    sdp: Option<std::path::PathBuf>,
 
     /// Write decoded frames as y4m to this file, or `-` for stdout (no window then, unless
     /// --window).
@@ -142,7 +149,10 @@ async fn main() -> std::process::ExitCode {
     let window =
         (args.window || (display && args.output.is_none() && !args.no_window)).then(|| {
             moq_sub::window::WindowConfig {
-                title: format!("{} — Lantern", args.name),
+                title: match &args.sdp {
+                    Some(sdp) => format!("{} — Lantern (RTP)", sdp.display()),
+                    None => format!("{} — Lantern", args.name),
+                },
                 fullscreen: args.fullscreen,
                 vsync: args.vsync,
                 overlay: args.overlay,
@@ -177,6 +187,7 @@ async fn main() -> std::process::ExitCode {
                 script: args.input_script,
             }),
         window,
+        sdp: args.sdp,
     };
     let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {

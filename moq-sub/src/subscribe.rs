@@ -8,6 +8,7 @@ use hang::catalog::{AudioCodec, Catalog, VideoCodec};
 use lantern_proto::audio::OpusHead;
 
 use crate::Error;
+use crate::feed::Feed;
 
 /// Where a subscriber joining mid-stream starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -87,9 +88,7 @@ pub struct Video {
     /// The avcC, for `avc1` renditions.
     pub description: Option<Vec<u8>>,
     pub framerate: Option<f64>,
-    /// Maps PTS to wall time, when the publisher advertises its clock.
-    pub clock: Option<hang::catalog::Clock>,
-    pub consumer: moq_mux::container::Consumer<moq_mux::catalog::hang::Container>,
+    pub feed: Feed,
 }
 
 /// A subscribed Opus audio track and what the catalog says about it.
@@ -100,8 +99,7 @@ pub struct Audio {
     /// The codec's delay (OpusHead pre-skip, at 48 kHz): sound comes out of the decoder
     /// this much after its timestamp.
     pub pre_skip: u16,
-    pub clock: Option<hang::catalog::Clock>,
-    pub consumer: moq_mux::container::Consumer<moq_mux::catalog::hang::Container>,
+    pub feed: Feed,
 }
 
 type Container = moq_mux::catalog::hang::Container;
@@ -124,10 +122,6 @@ impl Video {
     /// Wait for the catalog of broadcast `name` and subscribe to its H.264 video.
     pub async fn open(origin: &moq_net::origin::Producer, name: &str) -> Result<Self, Error> {
         Ok(open(origin, name, false).await?.0)
-    }
-    /// The capture time (µs since the UNIX epoch) of a frame's PTS, per the catalog clock.
-    pub fn wall_clock(&self, pts: moq_net::Timestamp) -> Option<u64> {
-        wall_clock(self.clock.as_ref(), pts)
     }
 }
 
@@ -170,10 +164,12 @@ pub async fn open(
         codec: config.codec.to_string(),
         description: config.description.as_ref().map(|d| d.to_vec()),
         framerate: config.framerate,
-        clock: snapshot.clock,
-        consumer: subscribe(&broadcast, track, container, hang::catalog::PRIORITY.video)
-            .await
-            .map_err(|e| err("video track", e.into()))?,
+        feed: Feed::Moq {
+            consumer: subscribe(&broadcast, track, container, hang::catalog::PRIORITY.video)
+                .await
+                .map_err(|e| err("video track", e.into()))?,
+            clock: snapshot.clock,
+        },
     };
     let audio = match choice.audio.filter(|_| with_audio) {
         None => {
@@ -190,24 +186,19 @@ pub async fn open(
                 channels: head.channels as u32,
                 sample_rate: config.sample_rate,
                 pre_skip: head.pre_skip,
-                clock: snapshot.clock,
-                consumer: subscribe(&broadcast, track, container, hang::catalog::PRIORITY.audio)
+                feed: Feed::Moq {
+                    consumer: subscribe(
+                        &broadcast,
+                        track,
+                        container,
+                        hang::catalog::PRIORITY.audio,
+                    )
                     .await
                     .map_err(|e| err("audio track", e.into()))?,
+                    clock: snapshot.clock,
+                },
             })
         }
     };
     Ok((video, audio))
-}
-
-/// The capture time (µs since the UNIX epoch) of a PTS, per the catalog clock.
-fn wall_clock(clock: Option<&hang::catalog::Clock>, pts: moq_net::Timestamp) -> Option<u64> {
-    crate::unix_us(clock?.wall_clock(pts).ok()?)
-}
-
-impl Audio {
-    /// The capture time (µs since the UNIX epoch) of a packet's PTS.
-    pub fn wall_clock(&self, pts: moq_net::Timestamp) -> Option<u64> {
-        wall_clock(self.clock.as_ref(), pts)
-    }
 }

@@ -95,12 +95,15 @@ async fn subscribe(
         .await
         .map_err(|_| anyhow::anyhow!("broadcast {name:?} not found within {timeout:?}"))??;
     while seen.frames < frames {
-        let Some(frame) = tokio::time::timeout(timeout, video.consumer.read()).await?? else {
+        let Some(frame) = tokio::time::timeout(timeout, video.feed.read())
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?
+        else {
             break;
         };
         let arrived = clock::now_unix_us();
         seen.frames += 1;
-        if let Some(sent) = video.wall_clock(frame.timestamp) {
+        if let Some(sent) = frame.captured_us {
             seen.arrival.record(clock::elapsed_us(sent, arrived));
         }
     }

@@ -22,6 +22,7 @@ fn sub_config(output: &std::path::Path, frames: u64) -> moq_sub::Config {
         timeout: Duration::from_secs(20),
         input: None,
         window: None,
+        sdp: None,
     }
 }
 
@@ -37,6 +38,7 @@ fn pub_options(origin: moq_net::origin::Producer, frames: u64) -> moq_pub::Optio
         stamp: true,
         audio: moq_pub::audio::AudioArgs::default().settings().unwrap(),
         inbound: None,
+        rtp: None,
     }
 }
 

@@ -20,6 +20,7 @@ fn stamps_survive_x264_round_trip() {
             gop: 30,
             preset: "ultrafast".into(),
             tune: "zerolatency".into(),
+            slice_max_bytes: None,
         };
         let mut encoder = Encoder::new(format, &settings).unwrap();
         let mut decoder = moq_sub::decode::Decoder::new(None).unwrap();

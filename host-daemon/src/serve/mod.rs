@@ -467,6 +467,7 @@ impl Info {
                     .map(lantern_net::redacted)
                     .unwrap_or_default(),
                 moq_pub::Target::Origin(_) => "in-process".into(),
+                moq_pub::Target::RtpOnly => "rtp".into(),
             },
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)

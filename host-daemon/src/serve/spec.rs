@@ -242,6 +242,8 @@ impl Create {
                 fps: spec.fps.unwrap_or(60.0),
             },
             target,
+            // A served session's RTP copy would need its SDP handed out too: `run` has it.
+            rtp: None,
             h264: moq_pub::encode::H264Args {
                 bitrate: spec.bitrate,
                 ..moq_pub::encode::H264Args::default()

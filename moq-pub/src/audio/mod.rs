@@ -16,6 +16,7 @@ pub use lantern_media::pipewire::CHANNELS;
 pub use tone::Tone;
 
 use crate::Error;
+use crate::outlet::Outlet;
 use crate::publish::AudioTrack;
 use crate::stats::AudioSummary;
 
@@ -163,10 +164,10 @@ impl AudioSpec {
 }
 
 /// Capture, encode and publish until the source ends or `cancel` fires. Blocks.
-pub fn run(
+pub(crate) fn run(
     mut source: Box<dyn AudioSource>,
     mut encoder: OpusEncoder,
-    mut track: AudioTrack,
+    mut track: Outlet<AudioTrack>,
     cancel: CancellationToken,
 ) -> Result<AudioSummary, Error> {
     let settings = encoder.settings();
@@ -179,7 +180,9 @@ pub fn run(
             };
             let packet = encoder.encode(&frame)?;
             summary.bytes += packet.len() as u64;
-            track.write(packet, pts_us, settings.frame_us)?;
+            track.write(packet, pts_us, |track| {
+                track.write(packet, pts_us, settings.frame_us)
+            })?;
             summary.frames += 1;
         }
         Ok(())
@@ -189,7 +192,7 @@ pub fn run(
     let ms = |samples: u64| (samples as f64 * 1000.0 / lantern_proto::audio::RATE as f64).round();
     summary.lost_ms = ms(source.lost_samples());
     summary.overflow_ms = ms(source.overflowed_samples());
-    let finished = track.finish();
+    let finished = track.finish(AudioTrack::finish);
     result.and(finished).map(|()| summary)
 }
 
