@@ -57,7 +57,8 @@ pub fn open(
     cancel: CancellationToken,
 ) -> Result<(Video, Option<Audio>, Receiver), Error> {
     let shown = sdp.display().to_string();
-    let text = std::fs::read_to_string(sdp).map_err(|e| Error::output(&shown, e))?;
+    let text = std::fs::read_to_string(sdp)
+        .map_err(|e| Error::Config(format!("cannot read the SDP {shown}: {e}")))?;
     let ports = media_ports(&text).map_err(|why| Error::Config(format!("{shown}: {why}")))?;
     for port in ports.iter().flat_map(|&p| [p, p.saturating_add(1)]) {
         if let Err(err) = UdpSocket::bind(("0.0.0.0", port)) {

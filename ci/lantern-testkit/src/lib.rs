@@ -45,6 +45,20 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// An even UDP port whose three neighbours above are free too (an RTP session's video and
+/// sound, each with its RTCP), on every address, as an RTP receiver binds them.
+pub fn free_rtp_port() -> u16 {
+    loop {
+        let probe = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let port = probe.local_addr().unwrap().port() & !1;
+        drop(probe);
+        if port <= u16::MAX - 3 && (port..port + 4).all(|p| UdpSocket::bind(("0.0.0.0", p)).is_ok())
+        {
+            return port;
+        }
+    }
+}
+
 /// Poll `ready` until it holds or `deadline` passes.
 pub fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
     let start = Instant::now();
