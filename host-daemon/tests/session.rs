@@ -84,6 +84,69 @@ fn the_test_app_served_directly_ends_with_the_app() {
     no_leftovers("direct");
 }
 
+/// A session sent as RTP only (`--rtp`, no relay, no server): `moq-sub --sdp` plays the app's
+/// stamped pictures in order and its tone, and the session ends cleanly.
+#[test]
+fn the_test_app_as_rtp_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sdp, log, wav) = (
+        dir.path().join("session.sdp"),
+        dir.path().join("latency.csv"),
+        dir.path().join("out.wav"),
+    );
+    let url = format!("rtp://127.0.0.1:{}", free_rtp_port());
+    let app = app_bin();
+    let daemon = host(
+        &[
+            "--rtp",
+            &url,
+            "--sdp",
+            sdp.to_str().unwrap(),
+            "--name",
+            "rtp",
+            "--width",
+            "640",
+            "--height",
+            "360",
+            "--stats",
+        ],
+        &[&app, "app", "--tone", "440"],
+    );
+    wait_for("the session's SDP", LONG, || sdp.exists());
+    let viewer = spawn(
+        bin("moq-sub"),
+        &[
+            "--sdp",
+            sdp.to_str().unwrap(),
+            "--no-window",
+            "--frames",
+            "300",
+            "--stats",
+            "--timeout",
+            "30",
+            "--latency-log",
+            log.to_str().unwrap(),
+            "--audio-out",
+            wav.to_str().unwrap(),
+        ],
+    )
+    .finish(LONG);
+    assert!(
+        viewer.status.success(),
+        "moq-sub failed:\n{}",
+        stderr(&viewer)
+    );
+    let out = daemon.interrupt(LONG);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    check_stamps(&logged_frames(&log), &final_stats(&viewer.stderr), 300);
+    let mono = read_wav(&wav);
+    let tail = &mono[mono.len().min(24_000)..];
+    assert!(tail.len() > 24_000, "{} samples of sound", mono.len());
+    let hz = pitch_of(tail);
+    assert!((hz - 440.0).abs() < 10.0, "heard {hz:.1} Hz");
+    no_leftovers("rtp");
+}
+
 /// An app that fails at once ends the session with its status and its last words.
 #[test]
 fn an_app_that_fails_at_once_passes_on_its_status_and_stderr() {

@@ -171,7 +171,11 @@ async fn main() -> std::process::ExitCode {
     };
     let config = moq_sub::Config {
         connect: args.connect,
-        name: args.name,
+        // What errors and logs call the stream: the SDP file, when it is one.
+        name: match &args.sdp {
+            Some(sdp) => sdp.display().to_string(),
+            None => args.name,
+        },
         output: args.output,
         frames: args.frames,
         stats: args.stats,

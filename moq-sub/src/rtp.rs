@@ -207,6 +207,8 @@ struct Routes {
 /// Read packets until a stop, the sender's goodbye, or both players are gone.
 fn receive(input: &mut ffmpeg::format::context::Input, routes: Routes, cancel: &CancellationToken) {
     let mut packet = ffmpeg::Packet::empty();
+    // Joining mid-stream, nothing decodes before the parameter sets of a keyframe.
+    let mut joined = false;
     loop {
         let read = packet.read(input);
         if cancel.is_cancelled() {
@@ -229,6 +231,12 @@ fn receive(input: &mut ffmpeg::format::context::Input, routes: Routes, cancel: &
             continue;
         };
         let Some(data) = packet.data() else { continue };
+        if packet.stream() == routes.video.0 && !joined {
+            joined = first_nal_type(data) == Some(NAL_SPS);
+            if !joined {
+                continue;
+            }
+        }
         let pts_us = packet.pts().map_or(0, |pts| to_us(pts, *time_base));
         // SAFETY: a plain field, set by the demuxer once the first RTCP report came.
         let start = unsafe { (*input.as_ptr()).start_time_realtime };
@@ -253,6 +261,17 @@ fn receive(input: &mut ffmpeg::format::context::Input, routes: Routes, cancel: &
     }
 }
 
+/// H.264's sequence parameter set: what a keyframe's access unit starts with.
+const NAL_SPS: u8 = 7;
+
+/// The type of the first NAL unit in a depacketized unit (Annex-B, as the demuxer gives it).
+fn first_nal_type(data: &[u8]) -> Option<u8> {
+    let body = data
+        .strip_prefix(&[0, 0, 0, 1])
+        .or_else(|| data.strip_prefix(&[0, 0, 1]))?;
+    body.first().map(|header| header & 0x1f)
+}
+
 /// A timestamp in `time_base` units, in µs.
 fn to_us(ts: i64, time_base: ffmpeg::Rational) -> i64 {
     let (num, den) = (
@@ -273,6 +292,18 @@ mod tests {
         assert_eq!(media_ports(sdp), Ok(vec![5004, 5006]));
         assert!(media_ports("v=0\r\n").is_err());
         assert!(media_ports("m=video port RTP/AVP 96").is_err());
+    }
+
+    #[test]
+    fn a_keyframe_is_known_by_its_parameter_set() {
+        assert_eq!(first_nal_type(&[0, 0, 0, 1, 0x67, 0x42]), Some(NAL_SPS));
+        assert_eq!(first_nal_type(&[0, 0, 1, 0x41, 0x9a]), Some(1));
+        assert_eq!(
+            first_nal_type(&[0x9a, 0x00]),
+            None,
+            "a fragment's continuation"
+        );
+        assert_eq!(first_nal_type(&[0, 0, 0, 1]), None);
     }
 
     #[test]
