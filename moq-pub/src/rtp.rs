@@ -46,7 +46,10 @@ impl FromStr for RtpUrl {
         if url.scheme() != "rtp" {
             return Err(format!("{s:?}: the URL must be rtp://HOST:PORT"));
         }
-        if url.path().trim_matches('/') != "" || url.query().is_some() || url.fragment().is_some() {
+        if !url.path().trim_matches('/').is_empty()
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
             return Err(format!("{s:?}: only rtp://HOST:PORT (no path or options)"));
         }
         let host = url

@@ -44,7 +44,7 @@ impl Decoder {
         ctx.set_flags(ffmpeg::codec::Flags::LOW_DELAY);
         if chunks {
             // SAFETY: a plain field of the unopened context.
-            unsafe { (*ctx.as_mut_ptr()).flags2 |= ffmpeg::ffi::AV_CODEC_FLAG2_CHUNKS as i32 };
+            unsafe { (*ctx.as_mut_ptr()).flags2 |= ffmpeg::ffi::AV_CODEC_FLAG2_CHUNKS };
         }
         if let Some(avcc) = description.filter(|d| !d.is_empty()) {
             set_extradata(&mut ctx, avcc);

@@ -21,7 +21,8 @@ type Container = moq_mux::catalog::hang::Container;
 /// Where a track's frames come from.
 pub enum Feed {
     Moq {
-        consumer: moq_mux::container::Consumer<Container>,
+        // Boxed: it is much larger than the RTP side.
+        consumer: Box<moq_mux::container::Consumer<Container>>,
         /// Maps timestamps to wall time, when the publisher advertises its clock.
         clock: Option<hang::catalog::Clock>,
     },

@@ -165,9 +165,11 @@ pub async fn open(
         description: config.description.as_ref().map(|d| d.to_vec()),
         framerate: config.framerate,
         feed: Feed::Moq {
-            consumer: subscribe(&broadcast, track, container, hang::catalog::PRIORITY.video)
-                .await
-                .map_err(|e| err("video track", e.into()))?,
+            consumer: Box::new(
+                subscribe(&broadcast, track, container, hang::catalog::PRIORITY.video)
+                    .await
+                    .map_err(|e| err("video track", e.into()))?,
+            ),
             clock: snapshot.clock,
         },
     };
@@ -187,14 +189,11 @@ pub async fn open(
                 sample_rate: config.sample_rate,
                 pre_skip: head.pre_skip,
                 feed: Feed::Moq {
-                    consumer: subscribe(
-                        &broadcast,
-                        track,
-                        container,
-                        hang::catalog::PRIORITY.audio,
-                    )
-                    .await
-                    .map_err(|e| err("audio track", e.into()))?,
+                    consumer: Box::new(
+                        subscribe(&broadcast, track, container, hang::catalog::PRIORITY.audio)
+                            .await
+                            .map_err(|e| err("audio track", e.into()))?,
+                    ),
                     clock: snapshot.clock,
                 },
             })
