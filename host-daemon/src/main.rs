@@ -150,7 +150,7 @@ struct RunArgs {
 
     /// Write the RTP stream's SDP here (`-` for stdout) [default: on stderr].
     #[arg(long, value_name = "FILE", requires = "rtp")]
-    sdp: Option<String>,
+    sdp: Option<moq_pub::rtp::SdpOut>,
 
     #[command(flatten)]
     h264: moq_pub::encode::H264Args,
@@ -313,7 +313,7 @@ async fn run(
         }
     }
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
-    let (stats, name, sdp_to) = (args.stats, args.name, args.sdp);
+    let (stats, name, sdp_to) = (args.stats, args.name, args.sdp.unwrap_or_default());
     let stop = cancel.clone();
     let printer = tokio::spawn(async move {
         let mut failure = None;
@@ -321,15 +321,10 @@ async fn run(
             match event {
                 Event::Publish(moq_pub::Event::Rtp { url, sdp }) => {
                     eprintln!("host-daemon: sending RTP to {url}");
-                    match &sdp_to {
-                        None => eprint!("{sdp}"),
-                        Some(path) => {
-                            if let Err(err) = moq_pub::rtp::save_sdp(&sdp, path) {
-                                // Receivers cannot play without it: stop.
-                                failure = Some(err);
-                                stop.cancel();
-                            }
-                        }
+                    // Receivers cannot play without it: stop.
+                    if let Err(err) = sdp_to.write(&sdp) {
+                        failure = Some(err);
+                        stop.cancel();
                     }
                 }
                 Event::Started {

@@ -113,15 +113,10 @@ fn the_test_app_as_rtp_only() {
         &[&app, "app", "--tone", "440"],
     );
     wait_for("the session's SDP", LONG, || sdp.exists());
-    let viewer = spawn(
-        bin("moq-sub"),
+    let viewer = play_sdp(
+        &sdp,
+        "300",
         &[
-            "--sdp",
-            sdp.to_str().unwrap(),
-            "--no-window",
-            "--frames",
-            "300",
-            "--stats",
             "--timeout",
             "30",
             "--latency-log",

@@ -75,7 +75,7 @@ struct Args {
     /// Write the SDP that describes the RTP stream here (`-` for stdout) for receivers to
     /// open (ffplay, VLC, GStreamer's sdpdemux, moq-sub --sdp) [default: on stderr].
     #[arg(long, value_name = "FILE", requires = "rtp")]
-    sdp: Option<String>,
+    sdp: Option<moq_pub::rtp::SdpOut>,
 
     /// Stop after this many frames.
     #[arg(long)]
@@ -130,7 +130,11 @@ async fn run(
     .map_err(|_| moq_pub::Error::Thread("source"))??;
 
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
-    let (stats, name, sdp_to) = (args.stats, args.name.clone(), args.sdp.clone());
+    let (stats, name, sdp_to) = (
+        args.stats,
+        args.name.clone(),
+        args.sdp.clone().unwrap_or_default(),
+    );
     let stop = cancel.clone();
     let printer = tokio::spawn(async move {
         let mut failure = None;
@@ -138,15 +142,10 @@ async fn run(
             match event {
                 Event::Rtp { url, sdp } => {
                     eprintln!("moq-pub: sending RTP to {url}");
-                    match &sdp_to {
-                        None => eprint!("{sdp}"),
-                        Some(path) => {
-                            if let Err(err) = moq_pub::rtp::save_sdp(&sdp, path) {
-                                // Receivers cannot play without it: stop.
-                                failure = Some(err);
-                                stop.cancel();
-                            }
-                        }
+                    // Receivers cannot play without it: stop.
+                    if let Err(err) = sdp_to.write(&sdp) {
+                        failure = Some(err);
+                        stop.cancel();
                     }
                 }
                 Event::Listening { addr, fingerprint } => eprintln!(

@@ -219,25 +219,57 @@ impl Stream {
     }
 }
 
-/// Save an SDP (see [`sdp`]) to `path`, written whole before it appears there (receivers
-/// may be waiting for it), or to stdout for `-`.
-pub fn save_sdp(sdp: &str, path: &str) -> Result<(), Error> {
-    use std::io::Write;
-    let failed = |e| Error::Open {
-        path: format!("writing the SDP to {path}"),
-        source: e,
-    };
-    if path == "-" {
-        let mut out = std::io::stdout().lock();
-        return out
-            .write_all(sdp.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(failed);
+/// Where a binary puts the SDP (`--sdp`): a file (written whole before it appears there, as
+/// receivers may be waiting for it), stdout (`-`), or, unless told, stderr.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SdpOut {
+    #[default]
+    Stderr,
+    Stdout,
+    File(std::path::PathBuf),
+}
+
+impl FromStr for SdpOut {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "" => Err("an empty path".into()),
+            "-" => Ok(Self::Stdout),
+            path => Ok(Self::File(path.into())),
+        }
     }
-    let partial = format!("{path}.partial");
-    std::fs::write(&partial, sdp)
-        .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(failed)
+}
+
+impl SdpOut {
+    pub fn write(&self, sdp: &str) -> Result<(), Error> {
+        use std::io::Write;
+        let failed = |what: String| {
+            move |source| Error::Open {
+                path: format!("writing the SDP to {what}"),
+                source,
+            }
+        };
+        match self {
+            Self::Stderr => {
+                let mut err = std::io::stderr().lock();
+                err.write_all(sdp.as_bytes())
+                    .map_err(failed("stderr".into()))
+            }
+            Self::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(sdp.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(failed("stdout".into()))
+            }
+            Self::File(path) => {
+                let partial = path.with_extension("sdp.partial");
+                std::fs::write(&partial, sdp)
+                    .and_then(|()| std::fs::rename(&partial, path))
+                    .map_err(failed(path.display().to_string()))
+            }
+        }
+    }
 }
 
 /// The SDP that describes `streams` (one media section each), for receivers to open.
@@ -270,6 +302,24 @@ pub fn sdp(streams: &mut [&mut Stream]) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sdp_destinations_parse() {
+        assert_eq!("-".parse(), Ok(SdpOut::Stdout));
+        assert_eq!("a.sdp".parse(), Ok(SdpOut::File("a.sdp".into())));
+        assert!("".parse::<SdpOut>().is_err());
+    }
+
+    #[test]
+    fn an_sdp_file_appears_whole() {
+        let dir = std::env::temp_dir().join(format!("lantern-sdp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.sdp");
+        SdpOut::File(path.clone()).write("v=0\r\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "v=0\r\n");
+        assert!(!dir.join("x.sdp.partial").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn rtp_urls_parse() {

@@ -162,19 +162,7 @@ fn moq_sub_plays_the_rtp_copy_beside_a_moq_subscriber() {
     let listen = format!("127.0.0.1:{}", free_port());
     let (publisher, sdp, _) = publish_rtp(dir.path(), "1500", &["--listen", &listen]);
     let wav = dir.path().join("rtp.wav");
-    let over_rtp = spawn(
-        bin("moq-sub"),
-        &[
-            "--sdp",
-            sdp.to_str().unwrap(),
-            "--no-window",
-            "--frames",
-            "300",
-            "--stats",
-            "--audio-out",
-            wav.to_str().unwrap(),
-        ],
-    );
+    let over_rtp = play_sdp(&sdp, "300", &["--audio-out", wav.to_str().unwrap()]);
     let over_moq = spawn(
         bin("moq-sub"),
         &[

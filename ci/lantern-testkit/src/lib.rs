@@ -167,6 +167,15 @@ pub fn spawn(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Proc {
     )
 }
 
+/// moq-sub playing the RTP session an SDP file describes: no window, `--stats`, `frames`
+/// frames, and `extra`.
+pub fn play_sdp(sdp: &std::path::Path, frames: &str, extra: &[&str]) -> Proc {
+    let sdp = sdp.to_str().unwrap();
+    let mut args = vec!["--sdp", sdp, "--no-window", "--stats", "--frames", frames];
+    args.extend_from_slice(extra);
+    spawn(bin("moq-sub"), &args)
+}
+
 /// The closing `--stats` line of a moq-sub run.
 pub fn final_stats(stderr: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stderr);
