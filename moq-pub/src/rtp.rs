@@ -165,8 +165,11 @@ impl Stream {
         // SAFETY: a plain field of the context; the muxer's RTCP reports map RTP timestamp
         // zero to this wall time.
         unsafe { (*output.as_mut_ptr()).start_time_realtime = epoch_us as i64 };
+        // An RTCP goodbye at the end, so receivers end too rather than wait for a timeout.
+        let mut muxer = ffmpeg::Dictionary::new();
+        muxer.set("rtpflags", "send_bye");
         output
-            .write_header()
+            .write_header_with(muxer)
             .map_err(ffmpeg_error(format!("{url}: RTP header")))?;
         let time_base = output
             .stream(0)

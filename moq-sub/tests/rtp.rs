@@ -194,6 +194,23 @@ fn moq_sub_plays_the_rtp_copy_beside_a_moq_subscriber() {
     assert!(read_wav(&wav).len() > 48_000);
 }
 
+/// When the sender ends (its RTCP goodbye), so does the receiver: at once, and cleanly.
+#[test]
+fn the_senders_goodbye_ends_the_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let (publisher, sdp, _) = publish_rtp(dir.path(), "300", &[]);
+    // No --frames, and a timeout no run of this test reaches: only the goodbye ends it.
+    let viewer = play_sdp(&sdp, "1000000", &["--timeout", "600"]).finish(LONG);
+    let log = String::from_utf8_lossy(&viewer.stderr);
+    assert!(viewer.status.success(), "moq-sub failed:\n{log}");
+    assert!(log.contains("the RTP sender said goodbye"), "{log}");
+    assert!(
+        final_stats(&viewer.stderr)["frames"].as_u64() > Some(200),
+        "{log}"
+    );
+    publisher.stop_ok("moq-pub");
+}
+
 /// The first line of a failed run's stderr (and that there is no more than a line or two).
 fn failure(program: &str, args: &[&str]) -> String {
     let out = spawn(bin(program), args).finish(LONG);
