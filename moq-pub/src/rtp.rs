@@ -14,6 +14,7 @@
 use std::net::{IpAddr, ToSocketAddrs};
 use std::str::FromStr;
 
+use ffmpeg::Rescale as _;
 use ffmpeg::ffi;
 use ffmpeg::packet::Mut as _;
 use ffmpeg_next as ffmpeg;
@@ -188,8 +189,7 @@ impl Stream {
     /// `pts_us` (UNIX µs). The muxer splits it into packets and sends them before returning.
     pub fn write(&mut self, data: &[u8], pts_us: u64) -> Result<(), Error> {
         let since = pts_us.saturating_sub(self.epoch_us) as i64;
-        let pts = since * i64::from(self.time_base.denominator())
-            / (1_000_000 * i64::from(self.time_base.numerator().max(1)));
+        let pts = since.rescale((1, 1_000_000), self.time_base);
         let size = i32::try_from(data.len())
             .map_err(|_| Error::Config(format!("{}: a {} byte frame", self.url, data.len())))?;
         // SAFETY: the packet borrows `data` for this call only (no buffer reference, so the

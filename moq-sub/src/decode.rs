@@ -98,25 +98,30 @@ impl Decoder {
         let frame = match self.decoded.format() {
             Pixel::YUV420P | Pixel::YUVJ420P => &self.decoded,
             format => {
-                let stale = self.scaler.as_ref().is_none_or(|(s, _)| {
+                let stale = self.scaler.as_ref().is_some_and(|(s, _)| {
                     s.input().width != width
                         || s.input().height != height
                         || s.input().format != format
                 });
                 if stale {
-                    let scaler = ffmpeg::software::scaling::Context::get(
-                        format,
-                        width,
-                        height,
-                        Pixel::YUV420P,
-                        width,
-                        height,
-                        ffmpeg::software::scaling::Flags::POINT,
-                    )
-                    .map_err(|e| Error::decoder(format!("convert {format:?} to I420"), e))?;
-                    self.scaler = Some((scaler, ffmpeg::frame::Video::empty()));
+                    self.scaler = None;
                 }
-                let (scaler, converted) = self.scaler.as_mut().expect("set above");
+                let (scaler, converted) = match &mut self.scaler {
+                    Some(kept) => kept,
+                    slot => {
+                        let scaler = ffmpeg::software::scaling::Context::get(
+                            format,
+                            width,
+                            height,
+                            Pixel::YUV420P,
+                            width,
+                            height,
+                            ffmpeg::software::scaling::Flags::POINT,
+                        )
+                        .map_err(|e| Error::decoder(format!("convert {format:?} to I420"), e))?;
+                        slot.insert((scaler, ffmpeg::frame::Video::empty()))
+                    }
+                };
                 // The window may still hold the last converted picture: convert into new
                 // buffers rather than under it.
                 if !lantern_media::ffmpeg::is_writable(converted) {

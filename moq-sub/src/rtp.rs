@@ -13,8 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ffmpeg::Rescale as _;
 use ffmpeg::ffi;
 use ffmpeg_next as ffmpeg;
+use lantern_proto::h264::{NAL_SPS, first_nal_type};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -237,7 +239,9 @@ fn receive(input: &mut ffmpeg::format::context::Input, routes: Routes, cancel: &
                 continue;
             }
         }
-        let pts_us = packet.pts().map_or(0, |pts| to_us(pts, *time_base));
+        let pts_us = packet
+            .pts()
+            .map_or(0, |pts| pts.rescale(*time_base, (1, 1_000_000)));
         // SAFETY: a plain field, set by the demuxer once the first RTCP report came.
         let start = unsafe { (*input.as_ptr()).start_time_realtime };
         let encoded = Encoded {
@@ -261,26 +265,6 @@ fn receive(input: &mut ffmpeg::format::context::Input, routes: Routes, cancel: &
     }
 }
 
-/// H.264's sequence parameter set: what a keyframe's access unit starts with.
-const NAL_SPS: u8 = 7;
-
-/// The type of the first NAL unit in a depacketized unit (Annex-B, as the demuxer gives it).
-fn first_nal_type(data: &[u8]) -> Option<u8> {
-    let body = data
-        .strip_prefix(&[0, 0, 0, 1])
-        .or_else(|| data.strip_prefix(&[0, 0, 1]))?;
-    body.first().map(|header| header & 0x1f)
-}
-
-/// A timestamp in `time_base` units, in µs.
-fn to_us(ts: i64, time_base: ffmpeg::Rational) -> i64 {
-    let (num, den) = (
-        i128::from(time_base.numerator()),
-        i128::from(time_base.denominator().max(1)),
-    );
-    (i128::from(ts) * num * 1_000_000 / den) as i64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,23 +276,5 @@ mod tests {
         assert_eq!(media_ports(sdp), Ok(vec![5004, 5006]));
         assert!(media_ports("v=0\r\n").is_err());
         assert!(media_ports("m=video port RTP/AVP 96").is_err());
-    }
-
-    #[test]
-    fn a_keyframe_is_known_by_its_parameter_set() {
-        assert_eq!(first_nal_type(&[0, 0, 0, 1, 0x67, 0x42]), Some(NAL_SPS));
-        assert_eq!(first_nal_type(&[0, 0, 1, 0x41, 0x9a]), Some(1));
-        assert_eq!(
-            first_nal_type(&[0x9a, 0x00]),
-            None,
-            "a fragment's continuation"
-        );
-        assert_eq!(first_nal_type(&[0, 0, 0, 1]), None);
-    }
-
-    #[test]
-    fn timestamps_convert_to_microseconds() {
-        assert_eq!(to_us(90_000, ffmpeg::Rational::new(1, 90_000)), 1_000_000);
-        assert_eq!(to_us(480, ffmpeg::Rational::new(1, 48_000)), 10_000);
     }
 }

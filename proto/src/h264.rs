@@ -8,6 +8,18 @@ pub fn is_annexb(data: &[u8]) -> bool {
     data.starts_with(&[0, 0, 0, 1]) || data.starts_with(&[0, 0, 1])
 }
 
+/// H.264's sequence parameter set: what a keyframe's access unit starts with.
+pub const NAL_SPS: u8 = 7;
+
+/// The type of the first NAL unit of Annex-B data (`None` when it does not start with a
+/// start code, as a fragment's continuation does not).
+pub fn first_nal_type(data: &[u8]) -> Option<u8> {
+    let body = data
+        .strip_prefix(&[0, 0, 0, 1])
+        .or_else(|| data.strip_prefix(&[0, 0, 1]))?;
+    body.first().map(|header| header & 0x1f)
+}
+
 /// Rewrite 4-byte length-prefixed NAL units as Annex-B into `out` (cleared first).
 pub fn to_annexb(mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
     out.clear();
@@ -28,6 +40,19 @@ pub fn to_annexb(mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_keyframe_is_known_by_its_parameter_set() {
+        use super::{NAL_SPS, first_nal_type};
+        assert_eq!(first_nal_type(&[0, 0, 0, 1, 0x67, 0x42]), Some(NAL_SPS));
+        assert_eq!(first_nal_type(&[0, 0, 1, 0x41, 0x9a]), Some(1));
+        assert_eq!(
+            first_nal_type(&[0x9a, 0x00]),
+            None,
+            "a fragment's continuation"
+        );
+        assert_eq!(first_nal_type(&[0, 0, 0, 1]), None);
+    }
+
     use super::*;
 
     #[test]
