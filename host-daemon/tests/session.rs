@@ -15,6 +15,15 @@ fn the_test_app_through_a_relay() {
     let url = relay.url();
     let dir = tempfile::tempdir().unwrap();
     let (log, wav) = (dir.path().join("latency.csv"), dir.path().join("out.wav"));
+    let app = app_bin();
+    let daemon = host(
+        &[
+            "--url", &url, "--name", "relayed", "--width", "1280", "--height", "720", "--fps",
+            "60", "--stats",
+        ],
+        &[&app, "app", "--tone", "440"],
+    );
+    wait_for_app_picture(&["--url", &url, "--name", "relayed"]);
     let viewer = spawn(
         bin("moq-sub"),
         &[
@@ -32,14 +41,6 @@ fn the_test_app_through_a_relay() {
             "--audio-out",
             wav.to_str().unwrap(),
         ],
-    );
-    let app = app_bin();
-    let daemon = host(
-        &[
-            "--url", &url, "--name", "relayed", "--width", "1280", "--height", "720", "--fps",
-            "60", "--stats",
-        ],
-        &[&app, "app", "--tone", "440"],
     );
     let viewer = viewer.finish(LONG);
     assert!(
@@ -113,6 +114,7 @@ fn the_test_app_as_rtp_only() {
         &[&app, "app", "--tone", "440"],
     );
     wait_for("the session's SDP", LONG, || sdp.exists());
+    wait_for_app_picture(&["--sdp", sdp.to_str().unwrap()]);
     let viewer = play_sdp(
         &sdp,
         "300",

@@ -70,6 +70,11 @@ pub const REANCHOR_US: u64 = 20_000;
 /// measured time only re-anchors them when the two disagree by more than [`REANCHOR_US`].
 /// Samples the server skipped (an xrun) come back as silence to insert, so the timeline stays
 /// true and the loss is counted rather than hidden.
+///
+/// Timestamps never go back: a frame once taken is published, and a track refuses a frame
+/// that starts before the last one ended. A re-anchor to an earlier time (the first quantum's
+/// callback ran late, so the anchor was late) moves the timeline back only as far as the end
+/// of what was taken; the rest of the difference stays (the sound is stamped a little late).
 #[derive(Clone, Debug, Default)]
 pub struct CaptureTimeline {
     /// Capture time of the first sample not yet taken.
@@ -79,6 +84,8 @@ pub struct CaptureTimeline {
     next_position: Option<u64>,
     started: bool,
     lost: u64,
+    /// Where the last frame taken ended: the earliest the next may start.
+    taken_until_us: Option<u64>,
 }
 
 impl CaptureTimeline {
@@ -102,7 +109,8 @@ impl CaptureTimeline {
             let at_silence = at_us.saturating_sub(samples_us(silence));
             let expected = self.start_us + samples_us(self.pending);
             if expected.abs_diff(at_silence) > REANCHOR_US {
-                self.start_us = at_silence.saturating_sub(samples_us(self.pending));
+                let anchored = at_silence.saturating_sub(samples_us(self.pending));
+                self.start_us = anchored.max(self.taken_until_us.unwrap_or(0));
             }
         }
         self.pending += silence + frames;
@@ -114,6 +122,7 @@ impl CaptureTimeline {
         let pts = self.start_us;
         self.pending = self.pending.saturating_sub(frames);
         self.start_us += samples_us(frames);
+        self.taken_until_us = Some(self.start_us);
         pts
     }
 
@@ -301,6 +310,24 @@ mod tests {
         // A stall with no position: the measured time wins once it is 20 ms off.
         assert_eq!(t.quantum(480, 1_200_000, None), 0);
         assert_eq!(t.take(480), 1_200_000);
+    }
+
+    #[test]
+    fn captured_sound_never_goes_back_past_what_was_taken() {
+        let mut t = CaptureTimeline::default();
+        // The first callback ran 40 ms late: the anchor is late.
+        t.quantum(480, 1_040_000, Some(0));
+        assert_eq!(t.take(480), 1_040_000);
+        // The next quanta tell the truth: 40 ms earlier than the count says.
+        t.quantum(480, 1_010_000, Some(480));
+        t.quantum(480, 1_020_000, Some(960));
+        assert_eq!(t.take(480), 1_050_000, "starts where the last frame ended");
+        assert_eq!(t.take(480), 1_060_000);
+        // Before anything is taken, the anchor may move back freely.
+        let mut t = CaptureTimeline::default();
+        t.quantum(480, 1_040_000, Some(0));
+        t.quantum(480, 1_010_000, Some(480));
+        assert_eq!(t.take(960), 1_000_000);
     }
 
     #[test]

@@ -152,9 +152,24 @@ pub fn view(url: &str, name: &str, frames: usize, extra: &[&str]) -> Output {
     viewer
 }
 
-/// Watch `frames` frames, checking the app's stamps arrive in order with every gap reported
-/// as a drop.
+/// Wait until a viewer joining the stream `source` names (`--url U --name N`, or `--sdp F`)
+/// sees only the app's stamped pictures. Until the app's first commit the session streams
+/// the compositor's empty output, and a viewer joins at a keyframe, which may come from
+/// before that commit.
+pub fn wait_for_app_picture(source: &[&str]) {
+    wait_for("the app's picture", LONG, || {
+        let mut args = source.to_vec();
+        args.extend(["--no-window", "--frames", "5", "--stats"]);
+        let viewer = spawn(bin("moq-sub"), &args).finish(LONG);
+        // Not yet published is not ready either.
+        viewer.status.success() && final_stats(&viewer.stderr)["unstamped"] == 0
+    });
+}
+
+/// Watch `frames` frames once the app shows, checking its stamps arrive in order with every
+/// gap reported as a drop.
 pub fn watch_stamped(url: &str, name: &str, frames: usize) {
+    wait_for_app_picture(&["--url", url, "--name", name]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("latency.csv");
     let viewer = view(url, name, frames, &["--latency-log", log.to_str().unwrap()]);
