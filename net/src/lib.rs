@@ -4,6 +4,7 @@
 //!   `--timeout`) and dialing a relay or a direct server.
 //! - [`listen`]: the direct server (`--listen`), which serves broadcasts to subscribers with no
 //!   relay in between, and publishes its certificate fingerprint as moq-relay does.
+//! - [`web`]: the browser viewer's built files, which the direct server serves at `/`.
 //! - [`grant`]: input grants, the signed tokens that let a viewer's input be injected.
 //! - [`input`]: the input channel's transport, viewer broadcasts found by announcement.
 //! - [`cli`]: what every Lantern binary does around its run: logging, signals, the exit line.
@@ -16,6 +17,7 @@ mod error;
 pub mod grant;
 pub mod input;
 pub mod listen;
+pub mod web;
 
 pub use connect::{ConnectArgs, established, redacted};
 pub use error::Error;

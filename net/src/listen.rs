@@ -1,6 +1,7 @@
 //! The direct server (`--listen`): QUIC + WebTransport on a UDP port, with a freshly generated
 //! self-signed certificate whose fingerprint is served over HTTP on the same TCP port at
-//! `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work.
+//! `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work; and the
+//! browser viewer at `/` (see [`crate::web`]).
 
 use std::net::SocketAddr;
 
@@ -11,6 +12,8 @@ pub struct Listener {
     http: tokio::net::TcpListener,
     addr: SocketAddr,
     fingerprint: String,
+    /// The browser viewer, served at `/` when it is built.
+    site: Option<crate::web::Site>,
 }
 
 impl Listener {
@@ -32,11 +35,19 @@ impl Listener {
             .into_iter()
             .next()
             .ok_or_else(|| Error::Config(format!("{addr}: no certificate was generated")))?;
+        let site = match crate::web::locate() {
+            Some(dir) => Some(crate::web::Site::load(&dir)?),
+            None => {
+                tracing::info!("no built web viewer (cd web && npm ci && npm run build): not serving one");
+                None
+            }
+        };
         Ok(Self {
             server,
             http,
             addr,
             fingerprint,
+            site,
         })
     }
 
@@ -64,6 +75,10 @@ impl Listener {
             "/certificate.sha256",
             axum::routing::get(move || std::future::ready(fingerprint.clone())),
         );
+        let app = match self.site {
+            Some(site) => site.serve(app),
+            None => app,
+        };
         let stopped = tokio::select! {
             res = async {
                 match inbound {

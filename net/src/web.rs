@@ -1,0 +1,117 @@
+//! The browser viewer (`web/`, built into `web/dist`), served by the direct server at `/` on
+//! the same port as the certificate fingerprint, so `http://HOST:PORT/` opens a player for
+//! the broadcast with nothing else running.
+//!
+//! The built files are read once, at start, into memory: a request can only ever get one of
+//! them, whatever its path says.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// The built viewer's files, by URL path.
+#[derive(Clone, Default)]
+pub struct Site {
+    files: HashMap<String, (&'static str, bytes::Bytes)>,
+}
+
+/// Where the built viewer is looked for, in order: `$LANTERN_WEB`; `web/` beside the binary
+/// (an install); the checkout's `web/dist` when the binary runs from `target/<profile>/`.
+pub fn locate() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("LANTERN_WEB") {
+        return Some(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe.parent()?.join("web");
+    let checkout = exe.parent()?.parent()?.parent()?.join("web").join("dist");
+    [beside, checkout]
+        .into_iter()
+        .find(|dir| dir.join("index.html").is_file())
+}
+
+impl Site {
+    /// Read every file under `dir` (which must hold `index.html`).
+    pub fn load(dir: &Path) -> Result<Self, Error> {
+        let bad = |why: String| Error::Config(format!("web viewer {}: {why}", dir.display()));
+        if !dir.join("index.html").is_file() {
+            return Err(bad("no index.html (build it: cd web && npm ci && npm run build)".into()));
+        }
+        let mut site = Self::default();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(folder) = pending.pop() {
+            let entries = std::fs::read_dir(&folder).map_err(|e| bad(e.to_string()))?;
+            for entry in entries {
+                let path = entry.map_err(|e| bad(e.to_string()))?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let relative = path.strip_prefix(dir).map_err(|e| bad(e.to_string()))?;
+                let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
+                let body = std::fs::read(&path).map_err(|e| bad(format!("{url}: {e}")))?;
+                site.files.insert(url, (content_type(&path), body.into()));
+            }
+        }
+        Ok(site)
+    }
+
+    /// The response for `path`: `/` is the index.
+    fn get(&self, path: &str) -> Option<(&'static str, bytes::Bytes)> {
+        let path = if path == "/" { "/index.html" } else { path };
+        self.files.get(path).cloned()
+    }
+
+    /// Add the viewer's routes (everything but what `router` already serves) to `router`.
+    pub fn serve(self, router: axum::Router) -> axum::Router {
+        router.fallback(move |uri: axum::http::Uri| {
+            let found = self.get(uri.path());
+            std::future::ready(match found {
+                Some((kind, body)) => (
+                    axum::http::StatusCode::OK,
+                    [(axum::http::header::CONTENT_TYPE, kind)],
+                    body,
+                ),
+                None => (
+                    axum::http::StatusCode::NOT_FOUND,
+                    [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                    bytes::Bytes::from_static(b"not found\n"),
+                ),
+            })
+        })
+    }
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript",
+        Some("css") => "text/css",
+        Some("wasm") => "application/wasm",
+        Some("json" | "map") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_built_files_are_served() {
+        let dir = std::env::temp_dir().join(format!("lantern-web-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<!doctype html>").unwrap();
+        std::fs::write(dir.join("assets/main.js"), "export {}").unwrap();
+        let site = Site::load(&dir).unwrap();
+        assert_eq!(site.get("/").unwrap().0, "text/html; charset=utf-8");
+        assert_eq!(site.get("/assets/main.js").unwrap().0, "text/javascript");
+        assert!(site.get("/../../etc/passwd").is_none());
+        assert!(site.get("/assets/../index.html").is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Site::load(&dir).is_err());
+    }
+}

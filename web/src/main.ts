@@ -1,0 +1,52 @@
+// Lantern's browser viewer: plays a Lantern broadcast with @moq/watch (WebTransport +
+// WebCodecs) at the lowest latency it offers, drawing each picture as soon as it is decoded.
+//
+// The page is served by the host itself (`moq-pub --listen`, `host-daemon --listen`): by
+// default it plays the broadcast of the server it came from. `?url=…&name=…` plays any relay's.
+
+import "@moq/watch/element";
+import type MoqWatch from "@moq/watch/element";
+
+const params = new URLSearchParams(location.search);
+const url = params.get("url") ?? `${location.protocol}//${location.host}/`;
+const name = params.get("name") ?? "lantern";
+
+const message = document.getElementById("message") as HTMLParagraphElement;
+const player = document.getElementById("player") as HTMLElement;
+
+function say(text: string | undefined) {
+  message.hidden = text === undefined;
+  message.textContent = text ?? "";
+}
+
+/** What this browser lacks of what the viewer needs, if anything. */
+function missing(): string | undefined {
+  if (typeof WebTransport === "undefined") return "WebTransport";
+  if (typeof VideoDecoder === "undefined") return "WebCodecs";
+  return undefined;
+}
+
+const lacking = missing();
+if (lacking) {
+  say(`This browser has no ${lacking}: Lantern needs a recent Chromium, Edge or Firefox.`);
+} else {
+  const watch = document.createElement("moq-watch") as MoqWatch;
+  watch.setAttribute("url", url);
+  watch.setAttribute("name", name);
+  watch.setAttribute("latency", "real-time");
+  // A player shows the game whatever the page's scroll or visibility says.
+  watch.setAttribute("visible", "always");
+  watch.append(document.createElement("canvas"));
+  player.prepend(watch);
+  say(`Connecting to ${name} at ${url}…`);
+
+  // What tests and the overlay read: frames decoded so far.
+  const frames = () => watch.video.out.stats.peek()?.frameCount ?? 0;
+  (window as unknown as { lantern: object }).lantern = { frames };
+  const shown = setInterval(() => {
+    if (frames() > 0) {
+      say(undefined);
+      clearInterval(shown);
+    }
+  }, 100);
+}
