@@ -38,7 +38,9 @@ impl Listener {
         let site = match crate::web::locate() {
             Some(dir) => Some(crate::web::Site::load(&dir)?),
             None => {
-                tracing::info!("no built web viewer (cd web && npm ci && npm run build): not serving one");
+                tracing::info!(
+                    "no built web viewer (cd web && npm ci && npm run build): not serving one"
+                );
                 None
             }
         };

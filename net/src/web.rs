@@ -35,7 +35,9 @@ impl Site {
     pub fn load(dir: &Path) -> Result<Self, Error> {
         let bad = |why: String| Error::Config(format!("web viewer {}: {why}", dir.display()));
         if !dir.join("index.html").is_file() {
-            return Err(bad("no index.html (build it: cd web && npm ci && npm run build)".into()));
+            return Err(bad(
+                "no index.html (build it: cd web && npm ci && npm run build)".into(),
+            ));
         }
         let mut site = Self::default();
         let mut pending = vec![dir.to_path_buf()];
