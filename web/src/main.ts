@@ -1,19 +1,28 @@
-// Lantern's browser viewer: plays a Lantern broadcast with @moq/watch (WebTransport +
-// WebCodecs) at the lowest latency it offers, drawing each picture as soon as it is decoded.
+// Lantern's browser viewer: plays a Lantern broadcast over WebTransport + WebCodecs, the
+// newest picture drawn as soon as it is decoded, and sends the player's input back.
 //
 // The page is served by the host itself (`moq-pub --listen`, `host-daemon --listen`): by
-// default it plays the broadcast of the server it came from. `?url=…&name=…` plays any relay's.
+// default it plays the broadcast of the server it came from. The query string can say more:
+//   url=    a relay (or another host) to play from       name=  the broadcast [lantern]
+//   grant=  the input grant (`host-daemon ctl grant`); without one the page is view-only
+//   stats=0 hides the overlay
 
-import "@moq/watch/element";
-import type MoqWatch from "@moq/watch/element";
-import { stampOf } from "./stamp";
+import * as Net from "@moq/net";
+import { Channel, viewerOf } from "./input";
+import { Controls } from "./controls";
+import { Meter } from "./meter";
+import { play, readCatalog } from "./player";
 
 const params = new URLSearchParams(location.search);
-const url = params.get("url") ?? `${location.protocol}//${location.host}/`;
+const url = new URL(params.get("url") ?? `${location.protocol}//${location.host}/`);
 const name = params.get("name") ?? "lantern";
+const grant = params.get("grant") ?? undefined;
 
 const message = document.getElementById("message") as HTMLParagraphElement;
-const player = document.getElementById("player") as HTMLElement;
+const overlay = document.getElementById("overlay") as HTMLPreElement;
+const canvas = document.getElementById("picture") as HTMLCanvasElement;
+const fullscreen = document.getElementById("fullscreen") as HTMLButtonElement;
+const captureMouse = document.getElementById("capture") as HTMLButtonElement;
 
 function say(text: string | undefined) {
   message.hidden = text === undefined;
@@ -27,48 +36,137 @@ function missing(): string | undefined {
   return undefined;
 }
 
+const meter = new Meter();
+/** What tests (and curious players) read: `window.lantern`. */
+const state = { status: "starting", error: undefined as string | undefined, input: undefined as Channel["figures"] | undefined };
+Object.assign(window, {
+  lantern: {
+    frames: () => meter.frames,
+    latency: () => {
+      const t = meter.total();
+      return { count: t.stamped, p50: t.latency_ms_p50, p99: t.latency_ms_p99 };
+    },
+    figures: () => ({ ...meter.total(), status: state.status, error: state.error, input: state.input }),
+  },
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Wait for `name` to be announced; say so while it is not. Resolves with the broadcast. */
+async function announced(connection: Net.Connection.Established): Promise<Net.Broadcast.Consumer> {
+  const handle = connection.announcedBroadcast(Net.Path.from(name));
+  const active = handle.active.peek();
+  if (active) return active;
+  const notYet = setTimeout(() => say(`No broadcast "${name}" at ${url.host} yet: waiting for it…`), 1000);
+  try {
+    return await new Promise((resolve, reject) => {
+      const dispose = handle.active.subscribe((broadcast) => {
+        if (broadcast) {
+          dispose();
+          resolve(broadcast);
+        }
+      });
+      connection.closed.then(() => reject(new Error("the connection closed")));
+    });
+  } finally {
+    clearTimeout(notYet);
+  }
+}
+
+/** One connection: play the broadcast (and send input) until either goes away. */
+async function session() {
+  state.status = "connecting";
+  say(`Connecting to ${url.host}…`);
+  const connection = await Net.Connection.connect(url, {
+    websocket: { enabled: false },
+    signal: AbortSignal.timeout(10_000),
+  });
+  const stop = new AbortController();
+  let controls: Controls | undefined;
+  let channel: Channel | undefined;
+  const rtt = setInterval(async () => {
+    const stats = await connection.stats().catch(() => undefined);
+    const ms = (stats as { smoothedRtt?: number } | undefined)?.smoothedRtt;
+    meter.rttMs = ms === undefined ? null : Math.round(ms * 100) / 100;
+  }, 1000);
+  try {
+    state.status = "waiting";
+    const broadcast = await announced(connection);
+    const catalog = await readCatalog(broadcast);
+    if (!catalog) throw new Error(`"${name}" ended before its catalog came`);
+    const viewer = grant && viewerOf(grant);
+    if (grant && !viewer) console.warn("lantern: the grant in the URL is malformed: view-only");
+    if (grant && viewer) {
+      channel = new Channel(connection, name, viewer, grant);
+      controls = new Controls(canvas, channel);
+      state.input = channel.figures;
+    }
+    captureMouse.hidden = controls === undefined;
+    state.status = "playing";
+    say(undefined);
+    // Playing ends with the broadcast, or with the connection.
+    connection.closed.then(() => stop.abort());
+    await play(broadcast, catalog, { canvas, meter }, stop.signal);
+  } finally {
+    stop.abort();
+    controls?.close();
+    channel?.close();
+    clearInterval(rtt);
+    connection.close();
+  }
+}
+
+async function run() {
+  let backoff = 500;
+  for (;;) {
+    const started = performance.now();
+    try {
+      await session();
+      state.error = undefined;
+      say(`"${name}" ended: waiting for it to come back…`);
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      state.error = text;
+      say(`${url.host}: ${text}. Trying again…`);
+      console.warn("lantern:", err);
+    }
+    state.status = "reconnecting";
+    // A session that played for a while starts the backoff over.
+    backoff = performance.now() - started > 10_000 ? 500 : Math.min(backoff * 2, 5000);
+    await sleep(backoff);
+  }
+}
+
+function showFigures() {
+  if (params.get("stats") === "0") return;
+  setInterval(() => {
+    const f = meter.window();
+    const ms = (v: number | null) => (v === null ? "–" : `${v.toFixed(1)} ms`);
+    const lines = [
+      `${f.fps.toFixed(0)} fps  ${(f.kbps / 1000).toFixed(1)} Mb/s  drops ${f.drops}`,
+      `latency ${ms(f.latency_ms_p50)} (p99 ${ms(f.latency_ms_p99)})  rtt ${ms(f.rtt_ms)}`,
+    ];
+    if (f.audio_frames > 0) lines.push(`sound ${ms(f.av_offset_ms)} after picture  drops ${f.audio_drops}`);
+    if (state.input) lines.push(`input ${state.input.events} events`);
+    overlay.textContent = lines.join("\n");
+    overlay.hidden = meter.frames === 0;
+  }, 1000);
+}
+
 const lacking = missing();
 if (lacking) {
   say(`This browser has no ${lacking}: Lantern needs a recent Chromium, Edge or Firefox.`);
+  state.status = "unsupported";
+  state.error = `no ${lacking}`;
 } else {
-  const watch = document.createElement("moq-watch") as MoqWatch;
-  watch.setAttribute("url", url);
-  watch.setAttribute("name", name);
-  watch.setAttribute("latency", params.get("latency") ?? "real-time");
-  // A player shows the game whatever the page's scroll or visibility says.
-  watch.setAttribute("visible", "always");
-  watch.append(document.createElement("canvas"));
-  player.prepend(watch);
-  say(`Connecting to ${name} at ${url}…`);
-
-  // Glass-to-glass of each stamped picture, ms: its capture time to the moment it is decoded
-  // and handed to the canvas (this machine's clock against the host's: the same clock when
-  // both run here).
-  const latencies: number[] = [];
-  watch.video.out.frame.subscribe((frame) => {
-    if (!frame) return;
-    const decodedUs = (performance.timeOrigin + performance.now()) * 1000;
-    stampOf(frame)
-      .then((stamp) => {
-        if (stamp) latencies.push((decodedUs - stamp.captureUs) / 1000);
-      })
-      // A frame already closed by the renderer has nothing left to read.
-      .catch(() => {});
+  fullscreen.addEventListener("click", async () => {
+    if (document.fullscreenElement) return document.exitFullscreen();
+    await document.documentElement.requestFullscreen({ navigationUI: "hide" });
+    // Esc and the system keys go to the game too, where the browser allows it.
+    const keyboard = (navigator as { keyboard?: { lock(): Promise<void> } }).keyboard;
+    await keyboard?.lock().catch(() => {});
   });
-  const percentile = (q: number) => {
-    if (latencies.length === 0) return null;
-    const sorted = [...latencies].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  };
-
-  // What tests and the overlay read: frames decoded so far, and the stamps' latency.
-  const frames = () => watch.video.out.stats.peek()?.frameCount ?? 0;
-  const latency = () => ({ count: latencies.length, p50: percentile(0.5), p99: percentile(0.99) });
-  (window as unknown as { lantern: object }).lantern = { frames, latency };
-  const shown = setInterval(() => {
-    if (frames() > 0) {
-      say(undefined);
-      clearInterval(shown);
-    }
-  }, 100);
+  captureMouse.addEventListener("click", () => canvas.requestPointerLock?.());
+  showFigures();
+  void run();
 }

@@ -26,7 +26,7 @@ try {
     timeout: deadlineMs,
     polling: 100,
   });
-  const seen = await page.evaluate(() => ({ frames: window.lantern.frames(), latency: window.lantern.latency() }));
+  const seen = await page.evaluate(() => window.lantern.figures());
   if (screenshot) await page.screenshot({ path: screenshot });
   console.log(JSON.stringify(seen));
 } catch (err) {

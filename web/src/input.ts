@@ -1,0 +1,238 @@
+// The player's input, going to the host on the same connection the picture comes in on.
+//
+// The page publishes its own broadcast, `<name>/viewer/<id>` (net/src/input.rs): an `input`
+// track of datagrams, one message each in the input format (proto/src/input/mod.rs), and a
+// `grant` track with the token from the page's URL. Without a grant the page is view-only:
+// nothing is published, nothing is sent.
+//
+// Like moq-sub's window (and proto's Outbox), every message carries a sequence number, its
+// send time and the full held set (keys and buttons), so a lost datagram never leaves a key
+// stuck; the held set goes again every 250 ms while anything is held, and everything is
+// released when the page loses focus or goes away.
+
+import * as Net from "@moq/net";
+import { USAGES } from "./keys";
+
+const VERSION = 1;
+const MAX_DATAGRAM = 900;
+const MAX_HELD_KEYS = 32;
+const HEARTBEAT_MS = 250;
+
+export type Event =
+  | { kind: "key"; usage: number; down: boolean }
+  | { kind: "pointer"; x: number; y: number }
+  | { kind: "motion"; dx: number; dy: number }
+  | { kind: "button"; button: number; down: boolean }
+  | { kind: "wheel"; dx: number; dy: number }
+  | { kind: "gamepad"; pad: Pad }
+  | { kind: "touch"; id: number; phase: number; x: number; y: number };
+
+/** A gamepad's whole state in the W3C standard layout, as the format carries it. */
+export interface Pad {
+  index: number;
+  connected: boolean;
+  buttons: number;
+  /** Left x, left y, right x, right y: −32767..32767, + is right and down. */
+  sticks: [number, number, number, number];
+  /** Left and right, 0..65535. */
+  triggers: [number, number];
+}
+
+const clampI16 = (v: number) => Math.max(-32768, Math.min(32767, Math.round(v)));
+const clampU16 = (v: number) => Math.max(0, Math.min(65535, Math.round(v)));
+
+/** The format's bytes for one message (little-endian, see proto/src/input/mod.rs). */
+export function encode(seq: bigint, sentUs: bigint, keys: number[], buttons: number, events: Event[]): Uint8Array {
+  const out = new DataView(new ArrayBuffer(MAX_DATAGRAM));
+  let at = 0;
+  const u8 = (v: number) => out.setUint8(at++, v);
+  const u16 = (v: number) => {
+    out.setUint16(at, v, true);
+    at += 2;
+  };
+  const i16 = (v: number) => {
+    out.setInt16(at, v, true);
+    at += 2;
+  };
+  u8(VERSION);
+  out.setBigUint64(at, seq, true);
+  out.setBigUint64(at + 8, sentUs, true);
+  at += 16;
+  u8(buttons);
+  u8(keys.length);
+  for (const key of keys) u16(key);
+  u8(events.length);
+  for (const e of events) {
+    switch (e.kind) {
+      case "key":
+        u8(1), u16(e.usage), u8(e.down ? 1 : 0);
+        break;
+      case "pointer":
+        u8(3), u16(clampU16(e.x)), u16(clampU16(e.y));
+        break;
+      case "motion":
+        u8(4), i16(clampI16(e.dx)), i16(clampI16(e.dy));
+        break;
+      case "button":
+        u8(5), u8(e.button), u8(e.down ? 1 : 0);
+        break;
+      case "wheel":
+        u8(6), i16(clampI16(e.dx)), i16(clampI16(e.dy));
+        break;
+      case "gamepad": {
+        const p = e.pad;
+        u8(7), u8(p.index), u8(p.connected ? 1 : 0);
+        out.setUint32(at, p.buttons, true);
+        at += 4;
+        for (const s of p.sticks) i16(clampI16(s));
+        for (const t of p.triggers) u16(clampU16(t));
+        break;
+      }
+      case "touch":
+        u8(8), u8(e.id), u8(e.phase), u16(clampU16(e.x)), u16(clampU16(e.y));
+        break;
+    }
+  }
+  return new Uint8Array(out.buffer, 0, at);
+}
+
+/** Room for events after the header and the largest held set (as proto's Outbox leaves). */
+const EVENT_ROOM = MAX_DATAGRAM - 20 - 2 * MAX_HELD_KEYS;
+const SIZES: Record<Event["kind"], number> = { key: 4, pointer: 5, motion: 5, button: 3, wheel: 5, gamepad: 19, touch: 7 };
+
+/** Numbering, the held set and heartbeats: what every datagram repeats. */
+export class Outbox {
+  #seq = 0n;
+  #keys: number[] = [];
+  #buttons = 0;
+  #pads = new Map<number, Pad>();
+  #lastSent = -Infinity;
+
+  /** The datagrams that carry `events` (usually one). */
+  send(events: Event[]): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let batch: Event[] = [];
+    let room = EVENT_ROOM;
+    const flush = () => {
+      for (const e of batch) this.#hold(e);
+      out.push(this.#message(batch));
+      batch = [];
+      room = EVENT_ROOM;
+    };
+    for (const e of events) {
+      if (SIZES[e.kind] > room || batch.length === 255) flush();
+      room -= SIZES[e.kind];
+      batch.push(e);
+    }
+    flush();
+    return out;
+  }
+
+  /** The held set alone, when something is held and nothing went out for a while. */
+  heartbeat(): Uint8Array | undefined {
+    const holding = this.#keys.length > 0 || this.#buttons !== 0 || this.#pads.size > 0;
+    if (!holding || performance.now() - this.#lastSent < HEARTBEAT_MS) return undefined;
+    return this.#message([...this.#pads.values()].map((pad) => ({ kind: "gamepad", pad })));
+  }
+
+  /** Releases for everything held. */
+  releaseAll(): Uint8Array[] {
+    const events: Event[] = this.#keys.map((usage) => ({ kind: "key", usage, down: false }));
+    for (let button = 0; button < 5; button++) {
+      if (this.#buttons & (1 << button)) events.push({ kind: "button", button, down: false });
+    }
+    for (const index of this.#pads.keys()) {
+      events.push({ kind: "gamepad", pad: { index, connected: false, buttons: 0, sticks: [0, 0, 0, 0], triggers: [0, 0] } });
+    }
+    return events.length ? this.send(events) : [];
+  }
+
+  #message(events: Event[]): Uint8Array {
+    const seq = this.#seq++;
+    this.#lastSent = performance.now();
+    const sentUs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+    return encode(seq, sentUs, this.#keys, this.#buttons, events);
+  }
+
+  #hold(e: Event) {
+    if (e.kind === "key") {
+      const at = this.#keys.indexOf(e.usage);
+      if (e.down && at < 0 && this.#keys.length < MAX_HELD_KEYS) {
+        this.#keys.push(e.usage);
+        this.#keys.sort((a, b) => a - b);
+      } else if (!e.down && at >= 0) {
+        this.#keys.splice(at, 1);
+      }
+    } else if (e.kind === "button") {
+      this.#buttons = e.down ? this.#buttons | (1 << e.button) : this.#buttons & ~(1 << e.button);
+    } else if (e.kind === "gamepad") {
+      if (e.pad.connected) this.#pads.set(e.pad.index, e.pad);
+      else this.#pads.delete(e.pad.index);
+    }
+  }
+}
+
+/** What the page counts of its input, for the overlay and tests. */
+export interface InputFigures {
+  granted: boolean;
+  events: number;
+  datagrams: number;
+}
+
+/**
+ * This page's input channel on `connection`: publishes `<name>/viewer/<viewer>` with the
+ * grant, and sends batches of events as datagrams.
+ */
+export class Channel {
+  readonly figures: InputFigures = { granted: true, events: 0, datagrams: 0 };
+  #outbox = new Outbox();
+  #broadcast = new Net.Broadcast.Producer();
+  #input: Net.Track.Producer;
+
+  constructor(connection: Net.Connection.Established, name: string, viewer: string, token: string) {
+    this.#input = this.#broadcast.createTrack("input");
+    const grant = this.#broadcast.createTrack("grant");
+    grant.writeFrame({ payload: new TextEncoder().encode(token), timestamp: Net.Time.Timestamp.now() });
+    connection.publish(Net.Path.from(name, "viewer", viewer), this.#broadcast);
+  }
+
+  send(events: Event[]) {
+    if (events.length === 0) return;
+    this.figures.events += events.length;
+    this.#transmit(this.#outbox.send(events));
+  }
+
+  heartbeat() {
+    const datagram = this.#outbox.heartbeat();
+    if (datagram) this.#transmit([datagram]);
+  }
+
+  releaseAll() {
+    this.#transmit(this.#outbox.releaseAll());
+  }
+
+  #transmit(datagrams: Uint8Array[]) {
+    for (const datagram of datagrams) {
+      this.#input.appendDatagram(Net.Time.Timestamp.now(), datagram);
+      this.figures.datagrams++;
+    }
+  }
+
+  close() {
+    this.releaseAll();
+    this.#broadcast.close();
+  }
+}
+
+/** The viewer id a grant names (its `sub` claim), or undefined for a malformed token. */
+export function viewerOf(token: string): string | undefined {
+  try {
+    const payload = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+    const claims = JSON.parse(atob(payload));
+    return typeof claims.sub === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(claims.sub) ? claims.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export const usageOf = (code: string): number | undefined => USAGES[code];

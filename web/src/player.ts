@@ -1,0 +1,317 @@
+// Playing one broadcast: its catalog, its video drawn the moment each picture is decoded, and
+// its sound a few milliseconds behind, on @moq/net and @moq/hang's container directly.
+//
+// @moq/watch holds every decoded picture until a shared clock says it is due (its sync
+// buffer), which cost 80 ms here against moq-sub's 6; a remote-play viewer wants the newest
+// picture now. Nothing here waits for a clock: the container consumer skips groups that fell
+// behind (latency target 0), the decoder runs with optimizeForLatency, and the canvas gets
+// each picture from the decoder's output callback.
+
+import * as Catalog from "@moq/hang/catalog";
+import * as Container from "@moq/hang/container";
+import type * as Net from "@moq/net";
+import { Time } from "@moq/net";
+import { Meter } from "./meter";
+import { stampOf } from "./stamp";
+import * as z from "zod/mini";
+
+export type Root = Catalog.Root;
+
+/**
+ * The broadcast's catalog, or undefined if the broadcast ends first. Each catalog group opens
+ * with the whole catalog (later frames patch it); Lantern's publishers write it once.
+ */
+export async function readCatalog(broadcast: Net.Broadcast.Consumer): Promise<Root | undefined> {
+  const track = broadcast.track(Catalog.TRACK).subscribe({ priority: Catalog.PRIORITY.catalog });
+  try {
+    const frame = await track.readFrame();
+    if (!frame) return undefined;
+    const json: unknown = JSON.parse(new TextDecoder().decode(frame.payload));
+    const parsed = z.safeParse(Catalog.RootSchema, json);
+    if (!parsed.success) throw new Error(`the catalog is not a hang catalog: ${parsed.error.message}`);
+    return parsed.data;
+  } finally {
+    track.close();
+  }
+}
+
+/** The first rendition the catalog offers of a kind, with its track name. */
+function first<T>(renditions: Record<string, T> | undefined): [string, T] | undefined {
+  const entries = Object.entries(renditions ?? {});
+  return entries[0];
+}
+
+/** What playing needs from the page: where pictures go, and the figures it keeps. */
+export interface Sink {
+  canvas: HTMLCanvasElement;
+  meter: Meter;
+}
+
+/**
+ * Play `broadcast` until it ends or `stop` aborts. Resolves when playing ended; rejects with
+ * what went wrong (no H.264 or AV1 the browser can decode, say).
+ */
+export async function play(broadcast: Net.Broadcast.Consumer, root: Root, sink: Sink, stop: AbortSignal): Promise<void> {
+  const video = first(root.video?.renditions);
+  if (!video) throw new Error("the broadcast has no video");
+  const audio = first(root.audio?.renditions);
+  const players = [playVideo(broadcast, video[0], video[1], sink, stop)];
+  if (audio) players.push(playAudio(broadcast, audio[0], audio[1], sink.meter, stop));
+  // Sound is optional: a failure there is reported and the picture plays on.
+  const [shown, ...heard] = await Promise.allSettled(players);
+  for (const result of heard) {
+    if (result.status === "rejected") console.warn("lantern: sound stopped:", result.reason);
+  }
+  if (shown.status === "rejected") throw shown.reason;
+}
+
+type VideoConfig = NonNullable<Root["video"]>["renditions"][string];
+type AudioConfig = NonNullable<Root["audio"]>["renditions"][string];
+
+type Next = Awaited<ReturnType<Container.Consumer["next"]>>;
+
+/** A stop signal as a promise that resolves (to undefined) when it fires. */
+const stopped = (stop: AbortSignal) => new Promise<undefined>((resolve) => stop.addEventListener("abort", () => resolve(undefined)));
+
+/**
+ * The newest picture's group, frame by frame. A group is a keyframe and what depends on it;
+ * once a newer group begins, whatever of the older one is still to come is late and is
+ * dropped (counted), so playing never falls behind the live edge by more than the picture
+ * being decoded. (hang's container consumer instead finishes a group before the next.)
+ */
+class VideoFrames {
+  readonly track: Net.Track.Subscriber;
+  #format = new Container.Legacy.Format();
+  #group?: Net.Group.Consumer;
+  #newer?: Promise<Net.Group.Consumer | undefined>;
+  #first = false;
+  #stopped: Promise<undefined>;
+  /** Called for each frame left unread in a group given up for a newer one. */
+  #onSkip: () => void;
+
+  constructor(broadcast: Net.Broadcast.Consumer, name: string, stop: AbortSignal, onSkip: () => void) {
+    this.#onSkip = onSkip;
+    this.track = broadcast.track(name).subscribe({ priority: Catalog.PRIORITY.video });
+    this.#stopped = stopped(stop);
+  }
+
+  /** The next frame to decode, or undefined when the track (or playing) ends. */
+  async next(): Promise<Container.Frame | undefined> {
+    for (;;) {
+      this.#newer ??= this.track.nextGroup();
+      if (!this.#group) {
+        const group = await Promise.race([this.#newer, this.#stopped]);
+        this.#newer = undefined;
+        if (!group) return undefined;
+        this.#start(group);
+        continue;
+      }
+      const group = this.#group;
+      const read = group.readFrame().then((frame) => ({ frame }));
+      const next = await Promise.race([read, this.#newer.then((newer) => ({ newer })), this.#stopped]);
+      if (next === undefined) return undefined;
+      if ("newer" in next) {
+        this.#newer = undefined;
+        if (!next.newer) return undefined;
+        this.#start(next.newer);
+        continue;
+      }
+      if (!next.frame) {
+        this.#group = undefined;
+        continue;
+      }
+      const [frame] = this.#format.decode(next.frame.payload);
+      // An empty frame marks where a group's content ends.
+      if (!frame) continue;
+      frame.keyframe = this.#first;
+      this.#first = false;
+      return frame;
+    }
+  }
+
+  /** Whether the current group has a frame waiting already: it began before we joined. */
+  behind(): boolean {
+    return this.#group?.tryReadFrame() !== undefined;
+  }
+
+  /** Give the current group up and wait for the next. */
+  skipGroup() {
+    this.#group?.close();
+    this.#group = undefined;
+  }
+
+  #start(group: Net.Group.Consumer) {
+    if (this.#group) {
+      while (this.#group.tryReadFrame()) this.#onSkip();
+      this.#group.close();
+    }
+    this.#group = group;
+    this.#first = true;
+  }
+
+  close() {
+    this.#group?.close();
+    this.track.close();
+  }
+}
+
+/** A track's frames in order, skipping groups that fall more than `latencyMs` behind. */
+class Frames {
+  #track: Net.Track.Subscriber;
+  #consumer: Container.Consumer;
+  #stopped: Promise<undefined>;
+
+  constructor(broadcast: Net.Broadcast.Consumer, name: string, priority: number, latencyMs: number, stop: AbortSignal) {
+    this.#track = broadcast.track(name).subscribe({ priority });
+    this.#consumer = new Container.Consumer(this.#track, { format: new Container.Legacy.Format(), latency: Time.Milli(latencyMs) });
+    this.#stopped = stopped(stop);
+  }
+
+  /** The next frame, or undefined at the end. */
+  async next(): Promise<Container.Frame | undefined> {
+    for (;;) {
+      const next: Next = await Promise.race([this.#consumer.next(), this.#stopped]);
+      if (!next) return undefined;
+      if (next.frame) return next.frame;
+    }
+  }
+
+  close() {
+    this.#consumer.close();
+    this.#track.close();
+  }
+}
+
+function hexBytes(hex: string | undefined): Uint8Array | undefined {
+  if (!hex) return undefined;
+  return Uint8Array.from(hex.match(/../g) ?? [], (byte) => Number.parseInt(byte, 16));
+}
+
+async function playVideo(broadcast: Net.Broadcast.Consumer, name: string, config: VideoConfig, sink: Sink, stop: AbortSignal) {
+  const context = sink.canvas.getContext("2d", { alpha: false, desynchronized: true });
+  if (!context) throw new Error("no 2D canvas");
+  const { meter } = sink;
+  let failed: Error | undefined;
+  const decoder = new VideoDecoder({
+    output: (frame) => {
+      const decodedUs = nowUs();
+      const { displayWidth: width, displayHeight: height } = frame;
+      if (sink.canvas.width !== width || sink.canvas.height !== height) {
+        sink.canvas.width = width;
+        sink.canvas.height = height;
+      }
+      context.drawImage(frame, 0, 0);
+      meter.shown(frame.timestamp, decodedUs);
+      // The stamp (test content only) gives glass-to-glass; reading it copies one strip.
+      stampOf(frame)
+        .then((stamp) => stamp && meter.stamped(stamp.frame, stamp.captureUs, decodedUs))
+        .catch((err) => console.debug("lantern: no stamp read:", err))
+        .finally(() => frame.close());
+    },
+    error: (err) => {
+      failed = err;
+    },
+  });
+  const decoderConfig: VideoDecoderConfig = {
+    codec: config.codec,
+    description: hexBytes(config.description),
+    codedWidth: config.codedWidth,
+    codedHeight: config.codedHeight,
+    optimizeForLatency: true,
+  };
+  const { supported } = await VideoDecoder.isConfigSupported(decoderConfig);
+  if (!supported) throw new Error(`this browser cannot decode ${config.codec}`);
+  decoder.configure(decoderConfig);
+  const frames = new VideoFrames(broadcast, name, stop, () => meter.dropped());
+  // Joining: the first group began in the past when its next frame is already waiting; it is
+  // skipped for the next keyframe, which is live (as moq-sub's default join).
+  let joining = true;
+  // The decoder starts at a keyframe.
+  let needKey = true;
+  try {
+    for (let frame = await frames.next(); frame; frame = await frames.next()) {
+      if (failed) throw failed;
+      meter.received(frame.payload.byteLength);
+      if (joining) {
+        joining = false;
+        if (frames.behind()) {
+          frames.skipGroup();
+          continue;
+        }
+      }
+      if (needKey && !frame.keyframe) {
+        meter.dropped();
+        continue;
+      }
+      needKey = false;
+      decoder.decode(new EncodedVideoChunk({ type: frame.keyframe ? "key" : "delta", data: frame.payload, timestamp: frame.timestamp }));
+    }
+    if (failed) throw failed;
+  } finally {
+    frames.close();
+    if (decoder.state !== "closed") decoder.close();
+  }
+}
+
+/** How far ahead of the audio clock sound is scheduled: room for network jitter. */
+const AUDIO_LEAD_S = 0.02;
+/** Sound queued further ahead than this is dropped: it would play late forever after. */
+const AUDIO_BACKLOG_S = 0.1;
+
+async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config: AudioConfig, meter: Meter, stop: AbortSignal) {
+  const context = new AudioContext({ latencyHint: "interactive", sampleRate: config.sampleRate });
+  meter.audio = context;
+  let next = 0;
+  const decoder = new AudioDecoder({
+    output: (data) => {
+      try {
+        const buffer = context.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
+        for (let channel = 0; channel < data.numberOfChannels; channel++) {
+          data.copyTo(buffer.getChannelData(channel), { planeIndex: channel, format: "f32-planar" });
+        }
+        const now = context.currentTime;
+        if (next - now > AUDIO_BACKLOG_S) {
+          meter.audioDropped();
+          return;
+        }
+        const at = Math.max(next, now + AUDIO_LEAD_S);
+        const source = context.createBufferSource();
+        source.buffer = buffer;
+        source.connect(context.destination);
+        source.start(at);
+        next = at + buffer.duration;
+        // When this sound reaches the speaker, on the page's clock.
+        const heardUs = nowUs() + (at - now + context.outputLatency + context.baseLatency) * 1e6;
+        meter.heard(data.timestamp, heardUs);
+      } finally {
+        data.close();
+      }
+    },
+    error: (err) => console.warn("lantern: audio decoder:", err),
+  });
+  const decoderConfig: AudioDecoderConfig = {
+    codec: config.codec,
+    sampleRate: config.sampleRate,
+    numberOfChannels: config.numberOfChannels,
+    description: hexBytes(config.description),
+  };
+  const { supported } = await AudioDecoder.isConfigSupported(decoderConfig);
+  if (!supported) throw new Error(`this browser cannot decode ${config.codec} sound`);
+  decoder.configure(decoderConfig);
+  const frames = new Frames(broadcast, name, Catalog.PRIORITY.audio, AUDIO_BACKLOG_S * 1000, stop);
+  try {
+    for (let frame = await frames.next(); frame && decoder.state !== "closed"; frame = await frames.next()) {
+      decoder.decode(new EncodedAudioChunk({ type: "key", data: frame.payload, timestamp: frame.timestamp }));
+    }
+  } finally {
+    frames.close();
+    if (decoder.state !== "closed") decoder.close();
+    await context.close();
+    meter.audio = undefined;
+  }
+}
+
+/** µs since the UNIX epoch, as precisely as the page can tell. */
+export function nowUs(): number {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
