@@ -79,6 +79,12 @@ fn the_test_app_served_directly_ends_with_the_app() {
         &[&app, "app", "--frames", "900"],
     );
     wait_for_server(&mut daemon, &addr);
+    // The same port serves the browser viewer's page.
+    let page = spawn(tool("curl"), &["-sf", &format!("http://{addr}/")]).finish(LONG);
+    assert!(
+        String::from_utf8_lossy(&page.stdout).contains("<title>Lantern</title>"),
+        "no viewer page at http://{addr}/"
+    );
     watch_stamped(&format!("http://{addr}/"), "direct", 300);
     let out = daemon.finish(LONG);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -2,7 +2,6 @@
 //! through `web/tests/play.mjs`) opens the page that `moq-pub --listen` serves on its own
 //! port, and plays the cube: frames decoded in the page, and a screenshot whose stamp reads.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use lantern_testkit::x11::stamp_of;
@@ -10,45 +9,19 @@ use lantern_testkit::*;
 
 const LONG: Duration = Duration::from_secs(90);
 
-fn web_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
-}
-
 /// moq-pub serving the cube (and the built page) on a free loopback port; its address.
 fn serve_cube() -> (Proc, String) {
-    let dist = web_dir().join("dist");
-    assert!(
-        dist.join("index.html").is_file(),
-        "the web viewer is not built: run ci/setup (cd web && npm ci && npm run build)"
-    );
+    let dist = web_dist();
     let addr = format!("127.0.0.1:{}", free_port());
     let publisher = spawn_env(
         bin("moq-pub"),
-        &["--listen", &addr, "--audio", "none", "--frames", "5400"],
+        &["--listen", &addr, "--audio", "testsrc", "--frames", "5400"],
         &[("LANTERN_WEB".into(), dist.to_str().unwrap().into())],
     );
     wait_for("moq-pub's server", LONG, || {
         std::net::TcpStream::connect(&addr).is_ok()
     });
     (publisher, addr)
-}
-
-/// Open `url` in headless Chromium until the page has decoded `frames`; what it measured.
-fn play_in_browser(url: &str, frames: u32, screenshot: &std::path::Path) -> serde_json::Value {
-    let script = web_dir().join("tests/play.mjs");
-    let out = spawn(
-        tool("node"),
-        &[
-            script.to_str().unwrap(),
-            url,
-            &frames.to_string(),
-            screenshot.to_str().unwrap(),
-        ],
-    )
-    .finish(LONG);
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the page did not play:\n{log}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {log}"))
 }
 
 #[test]
@@ -61,8 +34,22 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     );
     let dir = tempfile::tempdir().unwrap();
     let shot = dir.path().join("page.png");
-    let seen = play_in_browser(&format!("http://{addr}/"), 300, &shot);
+    let seen = play_page(
+        &format!("http://{addr}/"),
+        300,
+        &["--shot", shot.to_str().unwrap()],
+    );
     assert!(seen["frames"].as_u64() >= Some(300), "{seen}");
+    assert_eq!(seen["status"], "playing", "{seen}");
+    // Every picture of the cube is stamped: glass-to-glass in the page, and gaps counted.
+    assert!(seen["stamped"].as_u64() >= Some(300), "{seen}");
+    assert!(seen["latency_ms_p50"].as_f64() > Some(0.0), "{seen}");
+    assert!(seen["stamp_gaps"].is_u64(), "{seen}");
+    // The sound plays too, and the page knows where it sits against the picture.
+    assert!(seen["audio_frames"].as_u64() > Some(0), "{seen}");
+    assert!(seen["av_offset_ms"].is_f64(), "{seen}");
+    // View-only: no grant in the URL, no input channel.
+    assert!(seen["input"].is_null(), "{seen}");
     // The page fills the 1280x720 viewport with the 1280x720 cube: its stamp reads.
     let raw = dir.path().join("page.yuv");
     let converted = spawn(
@@ -90,4 +77,25 @@ fn the_page_moq_pub_serves_plays_the_cube() {
         "no stamp in the page's picture"
     );
     publisher.stop_ok("moq-pub");
+}
+
+/// The page's key table (web/src/keys.ts) is proto's, both ways.
+#[test]
+fn the_page_names_keys_as_proto_does() {
+    use lantern_proto::input::keys::{code_of_usage, usage_of_code};
+    let text = std::fs::read_to_string(web_dir().join("src/keys.ts")).unwrap();
+    let mut page = Vec::new();
+    for line in text.lines() {
+        let Some((code, usage)) = line.trim().trim_end_matches(',').split_once(": 0x") else {
+            continue;
+        };
+        let usage = u16::from_str_radix(usage, 16).unwrap();
+        assert_eq!(usage_of_code(code), Some(usage), "{code} in keys.ts");
+        page.push(usage);
+    }
+    let proto: Vec<u16> = (0..=u16::from(u8::MAX))
+        .filter(|&u| code_of_usage(u).is_some())
+        .collect();
+    page.sort_unstable();
+    assert_eq!(page, proto, "keys.ts has every key proto has, once");
 }

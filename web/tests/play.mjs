@@ -1,37 +1,99 @@
-// Drive headless Chromium (Debian's, through playwright-core) to a Lantern viewer page and
-// wait until it has decoded FRAMES pictures; print what the page measured as one JSON line.
+// Drive headless Chromium (Debian's, through playwright-core) to a Lantern viewer page, wait
+// until it has shown FRAMES pictures, optionally act as a player, and print what the page
+// measured (window.lantern.figures()) as one JSON line.
 //
-//   node web/tests/play.mjs URL FRAMES [SCREENSHOT.png]
+//   node web/tests/play.mjs URL FRAMES [options]
+//     --shot FILE     a screenshot once the frames are in
+//     --serve DIR     serve DIR on a free loopback port and open URL (a query, "?url=…") there
+//     --keys A,B      press these keys (KeyboardEvent.code names) once playing
+//     --click         click the middle of the picture once playing
+//     --gamepad       plug in a standard gamepad holding button 0 (the Gamepad API's view of
+//                     one: this machine has none), then unplug it
 //
+// After acting it waits for 60 more pictures, so what was sent has time to arrive.
 // Exits 1 with the page's own console lines when the frames do not come within the deadline.
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { extname, join } from "node:path";
 import { chromium } from "playwright-core";
 
-const [url, frames = "300", screenshot] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const option = (name) => {
+  const at = args.indexOf(name);
+  return at < 0 ? undefined : args.splice(at, 2)[1];
+};
+const flag = (name) => {
+  const at = args.indexOf(name);
+  return at >= 0 && args.splice(at, 1).length > 0;
+};
+const shot = option("--shot");
+const serve = option("--serve");
+const keys = option("--keys")?.split(",") ?? [];
+const click = flag("--click");
+const gamepad = flag("--gamepad");
+let [url, frames = "300"] = args;
 if (!url) {
-  console.error("usage: play.mjs URL [FRAMES] [SCREENSHOT]");
+  console.error("usage: play.mjs URL [FRAMES] [--shot FILE] [--serve DIR] [--keys A,B] [--click] [--gamepad]");
   process.exit(2);
 }
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+let server;
+if (serve) {
+  server = createServer(async (req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    try {
+      const body = await readFile(join(serve, path === "/" ? "index.html" : path.replaceAll("..", "")));
+      res.writeHead(200, { "content-type": TYPES[extname(path) || ".html"] ?? "application/octet-stream" });
+      res.end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  url = `http://127.0.0.1:${server.address().port}/${url}`;
+}
+
 const deadlineMs = Number(process.env.LANTERN_PLAY_TIMEOUT_MS ?? 60000);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   // Root (the CI) cannot sandbox; sound may start without a click.
   args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
 });
+const shown = (n) => page.waitForFunction((n) => (window.lantern?.frames?.() ?? 0) >= n, n, { timeout: deadlineMs, polling: 50 });
+let page;
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.on("console", (m) => console.error(`[page ${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
+  if (gamepad) {
+    // The Gamepad API as a browser shows a plugged-in standard pad, while window.pad is set.
+    await page.addInitScript(() => {
+      navigator.getGamepads = () => {
+        const pad = window.pad;
+        if (!pad) return [null];
+        const buttons = Array.from({ length: 17 }, (_, i) => ({ pressed: pad.buttons.includes(i), touched: false, value: pad.buttons.includes(i) ? 1 : 0 }));
+        return [{ index: 0, id: "Lantern test pad", connected: true, mapping: "standard", axes: pad.axes, buttons, timestamp: performance.now() }];
+      };
+    });
+  }
   await page.goto(url);
-  await page.waitForFunction((n) => (window.lantern?.frames?.() ?? 0) >= n, Number(frames), {
-    timeout: deadlineMs,
-    polling: 100,
-  });
-  const seen = await page.evaluate(() => window.lantern.figures());
-  if (screenshot) await page.screenshot({ path: screenshot });
-  console.log(JSON.stringify(seen));
+  await shown(Number(frames));
+  if (shot) await page.screenshot({ path: shot });
+  const acted = keys.length > 0 || click || gamepad;
+  if (click) await page.mouse.click(640, 360);
+  for (const key of keys) await page.keyboard.press(key);
+  if (gamepad) {
+    await page.evaluate(() => (window.pad = { buttons: [0], axes: [0, -1, 0, 0] }));
+    await shown(Number(frames) + 30);
+    await page.evaluate(() => (window.pad = undefined));
+  }
+  if (acted) await shown(Number(frames) + 60);
+  console.log(JSON.stringify(await page.evaluate(() => window.lantern.figures())));
 } catch (err) {
   console.error(`play.mjs: ${err.message.split("\n")[0]}`);
   process.exitCode = 1;
 } finally {
   await browser.close();
+  server?.close();
 }

@@ -362,3 +362,31 @@ pub fn pitch_of(mono: &[f32]) -> f64 {
     hz.sort_by(f64::total_cmp);
     hz[hz.len() / 2]
 }
+
+/// The web viewer's folder (`web/`, its page built into `dist/` by ci/setup).
+pub fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web")
+}
+
+/// The built page's folder, checked.
+pub fn web_dist() -> PathBuf {
+    let dist = web_dir().join("dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "the web viewer is not built: run ci/setup (cd web && npm ci && npm run build)"
+    );
+    dist
+}
+
+/// Headless Chromium on the viewer page at `url` (see `web/tests/play.mjs` for `extra`):
+/// until it has shown `frames` pictures, acting as asked; what the page measured.
+pub fn play_page(url: &str, frames: u32, extra: &[&str]) -> serde_json::Value {
+    let script = web_dir().join("tests/play.mjs");
+    let count = frames.to_string();
+    let mut args = vec![script.to_str().unwrap(), url, &count];
+    args.extend_from_slice(extra);
+    let out = spawn(tool("node"), &args).finish(Duration::from_secs(120));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the page did not play:\n{log}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {log}"))
+}

@@ -1,0 +1,95 @@
+//! The browser viewer with a real session: headless Chromium plays host-daemon's test app
+//! through a real moq-relay from the page (served as static files, pointed at the relay by
+//! its query), and its keys, clicks and gamepad reach the app; a page without a grant is
+//! view-only and injects nothing.
+
+mod common;
+
+use common::*;
+use lantern_testkit::*;
+
+/// The page's query for a broadcast on a relay, with a grant or without.
+fn query(relay: &str, name: &str, grant: Option<&str>) -> String {
+    let mut query = format!("?url={relay}&name={name}");
+    if let Some(grant) = grant {
+        query.push_str(&format!("&grant={grant}"));
+    }
+    query
+}
+
+#[test]
+fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
+    let relay = Relay::start();
+    let url = relay.url();
+    let name = "browser";
+    let Session {
+        daemon,
+        dir: _dir,
+        log,
+        token,
+    } = session(name, &["--url", &url]);
+    wait_for_app_picture(&["--url", &url, "--name", name]);
+    let dist = web_dist();
+    let dist = dist.to_str().unwrap();
+
+    // Without a grant: the app plays, nothing goes back.
+    let viewing = play_page(
+        &query(&url, name, None),
+        120,
+        &["--serve", dist, "--keys", "KeyB", "--click"],
+    );
+    assert!(viewing["stamped"].as_u64() >= Some(120), "{viewing}");
+    assert!(viewing["input"].is_null(), "{viewing}");
+
+    // With one: keys, a click and a gamepad reach the app.
+    let seen = play_page(
+        &query(&url, name, Some(&token)),
+        120,
+        &[
+            "--serve",
+            dist,
+            "--keys",
+            "KeyA,Digit1",
+            "--click",
+            "--gamepad",
+        ],
+    );
+    assert!(seen["stamped"].as_u64() >= Some(120), "{seen}");
+    assert!(seen["input"]["datagrams"].as_u64() > Some(0), "{seen}");
+    let out = daemon.interrupt(LONG);
+    let events = app_log(&log);
+    let keys: Vec<(u64, bool)> = events
+        .iter()
+        .filter(|e| e["kind"] == "key")
+        .map(|e| (e["key"].as_u64().unwrap(), e["down"].as_bool().unwrap()))
+        .collect();
+    // evdev: A is 30, 1 is 2; the grantless page's B (48) never arrives.
+    assert_eq!(
+        keys,
+        [(30, true), (30, false), (2, true), (2, false)],
+        "{events:?}"
+    );
+    let buttons: Vec<(u64, bool)> = events
+        .iter()
+        .filter(|e| e["kind"] == "button")
+        .map(|e| (e["button"].as_u64().unwrap(), e["down"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(buttons, [(272, true), (272, false)], "{events:?}");
+    // The click landed mid-picture.
+    let places = pointer_places(&events);
+    assert!(
+        places
+            .iter()
+            .any(|&(x, y)| (x - 640.0).abs() < 2.0 && (y - 360.0).abs() < 2.0),
+        "{places:?}"
+    );
+    let input = host_input(&out);
+    // Every datagram came from the page with the grant and was taken; the pad's state arrived
+    // (pressed, then gone). It reaches a uinput pad only where /dev/uinput exists.
+    assert_eq!(input["datagrams"], input["accepted"], "{input}");
+    assert!(input["pad_states"].as_u64() >= Some(2), "{input}");
+    for (reason, count) in input["dropped"].as_object().unwrap() {
+        assert_eq!(count, 0, "dropped as {reason}: {input}");
+    }
+    no_leftovers(name);
+}
