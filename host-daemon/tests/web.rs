@@ -28,7 +28,6 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
         log,
         token,
     } = session(name, &["--url", &url]);
-    wait_for_app_picture(&["--url", &url, "--name", name]);
     let dist = web_dist();
     let dist = dist.to_str().unwrap();
 

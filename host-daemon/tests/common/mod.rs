@@ -248,8 +248,18 @@ pub fn session(name: &str, target: &[&str]) -> Session {
     args.extend(["--grant-out", grant_file.to_str().unwrap()]);
     let app = app_bin();
     let mut daemon = host(&args, &[&app, "app", "--input-log", log.to_str().unwrap()]);
-    if let ["--listen", addr] = target {
-        wait_for_server(&mut daemon, addr);
+    // Input sent before the app's window is up would go nowhere: wait for its picture (where
+    // an open relay or the direct server lets a viewer look without a token).
+    let url = match target {
+        ["--listen", addr] => {
+            wait_for_server(&mut daemon, addr);
+            Some(format!("http://{addr}/"))
+        }
+        ["--url", url] => Some(url.to_string()),
+        _ => None,
+    };
+    if let Some(url) = url {
+        wait_for_app_picture(&["--url", &url, "--name", name]);
     }
     let token = grant(&grant_file);
     Session {
