@@ -51,11 +51,7 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
     let out = daemon.interrupt(LONG);
     let events = app_log(&log);
 
-    let keys: Vec<(u64, bool)> = events
-        .iter()
-        .filter(|e| e["kind"] == "key")
-        .map(|e| (e["key"].as_u64().unwrap(), e["down"].as_bool().unwrap()))
-        .collect();
+    let keys = presses(&events, "key", "key");
     let (a, h, i, one, enter, b, shift) = (30, 35, 23, 2, 28, 48, 42);
     let tap = |k| [(k, true), (k, false)];
     let shifted = |k| [(shift, true), (k, true), (k, false), (shift, false)];

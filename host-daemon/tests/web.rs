@@ -57,22 +57,14 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
     assert!(seen["input"]["datagrams"].as_u64() > Some(0), "{seen}");
     let out = daemon.interrupt(LONG);
     let events = app_log(&log);
-    let keys: Vec<(u64, bool)> = events
-        .iter()
-        .filter(|e| e["kind"] == "key")
-        .map(|e| (e["key"].as_u64().unwrap(), e["down"].as_bool().unwrap()))
-        .collect();
+    let keys = presses(&events, "key", "key");
     // evdev: A is 30, 1 is 2; the grantless page's B (48) never arrives.
     assert_eq!(
         keys,
         [(30, true), (30, false), (2, true), (2, false)],
         "{events:?}"
     );
-    let buttons: Vec<(u64, bool)> = events
-        .iter()
-        .filter(|e| e["kind"] == "button")
-        .map(|e| (e["button"].as_u64().unwrap(), e["down"].as_bool().unwrap()))
-        .collect();
+    let buttons = presses(&events, "button", "button");
     assert_eq!(buttons, [(272, true), (272, false)], "{events:?}");
     // The click landed mid-picture.
     let places = pointer_places(&events);

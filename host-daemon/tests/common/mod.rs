@@ -193,6 +193,16 @@ pub fn last_luma(path: &Path) -> ((u32, u32), Vec<u8>) {
     )
 }
 
+/// The app's log of one kind of press (`key`, `button`): each code (`field`) and whether it
+/// went down, in order.
+pub fn presses(events: &[Value], kind: &str, field: &str) -> Vec<(u64, bool)> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| (e[field].as_u64().unwrap(), e["down"].as_bool().unwrap()))
+        .collect()
+}
+
 /// A directory the session's user (`lantern`, under a root daemon) can write into.
 pub fn shared_dir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
