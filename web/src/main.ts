@@ -85,8 +85,7 @@ async function session() {
   let controls: Controls | undefined;
   let channel: Channel | undefined;
   const rtt = setInterval(async () => {
-    const stats = await connection.stats().catch(() => undefined);
-    const ms = (stats as { smoothedRtt?: number } | undefined)?.smoothedRtt;
+    const ms = (await connection.stats().catch(() => undefined))?.rtt;
     meter.rttMs = ms === undefined ? null : Math.round(ms * 100) / 100;
   }, 1000);
   try {

@@ -10,7 +10,6 @@
 import * as Catalog from "@moq/hang/catalog";
 import * as Container from "@moq/hang/container";
 import type * as Net from "@moq/net";
-import { Time } from "@moq/net";
 import { Meter } from "./meter";
 import { stampOf } from "./stamp";
 import * as z from "zod/mini";
@@ -67,8 +66,6 @@ export async function play(broadcast: Net.Broadcast.Consumer, root: Root, sink: 
 
 type VideoConfig = NonNullable<Root["video"]>["renditions"][string];
 type AudioConfig = NonNullable<Root["audio"]>["renditions"][string];
-
-type Next = Awaited<ReturnType<Container.Consumer["next"]>>;
 
 /** A stop signal as a promise that resolves (to undefined) when it fires. */
 const stopped = (stop: AbortSignal) => new Promise<undefined>((resolve) => stop.addEventListener("abort", () => resolve(undefined)));
@@ -155,29 +152,40 @@ class VideoFrames {
   }
 }
 
-/** A track's frames in order, skipping groups that fall more than `latencyMs` behind. */
-class Frames {
+/**
+ * Sound, packet by packet as the groups arrive (each Opus packet is a group of its own, so a
+ * lost one never holds up the next). What arrives too late to play is dropped by the player.
+ */
+class AudioFrames {
   #track: Net.Track.Subscriber;
-  #consumer: Container.Consumer;
+  #format = new Container.Legacy.Format();
+  #group?: Net.Group.Consumer;
   #stopped: Promise<undefined>;
 
-  constructor(broadcast: Net.Broadcast.Consumer, name: string, priority: number, latencyMs: number, stop: AbortSignal) {
-    this.#track = broadcast.track(name).subscribe({ priority });
-    this.#consumer = new Container.Consumer(this.#track, { format: new Container.Legacy.Format(), latency: Time.Milli(latencyMs) });
+  constructor(broadcast: Net.Broadcast.Consumer, name: string, stop: AbortSignal) {
+    this.#track = broadcast.track(name).subscribe({ priority: Catalog.PRIORITY.audio });
     this.#stopped = stopped(stop);
   }
 
-  /** The next frame, or undefined at the end. */
+  /** The next packet, or undefined at the end. */
   async next(): Promise<Container.Frame | undefined> {
     for (;;) {
-      const next: Next = await Promise.race([this.#consumer.next(), this.#stopped]);
-      if (!next) return undefined;
-      if (next.frame) return next.frame;
+      if (!this.#group) {
+        this.#group = await Promise.race([this.#track.recvGroup(), this.#stopped]);
+        if (!this.#group) return undefined;
+      }
+      const frame = await Promise.race([this.#group.readFrame(), this.#stopped]);
+      if (!frame) {
+        this.#group = undefined;
+        continue;
+      }
+      const [packet] = this.#format.decode(frame.payload);
+      if (packet) return packet;
     }
   }
 
   close() {
-    this.#consumer.close();
+    this.#group?.close();
     this.#track.close();
   }
 }
@@ -298,7 +306,7 @@ async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config
   const { supported } = await AudioDecoder.isConfigSupported(decoderConfig);
   if (!supported) throw new Error(`this browser cannot decode ${config.codec} sound`);
   decoder.configure(decoderConfig);
-  const frames = new Frames(broadcast, name, Catalog.PRIORITY.audio, AUDIO_BACKLOG_S * 1000, stop);
+  const frames = new AudioFrames(broadcast, name, stop);
   try {
     for (let frame = await frames.next(); frame && decoder.state !== "closed"; frame = await frames.next()) {
       decoder.decode(new EncodedAudioChunk({ type: "key", data: frame.payload, timestamp: frame.timestamp }));
