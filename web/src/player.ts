@@ -310,6 +310,9 @@ async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config
   try {
     for (let frame = await frames.next(); frame && decoder.state !== "closed"; frame = await frames.next()) {
       decoder.decode(new EncodedAudioChunk({ type: "key", data: frame.payload, timestamp: frame.timestamp }));
+      // Chromium's decoder holds its output back (half a second here) until more input or a
+      // flush; every Opus packet stands alone, so flushing after each costs nothing else.
+      void decoder.flush().catch(() => {});
     }
   } finally {
     frames.close();
