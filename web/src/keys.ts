@@ -124,6 +124,3 @@ export const USAGES: Readonly<Record<string, number>> = {
   AltRight: 0xE6,
   MetaRight: 0xE7,
 };
-
-/** Shift, Control, Alt and Meta (usages 0xE0 to 0xE7). */
-export const isModifier = (usage: number) => usage >= 0xe0 && usage <= 0xe7;

@@ -52,23 +52,19 @@ Object.assign(window, {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Wait for `name` to be announced; say so while it is not. Resolves with the broadcast. */
-async function announced(connection: Net.Connection.Established): Promise<Net.Broadcast.Consumer> {
-  const handle = connection.announcedBroadcast(Net.Path.from(name));
+/** Wait for `name` to be announced on `handle`; say so while it is not. */
+async function announced(handle: Net.Announce.Broadcast, connection: Net.Connection.Established): Promise<Net.Broadcast.Consumer> {
   const active = handle.active.peek();
   if (active) return active;
   const notYet = setTimeout(() => say(`No broadcast "${name}" at ${url.host} yet: waiting for it…`), 1000);
+  let dispose = () => {};
   try {
     return await new Promise((resolve, reject) => {
-      const dispose = handle.active.subscribe((broadcast) => {
-        if (broadcast) {
-          dispose();
-          resolve(broadcast);
-        }
-      });
+      dispose = handle.active.subscribe((broadcast) => broadcast && resolve(broadcast));
       connection.closed.then(() => reject(new Error("the connection closed")));
     });
   } finally {
+    dispose();
     clearTimeout(notYet);
   }
 }
@@ -82,6 +78,7 @@ async function session() {
     signal: AbortSignal.timeout(10_000),
   });
   const stop = new AbortController();
+  const handle = connection.announcedBroadcast(Net.Path.from(name));
   let controls: Controls | undefined;
   let channel: Channel | undefined;
   const rtt = setInterval(async () => {
@@ -90,7 +87,7 @@ async function session() {
   }, 1000);
   try {
     state.status = "waiting";
-    const broadcast = await announced(connection);
+    const broadcast = await announced(handle, connection);
     const catalog = await readCatalog(broadcast);
     if (!catalog) throw new Error(`"${name}" ended before its catalog came`);
     const viewer = grant && viewerOf(grant);
@@ -111,6 +108,7 @@ async function session() {
     controls?.close();
     channel?.close();
     clearInterval(rtt);
+    handle.close();
     connection.close();
   }
 }

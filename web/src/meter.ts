@@ -47,8 +47,6 @@ export class Meter {
   #lastStamp?: number;
   #stampGaps = 0;
   rttMs: number | null = null;
-  /** The sound's clock while sound plays. */
-  audio?: AudioContext;
 
   received(bytes: number) {
     this.#bytes += bytes;

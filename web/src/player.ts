@@ -3,9 +3,9 @@
 //
 // @moq/watch holds every decoded picture until a shared clock says it is due (its sync
 // buffer), which cost 80 ms here against moq-sub's 6; a remote-play viewer wants the newest
-// picture now. Nothing here waits for a clock: the container consumer skips groups that fell
-// behind (latency target 0), the decoder runs with optimizeForLatency, and the canvas gets
-// each picture from the decoder's output callback.
+// picture now. Nothing here waits for a clock: a newer group makes the rest of an older one
+// late (VideoFrames), the decoder runs with optimizeForLatency, and the canvas gets each
+// picture from the decoder's output callback.
 
 import * as Catalog from "@moq/hang/catalog";
 import * as Container from "@moq/hang/container";
@@ -80,7 +80,8 @@ class VideoFrames {
   readonly track: Net.Track.Subscriber;
   #format = new Container.Legacy.Format();
   #group?: Net.Group.Consumer;
-  #newer?: Promise<Net.Group.Consumer | undefined>;
+  /** The next group to begin, once asked for (one listener for the whole group, not one per frame). */
+  #newer?: Promise<{ newer: Net.Group.Consumer | undefined }>;
   #first = false;
   #stopped: Promise<undefined>;
   /** Called for each frame left unread in a group given up for a newer one. */
@@ -95,17 +96,17 @@ class VideoFrames {
   /** The next frame to decode, or undefined when the track (or playing) ends. */
   async next(): Promise<Container.Frame | undefined> {
     for (;;) {
-      this.#newer ??= this.track.nextGroup();
+      this.#newer ??= this.track.nextGroup().then((newer) => ({ newer }));
       if (!this.#group) {
-        const group = await Promise.race([this.#newer, this.#stopped]);
+        const started = await Promise.race([this.#newer, this.#stopped]);
         this.#newer = undefined;
-        if (!group) return undefined;
-        this.#start(group);
+        if (!started?.newer) return undefined;
+        this.#start(started.newer);
         continue;
       }
       const group = this.#group;
       const read = group.readFrame().then((frame) => ({ frame }));
-      const next = await Promise.race([read, this.#newer.then((newer) => ({ newer })), this.#stopped]);
+      const next = await Promise.race([read, this.#newer, this.#stopped]);
       if (next === undefined) return undefined;
       if ("newer" in next) {
         this.#newer = undefined;
@@ -200,6 +201,8 @@ async function playVideo(broadcast: Net.Broadcast.Consumer, name: string, config
   if (!context) throw new Error("no 2D canvas");
   const { meter } = sink;
   let failed: Error | undefined;
+  // Pictures in a row without a stamp.
+  let unstamped = 0;
   const decoder = new VideoDecoder({
     output: (frame) => {
       const decodedUs = nowUs();
@@ -210,9 +213,18 @@ async function playVideo(broadcast: Net.Broadcast.Consumer, name: string, config
       }
       context.drawImage(frame, 0, 0);
       meter.shown(frame.timestamp, decodedUs);
-      // The stamp (test content only) gives glass-to-glass; reading it copies one strip.
+      // The stamp (test content only) gives glass-to-glass; reading it copies one strip and
+      // holds the picture until then. A stream without one is only looked at once a second.
+      if (unstamped >= STAMP_GIVE_UP && ++unstamped % STAMP_RETRY !== 0) return frame.close();
       stampOf(frame)
-        .then((stamp) => stamp && meter.stamped(stamp.frame, stamp.captureUs, decodedUs))
+        .then((stamp) => {
+          if (stamp) {
+            unstamped = 0;
+            meter.stamped(stamp.frame, stamp.captureUs, decodedUs);
+          } else if (unstamped < STAMP_GIVE_UP) {
+            unstamped++;
+          }
+        })
         .catch((err) => console.debug("lantern: no stamp read:", err))
         .finally(() => frame.close());
     },
@@ -261,6 +273,11 @@ async function playVideo(broadcast: Net.Broadcast.Consumer, name: string, config
   }
 }
 
+/** Pictures in a row without a stamp before the stream is taken for one that has none. */
+const STAMP_GIVE_UP = 120;
+/** How often such a stream is looked at again (a session's app may start stamping later). */
+const STAMP_RETRY = 60;
+
 /** How far ahead of the audio clock sound is scheduled: room for network jitter. */
 const AUDIO_LEAD_S = 0.02;
 /** Sound queued further ahead than this is dropped: it would play late forever after. */
@@ -268,7 +285,11 @@ const AUDIO_BACKLOG_S = 0.1;
 
 async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config: AudioConfig, meter: Meter, stop: AbortSignal) {
   const context = new AudioContext({ latencyHint: "interactive", sampleRate: config.sampleRate });
-  meter.audio = context;
+  // Browsers keep sound off until the player touches the page (autoplay policy).
+  if (context.state === "suspended") {
+    const resume = () => void context.resume();
+    for (const type of ["pointerdown", "keydown"]) window.addEventListener(type, resume, { once: true, signal: stop });
+  }
   let next = 0;
   const decoder = new AudioDecoder({
     output: (data) => {
@@ -318,7 +339,6 @@ async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config
     frames.close();
     if (decoder.state !== "closed") decoder.close();
     await context.close();
-    meter.audio = undefined;
   }
 }
 
