@@ -1,7 +1,7 @@
 //! The browser viewer with a real session: headless Chromium plays host-daemon's test app
 //! through a real moq-relay from the page (served as static files, pointed at the relay by
-//! its query), and its keys, clicks and gamepad reach the app; a page without a grant is
-//! view-only and injects nothing.
+//! its query), and its keys, click, wheel, touch, captured (pointer-locked) mouse and gamepad
+//! reach the app; a page without a grant is view-only and injects nothing.
 
 mod common;
 
@@ -40,7 +40,8 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
     assert!(viewing["stamped"].as_u64() >= Some(120), "{viewing}");
     assert!(viewing["input"].is_null(), "{viewing}");
 
-    // With one: keys, a click and a gamepad reach the app.
+    // With one: keys, a click, a wheel notch, a tap, relative motion with the mouse
+    // captured, and a gamepad reach the app.
     let seen = play_page(
         &query(&url, name, Some(&token)),
         120,
@@ -50,6 +51,11 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
             "--keys",
             "KeyA,Digit1",
             "--click",
+            "--wheel",
+            "--tap",
+            "320,180",
+            "--lock",
+            "40,-20",
             "--gamepad",
         ],
     );
@@ -64,14 +70,31 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
         [(30, true), (30, false), (2, true), (2, false)],
         "{events:?}"
     );
+    // The click, then the tap (touch point 0 is the left button); the click on the page's
+    // capture button is the page's own and never goes.
     let buttons = presses(&events, "button", "button");
-    assert_eq!(buttons, [(272, true), (272, false)], "{events:?}");
-    // The click landed mid-picture.
+    assert_eq!(
+        buttons,
+        [(272, true), (272, false), (272, true), (272, false)],
+        "{events:?}"
+    );
+    let wheel: Vec<_> = events.iter().filter(|e| e["kind"] == "wheel").collect();
+    assert_eq!(wheel.len(), 1, "{events:?}");
+    assert_eq!(wheel[0]["horizontal"], false, "{events:?}");
+    assert_eq!(wheel[0]["notches"], 1, "{events:?}");
+    // The click landed mid-picture, the tap at (320, 180), and the captured mouse moved the
+    // pointer on from there by (40, -20).
     let places = pointer_places(&events);
-    assert!(
+    let near = |(x, y): (f64, f64)| {
         places
             .iter()
-            .any(|&(x, y)| (x - 640.0).abs() < 2.0 && (y - 360.0).abs() < 2.0),
+            .position(|&(px, py)| (px - x).abs() < 2.0 && (py - y).abs() < 2.0)
+    };
+    let (click, tap) = (near((640.0, 360.0)), near((320.0, 180.0)));
+    assert!(click.is_some() && tap > click, "{places:?}");
+    assert_eq!(
+        places.last().map(|&(x, y)| (x.round(), y.round())),
+        Some((360.0, 160.0)),
         "{places:?}"
     );
     let input = host_input(&out);

@@ -1,7 +1,9 @@
 //! The direct server (`--listen`): QUIC + WebTransport on a UDP port, with a freshly generated
 //! self-signed certificate whose fingerprint is served over HTTP on the same TCP port at
-//! `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work; and the
-//! browser viewer at `/` (see [`crate::web`]).
+//! `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work; the
+//! host's clock at `/clock`, so a viewer on another machine can estimate the offset between
+//! its clock and the capture times the frames carry; and the browser viewer at `/` (see
+//! [`crate::web`]).
 
 use std::net::SocketAddr;
 
@@ -73,10 +75,12 @@ impl Listener {
     ) -> Result<(), Error> {
         let addr = self.addr;
         let fingerprint = self.fingerprint.clone();
-        let app = axum::Router::new().route(
-            "/certificate.sha256",
-            axum::routing::get(move || std::future::ready(fingerprint.clone())),
-        );
+        let app = axum::Router::new()
+            .route(
+                "/certificate.sha256",
+                axum::routing::get(move || std::future::ready(fingerprint.clone())),
+            )
+            .route("/clock", axum::routing::get(clock));
         let app = match self.site {
             Some(site) => site.serve(app),
             None => app,
@@ -100,4 +104,19 @@ impl Listener {
             source: stopped,
         })
     }
+}
+
+/// `GET /clock`: the host's clock (µs since the UNIX epoch, the clock of the frames' capture
+/// times), for a viewer's round-trip offset estimate. Never cached; any page may ask, since
+/// the viewer page may be served from elsewhere (a relay's query) and the time is no secret.
+async fn clock() -> impl axum::response::IntoResponse {
+    use axum::http::header;
+    (
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CONTENT_TYPE, "text/plain"),
+        ],
+        lantern_proto::clock::now_unix_us().to_string(),
+    )
 }

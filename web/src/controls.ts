@@ -29,6 +29,8 @@ const NOTCH = [100, 3, 1];
 export class Controls {
   #pending: Event[] = [];
   #touches = new Map<number, number>();
+  /** Buttons pressed on the picture: only their releases are sent (a release may come anywhere). */
+  #buttons = new Set<number>();
   #pads = new Map<number, string>();
   #stop = new AbortController();
 
@@ -46,8 +48,8 @@ export class Controls {
     on(window, "pointercancel", (e: PointerEvent) => this.#touch(e, 3));
     on(canvas, "wheel", (e: WheelEvent) => this.#wheel(e));
     on(canvas, "contextmenu", (e) => e.preventDefault());
-    on(window, "blur", () => this.target.releaseAll());
-    on(document, "visibilitychange", () => document.hidden && this.target.releaseAll());
+    on(window, "blur", () => this.#releaseAll());
+    on(document, "visibilitychange", () => document.hidden && this.#releaseAll());
     // Touch moves the picture otherwise.
     canvas.style.touchAction = "none";
     const tick = () => {
@@ -70,6 +72,12 @@ export class Controls {
 
   close() {
     this.#stop.abort();
+    this.#releaseAll();
+  }
+
+  #releaseAll() {
+    this.#buttons.clear();
+    this.#touches.clear();
     this.target.releaseAll();
   }
 
@@ -140,6 +148,10 @@ export class Controls {
       }
       e.preventDefault();
       this.canvas.focus();
+      this.#buttons.add(button);
+    } else if (!this.#buttons.delete(button)) {
+      // A click on the page's own buttons, or one that began outside the picture.
+      return;
     }
     this.#queue({ kind: "button", button, down });
   }

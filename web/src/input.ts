@@ -11,6 +11,7 @@
 // released when the page loses focus or goes away.
 
 import * as Net from "@moq/net";
+import { nowUs } from "./clock";
 import { USAGES } from "./keys";
 
 const VERSION = 1;
@@ -150,7 +151,7 @@ export class Outbox {
   #message(events: Event[]): Uint8Array {
     const seq = this.#seq++;
     this.#lastSent = performance.now();
-    const sentUs = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000));
+    const sentUs = BigInt(Math.round(nowUs()));
     return encode(seq, sentUs, this.#keys, this.#buttons, events);
   }
 

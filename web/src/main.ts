@@ -8,6 +8,7 @@
 //   stats=0 hides the overlay
 
 import * as Net from "@moq/net";
+import { ClockOffset, follow } from "./clock";
 import { Channel, viewerOf } from "./input";
 import { Controls } from "./controls";
 import { Meter } from "./meter";
@@ -36,16 +37,13 @@ function missing(): string | undefined {
   return undefined;
 }
 
-const meter = new Meter();
+const clock = new ClockOffset();
+const meter = new Meter(clock);
 /** What tests (and curious players) read: `window.lantern`. */
 const state = { status: "starting", error: undefined as string | undefined, input: undefined as Channel["figures"] | undefined };
 Object.assign(window, {
   lantern: {
     frames: () => meter.frames,
-    latency: () => {
-      const t = meter.total();
-      return { count: t.stamped, p50: t.latency_ms_p50, p99: t.latency_ms_p99 };
-    },
     figures: () => ({ ...meter.total(), status: state.status, error: state.error, input: state.input }),
   },
 });
@@ -81,10 +79,13 @@ async function session() {
   const handle = connection.announcedBroadcast(Net.Path.from(name));
   let controls: Controls | undefined;
   let channel: Channel | undefined;
+  // The round trip: the browser's own QUIC figure where it gives one, else the one the server
+  // reports over moq-lite's PROBE stream (whole ms; Chromium's getStats has none yet).
   const rtt = setInterval(async () => {
-    const ms = (await connection.stats().catch(() => undefined))?.rtt;
+    const ms = (await connection.stats().catch(() => undefined))?.rtt ?? connection.probe.peek()?.rtt;
     meter.rttMs = ms === undefined ? null : Math.round(ms * 100) / 100;
   }, 1000);
+  void follow(url, clock, stop.signal);
   try {
     state.status = "waiting";
     const broadcast = await announced(handle, connection);
@@ -139,9 +140,12 @@ function showFigures() {
   setInterval(() => {
     const f = meter.window();
     const ms = (v: number | null) => (v === null ? "–" : `${v.toFixed(1)} ms`);
+    // Which latency: the stamp's glass-to-glass, or capture time to shown; on whose clock.
+    const from = f.latency_from === "pts" ? "capture→shown" : "glass-to-glass";
+    const clockNote = f.clock === "host" ? `host clock ±${f.clock_error_ms?.toFixed(1)} ms` : "local clock";
     const lines = [
       `${f.fps.toFixed(0)} fps  ${(f.kbps / 1000).toFixed(1)} Mb/s  drops ${f.drops}`,
-      `latency ${ms(f.latency_ms_p50)} (p99 ${ms(f.latency_ms_p99)})  rtt ${ms(f.rtt_ms)}`,
+      `${from} ${ms(f.latency_ms_p50)} (p99 ${ms(f.latency_ms_p99)}, ${clockNote})  rtt ${ms(f.rtt_ms)}`,
     ];
     if (f.audio_frames > 0) lines.push(`sound ${ms(f.av_offset_ms)} after picture  drops ${f.audio_drops}`);
     if (state.input) lines.push(`input ${state.input.events} events`);

@@ -10,6 +10,7 @@
 import * as Catalog from "@moq/hang/catalog";
 import * as Container from "@moq/hang/container";
 import type * as Net from "@moq/net";
+import { nowUs } from "./clock";
 import { Meter } from "./meter";
 import { stampOf } from "./stamp";
 import * as z from "zod/mini";
@@ -340,9 +341,4 @@ async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config
     if (decoder.state !== "closed") decoder.close();
     await context.close();
   }
-}
-
-/** µs since the UNIX epoch, as precisely as the page can tell. */
-export function nowUs(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
 }

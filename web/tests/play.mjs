@@ -7,6 +7,9 @@
 //     --serve DIR     serve DIR on a free loopback port and open URL (a query, "?url=…") there
 //     --keys A,B      press these keys (KeyboardEvent.code names) once playing
 //     --click         click the middle of the picture once playing
+//     --wheel         turn the wheel one notch down over the picture
+//     --tap X,Y       touch the page at X,Y (CSS pixels) and let go
+//     --lock DX,DY    capture the mouse (the page's button: pointer lock), then move it by DX,DY
 //     --gamepad       plug in a standard gamepad holding button 0 (the Gamepad API's view of
 //                     one: this machine has none), then unplug it
 //
@@ -31,9 +34,12 @@ const serve = option("--serve");
 const keys = option("--keys")?.split(",") ?? [];
 const click = flag("--click");
 const gamepad = flag("--gamepad");
+const wheel = flag("--wheel");
+const tap = option("--tap")?.split(",").map(Number);
+const lock = option("--lock")?.split(",").map(Number);
 let [url, frames = "300"] = args;
 if (!url) {
-  console.error("usage: play.mjs URL [FRAMES] [--shot FILE] [--serve DIR] [--keys A,B] [--click] [--gamepad]");
+  console.error("usage: play.mjs URL [FRAMES] [--shot FILE] [--serve DIR] [--keys A,B] [--click] [--wheel] [--tap X,Y] [--lock DX,DY] [--gamepad]");
   process.exit(2);
 }
 
@@ -63,7 +69,7 @@ const browser = await chromium.launch({
 const shown = (n) => page.waitForFunction((n) => (window.lantern?.frames?.() ?? 0) >= n, n, { timeout: deadlineMs, polling: 50 });
 let page;
 try {
-  page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page = await browser.newPage({ viewport: { width: 1280, height: 720 }, hasTouch: tap !== undefined });
   page.on("console", (m) => console.error(`[page ${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
   if (gamepad) {
@@ -80,9 +86,22 @@ try {
   await page.goto(url);
   await shown(Number(frames));
   if (shot) await page.screenshot({ path: shot });
-  const acted = keys.length > 0 || click || gamepad;
+  const acted = keys.length > 0 || click || gamepad || wheel || tap || lock;
   if (click) await page.mouse.click(640, 360);
   for (const key of keys) await page.keyboard.press(key);
+  if (wheel) {
+    await page.mouse.move(640, 360);
+    await page.mouse.wheel(0, 100);
+  }
+  if (tap) await page.touchscreen.tap(tap[0], tap[1]);
+  if (lock) {
+    // Clicking the button leaves the mouse on it; the locked pointer's motion is relative.
+    const button = await page.locator("#capture").boundingBox();
+    const [x, y] = [button.x + button.width / 2, button.y + button.height / 2];
+    await page.mouse.click(x, y);
+    await page.waitForFunction(() => document.pointerLockElement !== null, null, { timeout: deadlineMs });
+    await page.mouse.move(x + lock[0], y + lock[1]);
+  }
   if (gamepad) {
     await page.evaluate(() => (window.pad = { buttons: [0], axes: [0, -1, 0, 0] }));
     await shown(Number(frames) + 30);
