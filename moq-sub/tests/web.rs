@@ -1,6 +1,7 @@
 //! The browser viewer end to end: headless Chromium (Debian's, driven by playwright-core
 //! through `web/tests/play.mjs`) opens the page that `moq-pub --listen` serves on its own
 //! port, and plays the cube: frames decoded in the page, and a screenshot whose stamp reads.
+//! A user's picture, with no stamp, is timed from its capture timestamps on the host's clock.
 
 use std::time::Duration;
 
@@ -9,13 +10,15 @@ use lantern_testkit::*;
 
 const LONG: Duration = Duration::from_secs(90);
 
-/// moq-pub serving the cube (and the built page) on a free loopback port; its address.
-fn serve_cube() -> (Proc, String) {
+/// moq-pub serving `source` (and the built page) on a free loopback port; its address.
+fn serve(source: &[&str]) -> (Proc, String) {
     let dist = web_dist();
     let addr = format!("127.0.0.1:{}", free_port());
+    let mut args = vec!["--listen", &addr];
+    args.extend_from_slice(source);
     let publisher = spawn_env(
         bin("moq-pub"),
-        &["--listen", &addr, "--audio", "testsrc", "--frames", "5400"],
+        &args,
         &[("LANTERN_WEB".into(), dist.to_str().unwrap().into())],
     );
     wait_for("moq-pub's server", LONG, || {
@@ -26,7 +29,7 @@ fn serve_cube() -> (Proc, String) {
 
 #[test]
 fn the_page_moq_pub_serves_plays_the_cube() {
-    let (publisher, addr) = serve_cube();
+    let (publisher, addr) = serve(&["--audio", "testsrc", "--frames", "5400"]);
     let page = spawn(tool("curl"), &["-sf", &format!("http://{addr}/")]).finish(LONG);
     assert!(
         String::from_utf8_lossy(&page.stdout).contains("<title>Lantern</title>"),
@@ -43,7 +46,20 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     assert_eq!(seen["status"], "playing", "{seen}");
     // Every picture of the cube is stamped: glass-to-glass in the page, and gaps counted.
     assert!(seen["stamped"].as_u64() >= Some(300), "{seen}");
+    assert_eq!(seen["latency_from"], "stamp", "{seen}");
     assert!(seen["latency_ms_p50"].as_f64() > Some(0.0), "{seen}");
+    assert!(seen["pts_to_shown_ms_p50"].is_f64(), "{seen}");
+    // The latencies are on the host's clock, estimated from its /clock. Here both ends share
+    // one clock, so the estimate is 0 to within its own bound (half the quickest round trip),
+    // give or take the page's timer resolution.
+    assert_eq!(seen["clock"], "host", "{seen}");
+    let (offset, bound) = (&seen["clock_offset_ms"], &seen["clock_error_ms"]);
+    assert!(
+        offset.as_f64().unwrap().abs() <= bound.as_f64().unwrap() + 0.1,
+        "{seen}"
+    );
+    // The round trip, as the server reports it (whole ms, at least 1).
+    assert!(seen["rtt_ms"].as_f64() >= Some(1.0), "{seen}");
     assert!(seen["stamp_gaps"].is_u64(), "{seen}");
     // The sound plays too, and the page knows where it sits against the picture.
     assert!(seen["audio_frames"].as_u64() > Some(0), "{seen}");
@@ -75,6 +91,46 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     assert!(
         stamp_of(&i420, 1280, 720).is_some(),
         "no stamp in the page's picture"
+    );
+    publisher.stop_ok("moq-pub");
+}
+
+#[test]
+fn the_page_times_a_users_picture_from_its_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("film.y4m");
+    let made = spawn(
+        tool("ffmpeg"),
+        &[
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=30",
+            "-frames:v",
+            "450",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "yuv4mpegpipe",
+            input.to_str().unwrap(),
+        ],
+    )
+    .finish(LONG);
+    assert!(made.status.success(), "ffmpeg could not make the film");
+    let source = format!("y4m:{}", input.display());
+    let (publisher, addr) = serve(&["--source", &source, "--audio", "none"]);
+    let seen = play_page(&format!("http://{addr}/"), 120, &[]);
+    assert!(seen["frames"].as_u64() >= Some(120), "{seen}");
+    // Nothing is stamped on a user's picture; its latency is capture time to shown.
+    assert_eq!(seen["stamped"], 0, "{seen}");
+    assert_eq!(seen["latency_from"], "pts", "{seen}");
+    assert_eq!(seen["clock"], "host", "{seen}");
+    assert!(seen["latency_ms_p50"].as_f64() > Some(0.0), "{seen}");
+    assert_eq!(
+        seen["latency_ms_p50"], seen["pts_to_shown_ms_p50"],
+        "{seen}"
     );
     publisher.stop_ok("moq-pub");
 }

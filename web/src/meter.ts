@@ -77,11 +77,13 @@ export class Meter {
     this.#windowBytes += bytes;
   }
 
-  shown(mediaUs: number, atUs: number) {
+  /** A picture of media time `mediaUs` shown at `atUs`; captured at `captureUs` (host's clock) if known. */
+  shown(mediaUs: number, atUs: number, captureUs: number | undefined) {
     this.frames++;
     this.#windowFrames++;
     this.#lastShown = { mediaUs, atUs };
-    const ms = this.#since(mediaUs, atUs);
+    if (captureUs === undefined) return;
+    const ms = this.#since(captureUs, atUs);
     this.#ptsLatencies.push(ms);
     this.#windowPtsLatencies.push(ms);
   }

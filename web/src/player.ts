@@ -15,7 +15,8 @@ import { Meter } from "./meter";
 import { stampOf } from "./stamp";
 import * as z from "zod/mini";
 
-export type Root = Catalog.Root;
+/** A hang catalog, and when its PTS zero was on the host's clock (µs since the UNIX epoch). */
+export type Root = Catalog.Root & { clockUs?: number };
 
 /**
  * The broadcast's catalog, or undefined if the broadcast ends first. Each catalog group opens
@@ -29,10 +30,21 @@ export async function readCatalog(broadcast: Net.Broadcast.Consumer): Promise<Ro
     const json: unknown = JSON.parse(new TextDecoder().decode(frame.payload));
     const parsed = z.safeParse(Catalog.RootSchema, json);
     if (!parsed.success) throw new Error(`the catalog is not a hang catalog: ${parsed.error.message}`);
-    return parsed.data;
+    return { ...parsed.data, clockUs: clockOf(json) };
   } finally {
     track.close();
   }
+}
+
+/**
+ * The catalog root's `clock` (hang's Rust catalog has it; this JS schema does not yet): the
+ * wall-clock time of PTS zero, in `timescale` units (default µs) since the moq epoch.
+ */
+function clockOf(json: unknown): number | undefined {
+  const clock = (json as { clock?: { wall?: unknown; timescale?: unknown } })?.clock;
+  const { wall, timescale = 1_000_000 } = clock ?? {};
+  if (typeof wall !== "number" || typeof timescale !== "number" || !(timescale > 0)) return undefined;
+  return Catalog.MOQ_EPOCH_UNIX_MILLIS * 1000 + (wall * 1_000_000) / timescale;
 }
 
 /** The first rendition the catalog offers of a kind, with its track name. */
@@ -55,7 +67,7 @@ export async function play(broadcast: Net.Broadcast.Consumer, root: Root, sink: 
   const video = first(root.video?.renditions);
   if (!video) throw new Error("the broadcast has no video");
   const audio = first(root.audio?.renditions);
-  const players = [playVideo(broadcast, video[0], video[1], sink, stop)];
+  const players = [playVideo(broadcast, video[0], video[1], root.clockUs, sink, stop)];
   if (audio) players.push(playAudio(broadcast, audio[0], audio[1], sink.meter, stop));
   // Sound is optional: a failure there is reported and the picture plays on.
   const [shown, ...heard] = await Promise.allSettled(players);
@@ -197,7 +209,14 @@ function hexBytes(hex: string | undefined): Uint8Array | undefined {
   return Uint8Array.from(hex.match(/../g) ?? [], (byte) => Number.parseInt(byte, 16));
 }
 
-async function playVideo(broadcast: Net.Broadcast.Consumer, name: string, config: VideoConfig, sink: Sink, stop: AbortSignal) {
+async function playVideo(
+  broadcast: Net.Broadcast.Consumer,
+  name: string,
+  config: VideoConfig,
+  clockUs: number | undefined,
+  sink: Sink,
+  stop: AbortSignal,
+) {
   const context = sink.canvas.getContext("2d", { alpha: false, desynchronized: true });
   if (!context) throw new Error("no 2D canvas");
   const { meter } = sink;
@@ -213,7 +232,7 @@ async function playVideo(broadcast: Net.Broadcast.Consumer, name: string, config
         sink.canvas.height = height;
       }
       context.drawImage(frame, 0, 0);
-      meter.shown(frame.timestamp, decodedUs);
+      meter.shown(frame.timestamp, decodedUs, clockUs === undefined ? undefined : clockUs + frame.timestamp);
       // The stamp (test content only) gives glass-to-glass; reading it copies one strip and
       // holds the picture until then. A stream without one is only looked at once a second.
       if (unstamped >= STAMP_GIVE_UP && ++unstamped % STAMP_RETRY !== 0) return frame.close();
