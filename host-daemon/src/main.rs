@@ -299,6 +299,8 @@ async fn run(
             grants: std::sync::Arc::new(lantern_net::grant::Grants::generate(&args.name)),
         },
     };
+    // The grant made at start, when it is printed: the page's address carries it too.
+    let mut printed_grant = None;
     if config.input.auth == host_daemon::input::Auth::Granted {
         let grants = &config.input.grants;
         let grant = grants
@@ -306,10 +308,13 @@ async fn run(
             .map_err(|e| host_daemon::Error::Config(cli::chain(&e)))?;
         match &args.grant_out {
             Some(path) => write_private(path, &grant.token)?,
-            None => eprintln!(
-                "host-daemon: input grant for viewer {}: moq-sub --input-token {}",
-                grant.viewer, grant.token
-            ),
+            None => {
+                eprintln!(
+                    "host-daemon: input grant for viewer {}: moq-sub --input-token {}",
+                    grant.viewer, grant.token
+                );
+                printed_grant = Some(grant.token);
+            }
         }
     }
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
@@ -333,9 +338,20 @@ async fn run(
                 } => {
                     tracing::info!(compositor, app_pid, "session started")
                 }
-                Event::Publish(moq_pub::Event::Listening { addr, fingerprint }) => eprintln!(
-                    "host-daemon: serving {name:?} on {addr} — watch with moq-sub --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
-                ),
+                Event::Publish(moq_pub::Event::Listening {
+                    addr,
+                    fingerprint,
+                    page,
+                }) => {
+                    eprintln!(
+                        "host-daemon: serving {name:?} on {addr} — watch with moq-sub --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
+                    );
+                    if page.is_some() {
+                        let page =
+                            lantern_net::web::page_url(addr, &name, printed_grant.as_deref());
+                        eprintln!("host-daemon: play it in a browser at {page}");
+                    }
+                }
                 Event::Stats {
                     capture,
                     video,
@@ -453,6 +469,9 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
             eprintln!(
                 "host-daemon ctl: input grant for viewer {viewer} of {name} — moq-sub --name {name} --input-token …"
             );
+            if let Some(page) = answer["page"].as_str() {
+                eprintln!("host-daemon ctl: or play in a browser at {page}");
+            }
             println!("{token}");
         }
         Call::Create { name, .. } => {

@@ -96,6 +96,11 @@ fn two_sessions_from_one_serve() {
             (Some(640), Some(360))
         );
         assert!(created["fingerprint"].is_string(), "{created}");
+        assert_eq!(
+            created["page"].as_str(),
+            Some(format!("http://{addr}/?name={name}").as_str()),
+            "{created}"
+        );
         urls.push((name, format!("http://{addr}/")));
     }
 
@@ -160,8 +165,11 @@ fn two_sessions_from_one_serve() {
     // A grant from `ctl grant` lets a viewer's keys into serve-b.
     let grant = daemon.ctl(&["grant", "serve-b", "--viewer", "player1"]);
     assert!(grant.status.success(), "{}", stderr(&grant));
-    let token = String::from_utf8(grant.stdout).unwrap().trim().to_string();
+    let token = String::from_utf8_lossy(&grant.stdout).trim().to_string();
     assert_eq!(lantern_net::grant::viewer_of(&token).unwrap(), "player1");
+    // The grant's answer gives the session's page with the grant in it.
+    let page = format!("{}?name=serve-b&grant={token}", urls[1].1);
+    assert!(stderr(&grant).contains(&page), "{}", stderr(&grant));
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("keys.txt");
     std::fs::write(&script, "0 tap KeyA\n").unwrap();

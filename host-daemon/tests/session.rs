@@ -88,6 +88,14 @@ fn the_test_app_served_directly_ends_with_the_app() {
     watch_stamped(&format!("http://{addr}/"), "direct", 300);
     let out = daemon.finish(LONG);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // It says where: the page for this broadcast, with the grant it printed.
+    assert!(
+        stderr(&out).contains(&format!(
+            "play it in a browser at http://{addr}/?name=direct&grant="
+        )),
+        "{}",
+        stderr(&out)
+    );
     no_leftovers("direct");
 }
 

@@ -269,6 +269,7 @@ impl Network {
                 let _ = events.send(Event::Listening {
                     addr: listener.local_addr(),
                     fingerprint: listener.fingerprint().to_string(),
+                    page: listener.page(&options.name),
                 });
                 Self::Listen(tokio::spawn(
                     listener.serve(origin.consume(), options.inbound.clone().map(|i| i.0)),

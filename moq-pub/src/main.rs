@@ -148,9 +148,18 @@ async fn run(
                         stop.cancel();
                     }
                 }
-                Event::Listening { addr, fingerprint } => eprintln!(
-                    "moq-pub: serving {name:?} on {addr} — subscribe with --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
-                ),
+                Event::Listening {
+                    addr,
+                    fingerprint,
+                    page,
+                } => {
+                    eprintln!(
+                        "moq-pub: serving {name:?} on {addr} — subscribe with --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
+                    );
+                    if let Some(page) = page {
+                        eprintln!("moq-pub: play it in a browser at {page}");
+                    }
+                }
                 Event::Video(video) if stats => eprintln!("{}", line("pub", &video, false)),
                 _ => {}
             }

@@ -15,6 +15,8 @@ pub enum Event {
     Listening {
         addr: SocketAddr,
         fingerprint: String,
+        /// The browser viewer page for this broadcast, when the built page is served.
+        page: Option<String>,
     },
     /// The relay accepted the session.
     Connected { url: String },

@@ -16,6 +16,17 @@ pub struct Site {
     files: HashMap<String, (&'static str, bytes::Bytes)>,
 }
 
+/// The viewer page's address for broadcast `name` on a direct server at `addr`, with an input
+/// grant if given (without one the page is view-only).
+pub fn page_url(addr: std::net::SocketAddr, name: &str, grant: Option<&str>) -> String {
+    let mut url = url::Url::parse(&format!("http://{addr}/")).expect("an address makes a URL");
+    url.query_pairs_mut().append_pair("name", name);
+    if let Some(grant) = grant {
+        url.query_pairs_mut().append_pair("grant", grant);
+    }
+    url.into()
+}
+
 /// Where the built viewer is looked for, in order: `$LANTERN_WEB`; `web/` beside the binary
 /// (an install); the checkout's `web/dist` when the binary runs from `target/<profile>/`.
 pub fn locate() -> Option<PathBuf> {
@@ -101,6 +112,19 @@ fn content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_url_names_the_broadcast_and_the_grant() {
+        let addr = "127.0.0.1:4443".parse().unwrap();
+        assert_eq!(
+            page_url(addr, "my game", None),
+            "http://127.0.0.1:4443/?name=my+game"
+        );
+        assert_eq!(
+            page_url(addr, "a/b", Some("x.y-z")),
+            "http://127.0.0.1:4443/?name=a%2Fb&grant=x.y-z"
+        );
+    }
 
     #[test]
     fn only_built_files_are_served() {

@@ -109,6 +109,15 @@ pub async fn serve(
     served.map_err(|err| Error::io("the control socket", err))
 }
 
+/// A grant the API made, and the session's page with it (when it serves one).
+#[derive(Clone, Debug, Serialize)]
+pub struct Granted {
+    #[serde(flatten)]
+    pub grant: lantern_net::grant::Grant,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+}
+
 /// What the API shows of a session.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Info {
@@ -129,6 +138,10 @@ pub struct Info {
     /// Viewers' certificate fingerprint, for a session serving them directly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The browser viewer page (view-only; a grant's answer gives one with the grant), for a
+    /// session serving viewers directly with the page built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     /// The last second's capture and encoder figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<serde_json::Value>,
@@ -327,7 +340,7 @@ impl Daemon {
         name: &str,
         viewer: Option<&str>,
         ttl: Option<std::time::Duration>,
-    ) -> Result<lantern_net::grant::Grant, Refused> {
+    ) -> Result<Granted, Refused> {
         let sessions = self.lock();
         let entry = sessions
             .get(name)
@@ -341,11 +354,17 @@ impl Daemon {
             ));
         }
         let ttl = ttl.unwrap_or(lantern_net::grant::DEFAULT_TTL);
-        entry
+        let grant = entry
             .input
             .grants
             .issue(viewer, ttl)
-            .map_err(|e| Refused::new(422, lantern_net::cli::chain(&e)))
+            .map_err(|e| Refused::new(422, lantern_net::cli::chain(&e)))?;
+        let page = entry.info.borrow().page.as_deref().and_then(|page| {
+            let mut page = url::Url::parse(page).ok()?;
+            page.query_pairs_mut().append_pair("grant", &grant.token);
+            Some(page.into())
+        });
+        Ok(Granted { grant, page })
     }
 
     /// Stop a session (or forget an ended one) and give its last figures.
@@ -476,6 +495,7 @@ impl Info {
             compositor: None,
             app_pid: None,
             fingerprint: None,
+            page: None,
             stats: None,
             ended: None,
         }
@@ -490,9 +510,14 @@ impl Info {
                 self.compositor = Some(compositor);
                 self.app_pid = Some(app_pid);
             }
-            Event::Publish(moq_pub::Event::Listening { addr, fingerprint }) => {
+            Event::Publish(moq_pub::Event::Listening {
+                addr,
+                fingerprint,
+                page,
+            }) => {
                 self.target = format!("listen {addr}");
                 self.fingerprint = Some(fingerprint);
+                self.page = page;
                 self.state = State::Running;
             }
             Event::Publish(moq_pub::Event::Connected { .. }) => self.state = State::Running,
