@@ -67,6 +67,38 @@ pub fn find(program: &str, package: Option<&str>) -> Result<PathBuf, Error> {
         .ok_or_else(missing)
 }
 
+/// What `program args` prints (stdout and stderr), for a quick question such as `--help`;
+/// killed, and an error, past `timeout`.
+pub fn output_within(program: &Path, args: &[&str], timeout: Duration) -> Result<String, Error> {
+    let what = format!("{} {}", program.display(), args.join(" "));
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::io(what.clone(), e))?;
+    let deadline = std::time::Instant::now() + timeout;
+    while child
+        .try_wait()
+        .map_err(|e| Error::io(what.clone(), e))?
+        .is_none()
+    {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Timeout { what, timeout });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().map_err(|e| Error::io(what, e))?;
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()
@@ -227,6 +259,16 @@ pub fn describe(status: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quick_question_is_answered_or_given_up() {
+        let echo = find("echo", None).unwrap();
+        let said = output_within(&echo, &["--help me"], Duration::from_secs(10)).unwrap();
+        assert_eq!(said, "--help me\n");
+        let sleep = find("sleep", None).unwrap();
+        let err = output_within(&sleep, &["30"], Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    }
 
     #[test]
     fn finds_programs_or_names_the_package() {

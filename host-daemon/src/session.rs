@@ -122,6 +122,13 @@ pub async fn run(
     let dir = RuntimeDir::create(&sanitize(&config.name), account.as_ref())?;
     let mut parts = Parts::default();
     let result = async {
+        // The session's PipeWire carries the app's sound, and the video of a `pipewire:NODE`
+        // capture or of a compositor that offers its picture there (which starts after it).
+        let pipewire_video = matches!(config.capture, Capture::PipeWire(_))
+            || compositor.captures_through_pipewire();
+        if compositor.captures_through_pipewire() {
+            parts.sound = Some(Sound::start(&dir, account.as_ref(), config.timeout).await?);
+        }
         let ready = parts
             .start_compositor(
                 compositor.as_ref(),
@@ -134,9 +141,7 @@ pub async fn run(
         let Some(ready) = ready else {
             return Ok(None);
         };
-        // The session's PipeWire carries the app's sound, and the video node of a
-        // `pipewire:NODE` capture.
-        if config.audio.is_some() || matches!(config.capture, Capture::PipeWire(_)) {
+        if parts.sound.is_none() && (config.audio.is_some() || pipewire_video) {
             parts.sound = Some(Sound::start(&dir, account.as_ref(), config.timeout).await?);
         }
         let mut env = base_env(dir.path());
@@ -197,11 +202,13 @@ impl Parts {
         account: Option<&Account>,
         cancel: &CancellationToken,
     ) -> Result<Option<Ready>, Error> {
+        let pipewire = self.sound.as_ref().map(Sound::env).unwrap_or_default();
         let launch = compositor.prepare(&Setup {
             format: config.format,
             dir,
             account,
             xwayland: config.xwayland,
+            env: pipewire,
         })?;
         let child = self.compositor.insert(Child::spawn(Spec {
             name: compositor.name(),

@@ -182,6 +182,26 @@ fn an_app_that_fails_at_once_passes_on_its_status_and_stderr() {
     let text = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("no-such-game-lantern not found"), "{text}");
+
+    // gamescope where it cannot run (not installed, no GPU, or no headless backend): one
+    // line that says why, and what to use instead.
+    let out = host(
+        &[
+            "--name",
+            "scope",
+            "--listen",
+            &addr,
+            "--compositor",
+            "gamescope",
+        ],
+        &["true"],
+    )
+    .finish(LONG);
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let last = text.trim().lines().last().unwrap_or_default();
+    assert!(last.contains("gamescope"), "{text}");
+    assert!(last.contains("use --compositor sway"), "{text}");
 }
 
 /// Killing the daemon outright (SIGKILL: no clean-up of its own) or stopping it (SIGTERM)

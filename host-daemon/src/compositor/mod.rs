@@ -2,15 +2,18 @@
 //! daemon alone, and how to tell it is up; the session starts, watches and stops it.
 //!
 //! sway (wlroots) runs headless anywhere, with the pixman renderer when there is no GPU.
-//! gamescope, which offers its picture as a PipeWire node, needs a GPU (Vulkan): it is only
-//! detected for now (see [`Kind::choose`]).
+//! gamescope, which offers its picture as a PipeWire node, needs a GPU (Vulkan) and its
+//! headless backend: `auto` takes it where both are there (see [`Kind::choose`]).
 
+mod gamescope;
 mod sway;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use moq_pub::source::Format;
 
+pub use gamescope::Gamescope;
 pub use sway::Sway;
 
 use crate::Error;
@@ -24,6 +27,8 @@ pub struct Setup<'a> {
     pub account: Option<&'a Account>,
     /// Start XWayland for X11 apps (where it is installed).
     pub xwayland: bool,
+    /// More environment for it: the session's PipeWire, for one that captures through it.
+    pub env: &'a [(String, String)],
 }
 
 /// How to start it.
@@ -57,6 +62,11 @@ pub trait Compositor: Send + Sync {
     /// Its name, for messages ("sway").
     fn name(&self) -> &'static str;
 
+    /// Whether its picture comes through the session's PipeWire (which then starts first).
+    fn captures_through_pipewire(&self) -> bool {
+        false
+    }
+
     /// Write its configuration into the session's directory and say how to start it.
     fn prepare(&self, setup: &Setup) -> Result<Launch, Error>;
 
@@ -79,7 +89,8 @@ pub trait Compositor: Send + Sync {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
-    /// gamescope where it can run (installed, and a GPU render node), else sway.
+    /// gamescope where it can run (installed with its headless backend, and a GPU render
+    /// node), else sway.
     #[default]
     Auto,
     Sway,
@@ -88,31 +99,37 @@ pub enum Kind {
 
 impl Kind {
     pub fn choose(self) -> Result<Box<dyn Compositor>, Error> {
-        let gamescope = crate::process::find("gamescope", Some("gamescope")).is_ok();
-        let runs = gamescope && render_node().is_some();
         match self {
             Self::Sway => Ok(Box::new(Sway)),
-            Self::Auto => {
-                if runs {
-                    tracing::info!(
-                        "gamescope and a GPU found, but sessions in gamescope are not written yet: using sway"
-                    );
+            Self::Auto => match gamescope() {
+                Ok(gamescope) => Ok(Box::new(gamescope)),
+                Err(why) => {
+                    tracing::debug!("not gamescope ({why}): sway");
+                    Ok(Box::new(Sway))
                 }
-                Ok(Box::new(Sway))
-            }
-            Self::Gamescope if !gamescope => Err(Error::Missing {
-                program: "gamescope".into(),
-                hint: "install it (Debian: apt-get install gamescope; it needs a GPU with \
-                       Vulkan) or use --compositor sway"
-                    .into(),
-            }),
-            Self::Gamescope => Err(Error::Config(
-                "gamescope is installed, but Lantern does not run sessions in it yet: use \
-                 --compositor sway"
-                    .into(),
-            )),
+            },
+            Self::Gamescope => Ok(Box::new(gamescope()?)),
         }
     }
+}
+
+/// gamescope, if it can run here: installed, with its headless backend, and a GPU.
+fn gamescope() -> Result<Gamescope, Error> {
+    let program = crate::process::find("gamescope", None).map_err(|_| Error::Missing {
+        program: "gamescope".into(),
+        hint: "install it (Debian: apt-get install gamescope; it needs a GPU with Vulkan) \
+               or use --compositor sway"
+            .into(),
+    })?;
+    if render_node().is_none() {
+        return Err(Error::Config(
+            "gamescope needs a GPU (Vulkan), and this host has no render node \
+             (/dev/dri/renderD*): use --compositor sway"
+                .into(),
+        ));
+    }
+    let help = crate::process::output_within(&program, &["--help"], Duration::from_secs(5))?;
+    Gamescope::new(program, &help)
 }
 
 /// The host's first DRM render node, if it has a GPU the compositor can render with.

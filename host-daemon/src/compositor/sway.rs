@@ -37,6 +37,7 @@ impl Compositor for Sway {
             ]
             .map(|(k, v)| (k.to_string(), v.to_string())),
         );
+        env.extend(setup.env.iter().cloned());
         if render_node().is_none() {
             // No GPU: wlroots' software renderer.
             env.push(("WLR_RENDERER".into(), "pixman".into()));
