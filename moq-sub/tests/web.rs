@@ -40,7 +40,7 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     let seen = play_page(
         &format!("http://{addr}/"),
         300,
-        &["--shot", shot.to_str().unwrap()],
+        &["--shot", shot.to_str().unwrap(), "--fullscreen"],
     );
     assert!(seen["frames"].as_u64() >= Some(300), "{seen}");
     assert_eq!(seen["status"], "playing", "{seen}");
@@ -66,6 +66,9 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     assert!(seen["av_offset_ms"].is_f64(), "{seen}");
     // View-only: no grant in the URL, no input channel.
     assert!(seen["input"].is_null(), "{seen}");
+    // Its fullscreen button took the page fullscreen and the keyboard with it.
+    assert_eq!(seen["fullscreen"], true, "{seen}");
+    assert_eq!(seen["keyboard_locked"], true, "{seen}");
     // The page fills the 1280x720 viewport with the 1280x720 cube: its stamp reads.
     let raw = dir.path().join("page.yuv");
     let converted = spawn(

@@ -40,11 +40,24 @@ function missing(): string | undefined {
 const clock = new ClockOffset();
 const meter = new Meter(clock);
 /** What tests (and curious players) read: `window.lantern`. */
-const state = { status: "starting", error: undefined as string | undefined, input: undefined as Channel["figures"] | undefined };
+const state = {
+  status: "starting",
+  error: undefined as string | undefined,
+  input: undefined as Channel["figures"] | undefined,
+  /** Whether the browser holds Esc and the system keys for the page (fullscreen only). */
+  keyboardLocked: false,
+};
 Object.assign(window, {
   lantern: {
     frames: () => meter.frames,
-    figures: () => ({ ...meter.total(), status: state.status, error: state.error, input: state.input }),
+    figures: () => ({
+      ...meter.total(),
+      status: state.status,
+      error: state.error,
+      input: state.input,
+      fullscreen: document.fullscreenElement !== null,
+      keyboard_locked: state.keyboardLocked,
+    }),
   },
 });
 
@@ -165,7 +178,11 @@ if (lacking) {
     await document.documentElement.requestFullscreen({ navigationUI: "hide" });
     // Esc and the system keys go to the game too, where the browser allows it.
     const keyboard = (navigator as { keyboard?: { lock(): Promise<void> } }).keyboard;
-    await keyboard?.lock().catch(() => {});
+    state.keyboardLocked = (await keyboard?.lock().then(() => true).catch(() => false)) ?? false;
+  });
+  // Leaving fullscreen lets the keys go (the browser unlocks them itself).
+  document.addEventListener("fullscreenchange", () => {
+    if (!document.fullscreenElement) state.keyboardLocked = false;
   });
   captureMouse.addEventListener("click", () => canvas.requestPointerLock?.());
   showFigures();

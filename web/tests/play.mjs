@@ -10,6 +10,7 @@
 //     --wheel         turn the wheel one notch down over the picture
 //     --tap X,Y       touch the page at X,Y (CSS pixels) and let go
 //     --lock DX,DY    capture the mouse (the page's button: pointer lock), then move it by DX,DY
+//     --fullscreen    press the page's fullscreen button (which also locks the keyboard)
 //     --gamepad       plug in a standard gamepad holding button 0 (the Gamepad API's view of
 //                     one: this machine has none), then unplug it
 //
@@ -37,9 +38,10 @@ const gamepad = flag("--gamepad");
 const wheel = flag("--wheel");
 const tap = option("--tap")?.split(",").map(Number);
 const lock = option("--lock")?.split(",").map(Number);
+const fullscreen = flag("--fullscreen");
 let [url, frames = "300"] = args;
 if (!url) {
-  console.error("usage: play.mjs URL [FRAMES] [--shot FILE] [--serve DIR] [--keys A,B] [--click] [--wheel] [--tap X,Y] [--lock DX,DY] [--gamepad]");
+  console.error("usage: play.mjs URL [FRAMES] [--shot FILE] [--serve DIR] [--keys A,B] [--click] [--wheel] [--tap X,Y] [--lock DX,DY] [--fullscreen] [--gamepad]");
   process.exit(2);
 }
 
@@ -86,7 +88,11 @@ try {
   await page.goto(url);
   await shown(Number(frames));
   if (shot) await page.screenshot({ path: shot });
-  const acted = keys.length > 0 || click || gamepad || wheel || tap || lock;
+  if (fullscreen) {
+    await page.click("#fullscreen");
+    await page.waitForFunction(() => document.fullscreenElement !== null, null, { timeout: deadlineMs });
+  }
+  const acted = keys.length > 0 || click || gamepad || wheel || tap || lock || fullscreen;
   if (click) await page.mouse.click(640, 360);
   for (const key of keys) await page.keyboard.press(key);
   if (wheel) {
