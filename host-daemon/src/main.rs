@@ -155,7 +155,9 @@ struct RunArgs {
     #[command(flatten)]
     h264: moq_pub::encode::H264Args,
 
-    /// The compositor: sway (wlroots, headless; pixman without a GPU), or auto.
+    /// The compositor: sway (wlroots, headless; pixman without a GPU); gamescope (headless
+    /// backend, needs a GPU; the picture from its PipeWire node; view-only for now); or auto:
+    /// gamescope where it can run, else sway.
     #[arg(long, value_enum, default_value = "auto")]
     compositor: compositor::Kind,
 
