@@ -10,6 +10,14 @@ use lantern_testkit::*;
 
 const LONG: Duration = Duration::from_secs(90);
 
+/// ffmpeg with `args` (the last one its output), quiet unless it fails.
+fn ffmpeg(args: &[&str]) {
+    let mut all = vec!["-loglevel", "error"];
+    all.extend_from_slice(args);
+    let done = spawn(tool("ffmpeg"), &all).finish(LONG);
+    assert!(done.status.success(), "ffmpeg {args:?} failed");
+}
+
 /// moq-pub serving `source` (and the built page) on a free loopback port; its address.
 fn serve(source: &[&str]) -> (Proc, String) {
     let dist = web_dist();
@@ -71,25 +79,8 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     assert_eq!(seen["keyboard_locked"], true, "{seen}");
     // The page fills the 1280x720 viewport with the 1280x720 cube: its stamp reads.
     let raw = dir.path().join("page.yuv");
-    let converted = spawn(
-        tool("ffmpeg"),
-        &[
-            "-loglevel",
-            "error",
-            "-i",
-            shot.to_str().unwrap(),
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "rawvideo",
-            raw.to_str().unwrap(),
-        ],
-    )
-    .finish(LONG);
-    assert!(
-        converted.status.success(),
-        "ffmpeg could not read the screenshot"
-    );
+    let (shot, to) = (shot.to_str().unwrap(), raw.to_str().unwrap());
+    ffmpeg(&["-i", shot, "-pix_fmt", "yuv420p", "-f", "rawvideo", to]);
     let i420 = std::fs::read(&raw).unwrap();
     assert!(
         stamp_of(&i420, 1280, 720).is_some(),
@@ -102,26 +93,20 @@ fn the_page_moq_pub_serves_plays_the_cube() {
 fn the_page_times_a_users_picture_from_its_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("film.y4m");
-    let made = spawn(
-        tool("ffmpeg"),
-        &[
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=30",
-            "-frames:v",
-            "450",
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "yuv4mpegpipe",
-            input.to_str().unwrap(),
-        ],
-    )
-    .finish(LONG);
-    assert!(made.status.success(), "ffmpeg could not make the film");
+    let (testsrc, to) = ("testsrc2=size=320x180:rate=30", input.to_str().unwrap());
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        testsrc,
+        "-frames:v",
+        "450",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "yuv4mpegpipe",
+        to,
+    ]);
     let source = format!("y4m:{}", input.display());
     let (publisher, addr) = serve(&["--source", &source, "--audio", "none"]);
     let seen = play_page(&format!("http://{addr}/"), 120, &[]);
