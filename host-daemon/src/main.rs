@@ -348,9 +348,11 @@ async fn run(
                     eprintln!(
                         "host-daemon: serving {name:?} on {addr} — watch with moq-sub --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
                     );
-                    if page.is_some() {
-                        let page =
-                            lantern_net::web::page_url(addr, &name, printed_grant.as_deref());
+                    if let Some(page) = page {
+                        let page = match &printed_grant {
+                            Some(grant) => lantern_net::web::with_grant(&page, grant),
+                            None => page,
+                        };
                         eprintln!("host-daemon: play it in a browser at {page}");
                     }
                 }

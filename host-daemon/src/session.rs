@@ -124,9 +124,9 @@ pub async fn run(
     let result = async {
         // The session's PipeWire carries the app's sound, and the video of a `pipewire:NODE`
         // capture or of a compositor that offers its picture there (which starts after it).
-        let pipewire_video = matches!(config.capture, Capture::PipeWire(_))
-            || compositor.captures_through_pipewire();
-        if compositor.captures_through_pipewire() {
+        let pipewire_first = compositor.captures_through_pipewire();
+        let pipewire_video = pipewire_first || matches!(config.capture, Capture::PipeWire(_));
+        if pipewire_first {
             parts.sound = Some(Sound::start(&dir, account.as_ref(), config.timeout).await?);
         }
         let ready = parts

@@ -61,8 +61,9 @@ impl Listener {
 
     /// The browser viewer's address for broadcast `name` here, when the page is built.
     pub fn page(&self, name: &str) -> Option<String> {
-        let page = crate::web::page_url(self.addr, name, None);
-        self.site.as_ref().map(|_| page)
+        self.site
+            .as_ref()
+            .map(|_| crate::web::page_url(self.addr, name))
     }
 
     /// The generated certificate's SHA-256 fingerprint (hex), for `--tls-fingerprint`.

@@ -16,15 +16,19 @@ pub struct Site {
     files: HashMap<String, (&'static str, bytes::Bytes)>,
 }
 
-/// The viewer page's address for broadcast `name` on a direct server at `addr`, with an input
-/// grant if given (without one the page is view-only).
-pub fn page_url(addr: std::net::SocketAddr, name: &str, grant: Option<&str>) -> String {
-    let mut url = url::Url::parse(&format!("http://{addr}/")).expect("an address makes a URL");
-    url.query_pairs_mut().append_pair("name", name);
-    if let Some(grant) = grant {
-        url.query_pairs_mut().append_pair("grant", grant);
-    }
-    url.into()
+/// The viewer page's address for broadcast `name` on a direct server at `addr`: view-only
+/// until [`with_grant`] adds an input grant.
+pub fn page_url(addr: std::net::SocketAddr, name: &str) -> String {
+    format!("http://{addr}/?name={}", query_value(name))
+}
+
+/// A page address from [`page_url`] with an input grant in it.
+pub fn with_grant(page: &str, grant: &str) -> String {
+    format!("{page}&grant={}", query_value(grant))
+}
+
+fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Where the built viewer is looked for, in order: `$LANTERN_WEB`; `web/` beside the binary
@@ -117,11 +121,11 @@ mod tests {
     fn the_page_url_names_the_broadcast_and_the_grant() {
         let addr = "127.0.0.1:4443".parse().unwrap();
         assert_eq!(
-            page_url(addr, "my game", None),
+            page_url(addr, "my game"),
             "http://127.0.0.1:4443/?name=my+game"
         );
         assert_eq!(
-            page_url(addr, "a/b", Some("x.y-z")),
+            with_grant(&page_url(addr, "a/b"), "x.y-z"),
             "http://127.0.0.1:4443/?name=a%2Fb&grant=x.y-z"
         );
     }

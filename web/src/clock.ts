@@ -28,18 +28,20 @@ const KEPT = 8;
 /** The estimate from round trips to the host's clock: pure, fed by [`follow`]. */
 export class ClockOffset {
   #samples: { offsetUs: number; errorUs: number }[] = [];
+  /** The estimate, chosen once per exchange: every shown picture reads it. */
+  #best: Offset = { source: "local", offsetUs: 0, errorUs: null };
 
   /** One exchange: asked at `sentUs`, answered `hostUs` (the host's clock), back at `receivedUs`. */
   add(sentUs: number, hostUs: number, receivedUs: number) {
     if (!(receivedUs >= sentUs) || !Number.isFinite(hostUs)) return;
     this.#samples.push({ offsetUs: hostUs - (sentUs + receivedUs) / 2, errorUs: (receivedUs - sentUs) / 2 });
     if (this.#samples.length > KEPT) this.#samples.shift();
+    const quickest = this.#samples.reduce((a, b) => (b.errorUs < a.errorUs ? b : a));
+    this.#best = { source: "host", ...quickest };
   }
 
   get(): Offset {
-    if (this.#samples.length === 0) return { source: "local", offsetUs: 0, errorUs: null };
-    const best = this.#samples.reduce((a, b) => (b.errorUs < a.errorUs ? b : a));
-    return { source: "host", ...best };
+    return this.#best;
   }
 }
 

@@ -359,11 +359,8 @@ impl Daemon {
             .grants
             .issue(viewer, ttl)
             .map_err(|e| Refused::new(422, lantern_net::cli::chain(&e)))?;
-        let page = entry.info.borrow().page.as_deref().and_then(|page| {
-            let mut page = url::Url::parse(page).ok()?;
-            page.query_pairs_mut().append_pair("grant", &grant.token);
-            Some(page.into())
-        });
+        let page = (entry.info.borrow().page.as_deref())
+            .map(|page| lantern_net::web::with_grant(page, &grant.token));
         Ok(Granted { grant, page })
     }
 
