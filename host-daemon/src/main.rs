@@ -166,9 +166,11 @@ struct RunArgs {
     #[arg(long)]
     user: Option<String>,
 
-    /// Where the picture comes from: `compositor` (wlr-screencopy of its output) or
-    /// `pipewire:NODE`, a PipeWire video node an app of the session offers (by node.name or
-    /// serial; DMA-BUF when offered, else shared memory).
+    /// Where the picture comes from: `compositor` (wlr-screencopy of its output; into
+    /// DMA-BUFs where it offers them and the host has a GPU render node, else shared memory;
+    /// `compositor:shm` or `compositor:dmabuf` to insist) or `pipewire:NODE`, a PipeWire video
+    /// node an app of the session offers (by node.name or serial; DMA-BUF when offered, else
+    /// shared memory).
     #[arg(long, default_value = "compositor")]
     capture: Capture,
 

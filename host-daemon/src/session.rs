@@ -406,10 +406,10 @@ impl Parts {
                     .map(|video| Box::new(video) as Box<dyn Source>)
                 })
             }
-            (Capture::Compositor, CaptureFrom::Screencopy { socket }, _) => {
+            (&Capture::Compositor(buffers), CaptureFrom::Screencopy { socket }, _) => {
                 let socket = socket.clone();
                 tokio::task::spawn_blocking(move || {
-                    Screencopy::open(&socket, format, meter, token, timeout)
+                    Screencopy::open(&socket, format, buffers, meter, token, timeout)
                         .map(|video| Box::new(video) as Box<dyn Source>)
                 })
             }

@@ -53,6 +53,12 @@ fn the_test_app_through_a_relay() {
     assert_eq!(out.status.code(), Some(130), "{text}");
     assert!(text.contains("stopped by SIGINT"), "{text}");
     assert!(text.contains("\"final\":true"), "closing stats:\n{text}");
+    // The stats say what the pictures came in: shared memory on a host without a GPU.
+    let buffers = final_stats(&out.stderr)["capture"]["buffers"].clone();
+    if !has_render_node() {
+        assert_eq!(buffers, "shm", "{text}");
+    }
+    assert!(buffers == "shm" || buffers == "dmabuf", "{text}");
 
     let stats = final_stats(&viewer.stderr);
     check_stamps(&logged_frames(&log), &stats, 600);
@@ -204,6 +210,53 @@ fn an_app_that_fails_at_once_passes_on_its_status_and_stderr() {
     assert!(last.contains("use --compositor sway"), "{text}");
 }
 
+/// `--capture compositor:dmabuf` insists on DMA-BUFs: on a GPU host the pictures come in
+/// them; without a render node the session ends at once with one line saying why and what to
+/// use instead.
+#[test]
+fn dmabuf_capture_runs_on_a_gpu_or_says_why_not() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let app = app_bin();
+    let out = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "dmabuf",
+            "--no-audio",
+            "--stats",
+            "--capture",
+            "compositor:dmabuf",
+        ],
+        &[&app, "app", "--frames", "120"],
+    )
+    .finish(LONG);
+    let text = stderr(&out);
+    if has_render_node() {
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert_eq!(final_stats(&out.stderr)["capture"]["buffers"], "dmabuf");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        let last = text.trim().lines().last().unwrap_or_default();
+        assert!(
+            last.contains("no DMA-BUFs: this host has no GPU render node"),
+            "{text}"
+        );
+        assert!(last.contains("use --capture compositor:shm"), "{text}");
+    }
+    no_leftovers("dmabuf");
+}
+
+/// Whether this host has a GPU render node, where DMA-BUF capture can work.
+fn has_render_node() -> bool {
+    std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    })
+}
+
 /// Killing the daemon outright (SIGKILL: no clean-up of its own) or stopping it (SIGTERM)
 /// leaves no compositor, app or sound server behind.
 #[test]
@@ -310,6 +363,12 @@ fn a_pipewire_video_node_is_captured() {
     let host = daemon.interrupt(LONG);
     let text = stderr(&host);
     assert!(text.contains("width=1280 height=720"), "{text}");
+    // GStreamer's pipewiresink hands out shared memory (memfds), and the stats say so.
+    assert_eq!(
+        final_stats(&host.stderr)["capture"]["buffers"],
+        "shm",
+        "{text}"
+    );
     // videotestsrc's colour bars: the picture is neither blank nor one colour.
     let (size, y) = last_luma(&out);
     assert_eq!(size, (1280, 720));

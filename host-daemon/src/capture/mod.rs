@@ -1,6 +1,7 @@
 //! Capturing the session's picture as a moq-pub [`Source`](moq_pub::source::Source), and the
 //! capture's own figures.
 
+mod dmabuf;
 mod pipewire;
 mod screencopy;
 
@@ -13,26 +14,65 @@ pub use pipewire::PipeWireVideo;
 pub use screencopy::Screencopy;
 
 /// `--capture`: where a session's picture comes from.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Capture {
-    /// The compositor's own way (wlr-screencopy for sway).
-    #[default]
-    Compositor,
+    /// The compositor's own way (wlr-screencopy for sway), into these buffers.
+    Compositor(Buffers),
     /// A PipeWire video node on the session's PipeWire, by `node.name` or serial: one an app
     /// of the session offers (gamescope, a GStreamer `pipewiresink`, OBS).
     PipeWire(String),
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Self::Compositor(Buffers::Auto)
+    }
+}
+
+/// Which buffers the compositor copies its output into.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Buffers {
+    /// DMA-BUF where the compositor offers it and the host has a GPU render node (the
+    /// compositor then copies on the GPU instead of reading back), else shared memory.
+    #[default]
+    Auto,
+    /// Shared memory always.
+    Shm,
+    /// DMA-BUF, or the session does not start.
+    DmaBuf,
+}
+
+impl Buffers {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Shm => "shm",
+            Self::DmaBuf => "dmabuf",
+        }
+    }
 }
 
 impl std::str::FromStr for Capture {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
+        let compositor = |name: &str| name == "compositor" || name == "screencopy";
         match s.split_once(':') {
-            None if s == "compositor" || s == "screencopy" => Ok(Self::Compositor),
+            None if compositor(s) => Ok(Self::default()),
+            Some((name, buffers)) if compositor(name) => {
+                [Buffers::Auto, Buffers::Shm, Buffers::DmaBuf]
+                    .into_iter()
+                    .find(|b| b.name() == buffers)
+                    .map(Self::Compositor)
+                    .ok_or_else(|| {
+                        format!("capture {s:?}: the buffers are `auto`, `shm` or `dmabuf`")
+                    })
+            }
             Some(("pipewire", node)) if !node.is_empty() => Ok(Self::PipeWire(node.into())),
             _ => Err(format!(
-                "capture {s:?}: expected `compositor` (or `screencopy`) or `pipewire:NODE`"
+                "capture {s:?}: expected `compositor[:auto|shm|dmabuf]` (or `screencopy…`) or \
+                 `pipewire:NODE`"
             )),
         }
     }
@@ -49,7 +89,8 @@ impl TryFrom<String> for Capture {
 impl From<Capture> for String {
     fn from(capture: Capture) -> String {
         match capture {
-            Capture::Compositor => "compositor".into(),
+            Capture::Compositor(Buffers::Auto) => "compositor".into(),
+            Capture::Compositor(buffers) => format!("compositor:{}", buffers.name()),
             Capture::PipeWire(node) => format!("pipewire:{node}"),
         }
     }
@@ -62,6 +103,8 @@ pub const REPEAT_AFTER: std::time::Duration = std::time::Duration::from_millis(1
 /// The capture's figures over a stretch of time (a second, or the whole session).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct CaptureStats {
+    /// What the pictures arrive in: `shm` (shared memory) or `dmabuf`; empty before the first.
+    pub buffers: &'static str,
     /// New pictures taken from the compositor.
     pub frames: u64,
     /// Pictures sent again because the screen did not change.
@@ -98,7 +141,10 @@ impl Counts {
     }
 
     fn clear(&mut self) {
-        self.stats = CaptureStats::default();
+        self.stats = CaptureStats {
+            buffers: self.stats.buffers,
+            ..CaptureStats::default()
+        };
         self.latency.clear();
         self.convert.clear();
     }
@@ -124,6 +170,10 @@ impl Meter {
             c.latency.record(latency_us);
             c.convert.record(convert_us);
         });
+    }
+
+    fn buffers(&self, kind: &'static str) {
+        self.update(|c| c.stats.buffers = kind);
     }
 
     fn repeat(&self) {
@@ -156,5 +206,44 @@ impl Meter {
             .lock()
             .map(|counts| counts[1].snapshot())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_parse_and_print_back() {
+        for (text, capture) in [
+            ("compositor", Capture::Compositor(Buffers::Auto)),
+            ("compositor:shm", Capture::Compositor(Buffers::Shm)),
+            ("compositor:dmabuf", Capture::Compositor(Buffers::DmaBuf)),
+            ("pipewire:gamescope", Capture::PipeWire("gamescope".into())),
+        ] {
+            assert_eq!(text.parse::<Capture>().unwrap(), capture);
+            assert_eq!(String::from(capture), text);
+        }
+        assert_eq!("screencopy".parse::<Capture>().unwrap(), Capture::default());
+        assert_eq!(
+            "screencopy:auto".parse::<Capture>().unwrap(),
+            Capture::default()
+        );
+        let err = "compositor:gpu".parse::<Capture>().unwrap_err();
+        assert!(err.contains("`auto`, `shm` or `dmabuf`"), "{err}");
+        for bad in ["pipewire:", "x11", ""] {
+            assert!(bad.parse::<Capture>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_buffers_kind_outlives_each_second() {
+        let meter = Meter::default();
+        meter.buffers("dmabuf");
+        meter.frame(1000, 100);
+        assert_eq!(meter.take().frames, 1);
+        let second = meter.take();
+        assert_eq!((second.frames, second.buffers), (0, "dmabuf"));
+        assert_eq!(meter.total().buffers, "dmabuf");
     }
 }

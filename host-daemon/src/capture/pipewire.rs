@@ -63,6 +63,8 @@ struct Picture {
     height: u32,
     stride: usize,
     arrived_us: u64,
+    /// It came in a DMA-BUF (else in shared memory).
+    dmabuf: bool,
 }
 
 #[derive(Default)]
@@ -206,6 +208,8 @@ impl PipeWireVideo {
                 std::mem::swap(&mut slot.picture, &mut self.picture);
                 drop(slot);
                 self.have_picture = true;
+                self.meter
+                    .buffers(if self.picture.dmabuf { "dmabuf" } else { "shm" });
                 let convert_us = self.convert(canvas)?;
                 let now_us = now_unix_us();
                 self.meter
@@ -379,6 +383,7 @@ fn run(
                 size / negotiated.height.max(1) as usize
             };
             picture.arrived_us = now_unix_us();
+            picture.dmabuf = negotiated.dmabuf;
             slot.fresh = true;
             drop(slot);
             on_process.arrived.notify_all();

@@ -1,44 +1,60 @@
-//! wlr-screencopy with shared memory: two copies always in flight (a copy completes at the
-//! output's next frame, so one in flight would halve the rate), `copy_with_damage` so a copy
-//! completes only when the screen changed, and the newest completed picture converted once,
-//! straight into the encoder's buffer.
+//! wlr-screencopy: two copies always in flight (a copy completes at the output's next frame,
+//! so one in flight would halve the rate), `copy_with_damage` so a copy completes only when
+//! the screen changed, and the newest completed picture converted once, straight into the
+//! encoder's buffer.
 //!
 //! Three buffers: two in flight, one holding the last picture delivered (for repeats, and so
 //! the compositor never writes into a buffer being read). A still screen repeats that picture
 //! every [`REPEAT_AFTER`](super::REPEAT_AFTER).
 //!
-//! The compositor may offer linux-dmabuf buffers (v3's `linux_dmabuf` event); they need a GPU
-//! render node to allocate, which is noted and left to shared memory here.
+//! The buffers are shared memory, or DMA-BUFs where the compositor offers them (version 3's
+//! `linux_dmabuf` event) and the host has a GPU render node ([`Buffers`]): the compositor then
+//! copies on the GPU rather than reading its picture back while it renders. DMA-BUFs are made
+//! with GBM on the compositor's own GPU (as its linux-dmabuf feedback names it) and imported
+//! before the first copy; a compositor that refuses them leaves `auto` on shared memory.
 
 use std::collections::VecDeque;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lantern_proto::clock::now_unix_us;
-use lantern_proto::picture::Image;
+use lantern_proto::picture::{Image, PixelFormat};
 use moq_pub::source::{Canvas, Captured, Format, Source};
 use tokio_util::sync::CancellationToken;
-use wayland_client::globals::registry_queue_init;
+use wayland_client::globals::{GlobalList, registry_queue_init};
 use wayland_client::protocol::{wl_buffer, wl_output, wl_shm, wl_shm_pool};
-use wayland_client::{Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum, delegate_noop};
+use wayland_client::{
+    Connection, Dispatch, EventQueue, Proxy, QueueHandle, WEnum, delegate_noop, event_created_child,
+};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
+    zwp_linux_dmabuf_feedback_v1::{self, ZwpLinuxDmabufFeedbackV1},
+    zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+};
 use wayland_protocols_wlr::screencopy::v1::client::{
     zwlr_screencopy_frame_v1::{self, ZwlrScreencopyFrameV1},
     zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1,
 };
 
-use super::{Meter, REPEAT_AFTER};
+use super::dmabuf::{self, DmaBuf, Gbm};
+use super::{Buffers, Meter, REPEAT_AFTER};
 use crate::Error;
 use crate::wl::{ShmBuffer, dispatch, pixel_format};
 
 const IN_FLIGHT: usize = 2;
 const SLOTS: usize = IN_FLIGHT + 1;
 
+/// How long the compositor may take to say whether it took our DMA-BUFs.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub struct Screencopy {
     queue: EventQueue<State>,
     state: State,
     format: Format,
+    buffers: Buffers,
     meter: Arc<Meter>,
     cancel: CancellationToken,
     timeout: Duration,
@@ -54,19 +70,52 @@ enum Use {
     Latest,
 }
 
-/// The buffers' size and format, as the compositor asked for them.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Layout {
-    format: WEnum<wl_shm::Format>,
-    width: u32,
-    height: u32,
-    stride: u32,
+/// The buffers' kind, size and format, as the compositor asked for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    Shm {
+        format: WEnum<wl_shm::Format>,
+        width: u32,
+        height: u32,
+        stride: u32,
+    },
+    /// A DRM format.
+    DmaBuf {
+        format: u32,
+        width: u32,
+        height: u32,
+    },
+}
+
+impl Layout {
+    fn pixels(self) -> Option<PixelFormat> {
+        match self {
+            Self::Shm { format, .. } => pixel_format(format),
+            Self::DmaBuf { format, .. } => dmabuf::pixel_format(format),
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Shm { .. } => "shm",
+            Self::DmaBuf { .. } => "dmabuf",
+        }
+    }
+}
+
+/// What the compositor offered for one copy: a shared-memory layout, a DMA-BUF one, or both.
+#[derive(Clone, Copy, Default)]
+struct Offer {
+    shm: Option<Layout>,
+    dmabuf: Option<Layout>,
+    /// The offer is complete (`buffer_done`, or the shm description before version 3).
+    done: bool,
 }
 
 struct Copy {
     id: u64,
     frame: ZwlrScreencopyFrameV1,
-    layout: Option<Layout>,
+    offer: Offer,
     slot: Option<usize>,
 }
 
@@ -76,6 +125,47 @@ struct Completed {
     presented_us: u64,
 }
 
+/// A buffer the compositor copies into.
+enum Buffer {
+    Shm(ShmBuffer),
+    DmaBuf(Imported),
+}
+
+/// A DMA-BUF the compositor imported as a wl_buffer.
+struct Imported {
+    dmabuf: DmaBuf,
+    buffer: wl_buffer::WlBuffer,
+}
+
+impl Drop for Imported {
+    fn drop(&mut self) {
+        self.buffer.destroy();
+    }
+}
+
+impl Buffer {
+    fn wl_buffer(&self) -> &wl_buffer::WlBuffer {
+        match self {
+            Self::Shm(shm) => &shm.buffer,
+            Self::DmaBuf(imported) => &imported.buffer,
+        }
+    }
+
+    /// Read the picture: `read` gets its bytes and their stride.
+    fn read<R>(&self, read: impl FnOnce(&[u8], u32) -> R) -> Result<R, Error> {
+        match self {
+            Self::Shm(shm) => Ok(read(shm.bytes(), shm.stride)),
+            Self::DmaBuf(imported) => imported.dmabuf.read(read),
+        }
+    }
+}
+
+/// DMA-BUF capture's means: the compositor's linux-dmabuf global and a GBM device on its GPU.
+struct DmaBufs {
+    global: ZwpLinuxDmabufV1,
+    gbm: Gbm,
+}
+
 struct State {
     qh: QueueHandle<State>,
     shm: wl_shm::WlShm,
@@ -83,24 +173,30 @@ struct State {
     output: wl_output::WlOutput,
     /// The output's current mode: width, height, refresh in mHz.
     mode: Option<(i32, i32, i32)>,
-    slots: Vec<(ShmBuffer, Use)>,
+    /// Where DMA-BUFs come from, while they are wanted and work.
+    dmabufs: Option<DmaBufs>,
+    /// The GPU the compositor renders on (linux-dmabuf feedback's main device), as a dev_t.
+    main_device: Option<u64>,
+    /// The compositor's answers to our DMA-BUF imports, by slot.
+    imports: Vec<Option<Result<wl_buffer::WlBuffer, ()>>>,
+    slots: Vec<(Buffer, Use)>,
     layout: Option<Layout>,
     copies: Vec<Copy>,
     completed: VecDeque<Completed>,
     next_id: u64,
     failures: u64,
-    dmabuf_offered: bool,
     error: Option<Error>,
     meter: Arc<Meter>,
 }
 
 impl Screencopy {
     /// Connect to the compositor on `socket` and start capturing its (first) output, which
-    /// must have `format`'s size. `cancel` ends `next`'s waits; no picture within `timeout`
-    /// is an error.
+    /// must have `format`'s size, into `buffers`. `cancel` ends `next`'s waits; no picture
+    /// within `timeout` is an error.
     pub fn open(
         socket: &Path,
         format: Format,
+        buffers: Buffers,
         meter: Arc<Meter>,
         cancel: CancellationToken,
         timeout: Duration,
@@ -112,9 +208,6 @@ impl Screencopy {
         let (globals, mut queue) = registry_queue_init::<State>(&connection)
             .map_err(|e| Error::wayland("reading the globals", e))?;
         let qh = queue.handle();
-        fn bind_error(what: &'static str) -> impl Fn(wayland_client::globals::BindError) -> Error {
-            move |e| Error::wayland(format!("the compositor offers no {what}"), e)
-        }
         let shm = globals.bind(&qh, 1..=1, ()).map_err(bind_error("wl_shm"))?;
         let output = globals.bind(&qh, 1..=4, ()).map_err(bind_error("output"))?;
         let manager = globals
@@ -126,15 +219,21 @@ impl Screencopy {
             manager,
             output,
             mode: None,
+            dmabufs: None,
+            main_device: None,
+            imports: Vec::new(),
             slots: Vec::new(),
             layout: None,
             copies: Vec::new(),
             completed: VecDeque::new(),
             next_id: 0,
             failures: 0,
-            dmabuf_offered: false,
             error: None,
             meter: meter.clone(),
+        };
+        let global = match buffers {
+            Buffers::Shm => None,
+            Buffers::Auto | Buffers::DmaBuf => dmabuf_global(&globals, &state.qh),
         };
         queue
             .roundtrip(&mut state)
@@ -154,11 +253,25 @@ impl Screencopy {
                 "the output's refresh rate differs from the one asked for"
             );
         }
+        if buffers != Buffers::Shm {
+            match DmaBufs::open(global, state.main_device) {
+                Ok(dmabufs) => state.dmabufs = Some(dmabufs),
+                Err(why) if buffers == Buffers::Auto => {
+                    tracing::info!("capturing through shared memory: {why}");
+                }
+                Err(why) => {
+                    return Err(Error::Capture(format!(
+                        "no DMA-BUFs: {why}; use --capture compositor:shm (or :auto)"
+                    )));
+                }
+            }
+        }
         let now = Instant::now();
         Ok(Self {
             queue,
             state,
             format,
+            buffers,
             meter,
             cancel,
             timeout,
@@ -175,22 +288,52 @@ impl Screencopy {
             .state
             .layout
             .ok_or_else(|| Error::Capture("a picture before its buffer".into()))?;
-        let pixels = pixel_format(layout.format).ok_or_else(|| {
+        let pixels = layout.pixels().ok_or_else(|| {
             Error::Capture(format!(
-                "the compositor's pixel format {:?} is not supported",
-                layout.format
+                "the compositor's pixel format in {layout:?} is not supported"
             ))
         })?;
-        let image = Image::new(
-            pixels,
-            buffer.width,
-            buffer.height,
-            &[buffer.bytes()],
-            &[buffer.stride as usize],
-        )
-        .map_err(|e| Error::Capture(format!("the compositor's buffer: {e}")))?;
-        canvas.convert(&image)?;
+        let (Layout::Shm { width, height, .. } | Layout::DmaBuf { width, height, .. }) = layout;
+        buffer.read(|bytes, stride| {
+            let image = Image::new(pixels, width, height, &[bytes], &[stride as usize])
+                .map_err(|e| Error::Capture(format!("the compositor's buffer: {e}")))?;
+            canvas.convert(&image).map_err(Error::from)
+        })??;
         Ok(start.elapsed().as_micros() as u64)
+    }
+}
+
+fn bind_error(what: &'static str) -> impl Fn(wayland_client::globals::BindError) -> Error {
+    move |e| Error::wayland(format!("the compositor offers no {what}"), e)
+}
+
+/// The compositor's linux-dmabuf global, if it has one (version 3, for modifiers), asking it
+/// (from version 4) which GPU it renders on.
+fn dmabuf_global(globals: &GlobalList, qh: &QueueHandle<State>) -> Option<ZwpLinuxDmabufV1> {
+    let global: ZwpLinuxDmabufV1 = globals.bind(qh, 3..=4, ()).ok()?;
+    if global.version() >= 4 {
+        global.get_default_feedback(qh, ());
+    }
+    Some(global)
+}
+
+impl DmaBufs {
+    /// DMA-BUF capture's means, or why there are none.
+    fn open(global: Option<ZwpLinuxDmabufV1>, main_device: Option<u64>) -> Result<Self, String> {
+        let dev = Path::new("/dev/dri");
+        let nodes = dmabuf::render_nodes(dev);
+        let Some(first) = nodes.first() else {
+            return Err("this host has no GPU render node (/dev/dri/renderD*)".into());
+        };
+        let Some(global) = global else {
+            return Err("the compositor offers no linux-dmabuf (it renders without a GPU)".into());
+        };
+        let node: PathBuf = main_device
+            .and_then(|device| dmabuf::render_node_of(device, dev, Path::new("/sys")))
+            .unwrap_or_else(|| first.clone());
+        let gbm = Gbm::open(&node).map_err(|e| e.to_string())?;
+        tracing::info!(node = %node.display(), "DMA-BUF capture available");
+        Ok(Self { global, gbm })
     }
 }
 
@@ -218,6 +361,7 @@ impl Screencopy {
             if let Some(err) = self.state.error.take() {
                 return Err(err);
             }
+            self.start_copies()?;
             if let Some(newest) = self.state.completed.pop_back() {
                 // Older pictures lost the race: a late frame is worth nothing.
                 let older = self.state.completed.len() as u64;
@@ -270,6 +414,179 @@ impl Screencopy {
             dispatch(&mut self.queue, &mut self.state, wait)?;
         }
     }
+
+    /// Give every copy the compositor has described a free buffer, making the buffers first
+    /// when they are not the kind and size it asks for.
+    fn start_copies(&mut self) -> Result<(), Error> {
+        while let Some(index) = self
+            .state
+            .copies
+            .iter()
+            .position(|c| c.offer.done && c.slot.is_none())
+        {
+            let layout = self.choose(self.state.copies[index].offer)?;
+            if self.state.layout != Some(layout) {
+                self.make_buffers(layout)?;
+                // Making DMA-BUFs dispatches events, which may have ended copies.
+                continue;
+            }
+            let slot = self
+                .state
+                .slots
+                .iter()
+                .position(|(_, u)| *u == Use::Free)
+                .ok_or_else(|| Error::Capture("no free buffer for a copy".into()))?;
+            self.state.slots[slot].1 = Use::Copying;
+            let copy = &mut self.state.copies[index];
+            copy.slot = Some(slot);
+            let buffer = self.state.slots[slot].0.wl_buffer();
+            if copy.frame.version() >= 2 {
+                copy.frame.copy_with_damage(buffer);
+            } else {
+                copy.frame.copy(buffer);
+            }
+        }
+        Ok(())
+    }
+
+    /// The buffers to copy into: DMA-BUF when offered and possible, else shared memory.
+    fn choose(&self, offer: Offer) -> Result<Layout, Error> {
+        if let (Some(layout), Some(_)) = (offer.dmabuf, &self.state.dmabufs) {
+            if layout.pixels().is_some() {
+                return Ok(layout);
+            }
+            if self.buffers == Buffers::DmaBuf {
+                return Err(Error::Capture(format!(
+                    "the compositor's DMA-BUF format {layout:?} is not one we read; use \
+                     --capture compositor:shm"
+                )));
+            }
+        } else if self.buffers == Buffers::DmaBuf && self.state.dmabufs.is_some() {
+            return Err(Error::Capture(
+                "the compositor offers no DMA-BUF for its output; use --capture compositor:shm"
+                    .into(),
+            ));
+        }
+        let layout = offer.shm.ok_or_else(|| {
+            Error::Capture("the compositor described no shared-memory buffer".into())
+        })?;
+        match layout.pixels() {
+            Some(_) => Ok(layout),
+            None => Err(Error::Capture(format!(
+                "the compositor's pixel format in {layout:?} is not supported"
+            ))),
+        }
+    }
+
+    /// (Re)make every buffer in `layout`: at the first copy, or when the output changed.
+    fn make_buffers(&mut self, layout: Layout) -> Result<(), Error> {
+        if self.state.slots.iter().any(|(_, u)| *u == Use::Copying) {
+            return Err(Error::Capture(
+                "the output changed size during capture".into(),
+            ));
+        }
+        self.state.completed.clear();
+        self.state.slots.clear();
+        self.state.layout = None;
+        let slots = match layout {
+            Layout::Shm {
+                format,
+                width,
+                height,
+                stride,
+            } => {
+                let WEnum::Value(format) = format else {
+                    return Err(Error::Capture(format!("unknown pixel format {format:?}")));
+                };
+                (0..SLOTS)
+                    .map(|_| {
+                        let size = (width, height, stride);
+                        ShmBuffer::new(&self.state.shm, &self.state.qh, size, format, ())
+                            .map(|b| (Buffer::Shm(b), Use::Free))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            Layout::DmaBuf {
+                format,
+                width,
+                height,
+            } => match self.import(format, width, height) {
+                Ok(slots) => slots,
+                Err(err) if self.buffers == Buffers::Auto => {
+                    tracing::warn!(
+                        "DMA-BUF capture failed ({err}): capturing through shared memory"
+                    );
+                    self.state.dmabufs = None;
+                    // The next pass chooses shared memory from the same offer.
+                    return Ok(());
+                }
+                Err(err) => return Err(err),
+            },
+        };
+        self.state.slots = slots;
+        self.state.layout = Some(layout);
+        self.meter.buffers(layout.kind());
+        tracing::info!(buffers = layout.kind(), ?layout, "capturing");
+        Ok(())
+    }
+
+    /// Allocate the DMA-BUFs and have the compositor import them, waiting for its answers.
+    fn import(
+        &mut self,
+        format: u32,
+        width: u32,
+        height: u32,
+    ) -> Result<Vec<(Buffer, Use)>, Error> {
+        let Some(dmabufs) = &self.state.dmabufs else {
+            return Err(Error::Capture("DMA-BUF capture is off".into()));
+        };
+        let made: Vec<DmaBuf> = (0..SLOTS)
+            .map(|_| dmabufs.gbm.allocate(format, width, height))
+            .collect::<Result<_, _>>()?;
+        self.state.imports = vec![None; SLOTS];
+        for (slot, dmabuf) in made.iter().enumerate() {
+            let params = dmabufs.global.create_params(&self.state.qh, slot);
+            let modifier = dmabuf.modifier;
+            params.add(
+                dmabuf.fd.as_fd(),
+                0,
+                dmabuf.offset,
+                dmabuf.stride,
+                (modifier >> 32) as u32,
+                modifier as u32,
+            );
+            params.create(
+                width as i32,
+                height as i32,
+                format,
+                zwp_linux_buffer_params_v1::Flags::empty(),
+            );
+        }
+        let deadline = Instant::now() + IMPORT_TIMEOUT;
+        while self.state.imports.iter().any(Option::is_none) {
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: "the compositor's answer to our DMA-BUFs".into(),
+                    timeout: IMPORT_TIMEOUT,
+                });
+            }
+            dispatch(&mut self.queue, &mut self.state, Duration::from_millis(50))?;
+        }
+        let answers = std::mem::take(&mut self.state.imports);
+        let buffers: Vec<_> = answers.into_iter().flatten().flatten().collect();
+        if buffers.len() < SLOTS {
+            buffers.iter().for_each(wl_buffer::WlBuffer::destroy);
+            return Err(Error::Capture(format!(
+                "the compositor refused our {width}x{height} {} DMA-BUFs",
+                dmabuf::format_name(format)
+            )));
+        }
+        Ok(made
+            .into_iter()
+            .zip(buffers)
+            .map(|(dmabuf, buffer)| (Buffer::DmaBuf(Imported { dmabuf, buffer }), Use::Free))
+            .collect())
+    }
 }
 
 impl State {
@@ -281,65 +598,9 @@ impl State {
         self.copies.push(Copy {
             id,
             frame,
-            layout: None,
+            offer: Offer::default(),
             slot: None,
         });
-    }
-
-    /// The compositor said what buffer it wants for copy `id`: give it a free one.
-    fn start_copy(&mut self, id: u64) -> Result<(), Error> {
-        let Some(index) = self.copies.iter().position(|c| c.id == id) else {
-            return Ok(());
-        };
-        let layout = self.copies[index].layout.ok_or_else(|| {
-            Error::Capture("the compositor described no shared-memory buffer".into())
-        })?;
-        if self.layout != Some(layout) {
-            // First copy, or the output changed: (re)allocate every buffer.
-            if self.slots.iter().any(|(_, u)| *u == Use::Copying) {
-                return Err(Error::Capture(
-                    "the output changed size during capture".into(),
-                ));
-            }
-            let WEnum::Value(format) = layout.format else {
-                return Err(Error::Capture(format!(
-                    "unknown pixel format {:?}",
-                    layout.format
-                )));
-            };
-            if pixel_format(layout.format).is_none() {
-                return Err(Error::Capture(format!(
-                    "the compositor's pixel format {format:?} is not supported"
-                )));
-            }
-            self.completed.clear();
-            self.slots = (0..SLOTS)
-                .map(|_| {
-                    let size = (layout.width, layout.height, layout.stride);
-                    ShmBuffer::new(&self.shm, &self.qh, size, format, ()).map(|b| (b, Use::Free))
-                })
-                .collect::<Result<_, _>>()?;
-            self.layout = Some(layout);
-            if self.dmabuf_offered {
-                tracing::info!(
-                    "the compositor offers linux-dmabuf, but this host has no render node: capturing through shared memory"
-                );
-            }
-        }
-        let slot = self
-            .slots
-            .iter()
-            .position(|(_, u)| *u == Use::Free)
-            .ok_or_else(|| Error::Capture("no free buffer for a copy".into()))?;
-        self.slots[slot].1 = Use::Copying;
-        let copy = &mut self.copies[index];
-        copy.slot = Some(slot);
-        if copy.frame.version() >= 2 {
-            copy.frame.copy_with_damage(&self.slots[slot].0.buffer);
-        } else {
-            copy.frame.copy(&self.slots[slot].0.buffer);
-        }
-        Ok(())
     }
 
     /// Copy `id` is over (ready or failed): forget it, and return its slot.
@@ -361,6 +622,11 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
         _: &QueueHandle<Self>,
     ) {
         use zwlr_screencopy_frame_v1::Event;
+        let offer = state
+            .copies
+            .iter_mut()
+            .find(|c| c.id == *id)
+            .map(|c| &mut c.offer);
         match event {
             Event::Buffer {
                 format,
@@ -368,25 +634,33 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
                 height,
                 stride,
             } => {
-                if let Some(copy) = state.copies.iter_mut().find(|c| c.id == *id) {
-                    copy.layout = Some(Layout {
+                if let Some(offer) = offer {
+                    offer.shm = Some(Layout::Shm {
                         format,
                         width,
                         height,
                         stride,
                     });
-                }
-                // Before version 3 there is no buffer_done: the shm description is all.
-                if frame.version() < 3
-                    && let Err(err) = state.start_copy(*id)
-                {
-                    state.error.get_or_insert(err);
+                    // Before version 3 there is no buffer_done: the shm description is all.
+                    offer.done |= frame.version() < 3;
                 }
             }
-            Event::LinuxDmabuf { .. } => state.dmabuf_offered = true,
+            Event::LinuxDmabuf {
+                format,
+                width,
+                height,
+            } => {
+                if let Some(offer) = offer {
+                    offer.dmabuf = Some(Layout::DmaBuf {
+                        format,
+                        width,
+                        height,
+                    });
+                }
+            }
             Event::BufferDone => {
-                if let Err(err) = state.start_copy(*id) {
-                    state.error.get_or_insert(err);
+                if let Some(offer) = offer {
+                    offer.done = true;
                 }
             }
             Event::Ready {
@@ -409,12 +683,60 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
                 state.failures += 1;
                 state.meter.failures(1);
                 if state.failures >= 10 {
-                    state.error.get_or_insert(Error::Capture(
-                        "the compositor failed ten copies in a row".into(),
-                    ));
+                    let into = match state.layout {
+                        Some(Layout::DmaBuf { .. }) => {
+                            " (into DMA-BUFs: --capture compositor:shm may work)"
+                        }
+                        _ => "",
+                    };
+                    state.error.get_or_insert(Error::Capture(format!(
+                        "the compositor failed ten copies in a row{into}"
+                    )));
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZwpLinuxBufferParamsV1, usize> for State {
+    fn event(
+        state: &mut Self,
+        params: &ZwpLinuxBufferParamsV1,
+        event: zwp_linux_buffer_params_v1::Event,
+        slot: &usize,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let answer = match event {
+            zwp_linux_buffer_params_v1::Event::Created { buffer } => Ok(buffer),
+            zwp_linux_buffer_params_v1::Event::Failed => Err(()),
+            _ => return,
+        };
+        if let Some(place) = state.imports.get_mut(*slot) {
+            *place = Some(answer);
+        }
+        params.destroy();
+    }
+
+    event_created_child!(State, ZwpLinuxBufferParamsV1, [
+        zwp_linux_buffer_params_v1::EVT_CREATED_OPCODE => (wl_buffer::WlBuffer, ()),
+    ]);
+}
+
+impl Dispatch<ZwpLinuxDmabufFeedbackV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &ZwpLinuxDmabufFeedbackV1,
+        event: zwp_linux_dmabuf_feedback_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_linux_dmabuf_feedback_v1::Event::MainDevice { device } = event
+            && let Ok(bytes) = <[u8; 8]>::try_from(device.as_slice())
+        {
+            state.main_device = Some(u64::from_ne_bytes(bytes));
         }
     }
 }
@@ -447,6 +769,7 @@ delegate_noop!(State: ignore wl_shm::WlShm);
 delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
 delegate_noop!(State: ignore wl_buffer::WlBuffer);
 delegate_noop!(State: ZwlrScreencopyManagerV1);
+delegate_noop!(State: ignore ZwpLinuxDmabufV1);
 
 /// A CLOCK_MONOTONIC time (µs) as UNIX time, given the UNIX time now. A time that is not in
 /// the last second (a compositor on another clock) is taken as now.

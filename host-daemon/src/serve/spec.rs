@@ -63,7 +63,8 @@ pub struct Spec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tls_root: Vec<PathBuf>,
 
-    /// Where the picture comes from: `screencopy` (the compositor's output) or
+    /// Where the picture comes from: `compositor` (its output; `compositor:shm` or
+    /// `compositor:dmabuf` to choose the buffers, else DMA-BUF where possible) or
     /// `pipewire:NODE` (a PipeWire video node of the session, by name or serial).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
