@@ -73,8 +73,8 @@ fn the_test_app_through_a_relay() {
     no_leftovers("relayed");
 }
 
-/// The same through the direct server, with the app ending the session: its exit status
-/// becomes host-daemon's.
+/// The same through the direct server (600 frames at the default 1280x720@60), with the app
+/// ending the session: its exit status becomes host-daemon's.
 #[test]
 fn the_test_app_served_directly_ends_with_the_app() {
     let port = free_port();
@@ -82,7 +82,7 @@ fn the_test_app_served_directly_ends_with_the_app() {
     let app = app_bin();
     let mut daemon = host(
         &["--listen", &addr, "--name", "direct", "--no-audio"],
-        &[&app, "app", "--frames", "900"],
+        &[&app, "app", "--frames", "1500"],
     );
     wait_for_server(&mut daemon, &addr);
     // The same port serves the browser viewer's page.
@@ -91,7 +91,7 @@ fn the_test_app_served_directly_ends_with_the_app() {
         String::from_utf8_lossy(&page.stdout).contains("<title>Lantern</title>"),
         "no viewer page at http://{addr}/"
     );
-    watch_stamped(&format!("http://{addr}/"), "direct", 300);
+    watch_stamped(&format!("http://{addr}/"), "direct", 600);
     let out = daemon.finish(LONG);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // It says where: the page for this broadcast, with the grant it printed.

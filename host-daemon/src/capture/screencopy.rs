@@ -326,7 +326,9 @@ impl DmaBufs {
             return Err("this host has no GPU render node (/dev/dri/renderD*)".into());
         };
         let Some(global) = global else {
-            return Err("the compositor offers no linux-dmabuf (it renders without a GPU)".into());
+            return Err(
+                "the compositor offers no linux-dmabuf v3 (it may render without a GPU)".into(),
+            );
         };
         let node: PathBuf = main_device
             .and_then(|device| dmabuf::render_node_of(device, dev, Path::new("/sys")))
@@ -727,16 +729,21 @@ impl Dispatch<ZwpLinuxBufferParamsV1, usize> for State {
 impl Dispatch<ZwpLinuxDmabufFeedbackV1, ()> for State {
     fn event(
         state: &mut Self,
-        _: &ZwpLinuxDmabufFeedbackV1,
+        feedback: &ZwpLinuxDmabufFeedbackV1,
         event: zwp_linux_dmabuf_feedback_v1::Event,
         _: &(),
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let zwp_linux_dmabuf_feedback_v1::Event::MainDevice { device } = event
-            && let Ok(bytes) = <[u8; 8]>::try_from(device.as_slice())
-        {
-            state.main_device = Some(u64::from_ne_bytes(bytes));
+        match event {
+            zwp_linux_dmabuf_feedback_v1::Event::MainDevice { device } => {
+                if let Ok(bytes) = <[u8; 8]>::try_from(device.as_slice()) {
+                    state.main_device = Some(u64::from_ne_bytes(bytes));
+                }
+            }
+            // The feedback is asked for once, at start.
+            zwp_linux_dmabuf_feedback_v1::Event::Done => feedback.destroy(),
+            _ => {}
         }
     }
 }
