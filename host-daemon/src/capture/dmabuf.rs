@@ -62,10 +62,9 @@ pub fn render_nodes(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The render node of the DRM device `device` (a `dev_t`, as the compositor names its GPU in
-/// linux-dmabuf feedback): that node itself when it is a render node in `dir`, else the render
-/// node beside the primary node it names (found through `sys`, normally /sys).
-pub fn render_node_of(device: u64, dir: &Path, sys: &Path) -> Option<PathBuf> {
-    let nodes = render_nodes(dir);
+/// linux-dmabuf feedback) among `nodes`: that node itself when it is a render node, else the
+/// render node beside the primary node it names (found through `sys`, normally /sys).
+pub fn render_node_of(device: u64, nodes: &[PathBuf], sys: &Path) -> Option<PathBuf> {
     if let Some(node) = nodes
         .iter()
         .find(|n| std::fs::metadata(n).is_ok_and(|m| m.rdev() == device))
@@ -79,7 +78,7 @@ pub fn render_node_of(device: u64, dir: &Path, sys: &Path) -> Option<PathBuf> {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|name| name.starts_with("renderD"))?;
-    nodes.into_iter().find(|n| n.ends_with(&sibling))
+    nodes.iter().find(|n| n.ends_with(&sibling)).cloned()
 }
 
 /// libgbm's entry points, resolved once.
@@ -339,22 +338,28 @@ mod tests {
         std::os::unix::fs::symlink("/dev/null", dev.path().join("renderD128")).unwrap();
         // The render node itself.
         assert_eq!(
-            render_node_of(null, dev.path(), sys.path()),
+            render_node_of(null, &render_nodes(dev.path()), sys.path()),
             Some(dev.path().join("renderD128"))
         );
         // A primary node (card0, 226:0): its render sibling, as sysfs lists it.
         let card0 = libc::makedev(226, 0);
-        assert_eq!(render_node_of(card0, dev.path(), sys.path()), None);
+        assert_eq!(
+            render_node_of(card0, &render_nodes(dev.path()), sys.path()),
+            None
+        );
         std::fs::create_dir_all(sys.path().join("dev/char/226:0/device/drm/card0")).unwrap();
         std::fs::create_dir_all(sys.path().join("dev/char/226:0/device/drm/renderD128")).unwrap();
         assert_eq!(
-            render_node_of(card0, dev.path(), sys.path()),
+            render_node_of(card0, &render_nodes(dev.path()), sys.path()),
             Some(dev.path().join("renderD128"))
         );
         // A sibling that is not among the nodes.
         let card1 = libc::makedev(226, 1);
         std::fs::create_dir_all(sys.path().join("dev/char/226:1/device/drm/renderD129")).unwrap();
-        assert_eq!(render_node_of(card1, dev.path(), sys.path()), None);
+        assert_eq!(
+            render_node_of(card1, &render_nodes(dev.path()), sys.path()),
+            None
+        );
     }
 
     #[test]

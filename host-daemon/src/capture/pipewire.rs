@@ -46,6 +46,8 @@ pub struct PipeWireVideo {
     /// The encoder side's picture: swapped with the slot's when a new one is there.
     picture: Picture,
     have_picture: bool,
+    /// The kind of buffer the pictures come in, as last told to the meter.
+    buffers: &'static str,
     format: Format,
     meter: Arc<Meter>,
     cancel: CancellationToken,
@@ -139,6 +141,7 @@ impl PipeWireVideo {
             shared,
             picture: Picture::default(),
             have_picture: false,
+            buffers: "",
             format: Format {
                 width: 0,
                 height: 0,
@@ -207,9 +210,13 @@ impl PipeWireVideo {
                 slot.fresh = false;
                 std::mem::swap(&mut slot.picture, &mut self.picture);
                 drop(slot);
+                let buffers = if self.picture.dmabuf { "dmabuf" } else { "shm" };
+                if !self.have_picture || buffers != self.buffers {
+                    // Said once, and again only if the node renegotiates.
+                    self.buffers = buffers;
+                    self.meter.buffers(buffers);
+                }
                 self.have_picture = true;
-                self.meter
-                    .buffers(if self.picture.dmabuf { "dmabuf" } else { "shm" });
                 let convert_us = self.convert(canvas)?;
                 let now_us = now_unix_us();
                 self.meter

@@ -320,8 +320,7 @@ fn dmabuf_global(globals: &GlobalList, qh: &QueueHandle<State>) -> Option<ZwpLin
 impl DmaBufs {
     /// DMA-BUF capture's means, or why there are none.
     fn open(global: Option<ZwpLinuxDmabufV1>, main_device: Option<u64>) -> Result<Self, String> {
-        let dev = Path::new("/dev/dri");
-        let nodes = dmabuf::render_nodes(dev);
+        let nodes = dmabuf::render_nodes(Path::new("/dev/dri"));
         let Some(first) = nodes.first() else {
             return Err("this host has no GPU render node (/dev/dri/renderD*)".into());
         };
@@ -331,7 +330,7 @@ impl DmaBufs {
             );
         };
         let node: PathBuf = main_device
-            .and_then(|device| dmabuf::render_node_of(device, dev, Path::new("/sys")))
+            .and_then(|device| dmabuf::render_node_of(device, &nodes, Path::new("/sys")))
             .unwrap_or_else(|| first.clone());
         let gbm = Gbm::open(&node).map_err(|e| e.to_string())?;
         tracing::info!(node = %node.display(), "DMA-BUF capture available");
