@@ -1,0 +1,169 @@
+//! `lantern-netem`: put an emulated path between a client and a relay, or write a trace.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lantern_netem::{Capacity, LinkConfig, Proxy, Stats};
+
+/// A userspace link emulator for QUIC paths (no root, no netem).
+///
+/// A link is written as key=value settings: rate=5mbit | rate=8mbit/10s,2mbit/10s |
+/// rate=2mbit..8mbit/5s | rate=off/2s,5mbit/8s | rate=trace:FILE (mahimahi) | rate=walk:5mbit[/120s]
+/// (a seeded LTE-like random walk); queue=256 (packets) | 64kb | 500ms (at the mean rate);
+/// delay=20ms; jitter=5ms; loss=5% | ge:1%,30% (bursty); outage=10s+3s (repeatable);
+/// seed=7. Rates, traces and walks repeat after their end, as mahimahi's traces do.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pass a client's UDP (QUIC) to a server through the links, and TCP on the same port
+    /// unimpaired (the relay's /certificate.sha256, the page, /clock). One proxy per viewer
+    /// gives each viewer its own path.
+    Proxy {
+        /// Where clients connect, e.g. 127.0.0.1:5443 (port 0 picks one and prints it).
+        #[arg(long)]
+        listen: SocketAddr,
+        /// The server: a relay's or a --listen publisher's address, e.g. 127.0.0.1:4443.
+        #[arg(long)]
+        to: SocketAddr,
+        /// Settings for both directions (a direction's own come after and win).
+        #[arg(long, default_value = "")]
+        link: String,
+        /// Settings for server → client (what a viewer receives), e.g. "rate=5mbit queue=500ms delay=20ms".
+        #[arg(long, default_value = "")]
+        down: String,
+        /// Settings for client → server.
+        #[arg(long, default_value = "")]
+        up: String,
+        /// Do not pass TCP.
+        #[arg(long)]
+        no_tcp: bool,
+        /// Print a JSON line of figures each second on stdout instead of a human line on stderr.
+        #[arg(long)]
+        json: bool,
+        /// Stop after this many seconds (default: on Ctrl-C).
+        #[arg(long, value_name = "SECONDS")]
+        seconds: Option<f64>,
+    },
+    /// Write a capacity (as `rate=` takes it) as a mahimahi trace on stdout, one period.
+    Trace {
+        /// e.g. walk:5mbit/120s or 8mbit/10s,2mbit/10s,8mbit/10s.
+        capacity: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if let Err(err) = run(Cli::parse()).await {
+        eprintln!("lantern-netem: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Trace { capacity, seed } => {
+            let trace = match Capacity::parse(&capacity, seed)? {
+                Capacity::Trace(trace) => trace,
+                _ => anyhow::bail!(
+                    "{capacity:?} has no period to write: give segments (8mbit/10s,…) or walk:RATE"
+                ),
+            };
+            print!("{}", trace.to_mahimahi());
+            Ok(())
+        }
+        Command::Proxy {
+            listen,
+            to,
+            link,
+            down,
+            up,
+            no_tcp,
+            json,
+            seconds,
+        } => {
+            let config = |own: &str| -> anyhow::Result<LinkConfig> {
+                let mut config = LinkConfig::parse(&link)?;
+                config.apply(own)?;
+                Ok(config)
+            };
+            let (up, down) = (
+                config(&up).context("--up")?,
+                config(&down).context("--down")?,
+            );
+            let described = format!(
+                "down: {}; up: {}",
+                lantern_netem::describe(&down),
+                lantern_netem::describe(&up)
+            );
+            let proxy = Proxy::start(listen, to, up, down, !no_tcp).await?;
+            eprintln!("lantern-netem: {} → {to} ({described})", proxy.addr());
+            let deadline = async {
+                match seconds {
+                    Some(s) => tokio::time::sleep(Duration::try_from_secs_f64(s)?).await,
+                    None => std::future::pending().await,
+                }
+                anyhow::Ok(())
+            };
+            tokio::pin!(deadline);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            let mut last = proxy.stats();
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    done = &mut deadline => { done.context("--seconds")?; break }
+                    _ = tick.tick() => {
+                        let now = proxy.stats();
+                        report(&last, &now, json)?;
+                        last = now;
+                    }
+                }
+            }
+            let end = proxy.stats();
+            proxy.stop().await?;
+            eprintln!("lantern-netem: {}", serde_json::to_string(&end)?);
+            Ok(())
+        }
+    }
+}
+
+/// One second's figures: JSON on stdout, or a line for a person on stderr.
+fn report(last: &Stats, now: &Stats, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(now)?);
+        return Ok(());
+    }
+    let seconds = (now.elapsed_us - last.elapsed_us).max(1) as f64 / 1e6;
+    let side = |name: &str, a: &lantern_netem::Direction, b: &lantern_netem::Direction| {
+        let mbit = |bytes: u64| bytes as f64 * 8.0 / 1e6 / seconds;
+        let used = mbit(b.counters.delivered_bytes - a.counters.delivered_bytes);
+        let capacity = match (a.capacity_bits, b.capacity_bits) {
+            (Some(a), Some(b)) => format!("/{:.1}", (b - a) as f64 / 1e6 / seconds),
+            _ => String::new(),
+        };
+        format!(
+            "{name} {used:.1}{capacity} Mbit/s · queue {} ({} kB) · lost {} · dropped {}",
+            b.queue_packets,
+            b.queue_bytes / 1000,
+            (b.counters.lost + b.counters.lost_outage) - (a.counters.lost + a.counters.lost_outage),
+            b.counters.dropped_queue - a.counters.dropped_queue,
+        )
+    };
+    eprintln!(
+        "{} | {} | {} client(s)",
+        side("down", &last.down, &now.down),
+        side("up", &last.up, &now.up),
+        now.flows
+    );
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! The links' runtime: a UDP proxy on loopback. Each client address gets its own socket
+//! towards the server (so the server sees one peer per client, as it would across a real
+//! path); client → server packets go through the `up` link, server → client through `down`.
+//! Both links are shared by every client of the proxy, as one access link would be.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::link::{Counters, Link, LinkConfig};
+use crate::{Error, capacity::Capacity};
+
+/// Clients (source addresses) a proxy serves at once; QUIC reconnects use new ports, so old
+/// flows are let go after [`FLOW_IDLE`].
+const MAX_FLOWS: usize = 256;
+const FLOW_IDLE: Duration = Duration::from_secs(30);
+/// Server → client packets waiting to enter the down link (a bound, never reached on
+/// loopback unless the proxy's task starves).
+const FROM_SERVER_QUEUE: usize = 8192;
+const MAX_TCP: usize = 64;
+
+type Packet = (SocketAddr, Vec<u8>);
+
+/// One direction's figures.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Direction {
+    #[serde(flatten)]
+    pub counters: Counters,
+    pub queue_packets: usize,
+    pub queue_bytes: usize,
+    /// What the bottleneck could have carried since the start (None: no bottleneck).
+    pub capacity_bits: Option<u64>,
+}
+
+/// What a proxy has done since it started.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Stats {
+    pub elapsed_us: u64,
+    pub up: Direction,
+    pub down: Direction,
+    pub flows: usize,
+    /// Clients turned away because [`MAX_FLOWS`] were open.
+    pub flows_refused: u64,
+    /// Packets the proxy itself could not pass on (a full socket or queue).
+    pub proxy_drops: u64,
+}
+
+/// A running proxy; it stops when dropped or when its token is cancelled.
+pub struct Proxy {
+    addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    stats: Arc<Mutex<Stats>>,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+impl Proxy {
+    /// Listen on `listen` (port 0 picks one) and pass traffic to `target` through links `up`
+    /// (client → server) and `down`; with `tcp`, also pass TCP on the same port, unimpaired.
+    pub async fn start(
+        listen: SocketAddr,
+        target: SocketAddr,
+        up: LinkConfig,
+        down: LinkConfig,
+        tcp: bool,
+    ) -> Result<Self, Error> {
+        let bind = |what, addr, source| Error::Bind { what, addr, source };
+        let socket = UdpSocket::bind(listen)
+            .await
+            .map_err(|e| bind("UDP", listen, e))?;
+        let addr = socket.local_addr().map_err(Error::Socket)?;
+        let cancel = CancellationToken::new();
+        if tcp {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| bind("TCP", addr, e))?;
+            tokio::spawn(pass_tcp(listener, target, cancel.clone()));
+        }
+        let down_flag = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        let state = State {
+            socket: Arc::new(socket),
+            target,
+            up: Link::new(up),
+            down: Link::new(down),
+            flows: HashMap::new(),
+            stats: Stats::default(),
+            cancel: cancel.clone(),
+        };
+        let task = tokio::spawn(state.run(down_flag.clone(), stats.clone()));
+        Ok(Self {
+            addr,
+            down: down_flag,
+            stats,
+            cancel,
+            task,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Take the path down both ways (everything entering is lost) or bring it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> Stats {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stop, and say whether the proxy had failed.
+    pub async fn stop(mut self) -> Result<(), Error> {
+        self.cancel.cancel();
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+struct Flow {
+    socket: Arc<UdpSocket>,
+    last_seen: Instant,
+    reader: JoinHandle<()>,
+}
+
+struct State {
+    socket: Arc<UdpSocket>,
+    target: SocketAddr,
+    up: Link<Packet>,
+    down: Link<Packet>,
+    flows: HashMap<SocketAddr, Flow>,
+    stats: Stats,
+    cancel: CancellationToken,
+}
+
+impl State {
+    async fn run(mut self, down: Arc<AtomicBool>, shared: Arc<Mutex<Stats>>) -> Result<(), Error> {
+        let start = Instant::now();
+        let (to_down, mut from_server) = mpsc::channel::<Packet>(FROM_SERVER_QUEUE);
+        let mut buf = vec![0u8; 65_536];
+        // Also refreshes the shared figures when no packet moves.
+        let mut sweep = tokio::time::interval(Duration::from_millis(250));
+        let result = loop {
+            let wake = self
+                .up
+                .next_wake()
+                .into_iter()
+                .chain(self.down.next_wake())
+                .min();
+            let sleep = async {
+                match wake {
+                    Some(us) => {
+                        tokio::time::sleep_until((start + Duration::from_micros(us)).into()).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.cancel.cancelled() => break Ok(()),
+                received = self.socket.recv_from(&mut buf) => match received {
+                    Ok((n, client)) => {
+                        let now = start.elapsed().as_micros() as u64;
+                        self.up.set_down(down.load(Ordering::Relaxed));
+                        if self.flow(client, &to_down).await {
+                            self.up.send(now, n, (client, buf[..n].to_vec()));
+                        }
+                    }
+                    // A client's ICMP "port unreachable" surfaces here on Linux: not ours.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                    Err(e) => break Err(Error::Socket(e)),
+                },
+                Some((client, data)) = from_server.recv() => {
+                    let now = start.elapsed().as_micros() as u64;
+                    self.down.set_down(down.load(Ordering::Relaxed));
+                    self.down.send(now, data.len(), (client, data));
+                }
+                _ = sweep.tick() => self.sweep(),
+                _ = sleep => {}
+            }
+            let now = start.elapsed().as_micros() as u64;
+            self.deliver(now);
+            self.stats.elapsed_us = now;
+            *shared.lock().unwrap_or_else(PoisonError::into_inner) = self.snapshot(now);
+        };
+        for flow in self.flows.values() {
+            flow.reader.abort();
+        }
+        result
+    }
+
+    /// The flow of `client`, made on its first packet; false when no more can be made.
+    async fn flow(&mut self, client: SocketAddr, to_down: &mpsc::Sender<Packet>) -> bool {
+        if let Some(flow) = self.flows.get_mut(&client) {
+            flow.last_seen = Instant::now();
+            return true;
+        }
+        if self.flows.len() >= MAX_FLOWS {
+            self.stats.flows_refused += 1;
+            return false;
+        }
+        let local: SocketAddr = if self.target.is_ipv4() {
+            ([127, 0, 0, 1], 0).into()
+        } else {
+            (std::net::Ipv6Addr::LOCALHOST, 0).into()
+        };
+        let socket = match UdpSocket::bind(local).await {
+            Ok(s) if s.connect(self.target).await.is_ok() => Arc::new(s),
+            _ => {
+                self.stats.flows_refused += 1;
+                return false;
+            }
+        };
+        let reader = tokio::spawn(read_server(socket.clone(), client, to_down.clone()));
+        self.flows.insert(
+            client,
+            Flow {
+                socket,
+                last_seen: Instant::now(),
+                reader,
+            },
+        );
+        true
+    }
+
+    fn sweep(&mut self) {
+        self.flows.retain(|_, flow| {
+            let live = flow.last_seen.elapsed() < FLOW_IDLE;
+            if !live {
+                flow.reader.abort();
+            }
+            live
+        });
+    }
+
+    fn deliver(&mut self, now: u64) {
+        while let Some((client, data)) = self.up.poll(now) {
+            let sent = self
+                .flows
+                .get(&client)
+                .is_some_and(|flow| flow.socket.try_send(&data).is_ok());
+            self.stats.proxy_drops += u64::from(!sent);
+        }
+        while let Some((client, data)) = self.down.poll(now) {
+            let sent = self.socket.try_send_to(&data, client).is_ok();
+            self.stats.proxy_drops += u64::from(!sent);
+        }
+    }
+
+    fn snapshot(&self, now: u64) -> Stats {
+        let direction = |link: &Link<Packet>| {
+            let (queue_packets, queue_bytes) = link.queued();
+            Direction {
+                counters: link.counters(),
+                queue_packets,
+                queue_bytes,
+                capacity_bits: link.config().capacity.bits_between(0, now),
+            }
+        };
+        Stats {
+            up: direction(&self.up),
+            down: direction(&self.down),
+            flows: self.flows.len(),
+            ..self.stats
+        }
+    }
+}
+
+/// The server's packets for `client`, into the down link.
+async fn read_server(socket: Arc<UdpSocket>, client: SocketAddr, to_down: mpsc::Sender<Packet>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match socket.recv(&mut buf).await {
+            Ok(n) => {
+                // A full hand-off loses the packet, as a full NIC ring would.
+                let _ = to_down.try_send((client, buf[..n].to_vec()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// TCP on the proxy's port, passed to the server's as it is.
+async fn pass_tcp(listener: TcpListener, target: SocketAddr, cancel: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(MAX_TCP));
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((mut client, _)) = accepted else {
+            continue;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Ok(mut server) = TcpStream::connect(target).await else {
+                return;
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+            }
+        });
+    }
+}
+
+/// What a link's capacity is, in a few words, for the proxy's first line.
+pub fn describe(config: &LinkConfig) -> String {
+    let rate = match &config.capacity {
+        Capacity::Unlimited => "no bottleneck".to_string(),
+        other => format!(
+            "{:.2} Mbit/s mean",
+            other.mean_bps().unwrap_or_default() / 1e6
+        ),
+    };
+    format!(
+        "{rate}, delay {} ± {} ms, loss {:.1} %, {} outage(s)",
+        config.delay_us / 1000,
+        config.jitter_us / 1000,
+        config.loss.mean() * 100.0,
+        config.outages.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A UDP echo server on loopback.
+    async fn echo() -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                let _ = socket.send_to(&buf[..n], from).await;
+            }
+        });
+        addr
+    }
+
+    async fn exchange(client: &UdpSocket, proxy: SocketAddr, what: &[u8]) -> Option<Vec<u8>> {
+        client.send_to(what, proxy).await.unwrap();
+        let mut buf = [0u8; 2048];
+        match tokio::time::timeout(Duration::from_secs(2), client.recv(&mut buf)).await {
+            Ok(Ok(n)) => Some(buf[..n].to_vec()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn packets_cross_both_links_and_an_outage_stops_them() {
+        let server = echo().await;
+        let link = LinkConfig::parse("delay=5ms").unwrap();
+        let proxy = Proxy::start(
+            "127.0.0.1:0".parse().unwrap(),
+            server,
+            link.clone(),
+            link,
+            false,
+        )
+        .await
+        .unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        assert_eq!(
+            exchange(&client, proxy.addr(), b"hello").await.as_deref(),
+            Some(&b"hello"[..])
+        );
+        proxy.set_down(true);
+        assert_eq!(exchange(&client, proxy.addr(), b"lost").await, None);
+        proxy.set_down(false);
+        assert_eq!(
+            exchange(&client, proxy.addr(), b"back").await.as_deref(),
+            Some(&b"back"[..])
+        );
+        let stats = proxy.stats();
+        assert_eq!(stats.up.counters.lost_outage, 1);
+        assert_eq!(stats.up.counters.delivered, 2);
+        assert_eq!(stats.down.counters.delivered, 2);
+        assert_eq!(stats.flows, 1);
+        proxy.stop().await.unwrap();
+    }
+}
