@@ -2,6 +2,11 @@
 //! towards the server (so the server sees one peer per client, as it would across a real
 //! path); client → server packets go through the `up` link, server → client through `down`.
 //! Both links are shared by every client of the proxy, as one access link would be.
+//!
+//! TCP on the same port is passed through for plain HTTP (a relay's certificate
+//! fingerprint, the page, `/clock`), but WebSocket upgrades are refused: moq-tokio falls back
+//! to WebSocket when QUIC is slow to connect, and a fallback around the emulated link would
+//! measure a path nobody asked for.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -87,6 +93,7 @@ impl Proxy {
         let down_flag = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(Stats::default()));
         let state = State {
+            send: sender(&socket)?,
             socket: Arc::new(socket),
             target,
             up: Link::new(up),
@@ -132,14 +139,25 @@ impl Drop for Proxy {
     }
 }
 
+/// A socket's sending half as the kernel's non-blocking socket: a packet the links release
+/// goes out at once or (a full buffer) is counted as dropped. tokio's own `try_send` would
+/// refuse until its reactor had seen the socket writable, losing each flow's first packet.
+fn sender(socket: &UdpSocket) -> Result<std::net::UdpSocket, Error> {
+    let fd = socket2::SockRef::from(socket);
+    let sender: std::net::UdpSocket = fd.try_clone().map_err(Error::Socket)?.into();
+    sender.set_nonblocking(true).map_err(Error::Socket)?;
+    Ok(sender)
+}
+
 struct Flow {
-    socket: Arc<UdpSocket>,
+    send: std::net::UdpSocket,
     last_seen: Instant,
     reader: JoinHandle<()>,
 }
 
 struct State {
     socket: Arc<UdpSocket>,
+    send: std::net::UdpSocket,
     target: SocketAddr,
     up: Link<Packet>,
     down: Link<Packet>,
@@ -218,18 +236,19 @@ impl State {
         } else {
             (std::net::Ipv6Addr::LOCALHOST, 0).into()
         };
-        let socket = match UdpSocket::bind(local).await {
-            Ok(s) if s.connect(self.target).await.is_ok() => Arc::new(s),
-            _ => {
-                self.stats.flows_refused += 1;
-                return false;
-            }
+        let made = match UdpSocket::bind(local).await {
+            Ok(s) if s.connect(self.target).await.is_ok() => sender(&s).map(|send| (s, send)),
+            _ => Err(Error::Socket(std::io::ErrorKind::AddrNotAvailable.into())),
         };
-        let reader = tokio::spawn(read_server(socket.clone(), client, to_down.clone()));
+        let Ok((socket, send)) = made else {
+            self.stats.flows_refused += 1;
+            return false;
+        };
+        let reader = tokio::spawn(read_server(socket, client, to_down.clone()));
         self.flows.insert(
             client,
             Flow {
-                socket,
+                send,
                 last_seen: Instant::now(),
                 reader,
             },
@@ -252,11 +271,11 @@ impl State {
             let sent = self
                 .flows
                 .get(&client)
-                .is_some_and(|flow| flow.socket.try_send(&data).is_ok());
+                .is_some_and(|flow| flow.send.send(&data).is_ok());
             self.stats.proxy_drops += u64::from(!sent);
         }
         while let Some((client, data)) = self.down.poll(now) {
-            let sent = self.socket.try_send_to(&data, client).is_ok();
+            let sent = self.send.send_to(&data, client).is_ok();
             self.stats.proxy_drops += u64::from(!sent);
         }
     }
@@ -281,7 +300,7 @@ impl State {
 }
 
 /// The server's packets for `client`, into the down link.
-async fn read_server(socket: Arc<UdpSocket>, client: SocketAddr, to_down: mpsc::Sender<Packet>) {
+async fn read_server(socket: UdpSocket, client: SocketAddr, to_down: mpsc::Sender<Packet>) {
     let mut buf = vec![0u8; 65_536];
     loop {
         match socket.recv(&mut buf).await {
@@ -312,15 +331,48 @@ async fn pass_tcp(listener: TcpListener, target: SocketAddr, cancel: Cancellatio
         let cancel = cancel.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let Ok(mut server) = TcpStream::connect(target).await else {
-                return;
+            let pass = async {
+                let head = request_head(&mut client).await?;
+                if is_websocket(&head) {
+                    return None;
+                }
+                let mut server = TcpStream::connect(target).await.ok()?;
+                server.write_all(&head).await.ok()?;
+                tokio::io::copy_bidirectional(&mut client, &mut server)
+                    .await
+                    .ok()
             };
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                _ = pass => {}
             }
         });
     }
+}
+
+/// The start of an HTTP request, up to the end of its headers (at most 16 kB, within 10 s).
+async fn request_head(client: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(1024);
+    let read = async {
+        let mut buf = [0u8; 2048];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16_384 {
+            let n = client.read(&mut buf).await.ok().filter(|&n| n > 0)?;
+            head.extend_from_slice(&buf[..n]);
+        }
+        Some(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .ok()??;
+    Some(head)
+}
+
+/// Whether an HTTP request head asks to become a WebSocket.
+fn is_websocket(head: &[u8]) -> bool {
+    String::from_utf8_lossy(head).lines().any(|line| {
+        let line = line.to_ascii_lowercase();
+        line.starts_with("upgrade:") && line.contains("websocket")
+    })
 }
 
 /// What a link's capacity is, in a few words, for the proxy's first line.
@@ -367,6 +419,15 @@ mod tests {
         }
     }
 
+    #[test]
+    fn websocket_upgrades_are_told_from_plain_requests() {
+        let upgrade =
+            b"GET /anon HTTP/1.1\r\nHost: x\r\nUpgrade: WebSocket\r\nConnection: Upgrade\r\n\r\n";
+        let plain = b"GET /certificate.sha256 HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(is_websocket(upgrade));
+        assert!(!is_websocket(plain));
+    }
+
     #[tokio::test]
     async fn packets_cross_both_links_and_an_outage_stops_them() {
         let server = echo().await;
@@ -397,6 +458,10 @@ mod tests {
         assert_eq!(stats.up.counters.delivered, 2);
         assert_eq!(stats.down.counters.delivered, 2);
         assert_eq!(stats.flows, 1);
+        assert_eq!(
+            stats.proxy_drops, 0,
+            "a new flow's first packet goes through"
+        );
         proxy.stop().await.unwrap();
     }
 }

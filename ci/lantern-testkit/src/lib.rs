@@ -122,12 +122,30 @@ impl Proc {
 /// A real moq-relay with anonymous access under `anon/`.
 pub struct Relay {
     pub port: u16,
-    _proc: Proc,
+    proc: Option<Proc>,
 }
 
 impl Relay {
     pub fn start() -> Self {
-        let port = free_port();
+        let mut relay = Self {
+            port: free_port(),
+            proc: None,
+        };
+        relay.start_again();
+        relay
+    }
+
+    /// Kill the relay (SIGKILL: no goodbye to its peers, as when its host dies).
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    /// Start the relay again on its port (a new certificate, as a restarted relay has).
+    pub fn start_again(&mut self) {
+        self.proc = Some(Self::spawn(self.port));
+    }
+
+    fn spawn(port: u16) -> Proc {
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(tool("moq-relay"))
             .args([
@@ -145,7 +163,7 @@ impl Relay {
         wait_for("moq-relay", Duration::from_secs(15), || {
             TcpStream::connect(&addr).is_ok()
         });
-        Self { port, _proc: proc }
+        proc
     }
 
     /// The URL publishers and subscribers use (fingerprint fetched over http).
@@ -389,4 +407,77 @@ pub fn play_page(url: &str, frames: u32, extra: &[&str]) -> serde_json::Value {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the page did not play:\n{log}");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {log}"))
+}
+
+/// A `lantern-netem` proxy in front of a server on loopback: one emulated path (see its
+/// `--help` for the link settings), its figures kept as it prints them.
+pub struct Netem {
+    pub port: u16,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _proc: Proc,
+}
+
+impl Netem {
+    /// Between clients and the server on `server_port`, with links `up` (client → server)
+    /// and `down`; TCP on the same port passes unimpaired.
+    pub fn start(server_port: u16, up: &str, down: &str) -> Self {
+        use std::io::BufRead;
+        let to = format!("127.0.0.1:{server_port}");
+        let args = [
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--to",
+            &to,
+            "--up",
+            up,
+            "--down",
+            down,
+            "--json",
+        ];
+        let mut child = Command::new(bin("lantern-netem"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first line says where it listens: "lantern-netem: 127.0.0.1:PORT → …".
+        let mut first = String::new();
+        std::io::BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first
+            .split_whitespace()
+            .nth(1)
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("lantern-netem did not start: {first:?}"));
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stdout, kept) = (child.stdout.take().unwrap(), lines.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                kept.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            port,
+            lines,
+            _proc: Proc(child),
+        }
+    }
+
+    /// The server's URL as a client on this path dials it (`http://…/anon` for a relay).
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// The latest figures the proxy printed (it prints a line a second).
+    pub fn stats(&self) -> Option<serde_json::Value> {
+        let lines = self.lines.lock().unwrap();
+        lines.last().and_then(|l| serde_json::from_str(l).ok())
+    }
 }
