@@ -322,7 +322,7 @@ async fn raw_viewer(
         url: Some(url.parse().unwrap()),
         ..Default::default()
     };
-    let (client, url) = connect.client().unwrap();
+    let (client, url) = connect.client(None).unwrap();
     let connection = client.with_publisher(origin.consume()).connect(url.clone());
     let connection = lantern_net::established(connection, &url, Duration::from_secs(20))
         .await

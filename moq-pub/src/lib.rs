@@ -252,7 +252,9 @@ impl Network {
     ) -> Result<Self, Error> {
         Ok(match &options.target {
             Target::Relay(args) => {
-                let (client, url) = args.client()?;
+                // A relay going away never ends the stream: redial for as long as it takes
+                // (unless --give-up says otherwise), republishing when it is back.
+                let (client, url) = args.client(args.give_up(None)?)?;
                 let client = client.with_publisher(origin.consume());
                 let client = match &options.inbound {
                     Some(inbound) => client.with_subscriber(inbound.0.clone()),
@@ -299,15 +301,25 @@ impl Network {
     }
 
     /// Resolves only when the network has failed for good: the relay connection gave up
-    /// reconnecting, or the direct server stopped.
+    /// reconnecting, or the direct server stopped. Drops and returns are logged.
     async fn failed(&mut self) -> Error {
         match self {
-            Self::Relay(connection, url) => match connection.closed().await {
-                Err(source) => Error::Net(lantern_net::Error::Connect {
-                    url: url.clone(),
-                    source,
-                }),
-                Ok(()) => Error::Config(format!("{url}: the connection was closed")),
+            Self::Relay(connection, url) => loop {
+                match connection.status().await {
+                    Ok(moq_tokio::connection::Status::Disconnected) => {
+                        tracing::warn!(url = %url, "lost the relay: redialing, the stream goes on");
+                    }
+                    Ok(moq_tokio::connection::Status::Connected) if connection.epoch() > 1 => {
+                        tracing::info!(url = %url, "back on the relay: publishing again");
+                    }
+                    Ok(_) => {}
+                    Err(source) => {
+                        break Error::Net(lantern_net::Error::Connect {
+                            url: url.clone(),
+                            source,
+                        });
+                    }
+                }
             },
             Self::Listen(server) => match server.await {
                 Ok(Err(err)) => Error::Net(err),

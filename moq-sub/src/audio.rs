@@ -16,7 +16,7 @@ use crate::Error;
 use crate::playback::Playback;
 use crate::sdl_audio::SdlAudio;
 use crate::stats::AudioStats;
-use crate::subscribe::Audio;
+use crate::subscribe::{Audio, Resubscribe};
 
 /// Where decoded sound goes.
 pub enum AudioOut {
@@ -128,14 +128,16 @@ impl AudioOut {
 const POLL: Duration = Duration::from_millis(100);
 
 /// Read, decode and output the audio track until it ends, `cancel` fires, or it stalls for
-/// `timeout`. Blocking: runs on its own thread beside the video player.
-pub fn play(
+/// `timeout`; with `reopen`, a track that fails is waited for and played again (the output
+/// stays open). Blocking: runs on its own thread beside the video player.
+pub(crate) fn play(
     handle: tokio::runtime::Handle,
     mut audio: Audio,
     mut out: AudioOut,
     stats: Arc<Mutex<AudioStats>>,
     cancel: CancellationToken,
     timeout: Duration,
+    reopen: Option<Resubscribe>,
 ) -> Result<(), Error> {
     let channels = match audio.channels {
         1 => opus::Channels::Mono,
@@ -173,7 +175,36 @@ pub fn play(
                 }
                 continue;
             }
-            Ok(Err(e)) => return Err(Error::decoder("audio track failed", e)),
+            Ok(Err(e)) => {
+                let Some(reopen) = &reopen else {
+                    return Err(Error::decoder("audio track failed", e));
+                };
+                tracing::debug!(%e, "the audio track went away: waiting for it");
+                let reopened = handle.block_on(async {
+                    tokio::select! {
+                        reopened = reopen.reopen(true) => Some(reopened),
+                        () = cancel.cancelled() => None,
+                    }
+                });
+                match reopened.transpose()?.and_then(|(_, audio)| audio) {
+                    Some(back) if back.channels == audio.channels => {
+                        audio = back;
+                        // A new decoder for a new stream; the gap since is no gap to fill.
+                        decoder = opus::Decoder::new(RATE, channels)
+                            .map_err(|e| Error::decoder("opus decoder", e))?;
+                        gaps = PlayoutGaps::default();
+                        continue;
+                    }
+                    Some(back) => {
+                        return Err(Error::Config(format!(
+                            "the audio came back with {} channels instead of {}",
+                            back.channels, audio.channels
+                        )));
+                    }
+                    // Stopped, or the broadcast came back without sound.
+                    None => break,
+                }
+            }
             Ok(Ok(None)) => break,
             Ok(Ok(Some(frame))) => frame,
         };

@@ -166,8 +166,15 @@ async fn play_moq(
     hooks: Hooks,
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
     let origin = moq_tokio::origin::spawn();
+    // A window waits for its stream as long as the player does; a pipe or a file gives up
+    // after a while, so a script is not stuck forever.
+    let pipe_give_up = config.window.is_none().then_some(PIPE_GIVE_UP);
+    let give_up = config
+        .connect
+        .give_up(pipe_give_up)
+        .map_err(|e| (e.into(), None))?;
     let dial = async {
-        let (client, url) = config.connect.client()?;
+        let (client, url) = config.connect.client(give_up)?;
         let client = client.with_subscriber(origin.clone());
         let client = match config.input {
             Some(_) => client.with_publisher(mine.consume()),
@@ -195,7 +202,8 @@ async fn play_moq(
             config.timeout,
         ))
     });
-    let mut result = watch_with(&origin, config, cancel, events, hooks).await;
+    let reopen = subscribe::Resubscribe::new(origin.clone(), &config.name, give_up);
+    let mut result = watch_with(&origin, config, cancel, events, hooks, Some(reopen)).await;
     stop.cancel();
     if let Some(sender) = sender {
         let sent = sender.await.unwrap_or(Err(Error::Thread("input sender")));
@@ -217,7 +225,7 @@ async fn play_rtp(
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
     let stop = cancel.child_token();
     let (video, audio, receiver) = rtp::open(sdp, true, stop.clone()).map_err(|e| (e, None))?;
-    let result = play_media(video, audio, config, cancel, events, hooks).await;
+    let result = play_media(video, audio, config, cancel, events, hooks, None).await;
     stop.cancel();
     let dropped = receiver.dropped.clone();
     let joined = tokio::task::spawn_blocking(move || receiver.join()).await;
@@ -268,15 +276,18 @@ pub async fn watch(
     cancel: CancellationToken,
     events: Events,
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
-    watch_with(origin, config, cancel, events, Hooks::default()).await
+    watch_with(origin, config, cancel, events, Hooks::default(), None).await
 }
 
+/// Play broadcast `config.name` from `origin`; with `reopen`, a stream that goes away is
+/// waited for and played again.
 async fn watch_with(
     origin: &moq_net::origin::Producer,
     config: &Config,
     cancel: CancellationToken,
     events: Events,
     hooks: Hooks,
+    reopen: Option<subscribe::Resubscribe>,
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
     let timeout = config.timeout;
     let opened = tokio::select! {
@@ -289,10 +300,11 @@ async fn watch_with(
             (Error::broadcast(&config.name, why, None), None)
         })?
         .map_err(|e| (e, None))?;
-    play_media(video, audio, config, cancel, events, hooks).await
+    play_media(video, audio, config, cancel, events, hooks, reopen).await
 }
 
-/// Play `video` and, beside it, `audio`, until either ends or `cancel` fires.
+/// Play `video` and, beside it, `audio`, until either ends or `cancel` fires; with
+/// `reopen`, each player waits for its track to come back when it goes away.
 async fn play_media(
     video: Video,
     audio: Option<subscribe::Audio>,
@@ -300,6 +312,7 @@ async fn play_media(
     cancel: CancellationToken,
     events: Events,
     hooks: Hooks,
+    reopen: Option<subscribe::Resubscribe>,
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
     let timeout = config.timeout;
     tracing::info!(
@@ -325,9 +338,9 @@ async fn play_media(
                 .map_err(|e| (e, None))?;
             let shared = Arc::new(Mutex::new(stats::AudioStats::default()));
             stats.audio = Some(shared.clone());
-            let (handle, stop) = (handle.clone(), stop.clone());
+            let (handle, stop, reopen) = (handle.clone(), stop.clone(), reopen.clone());
             Some(tokio::task::spawn_blocking(move || {
-                audio::play(handle, audio, out, shared, stop, timeout)
+                audio::play(handle, audio, out, shared, stop, timeout, reopen)
             }))
         }
         None => {
@@ -351,6 +364,7 @@ async fn play_media(
                     first: first_shown,
                     window,
                 },
+                reopen.as_ref(),
             );
             (played, stats)
         })
@@ -376,7 +390,10 @@ async fn play_media(
 }
 
 /// Read, decode and output frames on this (blocking) thread. Reading only as fast as the
-/// decoder and the output keep up is what lets the track consumer skip stale groups.
+/// decoder and the output keep up is what lets the track consumer skip stale groups. With
+/// `reopen`, a track that fails or stalls is a reconnect: the outputs stay open while the
+/// broadcast is waited for, and play goes on from its next keyframe.
+#[allow(clippy::too_many_arguments)]
 fn play(
     handle: tokio::runtime::Handle,
     mut video: Video,
@@ -385,6 +402,7 @@ fn play(
     events: &Events,
     stats: &mut stats::Stats,
     shown_to: &Shown,
+    reopen: Option<&subscribe::Resubscribe>,
 ) -> Result<(), Error> {
     // RTP brings pictures in pieces, as they are sent: no groups to join, and the decoder
     // takes the pieces.
@@ -405,14 +423,27 @@ fn play(
                 () = stop.cancelled() => None,
             }
         });
-        let frame = match read {
-            None => break,
-            Some(Err(_)) => return Err(stalled(&config.name, timeout)),
-            Some(Ok(Err(e))) => {
-                return Err(Error::broadcast(&config.name, "track failed", Some(e)));
+        let read = match read {
+            None | Some(Ok(Ok(None))) => break,
+            Some(Ok(Ok(Some(frame)))) => Ok(frame),
+            Some(Err(_)) => Err(stalled(&config.name, timeout)),
+            Some(Ok(Err(e))) => Err(Error::broadcast(&config.name, "track failed", Some(e))),
+        };
+        let frame = match (read, reopen) {
+            (Ok(frame), _) => frame,
+            (Err(err), None) => return Err(err),
+            (Err(err), Some(reopen)) => {
+                tracing::warn!(%err, "the stream went away: reconnecting");
+                match wait_for_return(&handle, reopen, stop, stats, config, events, shown_to)? {
+                    None => break,
+                    Some(back) => {
+                        decoder = decode::Decoder::new(back.description.as_deref())?;
+                        joiner = Some(Joiner::new(config.join.into()));
+                        video = back;
+                        continue;
+                    }
+                }
             }
-            Some(Ok(Ok(None))) => break,
-            Some(Ok(Ok(Some(frame)))) => frame,
         };
         // The relay serves the newest group from its keyframe; whether the next frame is
         // already waiting tells a group that began in the past from one just starting.
@@ -480,22 +511,61 @@ fn play(
                 tracing::warn!(%err, decode_errors, "skipping to the next keyframe");
             }
         }
-        // The overlay shows the same figures the stats lines carry.
-        if (config.stats || shown_to.window.is_some())
-            && let Some(line) = stats.tick()
-        {
-            if let Some(window) = &shown_to.window {
-                window.overlay(&line);
-            }
-            if config.stats {
-                let _ = events.send(line);
-            }
-        }
+        report(stats, config, events, shown_to);
         if config.frames.is_some_and(|n| stats.summary.frames >= n) {
             break;
         }
     }
     log.finish()
+}
+
+/// A stats line a second, to `--stats` and the window's overlay (which shows the same
+/// figures the lines carry).
+fn report(stats: &mut stats::Stats, config: &Config, events: &Events, shown_to: &Shown) {
+    if (config.stats || shown_to.window.is_some())
+        && let Some(line) = stats.tick()
+    {
+        if let Some(window) = &shown_to.window {
+            window.overlay(&line);
+        }
+        if config.stats {
+            let _ = events.send(line);
+        }
+    }
+}
+
+/// Wait for the broadcast to come back (the connection redials meanwhile), the stats lines
+/// going on and saying so; its video, or None when stopped first.
+fn wait_for_return(
+    handle: &tokio::runtime::Handle,
+    reopen: &subscribe::Resubscribe,
+    stop: &CancellationToken,
+    stats: &mut stats::Stats,
+    config: &Config,
+    events: &Events,
+    shown_to: &Shown,
+) -> Result<Option<Video>, Error> {
+    stats.away();
+    let mut reopening = std::pin::pin!(reopen.reopen(false));
+    loop {
+        let next = handle.block_on(async {
+            tokio::select! {
+                reopened = &mut reopening => Some(Some(reopened)),
+                () = tokio::time::sleep(Duration::from_millis(250)) => Some(None),
+                () = stop.cancelled() => None,
+            }
+        });
+        match next {
+            None => return Ok(None),
+            Some(None) => report(stats, config, events, shown_to),
+            Some(Some(reopened)) => {
+                stats.back();
+                let (video, _) = reopened?;
+                tracing::info!(name = config.name, "the stream is back");
+                return Ok(Some(video));
+            }
+        }
+    }
 }
 
 /// Where shown pictures are announced: the first one to the input script, each one to the
@@ -504,6 +574,10 @@ struct Shown {
     first: CancellationToken,
     window: Option<window::Handle>,
 }
+
+/// How long a viewer without a window (a pipe, a file, a script) waits for a stream that went
+/// away before giving up, unless `--give-up` says otherwise.
+const PIPE_GIVE_UP: Duration = Duration::from_secs(30);
 
 /// How long a frame after the joining keyframe may take to arrive and still be live rather
 /// than queued: well under one frame interval at 240 fps.

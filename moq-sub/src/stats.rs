@@ -29,6 +29,8 @@ pub struct Summary {
     /// Decoded frames that carried no readable stamp.
     pub unstamped: u64,
     pub last_stamp: Option<u32>,
+    /// Times the stream went away (the path, the relay or the publisher) and was waited for.
+    pub outages: u64,
 }
 
 pub struct Stats {
@@ -56,6 +58,10 @@ pub struct Stats {
     /// The connection's smoothed round-trip time (µs; 0 until known).
     pub rtt: Option<Arc<AtomicU64>>,
     flash_on: bool,
+    /// Since when the stream has been away, while it is.
+    away_since: Option<Instant>,
+    /// Time spent waiting for the stream to come back, over the outages that ended.
+    away_total: std::time::Duration,
 }
 
 impl Default for Stats {
@@ -80,6 +86,8 @@ impl Default for Stats {
             window: None,
             rtt: None,
             flash_on: false,
+            away_since: None,
+            away_total: std::time::Duration::ZERO,
         }
     }
 }
@@ -128,6 +136,25 @@ impl Stats {
         let us = clock::elapsed_us(stamp.capture_us, shown_unix_us);
         self.g2g.record(us);
         self.total_g2g.record(us);
+    }
+
+    /// The stream went away: reconnecting and resubscribing until it is back.
+    pub fn away(&mut self) {
+        self.summary.outages += 1;
+        self.away_since = Some(Instant::now());
+    }
+
+    /// The stream is back.
+    pub fn back(&mut self) {
+        if let Some(since) = self.away_since.take() {
+            self.away_total += since.elapsed();
+        }
+    }
+
+    /// Seconds without the stream, the current outage included.
+    fn away_s(&self) -> f64 {
+        let current = self.away_since.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        ((self.away_total.as_secs_f64() + current) * 10.0).round() / 10.0
     }
 
     /// Whether a shown frame had the A/V sync flash: its first frame pairs with a beep.
@@ -185,6 +212,8 @@ impl Stats {
             "net_ms_p50": ms(self.net.quantile(0.5)),
             "net_ms_p99": ms(self.net.quantile(0.99)),
             "decode_ms_p50": ms(self.decode.quantile(0.5)),
+            "reconnecting": self.away_since.is_some(),
+            "outages": self.summary.outages,
         });
         self.shared_figures(&mut line, false);
         self.since = Instant::now();
@@ -224,6 +253,8 @@ impl Stats {
             "net_ms_p50": ms(self.total_net.quantile(0.5)),
             "net_ms_p99": ms(self.total_net.quantile(0.99)),
             "decode_ms_p50": ms(self.total_decode.quantile(0.5)),
+            "outages": self.summary.outages,
+            "outage_s": self.away_s(),
         });
         self.shared_figures(&mut line, true);
         line
@@ -454,7 +485,8 @@ mod tests {
                 frames: 5,
                 drops: 2,
                 unstamped: 1,
-                last_stamp: Some(10)
+                last_stamp: Some(10),
+                outages: 0,
             }
         );
         let total = stats.total();
@@ -462,6 +494,13 @@ mod tests {
         assert_eq!(total["pts_to_shown_ms_p50"], 1.5);
         assert_eq!(total["latency_from"], "stamp");
         assert_eq!(total["net_ms_p50"], serde_json::Value::Null);
+
+        // Outages are counted, and the time away summed.
+        stats.away();
+        stats.back();
+        stats.away();
+        assert_eq!(stats.summary.outages, 2);
+        assert_eq!(stats.total()["outages"], 2);
 
         // Unstamped pictures still report a latency, from their timestamps, labelled so.
         let mut stats = Stats::default();

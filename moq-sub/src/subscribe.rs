@@ -125,6 +125,64 @@ impl Video {
     }
 }
 
+/// Where a player finds its track again when the path, the relay or the publisher went away:
+/// the origin that the connection fills again once it has redialed, and the broadcast's name.
+#[derive(Clone)]
+pub(crate) struct Resubscribe {
+    origin: moq_net::origin::Producer,
+    name: String,
+    /// How long to keep trying (None: for as long as it takes).
+    give_up: Option<Duration>,
+}
+
+/// How soon a broadcast that is not back yet is looked for again.
+const RESUBSCRIBE_EVERY: Duration = Duration::from_millis(200);
+/// How long one look may take: a route left over from the dropped session can hang.
+const RESUBSCRIBE_ATTEMPT: Duration = Duration::from_secs(3);
+
+impl Resubscribe {
+    pub(crate) fn new(
+        origin: moq_net::origin::Producer,
+        name: &str,
+        give_up: Option<Duration>,
+    ) -> Self {
+        Self {
+            origin,
+            name: name.to_string(),
+            give_up,
+        }
+    }
+
+    /// The broadcast's video (and audio, `with_audio`) once it is back; an error when it is
+    /// not back within the give-up time, or at once for what waiting cannot fix (a codec
+    /// moq-sub does not play).
+    pub(crate) async fn reopen(&self, with_audio: bool) -> Result<(Video, Option<Audio>), Error> {
+        let attempts = async {
+            loop {
+                let attempt = open(&self.origin, &self.name, with_audio);
+                match tokio::time::timeout(RESUBSCRIBE_ATTEMPT, attempt).await {
+                    Ok(Ok(opened)) => return Ok(opened),
+                    Ok(Err(err @ Error::Broadcast { .. })) => {
+                        tracing::debug!(%err, "the broadcast is not back yet");
+                    }
+                    Ok(Err(err)) => return Err(err),
+                    Err(_) => tracing::debug!("the broadcast is not back yet"),
+                }
+                tokio::time::sleep(RESUBSCRIBE_EVERY).await;
+            }
+        };
+        match self.give_up {
+            None => attempts.await,
+            Some(limit) => tokio::time::timeout(limit, attempts)
+                .await
+                .unwrap_or_else(|_| {
+                    let why = format!("not back within {limit:?} (see --give-up)");
+                    Err(Error::broadcast(&self.name, why, None))
+                }),
+        }
+    }
+}
+
 /// Wait for the catalog of broadcast `name` and subscribe to its H.264 video and, when
 /// `with_audio`, to its Opus audio if it has any.
 pub async fn open(

@@ -46,12 +46,28 @@ pub struct ConnectArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
 
-    /// Declare the peer gone after this many seconds without hearing from it (the QUIC idle
-    /// timeout; keep-alives go out at a quarter of it, so a live but quiet path never trips
-    /// it). Short, because a game stream that has been silent this long is already broken.
+    /// Declare the path dead after this many seconds without hearing from the peer (the QUIC
+    /// idle timeout; keep-alives go out at a quarter of it, so a live but quiet path never
+    /// trips it). Short, because a dead path is found fast and redialed, not given up on.
     #[arg(long, default_value_t = 1.2, value_name = "SECONDS")]
     pub idle_timeout: f64,
+
+    /// Keep redialing (and resubscribing, or republishing) for this many seconds when the
+    /// connection drops: a dead path, a relay restarting. 0 keeps at it for as long as it
+    /// takes. Default: forever for publishers, hosts and a viewer's window; 30 for a viewer
+    /// that writes to a file or pipe.
+    #[arg(long, value_name = "SECONDS")]
+    pub give_up: Option<f64>,
 }
+
+/// The first redial after a drop comes this soon; the next ones back off (×2) to
+/// [`REDIAL_MAX`], so a relay that comes back is found within about a second.
+const REDIAL_FIRST: Duration = Duration::from_millis(200);
+const REDIAL_MAX: Duration = Duration::from_secs(1);
+/// Each dial's bound once connected before: a handshake that long is a dead peer, and a
+/// fresh dial (new Initial packets) finds a relay that came back sooner than waiting out
+/// QUIC's retransmission backoff would.
+const DIAL_MAX: Duration = Duration::from_secs(2);
 
 /// The flags' own defaults, for callers that build the settings in code.
 impl Default for ConnectArgs {
@@ -65,6 +81,7 @@ impl Default for ConnectArgs {
             moq_version: Vec::new(),
             timeout: 10.0,
             idle_timeout: 1.2,
+            give_up: None,
         }
     }
 }
@@ -72,6 +89,16 @@ impl Default for ConnectArgs {
 impl ConnectArgs {
     pub fn timeout(&self) -> Result<Duration, Error> {
         seconds("--timeout", self.timeout)
+    }
+
+    /// How long to keep redialing after a drop (`--give-up`), `default` when not given;
+    /// None: for as long as it takes.
+    pub fn give_up(&self, default: Option<Duration>) -> Result<Option<Duration>, Error> {
+        match self.give_up {
+            None => Ok(default),
+            Some(0.0) => Ok(None),
+            Some(value) => seconds("--give-up", value).map(Some),
+        }
     }
 
     /// The URL with the token attached, or an error when none was given.
@@ -101,12 +128,18 @@ impl ConnectArgs {
             .collect()
     }
 
-    /// Build a client for these settings (the socket is bound, nothing is dialed yet).
-    pub fn client(&self) -> Result<(moq_tokio::Client, Url), Error> {
+    /// Build a client for these settings (the socket is bound, nothing is dialed yet). Its
+    /// connections redial after a drop until `give_up` (None: forever); the caller bounds
+    /// the wait for the first one (see [`established`]).
+    pub fn client(&self, give_up: Option<Duration>) -> Result<(moq_tokio::Client, Url), Error> {
         let url = self.url()?;
         let mut config = moq_tokio::connect::Config::default();
         config.version = self.versions()?;
-        config.timeout = self.timeout()?;
+        config.timeout = self.timeout()?.min(DIAL_MAX);
+        config.backoff.initial = REDIAL_FIRST;
+        config.backoff.max = REDIAL_MAX;
+        config.backoff.multiplier = 2;
+        config.backoff.timeout = give_up.unwrap_or(Duration::ZERO);
         config.tls.fingerprint = self.tls_fingerprint.clone();
         config.tls.root = self.tls_root.clone();
         if self.tls_insecure {
@@ -160,4 +193,24 @@ pub fn redacted(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn give_up_defaults_to_the_callers_and_zero_means_never() {
+        let mut args = ConnectArgs::default();
+        let pipe = Some(Duration::from_secs(30));
+        assert_eq!(args.give_up(pipe).unwrap(), pipe);
+        assert_eq!(args.give_up(None).unwrap(), None);
+        args.give_up = Some(0.0);
+        assert_eq!(args.give_up(pipe).unwrap(), None);
+        args.give_up = Some(2.5);
+        assert_eq!(args.give_up(None).unwrap(), Some(Duration::from_millis(2500)));
+        args.give_up = Some(-1.0);
+        let err = args.give_up(None).unwrap_err().to_string();
+        assert!(err.contains("--give-up"), "{err}");
+    }
 }

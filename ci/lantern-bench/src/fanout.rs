@@ -36,7 +36,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn fanout(args: Args) -> anyhow::Result<()> {
     let timeout = args.connect.timeout()?;
-    let (client, url) = args.connect.client()?;
+    let give_up = args.connect.give_up(Some(Duration::from_secs(30)))?;
+    let (client, url) = args.connect.client(give_up)?;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.subscribers {
         let (client, url, name) = (client.clone(), url.clone(), args.name.clone());
