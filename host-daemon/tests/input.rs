@@ -126,6 +126,59 @@ fn a_script_reaches_the_app_once_and_in_order_served_directly() {
     script_reaches_the_app(&["--listen", &addr], &url, "keysdirect");
 }
 
+/// Through a path that loses 5 % of packets each way (lantern-netem), every press and
+/// release of a long typing script reaches the app once and in order: a lost datagram takes
+/// no tap with it, because the next ones repeat its edges.
+#[test]
+fn typing_through_a_lossy_path_loses_no_key() {
+    use lantern_proto::input::keys::{evdev_of_usage, usage_of_code};
+    let relay = Relay::start();
+    let name = "lossy";
+    let Session {
+        daemon,
+        dir,
+        log,
+        token,
+    } = session(name, &["--url", &relay.url()]);
+    let path = Netem::start(relay.port, "loss=5% seed=11", "loss=5% seed=12");
+    let letters: Vec<String> = (b'A'..=b'Z').map(|c| format!("Key{}", c as char)).collect();
+    let taps: Vec<&str> = (0..150).map(|i| letters[i % 26].as_str()).collect();
+    let script: String = taps
+        .iter()
+        .enumerate()
+        .map(|(i, code)| format!("{} tap {code}\n", i * 25))
+        .collect();
+    let script = write(dir.path(), "typing.txt", &script);
+    view(
+        &path.url("anon"),
+        name,
+        600,
+        &[
+            "--timeout",
+            "30",
+            "--input-script",
+            &script,
+            "--input-token",
+            &token,
+        ],
+    );
+    let lost = path.stats().expect("the path's figures");
+    let out = daemon.interrupt(LONG);
+    let expected: Vec<(u64, bool)> = taps
+        .iter()
+        .flat_map(|code| {
+            let evdev = u64::from(evdev_of_usage(usage_of_code(code).unwrap()).unwrap());
+            [(evdev, true), (evdev, false)]
+        })
+        .collect();
+    assert_eq!(presses(&app_log(&log), "key", "key"), expected);
+    // The path did lose input, and the host brought it back from the repeats.
+    assert!(lost["up"]["lost"].as_u64() > Some(0), "{lost}");
+    let input = host_input(&out);
+    assert!(input["recovered"].as_u64() > Some(0), "{input}");
+    no_leftovers(name);
+}
+
 /// A viewer that vanishes (SIGKILL, no goodbye) while holding a key and a button leaves
 /// nothing held: the host releases them when it falls silent.
 #[test]

@@ -4,8 +4,9 @@
 //! An [`InputChannel`] publishes this viewer's broadcast (`<name>/viewer/<id>`, with the
 //! grant token when there is one) on the same connection the stream comes in on, and sends
 //! each batch of events as datagrams (see `lantern_proto::input::Outbox`): numbered, with
-//! the held set, heartbeats while anything is held, and everything released when the
-//! channel closes. It also counts presses for input-to-photon ([`Photon`]).
+//! the held set and the recent presses and releases (repeated on their own when nothing else
+//! goes out, so a lost datagram loses no press), heartbeats while anything is held, and
+//! everything released when the channel closes. It also counts presses for input-to-photon ([`Photon`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +15,7 @@ use std::time::Duration;
 use lantern_net::input::InputPublisher;
 use lantern_proto::clock;
 use lantern_proto::histogram::Histogram;
-use lantern_proto::input::{Event, HEARTBEAT_US, Outbox, PhotonMeter, presses, script};
+use lantern_proto::input::{Event, Outbox, PhotonMeter, presses, script};
 use lantern_proto::stamp::{Echo, Stamp};
 use tokio_util::sync::CancellationToken;
 
@@ -179,12 +180,20 @@ impl InputChannel {
         Ok(())
     }
 
-    /// The held set again, when it is due (call it at least every [`HEARTBEAT_US`]).
+    /// Repeats of recent presses and releases, or the held set, when due (see
+    /// [`Self::next_due_in`]; calling more often costs nothing).
     pub fn heartbeat(&mut self) -> Result<(), Error> {
         match self.outbox.heartbeat(clock::now_unix_us()) {
             Some(datagram) => self.transmit(vec![datagram]),
             None => Ok(()),
         }
+    }
+
+    /// How long until [`Self::heartbeat`] has something to send; None while nothing is due.
+    pub fn next_due_in(&self) -> Option<Duration> {
+        let now = clock::now_unix_us();
+        let due = self.outbox.next_due()?;
+        Some(Duration::from_micros(due.saturating_sub(now)))
     }
 
     /// Release everything held (focus lost, or leaving).
@@ -232,22 +241,46 @@ pub async fn play_script(
     let total = steps.len();
     for step in steps {
         let at = begin + Duration::from_millis(step.at_ms);
-        loop {
-            let beat = tokio::time::Instant::now() + Duration::from_micros(HEARTBEAT_US);
-            tokio::select! {
-                () = tokio::time::sleep_until(at.min(beat)) => {}
-                () = stop.cancelled() => return channel.release_all(),
-            }
-            if tokio::time::Instant::now() >= at {
-                break;
-            }
-            channel.heartbeat()?;
+        if !send_due_until(&mut channel, Some(at), &stop).await? {
+            return channel.release_all();
         }
         channel.send(&step.events)?;
     }
     channel.release_all()?;
     tracing::info!(steps = total, "input script done");
-    // Keep the broadcast up until the run ends: leaving it would make the host release.
-    stop.cancelled().await;
+    // Keep the broadcast up (and the last presses repeating) until the run ends: leaving it
+    // would make the host release.
+    send_due_until(&mut channel, None, &stop).await?;
     Ok(())
+}
+
+/// Send repeats and heartbeats as they come due, until `until` (true) or `stop` (false).
+async fn send_due_until(
+    channel: &mut InputChannel,
+    until: Option<tokio::time::Instant>,
+    stop: &CancellationToken,
+) -> Result<bool, Error> {
+    loop {
+        let due = channel
+            .next_due_in()
+            .map(|d| tokio::time::Instant::now() + d);
+        let wake = match (due, until) {
+            (Some(due), Some(until)) => Some(due.min(until)),
+            (due, until) => due.or(until),
+        };
+        let sleep = async {
+            match wake {
+                Some(wake) => tokio::time::sleep_until(wake).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = stop.cancelled() => return Ok(false),
+        }
+        if until.is_some_and(|until| tokio::time::Instant::now() >= until) {
+            return Ok(true);
+        }
+        channel.heartbeat()?;
+    }
 }

@@ -6,18 +6,26 @@
 // nothing is published, nothing is sent.
 //
 // Like moq-sub's window (and proto's Outbox), every message carries a sequence number, its
-// send time and the full held set (keys and buttons), so a lost datagram never leaves a key
-// stuck; the held set goes again every 250 ms while anything is held, and everything is
-// released when the page loses focus or goes away.
+// send time, the full held set (keys and buttons), so a lost datagram never leaves a key
+// stuck, and the key and button edges of its last few messages, so a lost datagram never
+// loses a press or a release: each edge rides the next 3 messages and every message for
+// 100 ms, and when nothing else goes out it is repeated on its own (16, 48 and 112 ms on).
+// The held set goes again every 250 ms while anything is held, and everything is released
+// when the page loses focus or goes away.
 
 import * as Net from "@moq/net";
 import { nowUs } from "./clock";
 import { USAGES } from "./keys";
 
-const VERSION = 1;
+const VERSION = 2;
 const MAX_DATAGRAM = 900;
 const MAX_HELD_KEYS = 32;
 const HEARTBEAT_MS = 250;
+const MAX_EDGES = 16;
+const EDGE_BYTES = 5;
+const REPEATS = 3;
+const REPEAT_SPAN_MS = 100;
+const REPEAT_FIRST_MS = 16;
 
 export type Event =
   | { kind: "key"; usage: number; down: boolean }
@@ -42,8 +50,21 @@ export interface Pad {
 const clampI16 = (v: number) => Math.max(-32768, Math.min(32767, Math.round(v)));
 const clampU16 = (v: number) => Math.max(0, Math.min(65535, Math.round(v)));
 
+/** A key or button edge of an earlier message, and that message's number. */
+export interface Edge {
+  seq: bigint;
+  event: Event & { kind: "key" | "button" };
+}
+
 /** The format's bytes for one message (little-endian, see proto/src/input/mod.rs). */
-export function encode(seq: bigint, sentUs: bigint, keys: number[], buttons: number, events: Event[]): Uint8Array {
+export function encode(
+  seq: bigint,
+  sentUs: bigint,
+  keys: number[],
+  buttons: number,
+  edges: Edge[],
+  events: Event[],
+): Uint8Array {
   const out = new DataView(new ArrayBuffer(MAX_DATAGRAM));
   let at = 0;
   const u8 = (v: number) => out.setUint8(at++, v);
@@ -62,6 +83,13 @@ export function encode(seq: bigint, sentUs: bigint, keys: number[], buttons: num
   u8(buttons);
   u8(keys.length);
   for (const key of keys) u16(key);
+  u8(edges.length);
+  for (const edge of edges) {
+    u8(Number(seq - edge.seq));
+    const e = edge.event;
+    if (e.kind === "key") u8(1), u16(e.usage), u8(e.down ? 1 : 0);
+    else u8(5), u8(e.button), u8(e.down ? 1 : 0);
+  }
   u8(events.length);
   for (const e of events) {
     switch (e.kind) {
@@ -97,17 +125,24 @@ export function encode(seq: bigint, sentUs: bigint, keys: number[], buttons: num
   return new Uint8Array(out.buffer, 0, at);
 }
 
-/** Room for events after the header and the largest held set (as proto's Outbox leaves). */
-const EVENT_ROOM = MAX_DATAGRAM - 20 - 2 * MAX_HELD_KEYS;
+/** Room for events after the header, the largest held set and the most edges (as proto's
+ * Outbox leaves). */
+const EVENT_ROOM = MAX_DATAGRAM - 21 - 2 * MAX_HELD_KEYS - EDGE_BYTES * MAX_EDGES;
 const SIZES: Record<Event["kind"], number> = { key: 4, pointer: 5, motion: 5, button: 3, wheel: 5, gamepad: 19, touch: 7 };
 
-/** Numbering, the held set and heartbeats: what every datagram repeats. */
+/** Numbering, the held set, recent edges, heartbeats and repeats: what every datagram
+ * repeats. */
 export class Outbox {
   #seq = 0n;
   #keys: number[] = [];
   #buttons = 0;
   #pads = new Map<number, Pad>();
   #lastSent = -Infinity;
+  /** Edges still to repeat, oldest first, with when each first went out and the repeats it
+   * has left. */
+  #recent: { edge: Edge; first: number; left: number }[] = [];
+  /** Repeats sent on their own since the newest edge. */
+  #repeatsAlone = 0;
 
   /** The datagrams that carry `events` (usually one). */
   send(events: Event[]): Uint8Array[] {
@@ -129,11 +164,21 @@ export class Outbox {
     return out;
   }
 
-  /** The held set alone, when something is held and nothing went out for a while. */
+  /** Recent edges again, or the held set alone, when due (call it every few ms). */
   heartbeat(): Uint8Array | undefined {
-    const holding = this.#keys.length > 0 || this.#buttons !== 0 || this.#pads.size > 0;
-    if (!holding || performance.now() - this.#lastSent < HEARTBEAT_MS) return undefined;
+    const due = this.#nextDue();
+    if (due === undefined || performance.now() < due) return undefined;
+    if (this.#recent.length > 0) this.#repeatsAlone++;
     return this.#message([...this.#pads.values()].map((pad) => ({ kind: "gamepad", pad })));
+  }
+
+  /** When a repeat (or, while something is held, a heartbeat) is next due. */
+  #nextDue(): number | undefined {
+    const holding = this.#keys.length > 0 || this.#buttons !== 0 || this.#pads.size > 0;
+    const dues: number[] = [];
+    if (holding) dues.push(this.#lastSent + HEARTBEAT_MS);
+    if (this.#recent.length > 0) dues.push(this.#lastSent + REPEAT_FIRST_MS * 2 ** Math.min(this.#repeatsAlone, 8));
+    return dues.length ? Math.min(...dues) : undefined;
   }
 
   /** Releases for everything held. */
@@ -150,9 +195,21 @@ export class Outbox {
 
   #message(events: Event[]): Uint8Array {
     const seq = this.#seq++;
-    this.#lastSent = performance.now();
+    const now = performance.now();
+    this.#lastSent = now;
     const sentUs = BigInt(Math.round(nowUs()));
-    return encode(seq, sentUs, this.#keys, this.#buttons, events);
+    // The format reaches 255 messages back.
+    this.#recent = this.#recent.filter((r) => seq - r.edge.seq <= 255n);
+    const edges = this.#recent.map((r) => r.edge);
+    for (const r of this.#recent) r.left = Math.max(0, r.left - 1);
+    this.#recent = this.#recent.filter((r) => r.left > 0 || now - r.first < REPEAT_SPAN_MS);
+    for (const event of events) {
+      if (event.kind !== "key" && event.kind !== "button") continue;
+      if (this.#recent.length === MAX_EDGES) this.#recent.shift();
+      this.#recent.push({ edge: { seq, event }, first: now, left: REPEATS });
+      this.#repeatsAlone = 0;
+    }
+    return encode(seq, sentUs, this.#keys, this.#buttons, edges, events);
   }
 
   #hold(e: Event) {

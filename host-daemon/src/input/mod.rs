@@ -20,7 +20,7 @@ use lantern_net::grant::{Grants, Refusal};
 use lantern_net::input::{ViewerInput, ViewerUpdate, Viewers};
 use lantern_proto::clock;
 use lantern_proto::histogram::Histogram;
-use lantern_proto::input::{Event, Gate, HEARTBEAT_US, Limits, Rejected};
+use lantern_proto::input::{Event, Gate, HEARTBEAT_US, Limits, Rejected, Taken};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
@@ -75,6 +75,9 @@ pub struct InputStats {
     pub pads_injected: u64,
     /// Viewers whose held keys, buttons and pads were released (left, silent, expired).
     pub released: u64,
+    /// Key and button edges played from a later datagram's repeats, their own having been
+    /// lost on the way.
+    pub recovered: u64,
     pub dropped: Dropped,
     /// The input leg: the viewer's send → injected here (both wall clocks: across machines
     /// it includes their offset).
@@ -103,7 +106,9 @@ pub struct Dropped {
     pub malformed: u64,
     pub duplicate: u64,
     pub out_of_order: u64,
-    pub stale: u64,
+    /// Datagrams that came too late for their motion, which was dropped (their presses and
+    /// releases were not).
+    pub late_motion: u64,
     /// Characters the keymap cannot type.
     pub untypable: u64,
     /// Touch points beyond the first.
@@ -286,8 +291,8 @@ impl Viewer {
                             Ok(received) => count_gate(s, received),
                         }
                     });
-                    if let Ok(Ok(sent_us)) = received {
-                        self.send(std::mem::take(&mut events), Some((sent_us, arrived)));
+                    if let Ok(Ok(taken)) = received {
+                        self.send(std::mem::take(&mut events), Some((taken.sent_us, arrived)));
                     }
                 }
                 _ = tick.tick() => {
@@ -367,15 +372,18 @@ fn count_unauthorized(dropped: &mut Dropped, why: Unauthorized) {
     } += 1;
 }
 
-fn count_gate(stats: &mut InputStats, received: Result<u64, Rejected>) {
+fn count_gate(stats: &mut InputStats, received: Result<Taken, Rejected>) {
     let dropped = &mut stats.dropped;
     *match received {
-        Ok(_) => &mut stats.accepted,
+        Ok(taken) => {
+            dropped.late_motion += u64::from(taken.late);
+            stats.recovered += u64::from(taken.recovered);
+            &mut stats.accepted
+        }
         Err(Rejected::RateLimited) => &mut dropped.rate_limited,
         Err(Rejected::Malformed) => &mut dropped.malformed,
         Err(Rejected::Duplicate) => &mut dropped.duplicate,
         Err(Rejected::OutOfOrder) => &mut dropped.out_of_order,
-        Err(Rejected::Stale) => &mut dropped.stale,
     } += 1;
 }
 

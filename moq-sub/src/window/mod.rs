@@ -368,8 +368,11 @@ struct Viewer {
 
 impl Viewer {
     fn run(&mut self) -> Result<(), Error> {
-        let wait = Duration::from_micros(HEARTBEAT_US / 2).as_millis() as u32;
+        let idle = Duration::from_micros(HEARTBEAT_US / 2);
         let result = loop {
+            // Awake for the input's next repeat or heartbeat, if it is sooner.
+            let due = self.input.as_ref().and_then(InputChannel::next_due_in);
+            let wait = due.map_or(idle, |due| due.min(idle)).as_millis().max(1) as u32;
             let mut events = std::mem::take(&mut self.events);
             events.extend(self.screen.pump.wait_event_timeout(wait));
             events.extend(self.screen.pump.poll_iter());

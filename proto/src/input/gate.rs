@@ -11,18 +11,23 @@
 //!   [`Limits::burst`]), checked before anything is decoded;
 //! - *malformed*: what [`Message::decode`] refuses (version, lengths, ranges);
 //! - *duplicate* and *out of order*: a sequence number already seen, or older than the
-//!   newest; the newer message's held set already says what the older one would have;
-//! - *stale*: sent more than [`Limits::max_age_us`] before it arrived, measured against the
-//!   quickest arrival seen so far, so a constant offset between the viewer's clock and the
-//!   host's does not count, only delay beyond the path's best.
+//!   newest; the newer message's held set and edges already say what the older one would
+//!   have.
 //!
-//! Keys and buttons follow the held set each message carries: after a message's own edges,
-//! anything held that is not pressed is pressed, anything pressed that is not held is
-//! released. A lost datagram therefore costs at most the time to the next one, never a stuck
-//! key. A viewer that goes silent for [`SILENT_AFTER_US`] (or leaves) has everything released
+//! A datagram sent more than [`Limits::max_age_us`] before it arrived (measured against the
+//! quickest arrival seen so far, so a constant offset between the viewer's clock and the
+//! host's does not count, only delay beyond the path's best) is *late*: its motion (pointer,
+//! wheel, touch moves) is dropped as no longer meant, but its presses, releases, text, pads
+//! and held set still count. Lateness never loses a press.
+//!
+//! Keys and buttons follow each message's edges: first those repeated from earlier messages
+//! that never arrived (counted as *recovered*), then its own, then its held set: anything
+//! held that is not pressed is pressed, anything pressed that is not held is released. A lost
+//! datagram therefore costs at most the time to the next one, never a stuck key nor a lost
+//! tap. A viewer that goes silent for [`SILENT_AFTER_US`] (or leaves) has everything released
 //! ([`Gate::release_all`]).
 
-use super::{Button, Event, Gamepad, MAX_GAMEPADS, Message, TouchPhase};
+use super::{Button, Edge, Event, Gamepad, MAX_GAMEPADS, Message, TouchPhase};
 
 /// How often a viewer holding anything down sends its state even when nothing changes, so
 /// the host can tell a held key from a viewer that is gone.
@@ -62,7 +67,17 @@ pub enum Rejected {
     Malformed,
     Duplicate,
     OutOfOrder,
-    Stale,
+}
+
+/// What a taken datagram was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// When the viewer sent it (the viewer's clock).
+    pub sent_us: u64,
+    /// It came too late for its motion, which was dropped (its presses were not).
+    pub late: bool,
+    /// Key and button edges of lost datagrams that it brought back.
+    pub recovered: u32,
 }
 
 /// Datagrams taken and dropped, by reason.
@@ -73,7 +88,10 @@ pub struct Counters {
     pub malformed: u64,
     pub duplicate: u64,
     pub out_of_order: u64,
-    pub stale: u64,
+    /// Taken datagrams whose motion was dropped for lateness.
+    pub late: u64,
+    /// Edges played from repeats because the datagram that first carried them was lost.
+    pub recovered: u64,
 }
 
 /// One viewer's input, as the host takes it.
@@ -120,14 +138,14 @@ impl Gate {
         &self.keys
     }
 
-    /// Take one datagram that arrived at `now_us`; its actions are appended to `out`, and
-    /// its send time (the viewer's clock) returned.
+    /// Take one datagram that arrived at `now_us`; its actions are appended to `out`.
     pub fn receive(
         &mut self,
         datagram: &[u8],
         now_us: u64,
         out: &mut Vec<Event>,
-    ) -> Result<u64, Rejected> {
+    ) -> Result<Taken, Rejected> {
+        let newest = self.newest_seq;
         let result = self.admit(datagram, now_us);
         let counter = match result {
             Ok(_) => &mut self.counters.accepted,
@@ -135,14 +153,29 @@ impl Gate {
             Err(Rejected::Malformed) => &mut self.counters.malformed,
             Err(Rejected::Duplicate) => &mut self.counters.duplicate,
             Err(Rejected::OutOfOrder) => &mut self.counters.out_of_order,
-            Err(Rejected::Stale) => &mut self.counters.stale,
         };
         *counter += 1;
-        let message = result?;
+        let (message, late) = result?;
         self.last_accepted_us = Some(now_us);
-        let sent_us = message.sent_us;
-        self.apply(message, out);
-        Ok(sent_us)
+        let mut taken = Taken {
+            sent_us: message.sent_us,
+            late,
+            recovered: 0,
+        };
+        // Edges of messages this gate never took. On a viewer's first message there is no
+        // telling which were taken before (by another gate, or before a restart): none.
+        if let Some(newest) = newest {
+            for Edge { seq, event } in &message.edges {
+                if *seq > newest {
+                    taken.recovered += 1;
+                    self.edge(event.clone(), out);
+                }
+            }
+        }
+        self.counters.late += u64::from(late);
+        self.counters.recovered += u64::from(taken.recovered);
+        self.apply(message, late, out);
+        Ok(taken)
     }
 
     /// Release everything if the viewer has said nothing for [`SILENT_AFTER_US`]; true if it
@@ -185,7 +218,8 @@ impl Gate {
         self.touches = 0;
     }
 
-    fn admit(&mut self, datagram: &[u8], now_us: u64) -> Result<Message, Rejected> {
+    /// The message, and whether it is late.
+    fn admit(&mut self, datagram: &[u8], now_us: u64) -> Result<(Message, bool), Rejected> {
         self.take_token(now_us)?;
         let message = Message::decode(datagram).map_err(|_| Rejected::Malformed)?;
         match self.newest_seq {
@@ -195,13 +229,10 @@ impl Gate {
         }
         let lag = i128::from(now_us) - i128::from(message.sent_us);
         let quickest = *self.quickest.get_or_insert(lag);
-        if lag < quickest {
-            self.quickest = Some(lag);
-        } else if lag - quickest > i128::from(self.limits.max_age_us) {
-            return Err(Rejected::Stale);
-        }
+        self.quickest = Some(quickest.min(lag));
+        let late = lag - quickest > i128::from(self.limits.max_age_us);
         self.newest_seq = Some(message.seq);
-        Ok(message)
+        Ok((message, late))
     }
 
     fn take_token(&mut self, now_us: u64) -> Result<(), Rejected> {
@@ -220,19 +251,34 @@ impl Gate {
         Ok(())
     }
 
-    fn apply(&mut self, message: Message, out: &mut Vec<Event>) {
+    /// A key or button edge.
+    fn edge(&mut self, event: Event, out: &mut Vec<Event>) {
+        match event {
+            Event::Key { usage, down } => self.set_key(usage, down, out),
+            Event::Button { button, down } => {
+                let bit = 1 << button as u8;
+                let buttons = if down {
+                    self.buttons | bit
+                } else {
+                    self.buttons & !bit
+                };
+                self.set_buttons(buttons, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn apply(&mut self, message: Message, late: bool, out: &mut Vec<Event>) {
         for event in message.events {
             match event {
-                Event::Key { usage, down } => self.set_key(usage, down, out),
-                Event::Button { button, down } => {
-                    let bit = 1 << button as u8;
-                    let buttons = if down {
-                        self.buttons | bit
-                    } else {
-                        self.buttons & !bit
-                    };
-                    self.set_buttons(buttons, out);
-                }
+                Event::Key { .. } | Event::Button { .. } => self.edge(event, out),
+                Event::PointerAbs { .. }
+                | Event::PointerRel { .. }
+                | Event::Wheel { .. }
+                | Event::Touch {
+                    phase: TouchPhase::Move,
+                    ..
+                } if late => {}
                 Event::Text(_)
                 | Event::PointerAbs { .. }
                 | Event::PointerRel { .. }
@@ -332,6 +378,7 @@ mod tests {
                     keys: keys.to_vec(),
                     buttons,
                 },
+                edges: Vec::new(),
                 events,
             };
             self.seq += 1;
@@ -462,7 +509,7 @@ mod tests {
     }
 
     #[test]
-    fn lag_beyond_the_paths_best_is_stale_whatever_the_clocks_offset() {
+    fn lag_beyond_the_paths_best_drops_motion_not_presses_whatever_the_clocks_offset() {
         for skew in [1_795_000_000_000_000i64, 0, -5_000_000] {
             let mut gate = Gate::new(Limits::default());
             let mut viewer = Viewer::new(skew);
@@ -470,17 +517,82 @@ mod tests {
             // 3 ms on the way, then one delayed by 300 ms (beyond 250), then 200 ms (within).
             let quick = viewer.send(t, &[], 0, vec![]);
             taken(&mut gate, &quick, t + 3 * MS);
-            let late = viewer.send(t + 10 * MS, &[], 0, vec![]);
-            let mut out = Vec::new();
-            let got = gate.receive(&late, t + 313 * MS, &mut out);
-            assert_eq!(got, Err(Rejected::Stale), "skew {skew}");
-            let slow = viewer.send(t + 400 * MS, &[], 0, vec![]);
-            assert!(
-                gate.receive(&slow, t + 603 * MS, &mut out).is_ok(),
-                "skew {skew}"
+            let motion = Event::PointerRel { dx: 5, dy: 0 };
+            let late = viewer.send(
+                t + 10 * MS,
+                &[0x04],
+                0,
+                vec![motion.clone(), key(0x04, true)],
             );
-            assert_eq!(gate.counters().stale, 1);
+            let mut out = Vec::new();
+            let got = gate.receive(&late, t + 313 * MS, &mut out).unwrap();
+            assert!(got.late, "skew {skew}");
+            assert_eq!(out, [key(0x04, true)], "skew {skew}");
+            let slow = viewer.send(t + 400 * MS, &[0x04], 0, vec![motion.clone()]);
+            let got = gate.receive(&slow, t + 603 * MS, &mut out).unwrap();
+            assert!(!got.late, "skew {skew}");
+            assert_eq!(out.last(), Some(&motion), "skew {skew}");
+            assert_eq!(gate.counters().late, 1);
         }
+    }
+
+    #[test]
+    fn a_lost_tap_is_played_from_the_next_messages_edges_once() {
+        let mut gate = Gate::new(Limits::default());
+        let mut viewer = Viewer::new(0);
+        let first = viewer.send(0, &[], 0, vec![]);
+        taken(&mut gate, &first, MS);
+        // Message 1, a tap of 0x04 and a click, is lost.
+        let _lost = viewer.send(MS, &[], 0, vec![key(0x04, true), key(0x04, false)]);
+        // Message 2 repeats its edges and adds a press of its own.
+        let click = |down| Event::Button {
+            button: Button::Left,
+            down,
+        };
+        let mut next =
+            Message::decode(&viewer.send(2 * MS, &[0x05], 0, vec![key(0x05, true)])).unwrap();
+        next.edges = [key(0x04, true), key(0x04, false), click(true), click(false)]
+            .into_iter()
+            .map(|event| Edge { seq: 1, event })
+            .collect();
+        let mut out = Vec::new();
+        let got = gate.receive(&next.encode().unwrap(), 3 * MS, &mut out);
+        assert_eq!(got.unwrap().recovered, 4);
+        assert_eq!(
+            out,
+            [
+                key(0x04, true),
+                key(0x04, false),
+                click(true),
+                click(false),
+                key(0x05, true)
+            ]
+        );
+        // Message 3 repeats message 1's and 2's edges again: all taken already.
+        let mut again = Message::decode(&viewer.send(4 * MS, &[0x05], 0, vec![])).unwrap();
+        again.edges = next.edges.clone();
+        again.edges.push(Edge {
+            seq: 2,
+            event: key(0x05, true),
+        });
+        assert_eq!(taken(&mut gate, &again.encode().unwrap(), 5 * MS), []);
+        assert_eq!(gate.counters().recovered, 4);
+    }
+
+    #[test]
+    fn a_first_message_replays_no_edges() {
+        // Its edges may have been taken before this gate existed (a host restart, a new
+        // announcement): the held set is all it goes by.
+        let mut gate = Gate::new(Limits::default());
+        let mut message = Message {
+            seq: 9,
+            ..Message::default()
+        };
+        message.edges.push(Edge {
+            seq: 8,
+            event: key(0x04, true),
+        });
+        assert_eq!(taken(&mut gate, &message.encode().unwrap(), MS), []);
     }
 
     #[test]

@@ -3,16 +3,20 @@
 //! [`MAX_DATAGRAM`] bytes.
 //!
 //! Every message carries a sequence number and the viewer's send time (for ordering,
-//! staleness and the input leg's latency), and the full set of keys and buttons held at the
-//! viewer: a lost datagram never leaves a key stuck or a press unseen, because the next one
-//! says what is held. Continuous state (pointer position, gamepads) is absolute, so the
-//! latest message wins.
+//! staleness and the input leg's latency), the full set of keys and buttons held at the
+//! viewer, and the key and button edges of its last few messages ([`Edge`]): a lost datagram
+//! never leaves a key stuck (the next one says what is held), and never loses a press or a
+//! release, not even a tap whose press and release were both in it (the next one repeats
+//! them, and the host plays those it missed). Continuous state (pointer position, gamepads)
+//! is absolute, so the latest message wins.
 //!
 //! Layout (little-endian):
 //!
 //! ```text
-//! version u8 = 1 · seq u64 · sent_us u64 · held buttons u8 (bit per Button)
+//! version u8 = 2 · seq u64 · sent_us u64 · held buttons u8 (bit per Button)
 //! · held key count u8 · held keys u16… (HID usages, ascending)
+//! · edge count u8 · edges…, each back u8 (1..=255: how many messages before this one it
+//!   was first sent in, oldest first) and a Key or Button event as below
 //! · event count u8 · events…, each a tag u8 and its fields:
 //!   1 Key        usage u16, down u8
 //!   2 Text       length u8, UTF-8 bytes
@@ -27,7 +31,8 @@
 //! Decoding checks everything (version, lengths, ranges, UTF-8, no trailing bytes) and
 //! never panics; encoding refuses what decoding would. [`Gate`] is what the host does with a
 //! viewer's datagrams: drops (counted by reason), and presses and releases exactly once;
-//! [`Outbox`] is the viewer's side (numbering, the held set, heartbeats).
+//! [`Outbox`] is the viewer's side (numbering, the held set, recent edges, heartbeats and
+//! repeats).
 //! [`keys`] names keys as browsers do and maps them to the wire's HID usages and to evdev.
 
 mod gate;
@@ -35,17 +40,21 @@ pub mod keys;
 mod outbox;
 pub mod script;
 
-pub use gate::{Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US};
-pub use outbox::{Outbox, PHOTON_GIVE_UP_US, PhotonMeter, presses};
+pub use gate::{Counters, Gate, HEARTBEAT_US, Limits, Rejected, SILENT_AFTER_US, Taken};
+pub use outbox::{Outbox, PHOTON_GIVE_UP_US, PhotonMeter, REPEAT_FIRST_US, REPEATS, presses};
 
 use crate::Error;
 
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The largest message: fits one QUIC datagram on any path with a 1280-byte MTU.
 pub const MAX_DATAGRAM: usize = 900;
 pub const MAX_GAMEPADS: u8 = 16;
 /// Keys held at once that a message can name (n-key rollover beyond it is not a use case).
 pub const MAX_HELD_KEYS: usize = 32;
+/// Earlier edges a message repeats: a burst of typing's worth.
+pub const MAX_EDGES: usize = 16;
+/// An edge's encoded size: back, tag, and the largest of a key's or a button's fields.
+pub const EDGE_BYTES: usize = 5;
 pub const MAX_TOUCHES: u8 = 10;
 /// The W3C standard gamepad's buttons: bits 0..=16.
 pub const GAMEPAD_BUTTONS: u32 = (1 << 17) - 1;
@@ -59,7 +68,18 @@ pub struct Message {
     /// When the viewer sent it, µs since the UNIX epoch.
     pub sent_us: u64,
     pub held: Held,
+    /// Key and button edges of earlier messages, oldest first.
+    pub edges: Vec<Edge>,
     pub events: Vec<Event>,
+}
+
+/// A key or button edge first sent in an earlier message, repeated in case that one is lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge {
+    /// The sequence number of the message that first carried it (1 to 255 before this one).
+    pub seq: u64,
+    /// An [`Event::Key`] or [`Event::Button`].
+    pub event: Event,
 }
 
 /// What the viewer holds down as it sends.
@@ -197,6 +217,12 @@ impl Message {
         for key in &self.held.keys {
             out.extend_from_slice(&key.to_le_bytes());
         }
+        out.push(self.edges.len() as u8);
+        for edge in &self.edges {
+            // check() bounded the distance to 1..=255.
+            out.push((self.seq - edge.seq) as u8);
+            edge.event.encode(&mut out);
+        }
         out.push(self.events.len() as u8);
         for event in &self.events {
             event.encode(&mut out);
@@ -231,6 +257,23 @@ impl Message {
         let count = r.u8()? as usize;
         let keys = (0..count).map(|_| r.u16()).collect::<Result<_, _>>()?;
         let count = r.u8()? as usize;
+        if count > MAX_EDGES {
+            return Err(bad(format!("{count} edges: at most {MAX_EDGES}")));
+        }
+        let edges = (0..count)
+            .map(|_| {
+                let back = u64::from(r.u8()?);
+                let seq = seq
+                    .checked_sub(back)
+                    .filter(|_| back > 0)
+                    .ok_or_else(|| bad(format!("an edge {back} messages back from {seq}")))?;
+                Ok(Edge {
+                    seq,
+                    event: Event::decode(&mut r)?,
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        let count = r.u8()? as usize;
         let events = (0..count)
             .map(|_| Event::decode(&mut r))
             .collect::<Result<_, _>>()?;
@@ -241,6 +284,7 @@ impl Message {
             seq,
             sent_us,
             held: Held { keys, buttons },
+            edges,
             events,
         };
         message.check()?;
@@ -266,6 +310,27 @@ impl Message {
         }
         if self.held.keys.windows(2).any(|pair| pair[0] >= pair[1]) {
             return Err(bad("held keys must be ascending, each once"));
+        }
+        if self.edges.len() > MAX_EDGES {
+            return Err(bad(format!(
+                "{} edges: at most {MAX_EDGES}",
+                self.edges.len()
+            )));
+        }
+        for edge in &self.edges {
+            if !matches!(edge.event, Event::Key { .. } | Event::Button { .. }) {
+                return Err(bad("an edge is a key or a button"));
+            }
+            if !(1..=255).contains(&self.seq.wrapping_sub(edge.seq)) || edge.seq >= self.seq {
+                return Err(bad(format!(
+                    "an edge of message {} in message {}: 1 to 255 before it",
+                    edge.seq, self.seq
+                )));
+            }
+            edge.event.check()?;
+        }
+        if self.edges.windows(2).any(|pair| pair[0].seq > pair[1].seq) {
+            return Err(bad("edges must be oldest first"));
         }
         if self.events.len() > u8::MAX as usize {
             return Err(bad("more than 255 events"));
@@ -452,6 +517,22 @@ mod tests {
                 keys: vec![0x04, 0xE1],
                 buttons: 1 << Button::Left as u8,
             },
+            edges: vec![
+                Edge {
+                    seq: 3,
+                    event: Event::Key {
+                        usage: 0x05,
+                        down: true,
+                    },
+                },
+                Edge {
+                    seq: 6,
+                    event: Event::Button {
+                        button: Button::Left,
+                        down: true,
+                    },
+                },
+            ],
             events: vec![
                 Event::Key {
                     usage: 0x04,
@@ -487,10 +568,12 @@ mod tests {
         let message = every_event();
         let bytes = message.encode().unwrap();
         assert_eq!(Message::decode(&bytes).unwrap(), message);
-        // Version 1, the sequence number, then (after the send time) the held buttons and keys.
+        // The version, the sequence number, then (after the send time) the held buttons and
+        // keys, then the edges: 4 and 1 messages back.
         assert_eq!(bytes[0], VERSION);
         assert_eq!(&bytes[1..9], &7u64.to_le_bytes());
         assert_eq!(&bytes[17..23], &[1, 2, 0x04, 0x00, 0xE1, 0x00]);
+        assert_eq!(&bytes[23..34], &[2, 4, 1, 0x05, 0x00, 1, 1, 5, 0, 1, 8]);
     }
 
     #[test]
@@ -503,6 +586,15 @@ mod tests {
                 keys: (0x04..0x04 + MAX_HELD_KEYS as u16).collect(),
                 buttons: 0x1F,
             },
+            edges: (0..MAX_EDGES as u64)
+                .map(|i| Edge {
+                    seq: u64::MAX - 255 + i,
+                    event: Event::Key {
+                        usage: 0x04,
+                        down: i % 2 == 0,
+                    },
+                })
+                .collect(),
             events: (0..MAX_GAMEPADS)
                 .map(|index| {
                     Event::Gamepad(Gamepad {
@@ -604,6 +696,49 @@ mod tests {
                 },
                 "at most 900",
             ),
+            (
+                Message {
+                    seq: 300,
+                    edges: vec![edge(44)],
+                    ..Message::default()
+                },
+                "1 to 255 before it",
+            ),
+            (
+                Message {
+                    seq: 3,
+                    edges: vec![edge(3)],
+                    ..Message::default()
+                },
+                "1 to 255 before it",
+            ),
+            (
+                Message {
+                    seq: 9,
+                    edges: vec![edge(5), edge(4)],
+                    ..Message::default()
+                },
+                "oldest first",
+            ),
+            (
+                Message {
+                    seq: 9,
+                    edges: vec![Edge {
+                        seq: 8,
+                        event: Event::Wheel { dx: 0, dy: 1 },
+                    }],
+                    ..Message::default()
+                },
+                "a key or a button",
+            ),
+            (
+                Message {
+                    seq: 100,
+                    edges: (0..=MAX_EDGES as u64).map(|i| edge(50 + i)).collect(),
+                    ..Message::default()
+                },
+                "at most 16",
+            ),
         ];
         for (message, needle) in cases {
             let err = message.encode().unwrap_err().to_string();
@@ -611,11 +746,30 @@ mod tests {
         }
     }
 
+    fn edge(seq: u64) -> Edge {
+        Edge {
+            seq,
+            event: Event::Key {
+                usage: 0x04,
+                down: true,
+            },
+        }
+    }
+
     #[test]
     fn malformed_bytes_say_what_is_wrong() {
         let good = every_event().encode().unwrap();
         let mut wrong_version = good.clone();
-        wrong_version[0] = 2;
+        wrong_version[0] = 1;
+        // An edge from before the first message.
+        let mut before_start = Message {
+            seq: 2,
+            edges: vec![edge(1)],
+            ..Message::default()
+        }
+        .encode()
+        .unwrap();
+        before_start[20] = 3;
         let mut bad_flag = Message {
             events: vec![Event::Key {
                 usage: 4,
@@ -637,7 +791,8 @@ mod tests {
         *unknown.last_mut().unwrap() = 1;
         unknown.push(99);
         let cases = [
-            (wrong_version, "version 2"),
+            (wrong_version, "version 1"),
+            (before_start, "3 messages back from 2"),
             (bad_flag, "flag"),
             (bad_text, "UTF-8"),
             (unknown, "unknown event 99"),
