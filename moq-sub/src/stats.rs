@@ -15,6 +15,7 @@ use std::time::Instant;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use lantern_proto::frame_delay::FrameDelay;
 use lantern_proto::timing::LipSync;
 use lantern_proto::{audio::RATE, clock, histogram::Histogram, stamp::Stamp, sync::SyncMeter};
 use serde_json::json;
@@ -58,6 +59,8 @@ pub struct Stats {
     /// The connection's smoothed round-trip time (µs; 0 until known).
     pub rtt: Option<Arc<AtomicU64>>,
     flash_on: bool,
+    /// Salsify's per-frame delay, stalls and the share of frames shown (stamped content).
+    frame_delay: FrameDelay,
     /// Since when the stream has been away, while it is.
     away_since: Option<Instant>,
     /// Time spent waiting for the stream to come back, over the outages that ended.
@@ -86,6 +89,7 @@ impl Default for Stats {
             window: None,
             rtt: None,
             flash_on: false,
+            frame_delay: FrameDelay::new(),
             away_since: None,
             away_total: std::time::Duration::ZERO,
         }
@@ -133,6 +137,8 @@ impl Stats {
             self.summary.drops += (stamp.frame - last - 1) as u64;
         }
         self.summary.last_stamp = Some(stamp.frame);
+        self.frame_delay
+            .shown(stamp.frame, stamp.capture_us, shown_unix_us);
         let us = clock::elapsed_us(stamp.capture_us, shown_unix_us);
         self.g2g.record(us);
         self.total_g2g.record(us);
@@ -256,6 +262,22 @@ impl Stats {
             "outages": self.summary.outages,
             "outage_s": self.away_s(),
         });
+        let delay = self.frame_delay.figures();
+        if delay.source_frames > 0 {
+            extend(
+                &mut line,
+                json!({
+                    "frame_delay_ms_p50": ms(delay.p50_us),
+                    "frame_delay_ms_p95": ms(delay.p95_us),
+                    "frame_delay_ms_p99": ms(delay.p99_us),
+                    "frame_delay_ms_max": ms(delay.max_us),
+                    "shown_fraction": (delay.shown_fraction() * 1000.0).round() / 1000.0,
+                    "stalls": delay.stalls,
+                    "long_stalls": delay.long_stalls,
+                    "stalled_s": (delay.stalled_us as f64 / 1e5).round() / 10.0,
+                }),
+            );
+        }
         self.shared_figures(&mut line, true);
         line
     }
@@ -491,6 +513,9 @@ mod tests {
         );
         let total = stats.total();
         assert_eq!(total["g2g_ms_p50"], 2.0);
+        // Frames 7 and 8 were never shown: 4 of the source's 6 frames since the first shown.
+        assert_eq!(total["frame_delay_ms_p50"], 2.0);
+        assert_eq!(total["shown_fraction"], 0.667);
         assert_eq!(total["pts_to_shown_ms_p50"], 1.5);
         assert_eq!(total["latency_from"], "stamp");
         assert_eq!(total["net_ms_p50"], serde_json::Value::Null);

@@ -20,6 +20,7 @@
 pub mod audio;
 pub mod clock;
 mod error;
+pub mod frame_delay;
 pub mod h264;
 pub mod histogram;
 pub mod input;
