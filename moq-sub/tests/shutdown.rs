@@ -83,8 +83,10 @@ fn a_listen_port_in_use_is_an_error() {
     assert!(stderr.contains("Address already in use"), "{stderr}");
 }
 
+/// A relay that dies and stays away: the viewer redials and waits, then gives up as told
+/// (`--give-up`), with one line.
 #[test]
-fn a_viewer_whose_relay_vanishes_stops() {
+fn a_viewer_whose_relay_vanishes_gives_up_when_told() {
     let relay = Relay::start();
     let url = relay.url();
     let publisher = spawn(
@@ -93,7 +95,7 @@ fn a_viewer_whose_relay_vanishes_stops() {
     );
     let mut sub = spawn(
         bin("moq-sub"),
-        &["--url", &url, "--name", "gone", "--stats"],
+        &["--url", &url, "--name", "gone", "--stats", "--give-up", "2"],
     );
     // Once pictures flow (a stats line), the relay dies without a word (SIGKILL: no QUIC
     // close).
@@ -116,8 +118,9 @@ fn a_viewer_whose_relay_vanishes_stops() {
     assert_eq!(out.status.code(), Some(1), "{stderr:#?}");
     let last = stderr.last().map(String::as_str).unwrap_or_default();
     assert!(
-        last.starts_with("moq-sub: broadcast \"gone\""),
+        last.starts_with("moq-sub: broadcast \"gone\": not back within 2s"),
         "{stderr:#?}"
     );
+    assert!(stderr.iter().any(|l| l.contains("\"reconnecting\":true")));
     drop(publisher);
 }

@@ -208,7 +208,10 @@ mod tests {
         args.give_up = Some(0.0);
         assert_eq!(args.give_up(pipe).unwrap(), None);
         args.give_up = Some(2.5);
-        assert_eq!(args.give_up(None).unwrap(), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            args.give_up(None).unwrap(),
+            Some(Duration::from_millis(2500))
+        );
         args.give_up = Some(-1.0);
         let err = args.give_up(None).unwrap_err().to_string();
         assert!(err.contains("--give-up"), "{err}");
