@@ -69,6 +69,14 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     // The round trip, as the server reports it (whole ms, at least 1).
     assert!(seen["rtt_ms"].as_f64() >= Some(1.0), "{seen}");
     assert!(seen["stamp_gaps"].is_u64(), "{seen}");
+    // Salsify's frame delay, as moq-sub keeps it: every source frame since the first shown.
+    assert!(seen["frame_delay_ms_p50"].as_f64() > Some(0.0), "{seen}");
+    assert!(
+        seen["frame_delay_ms_p95"].as_f64() >= seen["frame_delay_ms_p50"].as_f64(),
+        "{seen}"
+    );
+    assert!(seen["shown_fraction"].as_f64() > Some(0.8), "{seen}");
+    assert!(seen["stalls"].is_u64(), "{seen}");
     // The sound plays too, and the page knows where it sits against the picture.
     assert!(seen["audio_frames"].as_u64() > Some(0), "{seen}");
     assert!(seen["av_offset_ms"].is_f64(), "{seen}");

@@ -3,18 +3,55 @@
 //
 // Latency is taken two ways, both on the host's clock (see ./clock): glass-to-glass from the
 // stamp in the picture (test content), and for any picture from its timestamp, the capture
-// time the host gave it. The stamp is the figure when there is one.
+// time the host gave it. The stamp is the figure when there is one. On stamped content the
+// page also keeps Salsify's frame delay, as moq-sub does (proto/src/frame_delay.rs): for every
+// source frame, capture → it or a newer frame shown; stalls; the share of frames shown.
+// Everything is kept in bounded memory (./histogram).
 
 import type { ClockOffset } from "./clock";
-
-/** The q-quantile of `values`, or null when there are none. */
-function quantile(values: number[], q: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
+import { Histogram } from "./histogram";
 
 const round = (ms: number | null) => (ms === null ? null : Math.round(ms * 100) / 100);
+const ms = (us: number | null) => round(us === null ? null : us / 1000);
+/** The screen unchanged this long is a stall, and this long one that spoils play (µs). */
+const STALL_US = 200_000;
+const LONG_STALL_US = 500_000;
+/** A jump in frame numbers beyond this is a new source, not frames lost. */
+const MAX_JUMP = 1 << 20;
+
+/** Salsify's per-frame delay (see proto's frame_delay, which this follows line for line). */
+class FrameDelay {
+  #newest?: { frame: number; captureUs: number };
+  #lastShownUs?: number;
+  delays = new Histogram();
+  shown = 0;
+  stalls = 0;
+  longStalls = 0;
+
+  /** Frame `frame`, captured at `captureUs`, shown at `shownUs` (one clock). */
+  record(frame: number, captureUs: number, shownUs: number) {
+    let from = this.#newest;
+    if (from && frame <= from.frame) return;
+    if (from && frame - from.frame > MAX_JUMP) from = undefined;
+    if (this.#lastShownUs !== undefined) {
+      const gap = shownUs - this.#lastShownUs;
+      if (gap > STALL_US) this.stalls++;
+      if (gap > LONG_STALL_US) this.longStalls++;
+    }
+    this.#lastShownUs = shownUs;
+    this.shown++;
+    if (!from) {
+      this.delays.record(shownUs - captureUs);
+    } else {
+      const span = frame - from.frame;
+      for (let step = 1; step <= span; step++) {
+        const captured = from.captureUs + ((captureUs - from.captureUs) * step) / span;
+        this.delays.record(shownUs - captured);
+      }
+    }
+    this.#newest = { frame, captureUs };
+  }
+}
 
 /** One second's (or the whole run's) figures. */
 export interface Figures {
@@ -36,6 +73,14 @@ export interface Figures {
   /** How much later the sound is heard than its picture is shown, ms (+ is sound late). */
   av_offset_ms: number | null;
   rtt_ms: number | null;
+  /** Salsify's frame delay over the run (stamped content), and the share of frames shown. */
+  frame_delay_ms_p50: number | null;
+  frame_delay_ms_p95: number | null;
+  frame_delay_ms_p99: number | null;
+  frame_delay_ms_max: number | null;
+  shown_fraction: number | null;
+  stalls: number;
+  long_stalls: number;
   /** Whose clock the latencies are on: "host" (estimated offset) or "local" (trusted). */
   clock: "host" | "local";
   clock_offset_ms: number;
@@ -50,13 +95,14 @@ export class Meter {
   #bytes = 0;
   #audioFrames = 0;
   #audioDrops = 0;
-  #latencies: number[] = [];
-  #ptsLatencies: number[] = [];
+  #latencies = new Histogram();
+  #ptsLatencies = new Histogram();
+  #frameDelay = new FrameDelay();
   /** This window's pictures, bytes and latencies. */
   #windowFrames = 0;
   #windowBytes = 0;
-  #windowLatencies: number[] = [];
-  #windowPtsLatencies: number[] = [];
+  #windowLatencies = new Histogram();
+  #windowPtsLatencies = new Histogram();
   #windowStart = performance.now();
   /** Media time (µs) → the wall time it was shown or heard (µs), the newest of each. */
   #lastShown?: { mediaUs: number; atUs: number };
@@ -67,9 +113,9 @@ export class Meter {
 
   constructor(readonly clock: ClockOffset) {}
 
-  /** `atUs` (this page's clock) − `thenUs` (the host's), ms. */
+  /** `atUs` (this page's clock) − `thenUs` (the host's), µs. */
   #since(thenUs: number, atUs: number): number {
-    return (atUs + this.clock.get().offsetUs - thenUs) / 1000;
+    return atUs + this.clock.get().offsetUs - thenUs;
   }
 
   received(bytes: number) {
@@ -83,18 +129,19 @@ export class Meter {
     this.#windowFrames++;
     this.#lastShown = { mediaUs, atUs };
     if (captureUs === undefined) return;
-    const ms = this.#since(captureUs, atUs);
-    this.#ptsLatencies.push(ms);
-    this.#windowPtsLatencies.push(ms);
+    const us = this.#since(captureUs, atUs);
+    this.#ptsLatencies.record(us);
+    this.#windowPtsLatencies.record(us);
   }
 
   /** A stamped picture (test content): its number and capture time, and when it was shown. */
   stamped(frame: number, captureUs: number, shownUs: number) {
     if (this.#lastStamp !== undefined && frame > this.#lastStamp) this.#stampGaps += frame - this.#lastStamp - 1;
     this.#lastStamp = frame;
-    const ms = this.#since(captureUs, shownUs);
-    this.#latencies.push(ms);
-    this.#windowLatencies.push(ms);
+    const us = this.#since(captureUs, shownUs);
+    this.#latencies.record(us);
+    this.#windowLatencies.record(us);
+    this.#frameDelay.record(frame, captureUs, shownUs + this.clock.get().offsetUs);
   }
 
   dropped() {
@@ -129,8 +176,8 @@ export class Meter {
     );
     this.#windowFrames = 0;
     this.#windowBytes = 0;
-    this.#windowLatencies = [];
-    this.#windowPtsLatencies = [];
+    this.#windowLatencies.clear();
+    this.#windowPtsLatencies.clear();
     this.#windowStart = performance.now();
     return figures;
   }
@@ -140,25 +187,34 @@ export class Meter {
     return this.#figures(this.#latencies, this.#ptsLatencies, null, null);
   }
 
-  #figures(latencies: number[], ptsLatencies: number[], fps: number | null, kbps: number | null): Figures {
-    const stamped = latencies.length > 0;
+  #figures(latencies: Histogram, ptsLatencies: Histogram, fps: number | null, kbps: number | null): Figures {
+    const stamped = latencies.count > 0;
     const clock = this.clock.get();
+    const delay = this.#frameDelay;
+    const sourceFrames = delay.delays.count;
     return {
       frames: this.frames,
       fps: fps === null ? 0 : Math.round(fps * 10) / 10,
       kbps: kbps === null ? 0 : Math.round(kbps),
       drops: this.#drops,
-      latency_ms_p50: round(quantile(stamped ? latencies : ptsLatencies, 0.5)),
-      latency_ms_p99: round(quantile(stamped ? latencies : ptsLatencies, 0.99)),
-      latency_from: stamped ? "stamp" : ptsLatencies.length > 0 ? "pts" : null,
-      pts_to_shown_ms_p50: round(quantile(ptsLatencies, 0.5)),
-      pts_to_shown_ms_p99: round(quantile(ptsLatencies, 0.99)),
-      stamped: this.#latencies.length,
+      latency_ms_p50: ms((stamped ? latencies : ptsLatencies).quantile(0.5)),
+      latency_ms_p99: ms((stamped ? latencies : ptsLatencies).quantile(0.99)),
+      latency_from: stamped ? "stamp" : ptsLatencies.count > 0 ? "pts" : null,
+      pts_to_shown_ms_p50: ms(ptsLatencies.quantile(0.5)),
+      pts_to_shown_ms_p99: ms(ptsLatencies.quantile(0.99)),
+      stamped: this.#latencies.count,
       stamp_gaps: this.#stampGaps,
       audio_frames: this.#audioFrames,
       audio_drops: this.#audioDrops,
       av_offset_ms: round(this.#avOffset()),
       rtt_ms: this.rttMs,
+      frame_delay_ms_p50: ms(delay.delays.quantile(0.5)),
+      frame_delay_ms_p95: ms(delay.delays.quantile(0.95)),
+      frame_delay_ms_p99: ms(delay.delays.quantile(0.99)),
+      frame_delay_ms_max: ms(delay.delays.max),
+      shown_fraction: sourceFrames ? Math.round((delay.shown / sourceFrames) * 1000) / 1000 : null,
+      stalls: delay.stalls,
+      long_stalls: delay.longStalls,
       clock: clock.source,
       clock_offset_ms: round(clock.offsetUs / 1000) ?? 0,
       clock_error_ms: clock.errorUs === null ? null : round(clock.errorUs / 1000),
