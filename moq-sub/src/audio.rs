@@ -182,11 +182,11 @@ pub(crate) fn play(
                 tracing::debug!(%e, "the audio track went away: waiting for it");
                 let reopened = handle.block_on(async {
                     tokio::select! {
-                        reopened = reopen.reopen(true) => Some(reopened),
+                        reopened = reopen.audio() => Some(reopened),
                         () = cancel.cancelled() => None,
                     }
                 });
-                match reopened.transpose()?.and_then(|(_, audio)| audio) {
+                match reopened.transpose()?.flatten() {
                     Some(back) if back.channels == audio.channels => {
                         audio = back;
                         // A new decoder for a new stream; the gap since is no gap to fill.

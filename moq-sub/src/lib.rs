@@ -546,7 +546,7 @@ fn wait_for_return(
     shown_to: &Shown,
 ) -> Result<Option<Video>, Error> {
     stats.away();
-    let mut reopening = std::pin::pin!(reopen.reopen(false));
+    let mut reopening = std::pin::pin!(reopen.video());
     loop {
         let next = handle.block_on(async {
             tokio::select! {
@@ -560,7 +560,7 @@ fn wait_for_return(
             Some(None) => report(stats, config, events, shown_to),
             Some(Some(reopened)) => {
                 stats.back();
-                let (video, _) = reopened?;
+                let video = reopened?;
                 tracing::info!(name = config.name, "the stream is back");
                 return Ok(Some(video));
             }

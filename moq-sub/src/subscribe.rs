@@ -153,14 +153,35 @@ impl Resubscribe {
         }
     }
 
-    /// The broadcast's video (and audio, `with_audio`) once it is back; an error when it is
-    /// not back within the give-up time, or at once for what waiting cannot fix (a codec
-    /// moq-sub does not play).
-    pub(crate) async fn reopen(&self, with_audio: bool) -> Result<(Video, Option<Audio>), Error> {
+    /// The broadcast's video once it is back (see [`Self::retry`]).
+    pub(crate) async fn video(&self) -> Result<Video, Error> {
+        self.retry(|| async {
+            let (broadcast, snapshot) = catalog(&self.origin, &self.name).await?;
+            video(&broadcast, &snapshot, &self.name).await
+        })
+        .await
+    }
+
+    /// The broadcast's Opus audio once it is back, None if it came back without any (see
+    /// [`Self::retry`]). Only the audio track is subscribed to.
+    pub(crate) async fn audio(&self) -> Result<Option<Audio>, Error> {
+        self.retry(|| async {
+            let (broadcast, snapshot) = catalog(&self.origin, &self.name).await?;
+            audio(&broadcast, &snapshot, &self.name).await
+        })
+        .await
+    }
+
+    /// Try `attempt` until it succeeds: an error when the broadcast is not back within the
+    /// give-up time, or at once for what waiting cannot fix (a codec moq-sub does not play).
+    async fn retry<T, F, A>(&self, attempt: F) -> Result<T, Error>
+    where
+        F: Fn() -> A,
+        A: std::future::Future<Output = Result<T, Error>>,
+    {
         let attempts = async {
             loop {
-                let attempt = open(&self.origin, &self.name, with_audio);
-                match tokio::time::timeout(RESUBSCRIBE_ATTEMPT, attempt).await {
+                match tokio::time::timeout(RESUBSCRIBE_ATTEMPT, attempt()).await {
                     Ok(Ok(opened)) => return Ok(opened),
                     Ok(Err(err @ Error::Broadcast { .. })) => {
                         tracing::debug!(%err, "the broadcast is not back yet");
@@ -190,20 +211,43 @@ pub async fn open(
     name: &str,
     with_audio: bool,
 ) -> Result<(Video, Option<Audio>), Error> {
-    let err = |why: &str, e: crate::error::Cause| Error::broadcast(name, why, Some(e));
-    // Waits for the announcement (the caller bounds the wait), so a subscriber may start first.
+    let (broadcast, snapshot) = catalog(origin, name).await?;
+    let video = video(&broadcast, &snapshot, name).await?;
+    let audio = match with_audio {
+        true => audio(&broadcast, &snapshot, name).await?,
+        false => None,
+    };
+    Ok((video, audio))
+}
+
+fn failed(name: &str, why: &str, cause: impl Into<crate::error::Cause>) -> Error {
+    Error::broadcast(name, why, Some(cause.into()))
+}
+
+/// Broadcast `name` once announced (the caller bounds the wait, so a subscriber may start
+/// first) and its first catalog that lists video (a publisher may list its video only once
+/// the first keyframe resolved the codec).
+async fn catalog(
+    origin: &moq_net::origin::Producer,
+    name: &str,
+) -> Result<(moq_net::broadcast::Consumer, Catalog), Error> {
     let broadcast = origin
         .consume()
         .routed_broadcast(name)
         .await
-        .map_err(|e| err("not available", e.into()))?;
+        .map_err(|e| failed(name, "not available", e))?;
     let mut catalog = crate::catalog::CatalogReader::subscribe(&broadcast)
         .await
-        .map_err(|e| err("no catalog", e))?;
-    // A publisher may list its video only once the first keyframe resolved the codec.
-    let snapshot = loop {
-        match catalog.next().await.map_err(|e| err("bad catalog", e))? {
-            Some(snapshot) if !snapshot.video.renditions.is_empty() => break snapshot,
+        .map_err(|e| failed(name, "no catalog", e))?;
+    loop {
+        match catalog
+            .next()
+            .await
+            .map_err(|e| failed(name, "bad catalog", e))?
+        {
+            Some(snapshot) if !snapshot.video.renditions.is_empty() => {
+                return Ok((broadcast, snapshot));
+            }
             Some(_) => continue,
             None => {
                 return Err(Error::broadcast(
@@ -213,49 +257,56 @@ pub async fn open(
                 ));
             }
         }
-    };
-    let choice = choose(&snapshot)?;
-    let (track, config) = choice.video;
-    let container = Container::try_from(config).map_err(|e| err("video rendition", e.into()))?;
-    let video = Video {
+    }
+}
+
+/// Subscribe to the H.264 video a catalog lists.
+async fn video(
+    broadcast: &moq_net::broadcast::Consumer,
+    snapshot: &Catalog,
+    name: &str,
+) -> Result<Video, Error> {
+    let (track, config) = choose(snapshot)?.video;
+    let container = Container::try_from(config).map_err(|e| failed(name, "video rendition", e))?;
+    let consumer = subscribe(broadcast, track, container, hang::catalog::PRIORITY.video)
+        .await
+        .map_err(|e| failed(name, "video track", e))?;
+    Ok(Video {
         track: track.to_string(),
         codec: config.codec.to_string(),
         description: config.description.as_ref().map(|d| d.to_vec()),
         framerate: config.framerate,
         feed: Feed::Moq {
-            consumer: Box::new(
-                subscribe(&broadcast, track, container, hang::catalog::PRIORITY.video)
-                    .await
-                    .map_err(|e| err("video track", e.into()))?,
-            ),
+            consumer: Box::new(consumer),
             clock: snapshot.clock,
         },
-    };
-    let audio = match choice.audio.filter(|_| with_audio) {
-        None => {
-            if with_audio && !snapshot.audio.renditions.is_empty() {
-                tracing::warn!("the broadcast's audio is not Opus: playing video only");
-            }
-            None
+    })
+}
+
+/// Subscribe to the Opus audio a catalog lists, if any.
+async fn audio(
+    broadcast: &moq_net::broadcast::Consumer,
+    snapshot: &Catalog,
+    name: &str,
+) -> Result<Option<Audio>, Error> {
+    let Some((track, config, head)) = choose(snapshot)?.audio else {
+        if !snapshot.audio.renditions.is_empty() {
+            tracing::warn!("the broadcast's audio is not Opus: playing video only");
         }
-        Some((track, config, head)) => {
-            let container =
-                Container::try_from(config).map_err(|e| err("audio rendition", e.into()))?;
-            Some(Audio {
-                track: track.to_string(),
-                channels: head.channels as u32,
-                sample_rate: config.sample_rate,
-                pre_skip: head.pre_skip,
-                feed: Feed::Moq {
-                    consumer: Box::new(
-                        subscribe(&broadcast, track, container, hang::catalog::PRIORITY.audio)
-                            .await
-                            .map_err(|e| err("audio track", e.into()))?,
-                    ),
-                    clock: snapshot.clock,
-                },
-            })
-        }
+        return Ok(None);
     };
-    Ok((video, audio))
+    let container = Container::try_from(config).map_err(|e| failed(name, "audio rendition", e))?;
+    let consumer = subscribe(broadcast, track, container, hang::catalog::PRIORITY.audio)
+        .await
+        .map_err(|e| failed(name, "audio track", e))?;
+    Ok(Some(Audio {
+        track: track.to_string(),
+        channels: head.channels as u32,
+        sample_rate: config.sample_rate,
+        pre_skip: head.pre_skip,
+        feed: Feed::Moq {
+            consumer: Box::new(consumer),
+            clock: snapshot.clock,
+        },
+    }))
 }

@@ -15,9 +15,10 @@ use crate::histogram::Histogram;
 pub const STALL_US: u64 = 200_000;
 /// …and longer than this, one that spoils play.
 pub const LONG_STALL_US: u64 = 500_000;
-/// A jump in frame numbers beyond this is a new source (a publisher restarted), not frames
-/// lost: counting it would cost a loop per frame number and say nothing true.
-const MAX_JUMP: u32 = 1 << 20;
+/// A jump in frame numbers beyond this (18 minutes at 60 fps) is a new source (a publisher
+/// restarted), not frames lost: counting it would say nothing true, and the bound keeps what
+/// one picture (whose stamp a stranger may have drawn) can cost to a few thousand steps.
+const MAX_JUMP: u32 = 1 << 16;
 
 #[derive(Clone, Debug, Default)]
 pub struct FrameDelay {

@@ -16,8 +16,9 @@ const ms = (us: number | null) => round(us === null ? null : us / 1000);
 /** The screen unchanged this long is a stall, and this long one that spoils play (µs). */
 const STALL_US = 200_000;
 const LONG_STALL_US = 500_000;
-/** A jump in frame numbers beyond this is a new source, not frames lost. */
-const MAX_JUMP = 1 << 20;
+/** A jump in frame numbers beyond this (18 minutes at 60 fps) is a new source, not frames
+ * lost; it also bounds what one picture can cost. */
+const MAX_JUMP = 1 << 16;
 
 /** Salsify's per-frame delay (see proto's frame_delay, which this follows line for line). */
 class FrameDelay {

@@ -155,7 +155,7 @@ impl Gate {
             Err(Rejected::OutOfOrder) => &mut self.counters.out_of_order,
         };
         *counter += 1;
-        let (message, late) = result?;
+        let (mut message, late) = result?;
         self.last_accepted_us = Some(now_us);
         let mut taken = Taken {
             sent_us: message.sent_us,
@@ -165,10 +165,10 @@ impl Gate {
         // Edges of messages this gate never took. On a viewer's first message there is no
         // telling which were taken before (by another gate, or before a restart): none.
         if let Some(newest) = newest {
-            for Edge { seq, event } in &message.edges {
-                if *seq > newest {
+            for Edge { seq, event } in std::mem::take(&mut message.edges) {
+                if seq > newest {
                     taken.recovered += 1;
-                    self.edge(event.clone(), out);
+                    self.edge(event, out);
                 }
             }
         }
