@@ -117,7 +117,7 @@ pub(crate) fn run(
     let mut result = Ok(());
     while let Some((mut frame, captured)) = mailbox.take() {
         let started = Instant::now();
-        let outcome = encoder.encode(&mut frame, captured.capture_us, |packet| {
+        let outcome = encoder.encode(&mut frame, captured.capture_us, false, |packet| {
             report.bytes += packet.data.len() as u64;
             video.write(packet.data, packet.pts_us, |track| track.write(&packet))
         });

@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .write(&mut picture)?;
         }
         let pts = (n as f64 * 1e6 / fps) as u64;
-        encoder.encode(&mut frame, pts, |p| {
+        encoder.encode(&mut frame, pts, false, |p| {
             packets.push(p.data.to_vec());
             Ok(())
         })?;

@@ -35,7 +35,7 @@ fn stamps_survive_x264_round_trip() {
             cube.render(n, &mut picture).unwrap();
             stamp(n).write(&mut picture).unwrap();
             encoder
-                .encode(&mut frame, stamp(n).capture_us, |packet| {
+                .encode(&mut frame, stamp(n).capture_us, false, |packet| {
                     assert_eq!(packet.keyframe, n % 30 == 0, "frame {n}");
                     packets.push(packet.data.to_vec());
                     Ok(())
