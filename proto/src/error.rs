@@ -19,6 +19,9 @@ pub enum Error {
     /// A viewer's input message that is malformed or out of range.
     #[error("input: {0}")]
     Input(String),
+    /// A viewer's feedback report that is malformed.
+    #[error("feedback: {0}")]
+    Feedback(String),
     #[error("i/o")]
     Io(#[from] std::io::Error),
 }

@@ -14,17 +14,21 @@
 //! - [`sync`]: the beep-and-flash signal that makes A/V offset measurable.
 //! - [`input`]: the viewer's input (keys, text, pointer, wheel, gamepads, touch) as one
 //!   versioned datagram per message.
+//! - [`feedback`]: what a viewer reports of its path (the datagram, and the viewer's meter).
+//! - [`rate`]: the publisher's bitrate and keyframes, from viewers' reports.
 //! - [`timing`]: the pipelines' timing decisions (pacing, audio timelines, lip sync, joining)
 //!   as state machines that take the time as an argument.
 
 pub mod audio;
 pub mod clock;
 mod error;
+pub mod feedback;
 pub mod frame_delay;
 pub mod h264;
 pub mod histogram;
 pub mod input;
 pub mod picture;
+pub mod rate;
 pub mod stamp;
 pub mod sync;
 pub mod timing;

@@ -1,0 +1,356 @@
+//! What a viewer tells the host about its path, a few times a second, on the `feedback`
+//! track beside its input: how fast video arrives, how much queue it crossed, frames it had
+//! to skip, whether it stalls, and whether it needs a keyframe. The host's rate control
+//! ([`crate::rate`]) turns the reports of the viewers that count into a bitrate.
+//!
+//! [`Report`] is the datagram (fixed size, versioned, strictly checked: it is untrusted
+//! network input); [`Meter`] is the viewer's side, which watches frames arrive and says when
+//! a report is due. Pure: every call takes the time.
+//!
+//! The queue is measured without a shared clock: each frame's (arrival − capture) is
+//! compared with the smallest seen over the last [`BASE_WINDOW_US`], so the clocks' offset
+//! cancels and what is left is the time spent in queues (and in crossing the path at its
+//! rate) beyond the path's best.
+
+use crate::Error;
+
+/// The report's format version.
+pub const VERSION: u8 = 1;
+/// A report's size on the wire.
+pub const BYTES: usize = 20;
+/// How often a viewer reports when nothing urgent happens.
+pub const INTERVAL_US: u64 = 100_000;
+/// The longest window a report may say it covers.
+pub const MAX_WINDOW_MS: u16 = 10_000;
+/// How far back the path's best delay is looked for.
+pub const BASE_WINDOW_US: u64 = 10_000_000;
+/// No frame for this long is a stall (as [`crate::frame_delay::STALL_US`]).
+pub const STALL_US: u64 = crate::frame_delay::STALL_US;
+
+const FLAG_KEYFRAME: u8 = 1;
+const FLAG_STALLED: u8 = 2;
+
+/// One viewer's report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Counts up by one per report from one viewer; the host drops repeats and old ones.
+    pub seq: u32,
+    /// The time this report covers, ms (1 ..= [`MAX_WINDOW_MS`]).
+    pub window_ms: u16,
+    /// Video received over the window, kbit/s.
+    pub recv_kbps: u32,
+    /// Delay beyond the path's best (queues, and crossing a slow link), ms.
+    pub queue_ms: u16,
+    /// Frames the viewer had to skip over the window (a group missed, a picture that did
+    /// not decode).
+    pub skipped: u16,
+    /// No video arrived for over [`STALL_US`].
+    pub stalled: bool,
+    /// The viewer cannot go on without a keyframe (it joined, or lost the reference).
+    pub keyframe: bool,
+    /// The sender's own estimate of the path to this viewer (moq-lite PROBE), kbit/s;
+    /// 0 when unknown.
+    pub path_kbps: u32,
+}
+
+fn bad(why: &str) -> Error {
+    Error::Feedback(why.to_string())
+}
+
+impl Report {
+    pub fn encode(&self) -> [u8; BYTES] {
+        let mut out = [0u8; BYTES];
+        out[0] = VERSION;
+        out[1] = u8::from(self.keyframe) * FLAG_KEYFRAME | u8::from(self.stalled) * FLAG_STALLED;
+        out[2..6].copy_from_slice(&self.seq.to_be_bytes());
+        out[6..8].copy_from_slice(&self.window_ms.to_be_bytes());
+        out[8..12].copy_from_slice(&self.recv_kbps.to_be_bytes());
+        out[12..14].copy_from_slice(&self.queue_ms.to_be_bytes());
+        out[14..16].copy_from_slice(&self.skipped.to_be_bytes());
+        out[16..20].copy_from_slice(&self.path_kbps.to_be_bytes());
+        out
+    }
+
+    /// Read a report, refusing anything that is not exactly one of this version.
+    pub fn decode(data: &[u8]) -> Result<Self, Error> {
+        let data: &[u8; BYTES] = data
+            .try_into()
+            .map_err(|_| bad("a report is exactly 20 bytes"))?;
+        if data[0] != VERSION {
+            return Err(bad("unknown report version"));
+        }
+        let flags = data[1];
+        if flags & !(FLAG_KEYFRAME | FLAG_STALLED) != 0 {
+            return Err(bad("unknown flags"));
+        }
+        let u16_at = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
+        let u32_at =
+            |i: usize| u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+        let report = Self {
+            seq: u32_at(2),
+            window_ms: u16_at(6),
+            recv_kbps: u32_at(8),
+            queue_ms: u16_at(12),
+            skipped: u16_at(14),
+            stalled: flags & FLAG_STALLED != 0,
+            keyframe: flags & FLAG_KEYFRAME != 0,
+            path_kbps: u32_at(16),
+        };
+        if report.window_ms == 0 || report.window_ms > MAX_WINDOW_MS {
+            return Err(bad("window out of range"));
+        }
+        Ok(report)
+    }
+}
+
+/// The smallest (arrival − capture) over the last [`BASE_WINDOW_US`], in one-second buckets
+/// (bounded memory, and an old best ages out).
+#[derive(Clone, Debug, Default)]
+struct Floor {
+    /// (bucket start, smallest delay in it), oldest first; at most 11.
+    buckets: std::collections::VecDeque<(u64, i64)>,
+}
+
+impl Floor {
+    const BUCKET_US: u64 = 1_000_000;
+
+    fn record(&mut self, now_us: u64, delay: i64) {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(start, _)| now_us.saturating_sub(*start) > BASE_WINDOW_US)
+        {
+            self.buckets.pop_front();
+        }
+        match self.buckets.back_mut() {
+            Some((start, min)) if now_us.saturating_sub(*start) < Self::BUCKET_US => {
+                *min = (*min).min(delay);
+            }
+            _ => self.buckets.push_back((now_us, delay)),
+        }
+    }
+
+    fn get(&self) -> Option<i64> {
+        self.buckets.iter().map(|(_, min)| *min).min()
+    }
+}
+
+/// The viewer's side: feed it every video frame as it arrives, ask it for a report.
+#[derive(Clone, Debug, Default)]
+pub struct Meter {
+    seq: u32,
+    floor: Floor,
+    /// When the current window began (the last report, or the first frame).
+    window_start: Option<u64>,
+    window_bytes: u64,
+    /// The smallest excess delay of a frame in this window, µs.
+    window_queue: Option<u64>,
+    skipped: u32,
+    /// The newest frame's arrival and excess delay, µs.
+    last: Option<(u64, u64)>,
+    want_keyframe: bool,
+    /// Whether the keyframe request was sent yet (a new request is sent at once).
+    asked: bool,
+    path_kbps: u32,
+}
+
+impl Meter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A video frame of `bytes` arrived at `arrived_us`; `captured_us` is its capture time
+    /// on the sender's clock, when known.
+    pub fn frame(&mut self, arrived_us: u64, captured_us: Option<u64>, bytes: usize, key: bool) {
+        self.window_start.get_or_insert(arrived_us);
+        self.window_bytes += bytes as u64;
+        if key {
+            self.want_keyframe = false;
+        }
+        let Some(captured) = captured_us else {
+            self.last = Some((arrived_us, self.last.map_or(0, |(_, q)| q)));
+            return;
+        };
+        let delay = arrived_us as i64 - captured as i64;
+        self.floor.record(arrived_us, delay);
+        let queue = (delay - self.floor.get().unwrap_or(delay)).max(0) as u64;
+        self.window_queue = Some(self.window_queue.map_or(queue, |q| q.min(queue)));
+        self.last = Some((arrived_us, queue));
+    }
+
+    /// Frames skipped (a group missed, a picture that did not decode).
+    pub fn skipped(&mut self, frames: u32) {
+        self.skipped = self.skipped.saturating_add(frames);
+    }
+
+    /// The viewer cannot go on without a keyframe; asked for in the next report, which is
+    /// due at once, and in every report until one arrives.
+    pub fn want_keyframe(&mut self) {
+        if !self.want_keyframe {
+            self.want_keyframe = true;
+            self.asked = false;
+        }
+    }
+
+    /// The sender's estimate of its path to this viewer, when the transport tells it.
+    pub fn path_estimate(&mut self, kbps: Option<u64>) {
+        self.path_kbps = kbps.map_or(0, |k| k.clamp(1, u64::from(u32::MAX)) as u32);
+    }
+
+    /// The report due at `now_us`, if one is: every [`INTERVAL_US`] once video has arrived,
+    /// and at once for a new keyframe request.
+    pub fn report(&mut self, now_us: u64) -> Option<Report> {
+        let start = self.window_start?;
+        let elapsed = now_us.saturating_sub(start);
+        let urgent = self.want_keyframe && !self.asked;
+        if elapsed < INTERVAL_US && !urgent {
+            return None;
+        }
+        let window_us = elapsed.clamp(1000, u64::from(MAX_WINDOW_MS) * 1000);
+        let since_last = self
+            .last
+            .map_or(elapsed, |(at, _)| now_us.saturating_sub(at));
+        // With no frame in the window, the delay has grown by at least the wait.
+        let queue_us = match self.window_queue {
+            Some(q) => q,
+            None => self.last.map_or(0, |(_, q)| q) + since_last,
+        };
+        let report = Report {
+            seq: self.seq,
+            window_ms: (window_us / 1000) as u16,
+            recv_kbps: (self.window_bytes * 8 * 1000 / window_us).min(u64::from(u32::MAX)) as u32,
+            queue_ms: (queue_us / 1000).min(u64::from(u16::MAX)) as u16,
+            skipped: self.skipped.min(u32::from(u16::MAX)) as u16,
+            stalled: since_last > STALL_US,
+            keyframe: self.want_keyframe,
+            path_kbps: self.path_kbps,
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.asked |= self.want_keyframe;
+        self.window_start = Some(now_us);
+        self.window_bytes = 0;
+        self.window_queue = None;
+        self.skipped = 0;
+        Some(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1000;
+
+    fn report() -> Report {
+        Report {
+            seq: 7,
+            window_ms: 100,
+            recv_kbps: 4400,
+            queue_ms: 12,
+            skipped: 3,
+            stalled: true,
+            keyframe: true,
+            path_kbps: 9000,
+        }
+    }
+
+    #[test]
+    fn a_report_goes_through_the_wire_unchanged() {
+        let bytes = report().encode();
+        assert_eq!(bytes.len(), BYTES);
+        assert_eq!(Report::decode(&bytes).unwrap(), report());
+    }
+
+    #[test]
+    fn anything_but_an_exact_report_is_refused() {
+        let good = report().encode();
+        assert!(Report::decode(&good[..19]).is_err());
+        assert!(Report::decode(&[good.as_slice(), &[0]].concat()).is_err());
+        let mut version = good;
+        version[0] = 2;
+        assert!(Report::decode(&version).is_err());
+        let mut flags = good;
+        flags[1] |= 4;
+        assert!(Report::decode(&flags).is_err());
+        for window in [0u16, MAX_WINDOW_MS + 1] {
+            let mut bytes = good;
+            bytes[6..8].copy_from_slice(&window.to_be_bytes());
+            assert!(Report::decode(&bytes).is_err(), "window {window}");
+        }
+    }
+
+    /// Frames at 60 fps of `bytes`, each `delay(n)` after its capture; the sender's clock
+    /// runs 5 s ahead of the viewer's, which must not matter.
+    fn play(meter: &mut Meter, frames: std::ops::Range<u64>, delay: impl Fn(u64) -> u64) {
+        for n in frames {
+            let captured = n * 16_667 + 5_000_000;
+            meter.frame(n * 16_667 + delay(n), Some(captured), 10_000, n == 0);
+        }
+    }
+
+    #[test]
+    fn the_queue_is_the_delay_beyond_the_paths_best_whatever_the_clocks() {
+        let mut meter = Meter::new();
+        play(&mut meter, 0..6, |_| 20 * MS);
+        let first = meter.report(6 * 16_667 + 20 * MS).unwrap();
+        assert_eq!(first.queue_ms, 0);
+        assert_eq!(first.seq, 0);
+        assert!(!first.stalled);
+        // 10 kB a frame at 60 fps is 4.8 Mbit/s.
+        assert!((4500..5100).contains(&first.recv_kbps), "{first:?}");
+        // The path slows: every frame of the next window is at least 80 ms later.
+        play(&mut meter, 6..12, |n| 100 * MS + n * MS);
+        let second = meter.report(12 * 16_667 + 120 * MS).unwrap();
+        assert_eq!(second.queue_ms, 86);
+        assert_eq!(second.seq, 1);
+    }
+
+    #[test]
+    fn no_frame_for_a_while_is_a_growing_queue_and_then_a_stall() {
+        let mut meter = Meter::new();
+        play(&mut meter, 0..6, |_| 20 * MS);
+        let last = 5 * 16_667 + 20 * MS;
+        meter.report(last + 20 * MS).unwrap();
+        let quiet = meter.report(last + 150 * MS).unwrap();
+        assert_eq!(quiet.queue_ms, 150);
+        assert!(!quiet.stalled);
+        assert_eq!(quiet.recv_kbps, 0);
+        let stalled = meter.report(last + 300 * MS).unwrap();
+        assert!(stalled.stalled);
+    }
+
+    #[test]
+    fn reports_come_every_interval_and_a_keyframe_request_at_once_until_one_arrives() {
+        let mut meter = Meter::new();
+        assert_eq!(meter.report(0), None, "nothing before the first frame");
+        play(&mut meter, 0..2, |_| 0);
+        assert_eq!(meter.report(20 * MS), None);
+        meter.skipped(4);
+        meter.want_keyframe();
+        let asked = meter.report(21 * MS).unwrap();
+        assert!(asked.keyframe);
+        assert_eq!(asked.skipped, 4);
+        assert_eq!(
+            meter.report(22 * MS),
+            None,
+            "asked once, then at the interval"
+        );
+        let again = meter.report(21 * MS + INTERVAL_US).unwrap();
+        assert!(again.keyframe);
+        assert_eq!(again.skipped, 0);
+        meter.frame(200 * MS, None, 100, true);
+        assert!(!meter.report(200 * MS + INTERVAL_US).unwrap().keyframe);
+    }
+
+    #[test]
+    fn the_paths_best_ages_out() {
+        let mut meter = Meter::new();
+        meter.frame(0, Some(0), 1, true);
+        // A route change: 50 ms more from then on, for longer than the window.
+        for s in 1..=12u64 {
+            meter.frame(s * 1_000_000, Some(s * 1_000_000 - 50 * MS), 1, false);
+        }
+        let report = meter.report(12 * 1_000_000 + MS).unwrap();
+        assert_eq!(report.queue_ms, 0);
+    }
+}

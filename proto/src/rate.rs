@@ -1,0 +1,571 @@
+//! The publisher's rate control: from the reports of the viewers that count (see
+//! [`crate::feedback`]), the bitrate to encode at, whether to skip a frame, and whether to
+//! make a keyframe now. Pure: every call takes the time, in µs.
+//!
+//! Each viewer has an estimate of its own; the stream follows the lowest. An estimate:
+//! - **falls** when the viewer's queue passes [`HIGH_QUEUE_MS`], it stalls, or it skipped
+//!   frames: to a little under what actually reached it (the path's rate while a queue
+//!   stands), harder when the queue is deep, at most once per [`DECREASE_GAP_US`] (the time
+//!   a cut takes to show in the reports);
+//! - **holds** for [`HOLD_US`] after a fall, and while the queue is between the thresholds;
+//! - **grows** while the queue stays under [`LOW_QUEUE_MS`]: fast ([`FAST_GROWTH`] a second,
+//!   compounding) far from the rate where it last fell, slowly near it, and never while far
+//!   less arrives than is sent (the encoder, not the path, is the limit then).
+//!
+//! While a viewer's queue is deeper than [`DRAIN_QUEUE_MS`], every other frame is skipped:
+//! fewer frames now is better than every frame late. A keyframe asked for is granted at once
+//! unless one was forced within [`KEYFRAME_GAP_US`].
+//!
+//! The publisher's own connection can only lower the rate ([`RateControl::send_estimate`]):
+//! its congestion controller sees the first hop, which through a relay is rarely the narrow
+//! one, and an estimate that is app-limited says nothing about more room.
+
+use std::collections::BTreeMap;
+
+use crate::feedback::Report;
+
+/// A queue deeper than this is congestion.
+pub const HIGH_QUEUE_MS: u16 = 50;
+/// A queue shallower than this is room to grow.
+pub const LOW_QUEUE_MS: u16 = 20;
+/// A queue deeper than this is drained by skipping frames too.
+pub const DRAIN_QUEUE_MS: u16 = 200;
+/// At most one fall per viewer in this time.
+pub const DECREASE_GAP_US: u64 = 250_000;
+/// No growth for this long after a fall.
+pub const HOLD_US: u64 = 400_000;
+/// Growth a second, far from the last congestion, and near it.
+pub const FAST_GROWTH: f64 = 0.8;
+pub const SLOW_GROWTH: f64 = 0.15;
+/// How long the rate of the last congestion is remembered.
+const CONGESTION_MEMORY_US: u64 = 5_000_000;
+/// A viewer whose last report is older than this no longer counts.
+pub const FORGET_US: u64 = 3_000_000;
+/// A viewer's reports closer together than this are dropped.
+pub const MIN_REPORT_GAP_US: u64 = 20_000;
+/// At most this many viewers are followed; reports from more are dropped.
+pub const MAX_VIEWERS: usize = 64;
+/// At most one forced keyframe in this time.
+pub const KEYFRAME_GAP_US: u64 = 1_000_000;
+
+/// The bounds and the starting point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub start_bps: u64,
+    pub min_bps: u64,
+    pub max_bps: u64,
+}
+
+/// What to do with the next frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub bitrate_bps: u64,
+    /// Make it a keyframe (a viewer asked).
+    pub keyframe: bool,
+    /// Do not encode it at all (a viewer's queue is deep).
+    pub skip: bool,
+}
+
+/// Why a report was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Its sequence number is not newer than the last one taken.
+    Old,
+    /// It came too soon after the last one taken.
+    TooSoon,
+    /// Too many viewers are followed already.
+    Crowded,
+}
+
+/// What the controller did, for the stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub reports: u64,
+    pub refused_old: u64,
+    pub refused_too_soon: u64,
+    pub refused_crowded: u64,
+    pub decreases: u64,
+    pub keyframes_asked: u64,
+    pub keyframes_forced: u64,
+    pub frames_skipped: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Viewer {
+    seq: u32,
+    last_us: u64,
+    estimate: f64,
+    last_decrease_us: Option<u64>,
+    last_growth_us: u64,
+    /// The rate at which the path last filled, and when.
+    congested: Option<(f64, u64)>,
+    queue_ms: u16,
+}
+
+#[derive(Clone, Debug)]
+pub struct RateControl {
+    config: Config,
+    viewers: BTreeMap<u64, Viewer>,
+    keyframe_wanted: bool,
+    last_forced_us: Option<u64>,
+    /// What the publisher's own connection allows, when it is below what is sent.
+    send_cap: Option<f64>,
+    /// The encoder's output: a window's start and bytes, and the last window's rate.
+    sent_window: Option<(u64, u64)>,
+    sent_bps: Option<f64>,
+    skip_next: bool,
+    counters: Counters,
+}
+
+impl RateControl {
+    pub fn new(config: Config) -> Self {
+        let min_bps = config.min_bps.max(1);
+        let max_bps = config.max_bps.max(min_bps);
+        Self {
+            config: Config {
+                start_bps: config.start_bps.clamp(min_bps, max_bps),
+                min_bps,
+                max_bps,
+            },
+            viewers: BTreeMap::new(),
+            keyframe_wanted: false,
+            last_forced_us: None,
+            send_cap: None,
+            sent_window: None,
+            sent_bps: None,
+            skip_next: false,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Viewers whose reports count now.
+    pub fn viewers(&self, now_us: u64) -> usize {
+        self.fresh(now_us).count()
+    }
+
+    /// The deepest queue the viewers that count reported last, ms.
+    pub fn worst_queue_ms(&self, now_us: u64) -> Option<u16> {
+        self.fresh(now_us).map(|v| v.queue_ms).max()
+    }
+
+    fn fresh(&self, now_us: u64) -> impl Iterator<Item = &Viewer> {
+        self.viewers
+            .values()
+            .filter(move |v| now_us.saturating_sub(v.last_us) <= FORGET_US)
+    }
+
+    /// A report from `viewer` (a key of the caller's: one per viewer that counts).
+    pub fn report(&mut self, now_us: u64, viewer: u64, report: &Report) -> Result<(), Refused> {
+        let refused = self.take(now_us, viewer, report);
+        match refused {
+            Ok(()) => self.counters.reports += 1,
+            Err(Refused::Old) => self.counters.refused_old += 1,
+            Err(Refused::TooSoon) => self.counters.refused_too_soon += 1,
+            Err(Refused::Crowded) => self.counters.refused_crowded += 1,
+        }
+        refused
+    }
+
+    fn take(&mut self, now_us: u64, key: u64, report: &Report) -> Result<(), Refused> {
+        let new = !self.viewers.contains_key(&key);
+        if new {
+            // Make room by forgetting viewers gone quiet, never by dropping one that reports.
+            if self.viewers.len() >= MAX_VIEWERS {
+                self.viewers
+                    .retain(|_, v| now_us.saturating_sub(v.last_us) <= FORGET_US);
+            }
+            if self.viewers.len() >= MAX_VIEWERS {
+                return Err(Refused::Crowded);
+            }
+            let start = self.target(now_us) as f64;
+            self.viewers.insert(
+                key,
+                Viewer {
+                    seq: report.seq.wrapping_sub(1),
+                    last_us: now_us,
+                    estimate: start,
+                    last_decrease_us: None,
+                    last_growth_us: now_us,
+                    congested: None,
+                    queue_ms: 0,
+                },
+            );
+        }
+        let config = self.config;
+        let sending = self.sent_bps;
+        let viewer = self.viewers.get_mut(&key).expect("inserted above");
+        // Sequence numbers wrap: newer means less than half the space ahead.
+        let ahead = report.seq.wrapping_sub(viewer.seq);
+        if ahead == 0 || ahead > u32::MAX / 2 {
+            return Err(Refused::Old);
+        }
+        if !new && now_us.saturating_sub(viewer.last_us) < MIN_REPORT_GAP_US {
+            return Err(Refused::TooSoon);
+        }
+        viewer.seq = report.seq;
+        viewer.last_us = now_us;
+        viewer.queue_ms = report.queue_ms;
+        if report.keyframe {
+            self.counters.keyframes_asked += 1;
+            self.keyframe_wanted = true;
+        }
+        if viewer.update(now_us, report, config, sending) {
+            self.counters.decreases += 1;
+        }
+        Ok(())
+    }
+
+    /// A viewer left: its reports no longer count.
+    pub fn forget(&mut self, viewer: u64) {
+        self.viewers.remove(&viewer);
+    }
+
+    /// The publisher's connection's estimate of its own path (None: unknown).
+    pub fn send_estimate(&mut self, bps: Option<u64>) {
+        self.send_cap = match (bps, self.sent_bps) {
+            // Only an estimate below what is already sent says something: the path took
+            // less than it was given.
+            (Some(bps), Some(sent)) if (bps as f64) < 0.8 * sent => Some(0.9 * bps as f64),
+            _ => None,
+        };
+    }
+
+    /// The encoder put out `bytes` at `now_us`.
+    pub fn sent(&mut self, now_us: u64, bytes: usize) {
+        let (start, total) = self.sent_window.get_or_insert((now_us, 0));
+        *total += bytes as u64;
+        let elapsed = now_us.saturating_sub(*start);
+        if elapsed >= 500_000 {
+            self.sent_bps = Some(*total as f64 * 8.0 * 1e6 / elapsed as f64);
+            self.sent_window = Some((now_us, 0));
+        }
+    }
+
+    /// The encoder made a keyframe (asked for or not): a viewer waiting for one has it.
+    pub fn keyframe_sent(&mut self) {
+        self.keyframe_wanted = false;
+    }
+
+    /// The bitrate to encode at now.
+    pub fn target(&self, now_us: u64) -> u64 {
+        let viewers = self.fresh(now_us).map(|v| v.estimate).reduce(f64::min);
+        let mut target = viewers.unwrap_or(self.config.start_bps as f64);
+        if let Some(cap) = self.send_cap {
+            target = target.min(cap);
+        }
+        (target as u64).clamp(self.config.min_bps, self.config.max_bps)
+    }
+
+    /// What to do with the frame about to be encoded at `now_us`.
+    pub fn frame(&mut self, now_us: u64) -> Frame {
+        let deep = self
+            .worst_queue_ms(now_us)
+            .is_some_and(|q| q > DRAIN_QUEUE_MS);
+        // Every other frame while deep, starting with the first.
+        let skip = deep && !self.skip_next;
+        self.skip_next = skip;
+        let keyframe = !skip
+            && self.keyframe_wanted
+            && self
+                .last_forced_us
+                .is_none_or(|at| now_us.saturating_sub(at) >= KEYFRAME_GAP_US);
+        if keyframe {
+            self.last_forced_us = Some(now_us);
+            self.keyframe_wanted = false;
+            self.counters.keyframes_forced += 1;
+        }
+        if skip {
+            self.counters.frames_skipped += 1;
+        }
+        Frame {
+            bitrate_bps: self.target(now_us),
+            keyframe,
+            skip,
+        }
+    }
+}
+
+impl Viewer {
+    /// Move the estimate for a report taken at `now_us`; true when it fell.
+    fn update(&mut self, now_us: u64, report: &Report, config: Config, sent: Option<f64>) -> bool {
+        let (min, max) = (config.min_bps as f64, config.max_bps as f64);
+        let received = f64::from(report.recv_kbps) * 1000.0;
+        if self
+            .congested
+            .is_some_and(|(_, at)| now_us.saturating_sub(at) > CONGESTION_MEMORY_US)
+        {
+            self.congested = None;
+        }
+        let congested = report.queue_ms > HIGH_QUEUE_MS || report.stalled || report.skipped > 0;
+        if congested {
+            let ready = self
+                .last_decrease_us
+                .is_none_or(|at| now_us.saturating_sub(at) >= DECREASE_GAP_US);
+            if !ready {
+                return false;
+            }
+            // What arrived is what the path carries while a queue stands; nothing arriving
+            // at all (a stall) halves.
+            let base = match received > 0.0 {
+                true => self.estimate.min(received),
+                false => self.estimate * 0.5,
+            };
+            let factor = match report.queue_ms > DRAIN_QUEUE_MS {
+                true => 0.6,
+                false => 0.85,
+            };
+            self.congested = Some((base, now_us));
+            self.estimate = (base * factor).clamp(min, max);
+            self.last_decrease_us = Some(now_us);
+            self.last_growth_us = now_us;
+            return true;
+        }
+        let holding = self
+            .last_decrease_us
+            .is_some_and(|at| now_us.saturating_sub(at) < HOLD_US);
+        // Growing while far less arrives than is sent would only widen the gap.
+        let limited = sent.is_some_and(|sent| received < 0.5 * sent.min(self.estimate));
+        let elapsed_s = (now_us.saturating_sub(self.last_growth_us) as f64 / 1e6).min(0.5);
+        self.last_growth_us = now_us;
+        if report.queue_ms >= LOW_QUEUE_MS || holding || limited {
+            return false;
+        }
+        let near = self
+            .congested
+            .is_some_and(|(rate, _)| self.estimate > 0.9 * rate && self.estimate < 1.1 * rate);
+        let growth = if near { SLOW_GROWTH } else { FAST_GROWTH };
+        self.estimate = (self.estimate * (1.0 + growth * elapsed_s)).clamp(min, max);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1000;
+    const MBIT: u64 = 1_000_000;
+
+    fn control() -> RateControl {
+        RateControl::new(Config {
+            start_bps: 4 * MBIT,
+            min_bps: 200_000,
+            max_bps: 12 * MBIT,
+        })
+    }
+
+    /// A simulated path: a bottleneck of `capacity` (bit/s, changing with time) behind an
+    /// unbounded queue, the encoder sending exactly the target, a report every 100 ms with
+    /// 30 ms of feedback delay. Returns (time, target, queue ms) every report.
+    fn simulate(
+        rc: &mut RateControl,
+        seconds: u64,
+        capacity: impl Fn(u64) -> f64,
+    ) -> Vec<(u64, u64, f64)> {
+        let mut queue_bits = 0.0f64;
+        let mut out = Vec::new();
+        let mut seq = 0;
+        let tick = 10 * MS;
+        let mut window_bits = 0.0;
+        let mut history: Vec<(u64, f64)> = Vec::new();
+        for step in 0..seconds * 1_000_000 / tick {
+            let now = step * tick;
+            let frame = rc.frame(now);
+            let sent = frame.bitrate_bps as f64 * tick as f64 / 1e6;
+            rc.sent(now, (sent / 8.0) as usize);
+            queue_bits += sent;
+            let served = (capacity(now) * tick as f64 / 1e6).min(queue_bits);
+            queue_bits -= served;
+            window_bits += served;
+            history.push((now, queue_bits / capacity(now) * 1000.0));
+            if now % (100 * MS) == 0 && now > 0 {
+                // The viewer saw the queue as it was 30 ms ago.
+                let seen = history
+                    .iter()
+                    .rev()
+                    .find(|(t, _)| *t <= now - 30 * MS)
+                    .map_or(0.0, |(_, q)| *q);
+                let report = Report {
+                    seq,
+                    window_ms: 100,
+                    recv_kbps: (window_bits / 100.0) as u32,
+                    queue_ms: seen as u16,
+                    ..Report::default()
+                };
+                seq += 1;
+                window_bits = 0.0;
+                rc.report(now, 1, &report).unwrap();
+                out.push((now, frame.bitrate_bps, seen));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn with_no_viewer_the_rate_is_the_start_rate() {
+        let mut rc = control();
+        assert_eq!(rc.frame(0).bitrate_bps, 4 * MBIT);
+        assert_eq!(rc.viewers(0), 0);
+    }
+
+    #[test]
+    fn the_rate_follows_a_step_down_and_back_up_without_a_standing_queue() {
+        let mut rc = control();
+        let capacity = |now: u64| match now / 1_000_000 {
+            0..10 => 8e6,
+            10..20 => 2e6,
+            _ => 8e6,
+        };
+        let trace = simulate(&mut rc, 30, capacity);
+        let at = |s: f64| trace.iter().find(|(t, ..)| *t as f64 >= s * 1e6).unwrap().1;
+        // Up from the start towards 8 Mbit/s, down to under 2 within a second of the step,
+        // and back above 90 % of 8 within 3 s of the step up.
+        assert!(at(9.9) > 6 * MBIT, "before the step: {}", at(9.9));
+        assert!(
+            at(11.0) < 2 * MBIT,
+            "a second after the step down: {}",
+            at(11.0)
+        );
+        assert!(at(19.9) > MBIT, "on the low link: {}", at(19.9));
+        let back = trace
+            .iter()
+            .find(|(t, rate, _)| *t >= 20_000_000 && *rate as f64 >= 0.9 * 8e6)
+            .map(|(t, ..)| (*t - 20_000_000) as f64 / 1e6);
+        assert!(
+            back.is_some_and(|s| s <= 3.0),
+            "back to 90 % after {back:?} s"
+        );
+        // The queue: the worst of the step down is brief, and it drains.
+        let queued = |from: f64, to: f64| {
+            trace
+                .iter()
+                .filter(|(t, ..)| (*t as f64) >= from * 1e6 && (*t as f64) < to * 1e6)
+                .map(|(.., q)| *q)
+                .fold(0.0, f64::max)
+        };
+        assert!(queued(12.0, 20.0) < 100.0, "{}", queued(12.0, 20.0));
+        assert!(queued(23.0, 30.0) < 100.0, "{}", queued(23.0, 30.0));
+    }
+
+    #[test]
+    fn the_lowest_viewer_sets_the_rate_and_a_departed_one_stops_counting() {
+        let mut rc = control();
+        let calm = |seq| Report {
+            seq,
+            window_ms: 100,
+            recv_kbps: 4000,
+            queue_ms: 5,
+            ..Report::default()
+        };
+        let congested = |seq| Report {
+            queue_ms: 120,
+            recv_kbps: 1000,
+            ..calm(seq)
+        };
+        rc.report(100 * MS, 1, &calm(0)).unwrap();
+        rc.report(100 * MS, 2, &congested(0)).unwrap();
+        assert_eq!(rc.target(100 * MS), 850_000);
+        assert_eq!(rc.counters().decreases, 1);
+        rc.forget(2);
+        assert!(rc.target(100 * MS) >= 4 * MBIT);
+        // A viewer that went quiet stops counting after a while.
+        rc.report(200 * MS, 3, &congested(0)).unwrap();
+        assert_eq!(rc.target(200 * MS), 850_000);
+        rc.report(200 * MS + FORGET_US, 1, &calm(1)).unwrap();
+        assert!(rc.target(300 * MS + FORGET_US) >= 4 * MBIT);
+    }
+
+    #[test]
+    fn repeats_floods_and_crowds_are_refused_and_counted() {
+        let mut rc = control();
+        let report = |seq| Report {
+            seq,
+            window_ms: 100,
+            ..Report::default()
+        };
+        rc.report(0, 1, &report(5)).unwrap();
+        assert_eq!(rc.report(100 * MS, 1, &report(5)), Err(Refused::Old));
+        assert_eq!(rc.report(100 * MS, 1, &report(4)), Err(Refused::Old));
+        assert_eq!(rc.report(105 * MS, 1, &report(6)), Ok(()));
+        assert_eq!(rc.report(110 * MS, 1, &report(7)), Err(Refused::TooSoon));
+        for viewer in 2..=MAX_VIEWERS as u64 {
+            rc.report(200 * MS, viewer, &report(0)).unwrap();
+        }
+        assert_eq!(rc.report(200 * MS, 1000, &report(0)), Err(Refused::Crowded));
+        // Viewers gone quiet make room.
+        rc.report(300 * MS + FORGET_US, 1000, &report(0)).unwrap();
+        let counters = rc.counters();
+        assert_eq!(
+            (
+                counters.refused_old,
+                counters.refused_too_soon,
+                counters.refused_crowded
+            ),
+            (2, 1, 1)
+        );
+    }
+
+    #[test]
+    fn keyframes_come_when_asked_at_most_one_a_second() {
+        let mut rc = control();
+        let ask = |seq| Report {
+            seq,
+            window_ms: 100,
+            keyframe: true,
+            ..Report::default()
+        };
+        assert!(!rc.frame(0).keyframe);
+        rc.report(10 * MS, 1, &ask(0)).unwrap();
+        assert!(rc.frame(20 * MS).keyframe);
+        assert!(!rc.frame(40 * MS).keyframe);
+        rc.report(100 * MS, 1, &ask(1)).unwrap();
+        assert!(!rc.frame(120 * MS).keyframe, "too soon after the last one");
+        assert!(rc.frame(1020 * MS).keyframe);
+        // A keyframe the encoder made anyway answers a request.
+        rc.report(1100 * MS, 1, &ask(2)).unwrap();
+        rc.keyframe_sent();
+        assert!(!rc.frame(2100 * MS).keyframe);
+        assert_eq!(rc.counters().keyframes_forced, 2);
+    }
+
+    #[test]
+    fn a_deep_queue_skips_every_other_frame() {
+        let mut rc = control();
+        let deep = Report {
+            seq: 0,
+            window_ms: 100,
+            queue_ms: 400,
+            recv_kbps: 1000,
+            ..Report::default()
+        };
+        rc.report(0, 1, &deep).unwrap();
+        let skips: Vec<bool> = (1..=4).map(|n| rc.frame(n * 16 * MS).skip).collect();
+        assert_eq!(skips, [true, false, true, false]);
+        assert_eq!(rc.target(0), 600_000);
+        let calm = Report {
+            seq: 1,
+            queue_ms: 10,
+            ..deep
+        };
+        rc.report(300 * MS, 1, &calm).unwrap();
+        assert!(!rc.frame(310 * MS).skip);
+    }
+
+    #[test]
+    fn the_publishers_own_path_only_ever_lowers_the_rate() {
+        let mut rc = control();
+        for ms in (0..=600).step_by(20) {
+            rc.sent(ms * MS, 10_000); // 4 Mbit/s
+        }
+        rc.send_estimate(Some(100 * MBIT));
+        assert_eq!(rc.target(MS), 4 * MBIT);
+        rc.send_estimate(Some(2 * MBIT));
+        assert_eq!(rc.target(MS), 1_800_000);
+        rc.send_estimate(None);
+        assert_eq!(rc.target(MS), 4 * MBIT);
+    }
+}
