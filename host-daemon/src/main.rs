@@ -155,6 +155,11 @@ struct RunArgs {
     #[command(flatten)]
     h264: moq_pub::encode::H264Args,
 
+    /// An adaptive bitrate follows the granted players' feedback (every viewer's with
+    /// --input open); spectators never pull it down.
+    #[command(flatten)]
+    rate: moq_pub::rate::RateArgs,
+
     /// The compositor: sway (wlroots, headless; pixman without a GPU); gamescope (headless
     /// backend, needs a GPU; the picture from its PipeWire node; view-only for now); or auto:
     /// gamescope where it can run, else sway.
@@ -291,6 +296,7 @@ async fn run(
         },
         rtp: args.rtp,
         h264: args.h264,
+        rate: args.rate,
         audio,
         capture: args.capture,
         user: args.user,

@@ -35,6 +35,7 @@ pub struct Config {
     /// Also send the stream as plain RTP here (see `moq_pub::rtp`).
     pub rtp: Option<moq_pub::rtp::RtpUrl>,
     pub h264: moq_pub::encode::H264Args,
+    pub rate: moq_pub::rate::RateArgs,
     /// `None`: no sound server, no audio track.
     pub audio: Option<AudioSettings>,
     /// Where the picture comes from.
@@ -259,11 +260,15 @@ impl Parts {
         let stop = cancel.child_token();
         let (video, audio) = self.open_sources(config, ready, &meter, &stop).await?;
         let (publish_events, mut published) = tokio::sync::mpsc::unbounded_channel();
-        let input = self.start_input(config, ready, &stop)?;
+        // The granted players' feedback (see `input`), for the adaptive bitrate.
+        let feedback = moq_pub::rate::Feedback::new();
+        let input = self.start_input(config, ready, &feedback, &stop)?;
         let options = moq_pub::Options {
             name: config.name.clone(),
             target: config.target.clone(),
             h264: config.h264.clone(),
+            rate: config.rate.clone(),
+            feedback: Some(feedback),
             frames: None,
             stamp: config.stamp,
             audio: match config.audio {
@@ -349,6 +354,7 @@ impl Parts {
         &self,
         config: &Config,
         ready: &Ready,
+        feedback: &moq_pub::rate::Feedback,
         stop: &CancellationToken,
     ) -> Result<Option<(moq_net::origin::Producer, input::Shared)>, Error> {
         let Some(socket) = ready.input.clone() else {
@@ -378,6 +384,7 @@ impl Parts {
             socket,
             config.input.clone(),
             shared.clone(),
+            feedback.clone(),
             stop.clone(),
         ));
         Ok(Some((scoped, shared)))

@@ -86,6 +86,7 @@ fn a_virtual_game_controller_at_the_window_reaches_the_host() {
         latency_log: None,
         audio_out: None,
         av_sync: false,
+        feedback: false,
         timeout: Duration::from_secs(30),
         input: Some(moq_sub::input::InputConfig {
             token: Some(token),

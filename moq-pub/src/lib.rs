@@ -15,6 +15,7 @@ mod error;
 mod outlet;
 mod pipeline;
 pub mod publish;
+pub mod rate;
 pub mod rtp;
 pub mod source;
 pub mod stats;
@@ -64,6 +65,11 @@ pub struct Options {
     pub target: Target,
     /// Encoder flags; unset bitrate and GOP follow the source's format.
     pub h264: encode::H264Args,
+    /// Fixed or adaptive bitrate, and its bounds.
+    pub rate: rate::RateArgs,
+    /// Where the viewers' feedback that counts is put (see [`rate`]); `None`: no viewer's
+    /// feedback, the rate follows only the connection's own estimate.
+    pub feedback: Option<rate::Feedback>,
     /// Stop after this many frames.
     pub frames: Option<u64>,
     /// Draw the frame stamp into pictures that carry none (test content; `--stamp`).
@@ -116,6 +122,14 @@ pub async fn publish(
         // Each slice whole in one RTP packet: receivers can decode as packets land.
         settings.slice_max_bytes = Some(rtp::PAYLOAD_BYTES);
     }
+    let feedback = options.feedback.clone().unwrap_or_default();
+    let control = options
+        .rate
+        .config(
+            &settings,
+            encode::H264Settings::default_bitrate_kbps(format),
+        )
+        .map(lantern_proto::rate::RateControl::new);
     let (video_rtp, audio_rtp) = match &options.rtp {
         Some(url) => open_rtp(url, &options.name, format, audio.is_some(), &events)?,
         None => (None, None),
@@ -147,7 +161,7 @@ pub async fn publish(
         rtp: audio_rtp,
     });
     let mut network = tokio::select! {
-        network = Network::start(&options, &origin, &events) => network?,
+        network = Network::start(&options, &origin, &events, &feedback) => network?,
         () = cancel.cancelled() => return Ok(Summary::default()),
     };
     tracing::info!(
@@ -156,6 +170,7 @@ pub async fn publish(
         height = format.height,
         fps = format.fps,
         kbps = settings.bitrate_kbps,
+        adaptive = control.is_some(),
         gop = settings.gop,
         "publishing"
     );
@@ -176,6 +191,7 @@ pub async fn publish(
         let options = pipeline::Options {
             frames: options.frames,
             stamp: options.stamp,
+            rate: control.map(|control| (control, feedback)),
         };
         tokio::task::spawn_blocking(move || {
             pipeline::run(video, &settings, video_track, options, stop, events)
@@ -236,9 +252,19 @@ fn open_rtp(
     Ok((Some(video), audio))
 }
 
+/// Keep `feedback` told of the connection's own estimate of its path (a few times a second).
+async fn sample_send_bandwidth(estimate: moq_net::bandwidth::Consumer, feedback: rate::Feedback) {
+    let mut every = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        every.tick().await;
+        feedback.send_estimate(estimate.peek().map(|r| r.as_bps()));
+    }
+}
+
 /// The network side of a run: a relay connection or a direct server.
 enum Network {
-    Relay(moq_tokio::Connection, String),
+    /// The connection, its URL (redacted), and the task sampling its bandwidth estimate.
+    Relay(moq_tokio::Connection, String, tokio::task::JoinHandle<()>),
     Listen(tokio::task::JoinHandle<Result<(), lantern_net::Error>>),
     /// In-process, or RTP only: nothing to watch.
     Origin,
@@ -249,6 +275,7 @@ impl Network {
         options: &Options,
         origin: &moq_net::origin::Producer,
         events: &Events,
+        feedback: &rate::Feedback,
     ) -> Result<Self, Error> {
         Ok(match &options.target {
             Target::Relay(args) => {
@@ -264,7 +291,11 @@ impl Network {
                 let connection = lantern_net::established(dialing, &url, args.timeout()?).await?;
                 let url = lantern_net::redacted(&url);
                 let _ = events.send(Event::Connected { url: url.clone() });
-                Self::Relay(connection, url)
+                let sampler = tokio::spawn(sample_send_bandwidth(
+                    connection.send_bandwidth(),
+                    feedback.clone(),
+                ));
+                Self::Relay(connection, url, sampler)
             }
             Target::Listen(addr) => {
                 let listener = lantern_net::Listener::bind(*addr).await?;
@@ -304,7 +335,7 @@ impl Network {
     /// reconnecting, or the direct server stopped. Drops and returns are logged.
     async fn failed(&mut self) -> Error {
         match self {
-            Self::Relay(connection, url) => loop {
+            Self::Relay(connection, url, _) => loop {
                 match connection.status().await {
                     Ok(moq_tokio::connection::Status::Disconnected) => {
                         tracing::warn!(url = %url, "lost the relay: redialing, the stream goes on");
@@ -332,7 +363,8 @@ impl Network {
     /// Deliver what is still queued, but never wait long for a dead peer.
     async fn close(self) {
         match self {
-            Self::Relay(connection, _) => {
+            Self::Relay(connection, _, sampler) => {
+                sampler.abort();
                 let _ = tokio::time::timeout(Duration::from_secs(2), connection.close()).await;
             }
             Self::Listen(server) => server.abort(),

@@ -58,6 +58,17 @@ struct Args {
     #[command(flatten)]
     h264: H264Args,
 
+    #[command(flatten)]
+    rate: moq_pub::rate::RateArgs,
+
+    /// Whose feedback an adaptive bitrate follows. `off`: nobody's; the connection's own
+    /// estimate alone, which through a relay sees only the first hop. `open`: every viewer
+    /// that sends it (moq-sub --feedback): moq-pub cannot tell players from spectators, so
+    /// use it where every viewer is trusted (a host-daemon session follows its granted
+    /// players only).
+    #[arg(long, value_enum, default_value_t = FeedbackFrom::Off)]
+    feedback: FeedbackFrom,
+
     /// Serve subscribers directly on this address (UDP for MoQ, TCP for the certificate
     /// fingerprint at /certificate.sha256) instead of publishing to a relay.
     #[arg(long, conflicts_with = "url")]
@@ -94,6 +105,12 @@ struct Args {
 
     #[command(flatten)]
     opus: AudioArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FeedbackFrom {
+    Off,
+    Open,
 }
 
 // One thread for the network side: encoding runs on threads of its own, and a single
@@ -166,6 +183,26 @@ async fn run(
         }
         failure
     });
+    let (inbound, feedback) = match args.feedback {
+        FeedbackFrom::Off => (None, None),
+        FeedbackFrom::Open => {
+            let inbound = moq_tokio::origin::spawn();
+            let scoped = lantern_net::input::viewers_scope(&inbound, &args.name)?;
+            let feedback = moq_pub::rate::Feedback::new();
+            let reader = moq_pub::rate::read_everyone(
+                inbound,
+                args.name.clone(),
+                feedback.clone(),
+                cancel.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(err) = reader.await {
+                    tracing::warn!(err = %cli::chain(&err), "viewers' feedback cannot be read");
+                }
+            });
+            (Some(moq_pub::Inbound(scoped)), Some(feedback))
+        }
+    };
     let options = Options {
         name: args.name,
         target: match args.listen {
@@ -174,10 +211,12 @@ async fn run(
             None => Target::Relay(args.connect),
         },
         h264: args.h264,
+        rate: args.rate,
+        feedback,
         frames: args.frames,
         stamp: args.stamp || args.source.is_test_content(),
         audio: audio_settings,
-        inbound: None,
+        inbound,
         rtp: args.rtp,
     };
     let summary = moq_pub::publish(options, video, audio, cancel, events).await;

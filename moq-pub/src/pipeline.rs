@@ -16,9 +16,11 @@ use tokio_util::sync::CancellationToken;
 use crate::encode::{Encoder, H264Settings};
 use crate::outlet::Outlet;
 use crate::publish::VideoTrack;
+use crate::rate::{Feedback, RateStats};
 use crate::source::{Canvas, Captured, Source};
 use crate::stats::{Event, StageTimes, VideoStats, VideoSummary};
 use crate::{Error, Events};
+use lantern_proto::rate::RateControl;
 
 /// A one-slot hand-off that keeps only the newest value.
 struct Mailbox<T> {
@@ -73,6 +75,8 @@ pub(crate) struct Options {
     pub frames: Option<u64>,
     /// Draw the frame stamp into pictures that do not carry one.
     pub stamp: bool,
+    /// Adaptive bitrate: the controller, and where viewers' feedback lands for it.
+    pub rate: Option<(RateControl, Feedback)>,
 }
 
 /// Counters the two threads share.
@@ -90,7 +94,7 @@ pub(crate) fn run(
     mut source: Box<dyn Source>,
     settings: &H264Settings,
     mut video: Outlet<VideoTrack>,
-    options: Options,
+    mut options: Options,
     cancel: CancellationToken,
     events: Events,
 ) -> Result<VideoSummary, Error> {
@@ -100,6 +104,7 @@ pub(crate) fn run(
     let counters = Arc::new(Counters::default());
     let (recycle, free) = mpsc::channel::<ffmpeg::frame::Video>();
 
+    let mut rate = options.rate.take();
     let capture = {
         let (mailbox, counters, cancel) = (mailbox.clone(), counters.clone(), cancel.clone());
         std::thread::Builder::new()
@@ -117,10 +122,32 @@ pub(crate) fn run(
     let mut result = Ok(());
     while let Some((mut frame, captured)) = mailbox.take() {
         let started = Instant::now();
-        let outcome = encoder.encode(&mut frame, captured.capture_us, false, |packet| {
-            report.bytes += packet.data.len() as u64;
+        let mut keyframe = false;
+        if let Some((control, feedback)) = &mut rate {
+            let now = clock::now_unix_us();
+            let drops = feedback.drain(control);
+            let decision = control.frame(now);
+            report.rate = Some(RateStats::of(control, now, drops));
+            if decision.skip {
+                let _ = recycle.send(frame);
+                continue;
+            }
+            encoder.set_bitrate((decision.bitrate_bps / 1000) as u32);
+            keyframe = decision.keyframe;
+        }
+        let (mut bytes, mut made_keyframe) = (0, false);
+        let outcome = encoder.encode(&mut frame, captured.capture_us, keyframe, |packet| {
+            bytes += packet.data.len();
+            made_keyframe |= packet.keyframe;
             video.write(packet.data, packet.pts_us, |track| track.write(&packet))
         });
+        report.bytes += bytes as u64;
+        if let Some((control, _)) = &mut rate {
+            control.sent(clock::now_unix_us(), bytes);
+            if made_keyframe {
+                control.keyframe_sent();
+            }
+        }
         let _ = recycle.send(frame);
         if let Err(err) = outcome {
             // Stop the source too; the capture thread ends when it next looks.
@@ -204,6 +231,8 @@ struct Report {
     pipeline_us: Histogram,
     total_encode_us: Histogram,
     total_pipeline_us: Histogram,
+    /// The rate control's figures as of the last frame (adaptive only).
+    rate: Option<RateStats>,
 }
 
 impl Report {
@@ -219,6 +248,7 @@ impl Report {
             pipeline_us: Histogram::new(),
             total_encode_us: Histogram::new(),
             total_pipeline_us: Histogram::new(),
+            rate: None,
         }
     }
 
@@ -243,6 +273,7 @@ impl Report {
             captured: self.counters.captured.load(Ordering::Relaxed),
             drops: self.counters.dropped.load(Ordering::Relaxed),
             times: StageTimes::of(&self.encode_us, &self.pipeline_us),
+            rate: self.rate.clone(),
         }));
         self.since = Instant::now();
         self.frames = 0;
@@ -257,6 +288,7 @@ impl Report {
             published: self.published,
             drops: self.counters.dropped.load(Ordering::Relaxed),
             times: StageTimes::of(&self.total_encode_us, &self.total_pipeline_us),
+            rate: self.rate.clone(),
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct VideoStats {
     pub drops: u64,
     #[serde(flatten)]
     pub times: StageTimes,
+    /// The adaptive bitrate's state (absent with `--bitrate-mode fixed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<crate::rate::RateStats>,
 }
 
 /// How long the stages took: encoding alone, and capture to the frame handed to MoQ.
@@ -67,6 +70,9 @@ pub struct VideoSummary {
     pub drops: u64,
     #[serde(flatten)]
     pub times: StageTimes,
+    /// The adaptive bitrate's totals (absent with `--bitrate-mode fixed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<crate::rate::RateStats>,
 }
 
 /// The audio thread over the whole run.

@@ -156,6 +156,11 @@ impl InputChannel {
         })
     }
 
+    /// A handle that sends this viewer's feedback reports on its broadcast.
+    pub fn feedback(&self) -> lantern_net::input::FeedbackSender {
+        self.publisher.feedback()
+    }
+
     /// Wait until the host subscribes to this input, up to `timeout`; false if it did not.
     pub async fn wait_for_host(&self, timeout: Duration) -> bool {
         self.publisher.wait_listened(timeout).await

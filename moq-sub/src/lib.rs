@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod decode;
 mod error;
 mod feed;
+mod feedback;
 pub mod input;
 pub mod output;
 mod playback;
@@ -56,6 +57,9 @@ pub struct Config {
     pub av_sync: bool,
     /// How long to wait for the broadcast, and for each next frame.
     pub timeout: Duration,
+    /// Report this viewer's path to the publisher (delay, skipped frames, keyframe requests)
+    /// even when it sends no input; a player (with input) always reports.
+    pub feedback: bool,
     /// Send input to the host: from `--input-script`, else from the window (with the grant).
     pub input: Option<input::InputConfig>,
     /// Show the stream in a window (and take the player's input there).
@@ -119,6 +123,22 @@ pub async fn run(
         }
         None => None,
     };
+    // A player reports its path on its input broadcast; a spectator asked to report
+    // publishes one of its own, with no grant and no input.
+    let spectator = match (&channel, config.feedback && config.sdp.is_none()) {
+        (None, true) => {
+            let viewer = lantern_net::grant::random_viewer_id();
+            let publisher =
+                lantern_net::input::InputPublisher::new(&mine, &config.name, &viewer, None)
+                    .map_err(|e| (e.into(), None))?;
+            Some(publisher)
+        }
+        _ => None,
+    };
+    hooks.feedback = channel
+        .as_ref()
+        .map(input::InputChannel::feedback)
+        .or_else(|| spectator.as_ref().map(|p| p.feedback()));
     // A script drives the input when there is one; otherwise the player, in the window.
     let (script_channel, window_channel) = match script {
         Some(_) => (channel, None),
@@ -176,9 +196,9 @@ async fn play_moq(
     let dial = async {
         let (client, url) = config.connect.client(give_up)?;
         let client = client.with_subscriber(origin.clone());
-        let client = match config.input {
-            Some(_) => client.with_publisher(mine.consume()),
-            None => client,
+        let client = match config.input.is_some() || hooks.feedback.is_some() {
+            true => client.with_publisher(mine.consume()),
+            false => client,
         };
         let dialing = client.connect(url.clone());
         Ok::<_, Error>(lantern_net::established(dialing, &url, config.timeout).await?)
@@ -193,6 +213,14 @@ async fn play_moq(
         hooks.rtt.clone(),
         stop.clone(),
     ));
+    if let Some(sender) = hooks.feedback.clone() {
+        tokio::spawn(feedback::send(
+            hooks.path.clone(),
+            sender,
+            connection.recv_bandwidth(),
+            stop.clone(),
+        ));
+    }
     let sender = script.map(|(steps, channel)| {
         tokio::spawn(input::play_script(
             channel,
@@ -267,6 +295,9 @@ struct Hooks {
     window: Option<window::Handle>,
     /// The connection's round-trip time, µs (0 until known).
     rtt: Arc<AtomicU64>,
+    /// Where this viewer's feedback goes, when it sends any, and what it measures.
+    feedback: Option<lantern_net::input::FeedbackSender>,
+    path: feedback::Path,
 }
 
 /// Play broadcast `config.name` from `origin`.
@@ -327,6 +358,7 @@ async fn play_media(
     let mut stats = stats::Stats::default();
     stats.photon = hooks.photon;
     stats.rtt = Some(hooks.rtt);
+    let path = hooks.path;
     stats.window = hooks.window.as_ref().map(window::Handle::stats);
     let first_shown = hooks.shown;
     let window = hooks.window;
@@ -363,6 +395,7 @@ async fn play_media(
                 &Shown {
                     first: first_shown,
                     window,
+                    path,
                 },
                 reopen.as_ref(),
             );
@@ -456,6 +489,15 @@ fn play(
         let arrived = clock::now_unix_us();
         let captured = frame.captured_us;
         stats.received(frame.payload.len(), captured, arrived);
+        {
+            let mut path = shown_to.path.lock();
+            path.frame(arrived, captured, frame.payload.len(), frame.keyframe);
+            // Waiting for the next keyframe (joined in a group's middle, or a picture did
+            // not decode): ask for one rather than wait a whole group.
+            if admit == Admit::Skip {
+                path.want_keyframe();
+            }
+        }
         if admit == Admit::Skip {
             continue;
         }
@@ -507,6 +549,9 @@ fn play(
                 if let Some(joiner) = &mut joiner {
                     joiner.damaged();
                 }
+                let mut path = shown_to.path.lock();
+                path.skipped(1);
+                path.want_keyframe();
                 let err = lantern_net::cli::chain(&err);
                 tracing::warn!(%err, decode_errors, "skipping to the next keyframe");
             }
@@ -569,10 +614,11 @@ fn wait_for_return(
 }
 
 /// Where shown pictures are announced: the first one to the input script, each one to the
-/// window.
+/// window; and the path's meter, which the feedback reports come from.
 struct Shown {
     first: CancellationToken,
     window: Option<window::Handle>,
+    path: feedback::Path,
 }
 
 /// How long a viewer without a window (a pipe, a file, a script) waits for a stream that went

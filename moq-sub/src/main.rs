@@ -134,6 +134,12 @@ struct Args {
     /// This viewer's id when it has no grant (a grant names its own) [default: random].
     #[arg(long, value_name = "ID")]
     viewer: Option<String>,
+
+    /// Report this viewer's path (delay, skipped frames, keyframe requests) to the publisher
+    /// even without input, for a publisher that takes every viewer's (moq-pub --feedback
+    /// open). A player sending input always reports; a host follows its granted players'.
+    #[arg(long, conflicts_with = "sdp")]
+    feedback: bool,
 }
 
 #[tokio::main]
@@ -192,6 +198,7 @@ async fn main() -> std::process::ExitCode {
             }),
         window,
         sdp: args.sdp,
+        feedback: args.feedback,
     };
     let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {

@@ -1,9 +1,11 @@
 //! The input channel's transport: a viewer publishes its own broadcast,
 //! `<session>/viewer/<id>`, beside the session's, and the host finds it by announcement.
 //!
-//! The viewer's broadcast has two tracks:
+//! The viewer's broadcast has three tracks:
 //! - `input`: one [`lantern_proto::input::Message`] per datagram (unreliable, latest wins;
 //!   each carries the held set, so a lost one costs nothing lasting);
+//! - `feedback`: one [`lantern_proto::feedback::Report`] per datagram, a few a second: what
+//!   the viewer's path does, for the publisher's rate control;
 //! - `grant`: one group with one frame, the viewer's grant token (see [`crate::grant`]),
 //!   when it has one. A viewer without a grant still publishes `input`: the host reads it
 //!   and counts it as unauthorized, never injecting it.
@@ -19,6 +21,7 @@ use crate::Error;
 
 pub const INPUT_TRACK: &str = "input";
 pub const GRANT_TRACK: &str = "grant";
+pub const FEEDBACK_TRACK: &str = "feedback";
 /// How long an announced viewer's broadcast may take to open.
 const OPEN_WAIT: Duration = Duration::from_secs(5);
 
@@ -54,8 +57,25 @@ pub fn viewers_scope(
 pub struct InputPublisher {
     broadcast: moq_net::broadcast::Producer,
     input: moq_net::track::Producer,
+    feedback: moq_net::track::Producer,
     _grant: Option<moq_net::track::Producer>,
     path: String,
+}
+
+/// Where a viewer's feedback reports go (a handle on its broadcast's `feedback` track).
+#[derive(Clone)]
+pub struct FeedbackSender {
+    track: moq_net::track::Producer,
+}
+
+impl FeedbackSender {
+    /// Send one report. Reports nobody subscribes to are not kept: the next one is newer.
+    pub fn send(&mut self, report: &lantern_proto::feedback::Report) -> Result<(), Error> {
+        self.track
+            .append_datagram(moq_net::Timestamp::now(), report.encode().to_vec())
+            .map(drop)
+            .map_err(input_err("feedback: send"))
+    }
 }
 
 impl InputPublisher {
@@ -74,6 +94,9 @@ impl InputPublisher {
         let input = broadcast
             .create_track(INPUT_TRACK, None)
             .map_err(err("input track"))?;
+        let feedback = broadcast
+            .create_track(FEEDBACK_TRACK, None)
+            .map_err(err("feedback track"))?;
         let grant = match token {
             None => None,
             Some(token) => {
@@ -92,9 +115,17 @@ impl InputPublisher {
         Ok(Self {
             broadcast,
             input,
+            feedback,
             _grant: grant,
             path,
         })
+    }
+
+    /// A handle that sends feedback reports on this broadcast.
+    pub fn feedback(&self) -> FeedbackSender {
+        FeedbackSender {
+            track: self.feedback.clone(),
+        }
     }
 
     /// The broadcast's path, `<session>/viewer/<id>`.
@@ -217,16 +248,20 @@ impl ViewerInput {
         tokio::time::timeout(timeout, read).await.ok().flatten()
     }
 
-    /// Subscribe to the viewer's datagrams.
+    /// Subscribe to the viewer's input datagrams.
     pub async fn subscribe(&self) -> Result<moq_net::track::Subscriber, Error> {
-        let track = self
-            .broadcast
-            .track(INPUT_TRACK)
-            .map_err(input_err("a viewer's input track"))?;
-        track
-            .subscribe(None)
-            .await
-            .map_err(input_err("a viewer's input track"))
+        self.datagrams(INPUT_TRACK).await
+    }
+
+    /// Subscribe to the viewer's feedback reports.
+    pub async fn feedback(&self) -> Result<moq_net::track::Subscriber, Error> {
+        self.datagrams(FEEDBACK_TRACK).await
+    }
+
+    async fn datagrams(&self, name: &str) -> Result<moq_net::track::Subscriber, Error> {
+        let what = || input_err(format!("a viewer's {name} track"));
+        let track = self.broadcast.track(name).map_err(what())?;
+        track.subscribe(None).await.map_err(what())
     }
 }
 
@@ -262,6 +297,29 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(&got.payload[..], b"one");
+
+        let mut reports = input.feedback().await.unwrap();
+        let report = lantern_proto::feedback::Report {
+            window_ms: 100,
+            queue_ms: 42,
+            ..Default::default()
+        };
+        // A report sent before the subscription reached the track is not kept: send until one
+        // arrives.
+        let mut sender = alice.feedback();
+        let got = tokio::time::timeout(WAIT, async {
+            loop {
+                sender.send(&report).unwrap();
+                tokio::select! {
+                    got = reports.recv_datagram() => break got.unwrap().unwrap(),
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let got = lantern_proto::feedback::Report::decode(&got.payload).unwrap();
+        assert_eq!(got.queue_ms, 42);
 
         drop(alice);
         let left = tokio::time::timeout(WAIT, viewers.next()).await.unwrap();

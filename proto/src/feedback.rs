@@ -18,8 +18,9 @@ use crate::Error;
 pub const VERSION: u8 = 1;
 /// A report's size on the wire.
 pub const BYTES: usize = 20;
-/// How often a viewer reports when nothing urgent happens.
-pub const INTERVAL_US: u64 = 100_000;
+/// How often a viewer reports when nothing urgent happens: often enough that a queue
+/// building at a link's step down is seen within a few frames.
+pub const INTERVAL_US: u64 = 50_000;
 /// The longest window a report may say it covers.
 pub const MAX_WINDOW_MS: u16 = 10_000;
 /// How far back the path's best delay is looked for.

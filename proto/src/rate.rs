@@ -4,9 +4,9 @@
 //!
 //! Each viewer has an estimate of its own; the stream follows the lowest. An estimate:
 //! - **falls** when the viewer's queue passes [`HIGH_QUEUE_MS`], it stalls, or it skipped
-//!   frames: to a little under what actually reached it (the path's rate while a queue
-//!   stands), harder when the queue is deep, at most once per [`DECREASE_GAP_US`] (the time
-//!   a cut takes to show in the reports);
+//!   frames: under what actually reached it (the path's rate while a queue stands), by as
+//!   much as drains the queue within about [`DRAIN_US`], at most once per
+//!   [`DECREASE_GAP_US`] (the time a cut takes to show in the reports);
 //! - **holds** for [`HOLD_US`] after a fall, and while the queue is between the thresholds;
 //! - **grows** while the queue stays under [`LOW_QUEUE_MS`]: fast ([`FAST_GROWTH`] a second,
 //!   compounding) far from the rate where it last fell, slowly near it, and never while far
@@ -30,6 +30,8 @@ pub const HIGH_QUEUE_MS: u16 = 50;
 pub const LOW_QUEUE_MS: u16 = 20;
 /// A queue deeper than this is drained by skipping frames too.
 pub const DRAIN_QUEUE_MS: u16 = 200;
+/// A fall aims to drain the queue within about this long.
+pub const DRAIN_US: u64 = 1_000_000;
 /// At most one fall per viewer in this time.
 pub const DECREASE_GAP_US: u64 = 250_000;
 /// No growth for this long after a fall.
@@ -308,18 +310,20 @@ impl Viewer {
             if !ready {
                 return false;
             }
-            // What arrived is what the path carries while a queue stands; nothing arriving
-            // at all (a stall) halves.
-            let base = match received > 0.0 {
-                true => self.estimate.min(received),
-                false => self.estimate * 0.5,
+            // What arrived is what the path carries while a queue stands: go a little under
+            // it, so the queue drains. Not below it again while it drains (cuts would
+            // compound); nothing arriving at all (a stall) halves.
+            let queue_s = f64::from(report.queue_ms) / 1000.0;
+            let factor = (1.0 - queue_s / (DRAIN_US as f64 / 1e6)).clamp(0.3, 0.85);
+            let (base, cut) = match received > 0.0 {
+                true => (received, received * factor),
+                false => (self.estimate, self.estimate * 0.5),
             };
-            let factor = match report.queue_ms > DRAIN_QUEUE_MS {
-                true => 0.6,
-                false => 0.85,
-            };
+            if cut >= self.estimate {
+                return false;
+            }
             self.congested = Some((base, now_us));
-            self.estimate = (base * factor).clamp(min, max);
+            self.estimate = cut.clamp(min, max);
             self.last_decrease_us = Some(now_us);
             self.last_growth_us = now_us;
             return true;
@@ -327,8 +331,11 @@ impl Viewer {
         let holding = self
             .last_decrease_us
             .is_some_and(|at| now_us.saturating_sub(at) < HOLD_US);
-        // Growing while far less arrives than is sent would only widen the gap.
-        let limited = sent.is_some_and(|sent| received < 0.5 * sent.min(self.estimate));
+        // Growing while far less arrives than is sent would only widen the gap; growing far
+        // above what the encoder makes of it only lets a keyframe burst.
+        let limited = sent.is_some_and(|sent| {
+            received < 0.5 * sent.min(self.estimate) || self.estimate > 1.5 * sent
+        });
         let elapsed_s = (now_us.saturating_sub(self.last_growth_us) as f64 / 1e6).min(0.5);
         self.last_growth_us = now_us;
         if report.queue_ms >= LOW_QUEUE_MS || holding || limited {
@@ -545,7 +552,7 @@ mod tests {
         rc.report(0, 1, &deep).unwrap();
         let skips: Vec<bool> = (1..=4).map(|n| rc.frame(n * 16 * MS).skip).collect();
         assert_eq!(skips, [true, false, true, false]);
-        assert_eq!(rc.target(0), 600_000);
+        assert_eq!(rc.target(0), 600_000, "deep enough to cut to 60 %");
         let calm = Report {
             seq: 1,
             queue_ms: 10,

@@ -19,6 +19,7 @@ fn sub_config(output: &std::path::Path, frames: u64) -> moq_sub::Config {
         latency_log: None,
         audio_out: None,
         av_sync: false,
+        feedback: false,
         timeout: Duration::from_secs(20),
         input: None,
         window: None,
@@ -34,6 +35,8 @@ fn pub_options(origin: moq_net::origin::Producer, frames: u64) -> moq_pub::Optio
             gop: Some(30),
             ..Default::default()
         },
+        rate: moq_pub::rate::RateArgs::default(),
+        feedback: None,
         frames: Some(frames),
         stamp: true,
         audio: moq_pub::audio::AudioArgs::default().settings().unwrap(),

@@ -173,6 +173,7 @@ pub async fn run(
     socket: PathBuf,
     settings: Settings,
     shared: Shared,
+    feedback: moq_pub::rate::Feedback,
     cancel: CancellationToken,
 ) {
     let mut viewers = match Viewers::watch(&inbound, &session) {
@@ -206,6 +207,7 @@ pub async fn run(
                     settings: settings.clone(),
                     commands: commands.clone(),
                     shared: shared.clone(),
+                    feedback: feedback.clone(),
                 };
                 tasks.spawn(viewer.run(input, stop));
             }
@@ -239,6 +241,8 @@ struct Viewer {
     settings: Settings,
     commands: std::sync::mpsc::Sender<Command>,
     shared: Shared,
+    /// Where an authorized viewer's feedback reports go (the adaptive bitrate).
+    feedback: moq_pub::rate::Feedback,
 }
 
 /// Why a viewer's datagrams are not taken.
@@ -260,6 +264,18 @@ impl Viewer {
             s.viewers += 1;
             s.authorized += u32::from(authorized.is_ok());
         });
+        // Only an authorized viewer's feedback moves the bitrate: a spectator never pulls
+        // the stream down for everyone. It stops counting when the grant expires.
+        let reporting = stop.child_token();
+        let granted = authorized.is_ok();
+        let reports = async {
+            if granted && let Ok(reports) = input.feedback().await {
+                moq_pub::rate::forward(reports, self.slot, &self.feedback, &reporting).await;
+            }
+            self.feedback.left(self.slot);
+        };
+        tokio::pin!(reports);
+        let mut reported = false;
         if authorized.is_ok() {
             let _ = self.commands.send(Command::Join(self.slot));
         }
@@ -302,6 +318,7 @@ impl Viewer {
                     {
                         tracing::info!(viewer = self.id, "a viewer's grant expired");
                         authorized = Err(Unauthorized::Refused(Refusal::Expired));
+                        reporting.cancel();
                         self.release(&mut gate);
                     }
                     if gate.check_silence(clock::now_unix_us(), &mut events) && !events.is_empty() {
@@ -310,8 +327,13 @@ impl Viewer {
                         self.send(std::mem::take(&mut events), None);
                     }
                 }
+                () = &mut reports, if !reported => reported = true,
                 () = stop.cancelled() => break,
             }
+        }
+        reporting.cancel();
+        if !reported {
+            reports.await;
         }
         self.release(&mut gate);
         let _ = self.commands.send(Command::Forget(self.slot));

@@ -249,6 +249,7 @@ impl Create {
                 bitrate: spec.bitrate,
                 ..moq_pub::encode::H264Args::default()
             },
+            rate: moq_pub::rate::RateArgs::default(),
             audio,
             capture: spec.capture.unwrap_or_default(),
             user: spec.user,
