@@ -102,12 +102,17 @@ struct Viewer {
     /// The rate at which the path last filled, and when.
     congested: Option<(f64, u64)>,
     queue_ms: u16,
+    /// Nothing has arrived since the last cut: an outage, which one cut answers.
+    starved: bool,
 }
 
 #[derive(Clone, Debug)]
 pub struct RateControl {
     config: Config,
     viewers: BTreeMap<u64, Viewer>,
+    /// The rate while viewers last reported: held when none does (a viewer that redials
+    /// after an outage goes on from there, not from the start).
+    held: f64,
     keyframe_wanted: bool,
     last_forced_us: Option<u64>,
     /// What the publisher's own connection allows, when it is below what is sent.
@@ -130,6 +135,7 @@ impl RateControl {
                 max_bps,
             },
             viewers: BTreeMap::new(),
+            held: config.start_bps.clamp(min_bps, max_bps) as f64,
             keyframe_wanted: false,
             last_forced_us: None,
             send_cap: None,
@@ -194,6 +200,7 @@ impl RateControl {
                     last_growth_us: now_us,
                     congested: None,
                     queue_ms: 0,
+                    starved: false,
                 },
             );
         }
@@ -255,7 +262,7 @@ impl RateControl {
     /// The bitrate to encode at now.
     pub fn target(&self, now_us: u64) -> u64 {
         let viewers = self.fresh(now_us).map(|v| v.estimate).reduce(f64::min);
-        let mut target = viewers.unwrap_or(self.config.start_bps as f64);
+        let mut target = viewers.unwrap_or(self.held);
         if let Some(cap) = self.send_cap {
             target = target.min(cap);
         }
@@ -283,6 +290,9 @@ impl RateControl {
         if skip {
             self.counters.frames_skipped += 1;
         }
+        if let Some(rate) = self.fresh(now_us).map(|v| v.estimate).reduce(f64::min) {
+            self.held = rate;
+        }
         Frame {
             bitrate_bps: self.target(now_us),
             keyframe,
@@ -302,8 +312,16 @@ impl Viewer {
         {
             self.congested = None;
         }
+        if received > 0.0 {
+            self.starved = false;
+        }
         let congested = report.queue_ms > HIGH_QUEUE_MS || report.stalled || report.skipped > 0;
         if congested {
+            // An outage is answered by one cut (and skipped frames while the queue it leaves
+            // is deep), not by halving for as long as it lasts.
+            if received <= 0.0 && self.starved {
+                return false;
+            }
             let ready = self
                 .last_decrease_us
                 .is_none_or(|at| now_us.saturating_sub(at) >= DECREASE_GAP_US);
@@ -324,6 +342,7 @@ impl Viewer {
             }
             self.congested = Some((base, now_us));
             self.estimate = cut.clamp(min, max);
+            self.starved = received <= 0.0;
             self.last_decrease_us = Some(now_us);
             self.last_growth_us = now_us;
             return true;
@@ -456,6 +475,43 @@ mod tests {
         };
         assert!(queued(12.0, 20.0) < 100.0, "{}", queued(12.0, 20.0));
         assert!(queued(23.0, 30.0) < 100.0, "{}", queued(23.0, 30.0));
+    }
+
+    #[test]
+    fn an_outage_costs_one_cut_and_a_viewer_that_redials_goes_on_from_the_held_rate() {
+        let mut rc = control();
+        let stalled = |seq, at_ms: u64| Report {
+            seq,
+            window_ms: 50,
+            recv_kbps: 0,
+            queue_ms: at_ms as u16,
+            stalled: true,
+            ..Report::default()
+        };
+        for (seq, ms) in (300..2000).step_by(50).enumerate() {
+            rc.report(ms * MS, 1, &stalled(seq as u32, ms)).unwrap();
+            rc.frame(ms * MS);
+        }
+        assert_eq!(
+            rc.target(2000 * MS),
+            2 * MBIT,
+            "one halving for the whole outage"
+        );
+        // The viewer's session dropped: it comes back as a new viewer.
+        rc.forget(1);
+        assert_eq!(rc.target(2100 * MS), 2 * MBIT);
+        rc.report(
+            2200 * MS,
+            2,
+            &Report {
+                window_ms: 50,
+                queue_ms: 5,
+                recv_kbps: 1900,
+                ..Report::default()
+            },
+        )
+        .unwrap();
+        assert!(rc.target(2200 * MS) <= 2 * MBIT + MBIT / 10);
     }
 
     #[test]

@@ -1,0 +1,133 @@
+//! Bitrate that follows the path, end to end: moq-pub → moq-relay → lantern-netem → moq-sub,
+//! the viewer's feedback going back the same way. The encoder's rate falls when the viewer's
+//! link narrows and rises when it widens again; a viewer that joins in the middle of a long
+//! group asks for a keyframe and gets one. Behaviour is asserted from moq-pub's stats lines,
+//! never times.
+
+use std::time::Duration;
+
+use lantern_testkit::*;
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn publish(url: &str, name: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "--url",
+        url,
+        "--name",
+        name,
+        "--width",
+        "640",
+        "--height",
+        "360",
+        "--audio",
+        "none",
+        "--stats",
+        "--feedback",
+        "open",
+    ];
+    args.extend_from_slice(extra);
+    spawn(bin("moq-pub"), &args)
+}
+
+fn view(url: &str, name: &str, frames: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "--url",
+        url,
+        "--name",
+        name,
+        "--frames",
+        frames,
+        "--stats",
+        "--no-window",
+        "--timeout",
+        "20",
+        "--feedback",
+    ];
+    args.extend_from_slice(extra);
+    spawn(bin("moq-sub"), &args)
+}
+
+/// The `rate` object of each of moq-pub's stats lines, in order (the closing one last).
+fn rate_lines(stderr: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.contains("\"role\":\"pub\""))
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|line| line.get("rate").cloned())
+        .collect()
+}
+
+#[test]
+fn the_bitrate_falls_when_the_viewers_link_narrows_and_rises_when_it_widens() {
+    let relay = Relay::start();
+    // 640x360 at 60 fps starts at 1106 kbit/s; the link gives 3 Mbit/s, then 300 kbit/s,
+    // then 3 Mbit/s again.
+    let publisher = publish(&relay.url(), "adapt", &["--max-bitrate", "2500"]);
+    let path = Netem::start(
+        relay.port,
+        "delay=10ms",
+        "rate=3mbit/10s,300kbit/8s,3mbit/60s queue=300ms delay=10ms",
+    );
+    let viewer = view(&path.url("anon"), "adapt", "1500", &["-o", "/dev/null"]).finish(LONG);
+    assert!(
+        viewer.status.success(),
+        "moq-sub failed:\n{}",
+        String::from_utf8_lossy(&viewer.stderr)
+    );
+    let published = publisher.interrupt(LONG);
+    let lines = rate_lines(&published.stderr);
+    let targets: Vec<u64> = lines
+        .iter()
+        .filter(|r| r["viewers"].as_u64() == Some(1))
+        .filter_map(|r| r["target_kbps"].as_u64())
+        .collect();
+    // Above the narrow link's rate, then under it, then above it again.
+    let high = |t: &u64| *t >= 900;
+    let first_high = targets.iter().position(high);
+    let low = first_high.and_then(|i| targets[i..].iter().position(|t| *t <= 300).map(|j| i + j));
+    let again = low.and_then(|i| targets[i..].iter().position(high));
+    assert!(
+        again.is_some(),
+        "the target never went high, low, high again: {targets:?}"
+    );
+    let totals = lines.last().unwrap();
+    assert!(totals["reports"].as_u64() > Some(100), "{totals}");
+    assert!(totals["decreases"].as_u64() >= Some(1), "{totals}");
+}
+
+#[test]
+fn a_viewer_joining_a_long_group_asks_for_a_keyframe_and_gets_one() {
+    let relay = Relay::start();
+    // One group for the whole run: without a keyframe on request, a viewer that joins after
+    // the first frame and waits for the next keyframe (`--join next`) never sees a picture.
+    let publisher = publish(&relay.url(), "join", &["--gop", "100000"]);
+    wait_for("the broadcast to be going", LONG, || {
+        let probe = view(
+            &relay.url(),
+            "join",
+            "1",
+            &["--join", "current", "-o", "/dev/null"],
+        )
+        .finish(LONG);
+        probe.status.success()
+    });
+    let viewer = view(
+        &relay.url(),
+        "join",
+        "30",
+        &["--join", "next", "-o", "/dev/null"],
+    )
+    .finish(LONG);
+    assert!(
+        viewer.status.success(),
+        "the joining viewer saw no picture:\n{}",
+        String::from_utf8_lossy(&viewer.stderr)
+    );
+    let published = publisher.interrupt(LONG);
+    let totals = rate_lines(&published.stderr)
+        .pop()
+        .expect("moq-pub's rate stats");
+    assert!(totals["keyframes_asked"].as_u64() >= Some(1), "{totals}");
+    assert!(totals["keyframes_forced"].as_u64() >= Some(1), "{totals}");
+}
