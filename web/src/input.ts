@@ -246,9 +246,11 @@ export class Channel {
   #outbox = new Outbox();
   #broadcast = new Net.Broadcast.Producer();
   #input: Net.Track.Producer;
+  #feedback: Net.Track.Producer;
 
   constructor(connection: Net.Connection.Established, name: string, viewer: string, token: string) {
     this.#input = this.#broadcast.createTrack("input");
+    this.#feedback = this.#broadcast.createTrack("feedback");
     const grant = this.#broadcast.createTrack("grant");
     grant.writeFrame({ payload: new TextEncoder().encode(token), timestamp: Net.Time.Timestamp.now() });
     connection.publish(Net.Path.from(name, "viewer", viewer), this.#broadcast);
@@ -267,6 +269,11 @@ export class Channel {
 
   releaseAll() {
     this.#transmit(this.#outbox.releaseAll());
+  }
+
+  /** Send one feedback report (see feedback.ts). */
+  feedback(report: Uint8Array) {
+    this.#feedback.appendDatagram(Net.Time.Timestamp.now(), report);
   }
 
   #transmit(datagrams: Uint8Array[]) {

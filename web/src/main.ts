@@ -8,7 +8,8 @@
 //   stats=0 hides the overlay
 
 import * as Net from "@moq/net";
-import { ClockOffset, follow } from "./clock";
+import { ClockOffset, follow, nowUs } from "./clock";
+import { PathMeter, encode } from "./feedback";
 import { Channel, viewerOf } from "./input";
 import { Controls } from "./controls";
 import { Meter } from "./meter";
@@ -106,17 +107,25 @@ async function session() {
     if (!catalog) throw new Error(`"${name}" ended before its catalog came`);
     const viewer = grant && viewerOf(grant);
     if (grant && !viewer) console.warn("lantern: the grant in the URL is malformed: view-only");
+    let path: PathMeter | undefined;
     if (grant && viewer) {
       channel = new Channel(connection, name, viewer, grant);
       controls = new Controls(canvas, channel);
       state.input = channel.figures;
+      // A player reports its path (the host's bitrate follows its granted players).
+      path = new PathMeter();
+      const reporting = setInterval(() => {
+        const report = path?.report(nowUs());
+        if (report) channel?.feedback(encode(report));
+      }, 10);
+      stop.signal.addEventListener("abort", () => clearInterval(reporting));
     }
     captureMouse.hidden = controls === undefined;
     state.status = "playing";
     say(undefined);
     // Playing ends with the broadcast, or with the connection.
     connection.closed.then(() => stop.abort());
-    await play(broadcast, catalog, { canvas, meter }, stop.signal);
+    await play(broadcast, catalog, { canvas, meter, path }, stop.signal);
   } finally {
     stop.abort();
     controls?.close();

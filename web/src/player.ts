@@ -12,6 +12,7 @@ import * as Container from "@moq/hang/container";
 import type * as Net from "@moq/net";
 import { nowUs } from "./clock";
 import { Meter } from "./meter";
+import type { PathMeter } from "./feedback";
 import { stampOf } from "./stamp";
 import * as z from "zod/mini";
 
@@ -57,6 +58,8 @@ function first<T>(renditions: Record<string, T> | undefined): [string, T] | unde
 export interface Sink {
   canvas: HTMLCanvasElement;
   meter: Meter;
+  /** What the page measures of its path for the host's bitrate (a player's page only). */
+  path?: PathMeter;
 }
 
 /**
@@ -272,15 +275,20 @@ async function playVideo(
     for (let frame = await frames.next(); frame; frame = await frames.next()) {
       if (failed) throw failed;
       meter.received(frame.payload.byteLength);
+      const capturedUs = clockUs === undefined ? undefined : clockUs + frame.timestamp;
+      sink.path?.frame(nowUs(), capturedUs, frame.payload.byteLength, frame.keyframe);
       if (joining) {
         joining = false;
         if (frames.behind()) {
           frames.skipGroup();
+          // Rather than wait a whole group for the next keyframe, ask for one.
+          sink.path?.wantKeyframe();
           continue;
         }
       }
       if (needKey && !frame.keyframe) {
         meter.dropped();
+        sink.path?.wantKeyframe();
         continue;
       }
       needKey = false;

@@ -17,6 +17,7 @@ mod cpu;
 mod encode;
 mod fanout;
 mod feed;
+mod quality;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +35,7 @@ enum Command {
     Convert(convert::Args),
     Encode(encode::Args),
     Fanout(fanout::Args),
+    Quality(quality::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Convert(args) => convert::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Fanout(args) => fanout::run(args),
+        Command::Quality(args) => quality::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

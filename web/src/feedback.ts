@@ -1,0 +1,120 @@
+// What this page tells the host about its path (proto/src/feedback.rs, the same report): a
+// player's page measures each video frame as it arrives and sends a 20-byte report every
+// 50 ms (at once when it needs a keyframe) on the `feedback` track of its viewer broadcast.
+// The host's adaptive bitrate follows its granted players' reports.
+//
+// The queue is measured without a shared clock: each frame's (arrival − capture) against the
+// smallest seen over the last 10 s, in one-second buckets.
+
+const VERSION = 1;
+const BYTES = 20;
+export const INTERVAL_US = 50_000;
+const MAX_WINDOW_MS = 10_000;
+const BASE_WINDOW_US = 10_000_000;
+const BUCKET_US = 1_000_000;
+const STALL_US = 200_000;
+const FLAG_KEYFRAME = 1;
+const FLAG_STALLED = 2;
+
+export interface Report {
+  seq: number;
+  windowMs: number;
+  recvKbps: number;
+  queueMs: number;
+  skipped: number;
+  stalled: boolean;
+  keyframe: boolean;
+  pathKbps: number;
+}
+
+const u16 = (v: number) => Math.min(Math.max(Math.floor(v), 0), 0xffff);
+const u32 = (v: number) => Math.min(Math.max(Math.floor(v), 0), 0xffffffff);
+
+export function encode(report: Report): Uint8Array {
+  const out = new Uint8Array(BYTES);
+  const view = new DataView(out.buffer);
+  view.setUint8(0, VERSION);
+  view.setUint8(1, (report.keyframe ? FLAG_KEYFRAME : 0) | (report.stalled ? FLAG_STALLED : 0));
+  view.setUint32(2, report.seq >>> 0);
+  view.setUint16(6, u16(report.windowMs));
+  view.setUint32(8, u32(report.recvKbps));
+  view.setUint16(12, u16(report.queueMs));
+  view.setUint16(14, u16(report.skipped));
+  view.setUint32(16, u32(report.pathKbps));
+  return out;
+}
+
+/** The page's side: feed it every video frame as it arrives, ask it for a report. */
+export class PathMeter {
+  #seq = 0;
+  /** [bucket start, smallest delay in it], oldest first. */
+  #floor: [number, number][] = [];
+  #windowStart: number | undefined;
+  #windowBytes = 0;
+  #windowQueue: number | undefined;
+  #skipped = 0;
+  #last: [number, number] | undefined;
+  #wantKeyframe = false;
+  #asked = false;
+
+  /** A frame of `bytes` arrived at `arrivedUs`; `capturedUs` on the sender's clock, if known. */
+  frame(arrivedUs: number, capturedUs: number | undefined, bytes: number, key: boolean) {
+    this.#windowStart ??= arrivedUs;
+    this.#windowBytes += bytes;
+    if (key) this.#wantKeyframe = false;
+    if (capturedUs === undefined) {
+      this.#last = [arrivedUs, this.#last?.[1] ?? 0];
+      return;
+    }
+    const delay = arrivedUs - capturedUs;
+    while (this.#floor.length > 0 && arrivedUs - this.#floor[0][0] > BASE_WINDOW_US) this.#floor.shift();
+    const newest = this.#floor.at(-1);
+    if (newest && arrivedUs - newest[0] < BUCKET_US) newest[1] = Math.min(newest[1], delay);
+    else this.#floor.push([arrivedUs, delay]);
+    const floor = Math.min(...this.#floor.map(([, min]) => min));
+    const queue = Math.max(delay - floor, 0);
+    this.#windowQueue = this.#windowQueue === undefined ? queue : Math.min(this.#windowQueue, queue);
+    this.#last = [arrivedUs, queue];
+  }
+
+  skipped(frames: number) {
+    this.#skipped += frames;
+  }
+
+  /** The page cannot go on without a keyframe: asked at once, and until one arrives. */
+  wantKeyframe() {
+    if (!this.#wantKeyframe) {
+      this.#wantKeyframe = true;
+      this.#asked = false;
+    }
+  }
+
+  /** The report due at `nowUs`, if one is. */
+  report(nowUs: number): Report | undefined {
+    if (this.#windowStart === undefined) return undefined;
+    const elapsed = Math.max(nowUs - this.#windowStart, 0);
+    const urgent = this.#wantKeyframe && !this.#asked;
+    if (elapsed < INTERVAL_US && !urgent) return undefined;
+    const windowUs = Math.min(Math.max(elapsed, 1000), MAX_WINDOW_MS * 1000);
+    const sinceLast = this.#last ? Math.max(nowUs - this.#last[0], 0) : elapsed;
+    const queueUs = this.#windowQueue ?? (this.#last?.[1] ?? 0) + sinceLast;
+    const report: Report = {
+      seq: this.#seq,
+      windowMs: windowUs / 1000,
+      recvKbps: (this.#windowBytes * 8 * 1000) / windowUs,
+      queueMs: queueUs / 1000,
+      skipped: this.#skipped,
+      stalled: sinceLast > STALL_US,
+      keyframe: this.#wantKeyframe,
+      // @moq/net does not hand the page the server's own send estimate: unknown.
+      pathKbps: 0,
+    };
+    this.#seq = (this.#seq + 1) >>> 0;
+    this.#asked ||= this.#wantKeyframe;
+    this.#windowStart = nowUs;
+    this.#windowBytes = 0;
+    this.#windowQueue = undefined;
+    this.#skipped = 0;
+    return report;
+  }
+}
