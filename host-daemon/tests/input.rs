@@ -351,6 +351,14 @@ fn unauthorized_forged_and_malformed_input_is_counted_never_injected() {
     let input = lines.last_input().unwrap();
     assert_eq!(input["accepted"], 0, "{input}");
     assert_eq!(input["injected"], 0, "{input}");
+    // The viewers without a valid grant sent their path's feedback too (every moq-sub that
+    // sends input does): none of it may move the bitrate.
+    wait_for("a stats line after the viewers", LONG, || {
+        lines.last_rate().is_some()
+    });
+    let rate = lines.last_rate().unwrap();
+    assert_eq!(rate["reports"], 0, "{rate}");
+    assert_eq!(rate["viewers"], 0, "{rate}");
     let injected: Vec<Value> = app_log(&log)
         .into_iter()
         .filter(|e| ["key", "button", "wheel"].contains(&e["kind"].as_str().unwrap()))

@@ -314,6 +314,15 @@ impl Lines {
         })
     }
 
+    /// The adaptive bitrate's figures of the newest stats line.
+    pub fn last_rate(&self) -> Option<Value> {
+        let lines = self.0.lock().unwrap();
+        lines.iter().rev().find_map(|line| {
+            let value: Value = serde_json::from_str(line).ok()?;
+            Some(value.get("video")?.get("rate")?.clone())
+        })
+    }
+
     /// The closing `--stats` line, once it came.
     pub fn final_stats(&self) -> Value {
         wait_for("the closing stats line", LONG, || {
