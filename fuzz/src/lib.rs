@@ -17,6 +17,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("input", input),
     ("input_gate", input_gate),
     ("input_script", input_script),
+    ("feedback", feedback),
 ];
 
 /// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
@@ -105,6 +106,33 @@ pub fn input_gate(data: &[u8]) {
     }
     gate.release_all(&mut out);
     assert!(gate.held_keys().is_empty());
+}
+
+/// Viewers' feedback reports as a publisher's rate control takes them: each report preceded
+/// by the viewer it comes from (one byte) and the ms since the last one (one byte). A report
+/// taken re-encodes to its bytes, and the bitrate stays within its bounds whatever arrives.
+pub fn feedback(data: &[u8]) {
+    use lantern_proto::feedback::{BYTES, Report};
+    use lantern_proto::rate::{Config, RateControl};
+    let config = Config {
+        start_bps: 4_000_000,
+        min_bps: 200_000,
+        max_bps: 12_000_000,
+    };
+    let mut control = RateControl::new(config);
+    let (mut rest, mut now_us) = (data, 0u64);
+    while let [viewer, gap, tail @ ..] = rest {
+        let len = BYTES.min(tail.len());
+        now_us += u64::from(*gap) * 1000;
+        if let Ok(report) = Report::decode(&tail[..len]) {
+            assert_eq!(report.encode().as_slice(), &tail[..len]);
+            let _ = control.report(now_us, u64::from(*viewer), &report);
+        }
+        control.sent(now_us, usize::from(*gap) * 100);
+        let frame = control.frame(now_us);
+        assert!((config.min_bps..=config.max_bps).contains(&frame.bitrate_bps));
+        rest = &tail[len..];
+    }
 }
 
 /// An input script as `moq-sub --input-script` reads it; what it accepts must be what the

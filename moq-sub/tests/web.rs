@@ -131,6 +131,21 @@ fn the_page_times_a_users_picture_from_its_timestamps() {
     publisher.stop_ok("moq-pub");
 }
 
+/// A dead path is a reconnect for the page too: both ways cut for 3 s while it plays, it
+/// dials again and plays on, in the same page.
+#[test]
+fn the_page_plays_on_through_an_outage() {
+    let (publisher, addr) = serve(&["--audio", "none", "--frames", "5400"]);
+    let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+    // From 8 s after the path came up: the page (a browser starting) is playing by then.
+    let path = Netem::start(port, "outage=8s+3s", "outage=8s+3s");
+    let seen = play_page(&path.url(""), 1200, &[]);
+    assert!(seen["frames"].as_u64() >= Some(1200), "{seen}");
+    assert!(seen["reconnects"].as_u64() >= Some(1), "{seen}");
+    assert_eq!(seen["status"], "playing", "{seen}");
+    publisher.stop_ok("moq-pub");
+}
+
 /// The page's key table (web/src/keys.ts) is proto's, both ways.
 #[test]
 fn the_page_names_keys_as_proto_does() {

@@ -2,7 +2,10 @@
 //! [`crate::feedback`]), the bitrate to encode at, whether to skip a frame, and whether to
 //! make a keyframe now. Pure: every call takes the time, in µs.
 //!
-//! Each viewer has an estimate of its own; the stream follows the lowest. An estimate:
+//! Each viewer has an estimate of its own; the stream follows the lowest. Its signals are
+//! taken over the last [`SMOOTH`] reports (the shallowest queue, the mean arrival rate): one
+//! frame held up behind a lost packet's retransmission is no congestion, a queue that stands
+//! is. An estimate:
 //! - **falls** when the viewer's queue passes [`HIGH_QUEUE_MS`], it stalls, or it skipped
 //!   frames: under what actually reached it (the path's rate while a queue stands), by as
 //!   much as drains the queue within about [`DRAIN_US`], at most once per
@@ -38,9 +41,11 @@ pub const DECREASE_GAP_US: u64 = 250_000;
 pub const HOLD_US: u64 = 400_000;
 /// Growth a second, far from the last congestion, and near it.
 pub const FAST_GROWTH: f64 = 0.8;
-pub const SLOW_GROWTH: f64 = 0.15;
+pub const SLOW_GROWTH: f64 = 0.25;
 /// How long the rate of the last congestion is remembered.
-const CONGESTION_MEMORY_US: u64 = 5_000_000;
+const CONGESTION_MEMORY_US: u64 = 10_000_000;
+/// How many of a viewer's latest reports its signals are taken over.
+pub const SMOOTH: usize = 3;
 /// A viewer whose last report is older than this no longer counts.
 pub const FORGET_US: u64 = 3_000_000;
 /// A viewer's reports closer together than this are dropped.
@@ -101,7 +106,10 @@ struct Viewer {
     last_growth_us: u64,
     /// The rate at which the path last filled, and when.
     congested: Option<(f64, u64)>,
+    /// The queue the viewer's latest reports agree on (their shallowest), ms.
     queue_ms: u16,
+    /// The latest reports' queues and arrival rates (bit/s), oldest first.
+    recent: std::collections::VecDeque<(u16, f64)>,
     /// Nothing has arrived since the last cut: an outage, which one cut answers.
     starved: bool,
 }
@@ -200,6 +208,7 @@ impl RateControl {
                     last_growth_us: now_us,
                     congested: None,
                     queue_ms: 0,
+                    recent: std::collections::VecDeque::with_capacity(SMOOTH),
                     starved: false,
                 },
             );
@@ -217,7 +226,6 @@ impl RateControl {
         }
         viewer.seq = report.seq;
         viewer.last_us = now_us;
-        viewer.queue_ms = report.queue_ms;
         if report.keyframe {
             self.counters.keyframes_asked += 1;
             self.keyframe_wanted = true;
@@ -305,21 +313,31 @@ impl Viewer {
     /// Move the estimate for a report taken at `now_us`; true when it fell.
     fn update(&mut self, now_us: u64, report: &Report, config: Config, sent: Option<f64>) -> bool {
         let (min, max) = (config.min_bps as f64, config.max_bps as f64);
-        let received = f64::from(report.recv_kbps) * 1000.0;
+        let latest = f64::from(report.recv_kbps) * 1000.0;
+        if self.recent.len() == SMOOTH {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((report.queue_ms, latest));
+        // A queue is only taken as standing once enough reports agree on it.
+        self.queue_ms = match self.recent.len() {
+            SMOOTH => self.recent.iter().map(|(q, _)| *q).min().unwrap_or(0),
+            _ => 0,
+        };
+        let received = self.recent.iter().map(|(_, r)| r).sum::<f64>() / self.recent.len() as f64;
         if self
             .congested
             .is_some_and(|(_, at)| now_us.saturating_sub(at) > CONGESTION_MEMORY_US)
         {
             self.congested = None;
         }
-        if received > 0.0 {
+        if latest > 0.0 {
             self.starved = false;
         }
-        let congested = report.queue_ms > HIGH_QUEUE_MS || report.stalled || report.skipped > 0;
+        let congested = self.queue_ms > HIGH_QUEUE_MS || report.stalled || report.skipped > 0;
         if congested {
             // An outage is answered by one cut (and skipped frames while the queue it leaves
             // is deep), not by halving for as long as it lasts.
-            if received <= 0.0 && self.starved {
+            if latest <= 0.0 && self.starved {
                 return false;
             }
             let ready = self
@@ -331,7 +349,7 @@ impl Viewer {
             // What arrived is what the path carries while a queue stands: go a little under
             // it, so the queue drains. Not below it again while it drains (cuts would
             // compound); nothing arriving at all (a stall) halves.
-            let queue_s = f64::from(report.queue_ms) / 1000.0;
+            let queue_s = f64::from(self.queue_ms.max(report.queue_ms)) / 1000.0;
             let factor = (1.0 - queue_s / (DRAIN_US as f64 / 1e6)).clamp(0.3, 0.85);
             let (base, cut) = match received > 0.0 {
                 true => (received, received * factor),
@@ -342,7 +360,7 @@ impl Viewer {
             }
             self.congested = Some((base, now_us));
             self.estimate = cut.clamp(min, max);
-            self.starved = received <= 0.0;
+            self.starved = latest <= 0.0;
             self.last_decrease_us = Some(now_us);
             self.last_growth_us = now_us;
             return true;
@@ -357,12 +375,12 @@ impl Viewer {
         });
         let elapsed_s = (now_us.saturating_sub(self.last_growth_us) as f64 / 1e6).min(0.5);
         self.last_growth_us = now_us;
-        if report.queue_ms >= LOW_QUEUE_MS || holding || limited {
+        if self.queue_ms >= LOW_QUEUE_MS || holding || limited {
             return false;
         }
         let near = self
             .congested
-            .is_some_and(|(rate, _)| self.estimate > 0.9 * rate && self.estimate < 1.1 * rate);
+            .is_some_and(|(rate, _)| self.estimate > 0.9 * rate && self.estimate < 1.25 * rate);
         let growth = if near { SLOW_GROWTH } else { FAST_GROWTH };
         self.estimate = (self.estimate * (1.0 + growth * elapsed_s)).clamp(min, max);
         false
@@ -385,8 +403,8 @@ mod tests {
     }
 
     /// A simulated path: a bottleneck of `capacity` (bit/s, changing with time) behind an
-    /// unbounded queue, the encoder sending exactly the target, a report every 100 ms with
-    /// 30 ms of feedback delay. Returns (time, target, queue ms) every report.
+    /// unbounded queue, the encoder sending exactly the target, a report every 50 ms (as a
+    /// viewer sends them) with 30 ms of feedback delay. Returns (time, target, queue ms) every report.
     fn simulate(
         rc: &mut RateControl,
         seconds: u64,
@@ -408,7 +426,8 @@ mod tests {
             queue_bits -= served;
             window_bits += served;
             history.push((now, queue_bits / capacity(now) * 1000.0));
-            if now % (100 * MS) == 0 && now > 0 {
+            let interval = crate::feedback::INTERVAL_US;
+            if now % interval == 0 && now > 0 {
                 // The viewer saw the queue as it was 30 ms ago.
                 let seen = history
                     .iter()
@@ -417,8 +436,8 @@ mod tests {
                     .map_or(0.0, |(_, q)| *q);
                 let report = Report {
                     seq,
-                    window_ms: 100,
-                    recv_kbps: (window_bits / 100.0) as u32,
+                    window_ms: (interval / MS) as u16,
+                    recv_kbps: (window_bits / (interval / MS) as f64) as u32,
                     queue_ms: seen as u16,
                     ..Report::default()
                 };
@@ -514,6 +533,46 @@ mod tests {
         assert!(rc.target(2200 * MS) <= 2 * MBIT + MBIT / 10);
     }
 
+    /// `report` from `viewer` [`SMOOTH`] times, 50 ms apart from `from_us`, its sequence
+    /// number counting up; the time of the last.
+    fn standing(rc: &mut RateControl, from_us: u64, viewer: u64, report: Report) -> u64 {
+        let mut at = from_us;
+        for i in 0..SMOOTH as u32 {
+            at = from_us + u64::from(i) * 50 * MS;
+            let report = Report {
+                seq: report.seq + i,
+                ..report
+            };
+            rc.report(at, viewer, &report).unwrap();
+        }
+        at
+    }
+
+    #[test]
+    fn a_frame_held_up_now_and_then_is_no_congestion_but_a_standing_queue_is() {
+        let mut rc = control();
+        let report = |seq: u32, queue_ms| Report {
+            seq,
+            window_ms: 50,
+            recv_kbps: 4000,
+            queue_ms,
+            ..Report::default()
+        };
+        // A retransmission's worth of delay in one report out of three, for five seconds.
+        for seq in 0..100u32 {
+            let queue = if seq % 3 == 0 { 90 } else { 5 };
+            rc.report(u64::from(seq) * 50 * MS, 1, &report(seq, queue))
+                .unwrap();
+        }
+        assert_eq!(rc.counters().decreases, 0);
+        // Three reports in a row over the line: a queue that stands.
+        for seq in 100..103u32 {
+            rc.report(u64::from(seq) * 50 * MS, 1, &report(seq, 90))
+                .unwrap();
+        }
+        assert_eq!(rc.counters().decreases, 1);
+    }
+
     #[test]
     fn the_lowest_viewer_sets_the_rate_and_a_departed_one_stops_counting() {
         let mut rc = control();
@@ -529,17 +588,17 @@ mod tests {
             recv_kbps: 1000,
             ..calm(seq)
         };
-        rc.report(100 * MS, 1, &calm(0)).unwrap();
-        rc.report(100 * MS, 2, &congested(0)).unwrap();
-        assert_eq!(rc.target(100 * MS), 850_000);
+        standing(&mut rc, 100 * MS, 1, calm(0));
+        let at = standing(&mut rc, 100 * MS, 2, congested(0));
+        assert_eq!(rc.target(at), 850_000);
         assert_eq!(rc.counters().decreases, 1);
         rc.forget(2);
-        assert!(rc.target(100 * MS) >= 4 * MBIT);
+        assert!(rc.target(at) >= 4 * MBIT);
         // A viewer that went quiet stops counting after a while.
-        rc.report(200 * MS, 3, &congested(0)).unwrap();
-        assert_eq!(rc.target(200 * MS), 850_000);
-        rc.report(200 * MS + FORGET_US, 1, &calm(1)).unwrap();
-        assert!(rc.target(300 * MS + FORGET_US) >= 4 * MBIT);
+        let at = standing(&mut rc, 300 * MS, 3, congested(0));
+        assert_eq!(rc.target(at), 850_000);
+        rc.report(at + FORGET_US, 1, &calm(3)).unwrap();
+        assert!(rc.target(at + 100 * MS + FORGET_US) >= 4 * MBIT);
     }
 
     #[test]
@@ -605,17 +664,18 @@ mod tests {
             recv_kbps: 1000,
             ..Report::default()
         };
-        rc.report(0, 1, &deep).unwrap();
-        let skips: Vec<bool> = (1..=4).map(|n| rc.frame(n * 16 * MS).skip).collect();
+        let at = standing(&mut rc, 0, 1, deep);
+        let skips: Vec<bool> = (1..=4).map(|n| rc.frame(at + n * 16 * MS).skip).collect();
         assert_eq!(skips, [true, false, true, false]);
-        assert_eq!(rc.target(0), 600_000, "deep enough to cut to 60 %");
+        assert_eq!(rc.target(at), 600_000, "deep enough to cut to 60 %");
+        // One report of a shallow queue: it is draining.
         let calm = Report {
-            seq: 1,
+            seq: 3,
             queue_ms: 10,
             ..deep
         };
-        rc.report(300 * MS, 1, &calm).unwrap();
-        assert!(!rc.frame(310 * MS).skip);
+        rc.report(400 * MS, 1, &calm).unwrap();
+        assert!(!rc.frame(410 * MS).skip);
     }
 
     #[test]

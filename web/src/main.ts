@@ -47,6 +47,8 @@ const state = {
   input: undefined as Channel["figures"] | undefined,
   /** Whether the browser holds Esc and the system keys for the page (fullscreen only). */
   keyboardLocked: false,
+  /** Sessions begun after the first: the path, the server or the broadcast went and came back. */
+  reconnects: 0,
 };
 Object.assign(window, {
   lantern: {
@@ -58,6 +60,7 @@ Object.assign(window, {
       input: state.input,
       fullscreen: document.fullscreenElement !== null,
       keyboard_locked: state.keyboardLocked,
+      reconnects: state.reconnects,
     }),
   },
 });
@@ -151,6 +154,7 @@ async function run() {
       console.warn("lantern:", err);
     }
     state.status = "reconnecting";
+    state.reconnects++;
     // A session that played for a while starts the backoff over.
     backoff = performance.now() - started > 10_000 ? 500 : Math.min(backoff * 2, 5000);
     await sleep(backoff);
