@@ -212,44 +212,18 @@ pub async fn read_everyone(
     feedback: Feedback,
     cancel: CancellationToken,
 ) -> Result<(), lantern_net::Error> {
-    let mut viewers = lantern_net::input::Viewers::watch(&inbound, &session)?;
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut present = std::collections::HashMap::new();
-    let mut next_key = 0u64;
-    loop {
-        let update = tokio::select! {
-            update = viewers.next() => update,
-            () = cancel.cancelled() => break,
-        };
-        match update {
-            None => break,
-            Some(lantern_net::input::ViewerUpdate::Joined { id, input }) => {
-                next_key += 1;
-                let stop = cancel.child_token();
-                if let Some((old, _)) = present.insert(id, (stop.clone(), next_key)) {
-                    old.cancel();
+    let viewers = lantern_net::input::Viewers::watch(&inbound, &session)?;
+    viewers
+        .serve_each(&cancel, |key, _id, input, stop| {
+            let feedback = feedback.clone();
+            async move {
+                if let Ok(reports) = input.feedback().await {
+                    forward(reports, key, &feedback, &stop).await;
                 }
-                let (feedback, key) = (feedback.clone(), next_key);
-                tasks.spawn(async move {
-                    if let Ok(reports) = input.feedback().await {
-                        forward(reports, key, &feedback, &stop).await;
-                    }
-                    feedback.left(key);
-                });
+                feedback.left(key);
             }
-            Some(lantern_net::input::ViewerUpdate::Left { id }) => {
-                if let Some((stop, _)) = present.remove(&id) {
-                    stop.cancel();
-                }
-            }
-        }
-        // Reap finished tasks so the set stays as large as the viewers present.
-        while tasks.try_join_next().is_some() {}
-    }
-    for (stop, _) in present.values() {
-        stop.cancel();
-    }
-    while tasks.join_next().await.is_some() {}
+        })
+        .await;
     Ok(())
 }
 

@@ -13,9 +13,11 @@
 //! Through a relay the host subscribes to the viewers' prefix on the same connection it
 //! publishes on; a direct server (`--listen`) takes the viewers' publishes itself.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use moq_net::{Pattern, Patterns};
+use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 
@@ -226,6 +228,50 @@ impl Viewers {
                 ),
             }
         }
+    }
+}
+
+impl Viewers {
+    /// Give each viewer as it joins to `serve`, run as a task of its own with a slot number
+    /// never reused and a token cancelled when the viewer leaves (or announces itself
+    /// again), until the origin closes or `cancel` fires; then stop every task and wait for
+    /// them. Finished tasks are reaped as viewers come, so the set stays as large as the
+    /// viewers present.
+    pub async fn serve_each<F, Fut>(mut self, cancel: &CancellationToken, mut serve: F)
+    where
+        F: FnMut(u64, String, ViewerInput, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut present: HashMap<String, CancellationToken> = HashMap::new();
+        let mut next_slot = 0u64;
+        loop {
+            let update = tokio::select! {
+                update = self.next() => update,
+                () = cancel.cancelled() => break,
+            };
+            match update {
+                None => break,
+                Some(ViewerUpdate::Joined { id, input }) => {
+                    next_slot += 1;
+                    let stop = cancel.child_token();
+                    if let Some(old) = present.insert(id.clone(), stop.clone()) {
+                        old.cancel();
+                    }
+                    tasks.spawn(serve(next_slot, id, input, stop));
+                }
+                Some(ViewerUpdate::Left { id }) => {
+                    if let Some(stop) = present.remove(&id) {
+                        stop.cancel();
+                    }
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+        }
+        for stop in present.values() {
+            stop.cancel();
+        }
+        while tasks.join_next().await.is_some() {}
     }
 }
 

@@ -11,13 +11,12 @@
 pub mod inject;
 mod pads;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lantern_net::grant::{Grants, Refusal};
-use lantern_net::input::{ViewerInput, ViewerUpdate, Viewers};
+use lantern_net::input::{ViewerInput, Viewers};
 use lantern_proto::clock;
 use lantern_proto::histogram::Histogram;
 use lantern_proto::input::{Event, Gate, HEARTBEAT_US, Limits, Rejected, Taken};
@@ -176,7 +175,7 @@ pub async fn run(
     feedback: moq_pub::rate::Feedback,
     cancel: CancellationToken,
 ) {
-    let mut viewers = match Viewers::watch(&inbound, &session) {
+    let viewers = match Viewers::watch(&inbound, &session) {
         Ok(viewers) => viewers,
         Err(err) => return fail(&shared, &err),
     };
@@ -185,43 +184,19 @@ pub async fn run(
         let (shared, cancel) = (shared.clone(), cancel.clone());
         tokio::task::spawn_blocking(move || inject_loop(&socket, queue, &shared, &cancel))
     };
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut present: HashMap<String, CancellationToken> = HashMap::new();
-    let mut next_slot = 0u64;
-    loop {
-        let update = tokio::select! {
-            update = viewers.next() => update,
-            () = cancel.cancelled() => break,
-        };
-        match update {
-            None => break,
-            Some(ViewerUpdate::Joined { id, input }) => {
-                next_slot += 1;
-                let stop = cancel.child_token();
-                if let Some(old) = present.insert(id.clone(), stop.clone()) {
-                    old.cancel();
-                }
-                let viewer = Viewer {
-                    slot: next_slot,
-                    id,
-                    settings: settings.clone(),
-                    commands: commands.clone(),
-                    shared: shared.clone(),
-                    feedback: feedback.clone(),
-                };
-                tasks.spawn(viewer.run(input, stop));
-            }
-            Some(ViewerUpdate::Left { id }) => {
-                if let Some(stop) = present.remove(&id) {
-                    stop.cancel();
-                }
-            }
-        }
-    }
-    for stop in present.values() {
-        stop.cancel();
-    }
-    while tasks.join_next().await.is_some() {}
+    viewers
+        .serve_each(&cancel, |slot, id, input, stop| {
+            let viewer = Viewer {
+                slot,
+                id,
+                settings: settings.clone(),
+                commands: commands.clone(),
+                shared: shared.clone(),
+                feedback: feedback.clone(),
+            };
+            viewer.run(input, stop)
+        })
+        .await;
     drop(commands);
     if let Ok(Err(err)) = injector.await {
         fail(&shared, &err);
