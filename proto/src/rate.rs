@@ -369,9 +369,10 @@ impl Viewer {
             .last_decrease_us
             .is_some_and(|at| now_us.saturating_sub(at) < HOLD_US);
         // Growing while far less arrives than is sent would only widen the gap; growing far
-        // above what the encoder makes of it only lets a keyframe burst.
+        // above what the encoder makes of it only lets a keyframe burst. (x264 makes about
+        // half its target of simple content at low rates: the bound leaves it room.)
         let limited = sent.is_some_and(|sent| {
-            received < 0.5 * sent.min(self.estimate) || self.estimate > 1.5 * sent
+            received < 0.5 * sent.min(self.estimate) || self.estimate > 3.0 * sent
         });
         let elapsed_s = (now_us.saturating_sub(self.last_growth_us) as f64 / 1e6).min(0.5);
         self.last_growth_us = now_us;

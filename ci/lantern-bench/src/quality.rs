@@ -1,8 +1,11 @@
 //! `quality`: how good the pictures a viewer showed were. Reads moq-sub's y4m output (the
 //! feeder's stamped cube, decoded), finds each picture's source frame by the number in its
 //! stamp, and measures the luma PSNR against it, below the stamp's rows (the stamp is the
-//! feeder's own, drawn after the cube). One JSON line at the end: mean and worst-5 % PSNR
-//! over the pictures shown.
+//! feeder's own, drawn after the cube). Two views, one JSON line at the end:
+//! - `psnr_db_*`: each picture shown against its own source frame;
+//! - `screen_psnr_db_*` (Salsify's): for every source frame since the first shown, the
+//!   picture on the screen while it was the newest (the last one shown before it, when it
+//!   was skipped) against it, so a stream that skips frames pays for the ones it skipped.
 
 use std::io::BufReader;
 
@@ -31,29 +34,69 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let cycle = crate::cube_cycle(format)?;
     let skip_rows = 2 * Layout::new(format.width, format.height)?.height();
-    let mut frame = reader.new_frame();
-    let (mut shown, mut unstamped, mut sum_db) = (0u64, 0u64, 0.0f64);
-    // Tenths of a dB, for the percentiles.
-    let mut tenths = Histogram::new();
+    let (mut frame, mut on_screen) = (reader.new_frame(), reader.new_frame());
+    let mut previous: Option<u32> = None;
+    let (mut shown_db, mut screen_db) = (Meter::default(), Meter::default());
+    let mut unstamped = 0u64;
     while reader.read_frame(&mut frame.view_mut())? {
         let Some(stamp) = Stamp::read(&frame.image()) else {
             unstamped += 1;
             continue;
         };
-        let source = &cycle[stamp.frame as usize % cycle.len()];
-        let db = psnr(&frame.image(), &source.image(), skip_rows);
-        shown += 1;
-        sum_db += db;
-        tenths.record((db * 10.0).round() as u64);
+        let source = |n: u32| cycle[n as usize % cycle.len()].image();
+        // The source frames the previous picture stood in for, up to this one (a jump
+        // beyond MAX_GAP is a new source, not frames skipped).
+        if let Some(last) = previous
+            && stamp.frame > last
+            && stamp.frame - last <= MAX_GAP
+        {
+            for n in last + 1..stamp.frame {
+                screen_db.record(psnr(&on_screen.image(), &source(n), skip_rows));
+            }
+        }
+        let db = psnr(&frame.image(), &source(stamp.frame), skip_rows);
+        shown_db.record(db);
+        screen_db.record(db);
+        previous = Some(stamp.frame);
+        std::mem::swap(&mut frame, &mut on_screen);
     }
-    let db = |q: f64| tenths.quantile(q).map(|t| t as f64 / 10.0);
     println!(
         "{}",
-        json!({"role": "quality", "shown": shown, "unstamped": unstamped,
-               "psnr_db_mean": (shown > 0).then(|| (sum_db / shown as f64 * 100.0).round() / 100.0),
-               "psnr_db_p5": db(0.05), "psnr_db_p50": db(0.5)})
+        json!({"role": "quality", "shown": shown_db.count, "unstamped": unstamped,
+               "psnr_db_mean": shown_db.mean(), "psnr_db_p5": shown_db.quantile(0.05),
+               "psnr_db_p50": shown_db.quantile(0.5),
+               "screen_frames": screen_db.count, "screen_psnr_db_mean": screen_db.mean(),
+               "screen_psnr_db_p5": screen_db.quantile(0.05)})
     );
     Ok(())
+}
+
+/// The most source frames one picture is taken to have stood in for (10 s at 60 fps).
+const MAX_GAP: u32 = 600;
+
+/// PSNR figures in bounded memory.
+#[derive(Default)]
+struct Meter {
+    count: u64,
+    sum: f64,
+    /// Tenths of a dB, for the percentiles.
+    tenths: Histogram,
+}
+
+impl Meter {
+    fn record(&mut self, db: f64) {
+        self.count += 1;
+        self.sum += db;
+        self.tenths.record((db * 10.0).round() as u64);
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| (self.sum / self.count as f64 * 100.0).round() / 100.0)
+    }
+
+    fn quantile(&self, q: f64) -> Option<f64> {
+        self.tenths.quantile(q).map(|t| t as f64 / 10.0)
+    }
 }
 
 /// Luma PSNR of `a` against `b`, rows from `from` down.
