@@ -62,7 +62,8 @@ impl Report {
     pub fn encode(&self) -> [u8; BYTES] {
         let mut out = [0u8; BYTES];
         out[0] = VERSION;
-        out[1] = u8::from(self.keyframe) * FLAG_KEYFRAME | u8::from(self.stalled) * FLAG_STALLED;
+        out[1] =
+            (u8::from(self.keyframe) * FLAG_KEYFRAME) | (u8::from(self.stalled) * FLAG_STALLED);
         out[2..6].copy_from_slice(&self.seq.to_be_bytes());
         out[6..8].copy_from_slice(&self.window_ms.to_be_bytes());
         out[8..12].copy_from_slice(&self.recv_kbps.to_be_bytes());

@@ -428,7 +428,7 @@ mod tests {
             window_bits += served;
             history.push((now, queue_bits / capacity(now) * 1000.0));
             let interval = crate::feedback::INTERVAL_US;
-            if now % interval == 0 && now > 0 {
+            if now.is_multiple_of(interval) && now > 0 {
                 // The viewer saw the queue as it was 30 ms ago.
                 let seen = history
                     .iter()
