@@ -93,9 +93,10 @@ pub struct Packet<'a> {
     pub keyframe: bool,
 }
 
-/// How many frames' worth of bits the VBV holds: small, so a frame (even a keyframe) never
-/// takes much longer than a frame interval to cross a path running at the bitrate.
-pub const VBV_FRAMES: f64 = 6.0;
+/// How many frames' worth of bits the VBV holds: small, so no frame (even a keyframe) takes
+/// long to cross a path running at the bitrate. Six starved the frames after each keyframe
+/// at a few hundred kbit/s (the stamp no longer read in 720p at 300 kbit/s); twelve holds.
+pub const VBV_FRAMES: f64 = 12.0;
 
 /// The lowest bitrate the encoder is ever set to, kbit/s.
 pub const MIN_KBPS: u32 = 50;
