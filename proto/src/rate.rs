@@ -215,7 +215,9 @@ impl RateControl {
         }
         let config = self.config;
         let sending = self.sent_bps;
-        let viewer = self.viewers.get_mut(&key).expect("inserted above");
+        let Some(viewer) = self.viewers.get_mut(&key) else {
+            return Err(Refused::Crowded);
+        };
         // Sequence numbers wrap: newer means less than half the space ahead.
         let ahead = report.seq.wrapping_sub(viewer.seq);
         if ahead == 0 || ahead > u32::MAX / 2 {
