@@ -13,7 +13,8 @@ use lantern_netem::{Capacity, LinkConfig, Proxy, Stats};
 /// rate=2mbit..8mbit/5s | rate=off/2s,5mbit/8s | rate=trace:FILE (mahimahi) | rate=walk:5mbit[/120s]
 /// (a seeded LTE-like random walk); queue=256 (packets) | 64kb | 500ms (at the mean rate);
 /// delay=20ms; jitter=5ms; loss=5% | ge:1%,30% (bursty); outage=10s+3s (repeatable);
-/// seed=7. Rates, traces and walks repeat after their end, as mahimahi's traces do.
+/// seed=7. Rates, traces and walks repeat after their end, as mahimahi's traces do. Times
+/// (outages, rate schedules) count from the first client packet, not from the proxy's start.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {

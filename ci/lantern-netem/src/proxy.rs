@@ -42,13 +42,14 @@ pub struct Direction {
     pub counters: Counters,
     pub queue_packets: usize,
     pub queue_bytes: usize,
-    /// What the bottleneck could have carried since the start (None: no bottleneck).
+    /// What the bottleneck could have carried since the first packet (None: no bottleneck).
     pub capacity_bits: Option<u64>,
 }
 
 /// What a proxy has done since it started.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Stats {
+    /// Time since the first client packet (the links' clock; 0 before it).
     pub elapsed_us: u64,
     pub up: Direction,
     pub down: Direction,
@@ -168,7 +169,10 @@ struct State {
 
 impl State {
     async fn run(mut self, down: Arc<AtomicBool>, shared: Arc<Mutex<Stats>>) -> Result<(), Error> {
-        let start = Instant::now();
+        // The links' clock starts at the first client packet: "outage=8s+3s" and a rate
+        // schedule mean 8 s into the path's use, however long the client took to start.
+        let mut start: Option<Instant> = None;
+        let since = |start: Option<Instant>| start.map_or(0, |s| s.elapsed().as_micros() as u64);
         let (to_down, mut from_server) = mpsc::channel::<Packet>(FROM_SERVER_QUEUE);
         let mut buf = vec![0u8; 65_536];
         // Also refreshes the shared figures when no packet moves.
@@ -181,18 +185,19 @@ impl State {
                 .chain(self.down.next_wake())
                 .min();
             let sleep = async {
-                match wake {
-                    Some(us) => {
+                match (start, wake) {
+                    (Some(start), Some(us)) => {
                         tokio::time::sleep_until((start + Duration::from_micros(us)).into()).await
                     }
-                    None => std::future::pending().await,
+                    _ => std::future::pending().await,
                 }
             };
             tokio::select! {
                 _ = self.cancel.cancelled() => break Ok(()),
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((n, client)) => {
-                        let now = start.elapsed().as_micros() as u64;
+                        start.get_or_insert_with(Instant::now);
+                        let now = since(start);
                         self.up.set_down(down.load(Ordering::Relaxed));
                         if self.flow(client, &to_down).await {
                             self.up.send(now, n, (client, buf[..n].to_vec()));
@@ -203,14 +208,14 @@ impl State {
                     Err(e) => break Err(Error::Socket(e)),
                 },
                 Some((client, data)) = from_server.recv() => {
-                    let now = start.elapsed().as_micros() as u64;
+                    let now = since(start);
                     self.down.set_down(down.load(Ordering::Relaxed));
                     self.down.send(now, data.len(), (client, data));
                 }
                 _ = sweep.tick() => self.sweep(),
                 _ = sleep => {}
             }
-            let now = start.elapsed().as_micros() as u64;
+            let now = since(start);
             self.deliver(now);
             self.stats.elapsed_us = now;
             *shared.lock().unwrap_or_else(PoisonError::into_inner) = self.snapshot(now);
