@@ -61,8 +61,13 @@ pub struct Injector {
     pointers: ZwlrVirtualPointerManagerV1,
     keymap: Keymap,
     devices: HashMap<u64, Devices>,
+    /// Devices of viewers that left, kept for the next ones (see [`Injector::forget`]).
+    idle: Vec<Devices>,
     started: Instant,
 }
+
+/// Devices kept for viewers to come.
+const IDLE_DEVICES: usize = 4;
 
 struct Devices {
     keyboard: ZwpVirtualKeyboardV1,
@@ -107,6 +112,7 @@ impl Injector {
             pointers,
             keymap: Keymap::us()?,
             devices: HashMap::new(),
+            idle: Vec::new(),
             started: Instant::now(),
         })
     }
@@ -115,6 +121,10 @@ impl Injector {
     /// a key sent to a keyboard the seat has not taken in yet is lost.
     pub fn join(&mut self, viewer: u64) -> Result<(), Error> {
         if !self.devices.contains_key(&viewer) {
+            if let Some(devices) = self.idle.pop() {
+                self.devices.insert(viewer, devices);
+                return Ok(());
+            }
             let devices = self.create_devices()?;
             self.devices.insert(viewer, devices);
             self.queue
@@ -201,11 +211,19 @@ impl Injector {
         Ok(done)
     }
 
-    /// Drop viewer `viewer`'s devices (release its held keys and buttons first).
+    /// Let viewer `viewer`'s devices go (release its held keys and buttons first). A few are
+    /// kept for the viewers to come: sway 1.7 delivers no key from a virtual keyboard made
+    /// after one was destroyed, so a player who reconnects would type into nothing.
     pub fn forget(&mut self, viewer: u64) -> Result<(), Error> {
-        if let Some(devices) = self.devices.remove(&viewer) {
-            devices.keyboard.destroy();
-            devices.pointer.destroy();
+        if let Some(mut devices) = self.devices.remove(&viewer) {
+            if self.idle.len() < IDLE_DEVICES {
+                devices.xkb = xkb::State::new(&self.keymap.keymap);
+                devices.touching = false;
+                self.idle.push(devices);
+            } else {
+                devices.keyboard.destroy();
+                devices.pointer.destroy();
+            }
         }
         self.queue
             .flush()
