@@ -13,9 +13,10 @@ use crate::Error;
 #[derive(clap::Args, Clone, Debug)]
 pub struct ConnectArgs {
     /// The relay to connect to. `https://HOST:PORT/PATH` (WebTransport, TLS verified against
-    /// the system roots), `http://HOST:PORT/PATH` (fetches the server's self-signed certificate
-    /// fingerprint from /certificate.sha256 first: for local relays only), or `moqt://` /
-    /// `moql://` (raw QUIC). The PATH is the relay's auth scope, e.g. `/anon`.
+    /// the system roots), `http://HOST:PORT/PATH` (a server with a self-signed certificate:
+    /// pinned by --tls-fingerprint, else its fingerprint is fetched from /certificate.sha256
+    /// over plain HTTP, which is trusted on loopback only), or `moqt://` / `moql://` (raw
+    /// QUIC). The PATH is the relay's auth scope, e.g. `/anon`.
     #[arg(long, env = "LANTERN_URL")]
     pub url: Option<Url>,
 
@@ -31,6 +32,11 @@ pub struct ConnectArgs {
     /// Also trust certificates signed by this CA (PEM). Repeat for several.
     #[arg(long, value_name = "PEM")]
     pub tls_root: Vec<PathBuf>,
+
+    /// Trust a certificate fingerprint fetched over plain HTTP from a server that is not on
+    /// this machine (anyone on the path can replace it): prefer --tls-fingerprint.
+    #[arg(long)]
+    pub trust_http_fingerprint: bool,
 
     /// Skip TLS verification entirely. Anyone on the path can then read and alter the stream:
     /// only for debugging.
@@ -77,6 +83,7 @@ impl Default for ConnectArgs {
             token: None,
             tls_fingerprint: Vec::new(),
             tls_root: Vec::new(),
+            trust_http_fingerprint: false,
             tls_insecure: false,
             moq_version: Vec::new(),
             timeout: 10.0,
@@ -110,6 +117,19 @@ impl ConnectArgs {
             return Err(Error::Config(format!(
                 "--url {url}: unsupported scheme {:?} (use https, http, moqt or moql)",
                 url.scheme()
+            )));
+        }
+        if url.scheme() == "http"
+            && self.tls_fingerprint.is_empty()
+            && !self.tls_insecure
+            && !self.trust_http_fingerprint
+            && !is_loopback(&url)
+        {
+            return Err(Error::Config(format!(
+                "--url {}: the server's certificate fingerprint would come over plain HTTP, which \
+                 anyone on the path can replace; give --tls-fingerprint HEX (the host prints it), \
+                 use https://, or accept the risk with --trust-http-fingerprint",
+                redacted(&url)
             )));
         }
         if let Some(token) = &self.token {
@@ -156,6 +176,19 @@ impl ConnectArgs {
     }
 }
 
+/// Whether `url` names this machine (a loopback address, or `localhost`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 /// A flag's seconds as a duration, refused unless positive.
 fn seconds(flag: &str, value: f64) -> Result<Duration, Error> {
     Duration::try_from_secs_f64(value)
@@ -198,6 +231,37 @@ pub fn redacted(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fingerprint_over_plain_http_is_trusted_on_loopback_only() {
+        let args = |url: &str| ConnectArgs {
+            url: Some(url.parse().unwrap()),
+            ..Default::default()
+        };
+        for local in [
+            "http://127.0.0.1:4443/",
+            "http://[::1]:4443/",
+            "http://localhost:1/anon",
+        ] {
+            assert!(args(local).url().is_ok(), "{local}");
+        }
+        let err = args("http://192.168.1.5:4443/")
+            .url()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--tls-fingerprint"), "{err}");
+        assert!(args("https://192.168.1.5:4443/").url().is_ok());
+        let pinned = ConnectArgs {
+            tls_fingerprint: vec!["ab".into()],
+            ..args("http://192.168.1.5:4443/")
+        };
+        assert!(pinned.url().is_ok());
+        let asked = ConnectArgs {
+            trust_http_fingerprint: true,
+            ..args("http://relay.lan:4443/")
+        };
+        assert!(asked.url().is_ok());
+    }
 
     #[test]
     fn give_up_defaults_to_the_callers_and_zero_means_never() {
