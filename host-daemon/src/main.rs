@@ -104,17 +104,35 @@ enum Call {
     Stats { name: String },
     /// Stop a session (or forget an ended one); prints its final figures (JSON).
     Stop { name: String },
-    /// Sign an input grant for a session and print its token, for the player's
-    /// `moq-sub --input-token`: only granted viewers' input is injected.
+    /// Sign an input grant for a session and print it (TOKEN~SECRET) on stdout, for the
+    /// player only (`LANTERN_GRANT=… moq-sub`, or the page address printed on stderr): only
+    /// granted viewers' input is injected.
     Grant {
         name: String,
         /// The viewer id the grant names (its input broadcast is NAME/viewer/ID)
         /// [default: a random one].
         #[arg(long, value_name = "ID")]
         viewer: Option<String>,
-        /// How long the grant lasts, in seconds [default: 43200, twelve hours].
+        /// How long the grant lasts, in seconds [default: 43200, twelve hours; at most a
+        /// week].
         #[arg(long, value_name = "SECONDS")]
         ttl: Option<u64>,
+    },
+    /// Revoke a session's grant (its id, as `ctl grant` printed it) or every grant of a
+    /// viewer: their input stops within a second, and whatever they held is released.
+    Revoke {
+        name: String,
+        /// The grant's id.
+        #[arg(
+            long,
+            value_name = "ID",
+            required_unless_present = "viewer",
+            conflicts_with = "viewer"
+        )]
+        grant: Option<String>,
+        /// Every grant of this viewer id.
+        #[arg(long, value_name = "ID")]
+        viewer: Option<String>,
     },
 }
 
@@ -217,6 +235,12 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     grant_out: Option<PathBuf>,
 
+    /// Print the grant made at start (and the page address that carries it) even when
+    /// stderr is no terminal, where logs would keep it. Without it, and without
+    /// --grant-out, the grant is printed only to a terminal.
+    #[arg(long, conflicts_with = "grant_out")]
+    print_grant: bool,
+
     /// The app and its arguments.
     #[arg(last = true, required = true, value_name = "APP")]
     app: Vec<String>,
@@ -316,15 +340,21 @@ async fn run(
         let grant = grants
             .issue(args.viewer.as_deref(), lantern_net::grant::DEFAULT_TTL)
             .map_err(|e| host_daemon::Error::Config(cli::chain(&e)))?;
+        use std::io::IsTerminal;
+        let shown = args.print_grant || std::io::stderr().is_terminal();
         match &args.grant_out {
-            Some(path) => write_private(path, &grant.token)?,
-            None => {
+            Some(path) => write_private(path, &grant.credential)?,
+            None if shown => {
                 eprintln!(
-                    "host-daemon: input grant for viewer {}: moq-sub --input-token {}",
-                    grant.viewer, grant.token
+                    "host-daemon: input grant for viewer {}: {} (give it to the player only; moq-sub takes it as LANTERN_GRANT or --grant)",
+                    grant.viewer, grant.credential
                 );
-                printed_grant = Some(grant.token);
+                printed_grant = Some(grant.credential);
             }
+            None => eprintln!(
+                "host-daemon: input grant {} for viewer {} made but not printed (stderr is no terminal, and logs keep what it prints): use --grant-out FILE or --print-grant",
+                grant.id, grant.viewer
+            ),
         }
     }
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
@@ -354,7 +384,7 @@ async fn run(
                     page,
                 }) => {
                     eprintln!(
-                        "host-daemon: serving {name:?} on {addr} — watch with moq-sub --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
+                        "host-daemon: serving {name:?} on {addr} — watch with moq-sub --url http://{addr}/ --name {name} --tls-fingerprint {fingerprint}"
                     );
                     if let Some(page) = page {
                         let page = match &printed_grant {
@@ -455,6 +485,21 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
             format!("{}/grants", ctl::session_path(name)),
             Some(Ok(json!({ "viewer": viewer, "ttl": ttl }))),
         ),
+        Call::Revoke {
+            name,
+            grant,
+            viewer,
+        } => {
+            let session = ctl::session_path(name);
+            let path = match (grant, viewer) {
+                (Some(id), _) => format!("{session}/grants/{}", ctl::segment(id)),
+                (None, Some(viewer)) => {
+                    format!("{session}/viewers/{}/grants", ctl::segment(viewer))
+                }
+                (None, None) => unreachable!("clap requires --grant or --viewer"),
+            };
+            ("DELETE", path, None)
+        }
         Call::List { .. } => ("GET", "/sessions".into(), None),
         Call::Stats { name } => ("GET", ctl::session_path(name), None),
         Call::Stop { name } => ("DELETE", ctl::session_path(name), None),
@@ -470,21 +515,20 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
     }
     match args.call {
         Call::List { json: false } => print!("{}", ctl::table(&answer)),
-        // The token alone on stdout, for `TOKEN=$(host-daemon ctl grant game)`.
+        // The grant alone on stdout, for `LANTERN_GRANT=$(host-daemon ctl grant game)`.
         Call::Grant { name, .. } => {
-            let (token, viewer) = (answer["token"].as_str(), answer["viewer"].as_str());
-            let (Some(token), Some(viewer)) = (token, viewer) else {
-                return Err(host_daemon::Error::Control(format!(
-                    "a grant answer without a token: {answer}"
-                )));
-            };
+            let grant: lantern_net::grant::Grant =
+                serde_json::from_value(answer.clone()).map_err(|err| {
+                    host_daemon::Error::Control(format!("a grant answer that is no grant: {err}"))
+                })?;
             eprintln!(
-                "host-daemon ctl: input grant for viewer {viewer} of {name} — moq-sub --name {name} --input-token …"
+                "host-daemon ctl: input grant {} for viewer {} of {name} — LANTERN_GRANT=… moq-sub --name {name}; revoke with host-daemon ctl revoke {name} --grant {}",
+                grant.id, grant.viewer, grant.id
             );
             if let Some(page) = answer["page"].as_str() {
                 eprintln!("host-daemon ctl: or play in a browser at {page}");
             }
-            println!("{token}");
+            println!("{}", grant.credential);
         }
         Call::Create { name, .. } => {
             if let Some(addr) = answer["target"]

@@ -44,7 +44,7 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
             "30",
             "--input-script",
             &script,
-            "--input-token",
+            "--grant",
             &token,
         ],
     );
@@ -158,7 +158,7 @@ fn typing_through_a_lossy_path_loses_no_key() {
             "30",
             "--input-script",
             &script,
-            "--input-token",
+            "--grant",
             &token,
         ],
     );
@@ -207,7 +207,7 @@ fn a_viewer_that_vanishes_holding_a_key_leaves_nothing_held() {
             "held",
             "--input-script",
             &script,
-            "--input-token",
+            "--grant",
             &token,
         ],
     );
@@ -273,7 +273,7 @@ fn a_terminal_we_did_not_write_receives_the_typed_text() {
             "foot",
             "--input-script",
             &script,
-            "--input-token",
+            "--grant",
             &token,
         ],
     );
@@ -325,15 +325,24 @@ fn unauthorized_forged_and_malformed_input_is_counted_never_injected() {
         &url,
         "guarded",
         60,
-        &["--input-script", &script, "--input-token", &forged.token],
+        &["--input-script", &script, "--grant", &forged.credential],
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    // The real grant copied onto another viewer path, and on its own path sending what the
-    // format refuses (garbage, and a datagram over 900 bytes).
-    let viewer = lantern_net::grant::viewer_of(&token).unwrap();
-    let _thief = rt.block_on(raw_viewer(&url, "guarded", "thief", &token, &[vec![1; 40]]));
-    let bad = [vec![0xFF; 16], vec![1u8; 1000]];
-    let _bad = rt.block_on(raw_viewer(&url, "guarded", &viewer, &token, &bad));
+    // The real grant's token copied onto another viewer path, and on its own path sending
+    // what the format refuses (garbage, and a datagram over 900 bytes), sealed.
+    let credential = lantern_net::grant::Credential::parse(&token).unwrap();
+    let thief = raw_viewer(
+        &url,
+        "guarded/viewer/thief",
+        Some(&credential.token),
+        vec![vec![1; 40]],
+    );
+    let _thief = rt.block_on(thief);
+    let path = format!("guarded/viewer/{}", credential.viewer);
+    let mut seal = credential.sealer(lantern_net::seal::Track::Input, &path);
+    let now = lantern_proto::clock::now_unix_us();
+    let bad = vec![seal.seal(&[0xFF; 16], now), seal.seal(&[1u8; 1000], now)];
+    let _bad = rt.block_on(raw_viewer(&url, &path, Some(&credential.token), bad));
 
     wait_for("the host to count every rejection", LONG, || {
         lines.last_input().is_some_and(|input| {
@@ -369,15 +378,10 @@ fn unauthorized_forged_and_malformed_input_is_counted_never_injected() {
     no_leftovers("guarded");
 }
 
-/// A viewer of our own making: publishes `session/viewer/id` with `token` and sends raw
-/// datagrams once the host listens. Dropping what it returns leaves.
-async fn raw_viewer(
-    url: &str,
-    session: &str,
-    id: &str,
-    token: &str,
-    datagrams: &[Vec<u8>],
-) -> (moq_tokio::Connection, lantern_net::input::InputPublisher) {
+/// A viewer of an attacker's making: publishes broadcast `path` with `grant` on its grant
+/// track (any bytes), and sends `datagrams` on its input track as they are once a host
+/// listens. Dropping what it returns leaves.
+async fn raw_viewer(url: &str, path: &str, grant: Option<&str>, datagrams: Vec<Vec<u8>>) -> Leaves {
     let origin = moq_tokio::origin::spawn();
     let connect = lantern_net::ConnectArgs {
         url: Some(url.parse().unwrap()),
@@ -388,16 +392,165 @@ async fn raw_viewer(
     let connection = lantern_net::established(connection, &url, Duration::from_secs(20))
         .await
         .unwrap();
-    let mut publisher =
-        lantern_net::input::InputPublisher::new(&origin, session, id, Some(token)).unwrap();
-    assert!(
-        publisher.wait_listened(Duration::from_secs(20)).await,
-        "the host never listened"
-    );
+    let broadcast = origin.create_broadcast(path).unwrap();
+    let mut input = broadcast.create_track("input", None).unwrap();
+    let grant = grant.map(|grant| {
+        let mut track = broadcast.create_track("grant", None).unwrap();
+        let now = moq_net::Timestamp::now();
+        track.write_frame(now, grant.as_bytes().to_vec()).unwrap();
+        track
+    });
+    broadcast.announce(Default::default()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), input.used())
+        .await
+        .expect("the host never listened")
+        .unwrap();
     for datagram in datagrams {
-        publisher.send(datagram.clone()).unwrap();
+        input
+            .append_datagram(moq_net::Timestamp::now(), datagram)
+            .unwrap();
     }
-    (connection, publisher)
+    Leaves {
+        _connection: connection,
+        broadcast,
+        _tracks: (grant, input),
+    }
+}
+
+/// A raw viewer's connection and tracks: dropping it leaves.
+struct Leaves {
+    _connection: moq_tokio::Connection,
+    broadcast: moq_net::broadcast::Producer,
+    _tracks: (Option<moq_net::track::Producer>, moq_net::track::Producer),
+}
+
+impl Drop for Leaves {
+    fn drop(&mut self) {
+        self.broadcast.close();
+    }
+}
+
+/// A stranger on the relay: subscribes to viewer `viewer` of `session` and keeps its grant
+/// track's token and every input datagram, until the viewer leaves.
+async fn record(url: String, session: String, viewer: String) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let origin = moq_tokio::origin::spawn();
+    let connect = lantern_net::ConnectArgs {
+        url: Some(url.parse().unwrap()),
+        ..Default::default()
+    };
+    let (client, url) = connect.client(None).unwrap();
+    let connection = client.with_subscriber(origin.clone()).connect(url.clone());
+    let _connection = lantern_net::established(connection, &url, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let mut viewers = lantern_net::input::Viewers::watch(&origin, &session).unwrap();
+    let input = loop {
+        match viewers.next().await {
+            Some(lantern_net::input::ViewerUpdate::Joined { id, input }) if id == viewer => {
+                break input;
+            }
+            Some(_) => continue,
+            None => panic!("the relay's announcements ended"),
+        }
+    };
+    let token = input.grant(Duration::from_secs(20)).await.unwrap();
+    let mut datagrams = input.subscribe().await.unwrap();
+    let mut recorded = Vec::new();
+    while let Ok(Ok(Some(datagram))) =
+        tokio::time::timeout(Duration::from_secs(60), datagrams.recv_datagram()).await
+    {
+        recorded.push(datagram.payload.to_vec());
+    }
+    (token, recorded)
+}
+
+/// On an open relay path, a stranger records everything on a player's viewer path and plays
+/// it back, under the player's path and under its own: the recording holds none of what was
+/// typed, and the host injects nothing of it, counting each datagram played again; the same
+/// after the player comes back.
+#[test]
+fn a_players_recorded_input_is_unreadable_and_cannot_be_replayed() {
+    let relay = Relay::start();
+    let url = relay.url();
+    let Session {
+        mut daemon,
+        dir,
+        log,
+        token,
+    } = session("sealed", &["--url", &url]);
+    let lines = Lines::read(&mut daemon);
+    let viewer = lantern_net::grant::Credential::parse(&token)
+        .unwrap()
+        .viewer;
+    let script = write(
+        dir.path(),
+        "secret.txt",
+        "0 text hunter2\n200 tap KeyQ\n400 text hunter2\n",
+    );
+    let keys = || app_log(&log).iter().filter(|e| e["kind"] == "key").count();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let play = || {
+        let recording = rt.spawn(record(url.clone(), "sealed".into(), viewer.clone()));
+        let args = [
+            "--input-script",
+            &script,
+            "--grant",
+            &token,
+            "--timeout",
+            "30",
+        ];
+        view(&url, "sealed", 120, &args);
+        rt.block_on(recording).unwrap()
+    };
+    let typed = "hunter2".len() * 2 + 1;
+
+    let (grant, recorded) = play();
+    wait_for("the player's keys at the app", LONG, || keys() == 2 * typed);
+    assert!(!recorded.is_empty());
+    // What a stranger gets: the public token, and datagrams that say nothing.
+    assert_eq!(grant, token.split_once('~').unwrap().0.as_bytes());
+    for datagram in &recorded {
+        assert!(lantern_proto::input::Message::decode(datagram).is_err());
+        assert!(
+            !datagram.windows(7).any(|w| w == b"hunter2"),
+            "{datagram:?}"
+        );
+    }
+    let grant = String::from_utf8(grant).unwrap();
+    // Each stays until the host has counted what it sent.
+    let replay =
+        |path: String| rt.block_on(raw_viewer(&url, &path, Some(&grant), recorded.clone()));
+    let _same = replay(format!("sealed/viewer/{viewer}"));
+    let _own = replay("sealed/viewer/stranger".into());
+    wait_for("the host to count the replays", LONG, || {
+        lines.last_input().is_some_and(|input| {
+            input["dropped"]["replayed"].as_u64() >= Some(1)
+                && input["dropped"]["elsewhere"].as_u64() >= Some(1)
+        })
+    });
+
+    // The player comes back (a new connection, a new epoch): its keys go in, and the old
+    // recording and the new one are as useless.
+    let (_, again) = play();
+    wait_for("the returning player's keys", LONG, || keys() == 4 * typed);
+    let before = lines.last_input().unwrap()["dropped"]["replayed"]
+        .as_u64()
+        .unwrap();
+    let recorded = [recorded.clone(), again].concat();
+    let path = format!("sealed/viewer/{viewer}");
+    drop((_same, _own));
+    let _again = rt.block_on(raw_viewer(&url, &path, Some(&grant), recorded));
+    wait_for("the host to count the second replays", LONG, || {
+        lines
+            .last_input()
+            .is_some_and(|input| input["dropped"]["replayed"].as_u64() > Some(before))
+    });
+    daemon.interrupt(LONG);
+    assert_eq!(keys(), 4 * typed, "nothing replayed reached the app");
+    let input = lines.final_stats()["input"].clone();
+    // Each play: fourteen characters typed (one event each) and the tap's press and release.
+    assert_eq!(input["injected"], 2 * (14 + 2), "{input}");
+    no_leftovers("sealed");
 }
 
 /// With moq-relay's JWT auth, each player's relay token may publish only its own viewer
@@ -473,7 +626,7 @@ fn relay_auth_keeps_each_viewer_on_its_own_path() {
 
     // Alice, whose relay token lets her publish her own viewer path, gets her key in.
     let alice = sign("auth/viewer/alice", "auth");
-    let token_flags = ["--input-script", &script, "--input-token", &grant];
+    let token_flags = ["--input-script", &script, "--grant", &grant];
     let mut args = vec!["--token", alice.as_str(), "--timeout", "30"];
     args.extend(token_flags);
     view(&url, "auth", 60, &args);

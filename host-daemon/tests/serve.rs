@@ -166,10 +166,21 @@ fn two_sessions_from_one_serve() {
     let grant = daemon.ctl(&["grant", "serve-b", "--viewer", "player1"]);
     assert!(grant.status.success(), "{}", stderr(&grant));
     let token = String::from_utf8_lossy(&grant.stdout).trim().to_string();
-    assert_eq!(lantern_net::grant::viewer_of(&token).unwrap(), "player1");
-    // The grant's answer gives the session's page with the grant in it.
-    let page = format!("{}?name=serve-b&grant={token}", urls[1].1);
-    assert!(stderr(&grant).contains(&page), "{}", stderr(&grant));
+    let credential = lantern_net::grant::Credential::parse(&token).unwrap();
+    assert_eq!(credential.viewer, "player1");
+    // The grant's answer gives the session's page with the grant in its fragment (never
+    // sent to a server), beside the certificate's fingerprint.
+    let page = format!("{}?name=serve-b#fp=", urls[1].1);
+    let said = stderr(&grant);
+    assert!(said.contains(&page), "{said}");
+    assert!(
+        said.contains(&format!("&grant={}", token.replace('~', "%7E"))),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("--grant {}", credential.id)),
+        "{said}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("keys.txt");
     std::fs::write(&script, "0 tap KeyA\n").unwrap();
@@ -179,12 +190,22 @@ fn two_sessions_from_one_serve() {
         url_b,
         "serve-b",
         30,
-        &["--input-script", script, "--input-token", &token],
+        &["--input-script", script, "--grant", &token],
     );
     wait_for("serve-b to inject the key", LONG, || {
         let stats = daemon.ok(&["stats", "serve-b"]);
         stats["stats"]["input"]["injected"].as_u64() >= Some(2)
     });
+    // Revoked, one grant or all of a viewer's; a second time there is nothing to revoke.
+    let revoked = daemon.ok(&["revoke", "serve-b", "--viewer", "player1"]);
+    assert_eq!(revoked["revoked"], 1, "{revoked}");
+    let again = daemon.ctl(&["revoke", "serve-b", "--grant", &credential.id]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("no live grant"),
+        "{}",
+        stderr(&again)
+    );
     let nogrant = daemon.ctl(&["grant", "serve-z"]);
     assert!(
         stderr(&nogrant).contains("no running session \"serve-z\""),

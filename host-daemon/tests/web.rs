@@ -8,13 +8,13 @@ mod common;
 use common::*;
 use lantern_testkit::*;
 
-/// The page's query for a broadcast on a relay, with a grant or without.
+/// The page's query for a broadcast on a relay, with a grant (in the fragment) or without.
 fn query(relay: &str, name: &str, grant: Option<&str>) -> String {
-    let mut query = format!("?url={relay}&name={name}");
-    if let Some(grant) = grant {
-        query.push_str(&format!("&grant={grant}"));
+    let query = format!("?url={relay}&name={name}");
+    match grant {
+        Some(grant) => lantern_net::web::with_grant(&query, grant),
+        None => query,
     }
-    query
 }
 
 #[test]
@@ -61,6 +61,22 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
     );
     assert!(seen["stamped"].as_u64() >= Some(120), "{seen}");
     assert!(seen["input"]["datagrams"].as_u64() > Some(0), "{seen}");
+    // The grant was read from the fragment, then taken out of the address; no request
+    // to the page's server carried it.
+    let secret = token.split_once('~').unwrap().1;
+    assert!(
+        !seen["address"].as_str().unwrap().contains("grant"),
+        "{seen}"
+    );
+    let requests = seen["requests"].as_array().unwrap();
+    assert!(!requests.is_empty(), "{seen}");
+    for request in requests {
+        let request = request.as_str().unwrap();
+        assert!(
+            !request.contains(secret) && !request.contains("grant"),
+            "{request}"
+        );
+    }
     let out = daemon.interrupt(LONG);
     let events = app_log(&log);
     let keys = presses(&events, "key", "key");

@@ -32,11 +32,7 @@ fn keys_and_clicks_in_the_window_reach_the_app() {
             "--timeout",
             "30",
         ],
-        &[
-            display.env(),
-            vec![("LANTERN_INPUT_TOKEN".to_string(), token)],
-        ]
-        .concat(),
+        &[display.env(), vec![("LANTERN_GRANT".to_string(), token)]].concat(),
     );
     let lines = Lines::read(&mut viewer);
     let window = display.window("played .* Lantern", Some(&mut viewer), LONG);

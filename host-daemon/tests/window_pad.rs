@@ -89,7 +89,7 @@ fn a_virtual_game_controller_at_the_window_reaches_the_host() {
         feedback: false,
         timeout: Duration::from_secs(30),
         input: Some(moq_sub::input::InputConfig {
-            token: Some(token),
+            credential: Some(lantern_net::grant::Credential::parse(&token).unwrap()),
             ..Default::default()
         }),
         window: Some(moq_sub::window::WindowConfig {

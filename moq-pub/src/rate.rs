@@ -130,6 +130,12 @@ impl Feedback {
         }
     }
 
+    /// A datagram that could not be read at all (a seal that does not open): counted as
+    /// malformed.
+    pub fn unreadable(&self) {
+        self.lock().malformed += 1;
+    }
+
     /// `viewer` left: its reports stop counting.
     pub fn left(&self, viewer: u64) {
         let mut inbox = self.lock();
@@ -218,7 +224,7 @@ pub async fn read_everyone(
             let feedback = feedback.clone();
             async move {
                 if let Ok(reports) = input.feedback().await {
-                    forward(reports, key, &feedback, &stop).await;
+                    forward(reports, key, &feedback, &stop, |d| Some(d.to_vec())).await;
                 }
                 feedback.left(key);
             }
@@ -227,20 +233,26 @@ pub async fn read_everyone(
     Ok(())
 }
 
-/// Put one viewer's reports into `feedback` as they arrive, until its track ends or `stop`.
+/// Put one viewer's reports into `feedback` as they arrive, until its track ends or `stop`;
+/// `open` reads each datagram (a host opens its granted viewers' seals), `None` when it
+/// cannot.
 pub async fn forward(
     mut reports: moq_net::track::Subscriber,
     viewer: u64,
     feedback: &Feedback,
     stop: &CancellationToken,
+    mut open: impl FnMut(&[u8]) -> Option<Vec<u8>>,
 ) {
     loop {
         tokio::select! {
             datagram = reports.recv_datagram() => match datagram {
-                Ok(Some(datagram)) => {
-                    let now = lantern_proto::clock::now_unix_us();
-                    feedback.datagram(viewer, now, &datagram.payload);
-                }
+                Ok(Some(datagram)) => match open(&datagram.payload) {
+                    Some(report) => {
+                        let now = lantern_proto::clock::now_unix_us();
+                        feedback.datagram(viewer, now, &report);
+                    }
+                    None => feedback.unreadable(),
+                },
                 _ => return,
             },
             () = stop.cancelled() => return,

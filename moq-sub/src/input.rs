@@ -2,8 +2,8 @@
 //! `--input-script` for automation.
 //!
 //! An [`InputChannel`] publishes this viewer's broadcast (`<name>/viewer/<id>`, with the
-//! grant token when there is one) on the same connection the stream comes in on, and sends
-//! each batch of events as datagrams (see `lantern_proto::input::Outbox`): numbered, with
+//! grant's token when there is one) on the same connection the stream comes in on, and sends
+//! each batch of events as datagrams (sealed with the grant's secret) (see `lantern_proto::input::Outbox`): numbered, with
 //! the held set and the recent presses and releases (repeated on their own when nothing else
 //! goes out, so a lost datagram loses no press), heartbeats while anything is held, and
 //! everything released when the channel closes. It also counts presses for input-to-photon ([`Photon`]).
@@ -26,8 +26,8 @@ use crate::Error;
 pub struct InputConfig {
     /// The grant from the host (`host-daemon ctl grant`); it names the viewer id. Without
     /// one the input is still sent, and the host counts and drops it.
-    pub token: Option<String>,
-    /// The viewer id when there is no token [default: a random one].
+    pub credential: Option<lantern_net::grant::Credential>,
+    /// The viewer id when there is no grant [default: a random one].
     pub viewer: Option<String>,
     /// Timed events to send (`--input-script`).
     pub script: Option<PathBuf>,
@@ -36,8 +36,8 @@ pub struct InputConfig {
 impl InputConfig {
     /// The viewer id: the grant's, else the one given, else a fresh random one.
     pub fn viewer_id(&self) -> Result<String, Error> {
-        Ok(match (&self.token, &self.viewer) {
-            (Some(token), _) => lantern_net::grant::viewer_of(token)?,
+        Ok(match (&self.credential, &self.viewer) {
+            (Some(credential), _) => credential.viewer.clone(),
             (None, Some(viewer)) => lantern_net::grant::check_viewer_id(viewer)?.to_string(),
             (None, None) => lantern_net::grant::random_viewer_id(),
         })
@@ -143,10 +143,10 @@ impl InputChannel {
         photon: Photon,
     ) -> Result<Self, Error> {
         let viewer = config.viewer_id()?;
-        let publisher = InputPublisher::new(origin, name, &viewer, config.token.as_deref())?;
+        let publisher = InputPublisher::new(origin, name, &viewer, config.credential.as_ref())?;
         tracing::info!(
             path = publisher.path(),
-            granted = config.token.is_some(),
+            granted = config.credential.is_some(),
             "sending input"
         );
         Ok(Self {

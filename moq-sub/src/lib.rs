@@ -183,7 +183,7 @@ async fn play_moq(
     script: Option<(Vec<lantern_proto::input::script::Step>, input::InputChannel)>,
     cancel: CancellationToken,
     events: Events,
-    hooks: Hooks,
+    mut hooks: Hooks,
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
     let origin = moq_tokio::origin::spawn();
     // A window waits for its stream as long as the player does; a pipe or a file gives up
@@ -213,7 +213,7 @@ async fn play_moq(
         hooks.rtt.clone(),
         stop.clone(),
     ));
-    if let Some(sender) = hooks.feedback.clone() {
+    if let Some(sender) = hooks.feedback.take() {
         tokio::spawn(feedback::send(
             hooks.path.clone(),
             sender,

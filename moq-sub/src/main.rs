@@ -1,4 +1,5 @@
 use clap::Parser;
+use lantern_net::grant::Credential;
 use lantern_net::{ConnectArgs, cli};
 
 /// Watch and play a live MoQ broadcast (hang format, H.264 video, Opus audio): in a window
@@ -12,13 +13,13 @@ use lantern_net::{ConnectArgs, cli};
 ///                     click grabs the pointer, motion goes as relative movement)
 ///   Ctrl+Alt+Shift+Z  let the captured pointer go
 ///   Ctrl+Alt+Shift+Q  quit (as does closing the window)
-/// Input goes to the host only with a grant (--input-token); without one the window is
+/// Input goes to the host only with a grant (--grant); without one the window is
 /// view-only. Everything held is released when the window loses focus.
 ///
 /// Ctrl-C or SIGTERM stops cleanly, closing the files (exit status 130 or 143).
 ///
 /// Examples:
-///   moq-sub --url https://relay.example/anon --name game --input-token "$GRANT"
+///   moq-sub --url https://relay.example/anon --name game --grant "$GRANT"
 ///   moq-sub --url http://127.0.0.1:4443/ --name lantern -o - | mpv -
 ///   moq-sub --url https://relay.example/anon --name cube --stats --no-window
 ///   moq-sub --url http://127.0.0.1:4443/anon --name cube --frames 600 -o cube.y4m
@@ -36,7 +37,7 @@ struct Args {
     /// Play the plain RTP session this SDP file describes (H.264 video, Opus sound: what
     /// `moq-pub --rtp … --sdp FILE` writes) instead of a MoQ broadcast; same outputs, window
     /// and stats, so the two transports can be compared on one stream. No input goes back.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["input_script", "input_token"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input_script", "grant"])]
     sdp: Option<std::path::PathBuf>,
 
     /// Write decoded frames as y4m to this file, or `-` for stdout (no window then, unless
@@ -120,16 +121,19 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     input_script: Option<std::path::PathBuf>,
 
-    /// The input grant the host gave (`host-daemon ctl grant`, or the one `host-daemon run`
-    /// prints): the window sends the player's input with it (and a script's, with or
-    /// without it: the host counts ungranted input and injects none of it).
+    /// The input grant the host gave, TOKEN~SECRET (`host-daemon ctl grant`, or the one
+    /// `host-daemon run` prints): the window sends the player's input sealed with its secret,
+    /// which never goes on the wire (and a script's, with or without it: the host counts
+    /// ungranted input and injects none of it). Prefer the environment variable to the flag:
+    /// a command line is visible to every user of the machine.
     #[arg(
         long,
-        env = "LANTERN_INPUT_TOKEN",
+        alias = "input-token",
+        env = "LANTERN_GRANT",
         hide_env_values = true,
-        value_name = "TOKEN"
+        value_name = "GRANT"
     )]
-    input_token: Option<String>,
+    grant: Option<String>,
 
     /// This viewer's id when it has no grant (a grant names its own) [default: random].
     #[arg(long, value_name = "ID")]
@@ -166,9 +170,14 @@ async fn main() -> std::process::ExitCode {
                 renderer: args.renderer,
             }
         });
-    if window.is_none() && args.input_script.is_none() && args.input_token.is_some() {
-        tracing::warn!("--input-token without a window or --input-script: no input is sent");
+    if window.is_none() && args.input_script.is_none() && args.grant.is_some() {
+        tracing::warn!("--grant without a window or --input-script: no input is sent");
     }
+    // Read here, never echoed: a clap error would print the secret with it.
+    let credential = match args.grant.as_deref().map(Credential::parse).transpose() {
+        Ok(credential) => credential,
+        Err(err) => return cli::exit("moq-sub", Err::<(), _>(err), &shutdown),
+    };
     // A window plays the sound too, unless told otherwise.
     let audio_out = match args.audio_out.as_deref() {
         Some("none") => None,
@@ -190,9 +199,9 @@ async fn main() -> std::process::ExitCode {
         av_sync: !args.no_av_sync && audio_out.is_some(),
         audio_out,
         timeout,
-        input: (args.input_script.is_some() || (window.is_some() && args.input_token.is_some()))
+        input: (args.input_script.is_some() || (window.is_some() && credential.is_some()))
             .then_some(moq_sub::input::InputConfig {
-                token: args.input_token,
+                credential,
                 viewer: args.viewer,
                 script: args.input_script,
             }),

@@ -47,4 +47,6 @@ pub enum Error {
     },
     #[error("cannot sign an input grant")]
     Grant(#[source] jsonwebtoken::errors::Error),
+    #[error("{live} grants of this session are live: revoke some, or wait for them to expire")]
+    GrantLimit { live: usize },
 }

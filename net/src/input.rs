@@ -6,9 +6,11 @@
 //!   each carries the held set, so a lost one costs nothing lasting);
 //! - `feedback`: one [`lantern_proto::feedback::Report`] per datagram, a few a second: what
 //!   the viewer's path does, for the publisher's rate control;
-//! - `grant`: one group with one frame, the viewer's grant token (see [`crate::grant`]),
-//!   when it has one. A viewer without a grant still publishes `input`: the host reads it
-//!   and counts it as unauthorized, never injecting it.
+//! - `grant`: one group with one frame, the public token of the viewer's grant (see
+//!   [`crate::grant`]), when it has one. A granted viewer seals its `input` and `feedback`
+//!   datagrams with the grant's secret ([`crate::seal`]); one without a grant still
+//!   publishes plain `input`: the host reads it and counts it as unauthorized, never
+//!   injecting it (unless the session is open to everyone).
 //!
 //! Through a relay the host subscribes to the viewers' prefix on the same connection it
 //! publishes on; a direct server (`--listen`) takes the viewers' publishes itself.
@@ -20,6 +22,8 @@ use moq_net::{Pattern, Patterns};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::grant::Credential;
+use crate::seal::{Sealer, Track};
 
 pub const INPUT_TRACK: &str = "input";
 pub const GRANT_TRACK: &str = "grant";
@@ -61,35 +65,52 @@ pub struct InputPublisher {
     input: moq_net::track::Producer,
     feedback: moq_net::track::Producer,
     _grant: Option<moq_net::track::Producer>,
+    credential: Option<Credential>,
+    seal: Option<Sealer>,
     path: String,
 }
 
-/// Where a viewer's feedback reports go (a handle on its broadcast's `feedback` track).
-#[derive(Clone)]
+/// Where a viewer's feedback reports go (a handle on its broadcast's `feedback` track),
+/// sealed when the viewer has a grant.
 pub struct FeedbackSender {
     track: moq_net::track::Producer,
+    seal: Option<Sealer>,
 }
 
 impl FeedbackSender {
     /// Send one report. Reports nobody subscribes to are not kept: the next one is newer.
     pub fn send(&mut self, report: &lantern_proto::feedback::Report) -> Result<(), Error> {
+        let report = report.encode();
+        let datagram = match &mut self.seal {
+            Some(seal) => seal.seal(&report, lantern_proto::clock::now_unix_us()),
+            None => report.to_vec(),
+        };
         self.track
-            .append_datagram(moq_net::Timestamp::now(), report.encode().to_vec())
+            .append_datagram(moq_net::Timestamp::now(), datagram)
             .map(drop)
             .map_err(input_err("feedback: send"))
     }
 }
 
 impl InputPublisher {
-    /// Create and announce `<session>/viewer/<viewer>` in `origin`, with the grant `token`
-    /// on its `grant` track when there is one.
+    /// Create and announce `<session>/viewer/<viewer>` in `origin`; with a grant, its token
+    /// goes on the `grant` track and every datagram is sealed with its secret. `viewer`
+    /// must be the grant's viewer when there is one.
     pub fn new(
         origin: &moq_net::origin::Producer,
         session: &str,
         viewer: &str,
-        token: Option<&str>,
+        credential: Option<&Credential>,
     ) -> Result<Self, Error> {
         crate::grant::check_viewer_id(viewer)?;
+        if let Some(credential) = credential
+            && credential.viewer != viewer
+        {
+            return Err(Error::Config(format!(
+                "the grant is for viewer {:?}, not {viewer:?}",
+                credential.viewer
+            )));
+        }
         let path = format!("{}/{viewer}", viewers_root(session));
         let err = |what: &str| input_err(format!("{path}: {what}"));
         let broadcast = origin.create_broadcast(&path).map_err(err("broadcast"))?;
@@ -99,14 +120,17 @@ impl InputPublisher {
         let feedback = broadcast
             .create_track(FEEDBACK_TRACK, None)
             .map_err(err("feedback track"))?;
-        let grant = match token {
+        let grant = match credential {
             None => None,
-            Some(token) => {
+            Some(credential) => {
                 let mut track = broadcast
                     .create_track(GRANT_TRACK, None)
                     .map_err(err("grant track"))?;
                 track
-                    .write_frame(moq_net::Timestamp::now(), token.as_bytes().to_vec())
+                    .write_frame(
+                        moq_net::Timestamp::now(),
+                        credential.token.as_bytes().to_vec(),
+                    )
                     .map_err(err("grant"))?;
                 Some(track)
             }
@@ -119,14 +143,21 @@ impl InputPublisher {
             input,
             feedback,
             _grant: grant,
+            seal: credential.map(|c| c.sealer(Track::Input, &path)),
+            credential: credential.cloned(),
             path,
         })
     }
 
-    /// A handle that sends feedback reports on this broadcast.
+    /// A handle that sends feedback reports on this broadcast (one at a time: each handle
+    /// seals on its own, and the host's replay window takes only the newest).
     pub fn feedback(&self) -> FeedbackSender {
         FeedbackSender {
             track: self.feedback.clone(),
+            seal: self
+                .credential
+                .as_ref()
+                .map(|c| c.sealer(Track::Feedback, &self.path)),
         }
     }
 
@@ -148,9 +179,14 @@ impl InputPublisher {
         )
     }
 
-    /// Send one datagram. Datagrams sent while no host listens are not kept for it: a late
-    /// press is worth nothing, and the held set of the next message says what is held.
+    /// Send one datagram (sealed, with a grant). Datagrams sent while no host listens are
+    /// not kept for it: a late press is worth nothing, and the held set of the next message
+    /// says what is held.
     pub fn send(&mut self, datagram: Vec<u8>) -> Result<(), Error> {
+        let datagram = match &mut self.seal {
+            Some(seal) => seal.seal(&datagram, lantern_proto::clock::now_unix_us()),
+            None => datagram,
+        };
         self.input
             .append_datagram(moq_net::Timestamp::now(), datagram)
             .map(drop)
@@ -324,7 +360,13 @@ mod tests {
         // Another session's viewer and the session itself are not this session's viewers.
         let _other = InputPublisher::new(&origin, "other", "zed", None).unwrap();
         let _session = origin.create_broadcast("game").unwrap();
-        let mut alice = InputPublisher::new(&origin, "game", "alice", Some("TOKEN")).unwrap();
+        let grants = crate::grant::Grants::generate("game");
+        let grant = grants
+            .issue(Some("alice"), Duration::from_secs(60))
+            .unwrap();
+        let credential = Credential::parse(&grant.credential).unwrap();
+        assert!(InputPublisher::new(&origin, "game", "bob", Some(&credential)).is_err());
+        let mut alice = InputPublisher::new(&origin, "game", "alice", Some(&credential)).unwrap();
         assert_eq!(alice.path(), "game/viewer/alice");
 
         let Some(ViewerUpdate::Joined { id, input }) =
@@ -333,7 +375,12 @@ mod tests {
             panic!("expected a viewer to join");
         };
         assert_eq!(id, "alice");
-        assert_eq!(input.grant(WAIT).await.as_deref(), Some(&b"TOKEN"[..]));
+        // The grant track carries the public token, never the secret.
+        let token = input.grant(WAIT).await.unwrap();
+        assert_eq!(token, credential.token.as_bytes());
+        let checked = grants
+            .check(std::str::from_utf8(&token).unwrap(), "alice")
+            .unwrap();
         let mut datagrams = input.subscribe().await.unwrap();
         assert!(alice.wait_listened(WAIT).await);
         alice.send(b"one".to_vec()).unwrap();
@@ -342,7 +389,11 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
-        assert_eq!(&got.payload[..], b"one");
+        // Sealed on the wire, opened by the host.
+        assert_ne!(&got.payload[..], b"one");
+        let opener = checked.opener(Track::Input, alice.path());
+        let opened = grants.open(&checked, &opener, Track::Input, &got.payload);
+        assert_eq!(opened.unwrap(), b"one");
 
         let mut reports = input.feedback().await.unwrap();
         let report = lantern_proto::feedback::Report {
@@ -364,7 +415,11 @@ mod tests {
         })
         .await
         .unwrap();
-        let got = lantern_proto::feedback::Report::decode(&got.payload).unwrap();
+        let opener = checked.opener(Track::Feedback, "game/viewer/alice");
+        let got = grants
+            .open(&checked, &opener, Track::Feedback, &got.payload)
+            .unwrap();
+        let got = lantern_proto::feedback::Report::decode(&got).unwrap();
         assert_eq!(got.queue_ms, 42);
 
         drop(alice);

@@ -5,7 +5,8 @@
 //! - [`listen`]: the direct server (`--listen`), which serves broadcasts to subscribers with no
 //!   relay in between, and publishes its certificate fingerprint as moq-relay does.
 //! - [`web`]: the browser viewer's built files, which the direct server serves at `/`.
-//! - [`grant`]: input grants, the signed tokens that let a viewer's input be injected.
+//! - [`grant`]: input grants, the signed tokens that let a viewer's input be injected, and
+//!   [`seal`]: the sealed datagrams a granted viewer sends.
 //! - [`input`]: the input channel's transport, viewer broadcasts found by announcement.
 //! - [`cli`]: what every Lantern binary does around its run: logging, signals, the exit line.
 //!
@@ -17,6 +18,7 @@ mod error;
 pub mod grant;
 pub mod input;
 pub mod listen;
+pub mod seal;
 pub mod web;
 
 pub use connect::{ConnectArgs, established, redacted};

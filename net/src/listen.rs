@@ -63,7 +63,7 @@ impl Listener {
     pub fn page(&self, name: &str) -> Option<String> {
         self.site
             .as_ref()
-            .map(|_| crate::web::page_url(self.addr, name))
+            .map(|_| crate::web::page_url(self.addr, name, &self.fingerprint))
     }
 
     /// The generated certificate's SHA-256 fingerprint (hex), for `--tls-fingerprint`.

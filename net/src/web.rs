@@ -16,15 +16,23 @@ pub struct Site {
     files: HashMap<String, (&'static str, bytes::Bytes)>,
 }
 
-/// The viewer page's address for broadcast `name` on a direct server at `addr`: view-only
-/// until [`with_grant`] adds an input grant.
-pub fn page_url(addr: std::net::SocketAddr, name: &str) -> String {
-    format!("http://{addr}/?name={}", query_value(name))
+/// The viewer page's address for broadcast `name` on a direct server at `addr` whose
+/// certificate has SHA-256 `fingerprint` (hex): view-only until [`with_grant`] adds an input
+/// grant. The fingerprint goes in the fragment, which the browser never sends, and the page
+/// pins it.
+pub fn page_url(addr: std::net::SocketAddr, name: &str, fingerprint: &str) -> String {
+    format!(
+        "http://{addr}/?name={}#fp={}",
+        query_value(name),
+        query_value(fingerprint)
+    )
 }
 
-/// A page address from [`page_url`] with an input grant in it.
-pub fn with_grant(page: &str, grant: &str) -> String {
-    format!("{page}&grant={}", query_value(grant))
+/// A page address with an input grant (a credential, `TOKEN~SECRET`) in its fragment: it
+/// never travels in a request, and the page takes it out of the address bar once read.
+pub fn with_grant(page: &str, credential: &str) -> String {
+    let joiner = if page.contains('#') { '&' } else { '#' };
+    format!("{page}{joiner}grant={}", query_value(credential))
 }
 
 fn query_value(value: &str) -> String {
@@ -121,12 +129,16 @@ mod tests {
     fn the_page_url_names_the_broadcast_and_the_grant() {
         let addr = "127.0.0.1:4443".parse().unwrap();
         assert_eq!(
-            page_url(addr, "my game"),
-            "http://127.0.0.1:4443/?name=my+game"
+            page_url(addr, "my game", "ab12"),
+            "http://127.0.0.1:4443/?name=my+game#fp=ab12"
         );
         assert_eq!(
-            with_grant(&page_url(addr, "a/b"), "x.y-z"),
-            "http://127.0.0.1:4443/?name=a%2Fb&grant=x.y-z"
+            with_grant(&page_url(addr, "a/b", "ab12"), "x.y-z~0f"),
+            "http://127.0.0.1:4443/?name=a%2Fb#fp=ab12&grant=x.y-z%7E0f"
+        );
+        assert_eq!(
+            with_grant("https://example.org/?url=x", "t~s"),
+            "https://example.org/?url=x#grant=t%7Es"
         );
     }
 

@@ -1,9 +1,9 @@
 // The player's input, going to the host on the same connection the picture comes in on.
 //
 // The page publishes its own broadcast, `<name>/viewer/<id>` (net/src/input.rs): an `input`
-// track of datagrams, one message each in the input format (proto/src/input/mod.rs), and a
-// `grant` track with the token from the page's URL. Without a grant the page is view-only:
-// nothing is published, nothing is sent.
+// track of datagrams, one message each in the input format (proto/src/input/mod.rs), sealed
+// with the grant's secret (seal.ts), and a `grant` track with the grant's public token.
+// Without a grant the page is view-only: nothing is published, nothing is sent.
 //
 // Like moq-sub's window (and proto's Outbox), every message carries a sequence number, its
 // send time, the full held set (keys and buttons), so a lost datagram never leaves a key
@@ -16,6 +16,7 @@
 import * as Net from "@moq/net";
 import { nowUs } from "./clock";
 import { USAGES } from "./keys";
+import { type Credential, Sealer } from "./seal";
 
 const VERSION = 2;
 const MAX_DATAGRAM = 900;
@@ -239,7 +240,7 @@ export interface InputFigures {
 
 /**
  * This page's input channel on `connection`: publishes `<name>/viewer/<viewer>` with the
- * grant, and sends batches of events as datagrams.
+ * grant's token, and sends batches of events (and feedback reports) as sealed datagrams.
  */
 export class Channel {
   readonly figures: InputFigures = { granted: true, events: 0, datagrams: 0 };
@@ -247,13 +248,21 @@ export class Channel {
   #broadcast = new Net.Broadcast.Producer();
   #input: Net.Track.Producer;
   #feedback: Net.Track.Producer;
+  #sealers: Promise<[Sealer, Sealer]>;
+  /** Sealing is asynchronous: each datagram goes out after the one before it. */
+  #sent: Promise<unknown> = Promise.resolve();
 
-  constructor(connection: Net.Connection.Established, name: string, viewer: string, token: string) {
+  constructor(connection: Net.Connection.Established, name: string, credential: Credential) {
+    const path = Net.Path.from(name, "viewer", credential.viewer);
+    this.#sealers = Promise.all([
+      Sealer.create(credential.secret, "input", path),
+      Sealer.create(credential.secret, "feedback", path),
+    ]);
     this.#input = this.#broadcast.createTrack("input");
     this.#feedback = this.#broadcast.createTrack("feedback");
     const grant = this.#broadcast.createTrack("grant");
-    grant.writeFrame({ payload: new TextEncoder().encode(token), timestamp: Net.Time.Timestamp.now() });
-    connection.publish(Net.Path.from(name, "viewer", viewer), this.#broadcast);
+    grant.writeFrame({ payload: new TextEncoder().encode(credential.token), timestamp: Net.Time.Timestamp.now() });
+    connection.publish(path, this.#broadcast);
   }
 
   send(events: Event[]) {
@@ -273,30 +282,28 @@ export class Channel {
 
   /** Send one feedback report (see feedback.ts). */
   feedback(report: Uint8Array) {
-    this.#feedback.appendDatagram(Net.Time.Timestamp.now(), report);
+    this.#queue(1, report);
   }
 
   #transmit(datagrams: Uint8Array[]) {
     for (const datagram of datagrams) {
-      this.#input.appendDatagram(Net.Time.Timestamp.now(), datagram);
+      this.#queue(0, datagram);
       this.figures.datagrams++;
     }
   }
 
+  #queue(which: 0 | 1, plain: Uint8Array) {
+    const track = which === 0 ? this.#input : this.#feedback;
+    const sealed = this.#sealers.then((sealers) => sealers[which].seal(plain));
+    this.#sent = Promise.all([sealed, this.#sent])
+      .then(([datagram]) => track.appendDatagram(Net.Time.Timestamp.now(), datagram))
+      .catch((e) => console.warn("lantern: input not sent:", e));
+  }
+
   close() {
     this.releaseAll();
-    this.#broadcast.close();
-  }
-}
-
-/** The viewer id a grant names (its `sub` claim), or undefined for a malformed token. */
-export function viewerOf(token: string): string | undefined {
-  try {
-    const payload = token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
-    const claims = JSON.parse(atob(payload));
-    return typeof claims.sub === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(claims.sub) ? claims.sub : undefined;
-  } catch {
-    return undefined;
+    // The last releases go out before the broadcast ends.
+    void this.#sent.then(() => this.#broadcast.close());
   }
 }
 

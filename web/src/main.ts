@@ -1,16 +1,23 @@
 // Lantern's browser viewer: plays a Lantern broadcast over WebTransport + WebCodecs, the
 // newest picture drawn as soon as it is decoded, and sends the player's input back.
 //
-// The page is served by the host itself (`moq-pub --listen`, `host-daemon --listen`): by
-// default it plays the broadcast of the server it came from. The query string can say more:
+// The page is served by the host itself (`moq-pub --listen`, `host-daemon --listen`), or
+// from any https origin: by default it plays the broadcast of the server it came from. The
+// query string can say more:
 //   url=    a relay (or another host) to play from       name=  the broadcast [lantern]
-//   grant=  the input grant (`host-daemon ctl grant`); without one the page is view-only
 //   stats=0 hides the overlay
+// and the fragment (`#…`, which the browser never sends anywhere) carries the secrets:
+//   grant=  the input grant, TOKEN~SECRET (`host-daemon ctl grant`); without one the page
+//           is view-only
+//   fp=     the server's certificate fingerprint (SHA-256, hex), pinned for WebTransport
+// The page takes them out of the address bar and history as soon as it has read them, and
+// keeps them for this tab only (a reload plays on with them).
 
 import * as Net from "@moq/net";
 import { ClockOffset, follow, nowUs } from "./clock";
 import { PathMeter, encode } from "./feedback";
-import { Channel, viewerOf } from "./input";
+import { Channel } from "./input";
+import { type Credential, parseCredential } from "./seal";
 import { Controls } from "./controls";
 import { Meter } from "./meter";
 import { play, readCatalog } from "./player";
@@ -18,7 +25,43 @@ import { play, readCatalog } from "./player";
 const params = new URLSearchParams(location.search);
 const url = new URL(params.get("url") ?? `${location.protocol}//${location.host}/`);
 const name = params.get("name") ?? "lantern";
-const grant = params.get("grant") ?? undefined;
+const { grant, fingerprint } = secrets();
+
+/**
+ * The grant and the fingerprint from the fragment, which is then cleared from the address
+ * bar and history; kept in this tab's session storage (for a reload), per server and name.
+ */
+function secrets(): { grant?: Credential; fingerprint?: string } {
+  const key = `lantern:${url.host}/${name}`;
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (params.has("grant")) console.warn("lantern: a grant in the query travels to the server: ignored (use #grant=)");
+  let held = { grant: fragment.get("grant") ?? undefined, fp: fragment.get("fp") ?? undefined };
+  if (held.grant || held.fp) {
+    history.replaceState(history.state, "", location.pathname + location.search);
+    sessionStorage.setItem(key, JSON.stringify(held));
+  } else {
+    held = JSON.parse(sessionStorage.getItem(key) ?? "{}");
+  }
+  let fp = held.fp;
+  if (fp !== undefined && !/^[0-9a-fA-F]{64}$/.test(fp)) {
+    console.warn("lantern: #fp= is not a SHA-256 fingerprint (64 hex digits): ignored");
+    fp = undefined;
+  }
+  return { grant: held.grant ? parseCredential(held.grant) : undefined, fingerprint: fp };
+}
+
+/**
+ * Where to dial and which certificate to take: a pinned fingerprint turns an http:// server
+ * address into https:// with that hash (no fetch over plain HTTP); without one, @moq/net
+ * fetches the fingerprint of an http:// server (trustworthy only from the server itself,
+ * on loopback) and an https:// one needs a certificate the browser trusts.
+ */
+function dial(): [URL, Net.Connection.WebTransportProps] {
+  if (!fingerprint) return [url, {}];
+  const pinned = new URL(url);
+  pinned.protocol = "https:";
+  return [pinned, { serverCertificateHashes: [{ algorithm: "sha-256", value: fingerprint }] }];
+}
 
 const message = document.getElementById("message") as HTMLParagraphElement;
 const overlay = document.getElementById("overlay") as HTMLPreElement;
@@ -88,8 +131,10 @@ async function announced(handle: Net.Announce.Broadcast, connection: Net.Connect
 async function session() {
   state.status = "connecting";
   say(`Connecting to ${url.host}…`);
-  const connection = await Net.Connection.connect(url, {
+  const [dialed, webtransport] = dial();
+  const connection = await Net.Connection.connect(dialed, {
     websocket: { enabled: false },
+    webtransport,
     signal: AbortSignal.timeout(10_000),
   });
   const stop = new AbortController();
@@ -108,11 +153,9 @@ async function session() {
     const broadcast = await announced(handle, connection);
     const catalog = await readCatalog(broadcast);
     if (!catalog) throw new Error(`"${name}" ended before its catalog came`);
-    const viewer = grant && viewerOf(grant);
-    if (grant && !viewer) console.warn("lantern: the grant in the URL is malformed: view-only");
     let path: PathMeter | undefined;
-    if (grant && viewer) {
-      channel = new Channel(connection, name, viewer, grant);
+    if (grant) {
+      channel = new Channel(connection, name, grant);
       controls = new Controls(canvas, channel);
       state.input = channel.figures;
       // A player reports its path (the host's bitrate follows its granted players).

@@ -14,7 +14,9 @@
 //     --gamepad       plug in a standard gamepad holding button 0 (the Gamepad API's view of
 //                     one: this machine has none), then unplug it
 //
-// After acting it waits for 60 more pictures, so what was sent has time to arrive.
+// After acting it waits for 60 more pictures, so what was sent has time to arrive. The JSON
+// also gives the page's address as it ends (`address`) and, with --serve, every request line
+// the server saw (`requests`).
 // Exits 1 with the page's own console lines when the frames do not come within the deadline.
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
@@ -47,8 +49,10 @@ if (!url) {
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
 let server;
+const requests = [];
 if (serve) {
   server = createServer(async (req, res) => {
+    requests.push(`${req.method} ${req.url}`);
     const path = new URL(req.url, "http://x").pathname;
     try {
       const body = await readFile(join(serve, path === "/" ? "index.html" : path.replaceAll("..", "")));
@@ -114,7 +118,8 @@ try {
     await page.evaluate(() => (window.pad = undefined));
   }
   if (acted) await shown(Number(frames) + 60);
-  console.log(JSON.stringify(await page.evaluate(() => window.lantern.figures())));
+  const figures = await page.evaluate(() => window.lantern.figures());
+  console.log(JSON.stringify({ ...figures, address: page.url(), ...(serve ? { requests } : {}) }));
 } catch (err) {
   console.error(`play.mjs: ${err.message.split("\n")[0]}`);
   process.exitCode = 1;

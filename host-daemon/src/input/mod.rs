@@ -1,12 +1,15 @@
 //! Viewers' input into a session: found by announcement, authorized, validated, injected.
 //!
-//! Each viewer that publishes `<session>/viewer/<id>` gets a task that reads its grant
-//! (see `lantern_net::grant`), then its datagrams through a [`Gate`] of its own (drops by
-//! reason, each press and release once), and hands what passes to the injector thread: the
-//! compositor's virtual keyboard and pointer ([`inject`]) and uinput pads ([`pads`]). A
-//! viewer that leaves, goes silent or whose grant expires has everything it held released.
-//! Nothing from a viewer without a valid grant is ever decoded or injected (unless the
-//! session's input is `open`); its datagrams are counted by the grant's fault.
+//! Each viewer that publishes `<session>/viewer/<id>` gets a task that reads its grant's
+//! token (see `lantern_net::grant`), opens each of its sealed datagrams with the grant's
+//! keys (refusing replays for the grant's lifetime, see `lantern_net::seal`), passes them
+//! through a [`Gate`] of its own (drops by reason, each press and release once), and hands
+//! what passes to the injector thread: the compositor's virtual keyboard and pointer
+//! ([`inject`]) and uinput pads ([`pads`]). A viewer that leaves, goes silent, or whose
+//! grant expires or is revoked has everything it held released. Nothing from a viewer
+//! without a valid grant is ever decoded or injected (unless the session's input is
+//! `open`, where plain datagrams are read too); its datagrams are counted by the grant's
+//! fault.
 
 pub mod inject;
 mod pads;
@@ -15,8 +18,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lantern_net::grant::{Grants, Refusal};
+use lantern_net::grant::{self, Checked, Grants, Refusal};
 use lantern_net::input::{ViewerInput, Viewers};
+use lantern_net::seal::{Opener, Track, Unsealed};
 use lantern_proto::clock;
 use lantern_proto::histogram::Histogram;
 use lantern_proto::input::{Event, Gate, HEARTBEAT_US, Limits, Rejected, Taken};
@@ -101,6 +105,14 @@ pub struct Dropped {
     pub elsewhere: u64,
     /// Grants that are no JWT.
     pub bad_grant: u64,
+    /// Grants the host revoked (`ctl revoke`), before or while the viewer played.
+    pub revoked: u64,
+    /// Plain datagrams from a granted viewer, where sealed ones are due.
+    pub unsealed: u64,
+    /// Seals that do not open: made without the grant's secret, for another path, or altered.
+    pub bad_seal: u64,
+    /// Sealed datagrams taken before under the same grant, played again.
+    pub replayed: u64,
     pub rate_limited: u64,
     pub malformed: u64,
     pub duplicate: u64,
@@ -188,6 +200,7 @@ pub async fn run(
         .serve_each(&cancel, |slot, id, input, stop| {
             let viewer = Viewer {
                 slot,
+                path: format!("{}/{id}", lantern_net::input::viewers_root(&session)),
                 id,
                 settings: settings.clone(),
                 commands: commands.clone(),
@@ -213,6 +226,8 @@ fn fail(shared: &Shared, err: &(dyn std::error::Error + 'static)) {
 struct Viewer {
     slot: u64,
     id: String,
+    /// Its broadcast's path, `<session>/viewer/<id>`: what its seals are bound to.
+    path: String,
     settings: Settings,
     commands: std::sync::mpsc::Sender<Command>,
     shared: Shared,
@@ -227,31 +242,79 @@ enum Unauthorized {
     Refused(Refusal),
 }
 
+/// Why one datagram of an authorized viewer is not read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unread {
+    Grant(Unauthorized),
+    Seal(grant::Dropped),
+}
+
+/// What lets a viewer in: a grant (its datagrams sealed with the grant's keys), or a
+/// session open to everyone (plain datagrams).
+enum Standing {
+    Granted {
+        checked: Checked,
+        input: Opener,
+        feedback: Opener,
+    },
+    Open,
+}
+
+impl Standing {
+    /// The datagram's plain bytes, opened (and its counter taken) when the viewer is granted.
+    fn read(&self, grants: &Grants, track: Track, datagram: &[u8]) -> Result<Vec<u8>, Unread> {
+        match self {
+            Self::Open => Ok(datagram.to_vec()),
+            Self::Granted {
+                checked,
+                input,
+                feedback,
+            } => {
+                let opener = match track {
+                    Track::Input => input,
+                    Track::Feedback => feedback,
+                };
+                grants
+                    .open(checked, opener, track, datagram)
+                    .map_err(Unread::Seal)
+            }
+        }
+    }
+}
+
 impl Viewer {
     async fn run(self, input: ViewerInput, stop: CancellationToken) {
         let token = match self.settings.auth {
-            Auth::Granted => input.grant(GRANT_WAIT).await,
-            Auth::Open | Auth::Off => None,
+            Auth::Granted | Auth::Open => input.grant(GRANT_WAIT).await,
+            Auth::Off => None,
         };
-        let mut authorized = self.authorize(token.as_deref());
-        tracing::info!(viewer = self.id, authorized = ?authorized, "a viewer joined");
+        let mut standing = self.authorize(token.as_deref()).map(Arc::new);
+        tracing::info!(
+            viewer = self.id,
+            authorized = standing.is_ok(),
+            "a viewer joined"
+        );
         self.shared.count(|s| {
             s.viewers += 1;
-            s.authorized += u32::from(authorized.is_ok());
+            s.authorized += u32::from(standing.is_ok());
         });
+        let standing_now = standing.as_ref().ok().cloned();
         // Only an authorized viewer's feedback moves the bitrate: a spectator never pulls
-        // the stream down for everyone. It stops counting when the grant expires.
+        // the stream down for everyone. It stops counting when the grant ends.
         let reporting = stop.child_token();
-        let granted = authorized.is_ok();
+        let grants = &self.settings.grants;
         let reports = async {
-            if granted && let Ok(reports) = input.feedback().await {
-                moq_pub::rate::forward(reports, self.slot, &self.feedback, &reporting).await;
+            if let Some(standing) = &standing_now
+                && let Ok(reports) = input.feedback().await
+            {
+                let open = |d: &[u8]| standing.read(grants, Track::Feedback, d).ok();
+                moq_pub::rate::forward(reports, self.slot, &self.feedback, &reporting, open).await;
             }
             self.feedback.left(self.slot);
         };
         tokio::pin!(reports);
         let mut reported = false;
-        if authorized.is_ok() {
+        if standing.is_ok() {
             let _ = self.commands.send(Command::Join(self.slot));
         }
         let mut datagrams = tokio::select! {
@@ -272,13 +335,16 @@ impl Viewer {
                 datagram = subscriber.recv_datagram() => {
                     let Ok(Some(datagram)) = datagram else { break };
                     let arrived = clock::now_unix_us();
-                    // An unauthorized viewer's datagrams are counted, never decoded.
-                    let received = authorized
-                        .map(|_| gate.receive(&datagram.payload, arrived, &mut events));
+                    // An unauthorized viewer's datagrams are counted, never opened or decoded.
+                    let received = standing
+                        .as_ref()
+                        .map_err(|why| Unread::Grant(*why))
+                        .and_then(|standing| standing.read(grants, Track::Input, &datagram.payload))
+                        .map(|plain| gate.receive(&plain, arrived, &mut events));
                     self.shared.count(|s| {
                         s.datagrams += 1;
                         match received {
-                            Err(why) => count_unauthorized(&mut s.dropped, why),
+                            Err(why) => count_unread(&mut s.dropped, why),
                             Ok(received) => count_gate(s, received),
                         }
                     });
@@ -287,12 +353,13 @@ impl Viewer {
                     }
                 }
                 _ = tick.tick() => {
-                    // A grant that expires while the viewer plays ends its input there.
-                    if let Ok(Some(expires)) = authorized
-                        && clock::now_unix_us() / 1_000_000 >= expires
+                    // A grant that expires or is revoked while the viewer plays ends its
+                    // input there.
+                    if let Ok(Standing::Granted { checked, .. }) = standing.as_deref()
+                        && let Err(why) = grants.live(&checked.id)
                     {
-                        tracing::info!(viewer = self.id, "a viewer's grant expired");
-                        authorized = Err(Unauthorized::Refused(Refusal::Expired));
+                        tracing::info!(viewer = self.id, grant = why.as_str(), "a viewer's grant ended");
+                        standing = Err(Unauthorized::Refused(why));
                         reporting.cancel();
                         self.release(&mut gate);
                     }
@@ -315,26 +382,32 @@ impl Viewer {
         tracing::info!(viewer = self.id, "a viewer left");
         self.shared.count(|s| {
             s.viewers -= 1;
-            s.authorized -= u32::from(authorized.is_ok());
+            s.authorized -= u32::from(standing.is_ok());
         });
     }
 
-    /// Whether the viewer's input is taken, and until when (seconds since the UNIX epoch;
-    /// `None`: no end).
-    fn authorize(&self, token: Option<&[u8]>) -> Result<Option<u64>, Unauthorized> {
+    /// What lets the viewer in, if anything: a valid grant (in an open session too, where
+    /// a viewer without one sends plain datagrams).
+    fn authorize(&self, token: Option<&[u8]>) -> Result<Standing, Unauthorized> {
+        let checked = || {
+            let token = token.ok_or(Unauthorized::NoGrant)?;
+            let token = std::str::from_utf8(token)
+                .map_err(|_| Unauthorized::Refused(Refusal::Malformed))?;
+            let checked = self
+                .settings
+                .grants
+                .check(token, &self.id)
+                .map_err(Unauthorized::Refused)?;
+            Ok(Standing::Granted {
+                input: checked.opener(Track::Input, &self.path),
+                feedback: checked.opener(Track::Feedback, &self.path),
+                checked,
+            })
+        };
         match self.settings.auth {
-            Auth::Open => Ok(None),
             Auth::Off => Err(Unauthorized::NoGrant),
-            Auth::Granted => {
-                let token = token.ok_or(Unauthorized::NoGrant)?;
-                let token = std::str::from_utf8(token)
-                    .map_err(|_| Unauthorized::Refused(Refusal::Malformed))?;
-                self.settings
-                    .grants
-                    .check(token, &self.id)
-                    .map(Some)
-                    .map_err(Unauthorized::Refused)
-            }
+            Auth::Granted => checked(),
+            Auth::Open => Ok(checked().unwrap_or(Standing::Open)),
         }
     }
 
@@ -359,13 +432,20 @@ impl Viewer {
     }
 }
 
-fn count_unauthorized(dropped: &mut Dropped, why: Unauthorized) {
+fn count_unread(dropped: &mut Dropped, why: Unread) {
     *match why {
-        Unauthorized::NoGrant => &mut dropped.unauthorized,
-        Unauthorized::Refused(Refusal::Forged) => &mut dropped.forged,
-        Unauthorized::Refused(Refusal::Expired) => &mut dropped.expired,
-        Unauthorized::Refused(Refusal::Elsewhere) => &mut dropped.elsewhere,
-        Unauthorized::Refused(Refusal::Malformed) => &mut dropped.bad_grant,
+        Unread::Grant(Unauthorized::NoGrant) => &mut dropped.unauthorized,
+        Unread::Grant(Unauthorized::Refused(Refusal::Forged)) => &mut dropped.forged,
+        Unread::Grant(Unauthorized::Refused(Refusal::Expired)) => &mut dropped.expired,
+        Unread::Grant(Unauthorized::Refused(Refusal::Elsewhere)) => &mut dropped.elsewhere,
+        Unread::Grant(Unauthorized::Refused(Refusal::Malformed)) => &mut dropped.bad_grant,
+        Unread::Grant(Unauthorized::Refused(Refusal::Revoked))
+        | Unread::Seal(grant::Dropped::Revoked) => &mut dropped.revoked,
+        Unread::Seal(grant::Dropped::Unsealed(Unsealed::Plain)) => &mut dropped.unsealed,
+        Unread::Seal(grant::Dropped::Unsealed(Unsealed::Malformed | Unsealed::Forged)) => {
+            &mut dropped.bad_seal
+        }
+        Unread::Seal(grant::Dropped::Replayed) => &mut dropped.replayed,
     } += 1;
 }
 

@@ -7,6 +7,8 @@
 //! | `GET /sessions/NAME`     | one session, with its last second's stats         |
 //! | `DELETE /sessions/NAME`  | stop it (or forget an ended one); its final figures |
 //! | `POST /sessions/NAME/grants` | sign an input grant (body: `{"viewer": ID?, "ttl": SECONDS?}`) |
+//! | `DELETE /sessions/NAME/grants/ID` | revoke one grant |
+//! | `DELETE /sessions/NAME/viewers/ID/grants` | revoke every grant of a viewer |
 //!
 //! Errors answer `{"error": "…"}` with a 4xx or 5xx status.
 
@@ -20,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use super::{Create, Daemon, Refused};
+use super::{Create, Daemon, Refused, Revoke};
 
 /// The largest request body taken (a create is well under a kilobyte).
 const MAX_BODY: usize = 64 * 1024;
@@ -30,6 +32,14 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/sessions", get(list).post(create))
         .route("/sessions/{name}", get(one).delete(stop))
         .route("/sessions/{name}/grants", axum::routing::post(grant))
+        .route(
+            "/sessions/{name}/grants/{id}",
+            axum::routing::delete(revoke_grant),
+        )
+        .route(
+            "/sessions/{name}/viewers/{viewer}/grants",
+            axum::routing::delete(revoke_viewer),
+        )
         .fallback(|| async { Refused::new(404, "no such call: see `host-daemon ctl --help`") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(daemon)
@@ -73,6 +83,27 @@ async fn grant(
     let ttl = request.ttl.map(std::time::Duration::from_secs);
     match daemon.grant(&name, request.viewer.as_deref(), ttl) {
         Ok(grant) => (StatusCode::CREATED, axum::Json(grant)).into_response(),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+async fn revoke_grant(
+    State(daemon): State<Arc<Daemon>>,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    revoked(daemon.revoke(&name, Revoke::Grant(&id)))
+}
+
+async fn revoke_viewer(
+    State(daemon): State<Arc<Daemon>>,
+    Path((name, viewer)): Path<(String, String)>,
+) -> Response {
+    revoked(daemon.revoke(&name, Revoke::Viewer(&viewer)))
+}
+
+fn revoked(result: Result<super::Revoked, Refused>) -> Response {
+    match result {
+        Ok(revoked) => axum::Json(revoked).into_response(),
         Err(refused) => refused.into_response(),
     }
 }

@@ -5,11 +5,17 @@ use serde_json::Value;
 
 /// `/sessions/NAME`, the name percent-encoded as one path segment.
 pub fn session_path(name: &str) -> String {
-    let mut url = url::Url::parse("http://host-daemon/sessions").expect("a constant URL");
+    format!("/sessions/{}", segment(name))
+}
+
+/// `text` as one path segment, percent-encoded (a `/` in it stays inside the segment).
+pub fn segment(text: &str) -> String {
+    let mut url = url::Url::parse("http://host-daemon/").expect("a constant URL");
     url.path_segments_mut()
         .expect("an http URL has path segments")
-        .push(name);
-    url.path().to_string()
+        .pop()
+        .push(text);
+    url.path()[1..].to_string()
 }
 
 /// `ctl list`: a line per session of `GET /sessions`'s answer.

@@ -109,6 +109,19 @@ pub async fn serve(
     served.map_err(|err| Error::io("the control socket", err))
 }
 
+/// Which grants to revoke.
+#[derive(Clone, Copy, Debug)]
+pub enum Revoke<'a> {
+    Grant(&'a str),
+    Viewer(&'a str),
+}
+
+/// What a revocation did.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Revoked {
+    pub revoked: usize,
+}
+
 /// A grant the API made, and the session's page with it (when it serves one).
 #[derive(Clone, Debug, Serialize)]
 pub struct Granted {
@@ -360,8 +373,35 @@ impl Daemon {
             .issue(viewer, ttl)
             .map_err(|e| Refused::new(422, lantern_net::cli::chain(&e)))?;
         let page = (entry.info.borrow().page.as_deref())
-            .map(|page| lantern_net::web::with_grant(page, &grant.token));
+            .map(|page| lantern_net::web::with_grant(page, &grant.credential));
         Ok(Granted { grant, page })
+    }
+
+    /// Revoke a running session's grant `id`, or every grant of viewer `viewer`: their
+    /// viewers' input stops within a heartbeat (everything they held is released). How many
+    /// live grants were revoked.
+    pub fn revoke(&self, name: &str, which: Revoke<'_>) -> Result<Revoked, Refused> {
+        let sessions = self.lock();
+        let entry = sessions
+            .get(name)
+            .filter(|e| e.info.borrow().state != State::Ended)
+            .ok_or_else(|| Refused::new(404, format!("no running session {name:?}")))?;
+        let grants = &entry.input.grants;
+        let revoked = match which {
+            Revoke::Grant(id) => usize::from(grants.revoke(id)),
+            Revoke::Viewer(viewer) => grants.revoke_viewer(viewer),
+        };
+        if revoked == 0 {
+            let what = match which {
+                Revoke::Grant(id) => format!("grant {id:?}"),
+                Revoke::Viewer(viewer) => format!("grant for viewer {viewer:?}"),
+            };
+            return Err(Refused::new(
+                404,
+                format!("session {name:?} has no live {what}"),
+            ));
+        }
+        Ok(Revoked { revoked })
     }
 
     /// Stop a session (or forget an ended one) and give its last figures.
