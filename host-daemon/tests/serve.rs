@@ -98,7 +98,13 @@ fn two_sessions_from_one_serve() {
         assert!(created["fingerprint"].is_string(), "{created}");
         assert_eq!(
             created["page"].as_str(),
-            Some(format!("http://{addr}/?name={name}").as_str()),
+            Some(
+                format!(
+                    "http://{addr}/?name={name}#fp={}",
+                    created["fingerprint"].as_str().unwrap()
+                )
+                .as_str()
+            ),
             "{created}"
         );
         urls.push((name, format!("http://{addr}/")));
@@ -206,6 +212,77 @@ fn two_sessions_from_one_serve() {
         "{}",
         stderr(&again)
     );
+    // A player revoked while typing: from then on the host refuses its datagrams (counted)
+    // and nothing more of it is injected.
+    let input = |daemon: &Daemon| daemon.ok(&["stats", "serve-b"])["stats"]["input"].clone();
+    let taps: String = (0..300)
+        .map(|i| format!("{} tap KeyA\n", i * 100))
+        .collect();
+    let taps_file = dir.path().join("taps.txt");
+    std::fs::write(&taps_file, taps).unwrap();
+    let taps_file = taps_file.to_str().unwrap();
+    let grant2 = daemon.ctl(&["grant", "serve-b", "--viewer", "player2"]);
+    let token2 = String::from_utf8_lossy(&grant2.stdout).trim().to_string();
+    let before = input(&daemon)["injected"].as_u64().unwrap();
+    let typing = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            url_b,
+            "--name",
+            "serve-b",
+            "--no-window",
+            "--frames",
+            "100000",
+        ]
+        .into_iter()
+        .chain(["--input-script", taps_file, "--grant", &token2])
+        .collect::<Vec<_>>(),
+    );
+    wait_for("player2's taps", LONG, || {
+        input(&daemon)["injected"].as_u64() >= Some(before + 6)
+    });
+    let revoked = daemon.ok(&["revoke", "serve-b", "--viewer", "player2"]);
+    assert_eq!(revoked["revoked"], 1, "{revoked}");
+    let at_revoke = input(&daemon)["injected"].as_u64().unwrap();
+    wait_for("player2's datagrams refused", LONG, || {
+        input(&daemon)["dropped"]["revoked"].as_u64() >= Some(5)
+    });
+    // What was already on its way when the answer came (a datagram or two) may land.
+    let after = input(&daemon)["injected"].as_u64().unwrap();
+    assert!(after <= at_revoke + 2, "{at_revoke} → {after}");
+    drop(typing);
+    // A grant that expired before its player came never lets anything in.
+    let grant3 = daemon.ctl(&["grant", "serve-b", "--viewer", "player3", "--ttl", "1"]);
+    let token3 = String::from_utf8_lossy(&grant3.stdout).trim().to_string();
+    let expires = lantern_net::grant::Credential::parse(&token3)
+        .unwrap()
+        .expires;
+    wait_for("player3's grant to expire", LONG, || {
+        lantern_proto::clock::now_unix_us() / 1_000_000 > expires
+    });
+    let before = input(&daemon)["injected"].as_u64().unwrap();
+    let late = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            url_b,
+            "--name",
+            "serve-b",
+            "--no-window",
+            "--frames",
+            "100000",
+        ]
+        .into_iter()
+        .chain(["--input-script", taps_file, "--grant", &token3])
+        .collect::<Vec<_>>(),
+    );
+    wait_for("player3's datagrams refused as expired", LONG, || {
+        input(&daemon)["dropped"]["expired"].as_u64() >= Some(3)
+    });
+    assert_eq!(input(&daemon)["injected"].as_u64(), Some(before));
+    drop(late);
+
     let nogrant = daemon.ctl(&["grant", "serve-z"]);
     assert!(
         stderr(&nogrant).contains("no running session \"serve-z\""),
