@@ -18,6 +18,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("input_gate", input_gate),
     ("input_script", input_script),
     ("feedback", feedback),
+    ("h264_params", h264_params),
+    ("seal", seal),
 ];
 
 /// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
@@ -67,6 +69,33 @@ pub fn annexb(data: &[u8]) {
     let _ = h264::is_annexb(data);
     let mut out = Vec::new();
     let _ = h264::to_annexb(data, &mut out);
+}
+
+/// H.264 parameter sets from a publisher, as a viewer reads them before its decoder does:
+/// the input as an avcC (a catalog's `description`) and as Annex-B access units. A size is
+/// whole macroblocks, never zero; one beyond u32 reads as u32::MAX (refused by any limit).
+pub fn h264_params(data: &[u8]) {
+    let whole = |side: u32| side >= 16 && (side % 16 == 0 || side == u32::MAX);
+    let sized = |unit: &[u8]| {
+        if let Ok((width, height)) = h264::sps_size(unit) {
+            assert!(whole(width) && whole(height), "{width}x{height}");
+        }
+    };
+    if let Ok(units) = h264::avcc_sps(data) {
+        units.into_iter().for_each(sized);
+    }
+    h264::annexb_units(data).for_each(sized);
+}
+
+/// A sealed datagram from anyone on a viewer's path, as the host opens it, and a grant as a
+/// player's viewer reads it: nothing made without the secret opens.
+pub fn seal(data: &[u8]) {
+    use lantern_net::seal::{Opener, Track};
+    let opener = Opener::new(&[7; 32], Track::Input, "game/viewer/alice");
+    assert!(opener.open(data).is_err(), "a forged seal opened");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = lantern_net::grant::Credential::parse(text);
+    }
 }
 
 /// A catalog from the network, as moq-sub reads it (checked, then parsed by hang), and its

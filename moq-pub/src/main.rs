@@ -171,7 +171,7 @@ async fn run(
                     page,
                 } => {
                     eprintln!(
-                        "moq-pub: serving {name:?} on {addr} — subscribe with --url http://{addr}/ --name {name} (fingerprint {fingerprint})"
+                        "moq-pub: serving {name:?} on {addr} — subscribe with moq-sub --url http://{addr}/ --name {name} --tls-fingerprint {fingerprint}"
                     );
                     if let Some(page) = page {
                         eprintln!("moq-pub: play it in a browser at {page}");

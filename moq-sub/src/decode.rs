@@ -2,11 +2,65 @@
 //! would hold frames back) and low-delay output. Accepts both in-band parameter sets
 //! (`avc3`, Annex-B) and out-of-band ones (`avc1`, the catalog's avcC `description`).
 
+use std::time::{Duration, Instant};
+
 use ffmpeg_next as ffmpeg;
-use lantern_proto::h264::{is_annexb, to_annexb};
+use lantern_proto::h264::{annexb_units, avcc_sps, is_annexb, sps_size, to_annexb};
 use lantern_proto::picture::Image;
 
 use crate::Error;
+
+/// What a viewer takes from a publisher, checked before anything reaches the decoder: a
+/// publisher is a stranger, and a picture's size is what the decoder allocates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest picture, in pixels.
+    pub max_width: u32,
+    pub max_height: u32,
+    /// The fastest stream, kbit/s over a few seconds; a single frame may hold one second's
+    /// worth.
+    pub max_kbps: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_width: 4096,
+            max_height: 2304,
+            max_kbps: 100_000,
+        }
+    }
+}
+
+/// The window the rate is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(2);
+
+impl Limits {
+    /// Refuse a picture size above the limits.
+    pub fn check_size(&self, (width, height): (u32, u32), from: &str) -> Result<(), Error> {
+        if width > self.max_width || height > self.max_height {
+            return Err(Error::Refused(format!(
+                "{from} declares {width}x{height} pictures, above this viewer's {}x{} (--max-size)",
+                self.max_width, self.max_height
+            )));
+        }
+        Ok(())
+    }
+
+    fn frame_bytes(&self) -> usize {
+        usize::try_from(self.max_kbps.saturating_mul(1000) / 8).unwrap_or(usize::MAX)
+    }
+
+    /// Every SPS of an avcC checks out.
+    fn check_avcc(&self, avcc: &[u8]) -> Result<(), Error> {
+        let units = avcc_sps(avcc).map_err(|e| Error::decoder("the catalog's avcC", e))?;
+        for unit in units {
+            let size = sps_size(unit).map_err(|e| Error::decoder("the catalog's avcC", e))?;
+            self.check_size(size, "the catalog's avcC")?;
+        }
+        Ok(())
+    }
+}
 
 pub struct Decoder {
     decoder: ffmpeg::decoder::Video,
@@ -16,22 +70,29 @@ pub struct Decoder {
     /// Length-prefixed NAL units with no avcC to describe them are rewritten to Annex-B here.
     annexb: Vec<u8>,
     has_avcc: bool,
+    limits: Limits,
+    /// Bytes taken since `window_start`, for the rate limit.
+    window_start: Instant,
+    window_bytes: usize,
 }
 
 impl Decoder {
     /// `description` is the catalog's avcC for `avc1` renditions.
-    pub fn new(description: Option<&[u8]>) -> Result<Self, Error> {
-        Self::open(description, false)
+    pub fn new(description: Option<&[u8]>, limits: Limits) -> Result<Self, Error> {
+        Self::open(description, false, limits)
     }
 
     /// A decoder fed whole NAL units a few at a time (as RTP brings them) rather than whole
     /// access units: it finishes a picture as soon as its last slice is in, without waiting
     /// for the next picture to begin.
-    pub fn chunked() -> Result<Self, Error> {
-        Self::open(None, true)
+    pub fn chunked(limits: Limits) -> Result<Self, Error> {
+        Self::open(None, true, limits)
     }
 
-    fn open(description: Option<&[u8]>, chunks: bool) -> Result<Self, Error> {
+    fn open(description: Option<&[u8]>, chunks: bool, limits: Limits) -> Result<Self, Error> {
+        if let Some(avcc) = description.filter(|d| !d.is_empty()) {
+            limits.check_avcc(avcc)?;
+        }
         lantern_media::ffmpeg::init()?;
         let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::H264)
             .ok_or_else(|| Error::Config("this FFmpeg has no H.264 decoder".into()))?;
@@ -59,7 +120,52 @@ impl Decoder {
             scaler: None,
             annexb: Vec::new(),
             has_avcc: description.is_some_and(|d| !d.is_empty()),
+            limits,
+            window_start: Instant::now(),
+            window_bytes: 0,
         })
+    }
+
+    /// Refuse what is above the limits before the decoder sees it: an oversized frame, a
+    /// stream faster than allowed, a parameter set declaring oversized pictures.
+    fn admit(&mut self, payload: &[u8]) -> Result<(), Error> {
+        let limits = self.limits;
+        if payload.len() > limits.frame_bytes() {
+            return Err(Error::Refused(format!(
+                "a {} kB frame, above one second at this viewer's {} kbit/s (--max-kbps)",
+                payload.len() / 1000,
+                limits.max_kbps
+            )));
+        }
+        if self.window_start.elapsed() >= RATE_WINDOW {
+            self.window_start = Instant::now();
+            self.window_bytes = 0;
+        }
+        self.window_bytes += payload.len();
+        let allowed = limits
+            .frame_bytes()
+            .saturating_mul(RATE_WINDOW.as_secs() as usize);
+        if self.window_bytes > allowed {
+            return Err(Error::Refused(format!(
+                "the publisher sends over {} kbit/s, above this viewer's {} kbit/s (--max-kbps)",
+                self.window_bytes as u64 * 8 / 1000 / RATE_WINDOW.as_secs(),
+                limits.max_kbps
+            )));
+        }
+        let units: Box<dyn Iterator<Item = &[u8]>> = if is_annexb(payload) {
+            Box::new(annexb_units(payload))
+        } else {
+            Box::new(length_prefixed(payload))
+        };
+        for unit in units {
+            if unit.first().map(|h| h & 0x1f) == Some(lantern_proto::h264::NAL_SPS) {
+                // One this reader cannot read never reaches the decoder either: a size
+                // unknown is a size unchecked.
+                let size = sps_size(unit).map_err(|e| Error::decoder("a parameter set", e))?;
+                limits.check_size(size, "the stream's parameter set")?;
+            }
+        }
+        Ok(())
     }
 
     /// Decode one access unit; calls `out` with each picture it completes, as an I420 view
@@ -69,6 +175,7 @@ impl Decoder {
         payload: &[u8],
         mut out: impl FnMut(Picture<'_>) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        self.admit(payload)?;
         let data = if self.has_avcc || is_annexb(payload) {
             payload
         } else {
@@ -168,5 +275,80 @@ fn set_extradata(ctx: &mut ffmpeg::codec::context::Context, data: &[u8]) {
         let raw = ctx.as_mut_ptr();
         (*raw).extradata = buf;
         (*raw).extradata_size = data.len() as i32;
+    }
+}
+
+/// The NAL units of 4-byte length-prefixed data, as far as it is well formed.
+fn length_prefixed(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (len, rest) = data.split_first_chunk::<4>()?;
+        let unit = rest.get(..u32::from_be_bytes(*len) as usize)?;
+        data = &rest[unit.len()..];
+        Some(unit)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x264's SPS for 8192x4608 pictures (Baseline).
+    const SPS_8K: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x3e, 0xda, 0x00, 0x20, 0x00, 0x09, 0x06, 0xc0, 0x44, 0x00, 0x00, 0x03,
+        0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xc8, 0x3c, 0x20, 0x10, 0xa8,
+    ];
+
+    fn refused(result: Result<(), Error>) -> String {
+        match result {
+            Err(Error::Refused(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn oversized_pictures_and_frames_never_reach_the_decoder() {
+        let limits = Limits::default();
+        // In band, Annex-B or length-prefixed: refused before the decoder sees it.
+        let mut decoder = Decoder::new(None, limits).unwrap();
+        let annexb = [&[0, 0, 0, 1][..], SPS_8K].concat();
+        let why = refused(decoder.decode(&annexb, |_| Ok(())));
+        assert!(why.contains("8192x4608"), "{why}");
+        let prefixed = [&[0, 0, 0, SPS_8K.len() as u8][..], SPS_8K].concat();
+        refused(decoder.decode(&prefixed, |_| Ok(())));
+        // Out of band, in the catalog's avcC.
+        let avcc = [
+            &[1, 0x42, 0xc0, 0x3e, 0xff, 0xe1, 0, SPS_8K.len() as u8][..],
+            SPS_8K,
+        ]
+        .concat();
+        assert!(matches!(
+            Decoder::new(Some(&avcc), limits),
+            Err(Error::Refused(_))
+        ));
+        // A bigger allowance takes the same parameter set to the decoder.
+        let roomy = Limits {
+            max_width: 8192,
+            max_height: 4608,
+            ..limits
+        };
+        let mut decoder = Decoder::new(None, roomy).unwrap();
+        assert!(!matches!(
+            decoder.decode(&annexb, |_| Ok(())),
+            Err(Error::Refused(_))
+        ));
+        // A frame over a second's worth of the rate, and a rate kept over it.
+        let slow = Limits {
+            max_kbps: 800,
+            ..limits
+        };
+        let mut decoder = Decoder::new(None, slow).unwrap();
+        let why = refused(decoder.decode(&vec![0; 100_001], |_| Ok(())));
+        assert!(why.contains("--max-kbps"), "{why}");
+        let frame = vec![0; 60_000];
+        let mut result = Ok(());
+        for _ in 0..4 {
+            result = decoder.admit(&frame);
+        }
+        assert!(refused(result).contains("sends over"));
     }
 }

@@ -37,6 +37,9 @@ pub enum Error {
     /// The reader of the output (a viewer on a pipe) closed it: a normal way to stop.
     #[error("the output was closed by its reader")]
     OutputClosed,
+    /// The publisher sends more than this viewer takes (`--max-size`, `--max-kbps`).
+    #[error("refusing the stream: {0}")]
+    Refused(String),
     #[error("the {0} thread failed")]
     Thread(&'static str),
 }

@@ -66,6 +66,9 @@ pub struct Config {
     pub window: Option<window::WindowConfig>,
     /// Play the RTP session this SDP describes instead of a MoQ broadcast.
     pub sdp: Option<std::path::PathBuf>,
+    /// What this viewer takes from the publisher (picture size, rate), checked before
+    /// decoding.
+    pub limits: decode::Limits,
 }
 
 /// What a run did: the counts, and the closing stats line (also when playing failed).
@@ -440,9 +443,12 @@ fn play(
     // RTP brings pictures in pieces, as they are sent: no groups to join, and the decoder
     // takes the pieces.
     let rtp = matches!(video.feed, Feed::Rtp(_));
+    if let Some(size) = video.coded {
+        config.limits.check_size(size, "the catalog")?;
+    }
     let mut decoder = match rtp {
-        true => decode::Decoder::chunked()?,
-        false => decode::Decoder::new(video.description.as_deref())?,
+        true => decode::Decoder::chunked(config.limits)?,
+        false => decode::Decoder::new(video.description.as_deref(), config.limits)?,
     };
     let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
     let mut log = stats::LatencyLog::create(config.latency_log.as_deref())?;
@@ -470,7 +476,10 @@ fn play(
                 match wait_for_return(&handle, reopen, stop, stats, config, events, shown_to)? {
                     None => break,
                     Some(back) => {
-                        decoder = decode::Decoder::new(back.description.as_deref())?;
+                        if let Some(size) = back.coded {
+                            config.limits.check_size(size, "the catalog")?;
+                        }
+                        decoder = decode::Decoder::new(back.description.as_deref(), config.limits)?;
                         joiner = Some(Joiner::new(config.join.into()));
                         video = back;
                         continue;
@@ -543,7 +552,9 @@ fn play(
         match decoded {
             Ok(()) => {}
             Err(Error::OutputClosed) => break,
-            Err(err @ (Error::Output { .. } | Error::Config(_))) => return Err(err),
+            Err(err @ (Error::Output { .. } | Error::Config(_) | Error::Refused(_))) => {
+                return Err(err);
+            }
             Err(err) => {
                 decode_errors += 1;
                 if let Some(joiner) = &mut joiner {

@@ -139,6 +139,17 @@ struct Args {
     #[arg(long, value_name = "ID")]
     viewer: Option<String>,
 
+    /// The largest picture taken from the publisher, WIDTHxHEIGHT: a stream declaring larger
+    /// ones (in its catalog or its parameter sets) is refused before anything is decoded.
+    #[arg(long, value_name = "WxH", default_value = "4096x2304", value_parser = parse_size)]
+    max_size: (u32, u32),
+
+    /// The fastest stream taken from the publisher, kbit/s (over a few seconds; one frame
+    /// may hold a second's worth): a faster one is refused.
+    #[arg(long, value_name = "KBPS", default_value_t = 100_000,
+        value_parser = clap::value_parser!(u64).range(100..))]
+    max_kbps: u64,
+
     /// Report this viewer's path (delay, skipped frames, keyframe requests) to the publisher
     /// even without input, for a publisher that takes every viewer's (moq-pub --feedback
     /// open). A player sending input always reports; a host follows its granted players'.
@@ -208,6 +219,11 @@ async fn main() -> std::process::ExitCode {
         window,
         sdp: args.sdp,
         feedback: args.feedback,
+        limits: moq_sub::decode::Limits {
+            max_width: args.max_size.0,
+            max_height: args.max_size.1,
+            max_kbps: args.max_kbps,
+        },
     };
     let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {
@@ -243,4 +259,15 @@ async fn main() -> std::process::ExitCode {
         unsafe { libc::_exit(code) };
     }
     cli::exit("moq-sub", result.map_err(|(err, _)| err), &shutdown)
+}
+
+/// `WIDTHxHEIGHT`, each 16 to 16384.
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let size = text
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+    match size {
+        Some((w, h)) if (16..=16384).contains(&w) && (16..=16384).contains(&h) => Ok((w, h)),
+        _ => Err("give WIDTHxHEIGHT, each 16 to 16384 (e.g. 3840x2160)".into()),
+    }
 }

@@ -115,6 +115,7 @@ pub fn open(
         .spawn(move || receive(&mut input, routes, &cancel))
         .map_err(|_| Error::Thread("RTP receiver"))?;
     let video = Video {
+        coded: None,
         track: format!("rtp video ({shown})"),
         codec: "h264".into(),
         description: None,

@@ -88,6 +88,8 @@ pub struct Video {
     /// The avcC, for `avc1` renditions.
     pub description: Option<Vec<u8>>,
     pub framerate: Option<f64>,
+    /// The picture size the catalog declares, when it does.
+    pub coded: Option<(u32, u32)>,
     pub feed: Feed,
 }
 
@@ -276,6 +278,7 @@ async fn video(
         codec: config.codec.to_string(),
         description: config.description.as_ref().map(|d| d.to_vec()),
         framerate: config.framerate,
+        coded: config.coded_width.zip(config.coded_height),
         feed: Feed::Moq {
             consumer: Box::new(consumer),
             clock: snapshot.clock,

@@ -341,6 +341,49 @@ fn errors_are_one_clear_line() {
     );
 }
 
+/// A publisher is a stranger: pictures larger than the viewer takes (8192x4608 here, 113 MB
+/// for two decoded frames) or a stream faster than it takes are refused with one line,
+/// before anything reaches the decoder.
+#[test]
+fn a_publisher_above_the_viewers_limits_is_refused_before_decoding() {
+    let relay = Relay::start();
+    let importer = moq_import(
+        &relay,
+        "huge",
+        "-f lavfi -i color=size=8192x4608:rate=5 -c:v libx264 -preset ultrafast -g 5",
+    );
+    fails_with(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &relay.url(),
+            "--name",
+            "huge",
+            "--timeout",
+            "60",
+            "--no-window",
+        ],
+        "8192x4608 pictures, above this viewer's 4096x2304",
+    );
+    drop(importer);
+    let cube = spawn(bin("moq-pub"), &["--url", &relay.url(), "--name", "cube"]);
+    let url = relay.url();
+    let view = |extra: &[&str], needle: &str| {
+        let mut args = vec!["--url", &url, "--name", "cube", "--timeout", "20"];
+        args.extend_from_slice(&["--no-window", "--frames", "600"]);
+        args.extend_from_slice(extra);
+        fails_with(bin("moq-sub"), &args, needle);
+    };
+    view(&["--max-size", "640x360"], "(--max-size)");
+    view(&["--max-kbps", "100"], "(--max-kbps)");
+    fails_with(
+        bin("moq-sub"),
+        &["--url", &relay.url(), "--max-size", "99999x1"],
+        "WIDTHxHEIGHT",
+    );
+    drop(cube);
+}
+
 #[test]
 fn unsupported_codec_in_the_catalog_is_refused() {
     let relay = Relay::start();

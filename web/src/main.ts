@@ -6,6 +6,7 @@
 // query string can say more:
 //   url=    a relay (or another host) to play from       name=  the broadcast [lantern]
 //   stats=0 hides the overlay
+//   maxSize=WxH, maxKbps=  the largest pictures and fastest stream taken [4096x2304, 100000]
 // and the fragment (`#…`, which the browser never sends anywhere) carries the secrets:
 //   grant=  the input grant, TOKEN~SECRET (`host-daemon ctl grant`); without one the page
 //           is view-only
@@ -19,6 +20,7 @@ import { PathMeter, encode } from "./feedback";
 import { Channel } from "./input";
 import { type Credential, parseCredential } from "./seal";
 import { Controls } from "./controls";
+import { Limits } from "./limits";
 import { Meter } from "./meter";
 import { play, readCatalog } from "./player";
 
@@ -26,6 +28,7 @@ const params = new URLSearchParams(location.search);
 const url = new URL(params.get("url") ?? `${location.protocol}//${location.host}/`);
 const name = params.get("name") ?? "lantern";
 const { grant, fingerprint } = secrets();
+const limits = new Limits(params);
 
 /**
  * The grant and the fingerprint from the fragment, which is then cleared from the address
@@ -171,7 +174,7 @@ async function session() {
     say(undefined);
     // Playing ends with the broadcast, or with the connection.
     connection.closed.then(() => stop.abort());
-    await play(broadcast, catalog, { canvas, meter, path }, stop.signal);
+    await play(broadcast, catalog, { canvas, meter, path, limits }, stop.signal);
   } finally {
     stop.abort();
     controls?.close();

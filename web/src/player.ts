@@ -13,6 +13,7 @@ import type * as Net from "@moq/net";
 import { nowUs } from "./clock";
 import { Meter } from "./meter";
 import type { PathMeter } from "./feedback";
+import type { Limits } from "./limits";
 import { stampOf } from "./stamp";
 import * as z from "zod/mini";
 
@@ -60,6 +61,8 @@ export interface Sink {
   meter: Meter;
   /** What the page measures of its path for the host's bitrate (a player's page only). */
   path?: PathMeter;
+  /** What the page takes from the publisher. */
+  limits: Limits;
 }
 
 /**
@@ -230,6 +233,13 @@ async function playVideo(
     output: (frame) => {
       const decodedUs = nowUs();
       const { displayWidth: width, displayHeight: height } = frame;
+      // A stream whose parameter sets say more than its catalog did: ends here.
+      try {
+        sink.limits.checkSize(frame.codedWidth, frame.codedHeight, "the stream");
+      } catch (err) {
+        failed = err as Error;
+        return frame.close();
+      }
       if (sink.canvas.width !== width || sink.canvas.height !== height) {
         sink.canvas.width = width;
         sink.canvas.height = height;
@@ -255,6 +265,7 @@ async function playVideo(
       failed = err;
     },
   });
+  sink.limits.checkSize(config.codedWidth, config.codedHeight, "the catalog");
   const decoderConfig: VideoDecoderConfig = {
     codec: config.codec,
     description: hexBytes(config.description),
@@ -274,6 +285,7 @@ async function playVideo(
   try {
     for (let frame = await frames.next(); frame; frame = await frames.next()) {
       if (failed) throw failed;
+      sink.limits.admit(frame.payload.byteLength);
       meter.received(frame.payload.byteLength);
       const capturedUs = clockUs === undefined ? undefined : clockUs + frame.timestamp;
       sink.path?.frame(nowUs(), capturedUs, frame.payload.byteLength, frame.keyframe);

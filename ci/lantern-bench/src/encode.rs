@@ -92,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let encode_us = cpu::process_us() - started;
 
-    let mut decoder = moq_sub::decode::Decoder::new(None)?;
+    let mut decoder = moq_sub::decode::Decoder::new(None, Default::default())?;
     let (mut pictures, mut stamps) = (0u32, 0u32);
     let mut pacer = args.paced.then(|| Paced::new(fps));
     let started = cpu::process_us();

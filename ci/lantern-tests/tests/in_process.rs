@@ -24,6 +24,7 @@ fn sub_config(output: &std::path::Path, frames: u64) -> moq_sub::Config {
         input: None,
         window: None,
         sdp: None,
+        limits: Default::default(),
     }
 }
 

@@ -23,7 +23,7 @@ fn stamps_survive_x264_round_trip() {
             slice_max_bytes: None,
         };
         let mut encoder = Encoder::new(format, &settings).unwrap();
-        let mut decoder = moq_sub::decode::Decoder::new(None).unwrap();
+        let mut decoder = moq_sub::decode::Decoder::new(None, Default::default()).unwrap();
         let mut frame = lantern_media::ffmpeg::i420_frame(width, height);
         let stamp = |n: u32| Stamp {
             frame: n,
