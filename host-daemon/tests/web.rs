@@ -130,3 +130,63 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
     }
     no_leftovers(name);
 }
+
+/// A player on another machine: the page comes from an https origin that is not localhost
+/// (a static site, here `https://play.lantern.test` on a CA the browser trusts), points at
+/// host-daemon's own `--listen` server by `?url=`, pins the server's certificate by the
+/// fingerprint in its fragment, plays and sends keys; no request to the site carried the
+/// grant.
+#[test]
+fn the_page_from_another_https_origin_plays_and_sends_keys_by_fingerprint() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let name = "offsite";
+    let Session {
+        daemon,
+        dir,
+        log,
+        token,
+    } = session(name, &["--listen", &addr]);
+    let fingerprint = http_get(&addr, "/certificate.sha256");
+    let site = TestCa::new(dir.path(), "play.lantern.test");
+    let page = format!("?url=http://{addr}/&name={name}#fp={fingerprint}");
+    let page = lantern_net::web::with_grant(&page, &token);
+    let dist = web_dist();
+    let tls = format!("{},{}", site.cert.display(), site.key.display());
+    let seen = play_page(
+        &page,
+        120,
+        &[
+            "--serve",
+            dist.to_str().unwrap(),
+            "--tls",
+            &tls,
+            "--host",
+            "play.lantern.test",
+            "--trust-ca",
+            site.ca.to_str().unwrap(),
+            "--keys",
+            "KeyA",
+        ],
+    );
+    assert!(seen["stamped"].as_u64() >= Some(120), "{seen}");
+    let address = seen["address"].as_str().unwrap();
+    assert!(address.starts_with("https://play.lantern.test:"), "{seen}");
+    assert!(
+        !address.contains("grant") && !address.contains("fp="),
+        "{seen}"
+    );
+    let secret = token.split_once('~').unwrap().1;
+    for request in seen["requests"].as_array().unwrap() {
+        let request = request.as_str().unwrap();
+        assert!(
+            !request.contains(secret) && !request.contains("grant"),
+            "{request}"
+        );
+    }
+    let out = daemon.interrupt(LONG);
+    let keys = presses(&app_log(&log), "key", "key");
+    assert_eq!(keys, [(30, true), (30, false)]);
+    let input = host_input(&out);
+    assert_eq!(input["datagrams"], input["accepted"], "{input}");
+    no_leftovers(name);
+}

@@ -5,6 +5,9 @@
 //   node web/tests/play.mjs URL FRAMES [options]
 //     --shot FILE     a screenshot once the frames are in
 //     --serve DIR     serve DIR on a free loopback port and open URL (a query, "?url=…") there
+//     --tls CERT,KEY  serve it over https with this certificate (PEM files)
+//     --host NAME     open it as https://NAME:PORT/ (the browser resolves NAME to 127.0.0.1)
+//     --trust-ca PEM  the browser trusts this CA (a fresh NSS database in a temporary HOME)
 //     --keys A,B      press these keys (KeyboardEvent.code names) once playing
 //     --click         click the middle of the picture once playing
 //     --wheel         turn the wheel one notch down over the picture
@@ -18,8 +21,12 @@
 // also gives the page's address as it ends (`address`) and, with --serve, every request line
 // the server saw (`requests`).
 // Exits 1 with the page's own console lines when the frames do not come within the deadline.
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -34,6 +41,9 @@ const flag = (name) => {
 };
 const shot = option("--shot");
 const serve = option("--serve");
+const tls = option("--tls")?.split(",");
+const host = option("--host");
+const trustCa = option("--trust-ca");
 const keys = option("--keys")?.split(",") ?? [];
 const click = flag("--click");
 const gamepad = flag("--gamepad");
@@ -51,7 +61,8 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/cs
 let server;
 const requests = [];
 if (serve) {
-  server = createServer(async (req, res) => {
+  const make = tls ? (handler) => createHttpsServer({ cert: readFileSync(tls[0]), key: readFileSync(tls[1]) }, handler) : createServer;
+  server = make(async (req, res) => {
     requests.push(`${req.method} ${req.url}`);
     const path = new URL(req.url, "http://x").pathname;
     try {
@@ -63,14 +74,29 @@ if (serve) {
     }
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  url = `http://127.0.0.1:${server.address().port}/${url}`;
+  url = `${tls ? "https" : "http"}://${host ?? "127.0.0.1"}:${server.address().port}/${url}`;
+}
+
+// A CA the browser trusts: Chromium on Linux reads user trust from $HOME/.pki/nssdb.
+let home;
+if (trustCa) {
+  home = mkdtempSync(join(tmpdir(), "lantern-play-"));
+  const db = `sql:${join(home, ".pki/nssdb")}`;
+  execFileSync("mkdir", ["-p", join(home, ".pki/nssdb")]);
+  execFileSync("certutil", ["-d", db, "-N", "--empty-password"]);
+  execFileSync("certutil", ["-d", db, "-A", "-t", "C,,", "-n", "lantern-test-ca", "-i", trustCa]);
 }
 
 const deadlineMs = Number(process.env.LANTERN_PLAY_TIMEOUT_MS ?? 60000);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   // Root (the CI) cannot sandbox; sound may start without a click.
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+  args: [
+    "--no-sandbox",
+    "--autoplay-policy=no-user-gesture-required",
+    ...(host ? [`--host-resolver-rules=MAP ${host} 127.0.0.1`] : []),
+  ],
+  env: home ? { ...process.env, HOME: home } : process.env,
 });
 const shown = (n) => page.waitForFunction((n) => (window.lantern?.frames?.() ?? 0) >= n, n, { timeout: deadlineMs, polling: 50 });
 let page;
@@ -126,4 +152,5 @@ try {
 } finally {
   await browser.close();
   server?.close();
+  if (home) rmSync(home, { recursive: true, force: true });
 }

@@ -481,3 +481,96 @@ impl Netem {
         lines.last().and_then(|l| serde_json::from_str(l).ok())
     }
 }
+
+/// `GET http://ADDR/PATH` on loopback, the body (plain HTTP/1.1, as the direct server and
+/// moq-relay answer `/certificate.sha256`).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.trim().to_string()
+}
+
+/// A certificate authority made for one test, and a server certificate it signed for `host`
+/// (ECDSA P-256, two days), as PEM files in `dir`: what an operator's ACME client would give,
+/// on a CA only the test's browser trusts.
+pub struct TestCa {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+impl TestCa {
+    pub fn new(dir: &std::path::Path, host: &str) -> Self {
+        let path = |name: &str| dir.join(name);
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let (ca, ca_key, key, csr, cert, ext) = (
+            path("ca.pem"),
+            path("ca.key"),
+            path("server.key"),
+            path("server.csr"),
+            path("server.pem"),
+            path("server.ext"),
+        );
+        let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        let mut args = vec!["req", "-x509", "-days", "2", "-subj", "/CN=Lantern test CA"];
+        args.extend(ec);
+        let (ca_s, ca_key_s) = (s(&ca), s(&ca_key));
+        args.extend(["-keyout", &ca_key_s, "-out", &ca_s]);
+        args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+        args.extend(["-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+        openssl(&args);
+        let (key_s, csr_s, cert_s, ext_s) = (s(&key), s(&csr), s(&cert), s(&ext));
+        let subject = format!("/CN={host}");
+        let mut args = vec!["req", "-subj", &subject, "-keyout", &key_s, "-out", &csr_s];
+        args.extend(ec);
+        openssl(&args);
+        std::fs::write(
+            &ext,
+            format!(
+                "subjectAltName=DNS:{host}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+            ),
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &csr_s,
+            "-CA",
+            &ca_s,
+            "-CAkey",
+            &ca_key_s,
+            "-CAcreateserial",
+            "-out",
+            &cert_s,
+            "-extfile",
+            &ext_s,
+        ]);
+        Self { ca, cert, key }
+    }
+}
