@@ -75,7 +75,7 @@ pub fn annexb(data: &[u8]) {
 /// the input as an avcC (a catalog's `description`) and as Annex-B access units. A size is
 /// whole macroblocks, never zero; one beyond u32 reads as u32::MAX (refused by any limit).
 pub fn h264_params(data: &[u8]) {
-    let whole = |side: u32| side >= 16 && (side % 16 == 0 || side == u32::MAX);
+    let whole = |side: u32| side >= 16 && (side.is_multiple_of(16) || side == u32::MAX);
     let sized = |unit: &[u8]| {
         if let Ok((width, height)) = h264::sps_size(unit) {
             assert!(whole(width) && whole(height), "{width}x{height}");

@@ -1,4 +1,3 @@
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -153,10 +152,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 60.0)]
     fps: f64,
 
-    /// Serve viewers directly on this address (UDP for MoQ, TCP for the certificate
-    /// fingerprint) instead of publishing to a relay.
-    #[arg(long, conflicts_with = "url")]
-    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    listen: lantern_net::listen::ListenArgs,
 
     #[command(flatten)]
     connect: ConnectArgs,
@@ -313,8 +310,8 @@ async fn run(
             height: args.height,
             fps: args.fps,
         },
-        target: match args.listen {
-            Some(addr) => Target::Listen(addr),
+        target: match args.listen.serve() {
+            Some(serve) => Target::Listen(serve),
             None if args.connect.url.is_none() && args.rtp.is_some() => Target::RtpOnly,
             None => Target::Relay(args.connect),
         },

@@ -20,7 +20,6 @@ pub mod rtp;
 pub mod source;
 pub mod stats;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use lantern_net::ConnectArgs;
@@ -39,7 +38,7 @@ pub enum Target {
     /// Publish to a relay.
     Relay(ConnectArgs),
     /// Serve subscribers directly.
-    Listen(SocketAddr),
+    Listen(lantern_net::listen::Serve),
     /// Publish into this origin, in this process (a caller serving it itself, or a test).
     Origin(moq_net::origin::Producer),
     /// No MoQ at all: only the RTP copy ([`Options::rtp`]).
@@ -50,7 +49,7 @@ impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Relay(args) => f.debug_tuple("Relay").field(&args.url).finish(),
-            Self::Listen(addr) => f.debug_tuple("Listen").field(addr).finish(),
+            Self::Listen(serve) => f.debug_tuple("Listen").field(&serve.addr).finish(),
             Self::Origin(_) => f.write_str("Origin"),
             Self::RtpOnly => f.write_str("RtpOnly"),
         }
@@ -297,8 +296,8 @@ impl Network {
                 ));
                 Self::Relay(connection, url, sampler)
             }
-            Target::Listen(addr) => {
-                let listener = lantern_net::Listener::bind(*addr).await?;
+            Target::Listen(serve) => {
+                let listener = lantern_net::Listener::bind(serve).await?;
                 let _ = events.send(Event::Listening {
                     addr: listener.local_addr(),
                     fingerprint: listener.fingerprint().to_string(),

@@ -1,5 +1,3 @@
-use std::net::SocketAddr;
-
 use clap::Parser;
 use lantern_net::{ConnectArgs, cli};
 use moq_pub::{
@@ -69,10 +67,8 @@ struct Args {
     #[arg(long, value_enum, default_value_t = FeedbackFrom::Off)]
     feedback: FeedbackFrom,
 
-    /// Serve subscribers directly on this address (UDP for MoQ, TCP for the certificate
-    /// fingerprint at /certificate.sha256) instead of publishing to a relay.
-    #[arg(long, conflicts_with = "url")]
-    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    listen: lantern_net::listen::ListenArgs,
 
     #[command(flatten)]
     connect: ConnectArgs,
@@ -205,8 +201,8 @@ async fn run(
     };
     let options = Options {
         name: args.name,
-        target: match args.listen {
-            Some(addr) => Target::Listen(addr),
+        target: match args.listen.serve() {
+            Some(serve) => Target::Listen(serve),
             None if args.connect.url.is_none() && args.rtp.is_some() => Target::RtpOnly,
             None => Target::Relay(args.connect),
         },

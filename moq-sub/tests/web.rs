@@ -169,3 +169,59 @@ fn the_page_names_keys_as_proto_does() {
     page.sort_unstable();
     assert_eq!(page, proto, "keys.ts has every key proto has, once");
 }
+
+/// With the operator's certificate (`--tls-cert`, `--tls-key`: here from a CA made for the
+/// test, which the browser and moq-sub trust), `moq-pub --listen` serves the page over HTTPS
+/// by the certificate's host name and the stream by WebPKI, no fingerprint: the page plays
+/// from `https://cube.lantern.test:PORT/`, and moq-sub from `https://` with the CA as a root.
+#[test]
+fn the_page_plays_over_https_with_the_operators_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = TestCa::new(dir.path(), "cube.lantern.test");
+    let (cert, key) = (site.cert.to_str().unwrap(), site.key.to_str().unwrap());
+    let tls = ["--audio", "none", "--tls-cert", cert, "--tls-key", key];
+    let (publisher, addr) = serve(&tls);
+    let port = addr.rsplit(':').next().unwrap();
+    let page = format!("https://cube.lantern.test:{port}/?name=lantern");
+    let ca = site.ca.to_str().unwrap();
+    let seen = play_page(
+        &page,
+        120,
+        &["--host", "cube.lantern.test", "--trust-ca", ca],
+    );
+    assert!(seen["stamped"].as_u64() >= Some(120), "{seen}");
+    let url = format!("https://{addr}/");
+    let viewer = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "lantern",
+            "--tls-root",
+            ca,
+            "--frames",
+            "60",
+        ],
+    )
+    .finish(LONG);
+    let log = String::from_utf8_lossy(&viewer.stderr);
+    assert!(viewer.status.success(), "{log}");
+    // A client that does not trust the CA is refused.
+    let stranger = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "lantern",
+            "--frames",
+            "1",
+            "--timeout",
+            "3",
+        ],
+    )
+    .finish(LONG);
+    assert!(!stranger.status.success());
+    publisher.stop_ok("moq-pub");
+}

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod connect;
 mod error;
 pub mod grant;
+mod https;
 pub mod input;
 pub mod listen;
 pub mod seal;

@@ -3,15 +3,69 @@
 //! `/certificate.sha256`, exactly as moq-relay does, so the same subscriber URLs work; the
 //! host's clock at `/clock`, so a viewer on another machine can estimate the offset between
 //! its clock and the capture times the frames carry; and the browser viewer at `/` (see
-//! [`crate::web`]).
+//! [`crate::web`]). With the operator's certificate ([`ServerTls`]) both sides use it and the
+//! TCP side speaks HTTPS, so the page is a secure context anywhere.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::Error;
+pub use crate::https::ServerTls;
+
+/// Where and how a direct server serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Serve {
+    pub addr: SocketAddr,
+    /// The operator's certificate; `None`: a generated one, pinned by fingerprint.
+    pub tls: Option<ServerTls>,
+}
+
+impl Serve {
+    /// On `addr`, with a generated certificate.
+    pub fn generated(addr: SocketAddr) -> Self {
+        Self { addr, tls: None }
+    }
+}
+
+/// The direct server's flags, as every binary that serves takes them.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ListenArgs {
+    /// Serve viewers directly on this address (UDP for MoQ; TCP for the certificate
+    /// fingerprint at /certificate.sha256, the clock and the browser viewer) instead of
+    /// publishing to a relay.
+    #[arg(long, conflicts_with = "url")]
+    pub listen: Option<SocketAddr>,
+
+    /// With --listen: serve with this certificate chain (PEM, e.g. from an ACME client)
+    /// instead of a generated one, and the browser viewer over HTTPS, so players on other
+    /// machines can open it (by the certificate's host name).
+    #[arg(long, value_name = "PEM", requires_all = ["listen", "tls_key"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires_all = ["listen", "tls_cert"])]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl ListenArgs {
+    /// What to serve, when --listen was given.
+    pub fn serve(&self) -> Option<Serve> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(ServerTls {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        self.listen.map(|addr| Serve { addr, tls })
+    }
+}
 
 pub struct Listener {
     server: moq_tokio::Server,
     http: tokio::net::TcpListener,
+    /// HTTPS with the operator's certificate, when given.
+    https: Option<Arc<rustls::ServerConfig>>,
     addr: SocketAddr,
     fingerprint: String,
     /// The browser viewer, served at `/` when it is built.
@@ -19,12 +73,24 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Bind `addr` (UDP for MoQ, TCP for the fingerprint; either in use is an error now) and
-    /// generate a certificate for `localhost` and the bound IP.
-    pub async fn bind(addr: SocketAddr) -> Result<Self, Error> {
+    /// Bind `addr` (UDP for MoQ, TCP for the fingerprint; either in use is an error now)
+    /// with the operator's certificate, or one generated for `localhost` and the bound IP.
+    pub async fn bind(serve: &Serve) -> Result<Self, Error> {
+        let (addr, tls) = (serve.addr, serve.tls.as_ref());
         let mut config = moq_tokio::server::Config::default();
         config.listen.bind = Some(moq_tokio::listen::Bind::Addr(addr));
-        config.listen.tls.generate = vec!["localhost".into(), addr.ip().to_string()];
+        let https = match tls {
+            Some(tls) => {
+                let https = tls.config()?;
+                config.listen.tls.cert = vec![tls.cert.clone()];
+                config.listen.tls.key = vec![tls.key.clone()];
+                Some(https)
+            }
+            None => {
+                config.listen.tls.generate = vec!["localhost".into(), addr.ip().to_string()];
+                None
+            }
+        };
         let listen = |source| Error::Listen { addr, source };
         let server = config.init().map_err(listen)?;
         let addr = server.local_addr().map_err(listen)?;
@@ -49,6 +115,7 @@ impl Listener {
         Ok(Self {
             server,
             http,
+            https,
             addr,
             fingerprint,
             site,
@@ -59,11 +126,19 @@ impl Listener {
         self.addr
     }
 
-    /// The browser viewer's address for broadcast `name` here, when the page is built.
+    /// The browser viewer's address for broadcast `name` here, when the page is built: over
+    /// HTTPS with the operator's certificate (which the browser verifies), else over HTTP
+    /// with the generated certificate's fingerprint pinned.
     pub fn page(&self, name: &str) -> Option<String> {
-        self.site
-            .as_ref()
-            .map(|_| crate::web::page_url(self.addr, name, &self.fingerprint))
+        self.site.as_ref().map(|_| match self.https {
+            Some(_) => crate::web::page_url_https(self.addr, name),
+            None => crate::web::page_url(self.addr, name, &self.fingerprint),
+        })
+    }
+
+    /// Whether the TCP side speaks HTTPS (the operator's certificate).
+    pub fn is_https(&self) -> bool {
+        self.https.is_some()
     }
 
     /// The generated certificate's SHA-256 fingerprint (hex), for `--tls-fingerprint`.
@@ -99,7 +174,15 @@ impl Listener {
                     None => self.server.serve_publish(origin).await,
                 }
             } => res.err(),
-            res = axum::serve(self.http, app) => {
+            res = async {
+                match self.https {
+                    Some(config) => {
+                        let listener = crate::https::Listener::new(self.http, config)?;
+                        axum::serve(listener, app).await
+                    }
+                    None => axum::serve(self.http, app).await,
+                }
+            } => {
                 return Err(match res {
                     Ok(()) => Error::ServerStopped { addr, source: None },
                     Err(source) => Error::ListenHttp { addr, source },

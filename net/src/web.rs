@@ -28,6 +28,13 @@ pub fn page_url(addr: std::net::SocketAddr, name: &str, fingerprint: &str) -> St
     )
 }
 
+/// The viewer page's address on a direct server at `addr` that serves HTTPS with the
+/// operator's certificate (no fingerprint: the browser verifies it; use the certificate's host
+/// name in place of the address).
+pub fn page_url_https(addr: std::net::SocketAddr, name: &str) -> String {
+    format!("https://{addr}/?name={}", query_value(name))
+}
+
 /// A page address with an input grant (a credential, `TOKEN~SECRET`) in its fragment: it
 /// never travels in a request, and the page takes it out of the address bar once read.
 pub fn with_grant(page: &str, credential: &str) -> String {

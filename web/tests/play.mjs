@@ -7,7 +7,9 @@
 //     --serve DIR     serve DIR on a free loopback port and open URL (a query, "?url=…") there
 //     --tls CERT,KEY  serve it over https with this certificate (PEM files)
 //     --host NAME     open it as https://NAME:PORT/ (the browser resolves NAME to 127.0.0.1)
-//     --trust-ca PEM  the browser trusts this CA (a fresh NSS database in a temporary HOME)
+//     --trust-ca PEM  the browser trusts this CA (a fresh NSS database in a temporary HOME;
+//                     Chromium's QUIC takes a root installed locally, rather than a public
+//                     one, only in WebTransport developer mode, which this turns on too)
 //     --keys A,B      press these keys (KeyboardEvent.code names) once playing
 //     --click         click the middle of the picture once playing
 //     --wheel         turn the wheel one notch down over the picture
@@ -95,6 +97,7 @@ const browser = await chromium.launch({
     "--no-sandbox",
     "--autoplay-policy=no-user-gesture-required",
     ...(host ? [`--host-resolver-rules=MAP ${host} 127.0.0.1`] : []),
+    ...(trustCa ? ["--webtransport-developer-mode"] : []),
   ],
   env: home ? { ...process.env, HOME: home } : process.env,
 });

@@ -500,8 +500,8 @@ pub fn http_get(addr: &str, path: &str) -> String {
 }
 
 /// A certificate authority made for one test, and a server certificate it signed for `host`
-/// (ECDSA P-256, two days), as PEM files in `dir`: what an operator's ACME client would give,
-/// on a CA only the test's browser trusts.
+/// and 127.0.0.1 (ECDSA P-256, two days), as PEM files in `dir`: what an operator's ACME
+/// client would give, on a CA only the test's browser and clients trust.
 pub struct TestCa {
     pub ca: std::path::PathBuf,
     pub cert: std::path::PathBuf,
@@ -550,7 +550,7 @@ impl TestCa {
         std::fs::write(
             &ext,
             format!(
-                "subjectAltName=DNS:{host}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+                "subjectAltName=DNS:{host},IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
             ),
         )
         .unwrap();

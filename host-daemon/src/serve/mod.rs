@@ -516,7 +516,7 @@ impl Info {
             height: config.format.height,
             fps: config.format.fps,
             target: match &config.target {
-                moq_pub::Target::Listen(addr) => format!("listen {addr}"),
+                moq_pub::Target::Listen(serve) => format!("listen {}", serve.addr),
                 moq_pub::Target::Relay(args) => args
                     .url
                     .as_ref()

@@ -200,7 +200,7 @@ impl Create {
             )));
         }
         let target = match (spec.listen, spec.url) {
-            (Some(addr), _) => Target::Listen(addr),
+            (Some(addr), _) => Target::Listen(lantern_net::listen::Serve::generated(addr)),
             (None, Some(url)) => Target::Relay(ConnectArgs {
                 url: Some(
                     url.parse()

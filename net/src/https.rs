@@ -1,0 +1,136 @@
+//! The direct server's HTTP side over TLS, with the operator's certificate (`--tls-cert`,
+//! `--tls-key`, e.g. from an ACME client): what makes the browser viewer a secure context for
+//! a player on another machine.
+//!
+//! Handshakes run in tasks of their own, each bounded in time, with at most
+//! [`MAX_HANDSHAKES`] at once, so a client that stalls or floods slows nobody else; finished
+//! ones are handed to axum as plain streams.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::Error;
+
+/// Handshakes in flight at once.
+const MAX_HANDSHAKES: usize = 64;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The operator's certificate chain and key (PEM files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl ServerTls {
+    /// A rustls server configuration for HTTP/1.1 from the PEM files.
+    pub(crate) fn config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
+        let bad = |path: &Path, why: String| {
+            Error::Config(format!("--tls-cert/--tls-key {}: {why}", path.display()))
+        };
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| bad(&self.cert, e.to_string()))?;
+        if chain.is_empty() {
+            return Err(bad(&self.cert, "no certificate in it".into()));
+        }
+        let key =
+            PrivateKeyDer::from_pem_file(&self.key).map_err(|e| bad(&self.key, e.to_string()))?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(&self.cert, e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| {
+                bad(
+                    &self.cert,
+                    format!("the key does not fit the certificate ({e})"),
+                )
+            })?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// TCP connections, TLS-handshaken, as axum takes them.
+pub(crate) struct Listener {
+    addr: std::net::SocketAddr,
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, std::net::SocketAddr)>,
+    _accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    pub(crate) fn new(
+        tcp: TcpListener,
+        config: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<Self> {
+        let addr = tcp.local_addr()?;
+        let (done, ready) = mpsc::channel(MAX_HANDSHAKES);
+        let accepting = tokio::spawn(accept(tcp, TlsAcceptor::from(config), done));
+        Ok(Self {
+            addr,
+            ready,
+            _accepting: accepting,
+        })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self._accepting.abort();
+    }
+}
+
+async fn accept(
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    done: mpsc::Sender<(TlsStream<TcpStream>, std::net::SocketAddr)>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    loop {
+        let Ok((stream, peer)) = tcp.accept().await else {
+            // Out of descriptors, say: let some go before the next try.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        // Beyond the bound, the newest connection is let go.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let (acceptor, done) = (acceptor.clone(), done.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Ok(Ok(stream)) =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+            {
+                let _ = done.send((stream, peer)).await;
+            }
+        });
+    }
+}
+
+impl axum::serve::Listener for Listener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(ready) => ready,
+            // The accepting task never ends while the listener lives.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.addr)
+    }
+}
