@@ -378,20 +378,28 @@ fn unauthorized_forged_and_malformed_input_is_counted_never_injected() {
     no_leftovers("guarded");
 }
 
-/// A viewer of an attacker's making: publishes broadcast `path` with `grant` on its grant
-/// track (any bytes), and sends `datagrams` on its input track as they are once a host
-/// listens. Dropping what it returns leaves.
-async fn raw_viewer(url: &str, path: &str, grant: Option<&str>, datagrams: Vec<Vec<u8>>) -> Leaves {
-    let origin = moq_tokio::origin::spawn();
+/// A connection to `url`, the client set up by `with` (what it publishes or subscribes to).
+async fn dial(
+    url: &str,
+    with: impl FnOnce(moq_tokio::Client) -> moq_tokio::Client,
+) -> moq_tokio::Connection {
     let connect = lantern_net::ConnectArgs {
         url: Some(url.parse().unwrap()),
         ..Default::default()
     };
     let (client, url) = connect.client(None).unwrap();
-    let connection = client.with_publisher(origin.consume()).connect(url.clone());
-    let connection = lantern_net::established(connection, &url, Duration::from_secs(20))
+    let connection = with(client).connect(url.clone());
+    lantern_net::established(connection, &url, Duration::from_secs(20))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A viewer of an attacker's making: publishes broadcast `path` with `grant` on its grant
+/// track (any bytes), and sends `datagrams` on its input track as they are once a host
+/// listens. Dropping what it returns leaves.
+async fn raw_viewer(url: &str, path: &str, grant: Option<&str>, datagrams: Vec<Vec<u8>>) -> Leaves {
+    let origin = moq_tokio::origin::spawn();
+    let connection = dial(url, |client| client.with_publisher(origin.consume())).await;
     let broadcast = origin.create_broadcast(path).unwrap();
     let mut input = broadcast.create_track("input", None).unwrap();
     let grant = grant.map(|grant| {
@@ -434,15 +442,7 @@ impl Drop for Leaves {
 /// track's token and every input datagram, until the viewer leaves.
 async fn record(url: String, session: String, viewer: String) -> (Vec<u8>, Vec<Vec<u8>>) {
     let origin = moq_tokio::origin::spawn();
-    let connect = lantern_net::ConnectArgs {
-        url: Some(url.parse().unwrap()),
-        ..Default::default()
-    };
-    let (client, url) = connect.client(None).unwrap();
-    let connection = client.with_subscriber(origin.clone()).connect(url.clone());
-    let _connection = lantern_net::established(connection, &url, Duration::from_secs(20))
-        .await
-        .unwrap();
+    let _connection = dial(&url, |client| client.with_subscriber(origin.clone())).await;
     let mut viewers = lantern_net::input::Viewers::watch(&origin, &session).unwrap();
     let input = loop {
         match viewers.next().await {
@@ -655,6 +655,38 @@ fn relay_auth_keeps_each_viewer_on_its_own_path() {
         stderr(&out)
     );
     assert_eq!(keys(), 2, "bob's key must not arrive");
+    // A token the relay does not take is told as such, not as a broadcast that is not there.
+    let expired = std::process::Command::new(&moq)
+        .args([
+            "auth",
+            "sign",
+            "--key",
+            key,
+            "--subscribe",
+            "auth",
+            "--expires",
+            "1000",
+        ])
+        .output()
+        .unwrap();
+    let expired = String::from_utf8(expired.stdout).unwrap();
+    let args = [
+        "--url",
+        &url,
+        "--name",
+        "auth",
+        "--timeout",
+        "10",
+        "--no-window",
+    ];
+    let env = [("LANTERN_TOKEN".to_string(), expired.trim().to_string())];
+    let out = spawn_env(bin("moq-sub"), &args, &env).finish(LONG);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("refused this client: not authorized"),
+        "{}",
+        stderr(&out)
+    );
     let out = daemon.interrupt(LONG);
     let input = host_input(&out);
     // Alice's tap, and the repeats of its edges that went out before she left.

@@ -224,21 +224,21 @@ fn two_sessions_from_one_serve() {
     let grant2 = daemon.ctl(&["grant", "serve-b", "--viewer", "player2"]);
     let token2 = String::from_utf8_lossy(&grant2.stdout).trim().to_string();
     let before = input(&daemon)["injected"].as_u64().unwrap();
-    let typing = spawn(
-        bin("moq-sub"),
-        &[
-            "--url",
-            url_b,
-            "--name",
-            "serve-b",
-            "--no-window",
+    // A player tapping away (a tap each 100 ms for 30 s) with `grant`.
+    let tapping = |grant: &str| {
+        let args = ["--url", url_b, "--name", "serve-b", "--no-window"];
+        let mut args = args.to_vec();
+        args.extend([
             "--frames",
             "100000",
-        ]
-        .into_iter()
-        .chain(["--input-script", taps_file, "--grant", &token2])
-        .collect::<Vec<_>>(),
-    );
+            "--input-script",
+            taps_file,
+            "--grant",
+            grant,
+        ]);
+        spawn(bin("moq-sub"), &args)
+    };
+    let typing = tapping(&token2);
     wait_for("player2's taps", LONG, || {
         input(&daemon)["injected"].as_u64() >= Some(before + 6)
     });
@@ -262,21 +262,7 @@ fn two_sessions_from_one_serve() {
         lantern_proto::clock::now_unix_us() / 1_000_000 > expires
     });
     let before = input(&daemon)["injected"].as_u64().unwrap();
-    let late = spawn(
-        bin("moq-sub"),
-        &[
-            "--url",
-            url_b,
-            "--name",
-            "serve-b",
-            "--no-window",
-            "--frames",
-            "100000",
-        ]
-        .into_iter()
-        .chain(["--input-script", taps_file, "--grant", &token3])
-        .collect::<Vec<_>>(),
-    );
+    let late = tapping(&token3);
     wait_for("player3's datagrams refused as expired", LONG, || {
         input(&daemon)["dropped"]["expired"].as_u64() >= Some(3)
     });

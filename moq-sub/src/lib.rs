@@ -204,9 +204,10 @@ async fn play_moq(
             false => client,
         };
         let dialing = client.connect(url.clone());
-        Ok::<_, Error>(lantern_net::established(dialing, &url, config.timeout).await?)
+        let connection = lantern_net::established(dialing, &url, config.timeout).await?;
+        Ok::<_, Error>((connection, url))
     };
-    let connection = tokio::select! {
+    let (connection, url) = tokio::select! {
         connection = dial => connection.map_err(|e| (e, None))?,
         () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
@@ -234,7 +235,29 @@ async fn play_moq(
         ))
     });
     let reopen = subscribe::Resubscribe::new(origin.clone(), &config.name, give_up);
-    let mut result = watch_with(&origin, config, cancel, events, hooks, Some(reopen)).await;
+    // A relay that refuses this client's credentials says so once connected (moq-relay checks
+    // a token at the session's set-up): that is the answer, not a broadcast never found.
+    let watch_stop = cancel.child_token();
+    let watching = watch_with(
+        &origin,
+        config,
+        watch_stop.clone(),
+        events,
+        hooks,
+        Some(reopen),
+    );
+    tokio::pin!(watching);
+    let mut result = tokio::select! {
+        result = &mut watching => result,
+        refused = lantern_net::refused(&connection, &url) => {
+            watch_stop.cancel();
+            let outcome = match watching.await {
+                Ok(outcome) | Err((_, Some(outcome))) => Some(outcome),
+                Err((_, None)) => None,
+            };
+            Err((refused.into(), outcome))
+        }
+    };
     stop.cancel();
     if let Some(sender) = sender {
         let sent = sender.await.unwrap_or(Err(Error::Thread("input sender")));
@@ -330,7 +353,13 @@ async fn watch_with(
     };
     let (video, audio) = opened
         .map_err(|_| {
-            let why = format!("not found within {timeout:?}");
+            // A relay with auth hides what a token may not subscribe to.
+            let why = match config.connect.token {
+                Some(_) => {
+                    format!("not found within {timeout:?} (or --token may not subscribe to it)")
+                }
+                None => format!("not found within {timeout:?}"),
+            };
             (Error::broadcast(&config.name, why, None), None)
         })?
         .map_err(|e| (e, None))?;
@@ -525,7 +554,6 @@ fn play(
             output.write(image)?;
             let shown = clock::now_unix_us();
             stats.shown(stamp, captured, decode_us, shown);
-            shown_to.first.cancel();
             let echo = stats.photon.as_ref().and_then(|_| Echo::read(image));
             match &shown_to.window {
                 // The window pairs presses with pictures when it presents them.
@@ -541,6 +569,9 @@ fn play(
                     }
                 }
             }
+            // After the picture's echo is taken: a script starts on this, and a press sent
+            // before the meter has seen an echo cannot be paired.
+            shown_to.first.cancel();
             let (luma, stride) = image.plane(0);
             let flash = sync::flash_visible(luma, stride, image.width(), image.height());
             stats.flash(flash, shown);

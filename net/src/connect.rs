@@ -221,6 +221,18 @@ pub async fn established(
     }
 }
 
+/// Wait until the server refuses `connection`'s credentials (its reconnect loop ends on an
+/// HTTP 401/403 or moq's unauthorized); never returns otherwise.
+pub async fn refused(connection: &moq_tokio::Connection, url: &Url) -> Error {
+    match connection.closed().await {
+        Err(source) if source.connect_error().is_some() => Error::Refused {
+            url: redacted(url),
+            source,
+        },
+        _ => std::future::pending().await,
+    }
+}
+
 /// The URL without its query, so tokens never reach a log line.
 pub fn redacted(url: &Url) -> String {
     let mut url = url.clone();

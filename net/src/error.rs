@@ -21,6 +21,14 @@ pub enum Error {
         "cannot connect to {url}: no session within {timeout:?} (is the relay running and the URL right?)"
     )]
     ConnectTimeout { url: String, timeout: Duration },
+    #[error(
+        "{url} refused this client: not authorized (is --token expired, signed by another key, or not for this path?)"
+    )]
+    Refused {
+        url: String,
+        #[source]
+        source: moq_tokio::Error,
+    },
     #[error("cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
