@@ -247,7 +247,8 @@ pub async fn play_script(
     for step in steps {
         let at = begin + Duration::from_millis(step.at_ms);
         if !send_due_until(&mut channel, Some(at), &stop).await? {
-            return channel.release_all();
+            channel.release_all()?;
+            return flush(&mut channel).await;
         }
         channel.send(&step.events)?;
     }
@@ -256,6 +257,25 @@ pub async fn play_script(
     // Keep the broadcast up (and the last presses repeating) until the run ends: leaving it
     // would make the host release.
     send_due_until(&mut channel, None, &stop).await?;
+    flush(&mut channel).await
+}
+
+/// How long a leaving viewer goes on sending what is due: its last presses' and releases'
+/// repeats (16, 48 and 112 ms after them).
+const FLUSH: Duration = Duration::from_millis(150);
+
+/// Send the repeats still due, up to [`FLUSH`] from now: a viewer that leaves right after a
+/// tap would otherwise take the tap's only copies with it when one datagram is lost.
+async fn flush(channel: &mut InputChannel) -> Result<(), Error> {
+    let end = tokio::time::Instant::now() + FLUSH;
+    while let Some(due) = channel.next_due_in() {
+        let at = tokio::time::Instant::now() + due;
+        if at > end {
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        channel.heartbeat()?;
+    }
     Ok(())
 }
 
