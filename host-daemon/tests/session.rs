@@ -81,7 +81,14 @@ fn the_test_app_served_directly_ends_with_the_app() {
     let addr = format!("127.0.0.1:{port}");
     let app = app_bin();
     let mut daemon = host(
-        &["--listen", &addr, "--name", "direct", "--no-audio"],
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "direct",
+            "--no-audio",
+            "--print-grant",
+        ],
         &[&app, "app", "--frames", "1500"],
     );
     wait_for_server(&mut daemon, &addr);
@@ -94,14 +101,12 @@ fn the_test_app_served_directly_ends_with_the_app() {
     watch_stamped(&format!("http://{addr}/"), "direct", 600);
     let out = daemon.finish(LONG);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    // It says where: the page for this broadcast, with the grant it printed.
-    assert!(
-        stderr(&out).contains(&format!(
-            "play it in a browser at http://{addr}/?name=direct&grant="
-        )),
-        "{}",
-        stderr(&out)
-    );
+    // It says where: the page for this broadcast, with the certificate's fingerprint and the
+    // grant it printed (asked to, stderr being no terminal) in the fragment.
+    let said = stderr(&out);
+    let page = format!("play it in a browser at http://{addr}/?name=direct#fp=");
+    assert!(said.contains(&page) && said.contains("&grant="), "{said}");
+    assert!(said.contains("--tls-fingerprint"), "{said}");
     no_leftovers("direct");
 }
 
