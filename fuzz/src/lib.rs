@@ -20,6 +20,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("feedback", feedback),
     ("h264_params", h264_params),
     ("seal", seal),
+    ("opus_packets", opus_packets),
 ];
 
 /// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
@@ -62,6 +63,33 @@ pub fn stamp(data: &[u8]) {
 /// An OpusHead from a catalog's description.
 pub fn opus_head(data: &[u8]) {
     let _ = OpusHead::parse(data);
+}
+
+/// Opus packets from a publisher, as moq-sub's audio player takes them: each a length byte,
+/// an 8-byte timestamp (µs) and the packet; decoded by a stereo decoder into the player's
+/// 120 ms buffer, then through the playout-gap filler with a fuzzed room.
+pub fn opus_packets(data: &[u8]) {
+    let Ok(mut decoder) = opus::Decoder::new(48_000, opus::Channels::Stereo) else {
+        return;
+    };
+    let mut pcm = vec![0f32; 48_000 * 120 / 1000 * 2];
+    let mut gaps = lantern_proto::timing::PlayoutGaps::default();
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let Some((pts, tail)) = tail.split_first_chunk::<8>() else {
+            return;
+        };
+        let (packet, after) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = after;
+        let Ok(samples) = decoder.decode_float(packet, &mut pcm, false) else {
+            continue;
+        };
+        assert!(samples * 2 <= pcm.len(), "{samples} samples");
+        let pts = u64::from_le_bytes(*pts);
+        if let Some(gap) = gaps.packet(pts, samples as u64, u64::from(len) * 100) {
+            assert!(gap.fill <= gap.missing && gap.fill <= 48_000);
+        }
+    }
 }
 
 /// An access unit from the network, as the decoder frames it.

@@ -152,12 +152,16 @@ impl PlayoutGaps {
     /// A packet of `frames` samples with timestamp `pts_us` is about to be played, and the
     /// output has room for `room` samples. A jitter of up to a millisecond is not a gap.
     pub fn packet(&mut self, pts_us: u64, frames: u64, room: u64) -> Option<Gap> {
-        let expected = self.next_pts_us.replace(pts_us + samples_us(frames));
+        // Timestamps are the publisher's: no jump, however wild, may overflow here.
+        let expected = self
+            .next_pts_us
+            .replace(pts_us.saturating_add(samples_us(frames)));
         let expected = expected?;
-        if pts_us <= expected + 1_000 {
+        if pts_us <= expected.saturating_add(1_000) {
             return None;
         }
-        let missing = (pts_us - expected) * RATE as u64 / 1_000_000;
+        let missing = u128::from(pts_us - expected) * u128::from(RATE) / 1_000_000;
+        let missing = u64::try_from(missing).unwrap_or(u64::MAX);
         Some(Gap {
             missing,
             fill: missing.min(RATE as u64).min(room),
@@ -278,6 +282,20 @@ impl Joiner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wild_timestamp_is_a_bounded_gap_never_an_overflow() {
+        let mut gaps = PlayoutGaps::default();
+        assert_eq!(gaps.packet(1_000, 960, 48_000), None);
+        let gap = gaps.packet(u64::MAX - 5, 960, 48_000).unwrap();
+        assert_eq!(gap.fill, 48_000);
+        assert!(gap.missing > 48_000);
+        assert_eq!(
+            gaps.packet(u64::MAX, 960, 10),
+            None,
+            "within the jitter after it"
+        );
+    }
 
     #[test]
     fn a_pacer_keeps_its_grid_and_skips_when_late() {
