@@ -242,6 +242,13 @@ pub async fn play_script(
         },
         () = stop.cancelled() => return Ok(()),
     }
+    // The host brings back a lost press from later datagrams' repeats only once it has taken
+    // one of this viewer's messages (see lantern_proto's Gate): greet it first, a few empty
+    // messages apart, so the script's first press has that safety too.
+    for _ in 0..GREETINGS {
+        channel.send(&[])?;
+        tokio::time::sleep(GREETING_GAP).await;
+    }
     let begin = tokio::time::Instant::now();
     let total = steps.len();
     for step in steps {
@@ -259,6 +266,11 @@ pub async fn play_script(
     send_due_until(&mut channel, None, &stop).await?;
     flush(&mut channel).await
 }
+
+/// Empty messages a script sends before its first step, and their spacing (apart, so one lost
+/// packet does not take them all).
+const GREETINGS: usize = 3;
+const GREETING_GAP: Duration = Duration::from_millis(10);
 
 /// How long a leaving viewer goes on sending what is due: its last presses' and releases'
 /// repeats (16, 48 and 112 ms after them).
