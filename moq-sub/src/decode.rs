@@ -51,6 +51,18 @@ impl Limits {
         usize::try_from(self.max_kbps.saturating_mul(1000) / 8).unwrap_or(usize::MAX)
     }
 
+    /// Every SPS among an access unit's NAL units checks out. One this reader cannot read
+    /// never reaches the decoder either: a size unknown is a size unchecked.
+    fn check_units<'a>(&self, units: impl Iterator<Item = &'a [u8]>) -> Result<(), Error> {
+        for unit in units {
+            if unit.first().map(|h| h & 0x1f) == Some(lantern_proto::h264::NAL_SPS) {
+                let size = sps_size(unit).map_err(|e| Error::decoder("a parameter set", e))?;
+                self.check_size(size, "the stream's parameter set")?;
+            }
+        }
+        Ok(())
+    }
+
     /// Every SPS of an avcC checks out.
     fn check_avcc(&self, avcc: &[u8]) -> Result<(), Error> {
         let units = avcc_sps(avcc).map_err(|e| Error::decoder("the catalog's avcC", e))?;
@@ -152,20 +164,11 @@ impl Decoder {
                 limits.max_kbps
             )));
         }
-        let units: Box<dyn Iterator<Item = &[u8]>> = if is_annexb(payload) {
-            Box::new(annexb_units(payload))
+        if is_annexb(payload) {
+            limits.check_units(annexb_units(payload))
         } else {
-            Box::new(length_prefixed(payload))
-        };
-        for unit in units {
-            if unit.first().map(|h| h & 0x1f) == Some(lantern_proto::h264::NAL_SPS) {
-                // One this reader cannot read never reaches the decoder either: a size
-                // unknown is a size unchecked.
-                let size = sps_size(unit).map_err(|e| Error::decoder("a parameter set", e))?;
-                limits.check_size(size, "the stream's parameter set")?;
-            }
+            limits.check_units(length_prefixed(payload))
         }
-        Ok(())
     }
 
     /// Decode one access unit; calls `out` with each picture it completes, as an I420 view
