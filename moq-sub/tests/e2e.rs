@@ -384,6 +384,44 @@ fn a_publisher_above_the_viewers_limits_is_refused_before_decoding() {
     drop(cube);
 }
 
+/// A publisher whose stream outgrows what its catalog declared: moq-sub, already playing its
+/// 320x180 pictures, refuses the 8192x4608 parameter set in band, before decoding it.
+#[test]
+fn a_stream_that_grows_past_its_catalog_is_refused_in_band() {
+    let relay = Relay::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (cue, out) = (dir.path().join("cue"), dir.path().join("out.y4m"));
+    let liar = lying_h264(&relay, "liar", &cue);
+    let viewer = spawn(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &relay.url(),
+            "--name",
+            "liar",
+            "--timeout",
+            "60",
+            "--no-window",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    // Playing: 30 small pictures written.
+    wait_for("moq-sub's first pictures", LONG, || {
+        std::fs::metadata(&out).is_ok_and(|m| m.len() > 30 * 320 * 180 * 3 / 2)
+    });
+    std::fs::write(&cue, "").unwrap();
+    let done = viewer.finish(LONG);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the stream's parameter set declares 8192x4608 pictures"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    drop(liar);
+}
+
 #[test]
 fn unsupported_codec_in_the_catalog_is_refused() {
     let relay = Relay::start();

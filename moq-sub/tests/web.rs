@@ -225,3 +225,41 @@ fn the_page_plays_over_https_with_the_operators_certificate() {
     assert!(!stranger.status.success());
     publisher.stop_ok("moq-pub");
 }
+
+/// The page refuses pictures above its limits where a publisher declares them, before its
+/// decoder sees them: a catalog above `maxSize=`, and, while it plays, a stream that turns
+/// 8192x4608 in band with its catalog still at 320x180.
+#[test]
+fn the_page_refuses_pictures_above_its_limits_before_decoding() {
+    let (publisher, addr) = serve(&["--audio", "none", "--width", "640", "--height", "360"]);
+    let seen = play_page(
+        &format!("http://{addr}/?maxSize=320x180"),
+        0,
+        &[
+            "--until-error",
+            "the catalog declares 640x360 pictures, above this viewer's 320x180",
+        ],
+    );
+    assert_eq!(seen["frames"], 0, "{seen}");
+    publisher.stop_ok("moq-pub");
+
+    let relay = Relay::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cue = dir.path().join("cue");
+    let liar = lying_h264(&relay, "liar", &cue);
+    let dist = web_dist();
+    let seen = play_page(
+        &format!("?url={}&name=liar", relay.url()),
+        30,
+        &[
+            "--serve",
+            dist.to_str().unwrap(),
+            "--ready",
+            cue.to_str().unwrap(),
+            "--until-error",
+            "the stream's parameter set declares 8192x4608 pictures, above this viewer's 4096x2304",
+        ],
+    );
+    assert!(seen["frames"].as_u64() >= Some(30), "{seen}");
+    drop(liar);
+}

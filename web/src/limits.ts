@@ -1,6 +1,10 @@
 // What the page takes from a publisher (a stranger): pictures up to a size and a stream up to
 // a rate, as moq-sub's --max-size and --max-kbps (moq-sub/src/decode.rs). The query can say
-// otherwise: `maxSize=WxH` (default 4096x2304), `maxKbps=` (default 100000).
+// otherwise: `maxSize=WxH` (default 4096x2304), `maxKbps=` (default 100000). Sizes are checked
+// where the publisher declares them, before a decoder sees them: the catalog, its avcC, and
+// every parameter set that comes in band.
+
+import { type Framing, avcc, spsSize, spsUnits } from "./h264";
 
 /** The window the rate is measured over, ms; one frame may hold a second's worth. */
 const WINDOW_MS = 2000;
@@ -25,6 +29,22 @@ export class Limits {
     if ((width ?? 0) > this.maxWidth || (height ?? 0) > this.maxHeight) {
       throw new Error(`refusing the stream: ${from} declares ${width}x${height} pictures, above this viewer's ${this.maxWidth}x${this.maxHeight} (maxSize=)`);
     }
+  }
+
+  /**
+   * Throws when the parameter sets of an H.264 track's `description` (an avcC) declare
+   * pictures above the limit; the framing of the track's frames, for `checkFrame`.
+   */
+  checkDescription(description: Uint8Array | undefined): Framing {
+    if (!description) return "annexb";
+    const { framing, sps } = avcc(description);
+    for (const unit of sps) this.checkSize(...spsSize(unit), "the catalog's parameter set");
+    return framing;
+  }
+
+  /** Throws when a parameter set in an H.264 frame declares pictures above the limit. */
+  checkFrame(payload: Uint8Array, framing: Framing) {
+    for (const unit of spsUnits(payload, framing)) this.checkSize(...spsSize(unit), "the stream's parameter set");
   }
 
   /** Throws when a frame of `bytes`, with those before it, is above the rate. */

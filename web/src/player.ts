@@ -266,9 +266,12 @@ async function playVideo(
     },
   });
   sink.limits.checkSize(config.codedWidth, config.codedHeight, "the catalog");
+  const description = hexBytes(config.description);
+  // H.264's parameter sets are read before the decoder's: in the catalog and in band.
+  const framing = /^avc[13]\./.test(config.codec) ? sink.limits.checkDescription(description) : undefined;
   const decoderConfig: VideoDecoderConfig = {
     codec: config.codec,
-    description: hexBytes(config.description),
+    description,
     codedWidth: config.codedWidth,
     codedHeight: config.codedHeight,
     optimizeForLatency: true,
@@ -286,6 +289,7 @@ async function playVideo(
     for (let frame = await frames.next(); frame; frame = await frames.next()) {
       if (failed) throw failed;
       sink.limits.admit(frame.payload.byteLength);
+      if (framing) sink.limits.checkFrame(frame.payload, framing);
       meter.received(frame.payload.byteLength);
       const capturedUs = clockUs === undefined ? undefined : clockUs + frame.timestamp;
       sink.path?.frame(nowUs(), capturedUs, frame.payload.byteLength, frame.keyframe);

@@ -18,6 +18,9 @@
 //     --fullscreen    press the page's fullscreen button (which also locks the keyboard)
 //     --gamepad       plug in a standard gamepad holding button 0 (the Gamepad API's view of
 //                     one: this machine has none), then unplug it
+//     --ready FILE    create FILE once the frames are in (a test's cue to change the stream)
+//     --until-error TEXT  then wait until the page reports an error containing TEXT (a
+//                     refusal), and print its figures; FRAMES may be 0
 //
 // After acting it waits for 60 more pictures, so what was sent has time to arrive. The JSON
 // also gives the page's address as it ends (`address`) and, with --serve, every request line
@@ -26,7 +29,7 @@
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
@@ -53,6 +56,8 @@ const wheel = flag("--wheel");
 const tap = option("--tap")?.split(",").map(Number);
 const lock = option("--lock")?.split(",").map(Number);
 const fullscreen = flag("--fullscreen");
+const ready = option("--ready");
+const untilError = option("--until-error");
 let [url, frames = "300"] = args;
 if (!url) {
   console.error("usage: play.mjs URL [FRAMES] [--shot FILE] [--serve DIR] [--keys A,B] [--click] [--wheel] [--tap X,Y] [--lock DX,DY] [--fullscreen] [--gamepad]");
@@ -120,6 +125,11 @@ try {
   }
   await page.goto(url);
   await shown(Number(frames));
+  if (ready) writeFileSync(ready, "");
+  if (untilError !== undefined) {
+    const refused = (text) => window.lantern?.figures?.().error?.includes(text) ?? false;
+    await page.waitForFunction(refused, untilError, { timeout: deadlineMs, polling: 50 });
+  }
   if (shot) await page.screenshot({ path: shot });
   if (fullscreen) {
     await page.click("#fullscreen");

@@ -172,6 +172,26 @@ impl Relay {
     }
 }
 
+/// A publisher that lies (moq-cli importing raw H.264, as any stranger could): 320x180
+/// pictures, and a catalog that says so, until the file `cue` appears; then keyframes whose
+/// parameter sets declare 8192x4608 (the catalog follows later, so a viewer already playing
+/// meets the new size in band first). Each part ends by itself within a minute.
+pub fn lying_h264(relay: &Relay, name: &str, cue: &std::path::Path) -> Proc {
+    let encode = "ffmpeg -hide_banner -loglevel error -re -f lavfi";
+    let x264 = "-c:v libx264 -preset ultrafast -tune zerolatency -f h264 -";
+    let shell = format!(
+        "({encode} -i testsrc2=size=320x180:rate=30 -t 60 {x264} & small=$!; \
+           while [ ! -e '{cue}' ] && kill -0 $small 2>/dev/null; do sleep 0.05; done; \
+           kill $small; wait $small; \
+           {encode} -i color=size=8192x4608:rate=5 -t 20 -g 5 {x264}) \
+         | {moq} --connect {url} --broadcast {name} import avc3 2>/dev/null",
+        cue = cue.display(),
+        moq = tool("moq"),
+        url = relay.url(),
+    );
+    spawn("sh", &["-c", &shell])
+}
+
 /// Start a binary with piped stdout/stderr.
 pub fn spawn(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Proc {
     Proc(
