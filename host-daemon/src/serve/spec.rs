@@ -43,6 +43,18 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
 
+    /// With `listen`: serve with this certificate chain (PEM on the host, e.g. from an ACME
+    /// client) instead of a generated one, and the browser viewer over HTTPS, so players on
+    /// other machines can open it by the certificate's host name.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of `tls_cert` (PEM on the host).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+
     /// The relay (`https://HOST/PATH`); the broadcast goes under PATH with the session's name.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,6 +160,8 @@ impl Spec {
             } else {
                 self.listen.or(d.listen)
             },
+            tls_cert: self.tls_cert.or(d.tls_cert),
+            tls_key: self.tls_key.or(d.tls_key),
             url: if self.listen.is_some() {
                 self.url
             } else {
@@ -199,8 +213,25 @@ impl Create {
                 "timeout {timeout}: 1 to 600 seconds"
             )));
         }
+        let tls = match (spec.tls_cert, spec.tls_key) {
+            (Some(cert), Some(key)) if spec.listen.is_some() => {
+                Some(lantern_net::listen::ServerTls { cert, key })
+            }
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "\"tls_cert\" and \"tls_key\" are for a session that listens: give \"listen\" too"
+                        .into(),
+                ));
+            }
+            _ => {
+                return Err(Error::Config(
+                    "\"tls_cert\" and \"tls_key\" go together: give both, or neither".into(),
+                ));
+            }
+        };
         let target = match (spec.listen, spec.url) {
-            (Some(addr), _) => Target::Listen(lantern_net::listen::Serve::generated(addr)),
+            (Some(addr), _) => Target::Listen(lantern_net::listen::Serve { addr, tls }),
             (None, Some(url)) => Target::Relay(ConnectArgs {
                 url: Some(
                     url.parse()
@@ -309,6 +340,38 @@ mod tests {
         .config(&defaults)
         .unwrap();
         assert!(matches!(config.target, Target::Listen(_)));
+    }
+
+    #[test]
+    fn a_session_that_listens_serves_with_the_operators_certificate() {
+        let defaults = Spec {
+            tls_cert: Some("/etc/lantern/tls/cert.pem".into()),
+            tls_key: Some("/etc/lantern/tls/key.pem".into()),
+            ..Spec::default()
+        };
+        let config = create(serde_json::json!({
+            "name": "a", "app": ["foot"], "listen": "0.0.0.0:4443"
+        }))
+        .config(&defaults)
+        .unwrap();
+        let Target::Listen(serve) = config.target else {
+            panic!("not a direct server");
+        };
+        let tls = serve.tls.expect("the operator's certificate");
+        assert_eq!(tls.key, std::path::Path::new("/etc/lantern/tls/key.pem"));
+        for (json, says) in [
+            (
+                serde_json::json!({"name": "a", "app": ["x"], "url": "https://r/a", "tls_cert": "c", "tls_key": "k"}),
+                "give \"listen\" too",
+            ),
+            (
+                serde_json::json!({"name": "a", "app": ["x"], "listen": "127.0.0.1:1", "tls_cert": "c"}),
+                "go together",
+            ),
+        ] {
+            let err = create(json).config(&Spec::default()).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 
     #[test]
