@@ -7,11 +7,17 @@
 //! the decoder as they come instead ([`crate::decode::Decoder::chunked`]), which finishes a
 //! picture with its last slice. Capture times come from the sender's RTCP reports, which map
 //! RTP timestamps to its wall clock.
+//!
+//! RTP has no authentication: whoever reaches the receiver's ports can send to them, and
+//! libavformat takes any datagram with the right payload type. A stranger's datagrams cost
+//! pictures (the decoder skips to the next keyframe); they must not end the session, so an
+//! RTCP goodbye, which anyone can forge, ends it only once the sender's media stops too.
 
 use std::net::UdpSocket;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ffmpeg::Rescale as _;
 use ffmpeg::ffi;
@@ -33,6 +39,35 @@ const AUDIO_QUEUE: usize = 400;
 
 /// How long the demuxer waits for a lost packet before going on without it.
 const REORDER_DELAY_US: &str = "20000";
+
+/// After a goodbye, how long the receiver listens again for the sender's media before it
+/// takes the sender to have left.
+const GOODBYE_SILENCE: Duration = Duration::from_secs(1);
+
+/// When the demuxer's reads give up: set while listening for media after a goodbye.
+#[derive(Default)]
+struct Deadline(std::sync::Mutex<Option<Instant>>);
+
+impl Deadline {
+    fn set(&self, after: Duration) {
+        *lock(&self.0) = Some(Instant::now() + after);
+    }
+
+    /// Clear it; whether it was set.
+    fn clear(&self) -> bool {
+        lock(&self.0).take().is_some()
+    }
+
+    fn passed(&self) -> bool {
+        lock(&self.0).is_some_and(|at| Instant::now() >= at)
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A running RTP receiver: the thread that reads the sockets.
 pub struct Receiver {
@@ -61,7 +96,8 @@ pub fn open(
     let shown = sdp.display().to_string();
     let text = std::fs::read_to_string(sdp)
         .map_err(|e| Error::Config(format!("cannot read the SDP {shown}: {e}")))?;
-    let ports = media_ports(&text).map_err(|why| Error::Config(format!("{shown}: {why}")))?;
+    let ports = lantern_proto::sdp::media_ports(&text)
+        .map_err(|why| Error::Config(format!("{shown}: {why}")))?;
     for port in ports.iter().flat_map(|&p| [p, p.saturating_add(1)]) {
         if let Err(err) = UdpSocket::bind(("0.0.0.0", port)) {
             return Err(Error::Config(format!(
@@ -70,7 +106,17 @@ pub fn open(
         }
     }
     lantern_media::ffmpeg::init()?;
-    let mut input = open_input(sdp, &shown, cancel.clone())?;
+    let deadline = Arc::new(Deadline::default());
+    let reopen = {
+        let (sdp, shown, cancel, deadline) = (
+            sdp.to_owned(),
+            shown.clone(),
+            cancel.clone(),
+            deadline.clone(),
+        );
+        move || open_input(&sdp, &shown, cancel.clone(), deadline.clone())
+    };
+    let input = reopen()?;
 
     let streams: Vec<_> = input
         .streams()
@@ -112,7 +158,7 @@ pub fn open(
     };
     let thread = std::thread::Builder::new()
         .name("rtp".into())
-        .spawn(move || receive(&mut input, routes, &cancel))
+        .spawn(move || receive(input, reopen, routes, &cancel, &deadline))
         .map_err(|_| Error::Thread("RTP receiver"))?;
     let video = Video {
         coded: None,
@@ -132,32 +178,14 @@ pub fn open(
     Ok((video, audio, Receiver { thread, dropped }))
 }
 
-/// The ports of the SDP's media sections (`m=video 5004 RTP/AVP 96`): each and the one above
-/// (its RTCP) must be free to receive on.
-fn media_ports(sdp: &str) -> Result<Vec<u16>, String> {
-    let mut ports = Vec::new();
-    for line in sdp.lines().filter(|l| l.starts_with("m=")) {
-        let port = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.split('/').next())
-            .and_then(|p| p.parse::<u16>().ok())
-            .ok_or_else(|| format!("bad media line {line:?}"))?;
-        ports.push(port);
-    }
-    if ports.is_empty() {
-        return Err("not an SDP with media (no m= line)".into());
-    }
-    Ok(ports)
-}
-
 /// Open the SDP with libavformat, without probing the streams (that would read, and hold
 /// back, the first packets): the SDP says what they are, and the decoder finds the rest in
-/// band. Reads give up when `cancel` fires.
+/// band. Reads give up when `cancel` fires or the `deadline` passes.
 fn open_input(
     sdp: &Path,
     shown: &str,
     cancel: CancellationToken,
+    deadline: Arc<Deadline>,
 ) -> Result<ffmpeg::format::context::Input, Error> {
     let path = std::ffi::CString::new(sdp.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::Config(format!("{shown}: a path with a NUL byte")))?;
@@ -166,7 +194,8 @@ fn open_input(
     // No parser (see the module's note), no buffering, little waiting for lost packets.
     options.set("fflags", "nobuffer+noparse+nofillin");
     options.set("max_delay", REORDER_DELAY_US);
-    let interrupt = ffmpeg::util::interrupt::new(Box::new(move || cancel.is_cancelled()));
+    let interrupt =
+        ffmpeg::util::interrupt::new(Box::new(move || cancel.is_cancelled() || deadline.passed()));
     // SAFETY: the context is allocated, given the interrupt and options, opened, and handed
     // to `Input` (which closes it) or closed here on failure; the interrupt's opaque lives in
     // its guard, which the `Input` keeps.
@@ -207,24 +236,60 @@ struct Routes {
     dropped: Arc<AtomicU64>,
 }
 
-/// Read packets until a stop, the sender's goodbye, or both players are gone.
-fn receive(input: &mut ffmpeg::format::context::Input, routes: Routes, cancel: &CancellationToken) {
+/// Read packets until a stop, the sender's goodbye, or both players are gone. libavformat
+/// ends the input at the first goodbye of every stream, forged or not: the receiver then
+/// listens afresh (`reopen`), and plays on if media still comes.
+fn receive(
+    mut input: ffmpeg::format::context::Input,
+    reopen: impl Fn() -> Result<ffmpeg::format::context::Input, Error>,
+    routes: Routes,
+    cancel: &CancellationToken,
+    deadline: &Deadline,
+) {
     let mut packet = ffmpeg::Packet::empty();
     // Joining mid-stream, nothing decodes before the parameter sets of a keyframe.
     let mut joined = false;
+    let mut forged = 0u64;
     loop {
-        let read = packet.read(input);
+        let read = packet.read(&mut input);
         if cancel.is_cancelled() {
             return;
         }
-        if let Err(err) = read {
-            match err {
-                ffmpeg::Error::Eof => tracing::info!("the RTP sender said goodbye"),
-                err => {
-                    let _ = routes.video.2.blocking_send(Err(Box::new(err)));
+        match read {
+            Ok(()) => {
+                if deadline.clear() {
+                    forged += 1;
+                    // Said once in a while: a stranger could send a goodbye every few ms.
+                    if forged.is_power_of_two() {
+                        tracing::warn!(
+                            forged,
+                            "media came after an RTCP goodbye: someone else sent it; playing on"
+                        );
+                    }
                 }
             }
-            return;
+            Err(ffmpeg::Error::Eof) => {
+                // The ports are the new input's: the old one goes first.
+                drop(input);
+                deadline.set(GOODBYE_SILENCE);
+                joined = false;
+                input = match reopen() {
+                    Ok(input) => input,
+                    Err(err) => {
+                        let _ = routes.video.2.blocking_send(Err(Box::new(err)));
+                        return;
+                    }
+                };
+                continue;
+            }
+            Err(_) if deadline.passed() => {
+                tracing::info!("the RTP sender said goodbye");
+                return;
+            }
+            Err(err) => {
+                let _ = routes.video.2.blocking_send(Err(Box::new(err)));
+                return;
+            }
         }
         let Some((_, time_base, to)) = [Some(&routes.video), routes.audio.as_ref()]
             .into_iter()
@@ -263,19 +328,5 @@ fn receive(input: &mut ffmpeg::format::context::Input, routes: Routes, cancel: &
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_ports_come_from_the_m_lines() {
-        let sdp =
-            "v=0\r\nm=video 5004 RTP/AVP 96\r\nc=IN IP4 127.0.0.1\r\nm=audio 5006/2 RTP/AVP 97\r\n";
-        assert_eq!(media_ports(sdp), Ok(vec![5004, 5006]));
-        assert!(media_ports("v=0\r\n").is_err());
-        assert!(media_ports("m=video port RTP/AVP 96").is_err());
     }
 }

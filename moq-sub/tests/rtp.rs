@@ -279,3 +279,55 @@ fn bad_rtp_urls_and_sdps_are_one_clear_error() {
     drop(held);
     publisher.stop_ok("moq-pub");
 }
+
+/// RTP has no authentication: anyone who can reach the receiver's ports can send to them.
+/// A stranger spraying datagrams for 3 s (noise, and RTP and RTCP headers with the stream's
+/// payload types around garbage, forged goodbyes among them) at every port of the session
+/// costs pictures while it lasts: moq-sub plays on to its frame count, without a panic.
+#[test]
+fn a_strangers_datagrams_on_the_rtp_ports_do_not_stop_the_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let (publisher, sdp, port) = publish_rtp(dir.path(), "1500", &[]);
+    let viewer = play_sdp(&sdp, "600", &["--timeout", "60"]);
+    let stranger = std::thread::spawn(move || {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut sent = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            let len = 1 + next() as usize % 1400;
+            let mut datagram: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // Half of them look like the stream's own RTP (version 2, payload type 96 or 97)
+            // or RTCP (a sender report), with garbage after the header.
+            if len >= 12 && next() % 2 == 0 {
+                datagram[0] = 0x80 | (next() as u8 & 0x1f);
+                datagram[1] = match next() % 3 {
+                    0 => 96,
+                    1 => 97 | 0x80,
+                    _ => 200,
+                };
+            }
+            let to = port + (next() % 4) as u16;
+            let _ = socket.send_to(&datagram, ("127.0.0.1", to));
+            sent += 1;
+            if sent % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        sent
+    });
+    let sent = stranger.join().unwrap();
+    let out = viewer.finish(LONG);
+    publisher.stop_ok("moq-pub");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(sent > 1000, "the stranger sent {sent} datagrams");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(out.status.success(), "moq-sub failed under noise:\n{log}");
+    assert_eq!(final_stats(&out.stderr)["frames"], 600, "{log}");
+}
