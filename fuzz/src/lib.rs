@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("h264_params", h264_params),
     ("seal", seal),
     ("opus_packets", opus_packets),
+    ("sdp", sdp),
 ];
 
 /// The most pixels a fuzzed y4m frame may have: big enough for every path, small enough
@@ -113,6 +114,15 @@ pub fn h264_params(data: &[u8]) {
         units.into_iter().for_each(sized);
     }
     h264::annexb_units(data).for_each(sized);
+}
+
+/// An SDP file as `moq-sub --sdp` reads its media ports (libavformat reads the rest): ports
+/// it names, or one short line saying why not.
+pub fn sdp(data: &[u8]) {
+    match lantern_proto::sdp::media_ports(&String::from_utf8_lossy(data)) {
+        Ok(ports) => assert!(!ports.is_empty()),
+        Err(why) => assert!(why.chars().count() < 200 && !why.contains("\n"), "{why}"),
+    }
 }
 
 /// A sealed datagram from anyone on a viewer's path, as the host opens it, and a grant as a

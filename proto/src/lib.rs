@@ -29,6 +29,7 @@ pub mod histogram;
 pub mod input;
 pub mod picture;
 pub mod rate;
+pub mod sdp;
 pub mod stamp;
 pub mod sync;
 pub mod timing;
