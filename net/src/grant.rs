@@ -177,6 +177,21 @@ struct Issued {
     revoked: bool,
     /// The newest counter taken, per track: the replay window.
     newest: HashMap<Track, u64>,
+    /// The senders (seal epochs, per track) whose datagrams were taken, newest last.
+    senders: std::collections::VecDeque<(Track, [u8; 4])>,
+}
+
+/// The senders a grant remembers: a player's reloads and reconnects, many times over. One
+/// forgotten sends its first datagram's repeated presses again, at worst.
+const MAX_SENDERS: usize = 16;
+
+/// A datagram opened under a grant.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Read {
+    pub plain: Vec<u8>,
+    /// The first taken from its sender (a fresh seal epoch): nothing it sent before was
+    /// taken, so what its datagram repeats of earlier ones was lost on the way.
+    pub new_sender: bool,
 }
 
 /// One session's grant keys, and the grants it issued.
@@ -262,6 +277,7 @@ impl Grants {
                 expires: claims.exp,
                 revoked: false,
                 newest: HashMap::new(),
+                senders: std::collections::VecDeque::new(),
             },
         );
         Ok(Grant {
@@ -320,7 +336,7 @@ impl Grants {
         opener: &Opener,
         track: Track,
         datagram: &[u8],
-    ) -> Result<Vec<u8>, Dropped> {
+    ) -> Result<Read, Dropped> {
         let opened = opener.open(datagram).map_err(Dropped::Unsealed)?;
         let mut issued = self.issued();
         let grant = match issued.get_mut(&checked.id) {
@@ -332,7 +348,18 @@ impl Grants {
             return Err(Dropped::Replayed);
         }
         *newest = opened.counter;
-        Ok(opened.plain)
+        let sender = (track, opened.epoch);
+        let new_sender = !grant.senders.contains(&sender);
+        if new_sender {
+            if grant.senders.len() == MAX_SENDERS {
+                grant.senders.pop_front();
+            }
+            grant.senders.push_back(sender);
+        }
+        Ok(Read {
+            plain: opened.plain,
+            new_sender,
+        })
     }
 
     /// Revoke the grant `id`; false when this session has no such live grant.
@@ -460,7 +487,8 @@ mod tests {
         assert_eq!(
             grants
                 .open(&checked, &opener, Track::Input, &sealed)
-                .unwrap(),
+                .unwrap()
+                .plain,
             b"keys"
         );
         let guess = Sealer::new(&[0; 32], Track::Input, PATH).seal(b"keys", 200);
@@ -487,13 +515,17 @@ mod tests {
             (checked, opener)
         };
         let (checked, opener) = join();
-        for datagram in &recorded {
-            assert!(
+        let senders: Vec<bool> = recorded
+            .iter()
+            .map(|datagram| {
                 grants
                     .open(&checked, &opener, Track::Input, datagram)
-                    .is_ok()
-            );
-        }
+                    .unwrap()
+                    .new_sender
+            })
+            .collect();
+        // The first datagram taken from a sender says so; the rest do not.
+        assert_eq!(senders, [true, false, false]);
         assert_eq!(
             grants.open(&checked, &opener, Track::Input, &recorded[1]),
             Err(Dropped::Replayed)
@@ -509,7 +541,13 @@ mod tests {
         // A new sender (a reload) goes on from the time it sends at.
         let mut reloaded = credential.sealer(Track::Input, PATH);
         let fresh = reloaded.seal(b"k", 2_000);
-        assert!(grants.open(&checked, &opener, Track::Input, &fresh).is_ok());
+        let taken = grants
+            .open(&checked, &opener, Track::Input, &fresh)
+            .unwrap();
+        assert!(taken.new_sender);
+        let next = reloaded.seal(b"k", 2_001);
+        let taken = grants.open(&checked, &opener, Track::Input, &next).unwrap();
+        assert!(!taken.new_sender);
         // Each track has its own window.
         let feedback = checked.opener(Track::Feedback, PATH);
         let report = credential.sealer(Track::Feedback, PATH).seal(b"r", 1_500);

@@ -393,7 +393,7 @@ mod tests {
         assert_ne!(&got.payload[..], b"one");
         let opener = checked.opener(Track::Input, alice.path());
         let opened = grants.open(&checked, &opener, Track::Input, &got.payload);
-        assert_eq!(opened.unwrap(), b"one");
+        assert_eq!(opened.unwrap().plain, b"one");
 
         let mut reports = input.feedback().await.unwrap();
         let report = lantern_proto::feedback::Report {
@@ -419,7 +419,7 @@ mod tests {
         let got = grants
             .open(&checked, &opener, Track::Feedback, &got.payload)
             .unwrap();
-        let got = lantern_proto::feedback::Report::decode(&got).unwrap();
+        let got = lantern_proto::feedback::Report::decode(&got.plain).unwrap();
         assert_eq!(got.queue_ms, 42);
 
         drop(alice);

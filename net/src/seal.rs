@@ -123,6 +123,8 @@ pub struct Opener {
 /// An opened datagram.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Opened {
+    /// Its sender's epoch (random per sender).
+    pub epoch: [u8; 4],
     pub counter: u64,
     pub plain: Vec<u8>,
 }
@@ -153,8 +155,10 @@ impl Opener {
             .map_err(|_| Unsealed::Forged)?;
         let len = plain.len();
         body.truncate(len);
+        let epoch = header[1..5].try_into().expect("4 bytes");
         let counter = u64::from_be_bytes(header[5..HEADER].try_into().expect("8 bytes"));
         Ok(Opened {
+            epoch,
             counter,
             plain: body,
         })

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lantern_net::grant::{self, Checked, Grants, Refusal};
+use lantern_net::grant::{self, Checked, Grants, Read, Refusal};
 use lantern_net::input::{ViewerInput, Viewers};
 use lantern_net::seal::{Opener, Track, Unsealed};
 use lantern_proto::clock;
@@ -262,9 +262,12 @@ enum Standing {
 
 impl Standing {
     /// The datagram's plain bytes, opened (and its counter taken) when the viewer is granted.
-    fn read(&self, grants: &Grants, track: Track, datagram: &[u8]) -> Result<Vec<u8>, Unread> {
+    fn read(&self, grants: &Grants, track: Track, datagram: &[u8]) -> Result<Read, Unread> {
         match self {
-            Self::Open => Ok(datagram.to_vec()),
+            Self::Open => Ok(Read {
+                plain: datagram.to_vec(),
+                new_sender: false,
+            }),
             Self::Granted {
                 checked,
                 input,
@@ -307,7 +310,7 @@ impl Viewer {
             if let Some(standing) = &standing_now
                 && let Ok(reports) = input.feedback().await
             {
-                let open = |d: &[u8]| standing.read(grants, Track::Feedback, d).ok();
+                let open = |d: &[u8]| Some(standing.read(grants, Track::Feedback, d).ok()?.plain);
                 moq_pub::rate::forward(reports, self.slot, &self.feedback, &reporting, open).await;
             }
             self.feedback.left(self.slot);
@@ -340,7 +343,12 @@ impl Viewer {
                         .as_ref()
                         .map_err(|why| Unread::Grant(*why))
                         .and_then(|standing| standing.read(grants, Track::Input, &datagram.payload))
-                        .map(|plain| gate.receive(&plain, arrived, &mut events));
+                        .map(|read| {
+                            if read.new_sender {
+                                gate.new_sender();
+                            }
+                            gate.receive(&read.plain, arrived, &mut events)
+                        });
                     self.shared.count(|s| {
                         s.datagrams += 1;
                         match received {

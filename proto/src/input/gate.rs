@@ -103,6 +103,8 @@ pub struct Gate {
     tokens: u64,
     filled_us: Option<u64>,
     newest_seq: Option<u64>,
+    /// The next message is a new sender's first taken anywhere ([`Gate::new_sender`]).
+    new_sender: bool,
     /// The smallest arrival − send seen: the path's best plus the clocks' offset.
     quickest: Option<i128>,
     last_accepted_us: Option<u64>,
@@ -120,6 +122,7 @@ impl Gate {
             tokens: u64::from(limits.burst) * 1_000_000,
             filled_us: None,
             newest_seq: None,
+            new_sender: false,
             quickest: None,
             last_accepted_us: None,
             keys: Vec::new(),
@@ -163,19 +166,26 @@ impl Gate {
             recovered: 0,
         };
         // Edges of messages this gate never took. On a viewer's first message there is no
-        // telling which were taken before (by another gate, or before a restart): none.
-        if let Some(newest) = newest {
-            for Edge { seq, event } in std::mem::take(&mut message.edges) {
-                if seq > newest {
-                    taken.recovered += 1;
-                    self.edge(event, out);
-                }
+        // telling which were taken before (by another gate, or before a restart), so none,
+        // unless it is a new sender's: then none were, and all were lost.
+        let new_sender = std::mem::take(&mut self.new_sender);
+        for Edge { seq, event } in std::mem::take(&mut message.edges) {
+            if newest.map_or(new_sender, |newest| seq > newest) {
+                taken.recovered += 1;
+                self.edge(event, out);
             }
         }
         self.counters.late += u64::from(late);
         self.counters.recovered += u64::from(taken.recovered);
         self.apply(message, late, out);
         Ok(taken)
+    }
+
+    /// The next datagram is the first taken from its sender anywhere (the host knows it by
+    /// the sender's seal): its repeated edges were all lost on the way, and are played. Only
+    /// for a gate that has taken nothing yet.
+    pub fn new_sender(&mut self) {
+        self.new_sender = self.newest_seq.is_none();
     }
 
     /// Release everything if the viewer has said nothing for [`SILENT_AFTER_US`]; true if it
@@ -593,6 +603,38 @@ mod tests {
             event: key(0x04, true),
         });
         assert_eq!(taken(&mut gate, &message.encode().unwrap(), MS), []);
+    }
+
+    #[test]
+    fn a_new_senders_first_message_brings_back_what_it_repeats() {
+        // Its first datagram (a tap, seq 0) was lost; the next repeats the tap's edges.
+        let mut second = Message {
+            seq: 1,
+            sent_us: MS,
+            ..Message::default()
+        };
+        for down in [true, false] {
+            second.edges.push(Edge {
+                seq: 0,
+                event: key(0x04, down),
+            });
+        }
+        let mut gate = Gate::new(Limits::default());
+        gate.new_sender();
+        assert_eq!(
+            taken(&mut gate, &second.encode().unwrap(), 2 * MS),
+            [key(0x04, true), key(0x04, false)]
+        );
+        assert_eq!(gate.counters().recovered, 2);
+        // Told so once a gate has taken a message, it changes nothing: the edges it took
+        // are not played twice.
+        let third = Message {
+            seq: 2,
+            sent_us: 2 * MS,
+            ..second.clone()
+        };
+        gate.new_sender();
+        assert_eq!(taken(&mut gate, &third.encode().unwrap(), 3 * MS), []);
     }
 
     #[test]
