@@ -384,12 +384,12 @@ async fn dial(
     with: impl FnOnce(moq_tokio::Client) -> moq_tokio::Client,
 ) -> moq_tokio::Connection {
     let connect = lantern_net::ConnectArgs {
-        url: Some(url.parse().unwrap()),
+        url: vec![url.parse().unwrap()],
         ..Default::default()
     };
-    let (client, url) = connect.client(None).unwrap();
-    let connection = with(client).connect(url.clone());
-    lantern_net::established(connection, &url, Duration::from_secs(20))
+    let (client, relays) = connect.client(None).unwrap();
+    let connection = with(client).connect(relays.addrs());
+    lantern_net::established(connection, &relays, Duration::from_secs(20))
         .await
         .unwrap()
 }

@@ -75,7 +75,7 @@ fn a_virtual_game_controller_at_the_window_reaches_the_host() {
     let cancel = tokio_util::sync::CancellationToken::new();
     let config = moq_sub::Config {
         connect: lantern_net::ConnectArgs {
-            url: Some(format!("http://{addr}/").parse().unwrap()),
+            url: vec![format!("http://{addr}/").parse().unwrap()],
             ..Default::default()
         },
         name: "pads".into(),

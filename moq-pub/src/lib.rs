@@ -280,15 +280,16 @@ impl Network {
             Target::Relay(args) => {
                 // A relay going away never ends the stream: redial for as long as it takes
                 // (unless --give-up says otherwise), republishing when it is back.
-                let (client, url) = args.client(args.give_up(None)?)?;
+                let (client, relays) = args.client(args.give_up(None)?)?;
                 let client = client.with_publisher(origin.consume());
                 let client = match &options.inbound {
                     Some(inbound) => client.with_subscriber(inbound.0.clone()),
                     None => client,
                 };
-                let dialing = client.connect(url.clone());
-                let connection = lantern_net::established(dialing, &url, args.timeout()?).await?;
-                let url = lantern_net::redacted(&url);
+                let dialing = client.connect(relays.addrs());
+                let connection =
+                    lantern_net::established(dialing, &relays, args.timeout()?).await?;
+                let url = relays.to_string();
                 let _ = events.send(Event::Connected { url: url.clone() });
                 let sampler = tokio::spawn(sample_send_bandwidth(
                     connection.send_bandwidth(),

@@ -203,7 +203,7 @@ async fn run(
         name: args.name,
         target: match args.listen.serve() {
             Some(serve) => Target::Listen(serve),
-            None if args.connect.url.is_none() && args.rtp.is_some() => Target::RtpOnly,
+            None if args.connect.url.is_empty() && args.rtp.is_some() => Target::RtpOnly,
             None => Target::Relay(args.connect),
         },
         h264: args.h264,

@@ -197,15 +197,15 @@ async fn play_moq(
         .give_up(pipe_give_up)
         .map_err(|e| (e.into(), None))?;
     let dial = async {
-        let (client, url) = config.connect.client(give_up)?;
+        let (client, relays) = config.connect.client(give_up)?;
         let client = client.with_subscriber(origin.clone());
         let client = match config.input.is_some() || hooks.feedback.is_some() {
             true => client.with_publisher(mine.consume()),
             false => client,
         };
-        let dialing = client.connect(url.clone());
-        let connection = lantern_net::established(dialing, &url, config.timeout).await?;
-        Ok::<_, Error>((connection, url))
+        let dialing = client.connect(relays.addrs());
+        let connection = lantern_net::established(dialing, &relays, config.timeout).await?;
+        Ok::<_, Error>((connection, relays))
     };
     let (connection, url) = tokio::select! {
         connection = dial => connection.map_err(|e| (e, None))?,

@@ -316,7 +316,7 @@ fn a_strangers_datagrams_on_the_rtp_ports_do_not_stop_the_receiver() {
             let to = port + (next() % 4) as u16;
             let _ = socket.send_to(&datagram, ("127.0.0.1", to));
             sent += 1;
-            if sent % 20 == 0 {
+            if sent.is_multiple_of(20) {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }

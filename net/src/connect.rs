@@ -16,9 +16,11 @@ pub struct ConnectArgs {
     /// the system roots), `http://HOST:PORT/PATH` (a server with a self-signed certificate:
     /// pinned by --tls-fingerprint, else its fingerprint is fetched from /certificate.sha256
     /// over plain HTTP, which is trusted on loopback only), or `moqt://` / `moql://` (raw
-    /// QUIC). The PATH is the relay's auth scope, e.g. `/anon`.
-    #[arg(long, env = "LANTERN_URL")]
-    pub url: Option<Url>,
+    /// QUIC). The PATH is the relay's auth scope, e.g. `/anon`. Repeat (or separate with
+    /// commas) for fallbacks, e.g. the other relays of a cluster: the first that answers is
+    /// used, and when it dies the next (or, later, the first again) without a restart.
+    #[arg(long, env = "LANTERN_URL", value_delimiter = ',')]
+    pub url: Vec<Url>,
 
     /// A JWT for relays that require one (sent as `?jwt=`).
     #[arg(long, env = "LANTERN_TOKEN", hide_env_values = true)]
@@ -79,7 +81,7 @@ const DIAL_MAX: Duration = Duration::from_secs(2);
 impl Default for ConnectArgs {
     fn default() -> Self {
         Self {
-            url: None,
+            url: Vec::new(),
             token: None,
             tls_fingerprint: Vec::new(),
             tls_root: Vec::new(),
@@ -108,14 +110,33 @@ impl ConnectArgs {
         }
     }
 
-    /// The URL with the token attached, or an error when none was given.
-    pub fn url(&self) -> Result<Url, Error> {
-        let mut url = self.url.clone().ok_or_else(|| {
-            Error::Config("--url is required (e.g. --url https://relay.example:4443/anon)".into())
-        })?;
+    /// The relays to dial, in order, with the token attached; an error when none was given.
+    pub fn relays(&self) -> Result<Relays, Error> {
+        if self.url.is_empty() {
+            return Err(Error::Config(
+                "--url is required (e.g. --url https://relay.example:4443/anon)".into(),
+            ));
+        }
+        if self.url.len() > MAX_RELAYS {
+            return Err(Error::Config(format!(
+                "{} relays given with --url: at most {MAX_RELAYS}",
+                self.url.len()
+            )));
+        }
+        self.url
+            .iter()
+            .map(|url| self.checked(url))
+            .collect::<Result<_, _>>()
+            .map(Relays)
+    }
+
+    /// One relay's URL, checked, with the token attached.
+    fn checked(&self, url: &Url) -> Result<Url, Error> {
+        let mut url = url.clone();
         if !matches!(url.scheme(), "https" | "http" | "moqt" | "moql") {
             return Err(Error::Config(format!(
-                "--url {url}: unsupported scheme {:?} (use https, http, moqt or moql)",
+                "--url {}: unsupported scheme {:?} (use https, http, moqt or moql)",
+                redacted(&url),
                 url.scheme()
             )));
         }
@@ -151,8 +172,8 @@ impl ConnectArgs {
     /// Build a client for these settings (the socket is bound, nothing is dialed yet). Its
     /// connections redial after a drop until `give_up` (None: forever); the caller bounds
     /// the wait for the first one (see [`established`]).
-    pub fn client(&self, give_up: Option<Duration>) -> Result<(moq_tokio::Client, Url), Error> {
-        let url = self.url()?;
+    pub fn client(&self, give_up: Option<Duration>) -> Result<(moq_tokio::Client, Relays), Error> {
+        let relays = self.relays()?;
         let mut config = moq_tokio::connect::Config::default();
         config.version = self.versions()?;
         config.timeout = self.timeout()?.min(DIAL_MAX);
@@ -172,7 +193,54 @@ impl ConnectArgs {
         quic.idle_timeout = seconds("--idle-timeout", self.idle_timeout)?;
         quic.keep_alive = quic.idle_timeout / 4;
         let client = config.init(quic).map_err(Error::Client)?;
-        Ok((client, url))
+        Ok((client, relays))
+    }
+}
+
+/// Relays a client may use, at most this many: a cluster's nodes near the player.
+const MAX_RELAYS: usize = 16;
+
+/// The relays to dial, in order (tokens attached): a connection walks them on every dial,
+/// keeping the first that answers, so losing one moves it to the next.
+#[derive(Clone)]
+pub struct Relays(Vec<Url>);
+
+impl Relays {
+    /// What a client dials: the first, then each fallback in turn.
+    pub fn addrs(&self) -> moq_tokio::Addrs {
+        moq_tokio::Addrs::collect(self.0.iter().cloned()).expect("--url checked non-empty")
+    }
+
+    /// The first relay.
+    pub fn first(&self) -> &Url {
+        &self.0[0]
+    }
+
+    /// The same relays starting from the `by`-th (wrapping): clients spread across them.
+    pub fn rotated(&self, by: usize) -> Relays {
+        let mut urls = self.0.clone();
+        let by = by % urls.len();
+        urls.rotate_left(by);
+        Relays(urls)
+    }
+}
+
+/// The relays without their tokens, for logs and errors: `A` or `A (or B, C)`.
+impl std::fmt::Display for Relays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.iter().map(redacted);
+        write!(f, "{}", shown.next().unwrap_or_default())?;
+        let rest: Vec<String> = shown.collect();
+        if !rest.is_empty() {
+            write!(f, " (or {})", rest.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Relays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Relays({self})")
     }
 }
 
@@ -204,10 +272,10 @@ fn seconds(flag: &str, value: f64) -> Result<Duration, Error> {
 /// Wait for a connection's first session, bounded by `timeout`.
 pub async fn established(
     connection: moq_tokio::Connection,
-    url: &Url,
+    relays: &Relays,
     timeout: Duration,
 ) -> Result<moq_tokio::Connection, Error> {
-    let shown = redacted(url);
+    let shown = relays.to_string();
     match tokio::time::timeout(timeout, connection.established()).await {
         Ok(Ok(connection)) => {
             tracing::info!(url = %shown, "connected");
@@ -223,10 +291,10 @@ pub async fn established(
 
 /// Wait until the server refuses `connection`'s credentials (its reconnect loop ends on an
 /// HTTP 401/403 or moq's unauthorized); never returns otherwise.
-pub async fn refused(connection: &moq_tokio::Connection, url: &Url) -> Error {
+pub async fn refused(connection: &moq_tokio::Connection, relays: &Relays) -> Error {
     match connection.closed().await {
         Err(source) if source.connect_error().is_some() => Error::Refused {
-            url: redacted(url),
+            url: relays.to_string(),
             source,
         },
         _ => std::future::pending().await,
@@ -247,7 +315,7 @@ mod tests {
     #[test]
     fn a_fingerprint_over_plain_http_is_trusted_on_loopback_only() {
         let args = |url: &str| ConnectArgs {
-            url: Some(url.parse().unwrap()),
+            url: vec![url.parse().unwrap()],
             ..Default::default()
         };
         for local in [
@@ -255,24 +323,57 @@ mod tests {
             "http://[::1]:4443/",
             "http://localhost:1/anon",
         ] {
-            assert!(args(local).url().is_ok(), "{local}");
+            assert!(args(local).relays().is_ok(), "{local}");
         }
         let err = args("http://192.168.1.5:4443/")
-            .url()
+            .relays()
             .unwrap_err()
             .to_string();
         assert!(err.contains("--tls-fingerprint"), "{err}");
-        assert!(args("https://192.168.1.5:4443/").url().is_ok());
+        assert!(args("https://192.168.1.5:4443/").relays().is_ok());
         let pinned = ConnectArgs {
             tls_fingerprint: vec!["ab".into()],
             ..args("http://192.168.1.5:4443/")
         };
-        assert!(pinned.url().is_ok());
+        assert!(pinned.relays().is_ok());
         let asked = ConnectArgs {
             trust_http_fingerprint: true,
             ..args("http://relay.lan:4443/")
         };
-        assert!(asked.url().is_ok());
+        assert!(asked.relays().is_ok());
+    }
+
+    #[test]
+    fn several_relays_are_each_checked_and_shown_without_their_token() {
+        let args = ConnectArgs {
+            url: vec![
+                "https://a.example/anon".parse().unwrap(),
+                "http://127.0.0.1:4443/anon".parse().unwrap(),
+            ],
+            token: Some("secret".into()),
+            ..Default::default()
+        };
+        let relays = args.relays().unwrap();
+        assert_eq!(relays.addrs().as_slice().len(), 2);
+        assert_eq!(relays.first().query(), Some("jwt=secret"));
+        let shown = relays.to_string();
+        assert_eq!(
+            shown,
+            "https://a.example/anon (or http://127.0.0.1:4443/anon)"
+        );
+        let far = ConnectArgs {
+            url: vec![
+                "https://a.example/anon".parse().unwrap(),
+                "http://relay.lan/anon".parse().unwrap(),
+            ],
+            ..Default::default()
+        };
+        let err = far.relays().unwrap_err().to_string();
+        assert!(
+            err.contains("relay.lan") && err.contains("--tls-fingerprint"),
+            "{err}"
+        );
+        assert!(ConnectArgs::default().relays().is_err());
     }
 
     #[test]

@@ -22,6 +22,6 @@ pub mod listen;
 pub mod seal;
 pub mod web;
 
-pub use connect::{ConnectArgs, established, redacted, refused};
+pub use connect::{ConnectArgs, Relays, established, redacted, refused};
 pub use error::Error;
 pub use listen::Listener;

@@ -37,17 +37,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn fanout(args: Args) -> anyhow::Result<()> {
     let timeout = args.connect.timeout()?;
     let give_up = args.connect.give_up(Some(Duration::from_secs(30)))?;
-    let (client, url) = args.connect.client(give_up)?;
+    let (client, relays) = args.connect.client(give_up)?;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.subscribers {
-        let (client, url, name) = (client.clone(), url.clone(), args.name.clone());
+    for index in 0..args.subscribers {
+        // Spread over the relays given (a cluster's edges), each with the rest as fallbacks.
+        let (client, relays, name) = (
+            client.clone(),
+            relays.rotated(index as usize),
+            args.name.clone(),
+        );
         tasks.spawn(async move {
             let mut seen = Seen {
                 frames: 0,
                 arrival: Histogram::new(),
                 error: None,
             };
-            if let Err(e) = subscribe(client, url, &name, timeout, args.frames, &mut seen).await {
+            if let Err(e) = subscribe(client, relays, &name, timeout, args.frames, &mut seen).await
+            {
                 seen.error = Some(format!("{e:#}"));
             }
             seen
@@ -83,15 +89,17 @@ async fn fanout(args: Args) -> anyhow::Result<()> {
 
 async fn subscribe(
     client: moq_tokio::Client,
-    url: url::Url,
+    relays: net::Relays,
     name: &str,
     timeout: Duration,
     frames: u64,
     seen: &mut Seen,
 ) -> anyhow::Result<()> {
     let origin = moq_tokio::origin::spawn();
-    let dialing = client.with_subscriber(origin.clone()).connect(url.clone());
-    let connection = net::established(dialing, &url, timeout).await?;
+    let dialing = client
+        .with_subscriber(origin.clone())
+        .connect(relays.addrs());
+    let connection = net::established(dialing, &relays, timeout).await?;
     let mut video = tokio::time::timeout(timeout, moq_sub::Video::open(&origin, name))
         .await
         .map_err(|_| anyhow::anyhow!("broadcast {name:?} not found within {timeout:?}"))??;

@@ -122,6 +122,8 @@ impl Proc {
 /// A real moq-relay with anonymous access under `anon/`.
 pub struct Relay {
     pub port: u16,
+    /// The relays it dials as cluster peers.
+    peers: Vec<u16>,
     proc: Option<Proc>,
 }
 
@@ -129,10 +131,29 @@ impl Relay {
     pub fn start() -> Self {
         let mut relay = Self {
             port: free_port(),
+            peers: Vec::new(),
             proc: None,
         };
         relay.start_again();
         relay
+    }
+
+    /// `n` relays in a full mesh (moq-relay's own clustering: each dials every other with
+    /// `--cluster-connect`), so a broadcast announced on any reaches subscribers on all.
+    pub fn cluster(n: usize) -> Vec<Relay> {
+        let ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        ports
+            .iter()
+            .map(|&port| {
+                let mut relay = Self {
+                    port,
+                    peers: ports.iter().copied().filter(|&p| p != port).collect(),
+                    proc: None,
+                };
+                relay.start_again();
+                relay
+            })
+            .collect()
     }
 
     /// Kill the relay (SIGKILL: no goodbye to its peers, as when its host dies).
@@ -142,19 +163,25 @@ impl Relay {
 
     /// Start the relay again on its port (a new certificate, as a restarted relay has).
     pub fn start_again(&mut self) {
-        self.proc = Some(Self::spawn(self.port));
+        self.proc = Some(Self::spawn(self.port, &self.peers));
     }
 
-    fn spawn(port: u16) -> Proc {
+    fn spawn(port: u16, peers: &[u16]) -> Proc {
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(tool("moq-relay"))
+        let mut command = Command::new(tool("moq-relay"));
+        command
             .args([
                 "--listen",
                 &addr,
                 "--listen-tls-generate",
                 "localhost,127.0.0.1",
             ])
-            .args(["--web-http-listen", &addr, "--auth-public", "anon/**"])
+            .args(["--web-http-listen", &addr, "--auth-public", "anon/**"]);
+        // Peers are dialed at the root, so broadcasts keep their full paths across the mesh.
+        for peer in peers {
+            command.args(["--cluster-connect", &format!("http://127.0.0.1:{peer}/")]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -519,9 +519,10 @@ impl Info {
                 moq_pub::Target::Listen(serve) => format!("listen {}", serve.addr),
                 moq_pub::Target::Relay(args) => args
                     .url
-                    .as_ref()
+                    .iter()
                     .map(lantern_net::redacted)
-                    .unwrap_or_default(),
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 moq_pub::Target::Origin(_) => "in-process".into(),
                 moq_pub::Target::RtpOnly => "rtp".into(),
             },

@@ -56,6 +56,7 @@ pub struct Spec {
     pub tls_key: Option<PathBuf>,
 
     /// The relay (`https://HOST/PATH`); the broadcast goes under PATH with the session's name.
+    /// Several, separated by commas, for fallbacks (a cluster's other relays).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -233,10 +234,15 @@ impl Create {
         let target = match (spec.listen, spec.url) {
             (Some(addr), _) => Target::Listen(lantern_net::listen::Serve { addr, tls }),
             (None, Some(url)) => Target::Relay(ConnectArgs {
-                url: Some(
-                    url.parse()
-                        .map_err(|err| Error::Config(format!("url {url:?}: {err}")))?,
-                ),
+                url: url
+                    .split(',')
+                    .map(|one| {
+                        one.trim().parse().map_err(|err| {
+                            let shown = one.split('?').next().unwrap_or_default();
+                            Error::Config(format!("url {shown:?}: {err}"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
                 token: spec.token,
                 tls_fingerprint: spec.tls_fingerprint,
                 tls_root: spec.tls_root,
