@@ -263,3 +263,47 @@ fn the_page_refuses_pictures_above_its_limits_before_decoding() {
     assert!(seen["frames"].as_u64() >= Some(30), "{seen}");
     drop(liar);
 }
+
+/// On a cluster (three real moq-relays meshed), a page given two relays (`?url=B&url=C`)
+/// plays from the first; when that relay dies, the same page moves to the next and plays on.
+#[test]
+fn the_page_moves_to_the_next_relay_when_its_relay_dies() {
+    let mut relays = Relay::cluster(3);
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[
+            "--url",
+            &relays[0].url(),
+            "--name",
+            "cube",
+            "--audio",
+            "none",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cue = dir.path().join("cue");
+    let page = format!("?url={}&url={}&name=cube", relays[1].url(), relays[2].url());
+    let watching = {
+        let (dist, cue) = (web_dist(), cue.clone());
+        std::thread::spawn(move || {
+            let (dist, cue) = (dist.to_str().unwrap(), cue.to_str().unwrap());
+            play_page(
+                &page,
+                120,
+                &["--serve", dist, "--ready", cue, "--more", "300"],
+            )
+        })
+    };
+    wait_for("the page playing through B", LONG, || cue.exists());
+    relays[1].kill();
+    let seen = watching.join().unwrap();
+    assert!(seen["frames"].as_u64() >= Some(420), "{seen}");
+    assert!(seen["reconnects"].as_u64() >= Some(1), "{seen}");
+    assert_eq!(
+        seen["server"],
+        format!("127.0.0.1:{}", relays[2].port),
+        "{seen}"
+    );
+    assert_eq!(seen["status"], "playing", "{seen}");
+    publisher.stop_ok("moq-pub");
+}

@@ -5,12 +5,15 @@
 // from any https origin: by default it plays the broadcast of the server it came from. The
 // query string can say more:
 //   url=    a relay (or another host) to play from       name=  the broadcast [lantern]
+//           repeated (or comma-separated): fallbacks, e.g. a cluster's other relays; the
+//           page plays from the first that answers and moves on when it fails
 //   stats=0 hides the overlay
 //   maxSize=WxH, maxKbps=  the largest pictures and fastest stream taken [4096x2304, 100000]
 // and the fragment (`#…`, which the browser never sends anywhere) carries the secrets:
 //   grant=  the input grant, TOKEN~SECRET (`host-daemon ctl grant`); without one the page
 //           is view-only
-//   fp=     the server's certificate fingerprint (SHA-256, hex), pinned for WebTransport
+//   fp=     the server's certificate fingerprint (SHA-256, hex), pinned for WebTransport;
+//           comma-separated for several servers
 // The page takes them out of the address bar and history as soon as it has read them, and
 // keeps them for this tab only (a reload plays on with them).
 
@@ -25,17 +28,25 @@ import { Meter } from "./meter";
 import { play, readCatalog } from "./player";
 
 const params = new URLSearchParams(location.search);
-const url = new URL(params.get("url") ?? `${location.protocol}//${location.host}/`);
+/** The servers to play from, in order: the query's, or the one the page came from. */
+const urls = params
+  .getAll("url")
+  .flatMap((list) => list.split(","))
+  .filter((one) => one.trim() !== "")
+  .map((one) => new URL(one.trim()));
+if (urls.length === 0) urls.push(new URL(`${location.protocol}//${location.host}/`));
+/** Which of them this session dials. */
+let current = 0;
 const name = params.get("name") ?? "lantern";
-const { grant, fingerprint } = secrets();
+const { grant, fingerprints } = secrets();
 const limits = new Limits(params);
 
 /**
  * The grant and the fingerprint from the fragment, which is then cleared from the address
  * bar and history; kept in this tab's session storage (for a reload), per server and name.
  */
-function secrets(): { grant?: Credential; fingerprint?: string } {
-  const key = `lantern:${url.host}/${name}`;
+function secrets(): { grant?: Credential; fingerprints: string[] } {
+  const key = `lantern:${urls[0].host}/${name}`;
   const fragment = new URLSearchParams(location.hash.slice(1));
   if (params.has("grant")) console.warn("lantern: a grant in the query travels to the server: ignored (use #grant=)");
   let held = { grant: fragment.get("grant") ?? undefined, fp: fragment.get("fp") ?? undefined };
@@ -45,12 +56,12 @@ function secrets(): { grant?: Credential; fingerprint?: string } {
   } else {
     held = JSON.parse(sessionStorage.getItem(key) ?? "{}");
   }
-  let fp = held.fp;
-  if (fp !== undefined && !/^[0-9a-fA-F]{64}$/.test(fp)) {
-    console.warn("lantern: #fp= is not a SHA-256 fingerprint (64 hex digits): ignored");
-    fp = undefined;
+  const fingerprints = (held.fp ?? "").split(",").filter((fp) => fp !== "");
+  if (!fingerprints.every((fp) => /^[0-9a-fA-F]{64}$/.test(fp))) {
+    console.warn("lantern: #fp= is not a list of SHA-256 fingerprints (64 hex digits): ignored");
+    fingerprints.length = 0;
   }
-  return { grant: held.grant ? parseCredential(held.grant) : undefined, fingerprint: fp };
+  return { grant: held.grant ? parseCredential(held.grant) : undefined, fingerprints };
 }
 
 /**
@@ -59,11 +70,12 @@ function secrets(): { grant?: Credential; fingerprint?: string } {
  * fetches the fingerprint of an http:// server (trustworthy only from the server itself,
  * on loopback) and an https:// one needs a certificate the browser trusts.
  */
-function dial(): [URL, Net.Connection.WebTransportProps] {
-  if (!fingerprint) return [url, {}];
+function dial(url: URL): [URL, Net.Connection.WebTransportProps] {
+  if (fingerprints.length === 0) return [url, {}];
   const pinned = new URL(url);
   pinned.protocol = "https:";
-  return [pinned, { serverCertificateHashes: [{ algorithm: "sha-256", value: fingerprint }] }];
+  const serverCertificateHashes = fingerprints.map((value) => ({ algorithm: "sha-256" as const, value }));
+  return [pinned, { serverCertificateHashes }];
 }
 
 const message = document.getElementById("message") as HTMLParagraphElement;
@@ -95,6 +107,8 @@ const state = {
   keyboardLocked: false,
   /** Sessions begun after the first: the path, the server or the broadcast went and came back. */
   reconnects: 0,
+  /** The server this session dials (host:port). */
+  server: urls[0].host,
 };
 Object.assign(window, {
   lantern: {
@@ -107,6 +121,7 @@ Object.assign(window, {
       fullscreen: document.fullscreenElement !== null,
       keyboard_locked: state.keyboardLocked,
       reconnects: state.reconnects,
+      server: state.server,
     }),
   },
 });
@@ -117,7 +132,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function announced(handle: Net.Announce.Broadcast, connection: Net.Connection.Established): Promise<Net.Broadcast.Consumer> {
   const active = handle.active.peek();
   if (active) return active;
-  const notYet = setTimeout(() => say(`No broadcast "${name}" at ${url.host} yet: waiting for it…`), 1000);
+  const notYet = setTimeout(() => say(`No broadcast "${name}" at ${urls[current].host} yet: waiting for it…`), 1000);
   let dispose = () => {};
   try {
     return await new Promise((resolve, reject) => {
@@ -132,9 +147,11 @@ async function announced(handle: Net.Announce.Broadcast, connection: Net.Connect
 
 /** One connection: play the broadcast (and send input) until either goes away. */
 async function session() {
+  const url = urls[current];
   state.status = "connecting";
+  state.server = url.host;
   say(`Connecting to ${url.host}…`);
-  const [dialed, webtransport] = dial();
+  const [dialed, webtransport] = dial(url);
   const connection = await Net.Connection.connect(dialed, {
     websocket: { enabled: false },
     webtransport,
@@ -187,8 +204,11 @@ async function session() {
 
 async function run() {
   let backoff = 500;
+  // Sessions in a row that failed before playing: once each server has had its turn, wait.
+  let failed = 0;
   for (;;) {
     const started = performance.now();
+    const host = urls[current].host;
     try {
       await session();
       state.error = undefined;
@@ -196,14 +216,20 @@ async function run() {
     } catch (err) {
       const text = err instanceof Error ? err.message : String(err);
       state.error = text;
-      say(`${url.host}: ${text}. Trying again…`);
+      say(`${host}: ${text}. Trying again…`);
       console.warn("lantern:", err);
     }
     state.status = "reconnecting";
     state.reconnects++;
     // A session that played for a while starts the backoff over.
-    backoff = performance.now() - started > 10_000 ? 500 : Math.min(backoff * 2, 5000);
-    await sleep(backoff);
+    const played = performance.now() - started > 10_000;
+    failed = played ? 0 : failed + 1;
+    // The next server, if there are several: a relay that failed is tried again last.
+    current = (current + 1) % urls.length;
+    backoff = played ? 500 : Math.min(backoff * 2, 5000);
+    // Moving on to another server goes at once; around the whole list, it backs off.
+    const movingOn = urls.length > 1 && (played || failed % urls.length !== 0);
+    await sleep(movingOn ? 100 : backoff);
   }
 }
 

@@ -19,6 +19,7 @@
 //     --gamepad       plug in a standard gamepad holding button 0 (the Gamepad API's view of
 //                     one: this machine has none), then unplug it
 //     --ready FILE    create FILE once the frames are in (a test's cue to change the stream)
+//     --more N        then wait for N more pictures (the stream changed under the page)
 //     --until-error TEXT  then wait until the page reports an error containing TEXT (a
 //                     refusal), and print its figures; FRAMES may be 0
 //
@@ -57,6 +58,7 @@ const tap = option("--tap")?.split(",").map(Number);
 const lock = option("--lock")?.split(",").map(Number);
 const fullscreen = flag("--fullscreen");
 const ready = option("--ready");
+const more = Number(option("--more") ?? 0);
 const untilError = option("--until-error");
 let [url, frames = "300"] = args;
 if (!url) {
@@ -126,6 +128,7 @@ try {
   await page.goto(url);
   await shown(Number(frames));
   if (ready) writeFileSync(ready, "");
+  if (more > 0) await shown(Number(frames) + more);
   if (untilError !== undefined) {
     const refused = (text) => window.lantern?.figures?.().error?.includes(text) ?? false;
     await page.waitForFunction(refused, untilError, { timeout: deadlineMs, polling: 50 });
