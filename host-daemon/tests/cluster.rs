@@ -27,24 +27,24 @@ fn players_on_a_clusters_other_relays_play_type_and_outlive_a_relay() {
             .count()
     };
 
+    // A player types `key` through `edge` with the grant, and watches 60 pictures.
+    let tap = |edge: &str, key: &str| {
+        let script = write(dir.path(), "tap.txt", &format!("0 tap {key}\n"));
+        let flags = [
+            "--timeout",
+            "30",
+            "--input-script",
+            &script,
+            "--grant",
+            &grant,
+        ];
+        view(edge, name, 60, &flags)
+    };
+
     // A player on B and then one on C (with the same grant, one after the other) see the
     // stamped app and type into it through the cluster, sealed as on one relay.
     for (n, edge) in [&b, &c].into_iter().enumerate() {
-        let script = write(dir.path(), "tap.txt", "0 tap KeyA\n");
-        let viewer = view(
-            edge,
-            name,
-            60,
-            &[
-                "--timeout",
-                "30",
-                "--input-script",
-                &script,
-                "--grant",
-                &grant,
-            ],
-        );
-        let stats = final_stats(&viewer.stderr);
+        let stats = final_stats(&tap(edge, "KeyA").stderr);
         assert_eq!(stats["unstamped"], 0, "{stats}");
         wait_for("the key at the app", LONG, || keys() == n + 1);
     }
@@ -91,20 +91,7 @@ fn players_on_a_clusters_other_relays_play_type_and_outlive_a_relay() {
     assert_eq!(stats["unstamped"], 0, "{stats}");
 
     // The host, on C now, still takes input: from a player on C.
-    let script = write(dir.path(), "tap.txt", "0 tap KeyB\n");
-    view(
-        &c,
-        name,
-        60,
-        &[
-            "--timeout",
-            "30",
-            "--input-script",
-            &script,
-            "--grant",
-            &grant,
-        ],
-    );
+    tap(&c, "KeyB");
     wait_for("the key after the moves", LONG, || keys() == 3);
     let out = daemon.interrupt(LONG);
     let input = host_input(&out);

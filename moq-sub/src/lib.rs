@@ -509,7 +509,11 @@ fn play(
                             config.limits.check_size(size, "the catalog")?;
                         }
                         decoder = decode::Decoder::new(back.description.as_deref(), config.limits)?;
-                        joiner = Some(Joiner::new(config.join.into()));
+                        // Back from an outage the screen holds a stale picture: the current
+                        // group's keyframe gives a new one at once (its older frames decode in
+                        // a burst to catch up), where waiting for the next keyframe would add
+                        // up to a GOP to the outage.
+                        joiner = Some(Joiner::new(lantern_proto::timing::JoinPolicy::Current));
                         video = back;
                         continue;
                     }
