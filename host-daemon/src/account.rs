@@ -132,30 +132,16 @@ impl RuntimeDir {
         self.dir.path()
     }
 
-    /// A file the session's account owns in it, with `text`.
+    /// A file the session's account owns in it, with `text` (made as [`crate::files`]
+    /// makes files: the account may already have put anything at that name).
     pub fn write(
         &self,
         name: &str,
         text: &str,
         account: Option<&Account>,
     ) -> Result<PathBuf, Error> {
-        let path = self.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-            if let Some(account) = account {
-                let mut dir = parent;
-                while dir != self.path() {
-                    account.chown(dir)?;
-                    dir = dir.parent().unwrap_or(self.path());
-                }
-            }
-        }
-        std::fs::write(&path, text).map_err(|e| Error::io(format!("{}", path.display()), e))?;
-        if let Some(account) = account {
-            account.chown(&path)?;
-        }
-        Ok(path)
+        crate::files::write(self.path(), Path::new(name), text, account)?;
+        Ok(self.path().join(name))
     }
 }
 

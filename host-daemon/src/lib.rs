@@ -9,6 +9,7 @@ pub mod account;
 pub mod capture;
 pub mod compositor;
 mod error;
+pub mod files;
 pub mod input;
 pub mod process;
 pub mod serve;

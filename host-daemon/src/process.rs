@@ -6,7 +6,7 @@
 //! are spawned from async code (a runtime's thread, which lives as long as the runtime),
 //! never from a `spawn_blocking` thread that may retire while the child runs.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -26,7 +26,8 @@ pub struct Spec<'a> {
     pub cwd: &'a Path,
     /// Run as this account (the daemon must be root); `None`: as the daemon's own user.
     pub account: Option<&'a Account>,
-    /// Where stdout and stderr go.
+    /// Where stdout and stderr go: a file made anew in a directory root made (see
+    /// [`crate::files`]: the session's user may have put anything at that name).
     pub log: PathBuf,
     /// The signal the child gets when the daemon dies: SIGTERM for a process that cleans up
     /// its own children (a compositor), SIGKILL otherwise.
@@ -38,7 +39,9 @@ pub struct Child {
     name: String,
     child: tokio::process::Child,
     pid: i32,
-    log: PathBuf,
+    /// Its output, held open: what is read back for errors is what it wrote, whatever the
+    /// session's user later puts at the file's name.
+    log: std::fs::File,
     status: Option<ExitStatus>,
 }
 
@@ -107,11 +110,14 @@ fn is_executable(path: &Path) -> bool {
 
 impl Child {
     pub fn spawn(spec: Spec) -> Result<Self, Error> {
-        let log = std::fs::File::create(&spec.log)
-            .map_err(|e| Error::io(format!("{}", spec.log.display()), e))?;
-        if let Some(account) = spec.account {
-            account.chown(&spec.log)?;
-        }
+        let (Some(dir), Some(name)) = (spec.log.parent(), spec.log.file_name()) else {
+            return Err(Error::io(
+                format!("{}", spec.log.display()),
+                std::io::ErrorKind::InvalidInput.into(),
+            ));
+        };
+        let log = crate::files::create(dir, Path::new(name), spec.account)?;
+        let out = log.try_clone().map_err(|e| Error::io("log file", e))?;
         let err = log.try_clone().map_err(|e| Error::io("log file", e))?;
         let mut command = tokio::process::Command::new(spec.program);
         command
@@ -120,7 +126,7 @@ impl Child {
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(spec.cwd)
             .stdin(Stdio::null())
-            .stdout(log)
+            .stdout(out)
             .stderr(err)
             .process_group(0)
             .kill_on_drop(true);
@@ -164,7 +170,7 @@ impl Child {
             name: spec.name.to_string(),
             child,
             pid,
-            log: spec.log,
+            log,
             status: None,
         })
     }
@@ -231,18 +237,19 @@ impl Child {
     }
 }
 
-/// The last `lines` lines of a log file (at most its last 8 KiB), trimmed.
-pub fn tail(path: &Path, lines: usize) -> String {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return String::new();
-    };
+/// The last `lines` lines of a log (at most its last 8 KiB), trimmed.
+fn tail(file: &std::fs::File, lines: usize) -> String {
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(8192)));
-    let mut text = String::new();
-    let mut bytes = Vec::new();
-    if file.read_to_end(&mut bytes).is_ok() {
-        text = String::from_utf8_lossy(&bytes).into_owned();
+    let start = len.saturating_sub(8192);
+    let mut bytes = vec![0; (len - start) as usize];
+    let mut got = 0;
+    while got < bytes.len() {
+        match file.read_at(&mut bytes[got..], start + got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
     }
+    let text = String::from_utf8_lossy(&bytes[..got]);
     let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
@@ -292,8 +299,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
         std::fs::write(&log, "one\n\ntwo\nthree\n").unwrap();
-        assert_eq!(tail(&log, 2), "two\nthree");
-        assert_eq!(tail(&dir.path().join("none"), 2), "");
+        let file = std::fs::File::open(&log).unwrap();
+        // What was written, even once the name holds something else.
+        std::fs::remove_file(&log).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &log).unwrap();
+        assert_eq!(tail(&file, 2), "two\nthree");
+        let empty = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(tail(&empty, 2), "");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use lantern_testkit::*;
+use std::os::unix::fs::MetadataExt;
 
 /// The test app through a real relay at 1280x720@60: 600 frames stamped by the app in
 /// order, its tone in the viewer's WAV, and nothing left running after a Ctrl-C.
@@ -213,6 +214,37 @@ fn an_app_that_fails_at_once_passes_on_its_status_and_stderr() {
     let last = text.trim().lines().last().unwrap_or_default();
     assert!(last.contains("gamescope"), "{text}");
     assert!(last.contains("use --compositor sway"), "{text}");
+}
+
+/// An app that tampers with its session directory as it ends: it swaps its log for a FIFO
+/// (which would block a reader forever) and plants links to a file of root's. The session
+/// still ends at once with the app's own last words, nothing of the secret, and the file
+/// root owns is neither changed nor given away.
+#[test]
+fn an_app_that_swaps_its_log_for_a_fifo_or_links_cannot_stall_or_steer_the_daemon() {
+    let secrets = tempfile::tempdir().unwrap();
+    let secret = secrets.path().join("secret");
+    std::fs::write(&secret, "root's secret").unwrap();
+    let before = std::fs::metadata(&secret).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let script = format!(
+        "echo 'last words'; rm -f app.log; mkfifo app.log; \
+         ln -sf '{secret}' sway.log; ln -sf '{secret}' pipewire.conf; exit 5",
+        secret = secret.display()
+    );
+    let out = host(
+        &["--listen", &addr, "--name", "tamper", "--no-audio"],
+        &["sh", "-c", &script],
+    )
+    .finish(LONG);
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(text.contains("last words"), "{text}");
+    assert!(!text.contains("root's secret"), "{text}");
+    let after = std::fs::metadata(&secret).unwrap();
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root's secret");
+    assert_eq!((after.uid(), after.len()), (before.uid(), before.len()));
+    no_leftovers("tamper");
 }
 
 /// `--capture compositor:dmabuf` insists on DMA-BUFs: on a GPU host the pictures come in

@@ -86,7 +86,8 @@ impl Compositor for Gamescope {
     }
 
     fn ready(&self, dir: &Path) -> Result<Option<Ready>, Error> {
-        let Ok(text) = std::fs::read_to_string(dir.join(DISPLAY_FILE)) else {
+        // A file in the session's directory: read capped, never through a link or a FIFO.
+        let Some(text) = crate::files::read(dir, Path::new(DISPLAY_FILE), 4096) else {
             return Ok(None);
         };
         let mut lines = text.lines();

@@ -50,11 +50,12 @@ impl Compositor for Sway {
     }
 
     fn ready(&self, dir: &Path) -> Result<Option<Ready>, Error> {
-        let Ok(display) = std::fs::read_to_string(dir.join(DISPLAY_FILE)) else {
+        // Files in the session's directory: read capped, never through a link or a FIFO.
+        let Some(display) = crate::files::read(dir, Path::new(DISPLAY_FILE), 64) else {
             return Ok(None);
         };
         // A config line sway rejects would leave a session unlike the one asked for.
-        let log = std::fs::read_to_string(dir.join("sway.log")).unwrap_or_default();
+        let log = crate::files::read(dir, Path::new("sway.log"), 1 << 20).unwrap_or_default();
         if let Some(line) = log.lines().find(|l| l.contains("Error on line")) {
             return Err(Error::Compositor(format!(
                 "sway rejected its configuration: {line}"
