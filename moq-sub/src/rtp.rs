@@ -42,7 +42,7 @@ const REORDER_DELAY_US: &str = "20000";
 
 /// After a goodbye, how long the receiver listens again for the sender's media before it
 /// takes the sender to have left.
-const GOODBYE_SILENCE: Duration = Duration::from_secs(1);
+const GOODBYE_SILENCE: Duration = Duration::from_secs(2);
 
 /// When the demuxer's reads give up: set while listening for media after a goodbye.
 #[derive(Default)]
@@ -299,8 +299,10 @@ fn receive(
             continue;
         };
         let Some(data) = packet.data() else { continue };
-        if packet.stream() == routes.video.0 && !joined {
-            joined = first_nal_type(data) == Some(NAL_SPS);
+        let is_video = packet.stream() == routes.video.0;
+        let opens_keyframe = is_video && first_nal_type(data) == Some(NAL_SPS);
+        if is_video && !joined {
+            joined = opens_keyframe;
             if !joined {
                 continue;
             }
@@ -313,7 +315,10 @@ fn receive(
         let encoded = Encoded {
             payload: bytes::Bytes::copy_from_slice(data),
             pts_us: pts_us.max(0) as u64,
-            keyframe: packet.is_key(),
+            // Without the demuxer's parser nothing marks keyframes: a unit that opens with
+            // the parameter sets begins one (a decoder waiting for a keyframe after damage
+            // would otherwise wait forever).
+            keyframe: packet.is_key() || opens_keyframe,
             captured_us: (start != ffi::AV_NOPTS_VALUE && packet.pts().is_some())
                 .then(|| (start + pts_us).max(0) as u64),
         };

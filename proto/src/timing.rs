@@ -169,6 +169,10 @@ impl PlayoutGaps {
     }
 }
 
+/// Sound heard more than this many times the longest hold after its capture is taken for a
+/// wrong capture time, not a slow sound path.
+const IMPLAUSIBLE_HOLDS: u64 = 20;
+
 /// Lip sync: a picture is shown as long after its capture as its sound is heard. The sound's
 /// capture-to-heard time is smoothed over about 16 packets so that the picture's wait does
 /// not jitter with each packet.
@@ -191,7 +195,14 @@ impl LipSync {
     /// A packet captured at `captured_us` was handed to the output at `written_us`, and is
     /// heard `ahead_us` after that (codec delay, the sink's queue).
     pub fn sound(&mut self, captured_us: u64, written_us: u64, ahead_us: u64) {
-        let heard = written_us.saturating_sub(captured_us) + ahead_us;
+        let heard = written_us
+            .saturating_sub(captured_us)
+            .saturating_add(ahead_us);
+        // A capture time that far behind is not this sound's (a clock jump, a stranger's
+        // forged RTCP report): taken in, it would hold every picture by the bound.
+        if heard > self.max_hold_us.saturating_mul(IMPLAUSIBLE_HOLDS) {
+            return;
+        }
         self.heard_us = Some(match self.heard_us {
             None => heard,
             Some(old) => (old * 15 + heard) / 16,
@@ -209,7 +220,13 @@ impl LipSync {
         let Some(heard) = self.heard_us else {
             return 0;
         };
-        (captured_us + heard)
+        // A picture captured in the future beyond the bound has a capture time not to be
+        // trusted: it goes out at once rather than being held the longest.
+        if captured_us > now_us.saturating_add(self.max_hold_us) {
+            return 0;
+        }
+        captured_us
+            .saturating_add(heard)
             .saturating_sub(now_us)
             .min(self.max_hold_us)
     }
@@ -390,8 +407,17 @@ mod tests {
         sync.sound(0, 30_000, 0);
         assert_eq!(sync.heard_us(), Some(15_000));
         let mut broken = LipSync::new(250_000);
-        broken.sound(0, 10_000_000, 0);
+        broken.sound(0, 1_000_000, 0);
         assert_eq!(broken.hold_us(0, 0), 250_000);
+        // Capture times that cannot be right (a forged sender report, a clock jump) are not
+        // taken: sound "heard" a day after capture, a picture from the future.
+        broken.sound(0, 86_400_000_000, 0);
+        assert_eq!(broken.heard_us(), Some(1_000_000));
+        assert_eq!(broken.hold_us(u64::MAX - 5, 1_000), 0);
+        assert_eq!(broken.hold_us(2_000_000, 1_000_000), 0);
+        let mut forged = LipSync::new(250_000);
+        forged.sound(0, 86_400_000_000, 0);
+        assert_eq!(forged.heard_us(), None);
     }
 
     #[test]
