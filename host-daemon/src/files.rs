@@ -46,7 +46,17 @@ impl Dir {
                 return Err(err);
             }
         }
-        // SAFETY: as above.
+        let dir = self.existing(name)?;
+        if made && let Some(account) = account {
+            std::os::unix::fs::fchown(&dir.0, Some(account.uid), Some(account.gid))?;
+        }
+        Ok(dir)
+    }
+
+    /// The subdirectory `name`, which must be one (not a link to one).
+    fn existing(&self, name: &[u8]) -> std::io::Result<Self> {
+        let c = c_name(name)?;
+        // SAFETY: a plain syscall relative to our descriptor.
         let fd = unsafe {
             libc::openat(
                 self.0.as_raw_fd(),
@@ -54,11 +64,7 @@ impl Dir {
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
             )
         };
-        let dir = Self(owned(fd)?);
-        if made && let Some(account) = account {
-            std::os::unix::fs::fchown(&dir.0, Some(account.uid), Some(account.gid))?;
-        }
-        Ok(dir)
+        owned(fd).map(Self)
     }
 
     /// A new, empty file `name` (mode 0600, open for reading and writing), whatever was at
@@ -182,16 +188,7 @@ pub fn read(root: &Path, relative: &Path, max: u64) -> Option<String> {
     let (dirs, name) = split(relative).ok()?;
     let mut dir = Dir::open(root).ok()?;
     for sub in dirs {
-        let c = c_name(sub).ok()?;
-        // SAFETY: a plain syscall relative to our descriptor.
-        let fd = unsafe {
-            libc::openat(
-                dir.0.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        dir = Dir(owned(fd).ok()?);
+        dir = dir.existing(sub).ok()?;
     }
     let mut bytes = Vec::new();
     dir.open_regular(name)
