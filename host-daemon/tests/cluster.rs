@@ -94,9 +94,14 @@ fn players_on_a_clusters_other_relays_play_type_and_outlive_a_relay() {
     tap(&c, "KeyB");
     wait_for("the key after the moves", LONG, || keys() == 3);
     let out = daemon.interrupt(LONG);
+    // A mesh may deliver a datagram twice (over two routes while a relay dies): the copy is
+    // refused by the grant's replay window, which is its job. Nothing else is dropped, and
+    // every key above reached the app once.
     let input = host_input(&out);
     for (reason, count) in input["dropped"].as_object().unwrap() {
-        assert_eq!(count, 0, "dropped as {reason}: {input}");
+        if reason != "replayed" {
+            assert_eq!(count, 0, "dropped as {reason}: {input}");
+        }
     }
     no_leftovers(name);
 }
