@@ -277,6 +277,9 @@ async fn main() -> ExitCode {
     cli::init_logging("error,moq_tokio=warn,moq_pub=info,host_daemon=info");
     let Cli { command } = Cli::parse();
     let shutdown = cli::Shutdown::install();
+    if let Err(err) = cli::raise_fd_limit() {
+        tracing::warn!(%err, "cannot raise the open-file limit: serving many viewers may run out");
+    }
     match command {
         Command::Run(args) => match run(*args, shutdown.token()).await {
             // The app ended the session: its status is ours.

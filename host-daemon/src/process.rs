@@ -108,6 +108,25 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// The usual soft limit on open files, which programs that use select() rely on.
+const CHILD_SOFT_FILES: libc::rlim_t = 1024;
+
+/// The open-file limit a child starts with: the daemon raises its own soft limit to the hard
+/// one (it serves many connections); a child gets the usual soft limit back (and may raise
+/// it itself, as the daemon did). `None`: leave it as it is.
+fn child_file_limit() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid resource and a pointer to a live rlimit.
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    (read && limit.rlim_cur > CHILD_SOFT_FILES).then_some(libc::rlimit {
+        rlim_cur: CHILD_SOFT_FILES,
+        ..limit
+    })
+}
+
 impl Child {
     pub fn spawn(spec: Spec) -> Result<Self, Error> {
         let (Some(dir), Some(name)) = (spec.log.parent(), spec.log.file_name()) else {
@@ -136,10 +155,16 @@ impl Child {
         }
         let parent = std::process::id() as i32;
         let signal = spec.death_signal;
-        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
-        // They run after std's setuid, which would otherwise clear the death signal.
+        let files = child_file_limit();
+        // SAFETY: only async-signal-safe calls (setrlimit, prctl, getppid, _exit) between fork
+        // and exec. They run after std's setuid, which would otherwise clear the death signal.
         unsafe {
             command.pre_exec(move || {
+                if let Some(files) = &files
+                    && libc::setrlimit(libc::RLIMIT_NOFILE, files) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
                 if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }

@@ -453,7 +453,7 @@ async fn record(url: String, session: String, viewer: String) -> (Vec<u8>, Vec<V
             None => panic!("the relay's announcements ended"),
         }
     };
-    let token = input.grant(Duration::from_secs(20)).await.unwrap();
+    let token = input.grant(Duration::from_secs(20)).await.unwrap().unwrap();
     let mut datagrams = input.subscribe().await.unwrap();
     let mut recorded = Vec::new();
     while let Ok(Ok(Some(datagram))) =

@@ -116,6 +116,9 @@ async fn main() -> std::process::ExitCode {
     cli::init_logging("error,moq_tokio=warn,moq_pub=info");
     let args = Args::parse();
     let shutdown = cli::Shutdown::install();
+    if let Err(err) = cli::raise_fd_limit() {
+        tracing::warn!(%err, "cannot raise the open-file limit: serving many viewers may run out");
+    }
     let result = run(args, shutdown.token()).await;
     cli::exit("moq-pub", result, &shutdown)
 }

@@ -220,11 +220,14 @@ pub async fn read_everyone(
 ) -> Result<(), lantern_net::Error> {
     let viewers = lantern_net::input::Viewers::watch(&inbound, &session)?;
     viewers
-        .serve_each(&cancel, |key, _id, input, stop| {
+        .serve_each(&cancel, |joined| {
             let feedback = feedback.clone();
+            // Every viewer is trusted here: all are admitted.
+            joined.seat.admit(true);
             async move {
-                if let Ok(reports) = input.feedback().await {
-                    forward(reports, key, &feedback, &stop, |d| Some(d.to_vec())).await;
+                let key = joined.slot;
+                if let Ok(reports) = joined.input.feedback().await {
+                    forward(reports, key, &feedback, &joined.stop, |d| Some(d.to_vec())).await;
                 }
                 feedback.left(key);
             }

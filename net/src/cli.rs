@@ -19,6 +19,33 @@ pub fn init_logging(default: &str) {
         .init();
 }
 
+/// Raise this process's soft limit on open files to its hard limit, and return the limit
+/// now in force: a server holds a descriptor per connection and per stream, and the usual
+/// soft limit of 1024 runs out long before memory does (the direct server also bounds its
+/// connections, see `listen`).
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid resource and a pointer to a live rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            ..limit
+        };
+        // SAFETY: as above; the soft limit never above the hard one.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    Ok(limit.rlim_cur)
+}
+
 /// The stop request: a token cancelled by the first SIGINT or SIGTERM, which the binary hands
 /// to its library; the library's every task and thread watches it. A second signal exits at
 /// once, for a stop that hangs.
@@ -125,6 +152,20 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]
     struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_one() {
+        let now = raise_fd_limit().unwrap();
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert_eq!((limit.rlim_cur, limit.rlim_cur), (now, limit.rlim_max));
+    }
 
     #[test]
     fn the_chain_is_one_line_without_repeats() {

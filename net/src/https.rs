@@ -2,9 +2,9 @@
 //! `--tls-key`, e.g. from an ACME client): what makes the browser viewer a secure context for
 //! a player on another machine.
 //!
-//! Handshakes run in tasks of their own, each bounded in time, with at most
-//! [`MAX_HANDSHAKES`] at once, so a client that stalls or floods slows nobody else; finished
-//! ones are handed to axum as plain streams.
+//! Connections are admitted as plain HTTP's are (see [`crate::conns`]: bounded in number and
+//! idle time); handshakes run in tasks of their own, each bounded in time, so a client that
+//! stalls or floods slows nobody else; finished ones are handed to axum as plain streams.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,14 +13,16 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::Error;
 
-/// Handshakes in flight at once.
-const MAX_HANDSHAKES: usize = 64;
+use crate::conns::{Conn, Registry};
+
+/// Handshakes finished and not yet taken by axum.
+const READY: usize = 64;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The operator's certificate chain and key (PEM files).
@@ -64,18 +66,19 @@ impl ServerTls {
 /// TCP connections, TLS-handshaken, as axum takes them.
 pub(crate) struct Listener {
     addr: std::net::SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, std::net::SocketAddr)>,
+    ready: mpsc::Receiver<(TlsStream<Conn<TcpStream>>, std::net::SocketAddr)>,
     _accepting: tokio::task::JoinHandle<()>,
 }
 
 impl Listener {
     pub(crate) fn new(
         tcp: TcpListener,
+        registry: Registry,
         config: Arc<rustls::ServerConfig>,
     ) -> std::io::Result<Self> {
         let addr = tcp.local_addr()?;
-        let (done, ready) = mpsc::channel(MAX_HANDSHAKES);
-        let accepting = tokio::spawn(accept(tcp, TlsAcceptor::from(config), done));
+        let (done, ready) = mpsc::channel(READY);
+        let accepting = tokio::spawn(accept(tcp, registry, TlsAcceptor::from(config), done));
         Ok(Self {
             addr,
             ready,
@@ -92,23 +95,14 @@ impl Drop for Listener {
 
 async fn accept(
     tcp: TcpListener,
+    registry: Registry,
     acceptor: TlsAcceptor,
-    done: mpsc::Sender<(TlsStream<TcpStream>, std::net::SocketAddr)>,
+    done: mpsc::Sender<(TlsStream<Conn<TcpStream>>, std::net::SocketAddr)>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
-        let Ok((stream, peer)) = tcp.accept().await else {
-            // Out of descriptors, say: let some go before the next try.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        // Beyond the bound, the newest connection is let go.
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
+        let (stream, peer) = crate::conns::accept(&tcp, &registry).await;
         let (acceptor, done) = (acceptor.clone(), done.clone());
         tokio::spawn(async move {
-            let _slot = slot;
             if let Ok(Ok(stream)) =
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
             {
@@ -119,7 +113,7 @@ async fn accept(
 }
 
 impl axum::serve::Listener for Listener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsStream<Conn<TcpStream>>;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

@@ -16,6 +16,8 @@
 //! publishes on; a direct server (`--listen`) takes the viewers' publishes itself.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use moq_net::{Pattern, Patterns};
@@ -200,10 +202,58 @@ impl Drop for InputPublisher {
     }
 }
 
+/// Viewers one session keeps at once. At the bound, a newcomer takes the place of the
+/// oldest viewer not admitted (see [`Seat::admit`]: one without a valid grant, or whose grant
+/// has not arrived yet); when every viewer present is admitted, the newcomer is turned away.
+/// Strangers announcing paths cannot crowd out players.
+pub const MAX_VIEWERS: usize = 256;
+/// The largest grant token read: a JWT of a few hundred bytes. A larger frame is refused on
+/// its declared size, before its payload is read.
+pub const MAX_GRANT_BYTES: u64 = 4096;
+
 /// A viewer that came or went.
 pub enum ViewerUpdate {
-    Joined { id: String, input: ViewerInput },
-    Left { id: String },
+    /// Boxed: the update stays small.
+    Joined {
+        id: String,
+        input: Box<ViewerInput>,
+    },
+    Left {
+        id: String,
+    },
+}
+
+/// Announcements that did not become a viewer served, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Turned {
+    /// Paths under the viewers' prefix that name no viewer (nested, or bad characters).
+    pub not_viewers: u64,
+    /// Viewers not admitted whose place a newcomer took, at [`MAX_VIEWERS`].
+    pub displaced: u64,
+    /// Newcomers turned away, every place being held by an admitted viewer.
+    pub turned_away: u64,
+}
+
+#[derive(Default)]
+struct TurnedCounts {
+    not_viewers: AtomicU64,
+    displaced: AtomicU64,
+    turned_away: AtomicU64,
+}
+
+/// The counts of [`Turned`], shared with whoever reports them.
+#[derive(Clone, Default)]
+pub struct TurnedAway(Arc<TurnedCounts>);
+
+impl TurnedAway {
+    pub fn snapshot(&self) -> Turned {
+        let c = &self.0;
+        Turned {
+            not_viewers: c.not_viewers.load(Ordering::Relaxed),
+            displaced: c.displaced.load(Ordering::Relaxed),
+            turned_away: c.turned_away.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// The host's end: the viewers of one session as they announce themselves.
@@ -211,6 +261,7 @@ pub struct Viewers {
     origin: moq_net::origin::Consumer,
     announced: moq_net::announce::Consumer,
     session: String,
+    turned: TurnedAway,
 }
 
 impl Viewers {
@@ -226,60 +277,92 @@ impl Viewers {
             announced: origin.announced(),
             origin,
             session: session.to_string(),
+            turned: TurnedAway::default(),
         })
     }
 
+    /// What was turned away so far (and from now on, while the viewers are served).
+    pub fn turned(&self) -> TurnedAway {
+        self.turned.clone()
+    }
+
     /// The next viewer to join or leave; `None` once the origin closes. A path that is no
-    /// viewer id (nested, or with characters an id may not have) is skipped with a warning.
+    /// viewer id (nested, or with characters an id may not have) is skipped and counted.
+    /// Never waits on a viewer: its broadcast opens when first read.
     pub async fn next(&mut self) -> Option<ViewerUpdate> {
         loop {
             let update = self.announced.next().await?;
             let id = update.prefix.to_string();
             if crate::grant::check_viewer_id(&id).is_err() {
-                tracing::warn!(
+                // Anyone on the path can announce: counted, logged only for debugging.
+                tracing::debug!(
                     session = self.session,
                     path = id,
                     "ignoring a broadcast that is no viewer"
                 );
+                self.turned.0.not_viewers.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if !update.kind.is_active() {
                 return Some(ViewerUpdate::Left { id });
             }
-            // Bounded: one viewer that never resolves must not hold up the others.
-            let request = self.origin.request_broadcast(id.as_str());
-            match tokio::time::timeout(OPEN_WAIT, request).await {
-                Ok(Ok(broadcast)) => {
-                    return Some(ViewerUpdate::Joined {
-                        id,
-                        input: ViewerInput { broadcast },
-                    });
-                }
-                Ok(Err(err)) => {
-                    tracing::warn!(%err, viewer = id, "cannot open a viewer's broadcast")
-                }
-                Err(_) => tracing::warn!(
-                    viewer = id,
-                    "a viewer's broadcast did not open within {OPEN_WAIT:?}"
-                ),
-            }
+            return Some(ViewerUpdate::Joined {
+                input: Box::new(ViewerInput {
+                    origin: self.origin.clone(),
+                    id: id.clone(),
+                    broadcast: Default::default(),
+                }),
+                id,
+            });
         }
     }
 }
 
+/// A viewer as [`Viewers::serve_each`] hands it to its task.
+pub struct Joined {
+    /// A number never reused in this session.
+    pub slot: u64,
+    pub id: String,
+    pub input: ViewerInput,
+    /// Mark it admitted once it is let in, so strangers cannot take its place.
+    pub seat: Seat,
+    /// Cancelled when the viewer leaves, announces itself again, or loses its place.
+    pub stop: CancellationToken,
+}
+
+/// Whether a viewer is admitted (see [`MAX_VIEWERS`]).
+#[derive(Clone, Default)]
+pub struct Seat(Arc<AtomicBool>);
+
+impl Seat {
+    /// Admitted (a valid grant), or no longer (the grant ended).
+    pub fn admit(&self, admitted: bool) {
+        self.0.store(admitted, Ordering::Relaxed);
+    }
+
+    fn is_admitted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Present {
+    slot: u64,
+    seat: Seat,
+    stop: CancellationToken,
+}
+
 impl Viewers {
-    /// Give each viewer as it joins to `serve`, run as a task of its own with a slot number
-    /// never reused and a token cancelled when the viewer leaves (or announces itself
-    /// again), until the origin closes or `cancel` fires; then stop every task and wait for
-    /// them. Finished tasks are reaped as viewers come, so the set stays as large as the
-    /// viewers present.
+    /// Give each viewer as it joins to `serve`, run as a task of its own, until the origin
+    /// closes or `cancel` fires; then stop every task and wait for them. At most
+    /// [`MAX_VIEWERS`] at once (see there for who gives way). Finished tasks are reaped as
+    /// viewers come, so the set stays as large as the viewers present.
     pub async fn serve_each<F, Fut>(mut self, cancel: &CancellationToken, mut serve: F)
     where
-        F: FnMut(u64, String, ViewerInput, CancellationToken) -> Fut,
+        F: FnMut(Joined) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let mut tasks = tokio::task::JoinSet::new();
-        let mut present: HashMap<String, CancellationToken> = HashMap::new();
+        let mut present: HashMap<String, Present> = HashMap::new();
         let mut next_slot = 0u64;
         loop {
             let update = tokio::select! {
@@ -289,45 +372,119 @@ impl Viewers {
             match update {
                 None => break,
                 Some(ViewerUpdate::Joined { id, input }) => {
-                    next_slot += 1;
-                    let stop = cancel.child_token();
-                    if let Some(old) = present.insert(id.clone(), stop.clone()) {
-                        old.cancel();
+                    if let Some(old) = present.remove(&id) {
+                        old.stop.cancel();
                     }
-                    tasks.spawn(serve(next_slot, id, input, stop));
+                    if present.len() >= MAX_VIEWERS && !self.make_room(&mut present) {
+                        tracing::debug!(viewer = id, "turning a viewer away: every place is taken");
+                        continue;
+                    }
+                    next_slot += 1;
+                    let (stop, seat) = (cancel.child_token(), Seat::default());
+                    present.insert(
+                        id.clone(),
+                        Present {
+                            slot: next_slot,
+                            seat: seat.clone(),
+                            stop: stop.clone(),
+                        },
+                    );
+                    tasks.spawn(serve(Joined {
+                        slot: next_slot,
+                        id,
+                        input: *input,
+                        seat,
+                        stop,
+                    }));
                 }
                 Some(ViewerUpdate::Left { id }) => {
-                    if let Some(stop) = present.remove(&id) {
-                        stop.cancel();
+                    if let Some(left) = present.remove(&id) {
+                        left.stop.cancel();
                     }
                 }
             }
             while tasks.try_join_next().is_some() {}
         }
-        for stop in present.values() {
-            stop.cancel();
+        for left in present.values() {
+            left.stop.cancel();
         }
         while tasks.join_next().await.is_some() {}
     }
+
+    /// Stop the oldest viewer not admitted, if there is one, to make room for a newcomer.
+    fn make_room(&self, present: &mut HashMap<String, Present>) -> bool {
+        let oldest = present
+            .iter()
+            .filter(|(_, p)| !p.seat.is_admitted())
+            .min_by_key(|(_, p)| p.slot)
+            .map(|(id, _)| id.clone());
+        let counts = &self.turned.0;
+        match oldest.and_then(|id| present.remove(&id)) {
+            Some(displaced) => {
+                displaced.stop.cancel();
+                counts.displaced.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            None => {
+                counts.turned_away.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
 }
 
-/// One viewer's broadcast, as the host reads it.
+/// A grant frame larger than [`MAX_GRANT_BYTES`]: its declared size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge(pub u64);
+
+/// One viewer's broadcast, as the host reads it: opened when first read.
 pub struct ViewerInput {
-    broadcast: moq_net::broadcast::Consumer,
+    origin: moq_net::origin::Consumer,
+    id: String,
+    broadcast: tokio::sync::OnceCell<moq_net::broadcast::Consumer>,
 }
 
 impl ViewerInput {
+    /// The viewer's broadcast, opened within [`OPEN_WAIT`].
+    async fn broadcast(&self) -> Result<&moq_net::broadcast::Consumer, Error> {
+        self.broadcast
+            .get_or_try_init(|| async {
+                let what = || format!("viewer {:?}'s broadcast", self.id);
+                match tokio::time::timeout(
+                    OPEN_WAIT,
+                    self.origin.request_broadcast(self.id.as_str()),
+                )
+                .await
+                {
+                    Ok(opened) => opened.map_err(input_err(what())),
+                    Err(_) => Err(Error::Config(format!(
+                        "{} did not open within {OPEN_WAIT:?}",
+                        what()
+                    ))),
+                }
+            })
+            .await
+    }
+
     /// The grant token the viewer presents, waiting up to `timeout` for it; `None` when the
-    /// viewer has none (no `grant` track, or nothing on it in time).
-    pub async fn grant(&self, timeout: Duration) -> Option<Vec<u8>> {
+    /// viewer has none (no `grant` track, or nothing on it in time); [`TooLarge`] when it
+    /// presents more than a token can be (refused before it is read).
+    pub async fn grant(&self, timeout: Duration) -> Result<Option<Vec<u8>>, TooLarge> {
         let read = async {
-            let track = self.broadcast.track(GRANT_TRACK).ok()?;
+            let track = self.broadcast().await.ok()?.track(GRANT_TRACK).ok()?;
             let mut subscriber = track.subscribe(None).await.ok()?;
             let mut group = subscriber.recv_group().await.ok()??;
-            let frame = group.read_frame().await.ok()??;
-            Some(frame.payload.to_vec())
+            let mut frame = group.next_frame().await.ok()??;
+            if frame.size > MAX_GRANT_BYTES {
+                return Some(Err(TooLarge(frame.size)));
+            }
+            frame.read_all().await.ok().map(|token| Ok(token.to_vec()))
         };
-        tokio::time::timeout(timeout, read).await.ok().flatten()
+        tokio::time::timeout(timeout, read)
+            .await
+            .ok()
+            .flatten()
+            .transpose()
     }
 
     /// Subscribe to the viewer's input datagrams.
@@ -342,7 +499,7 @@ impl ViewerInput {
 
     async fn datagrams(&self, name: &str) -> Result<moq_net::track::Subscriber, Error> {
         let what = || input_err(format!("a viewer's {name} track"));
-        let track = self.broadcast.track(name).map_err(what())?;
+        let track = self.broadcast().await?.track(name).map_err(what())?;
         track.subscribe(None).await.map_err(what())
     }
 }
@@ -376,7 +533,7 @@ mod tests {
         };
         assert_eq!(id, "alice");
         // The grant track carries the public token, never the secret.
-        let token = input.grant(WAIT).await.unwrap();
+        let token = input.grant(WAIT).await.unwrap().unwrap();
         assert_eq!(token, credential.token.as_bytes());
         let checked = grants
             .check(std::str::from_utf8(&token).unwrap(), "alice")
@@ -428,6 +585,87 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_grant_frame_larger_than_a_token_is_refused_on_its_size() {
+        let origin = moq_tokio::origin::spawn();
+        let mut viewers = Viewers::watch(&origin, "game").unwrap();
+        let broadcast = origin.create_broadcast("game/viewer/mallory").unwrap();
+        let mut grant = broadcast.create_track(GRANT_TRACK, None).unwrap();
+        grant
+            .write_frame(moq_net::Timestamp::now(), vec![b'e'; 2 << 20])
+            .unwrap();
+        broadcast.announce(Default::default()).unwrap();
+        let Some(ViewerUpdate::Joined { input, .. }) = viewers.next().await else {
+            panic!("expected a viewer to join");
+        };
+        assert_eq!(input.grant(WAIT).await, Err(TooLarge(2 << 20)));
+    }
+
+    #[tokio::test]
+    async fn strangers_announcing_viewers_cannot_crowd_out_an_admitted_one() {
+        use std::sync::Mutex;
+        let origin = moq_tokio::origin::spawn();
+        let viewers = Viewers::watch(&origin, "game").unwrap();
+        let turned = viewers.turned();
+        let cancel = CancellationToken::new();
+        // (viewers served, viewers stopped)
+        let seen = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let serving = {
+            let (seen, cancel) = (seen.clone(), cancel.clone());
+            tokio::spawn(async move {
+                viewers
+                    .serve_each(&cancel, move |joined| {
+                        joined.seat.admit(joined.id == "alice");
+                        seen.lock().unwrap().0.push(joined.id.clone());
+                        let seen = seen.clone();
+                        async move {
+                            joined.stop.cancelled().await;
+                            seen.lock().unwrap().1.push(joined.id);
+                        }
+                    })
+                    .await
+            })
+        };
+        let _alice = InputPublisher::new(&origin, "game", "alice", None).unwrap();
+        let strangers = 300;
+        let _fakes: Vec<_> = (0..strangers)
+            .map(|i| InputPublisher::new(&origin, "game", &format!("fake{i}"), None).unwrap())
+            .collect();
+        let _nested = origin.create_broadcast("game/viewer/a/b").unwrap();
+        _nested.announce(Default::default()).unwrap();
+        tokio::time::timeout(WAIT, async {
+            while seen.lock().unwrap().0.len() < strangers + 1 || turned.snapshot().not_viewers < 1
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let displaced = (strangers + 1 - MAX_VIEWERS) as u64;
+        tokio::time::timeout(WAIT, async {
+            while (seen.lock().unwrap().1.len() as u64) < displaced {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        let (served, stopped) = seen.lock().unwrap().clone();
+        assert_eq!(served.len(), strangers + 1);
+        // The oldest strangers gave way, alice (admitted) did not.
+        assert_eq!(stopped.len() as u64, displaced);
+        assert!(!stopped.contains(&"alice".to_string()));
+        assert_eq!(
+            turned.snapshot(),
+            Turned {
+                not_viewers: 1,
+                displaced,
+                turned_away: 0
+            }
+        );
+        cancel.cancel();
+        serving.await.unwrap();
+    }
+
+    #[tokio::test]
     async fn a_viewer_without_a_grant_has_no_grant_to_read() {
         let origin = moq_tokio::origin::spawn();
         let mut viewers = Viewers::watch(&origin, "game").unwrap();
@@ -435,7 +673,7 @@ mod tests {
         let Some(ViewerUpdate::Joined { input, .. }) = viewers.next().await else {
             panic!("expected a viewer to join");
         };
-        assert_eq!(input.grant(Duration::from_millis(200)).await, None);
+        assert_eq!(input.grant(Duration::from_millis(200)).await, Ok(None));
         assert!(InputPublisher::new(&origin, "game", "a/b", None).is_err());
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod connect;
+mod conns;
 mod error;
 pub mod grant;
 mod https;

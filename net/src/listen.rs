@@ -167,20 +167,17 @@ impl Listener {
             Some(site) => site.serve(app),
             None => app,
         };
+        let registry =
+            crate::conns::Registry::new(crate::conns::MAX_CONNECTIONS, crate::conns::IDLE_TIMEOUT);
         let stopped = tokio::select! {
-            res = async {
-                match inbound {
-                    Some(inbound) => self.server.serve_both(origin, inbound).await,
-                    None => self.server.serve_publish(origin).await,
-                }
-            } => res.err(),
+            res = sessions(self.server, origin, inbound, MAX_SESSIONS) => res.err(),
             res = async {
                 match self.https {
                     Some(config) => {
-                        let listener = crate::https::Listener::new(self.http, config)?;
+                        let listener = crate::https::Listener::new(self.http, registry, config)?;
                         axum::serve(listener, app).await
                     }
-                    None => axum::serve(self.http, app).await,
+                    None => axum::serve(crate::conns::Plain { tcp: self.http, registry }, app).await,
                 }
             } => {
                 return Err(match res {
@@ -194,6 +191,44 @@ impl Listener {
             source: stopped,
         })
     }
+}
+
+/// QUIC sessions a direct server holds at once (viewers, and whatever else connects); beyond
+/// them, new ones are refused (503) until some end. Each holds buffers, not descriptors.
+pub const MAX_SESSIONS: usize = 1024;
+
+/// Accept sessions until the listener stops: each is served `origin` and, given `inbound`,
+/// may publish into it; at most `max` at once.
+async fn sessions(
+    server: moq_tokio::Server,
+    origin: moq_net::origin::Consumer,
+    inbound: Option<moq_net::origin::Producer>,
+    max: usize,
+) -> Result<(), moq_tokio::Error> {
+    let mut listener = server.listen().await?;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    while let Some(request) = listener.accept().await {
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!("refusing a session: {max} are open");
+            tokio::spawn(request.reject(moq_tokio::server::Reject::App(503)));
+            continue;
+        };
+        let mut request = request.with_publisher(origin.clone());
+        if let Some(inbound) = &inbound {
+            request = request.with_subscriber(inbound.clone());
+        }
+        tokio::spawn(async move {
+            let _slot = slot;
+            // A peer that goes away is the usual end of a session, not news.
+            match request.ok().await {
+                Ok(session) => {
+                    let _ = session.closed().await;
+                }
+                Err(err) => tracing::debug!(%err, "a session's handshake failed"),
+            }
+        });
+    }
+    Ok(())
 }
 
 /// `GET /clock`: the host's clock (µs since the UNIX epoch, the clock of the frames' capture

@@ -30,6 +30,9 @@ const HEADER: usize = 1 + 4 + 8;
 const TAG: usize = 16;
 /// What sealing adds to a datagram.
 pub const OVERHEAD: usize = HEADER + TAG;
+/// The largest sealed datagram opened: the largest input message sealed. Anything larger is
+/// refused before any work is spent on it.
+pub const MAX_SEALED: usize = lantern_proto::input::MAX_DATAGRAM + OVERHEAD;
 
 /// Which of a viewer's tracks a datagram is for: each has its own key and replay window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -143,7 +146,7 @@ impl Opener {
             Some(&version) if version & 0x80 == 0 => return Err(Unsealed::Plain),
             _ => return Err(Unsealed::Malformed),
         }
-        if datagram.len() < OVERHEAD {
+        if !(OVERHEAD..=MAX_SEALED).contains(&datagram.len()) {
             return Err(Unsealed::Malformed);
         }
         let (header, body) = datagram.split_at(HEADER);
@@ -232,5 +235,11 @@ mod tests {
         assert_eq!(opener.open(&[]), Err(Unsealed::Malformed));
         assert_eq!(opener.open(&[0xFF; 40]), Err(Unsealed::Malformed));
         assert_eq!(opener.open(&[VERSION; 20]), Err(Unsealed::Malformed));
+        // Sealed with the right key, but larger than any message: refused all the same.
+        let mut sealer = Sealer::new(&[0; 32], Track::Input, PATH);
+        let largest = sealer.seal(&[0; lantern_proto::input::MAX_DATAGRAM], 1);
+        assert!(opener.open(&largest).is_ok());
+        let larger = sealer.seal(&[0; lantern_proto::input::MAX_DATAGRAM + 1], 1);
+        assert_eq!(opener.open(&larger), Err(Unsealed::Malformed));
     }
 }

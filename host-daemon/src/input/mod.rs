@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lantern_net::grant::{self, Checked, Grants, Read, Refusal};
-use lantern_net::input::{ViewerInput, Viewers};
+use lantern_net::input::{Joined, Seat, TooLarge, Turned, TurnedAway, ViewerInput, Viewers};
 use lantern_net::seal::{Opener, Track, Unsealed};
 use lantern_proto::clock;
 use lantern_proto::histogram::Histogram;
@@ -89,6 +89,9 @@ pub struct InputStats {
     /// Of it, the host's own part: datagram received → injected (gate, queue, Wayland).
     pub inject_ms_p50: Option<f64>,
     pub inject_ms_p99: Option<f64>,
+    /// Announcements on the session's viewer paths that were not served (see
+    /// `lantern_net::input::MAX_VIEWERS`).
+    pub turned: Turned,
     /// Why nothing is injected, when the injector failed.
     pub error: Option<String>,
 }
@@ -105,6 +108,8 @@ pub struct Dropped {
     pub elsewhere: u64,
     /// Grants that are no JWT.
     pub bad_grant: u64,
+    /// Grant frames larger than any token, refused unread.
+    pub oversized_grant: u64,
     /// Grants the host revoked (`ctl revoke`), before or while the viewer played.
     pub revoked: u64,
     /// Plain datagrams from a granted viewer, where sealed ones are due.
@@ -135,6 +140,7 @@ struct Totals {
     stats: InputStats,
     leg: Histogram,
     inject: Histogram,
+    turned: TurnedAway,
 }
 
 impl Shared {
@@ -147,6 +153,7 @@ impl Shared {
             leg_ms_p99: ms(&totals.leg, 0.99),
             inject_ms_p50: ms(&totals.inject, 0.5),
             inject_ms_p99: ms(&totals.inject, 0.99),
+            turned: totals.turned.snapshot(),
             ..totals.stats.clone()
         }
     }
@@ -191,23 +198,26 @@ pub async fn run(
         Ok(viewers) => viewers,
         Err(err) => return fail(&shared, &err),
     };
+    shared.lock().turned = viewers.turned();
     let (commands, queue) = std::sync::mpsc::channel();
     let injector = {
         let (shared, cancel) = (shared.clone(), cancel.clone());
         tokio::task::spawn_blocking(move || inject_loop(&socket, queue, &shared, &cancel))
     };
     viewers
-        .serve_each(&cancel, |slot, id, input, stop| {
+        .serve_each(&cancel, |joined: Joined| {
+            let id = joined.id;
             let viewer = Viewer {
-                slot,
+                slot: joined.slot,
                 path: format!("{}/{id}", lantern_net::input::viewers_root(&session)),
                 id,
                 settings: settings.clone(),
                 commands: commands.clone(),
                 shared: shared.clone(),
                 feedback: feedback.clone(),
+                seat: joined.seat,
             };
-            viewer.run(input, stop)
+            viewer.run(joined.input, joined.stop)
         })
         .await;
     drop(commands);
@@ -233,6 +243,8 @@ struct Viewer {
     shared: Shared,
     /// Where an authorized viewer's feedback reports go (the adaptive bitrate).
     feedback: moq_pub::rate::Feedback,
+    /// Held while the viewer is authorized, so strangers cannot take its place.
+    seat: Seat,
 }
 
 /// Why a viewer's datagrams are not taken.
@@ -240,6 +252,8 @@ struct Viewer {
 enum Unauthorized {
     NoGrant,
     Refused(Refusal),
+    /// A grant frame larger than any token.
+    Oversized,
 }
 
 /// Why one datagram of an authorized viewer is not read.
@@ -289,9 +303,22 @@ impl Viewer {
     async fn run(self, input: ViewerInput, stop: CancellationToken) {
         let token = match self.settings.auth {
             Auth::Granted | Auth::Open => input.grant(GRANT_WAIT).await,
-            Auth::Off => None,
+            Auth::Off => Ok(None),
         };
-        let mut standing = self.authorize(token.as_deref()).map(Arc::new);
+        let mut standing = match &token {
+            Ok(token) => self.authorize(token.as_deref()),
+            Err(TooLarge(size)) => {
+                tracing::debug!(
+                    viewer = self.id,
+                    size,
+                    "a grant frame too large to be a token"
+                );
+                self.shared.count(|s| s.dropped.oversized_grant += 1);
+                Err(Unauthorized::Oversized)
+            }
+        }
+        .map(Arc::new);
+        self.seat.admit(standing.is_ok());
         tracing::info!(
             viewer = self.id,
             authorized = standing.is_ok(),
@@ -368,6 +395,7 @@ impl Viewer {
                     {
                         tracing::info!(viewer = self.id, grant = why.as_str(), "a viewer's grant ended");
                         standing = Err(Unauthorized::Refused(why));
+                        self.seat.admit(false);
                         reporting.cancel();
                         self.release(&mut gate);
                     }
@@ -442,7 +470,7 @@ impl Viewer {
 
 fn count_unread(dropped: &mut Dropped, why: Unread) {
     *match why {
-        Unread::Grant(Unauthorized::NoGrant) => &mut dropped.unauthorized,
+        Unread::Grant(Unauthorized::NoGrant | Unauthorized::Oversized) => &mut dropped.unauthorized,
         Unread::Grant(Unauthorized::Refused(Refusal::Forged)) => &mut dropped.forged,
         Unread::Grant(Unauthorized::Refused(Refusal::Expired)) => &mut dropped.expired,
         Unread::Grant(Unauthorized::Refused(Refusal::Elsewhere)) => &mut dropped.elsewhere,
