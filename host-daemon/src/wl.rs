@@ -44,6 +44,37 @@ pub fn dispatch<S>(
     Ok(())
 }
 
+/// Send what is queued on `connection`, waiting while its socket is full (a compositor slow
+/// to read: backpressure, never a lost request) up to `wait`, after which the compositor is
+/// taken for hung.
+pub fn flush(connection: &wayland_client::Connection, wait: Duration) -> Result<(), Error> {
+    use wayland_client::backend::WaylandError;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match connection.flush() {
+            Ok(()) => return Ok(()),
+            Err(WaylandError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(Error::wayland(
+                        format!("the compositor read nothing for {wait:?}"),
+                        e,
+                    ));
+                }
+                let mut poll = libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(&connection.backend().poll_fd()),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut poll, 1, ms) };
+            }
+            Err(e) => return Err(Error::wayland("sending requests", e)),
+        }
+    }
+}
+
 /// The registry's events, which a client that binds its globals once at start ignores
 /// (`registry_queue_init` needs a handler for them).
 #[macro_export]

@@ -40,6 +40,8 @@ const BTN_LEFT: u32 = 0x110;
 const NOTCH: f64 = 15.0;
 /// The absolute pointer's extent on the wire: 0..=65535 across the frame.
 const EXTENT: u32 = 65_535;
+/// How long the compositor may leave its socket full before it is taken for hung.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 /// What one batch of events did at the compositor.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +56,7 @@ pub struct Injected {
 
 /// The compositor's input side, with each viewer's devices.
 pub struct Injector {
+    connection: Connection,
     queue: EventQueue<State>,
     state: State,
     seat: WlSeat,
@@ -105,6 +108,7 @@ impl Injector {
             .bind(&qh, 1..=2, ())
             .map_err(missing("virtual pointer (zwlr_virtual_pointer_v1)"))?;
         Ok(Self {
+            connection,
             queue,
             state: State,
             seat,
@@ -156,6 +160,9 @@ impl Injector {
                             Some((code, shift)) => {
                                 devices.type_key(code, shift, time);
                                 done.events += 1;
+                                // A character's few requests at a time: the client's buffer
+                                // never overflows, whatever the text.
+                                crate::wl::flush(&self.connection, FLUSH_WAIT)?;
                             }
                             None => done.untypable += 1,
                         }
@@ -204,10 +211,11 @@ impl Injector {
                 // Pads go to uinput, never to the compositor.
                 Event::Gamepad(_) => {}
             }
+            // Each event's requests go before the next's are written: a full socket waits
+            // (backpressure) rather than overflowing the client's buffer, which would end the
+            // connection.
+            crate::wl::flush(&self.connection, FLUSH_WAIT)?;
         }
-        self.queue
-            .flush()
-            .map_err(|e| Error::wayland("sending input to the compositor", e))?;
         Ok(done)
     }
 
@@ -225,9 +233,7 @@ impl Injector {
                 devices.pointer.destroy();
             }
         }
-        self.queue
-            .flush()
-            .map_err(|e| Error::wayland("sending input to the compositor", e))
+        crate::wl::flush(&self.connection, FLUSH_WAIT)
     }
 
     /// Read what the compositor said (nothing, unless it raised a protocol error), waiting

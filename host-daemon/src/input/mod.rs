@@ -13,6 +13,7 @@
 
 pub mod inject;
 mod pads;
+mod queue;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use lantern_proto::input::{Event, Gate, HEARTBEAT_US, Limits, Rejected, Taken};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use queue::{Command, Next, Queue};
 
 /// Whose input a session injects.
 #[derive(
@@ -129,6 +131,11 @@ pub struct Dropped {
     pub untypable: u64,
     /// Touch points beyond the first.
     pub extra_touches: u64,
+    /// Characters of text over a viewer's text budget.
+    pub text_limited: u64,
+    /// Batches dropped because the viewer already had as many waiting for the compositor as
+    /// it may (a compositor slower than the viewer's input).
+    pub queue_full: u64,
 }
 
 /// The input totals a session shares between its tasks and its stats.
@@ -168,20 +175,6 @@ impl Shared {
     }
 }
 
-/// What viewer tasks ask of the injector thread.
-enum Command {
-    /// An authorized viewer arrived: make its devices before its first press.
-    Join(u64),
-    Inject {
-        viewer: u64,
-        events: Vec<Event>,
-        /// The viewer's send time and when the datagram arrived, for the input leg (`None`
-        /// for releases made here).
-        sent_us: Option<(u64, u64)>,
-    },
-    Forget(u64),
-}
-
 /// Take `session`'s viewers from `inbound` and inject into the compositor on `socket` until
 /// `cancel` fires. An injector that cannot start is reported in the stats (`error`) and
 /// logged; the stream goes on view-only.
@@ -199,10 +192,15 @@ pub async fn run(
         Err(err) => return fail(&shared, &err),
     };
     shared.lock().turned = viewers.turned();
-    let (commands, queue) = std::sync::mpsc::channel();
+    let commands = Arc::new(Queue::default());
     let injector = {
-        let (shared, cancel) = (shared.clone(), cancel.clone());
-        tokio::task::spawn_blocking(move || inject_loop(&socket, queue, &shared, &cancel))
+        let (shared, cancel, queue) = (shared.clone(), cancel.clone(), commands.clone());
+        tokio::task::spawn_blocking(move || {
+            let result = inject_loop(&socket, &queue, &shared, &cancel);
+            // Nothing more is taken: viewers' input is dropped (counted) from now on.
+            queue.close();
+            result
+        })
     };
     viewers
         .serve_each(&cancel, |joined: Joined| {
@@ -220,7 +218,7 @@ pub async fn run(
             viewer.run(joined.input, joined.stop)
         })
         .await;
-    drop(commands);
+    commands.close();
     if let Ok(Err(err)) = injector.await {
         fail(&shared, &err);
     }
@@ -239,7 +237,7 @@ struct Viewer {
     /// Its broadcast's path, `<session>/viewer/<id>`: what its seals are bound to.
     path: String,
     settings: Settings,
-    commands: std::sync::mpsc::Sender<Command>,
+    commands: Arc<Queue>,
     shared: Shared,
     /// Where an authorized viewer's feedback reports go (the adaptive bitrate).
     feedback: moq_pub::rate::Feedback,
@@ -345,7 +343,7 @@ impl Viewer {
         tokio::pin!(reports);
         let mut reported = false;
         if standing.is_ok() {
-            let _ = self.commands.send(Command::Join(self.slot));
+            self.commands.push(self.slot, Command::Join);
         }
         let mut datagrams = tokio::select! {
             subscribed = input.subscribe() => match subscribed {
@@ -414,7 +412,7 @@ impl Viewer {
             reports.await;
         }
         self.release(&mut gate);
-        let _ = self.commands.send(Command::Forget(self.slot));
+        self.commands.push(self.slot, Command::Forget);
         tracing::info!(viewer = self.id, "a viewer left");
         self.shared.count(|s| {
             s.viewers -= 1;
@@ -460,11 +458,10 @@ impl Viewer {
         if events.is_empty() {
             return;
         }
-        let _ = self.commands.send(Command::Inject {
-            viewer: self.slot,
-            events,
-            sent_us,
-        });
+        let command = Command::Inject { events, sent_us };
+        if !self.commands.push(self.slot, command) {
+            self.shared.count(|s| s.dropped.queue_full += 1);
+        }
     }
 }
 
@@ -490,6 +487,7 @@ fn count_gate(stats: &mut InputStats, received: Result<Taken, Rejected>) {
     *match received {
         Ok(taken) => {
             dropped.late_motion += u64::from(taken.late);
+            dropped.text_limited += u64::from(taken.text_limited);
             stats.recovered += u64::from(taken.recovered);
             &mut stats.accepted
         }
@@ -500,24 +498,26 @@ fn count_gate(stats: &mut InputStats, received: Result<Taken, Rejected>) {
     } += 1;
 }
 
-/// The injector thread: a Wayland connection of its own, pads through uinput.
+/// The injector thread: a Wayland connection of its own, pads through uinput; viewers'
+/// commands taken in turn from `queue` until it is closed and empty.
 fn inject_loop(
     socket: &std::path::Path,
-    queue: std::sync::mpsc::Receiver<Command>,
+    queue: &Queue,
     shared: &Shared,
     cancel: &CancellationToken,
 ) -> Result<(), Error> {
-    use std::sync::mpsc::RecvTimeoutError;
     let mut injector = inject::Injector::open(socket)?;
     let mut pads = pads::Pads::open();
     let mut warned = false;
     loop {
-        match queue.recv_timeout(Duration::from_millis(100)) {
-            Ok(Command::Inject {
+        match queue.next(Duration::from_millis(100)) {
+            Next::Command(
                 viewer,
-                mut events,
-                sent_us,
-            }) => {
+                Command::Inject {
+                    mut events,
+                    sent_us,
+                },
+            ) => {
                 let (mut pad_states, mut pads_injected) = (0, 0);
                 for event in &events {
                     if let Event::Gamepad(pad) = event {
@@ -549,18 +549,18 @@ fn inject_loop(
                 stats.dropped.untypable += done.untypable;
                 stats.dropped.extra_touches += done.extra_touches;
             }
-            Ok(Command::Join(viewer)) => injector.join(viewer)?,
-            Ok(Command::Forget(viewer)) => {
+            Next::Command(viewer, Command::Join) => injector.join(viewer)?,
+            Next::Command(viewer, Command::Forget) => {
                 pads.forget(viewer);
                 injector.forget(viewer)?;
             }
-            Err(RecvTimeoutError::Timeout) => {
+            Next::Idle => {
                 if cancel.is_cancelled() {
                     return Ok(());
                 }
                 injector.check(Duration::ZERO)?;
             }
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Next::Closed => return Ok(()),
         }
     }
 }

@@ -15,11 +15,25 @@ pub const LONG: Duration = Duration::from_secs(90);
 
 /// `host-daemon run ARGS -- APP…` with piped output.
 pub fn host(args: &[&str], app: &[&str]) -> Proc {
-    let mut all: Vec<&str> = vec!["run"];
+    host_via(&[], args, app)
+}
+
+/// The same, started through `launcher` (a command that runs the rest, such as `prlimit
+/// --nofile=1024`).
+pub fn host_via(launcher: &[&str], args: &[&str], app: &[&str]) -> Proc {
+    let daemon = bin("host-daemon");
+    let mut all: Vec<&str> = launcher.iter().skip(1).copied().collect();
+    if !launcher.is_empty() {
+        all.push(daemon.to_str().unwrap());
+    }
+    all.push("run");
     all.extend_from_slice(args);
     all.push("--");
     all.extend_from_slice(app);
-    spawn(bin("host-daemon"), &all)
+    match launcher.first() {
+        Some(program) => spawn(program, &all),
+        None => spawn(&daemon, &all),
+    }
 }
 
 /// The test app, where the session's user can run it: a root daemon runs apps as the
@@ -251,27 +265,41 @@ pub struct Session {
 
 /// Start session `name` streaming to `target` (`--url URL` or `--listen ADDR`, waited for).
 pub fn session(name: &str, target: &[&str]) -> Session {
+    session_via(&[], name, target)
+}
+
+/// [`session`], the daemon started through `launcher` (see [`host_via`]).
+pub fn session_via(launcher: &[&str], name: &str, target: &[&str]) -> Session {
     let dir = shared_dir();
     let (log, grant_file) = (dir.path().join("app.log"), dir.path().join("grant"));
     let mut args = target.to_vec();
     args.extend(["--name", name, "--no-audio", "--stats"]);
     args.extend(["--grant-out", grant_file.to_str().unwrap()]);
     let app = app_bin();
-    let mut daemon = host(&args, &[&app, "app", "--input-log", log.to_str().unwrap()]);
+    let app = [app.as_str(), "app", "--input-log", log.to_str().unwrap()];
+    let mut daemon = host_via(launcher, &args, &app);
     // Input sent before the app's window is up would go nowhere: wait for its picture (where
     // an open relay or the direct server lets a viewer look without a token).
     let url = match target {
-        ["--listen", addr] => {
+        ["--listen", addr, ..] => {
             wait_for_server(&mut daemon, addr);
             Some(format!("http://{addr}/"))
         }
-        ["--url", url] => Some(url.to_string()),
+        ["--url", url, ..] => Some(url.to_string()),
         _ => None,
     };
     if let Some(url) = url {
         wait_for_app_picture(&["--url", &url, "--name", name]);
     }
-    let token = grant(&grant_file);
+    // A session whose input is not `granted` makes no grant.
+    let granted = !target
+        .windows(2)
+        .any(|w| w[0] == "--input" && w[1] != "granted");
+    let token = if granted {
+        grant(&grant_file)
+    } else {
+        String::new()
+    };
     Session {
         daemon,
         dir,
@@ -349,5 +377,70 @@ impl Lines {
             .unwrap()
             .iter()
             .any(|line| line.contains(text))
+    }
+}
+
+/// A connection to `url`, the client set up by `with` (what it publishes or subscribes to).
+pub async fn dial(
+    url: &str,
+    with: impl FnOnce(moq_tokio::Client) -> moq_tokio::Client,
+) -> moq_tokio::Connection {
+    let connect = lantern_net::ConnectArgs {
+        url: vec![url.parse().unwrap()],
+        ..Default::default()
+    };
+    let (client, relays) = connect.client(None).unwrap();
+    let connection = with(client).connect(relays.addrs());
+    lantern_net::established(connection, &relays, Duration::from_secs(20))
+        .await
+        .unwrap()
+}
+
+/// A viewer of an attacker's making: publishes broadcast `path` with `grant` on its grant
+/// track (any bytes), and sends `datagrams` on its input track as they are once a host
+/// listens. Dropping what it returns leaves.
+pub async fn raw_viewer(
+    url: &str,
+    path: &str,
+    grant: Option<&str>,
+    datagrams: Vec<Vec<u8>>,
+) -> Leaves {
+    let origin = moq_tokio::origin::spawn();
+    let connection = dial(url, |client| client.with_publisher(origin.consume())).await;
+    let broadcast = origin.create_broadcast(path).unwrap();
+    let mut input = broadcast.create_track("input", None).unwrap();
+    let grant = grant.map(|grant| {
+        let mut track = broadcast.create_track("grant", None).unwrap();
+        let now = moq_net::Timestamp::now();
+        track.write_frame(now, grant.as_bytes().to_vec()).unwrap();
+        track
+    });
+    broadcast.announce(Default::default()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), input.used())
+        .await
+        .expect("the host never listened")
+        .unwrap();
+    for datagram in datagrams {
+        input
+            .append_datagram(moq_net::Timestamp::now(), datagram)
+            .unwrap();
+    }
+    Leaves {
+        _connection: connection,
+        broadcast,
+        _tracks: (grant, input),
+    }
+}
+
+/// A raw viewer's connection and tracks: dropping it leaves.
+pub struct Leaves {
+    _connection: moq_tokio::Connection,
+    broadcast: moq_net::broadcast::Producer,
+    _tracks: (Option<moq_net::track::Producer>, moq_net::track::Producer),
+}
+
+impl Drop for Leaves {
+    fn drop(&mut self) {
+        self.broadcast.close();
     }
 }

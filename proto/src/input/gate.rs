@@ -12,7 +12,11 @@
 //! - *malformed*: what [`Message::decode`] refuses (version, lengths, ranges);
 //! - *duplicate* and *out of order*: a sequence number already seen, or older than the
 //!   newest; the newer message's held set and edges already say what the older one would
-//!   have.
+//!   have;
+//! - *text limited*: characters of text beyond [`Limits::text_per_second`] (a bucket of
+//!   [`Limits::text_burst`]): typing each one costs the compositor several key events, so a
+//!   viewer pasting without end cannot crowd out the others. A text event goes whole or not
+//!   at all; the datagram's other events still count.
 //!
 //! A datagram sent more than [`Limits::max_age_us`] before it arrived (measured against the
 //! quickest arrival seen so far, so a constant offset between the viewer's clock and the
@@ -44,18 +48,25 @@ pub struct Limits {
     pub per_second: u32,
     /// Datagrams in a burst beyond the sustained rate.
     pub burst: u32,
+    /// Characters of text per second, sustained.
+    pub text_per_second: u32,
+    /// Characters of text in a burst (a paste) beyond the sustained rate.
+    pub text_burst: u32,
 }
 
 impl Default for Limits {
     /// 250 ms of lag: a press older than that is no longer what the player meant (a game's
     /// input is stale after a few frames; a quarter second leaves room for a bad Wi-Fi
     /// moment). 1000 datagrams a second with bursts of 250: a 1000 Hz mouse with a gamepad,
-    /// never a flood.
+    /// never a flood. Text at 100 characters a second (a fast typist makes 15) with pastes of
+    /// up to 2000 typed at once.
     fn default() -> Self {
         Self {
             max_age_us: 250_000,
             per_second: 1000,
             burst: 250,
+            text_per_second: 100,
+            text_burst: 2000,
         }
     }
 }
@@ -78,6 +89,8 @@ pub struct Taken {
     pub late: bool,
     /// Key and button edges of lost datagrams that it brought back.
     pub recovered: u32,
+    /// Characters of text dropped over the text budget.
+    pub text_limited: u32,
 }
 
 /// Datagrams taken and dropped, by reason.
@@ -92,6 +105,47 @@ pub struct Counters {
     pub late: u64,
     /// Edges played from repeats because the datagram that first carried them was lost.
     pub recovered: u64,
+    /// Characters of text dropped over the text budget.
+    pub text_limited: u64,
+}
+
+/// A token bucket: `per_second` tokens a second, holding at most `burst`.
+#[derive(Clone, Debug)]
+struct Bucket {
+    per_second: u32,
+    burst: u32,
+    /// In millionths of a token.
+    micros: u64,
+    filled_us: Option<u64>,
+}
+
+impl Bucket {
+    fn full(per_second: u32, burst: u32) -> Self {
+        Self {
+            per_second,
+            burst: burst.max(1),
+            micros: u64::from(burst.max(1)) * 1_000_000,
+            filled_us: None,
+        }
+    }
+
+    /// Take `n` tokens at `now_us`, if the bucket holds them.
+    fn take(&mut self, n: u64, now_us: u64) -> bool {
+        let capacity = u64::from(self.burst) * 1_000_000;
+        let since = self
+            .filled_us
+            .map_or(0, |filled| now_us.saturating_sub(filled));
+        self.filled_us = Some(now_us);
+        // µs × tokens per second = millionths of a token.
+        let refill = since.saturating_mul(u64::from(self.per_second));
+        self.micros = self.micros.saturating_add(refill).min(capacity);
+        let want = n.saturating_mul(1_000_000);
+        if self.micros < want {
+            return false;
+        }
+        self.micros -= want;
+        true
+    }
 }
 
 /// One viewer's input, as the host takes it.
@@ -99,9 +153,8 @@ pub struct Counters {
 pub struct Gate {
     limits: Limits,
     counters: Counters,
-    /// The token bucket, in millionths of a datagram, and when it was last filled.
-    tokens: u64,
-    filled_us: Option<u64>,
+    datagrams: Bucket,
+    text: Bucket,
     newest_seq: Option<u64>,
     /// The next message is a new sender's first taken anywhere ([`Gate::new_sender`]).
     new_sender: bool,
@@ -119,8 +172,8 @@ impl Gate {
         Self {
             limits,
             counters: Counters::default(),
-            tokens: u64::from(limits.burst) * 1_000_000,
-            filled_us: None,
+            datagrams: Bucket::full(limits.per_second, limits.burst),
+            text: Bucket::full(limits.text_per_second, limits.text_burst),
             newest_seq: None,
             new_sender: false,
             quickest: None,
@@ -164,7 +217,20 @@ impl Gate {
             sent_us: message.sent_us,
             late,
             recovered: 0,
+            text_limited: 0,
         };
+        message.events.retain(|event| match event {
+            Event::Text(text) => {
+                let chars = text.chars().count();
+                let typed = self.text.take(chars as u64, now_us);
+                if !typed {
+                    taken.text_limited += chars as u32;
+                }
+                typed
+            }
+            _ => true,
+        });
+        self.counters.text_limited += u64::from(taken.text_limited);
         // Edges of messages this gate never took. On a viewer's first message there is no
         // telling which were taken before (by another gate, or before a restart), so none,
         // unless it is a new sender's: then none were, and all were lost.
@@ -246,19 +312,11 @@ impl Gate {
     }
 
     fn take_token(&mut self, now_us: u64) -> Result<(), Rejected> {
-        let capacity = u64::from(self.limits.burst.max(1)) * 1_000_000;
-        let since = self
-            .filled_us
-            .map_or(0, |filled| now_us.saturating_sub(filled));
-        self.filled_us = Some(now_us);
-        // µs × datagrams per second = millionths of a datagram.
-        let refill = since.saturating_mul(u64::from(self.limits.per_second));
-        self.tokens = self.tokens.saturating_add(refill).min(capacity);
-        if self.tokens < 1_000_000 {
-            return Err(Rejected::RateLimited);
+        if self.datagrams.take(1, now_us) {
+            Ok(())
+        } else {
+            Err(Rejected::RateLimited)
         }
-        self.tokens -= 1_000_000;
-        Ok(())
     }
 
     /// A key or button edge.
@@ -661,6 +719,47 @@ mod tests {
             let _ = gate.receive(&[0xFF; 900], 1_000 * MS, &mut out);
         }
         assert!(gate.counters().malformed < 5, "{:?}", gate.counters());
+    }
+
+    #[test]
+    fn endless_text_is_cut_to_its_budget_and_keys_still_pass() {
+        let limits = Limits {
+            text_per_second: 100,
+            text_burst: 1000,
+            ..Limits::default()
+        };
+        let mut gate = Gate::new(limits);
+        let mut viewer = Viewer::new(0);
+        let line = "x".repeat(200);
+        let mut typed = 0;
+        let mut keys = 0;
+        // Twenty lines of 200 in 20 ms, each with a press: a burst's worth of text goes.
+        for i in 0..20u64 {
+            let now = i * MS;
+            let held: &[u16] = if i % 2 == 0 { &[0x04] } else { &[] };
+            let events = vec![key(0x04, i % 2 == 0), Event::Text(line.clone())];
+            let mut out = Vec::new();
+            gate.receive(&viewer.send(now, held, 0, events), now, &mut out)
+                .unwrap();
+            for event in out {
+                match event {
+                    Event::Text(text) => typed += text.len(),
+                    Event::Key { .. } => keys += 1,
+                    _ => {}
+                }
+            }
+        }
+        // The burst (1000), and the 2 characters the 19 ms since refilled: not a whole line.
+        assert_eq!(typed, 1000);
+        assert_eq!(keys, 20);
+        assert_eq!(gate.counters().text_limited, 20 * 200 - 1000);
+        // A second later the bucket holds 100 again: half a line does not fit, a short one does.
+        let now = 1_019 * MS;
+        let mut out = Vec::new();
+        let events = vec![Event::Text("y".repeat(150)), Event::Text("z".repeat(90))];
+        let taken = gate.receive(&viewer.send(now, &[], 0, events), now, &mut out);
+        assert_eq!(taken.unwrap().text_limited, 150);
+        assert_eq!(out, [Event::Text("z".repeat(90))]);
     }
 
     #[test]
