@@ -285,7 +285,7 @@ pub fn session_via(launcher: &[&str], name: &str, target: &[&str]) -> Session {
             wait_for_server(&mut daemon, addr);
             Some(format!("http://{addr}/"))
         }
-        ["--url", url, ..] => Some(url.to_string()),
+        ["--url", url] => Some(url.to_string()),
         _ => None,
     };
     if let Some(url) = url {
