@@ -319,6 +319,79 @@ fn two_sessions_from_one_serve() {
 
 /// The socket is 0600 in a 0700 directory; another user can neither open it nor, should its
 /// mode be widened, be served through it (the peer's credentials are checked).
+/// Under a root daemon each session runs as a user of its own (lantern-1, lantern-2, made by
+/// ci/setup): one session's app, probing the other, cannot reach its runtime directory (where
+/// its Wayland and PipeWire sockets are) nor signal its app, while it reaches its own.
+#[test]
+fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
+    if !is_root() {
+        eprintln!("skipped: sessions run as users of their own only under a root daemon");
+        return;
+    }
+    let daemon = Daemon::start("max_sessions = 3\n[session]\nwidth = 320\nheight = 180\n");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let a = daemon.ok(&[
+        "create",
+        "iso-a",
+        "--listen",
+        &addr,
+        "--",
+        &app_bin(),
+        "app",
+    ]);
+    let app_a = a["app_pid"].as_i64().expect("the app's pid");
+    let environ = std::fs::read(format!("/proc/{app_a}/environ")).unwrap();
+    let runtime_a = environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(b"XDG_RUNTIME_DIR="))
+        .map(|dir| String::from_utf8_lossy(dir).into_owned())
+        .expect("the app's runtime dir");
+
+    let dir = shared_dir();
+    let out = dir.path().join("probe.txt");
+    let script = format!(
+        "{{ [ -S \"$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY\" ] && echo own-socket; \
+         ls {runtime_a} >/dev/null 2>&1 && echo listed; \
+         for s in wayland-0 wayland-1 pipewire-0 pipewire-0-manager; do \
+           [ -e {runtime_a}/$s ] && echo reached $s; done; \
+         kill -0 {app_a} 2>/dev/null && echo signalled; \
+         echo probed; }} > {} 2>&1; exec sleep 600",
+        out.display()
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let b = daemon.ok(&[
+        "create", "iso-b", "--listen", &addr, "--", "/bin/sh", "-c", &script,
+    ]);
+    let (user_a, user_b) = (a["user"].as_str().unwrap(), b["user"].as_str().unwrap());
+    assert!(user_a.starts_with("lantern-") && user_b.starts_with("lantern-"));
+    assert_ne!(user_a, user_b);
+    wait_for("the probe", LONG, || {
+        std::fs::read_to_string(&out).is_ok_and(|probe| probe.contains("probed"))
+    });
+    let probe = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(probe, "own-socket\nprobed\n", "session b reached into a");
+    // A user named for a session is never shared with a running one.
+    let shared = daemon.ctl(&[
+        "create",
+        "iso-c",
+        "--user",
+        user_a,
+        "--listen",
+        "127.0.0.1:1",
+        "--",
+        "/bin/true",
+    ]);
+    assert!(!shared.status.success());
+    assert!(
+        stderr(&shared).contains("never share a user"),
+        "{}",
+        stderr(&shared)
+    );
+    for name in ["iso-a", "iso-b"] {
+        daemon.ok(&["stop", name]);
+    }
+}
+
 #[test]
 fn the_control_socket_is_the_owners_alone() {
     let daemon = Daemon::start("");

@@ -27,6 +27,7 @@ pub use spec::{Create, Spec};
 /// ```toml
 /// socket = "/run/lantern/host-daemon.sock"
 /// max_sessions = 4
+/// users = ["lantern-1", "lantern-2", "lantern-3", "lantern-4"]
 ///
 /// [session]           # defaults for every session; a request's own fields win
 /// url = "https://relay.example.com/anon"
@@ -41,6 +42,10 @@ pub struct Settings {
     pub socket: Option<PathBuf>,
     /// Sessions running at once [default: 4]; a create beyond it is refused.
     pub max_sessions: Option<usize>,
+    /// The accounts sessions run as, one session each, so that no session can see, signal or
+    /// talk to another (root daemons only) [default: `lantern-1` … `lantern-N`, N being
+    /// max_sessions, those that exist; when none does, every session runs as `lantern`].
+    pub users: Option<Vec<String>>,
     #[serde(default)]
     pub session: Spec,
 }
@@ -90,6 +95,29 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// The accounts a root daemon's sessions run as: those the config names, else
+/// `lantern-1` … `lantern-{max_sessions}` where they exist. Empty (every session as the
+/// default account, shared) when the daemon is not root or none exists.
+fn session_users(named: Option<&[String]>, max_sessions: usize) -> Vec<String> {
+    if !crate::account::is_root() {
+        return Vec::new();
+    }
+    if let Some(named) = named {
+        return named.to_vec();
+    }
+    let users: Vec<String> = (1..=max_sessions)
+        .map(|n| format!("{}-{n}", crate::account::DEFAULT_USER))
+        .filter(|user| crate::account::Account::lookup(user).is_ok())
+        .collect();
+    if users.is_empty() {
+        tracing::warn!(
+            "every session runs as the one user {:?}, so a session's app can reach another              session's: create lantern-1 … lantern-{max_sessions} (useradd --system              --user-group --no-create-home --shell /usr/sbin/nologin lantern-1, …) for a user              per session",
+            crate::account::DEFAULT_USER
+        );
+    }
+    users
 }
 
 /// Serve the control API on `socket` until `cancel`, then stop every session.
@@ -148,6 +176,9 @@ pub struct Info {
     pub compositor: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_pid: Option<i32>,
+    /// The account it runs as (a root daemon's sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Viewers' certificate fingerprint, for a session serving them directly.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
@@ -198,6 +229,8 @@ pub struct EndInfo {
 
 struct Entry {
     info: watch::Sender<Info>,
+    /// The account it runs as, when the daemon chose one.
+    user: Option<String>,
     cancel: CancellationToken,
     input: crate::input::Settings,
 }
@@ -206,6 +239,8 @@ struct Entry {
 pub struct Daemon {
     defaults: Spec,
     max_sessions: usize,
+    /// The accounts sessions are given, one each (empty: the default account, shared).
+    users: Vec<String>,
     sessions: Mutex<BTreeMap<String, Entry>>,
     /// Cancelled when the daemon stops: every session stops with it.
     cancel: CancellationToken,
@@ -243,9 +278,12 @@ impl From<Error> for Refused {
 
 impl Daemon {
     pub fn new(settings: &Settings, cancel: CancellationToken, print_stats: bool) -> Self {
+        let max_sessions = settings.max_sessions.unwrap_or(4).max(1);
+        let users = session_users(settings.users.as_deref(), max_sessions);
         Self {
             defaults: settings.session.clone(),
-            max_sessions: settings.max_sessions.unwrap_or(4).max(1),
+            max_sessions,
+            users,
             sessions: Mutex::default(),
             cancel,
             print_stats,
@@ -274,7 +312,7 @@ impl Daemon {
 
     /// Start a session and answer once it streams (or failed to start).
     pub async fn create(self: &Arc<Self>, request: Create) -> Result<Info, Refused> {
-        let config = request.config(&self.defaults)?;
+        let mut config = request.config(&self.defaults)?;
         let name = config.name.clone();
         let (mut watching, answer_within) = {
             let mut sessions = self.lock();
@@ -300,6 +338,10 @@ impl Daemon {
                     ),
                 ));
             }
+            let user = self.account_for(&sessions, config.user.as_deref())?;
+            if user.is_some() {
+                config.user = user.clone();
+            }
             let info = watch::Sender::new(Info::starting(&config));
             let watching = info.subscribe();
             let cancel = self.cancel.child_token();
@@ -307,6 +349,7 @@ impl Daemon {
                 name.clone(),
                 Entry {
                     info: info.clone(),
+                    user,
                     cancel: cancel.clone(),
                     input: config.input.clone(),
                 },
@@ -343,6 +386,47 @@ impl Daemon {
                 ))
             }
             _ => Ok(info),
+        }
+    }
+
+    /// The account a new session runs as, when the daemon chooses it: `asked` if no running
+    /// session has it, else the first account of the daemon's that none has. `None`: the
+    /// session's own default (a daemon that is not root, or has no accounts to give).
+    fn account_for(
+        &self,
+        sessions: &BTreeMap<String, Entry>,
+        asked: Option<&str>,
+    ) -> Result<Option<String>, Refused> {
+        if !crate::account::is_root() {
+            return Ok(None);
+        }
+        let taken: Vec<(&str, &str)> = sessions
+            .iter()
+            .filter(|(_, e)| e.info.borrow().state != State::Ended)
+            .filter_map(|(name, e)| Some((e.user.as_deref()?, name.as_str())))
+            .collect();
+        let holder = |user: &str| taken.iter().find(|(u, _)| *u == user).map(|(_, n)| *n);
+        match asked {
+            Some(user) => match holder(user) {
+                Some(session) => Err(Refused::new(
+                    409,
+                    format!(
+                        "user {user:?} runs session {session:?}: sessions never share a user                          (leave the user out, and the daemon gives each one of its own)"
+                    ),
+                )),
+                None => Ok(Some(user.to_string())),
+            },
+            None if self.users.is_empty() => Ok(None),
+            None => match self.users.iter().find(|u| holder(u).is_none()) {
+                Some(user) => Ok(Some(user.clone())),
+                None => Err(Refused::new(
+                    429,
+                    format!(
+                        "every session account is in use ({}): add accounts to `users` in                          the config",
+                        self.users.join(", ")
+                    ),
+                )),
+            },
         }
     }
 
@@ -532,6 +616,7 @@ impl Info {
                 .unwrap_or(0),
             compositor: None,
             app_pid: None,
+            user: config.user.clone(),
             fingerprint: None,
             page: None,
             stats: None,

@@ -88,7 +88,8 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compositor: Option<compositor::Kind>,
 
-    /// The account the session runs as (root daemons only) [default: lantern].
+    /// The account the session runs as (root daemons only), never one a running session has
+    /// [default: a free one of the daemon's `users` (lantern-1 …), else lantern].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
