@@ -96,9 +96,94 @@ impl Account {
         Ok(Some(account))
     }
 
+    /// Kill every process of this account, wherever it went: a process running as the
+    /// account that sends SIGKILL to every process it may signal (`kill(-1)`) reaches exactly
+    /// the account's processes. For an account that is one session's alone, once the session
+    /// is over (root only).
+    pub fn kill_all(&self) -> Result<(), Error> {
+        use std::os::unix::process::CommandExt;
+        use std::process::Stdio;
+        let mut command = std::process::Command::new("/bin/true");
+        command
+            .uid(self.uid)
+            .gid(self.gid)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe calls (kill, _exit) between fork and exec, after std's
+        // setuid. A few rounds catch what forked while the first was delivered; no process left
+        // to signal (ESRCH) ends them. It never execs.
+        unsafe {
+            command.pre_exec(|| {
+                for _ in 0..8 {
+                    if libc::kill(-1, libc::SIGKILL) != 0 {
+                        break;
+                    }
+                }
+                libc::_exit(0)
+            });
+        }
+        let status = command
+            .status()
+            .map_err(|e| Error::io(format!("killing what is left of user {}", self.name), e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::io(
+                format!("killing what is left of user {}", self.name),
+                std::io::Error::other(format!("the killer ended with {status}")),
+            ))
+        }
+    }
+
     pub fn chown(&self, path: &Path) -> Result<(), Error> {
         std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
             .map_err(|e| Error::io(format!("chown {} to {}", path.display(), self.name), e))
+    }
+}
+
+/// Where root daemons mark the accounts their sessions hold: root's alone.
+const CLAIMS: &str = "/run/lantern/accounts";
+
+/// An account held by one session host-wide, for as long as this lives: a lock on a file
+/// named after it, so no two daemons on a host give one account to two sessions (the kernel
+/// lets it go if the daemon dies).
+pub struct Claim {
+    _lock: std::fs::File,
+}
+
+impl Claim {
+    /// Hold account `name`; `None` when a session (of any daemon) holds it.
+    pub fn take(name: &str) -> Result<Option<Self>, Error> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::Config(format!("{name:?} is no account name")));
+        }
+        let io = |e| Error::io(format!("claiming user {name} in {CLAIMS}"), e);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(CLAIMS)
+            .map_err(io)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(Path::new(CLAIMS).join(format!("{name}.lock")))
+            .map_err(io)?;
+        // SAFETY: a plain syscall on a descriptor we own.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            return match err.kind() {
+                std::io::ErrorKind::WouldBlock => Ok(None),
+                _ => Err(io(err)),
+            };
+        }
+        Ok(Some(Self { _lock: lock }))
     }
 }
 

@@ -324,6 +324,8 @@ async fn run(
         audio,
         capture: args.capture,
         user: args.user,
+        // `run`'s account may be shared (sessions of other daemons, the operator's own).
+        own_user: false,
         compositor: args.compositor,
         xwayland: !args.no_xwayland,
         stamp: args.stamp,

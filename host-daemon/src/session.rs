@@ -42,6 +42,10 @@ pub struct Config {
     pub capture: Capture,
     /// The account to run as (root daemons only); `None`: the default.
     pub user: Option<String>,
+    /// The account is this session's alone (one `serve` gave it): when the session ends,
+    /// every process of the account left anywhere (one that left the app's process group
+    /// with `setsid`, a double fork) is killed.
+    pub own_user: bool,
     pub compositor: compositor::Kind,
     pub xwayland: bool,
     /// Draw the frame stamp into the pictures (the app's are the user's: off by default).
@@ -173,6 +177,11 @@ pub async fn run(
     }
     .await;
     parts.stop().await;
+    if let (true, Some(account)) = (config.own_user, &account)
+        && let Err(err) = account.kill_all()
+    {
+        tracing::warn!(err = %lantern_net::cli::chain(&err), "a session's processes may outlive it");
+    }
     drop(dir);
     match result? {
         Some(outcome) => Ok(outcome),

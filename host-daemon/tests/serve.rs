@@ -392,6 +392,49 @@ fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
     }
 }
 
+/// A session's app that leaves a process outside its process group (`setsid`) does not
+/// outlive the session: the session's account is its alone, and whatever runs as it when the
+/// session ends is killed.
+#[test]
+fn nothing_a_session_left_behind_outlives_it() {
+    if !is_root() {
+        eprintln!("skipped: sessions run as users of their own only under a root daemon");
+        return;
+    }
+    let daemon = Daemon::start("max_sessions = 1\n[session]\nwidth = 320\nheight = 180\n");
+    // A sleep of its own length, to be found by it.
+    let marker = (40_000 + free_port()).to_string();
+    let script = format!("setsid sleep {marker} & exec sleep 600");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let created = daemon.ok(&[
+        "create", "left", "--listen", &addr, "--", "/bin/sh", "-c", &script,
+    ]);
+    let app = created["app_pid"].as_i64().unwrap();
+    let find = || {
+        let wanted = format!("sleep\0{marker}\0");
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i64>().ok())
+            .find(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                cmdline == wanted.as_bytes() && !stat.contains(") Z ")
+            })
+    };
+    wait_for("the process the app left", LONG, || find().is_some());
+    let left = find().unwrap();
+    let group = |pid: i64| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(2).unwrap().to_string()
+    };
+    assert_ne!(group(left), group(app), "it left the app's process group");
+    daemon.ok(&["stop", "left"]);
+    wait_for("the left process to go with its session", LONG, || {
+        find().is_none()
+    });
+}
+
 #[test]
 fn the_control_socket_is_the_owners_alone() {
     let daemon = Daemon::start("");

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::account::Claim;
 use crate::capture::CaptureStats;
 use crate::session::{self, Ended, Event};
 pub use spec::{Create, Spec};
@@ -42,9 +43,11 @@ pub struct Settings {
     pub socket: Option<PathBuf>,
     /// Sessions running at once [default: 4]; a create beyond it is refused.
     pub max_sessions: Option<usize>,
-    /// The accounts sessions run as, one session each, so that no session can see, signal or
-    /// talk to another (root daemons only) [default: `lantern-1` … `lantern-N`, N being
-    /// max_sessions, those that exist; when none does, every session runs as `lantern`].
+    /// The accounts sessions run as, one session each host-wide (claimed under
+    /// /run/lantern/accounts), so that no session can see, signal or talk to another (root
+    /// daemons only) [default: `lantern-1` … `lantern-N`, N being max_sessions, those that
+    /// exist; when none does, every session runs as `lantern`]. Accounts for Lantern alone:
+    /// whatever runs as one when its session ends is killed.
     pub users: Option<Vec<String>>,
     #[serde(default)]
     pub session: Spec,
@@ -338,10 +341,13 @@ impl Daemon {
                     ),
                 ));
             }
-            let user = self.account_for(&sessions, config.user.as_deref())?;
+            let (user, claim) = self.account_for(&sessions, config.user.as_deref())?;
             if user.is_some() {
                 config.user = user.clone();
             }
+            // One of the daemon's own accounts, claimed: nothing else runs as it, so whatever
+            // is left of it when the session ends is the session's, and goes.
+            config.own_user = claim.is_some();
             let info = watch::Sender::new(Info::starting(&config));
             let watching = info.subscribe();
             let cancel = self.cancel.child_token();
@@ -355,7 +361,7 @@ impl Daemon {
                 },
             );
             let timeout = config.timeout;
-            tokio::spawn(self.clone().run(config, cancel, info));
+            tokio::spawn(self.clone().run(config, cancel, info, claim));
             // Start-up has deadlines of its own at every step; this one only bounds the
             // answer.
             (watching, timeout * 4)
@@ -390,15 +396,16 @@ impl Daemon {
     }
 
     /// The account a new session runs as, when the daemon chooses it: `asked` if no running
-    /// session has it, else the first account of the daemon's that none has. `None`: the
-    /// session's own default (a daemon that is not root, or has no accounts to give).
+    /// session has it, else the first account of the daemon's that no session of any daemon
+    /// on the host holds; with the claim that holds it, for the daemon's own accounts.
+    /// `None`: the session's own default (a daemon that is not root, or has no accounts).
     fn account_for(
         &self,
         sessions: &BTreeMap<String, Entry>,
         asked: Option<&str>,
-    ) -> Result<Option<String>, Refused> {
+    ) -> Result<(Option<String>, Option<Claim>), Refused> {
         if !crate::account::is_root() {
-            return Ok(None);
+            return Ok((None, None));
         }
         let taken: Vec<(&str, &str)> = sessions
             .iter()
@@ -406,27 +413,45 @@ impl Daemon {
             .filter_map(|(name, e)| Some((e.user.as_deref()?, name.as_str())))
             .collect();
         let holder = |user: &str| taken.iter().find(|(u, _)| *u == user).map(|(_, n)| *n);
+        let claim = |user: &str| Claim::take(user).map_err(Refused::from);
         match asked {
-            Some(user) => match holder(user) {
-                Some(session) => Err(Refused::new(
-                    409,
-                    format!(
-                        "user {user:?} runs session {session:?}: sessions never share a user                          (leave the user out, and the daemon gives each one of its own)"
-                    ),
-                )),
-                None => Ok(Some(user.to_string())),
-            },
-            None if self.users.is_empty() => Ok(None),
-            None => match self.users.iter().find(|u| holder(u).is_none()) {
-                Some(user) => Ok(Some(user.clone())),
-                None => Err(Refused::new(
+            Some(user) => {
+                if let Some(session) = holder(user) {
+                    return Err(Refused::new(
+                        409,
+                        format!(
+                            "user {user:?} runs session {session:?}: sessions never share a \
+                             user (leave the user out, and the daemon gives each one of its own)"
+                        ),
+                    ));
+                }
+                if !self.users.iter().any(|u| u == user) {
+                    return Ok((Some(user.to_string()), None));
+                }
+                match claim(user)? {
+                    Some(held) => Ok((Some(user.to_string()), Some(held))),
+                    None => Err(Refused::new(
+                        409,
+                        format!("user {user:?} runs a session of another daemon on this host"),
+                    )),
+                }
+            }
+            None if self.users.is_empty() => Ok((None, None)),
+            None => {
+                for user in self.users.iter().filter(|u| holder(u).is_none()) {
+                    if let Some(held) = claim(user)? {
+                        return Ok((Some(user.clone()), Some(held)));
+                    }
+                }
+                Err(Refused::new(
                     429,
                     format!(
-                        "every session account is in use ({}): add accounts to `users` in                          the config",
+                        "every session account is in use ({}): add accounts to `users` in \
+                         the config",
                         self.users.join(", ")
                     ),
-                )),
-            },
+                ))
+            }
         }
     }
 
@@ -536,6 +561,8 @@ impl Daemon {
         config: session::Config,
         cancel: CancellationToken,
         info: watch::Sender<Info>,
+        // Held until the session's processes are gone.
+        _claim: Option<crate::account::Claim>,
     ) {
         let name = config.name.clone();
         let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();

@@ -291,6 +291,8 @@ impl Create {
             audio,
             capture: spec.capture.unwrap_or_default(),
             user: spec.user,
+            // The daemon sets it when it gives the session an account of its own.
+            own_user: false,
             compositor: spec.compositor.unwrap_or_default(),
             xwayland: spec.xwayland.unwrap_or(true),
             stamp: spec.stamp.unwrap_or(false),
