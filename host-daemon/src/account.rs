@@ -167,12 +167,22 @@ impl Claim {
             .mode(0o700)
             .create(CLAIMS)
             .map_err(io)?;
+        // Root's alone, or another user could take or hold the claims.
+        let dir = std::fs::symlink_metadata(CLAIMS).map_err(io)?;
+        {
+            use std::os::unix::fs::MetadataExt;
+            if !dir.is_dir() || dir.uid() != 0 || dir.mode() & 0o022 != 0 {
+                return Err(Error::Config(format!(
+                    "{CLAIMS} must be a directory root owns and only root may write"
+                )));
+            }
+        }
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(Path::new(CLAIMS).join(format!("{name}.lock")))
             .map_err(io)?;
         // SAFETY: a plain syscall on a descriptor we own.

@@ -55,49 +55,39 @@ impl Dir {
 
     /// The subdirectory `name`, which must be one (not a link to one).
     fn existing(&self, name: &[u8]) -> std::io::Result<Self> {
+        self.open_at(name, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+            .map(Self)
+    }
+
+    /// `openat` of `name` in this directory with `flags`, never following a link.
+    fn open_at(
+        &self,
+        name: &[u8],
+        flags: libc::c_int,
+        mode: libc::c_uint,
+    ) -> std::io::Result<OwnedFd> {
         let c = c_name(name)?;
-        // SAFETY: a plain syscall relative to our descriptor.
-        let fd = unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        owned(fd).map(Self)
+        let flags = flags | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a plain syscall relative to our descriptor on a NUL-terminated name.
+        owned(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags, mode) })
     }
 
     /// A new, empty file `name` (mode 0600, open for reading and writing), whatever was at
     /// the name removed first.
     fn create(&self, name: &[u8]) -> std::io::Result<File> {
         let c = c_name(name)?;
-        // SAFETY: plain syscalls relative to our descriptor; unlinkat removes a link itself.
+        // SAFETY: a plain syscall relative to our descriptor; unlinkat removes a link itself.
         unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), 0) };
-        // SAFETY: as above; O_EXCL never follows a link, and fails if one was put back.
-        let fd = unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                0o600 as libc::c_uint,
-            )
-        };
-        owned(fd).map(File::from)
+        // O_EXCL never follows a link, and fails if one was put back.
+        self.open_at(name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)
+            .map(File::from)
     }
 
     /// The regular file `name`, for reading: never a link, a FIFO or a device.
     fn open_regular(&self, name: &[u8]) -> std::io::Result<File> {
-        let c = c_name(name)?;
-        // SAFETY: a plain syscall relative to our descriptor; O_NONBLOCK keeps a FIFO from
-        // blocking the open, and the type is checked before anything is read.
-        let fd = unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
-            )
-        };
-        let file = File::from(owned(fd)?);
+        // O_NONBLOCK keeps a FIFO from blocking the open; the type is checked before anything
+        // is read.
+        let file = File::from(self.open_at(name, libc::O_RDONLY | libc::O_NONBLOCK, 0)?);
         if !file.metadata()?.is_file() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,

@@ -73,6 +73,16 @@ fn ctl_as(user: Option<&str>, socket: &Path, args: &[&str]) -> Output {
     command.args(&all).output().unwrap()
 }
 
+/// A daemon with `config` when the tests run as root (sessions get users of their own only
+/// under a root daemon); `None`, said, otherwise.
+fn root_daemon(config: &str) -> Option<Daemon> {
+    if !is_root() {
+        eprintln!("skipped: sessions run as users of their own only under a root daemon");
+        return None;
+    }
+    Some(Daemon::start(config))
+}
+
 fn is_root() -> bool {
     std::fs::metadata("/proc/self").unwrap().uid() == 0
 }
@@ -317,18 +327,15 @@ fn two_sessions_from_one_serve() {
     assert!(!socket.exists(), "the socket is removed at the end");
 }
 
-/// The socket is 0600 in a 0700 directory; another user can neither open it nor, should its
-/// mode be widened, be served through it (the peer's credentials are checked).
 /// Under a root daemon each session runs as a user of its own (lantern-1, lantern-2, made by
 /// ci/setup): one session's app, probing the other, cannot reach its runtime directory (where
 /// its Wayland and PipeWire sockets are) nor signal its app, while it reaches its own.
 #[test]
 fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
-    if !is_root() {
-        eprintln!("skipped: sessions run as users of their own only under a root daemon");
+    let Some(daemon) = root_daemon("max_sessions = 3\n[session]\nwidth = 320\nheight = 180\n")
+    else {
         return;
-    }
-    let daemon = Daemon::start("max_sessions = 3\n[session]\nwidth = 320\nheight = 180\n");
+    };
     let addr = format!("127.0.0.1:{}", free_port());
     let a = daemon.ok(&[
         "create",
@@ -397,11 +404,10 @@ fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
 /// session ends is killed.
 #[test]
 fn nothing_a_session_left_behind_outlives_it() {
-    if !is_root() {
-        eprintln!("skipped: sessions run as users of their own only under a root daemon");
+    let Some(daemon) = root_daemon("max_sessions = 1\n[session]\nwidth = 320\nheight = 180\n")
+    else {
         return;
-    }
-    let daemon = Daemon::start("max_sessions = 1\n[session]\nwidth = 320\nheight = 180\n");
+    };
     // A sleep of its own length, to be found by it.
     let marker = (40_000 + free_port()).to_string();
     let script = format!("setsid sleep {marker} & exec sleep 600");
@@ -435,6 +441,8 @@ fn nothing_a_session_left_behind_outlives_it() {
     });
 }
 
+/// The socket is 0600 in a 0700 directory; another user can neither open it nor, should its
+/// mode be widened, be served through it (the peer's credentials are checked).
 #[test]
 fn the_control_socket_is_the_owners_alone() {
     let daemon = Daemon::start("");

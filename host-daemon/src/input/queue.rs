@@ -110,9 +110,13 @@ impl Queue {
                 Next::Idle
             };
         };
-        let queued = state.viewers.get_mut(&viewer).expect("just found");
-        let command = queued.pop_front().expect("queues are never left empty");
-        if queued.is_empty() {
+        let queued = state.viewers.get_mut(&viewer);
+        let command = queued.and_then(|queued| Some((queued.pop_front()?, queued.is_empty())));
+        // A queue is removed when it empties, so the one found holds a command.
+        let Some((command, emptied)) = command else {
+            return Next::Idle;
+        };
+        if emptied {
             state.viewers.remove(&viewer);
         }
         state.last = viewer;
