@@ -45,8 +45,8 @@ pub struct Settings {
     pub max_sessions: Option<usize>,
     /// The accounts sessions run as, one session each host-wide (claimed under
     /// /run/lantern/accounts), so that no session can see, signal or talk to another (root
-    /// daemons only) [default: `lantern-1` … `lantern-N`, N being max_sessions, those that
-    /// exist; when none does, every session runs as `lantern`]. Accounts for Lantern alone:
+    /// daemons only) [default: the `lantern-N` that exist, N = 1 … max_sessions and on while
+    /// they continue; when none does, every session runs as `lantern`]. Accounts for Lantern alone:
     /// whatever runs as one when its session ends is killed.
     pub users: Option<Vec<String>>,
     #[serde(default)]
@@ -100,9 +100,10 @@ impl Settings {
     }
 }
 
-/// The accounts a root daemon's sessions run as: those the config names, else
-/// `lantern-1` … `lantern-{max_sessions}` where they exist. Empty (every session as the
-/// default account, shared) when the daemon is not root or none exists.
+/// The accounts a root daemon's sessions run as: those the config names, else the
+/// `lantern-N` accounts that exist, N from 1 through max_sessions and on while they continue
+/// (so that two daemons on one host, or an admin who made more, find enough). Empty (every
+/// session as the default account, shared) when the daemon is not root or none exists.
 fn session_users(named: Option<&[String]>, max_sessions: usize) -> Vec<String> {
     if !crate::account::is_root() {
         return Vec::new();
@@ -110,13 +111,22 @@ fn session_users(named: Option<&[String]>, max_sessions: usize) -> Vec<String> {
     if let Some(named) = named {
         return named.to_vec();
     }
-    let users: Vec<String> = (1..=max_sessions)
-        .map(|n| format!("{}-{n}", crate::account::DEFAULT_USER))
-        .filter(|user| crate::account::Account::lookup(user).is_ok())
-        .collect();
+    let mut users = Vec::new();
+    for n in 1.. {
+        let user = format!("{}-{n}", crate::account::DEFAULT_USER);
+        let exists = crate::account::Account::lookup(&user).is_ok();
+        if exists {
+            users.push(user);
+        } else if n >= max_sessions {
+            break;
+        }
+    }
     if users.is_empty() {
         tracing::warn!(
-            "every session runs as the one user {:?}, so a session's app can reach another              session's: create lantern-1 … lantern-{max_sessions} (useradd --system              --user-group --no-create-home --shell /usr/sbin/nologin lantern-1, …) for a user              per session",
+            "every session runs as the one user {:?}, so a session's app can reach another \
+             session's: create lantern-1 … lantern-{max_sessions} (useradd --system \
+             --user-group --no-create-home --shell /usr/sbin/nologin lantern-1, …) for a user \
+             per session",
             crate::account::DEFAULT_USER
         );
     }
