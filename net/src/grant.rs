@@ -201,6 +201,8 @@ pub struct Grants {
     decoding: DecodingKey,
     seal: hmac::Key,
     issued: Mutex<HashMap<String, Issued>>,
+    /// Bumped at each revocation, so that viewers playing under a grant stop at once.
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Grants {
@@ -222,6 +224,7 @@ impl Grants {
             decoding: DecodingKey::from_secret(&signing),
             seal: hmac::Key::new(hmac::HMAC_SHA256, &sealing),
             issued: Mutex::new(HashMap::new()),
+            revocations: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -362,11 +365,26 @@ impl Grants {
         })
     }
 
+    /// Changes at each revocation: a viewer playing under a grant checks it is
+    /// [`live`](Self::live) then, not only on its next tick.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    fn tell_viewers(&self, count: usize) -> usize {
+        if count > 0 {
+            self.revocations.send_modify(|n| *n += 1);
+        }
+        count
+    }
+
     /// Revoke the grant `id`; false when this session has no such live grant.
     pub fn revoke(&self, id: &str) -> bool {
-        self.issued()
+        let revoked = self
+            .issued()
             .get_mut(id)
-            .is_some_and(|grant| !std::mem::replace(&mut grant.revoked, true))
+            .is_some_and(|grant| !std::mem::replace(&mut grant.revoked, true));
+        self.tell_viewers(usize::from(revoked)) > 0
     }
 
     /// Revoke every grant of `viewer`; how many were live.
@@ -378,7 +396,7 @@ impl Grants {
                 revoked += 1;
             }
         }
-        revoked
+        self.tell_viewers(revoked)
     }
 }
 
@@ -568,9 +586,13 @@ mod tests {
         let checked = grants.check(&credential.token, "alice").unwrap();
         let opener = checked.opener(Track::Input, PATH);
         let mut sealer = credential.sealer(Track::Input, PATH);
+        let mut revocations = grants.revocations();
         assert!(grants.revoke(&one.id));
+        assert!(revocations.has_changed().unwrap(), "viewers are told");
+        revocations.mark_unchanged();
         assert!(!grants.revoke(&one.id), "revoked once");
         assert!(!grants.revoke("no-such-grant"));
+        assert!(!revocations.has_changed().unwrap(), "nothing to tell");
         assert_eq!(grants.live(&one.id), Err(Refusal::Revoked));
         assert_eq!(
             grants.open(&checked, &opener, Track::Input, &sealer.seal(b"k", 1)),
@@ -581,6 +603,7 @@ mod tests {
             Some(Refusal::Revoked)
         );
         assert_eq!(grants.revoke_viewer("alice"), 1, "the other of alice's");
+        assert!(revocations.has_changed().unwrap());
         assert_eq!(grants.live(&two.id), Err(Refusal::Revoked));
         assert_eq!(grants.live(&bob.id), Ok(()));
         // Another session's host never issued it, whatever its key.

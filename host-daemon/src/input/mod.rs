@@ -357,6 +357,7 @@ impl Viewer {
         };
         let mut gate = Gate::new(Limits::default());
         let mut tick = tokio::time::interval(Duration::from_micros(HEARTBEAT_US));
+        let mut revocations = grants.revocations();
         let mut events = Vec::new();
         while let Some(subscriber) = datagrams.as_mut() {
             tokio::select! {
@@ -385,18 +386,9 @@ impl Viewer {
                         self.send(std::mem::take(&mut events), Some((taken.sent_us, arrived)));
                     }
                 }
+                Ok(()) = revocations.changed() => self.check_grant(&mut standing, &mut gate, &reporting),
                 _ = tick.tick() => {
-                    // A grant that expires or is revoked while the viewer plays ends its
-                    // input there.
-                    if let Ok(Standing::Granted { checked, .. }) = standing.as_deref()
-                        && let Err(why) = grants.live(&checked.id)
-                    {
-                        tracing::info!(viewer = self.id, grant = why.as_str(), "a viewer's grant ended");
-                        standing = Err(Unauthorized::Refused(why));
-                        self.seat.admit(false);
-                        reporting.cancel();
-                        self.release(&mut gate);
-                    }
+                    self.check_grant(&mut standing, &mut gate, &reporting);
                     if gate.check_silence(clock::now_unix_us(), &mut events) && !events.is_empty() {
                         tracing::debug!(viewer = self.id, "a silent viewer's keys released");
                         self.shared.count(|s| s.released += 1);
@@ -443,6 +435,40 @@ impl Viewer {
             Auth::Granted => checked(),
             Auth::Open => Ok(checked().unwrap_or(Standing::Open)),
         }
+    }
+
+    /// A grant that expires or is revoked while the viewer plays ends its input there: what
+    /// it sent that still waits for the injector is dropped (counted), what it holds released.
+    fn check_grant(
+        &self,
+        standing: &mut Result<Arc<Standing>, Unauthorized>,
+        gate: &mut Gate,
+        reporting: &CancellationToken,
+    ) {
+        let Ok(Standing::Granted { checked, .. }) = standing.as_deref() else {
+            return;
+        };
+        let Err(why) = self.settings.grants.live(&checked.id) else {
+            return;
+        };
+        tracing::info!(
+            viewer = self.id,
+            grant = why.as_str(),
+            "a viewer's grant ended"
+        );
+        *standing = Err(Unauthorized::Refused(why));
+        self.seat.admit(false);
+        reporting.cancel();
+        let discarded = self.commands.discard(self.slot) as u64;
+        self.shared.count(|s| {
+            s.authorized -= 1;
+            let dropped = match why {
+                Refusal::Expired => &mut s.dropped.expired,
+                _ => &mut s.dropped.revoked,
+            };
+            *dropped += discarded;
+        });
+        self.release(gate);
     }
 
     fn release(&self, gate: &mut Gate) {

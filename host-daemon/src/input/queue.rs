@@ -123,6 +123,22 @@ impl Queue {
         Next::Command(viewer, command)
     }
 
+    /// Drop the batches `viewer` sent that are still waiting (its grant ended: nothing more
+    /// of it lands); its coming, going and the host's releases stay. How many were dropped.
+    pub fn discard(&self, viewer: u64) -> usize {
+        let mut state = self.lock();
+        let Some(queued) = state.viewers.get_mut(&viewer) else {
+            return 0;
+        };
+        let before = queued.len();
+        queued.retain(Command::always);
+        let discarded = before - queued.len();
+        if queued.is_empty() {
+            state.viewers.remove(&viewer);
+        }
+        discarded
+    }
+
     /// No more commands: the injector takes what is queued, then [`Next::Closed`].
     pub fn close(&self) {
         self.lock().closed = true;
@@ -170,6 +186,33 @@ mod tests {
             queue.next(Duration::ZERO),
             Next::Command(1, Command::Inject { sent_us: None, .. })
         ));
+        assert_eq!(queue.next(Duration::ZERO), Next::Idle);
+    }
+
+    #[test]
+    fn a_viewer_whose_grant_ended_has_its_waiting_input_dropped_but_not_its_releases() {
+        let queue = Queue::default();
+        assert!(queue.push(1, Command::Join));
+        assert!(queue.push(1, key(1)));
+        assert!(queue.push(2, key(2)));
+        assert!(queue.push(1, key(3)));
+        assert_eq!(queue.discard(1), 2);
+        let release = Command::Inject {
+            events: vec![],
+            sent_us: None,
+        };
+        assert!(queue.push(1, release));
+        assert_eq!(queue.next(Duration::ZERO), Next::Command(1, Command::Join));
+        assert_eq!(queue.next(Duration::ZERO), Next::Command(2, key(2)));
+        assert!(matches!(
+            queue.next(Duration::ZERO),
+            Next::Command(1, Command::Inject { sent_us: None, .. })
+        ));
+        assert_eq!(queue.next(Duration::ZERO), Next::Idle);
+        assert_eq!(queue.discard(1), 0);
+        // A viewer left with nothing waiting is gone from the turns.
+        assert!(queue.push(4, key(4)));
+        assert_eq!(queue.discard(4), 1);
         assert_eq!(queue.next(Duration::ZERO), Next::Idle);
     }
 
