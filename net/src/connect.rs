@@ -276,6 +276,10 @@ pub async fn established(
             tracing::info!(url = %shown, "connected");
             Ok(connection)
         }
+        // A refusal of the credentials may end the first dial as well as a later one.
+        Ok(Err(source)) if source.connect_error().is_some() => {
+            Err(Error::Refused { url: shown, source })
+        }
         Ok(Err(source)) => Err(Error::Connect { url: shown, source }),
         Err(_) => Err(Error::ConnectTimeout {
             url: shown,
