@@ -6,6 +6,11 @@
 //! - `screen_psnr_db_*` (Salsify's): for every source frame since the first shown, the
 //!   picture on the screen while it was the newest (the last one shown before it, when it
 //!   was skipped) against it, so a stream that skips frames pays for the ones it skipped.
+//!
+//! The pipe is read on a thread of its own into a buffer of [`BUFFERED`] pictures, so the
+//! viewer writing it never waits for the meter's work (rendering the cube's cycle at the
+//! start, a burst of skipped frames' PSNR): a viewer held up by its output would show its
+//! pictures late and report the wait as a queue on its path.
 
 use std::io::BufReader;
 
@@ -24,9 +29,21 @@ pub struct Args {
 /// PSNR above this is a picture identical to its source: counted as this.
 const MAX_DB: f64 = 99.0;
 
+/// Pictures read ahead of the meter: two seconds at 60 fps.
+const BUFFERED: usize = 120;
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut reader = y4m::Reader::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock()))?;
+    let mut reader = y4m::Reader::new(BufReader::with_capacity(1 << 20, std::io::stdin()))?;
     let header = reader.header();
+    let (pictures, received) = std::sync::mpsc::sync_channel(BUFFERED);
+    let reading = std::thread::spawn(move || -> anyhow::Result<()> {
+        loop {
+            let mut frame = reader.new_frame();
+            if !reader.read_frame(&mut frame.view_mut())? || pictures.send(frame).is_err() {
+                return Ok(());
+            }
+        }
+    });
     let format = moq_pub::source::Format {
         width: header.width,
         height: header.height,
@@ -34,11 +51,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let cycle = crate::cube_cycle(format)?;
     let skip_rows = 2 * Layout::new(format.width, format.height)?.height();
-    let (mut frame, mut on_screen) = (reader.new_frame(), reader.new_frame());
+    let mut on_screen: Option<lantern_proto::yuv::Frame> = None;
     let mut previous: Option<u32> = None;
     let (mut shown_db, mut screen_db) = (Meter::default(), Meter::default());
     let mut unstamped = 0u64;
-    while reader.read_frame(&mut frame.view_mut())? {
+    for frame in received {
         let Some(stamp) = Stamp::read(&frame.image()) else {
             unstamped += 1;
             continue;
@@ -46,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let source = |n: u32| cycle[n as usize % cycle.len()].image();
         // The source frames the previous picture stood in for, up to this one (a jump
         // beyond MAX_GAP is a new source, not frames skipped).
-        if let Some(last) = previous
+        if let (Some(last), Some(on_screen)) = (previous, &on_screen)
             && stamp.frame > last
             && stamp.frame - last <= MAX_GAP
         {
@@ -58,8 +75,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         shown_db.record(db);
         screen_db.record(db);
         previous = Some(stamp.frame);
-        std::mem::swap(&mut frame, &mut on_screen);
+        on_screen = Some(frame);
     }
+    reading
+        .join()
+        .map_err(|_| anyhow::anyhow!("the pipe's reader panicked"))??;
     println!(
         "{}",
         json!({"role": "quality", "shown": shown_db.count, "unstamped": unstamped,
