@@ -1,7 +1,7 @@
 //! Wayland client plumbing the capture and the test app share: waiting for events with a
 //! deadline, and wl_shm buffers in memfds.
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use lantern_proto::picture::PixelFormat;
@@ -137,15 +137,7 @@ impl ShmBuffer {
                 "a {width}x{height} buffer with stride {stride} cannot be made"
             )));
         }
-        // SAFETY: memfd_create returns a new descriptor we own, or -1.
-        let fd = unsafe { libc::memfd_create(c"lantern-shm".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::io("memfd_create", std::io::Error::last_os_error()));
-        }
-        // SAFETY: fd is valid and ours alone.
-        let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-        file.set_len(size as u64)
-            .map_err(|e| Error::io("sizing a shared-memory buffer", e))?;
+        let file = sealed_memfd(size as u64)?;
         // SAFETY: the memfd is ours; the compositor writes it only while a copy is pending,
         // and we read it only after the copy reported ready.
         let map = unsafe { MmapMut::map_mut(&file) }
@@ -179,9 +171,45 @@ impl ShmBuffer {
     }
 }
 
+/// A shared-memory file of `size` bytes that nobody can shrink or grow: the compositor gets
+/// a descriptor to it (and runs as the session's user), and a file truncated under our
+/// mapping would kill the daemon with SIGBUS on the next read.
+fn sealed_memfd(size: u64) -> Result<std::fs::File, Error> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create returns a new descriptor we own, or -1.
+    let fd = unsafe { libc::memfd_create(c"lantern-shm".as_ptr(), flags) };
+    if fd < 0 {
+        return Err(Error::io("memfd_create", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd is valid and ours alone.
+    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    file.set_len(size)
+        .map_err(|e| Error::io("sizing a shared-memory buffer", e))?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: F_ADD_SEALS on a descriptor we own, with an integer argument.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(Error::io("sealing a shared-memory buffer", err));
+    }
+    Ok(file)
+}
+
 impl Drop for ShmBuffer {
     fn drop(&mut self) {
         self.buffer.destroy();
         self.pool.destroy();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_buffer_we_share_cannot_be_shrunk_or_grown_by_whoever_holds_it() {
+        let file = super::sealed_memfd(4096).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 4096);
+        // The compositor holds the same file: it could try either on its descriptor.
+        assert!(file.set_len(0).is_err(), "shrunk");
+        assert!(file.set_len(8192).is_err(), "grown");
+        assert_eq!(file.metadata().unwrap().len(), 4096);
     }
 }

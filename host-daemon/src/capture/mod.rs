@@ -4,6 +4,7 @@
 mod dmabuf;
 mod pipewire;
 mod screencopy;
+mod shared;
 
 use std::sync::Mutex;
 

@@ -21,13 +21,14 @@ use moq_pub::source::{Canvas, Captured, Format, Source};
 use pipewire as pw;
 use pw::properties::properties;
 use pw::spa;
+use spa::buffer::DataType;
 use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
 use spa::param::video::{VideoFormat, VideoInfoRaw};
 use spa::pod::{Property, PropertyFlags, Value};
 use spa::utils::{Choice, ChoiceEnum, ChoiceFlags, Fraction, Rectangle, SpaTypes};
 use tokio_util::sync::CancellationToken;
 
-use super::{Meter, REPEAT_AFTER};
+use super::{Meter, REPEAT_AFTER, shared};
 use crate::Error;
 
 /// DRM_FORMAT_MOD_LINEAR: rows in memory order, readable through a mapping.
@@ -369,19 +370,40 @@ fn run(
             let Some(data) = buffer.datas_mut().first_mut() else {
                 return;
             };
-            let (offset, size) = (data.chunk().offset() as usize, data.chunk().size() as usize);
+            let (offset, size) = (data.chunk().offset(), data.chunk().size());
             let stride = data.chunk().stride().max(0) as usize;
-            let mut slot = on_process.lock();
-            let Some(bytes) = data.data().and_then(|d| d.get(offset..offset + size)) else {
-                slot.unreadable += 1;
-                return;
+            let kind = match data.type_() {
+                DataType::MemFd => shared::Kind::MemFd,
+                DataType::DmaBuf => shared::Kind::DmaBuf,
+                DataType::MemPtr => shared::Kind::MemPtr,
+                _ => {
+                    on_process.lock().unreadable += 1;
+                    return;
+                }
             };
-            if slot.fresh {
+            let raw = data.as_raw();
+            let (fd, mapoffset, maxsize) = (raw.fd, raw.mapoffset, raw.maxsize);
+            let buffer = shared::Buffer {
+                kind,
+                fd: fd.try_into().unwrap_or(-1),
+                mapoffset: mapoffset.into(),
+                maxsize: maxsize.into(),
+                mapped: data.data().map(|d| &*d),
+            };
+            let mut slot = on_process.lock();
+            let fresh = slot.fresh;
+            let picture = &mut slot.picture;
+            if let Err(why) = buffer.copy(offset.into(), size.into(), &mut picture.bytes) {
+                tracing::debug!(?why, "a PipeWire buffer not read");
+                slot.unreadable += 1;
+                slot.fresh = false;
+                return;
+            }
+            if fresh {
                 slot.replaced += 1;
             }
             let picture = &mut slot.picture;
-            picture.bytes.clear();
-            picture.bytes.extend_from_slice(bytes);
+            let size = size as usize;
             picture.pixels = negotiated.pixels;
             (picture.width, picture.height) = (negotiated.width, negotiated.height);
             picture.stride = if stride > 0 {
@@ -439,7 +461,6 @@ fn negotiate(param: &spa::pod::Pod) -> Option<Negotiated> {
 
 /// Ask for DMA-BUF buffers when the format carries a modifier, shared memory otherwise.
 fn request_buffers(stream: &pw::stream::Stream, dmabuf: bool) -> Result<(), lantern_media::Error> {
-    use spa::buffer::DataType;
     let kinds: i32 = if dmabuf {
         1 << DataType::DmaBuf.as_raw()
     } else {
