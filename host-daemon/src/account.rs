@@ -200,6 +200,9 @@ impl Claim {
 /// The session's private XDG_RUNTIME_DIR (mode 0700, owned by the session's account), where
 /// the compositor's and PipeWire's sockets live. Removed when dropped.
 pub struct RuntimeDir {
+    /// The session's cgroup, when the daemon can make one: killed (everything the session
+    /// started) before the directory goes.
+    cgroup: Option<crate::cgroup::Cgroup>,
     dir: tempfile::TempDir,
 }
 
@@ -220,11 +223,19 @@ impl RuntimeDir {
         if let Some(account) = account {
             account.chown(dir.path())?;
         }
-        Ok(Self { dir })
+        Ok(Self {
+            cgroup: crate::cgroup::Cgroup::create(name),
+            dir,
+        })
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The cgroup the session's processes run in, if it has one.
+    pub fn cgroup(&self) -> Option<&crate::cgroup::Cgroup> {
+        self.cgroup.as_ref()
     }
 
     /// A file the session's account owns in it, with `text` (made as [`crate::files`]

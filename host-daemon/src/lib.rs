@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod capture;
+pub mod cgroup;
 pub mod compositor;
 mod error;
 pub mod files;

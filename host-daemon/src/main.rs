@@ -280,6 +280,9 @@ async fn main() -> ExitCode {
     if let Err(err) = cli::raise_fd_limit() {
         tracing::warn!(%err, "cannot raise the open-file limit: serving many viewers may run out");
     }
+    if matches!(command, Command::Run(_) | Command::Serve(_)) {
+        host_daemon::cgroup::sweep();
+    }
     match command {
         Command::Run(args) => match run(*args, shutdown.token()).await {
             // The app ended the session: its status is ours.

@@ -32,6 +32,8 @@ pub struct Spec<'a> {
     /// The signal the child gets when the daemon dies: SIGTERM for a process that cleans up
     /// its own children (a compositor), SIGKILL otherwise.
     pub death_signal: i32,
+    /// The session's cgroup, which the child enters before it runs (see [`crate::cgroup`]).
+    pub cgroup: Option<&'a crate::cgroup::Cgroup>,
 }
 
 /// A running child.
@@ -156,10 +158,15 @@ impl Child {
         let parent = std::process::id() as i32;
         let signal = spec.death_signal;
         let files = child_file_limit();
-        // SAFETY: only async-signal-safe calls (setrlimit, prctl, getppid, _exit) between fork
-        // and exec. They run after std's setuid, which would otherwise clear the death signal.
+        let cgroup = spec.cgroup.map(crate::cgroup::Cgroup::procs_fd);
+        // SAFETY: only async-signal-safe calls (write, setrlimit, prctl, getppid, _exit)
+        // between fork and exec. They run after std's setuid, which would otherwise clear the
+        // death signal.
         unsafe {
             command.pre_exec(move || {
+                if let Some(procs) = cgroup {
+                    crate::cgroup::enter(procs)?;
+                }
                 if let Some(files) = &files
                     && libc::setrlimit(libc::RLIMIT_NOFILE, files) != 0
                 {
@@ -351,6 +358,7 @@ mod tests {
             account: None,
             log: dir.path().join("log"),
             death_signal: libc::SIGKILL,
+            cgroup: None,
         })
         .unwrap();
         let pid_file = dir.path().join("pid");

@@ -164,6 +164,7 @@ pub async fn run(
             account: account.as_ref(),
             log: dir.path().join("app.log"),
             death_signal: libc::SIGKILL,
+            cgroup: dir.cgroup(),
         })?;
         let _ = events.send(Event::Started {
             compositor: compositor.name(),
@@ -230,6 +231,7 @@ impl Parts {
             log: dir.path().join(format!("{}.log", compositor.name())),
             // A compositor stops its own helpers (XWayland) when it ends.
             death_signal: libc::SIGTERM,
+            cgroup: dir.cgroup(),
         })?);
         let deadline = Instant::now() + config.timeout;
         loop {

@@ -74,6 +74,7 @@ impl Sound {
                 account,
                 log: dir.path().join(format!("{name}.log")),
                 death_signal: libc::SIGKILL,
+                cgroup: dir.cgroup(),
             })?;
             sound.children.push(child);
             // WirePlumber needs the bus, and PipeWire's socket, before it starts.

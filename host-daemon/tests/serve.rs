@@ -421,25 +421,14 @@ fn nothing_a_session_left_behind_outlives_it() {
     else {
         return;
     };
-    // A sleep of its own length, to be found by it.
     let marker = (40_000 + free_port()).to_string();
-    let script = format!("setsid sleep {marker} & exec sleep 600");
+    let script = leaving_script(&marker);
     let addr = format!("127.0.0.1:{}", free_port());
     let created = daemon.ok(&[
         "create", "left", "--listen", &addr, "--", "/bin/sh", "-c", &script,
     ]);
     let app = created["app_pid"].as_i64().unwrap();
-    let find = || {
-        let wanted = format!("sleep\0{marker}\0");
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i64>().ok())
-            .find(|pid| {
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                cmdline == wanted.as_bytes() && !stat.contains(") Z ")
-            })
-    };
+    let find = || left_behind(&marker);
     wait_for("the process the app left", LONG, || find().is_some());
     let left = find().unwrap();
     let group = |pid: i64| {

@@ -325,6 +325,51 @@ fn nothing_survives_the_daemon() {
     }
 }
 
+/// A `run` session (whose account, `lantern`, may be shared, so it cannot be swept by
+/// account) whose app leaves a process outside its process group: the session's cgroup takes
+/// it when the session ends, and when the daemon was SIGKILLed, the next daemon to start
+/// sweeps the group it left. Where the daemon can make no cgroup (not root, no cgroup v2),
+/// skipped.
+#[test]
+fn what_a_run_session_left_behind_goes_with_its_cgroup() {
+    if host_daemon::cgroup::Cgroup::create("probe").is_none() {
+        eprintln!("skipped: no cgroup v2 this test may write");
+        return;
+    }
+    for (name, signal) in [("cg-term", "-TERM"), ("cg-kill", "-KILL")] {
+        let marker = (40_000 + free_port()).to_string();
+        let script = leaving_script(&marker);
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut daemon = host(
+            &["--listen", &addr, "--name", name],
+            &["/bin/sh", "-c", &script],
+        );
+        wait_for_server(&mut daemon, &addr);
+        wait_for("the process the app left", LONG, || {
+            left_behind(&marker).is_some()
+        });
+        let pid = daemon.0.id().to_string();
+        std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        daemon.finish(LONG);
+        if signal == "-KILL" {
+            // Nothing of the daemon ran to clean up: the group and the process are there
+            // until a daemon starts.
+            assert!(left_behind(&marker).is_some(), "killed without its daemon");
+            let next = host(
+                &["--listen", "127.0.0.1:1", "--name", "cg-next"],
+                &["/bin/true"],
+            );
+            next.finish(LONG);
+        }
+        wait_for("the left process to go with its session", LONG, || {
+            left_behind(&marker).is_none()
+        });
+    }
+}
+
 /// A Wayland app we did not write (weston-flower, whose still picture also exercises the
 /// repeats of an unchanged screen) reaches the viewer as a picture that is not blank.
 #[test]

@@ -58,6 +58,25 @@ pub fn app_bin() -> String {
 
 /// Processes still running with this session's private directory in their environment
 /// (`XDG_RUNTIME_DIR=/tmp/lantern-NAME-…`): the compositor, the app, the sound server.
+/// A shell script for an app that leaves a process outside its process group (`setsid`): a
+/// sleep of a length of its own, `marker`, to be found by [`left_behind`].
+pub fn leaving_script(marker: &str) -> String {
+    format!("setsid sleep {marker} >/dev/null 2>&1 & exec sleep 600")
+}
+
+/// The live (not zombie) `sleep MARKER` a [`leaving_script`] left, if any.
+pub fn left_behind(marker: &str) -> Option<i64> {
+    let wanted = format!("sleep\0{marker}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            cmdline == wanted.as_bytes() && !stat.contains(") Z ")
+        })
+}
+
 pub fn leftovers(name: &str) -> Vec<String> {
     let needle = format!("/lantern-{name}-");
     let mut found = Vec::new();
