@@ -65,6 +65,9 @@ impl Cgroup {
                 .write(true)
                 .open(path.join("cgroup.procs"))
         });
+        // A process must be able to enter it (a host may refuse moves across its hierarchy):
+        // a session whose children could not start would be worse than one without a group.
+        let made = made.and_then(|procs| probe(procs.as_raw_fd()).map(|()| procs));
         match made {
             Ok(procs) => Some(Self { path, procs }),
             Err(err) => {
@@ -106,6 +109,22 @@ pub fn enter(procs_fd: RawFd) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Start `/bin/true` in the group whose `cgroup.procs` is `procs_fd`, as a child will enter it.
+fn probe(procs_fd: RawFd) -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("/bin/true");
+    command
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: enter() is one write between fork and exec.
+    unsafe {
+        command.pre_exec(move || enter(procs_fd));
+    }
+    command.status().map(drop)
 }
 
 /// Kill and remove the groups a daemon that is no longer running left behind (it was
