@@ -86,11 +86,6 @@ impl Cgroup {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// Kill every process in the group.
-    pub fn kill(&self) {
-        kill(&self.path);
-    }
 }
 
 impl Drop for Cgroup {

@@ -391,15 +391,14 @@ fn run(
                 mapped: data.data().map(|d| &*d),
             };
             let mut slot = on_process.lock();
-            let fresh = slot.fresh;
-            let picture = &mut slot.picture;
-            if let Err(why) = buffer.copy(offset.into(), size.into(), &mut picture.bytes) {
+            if let Err(why) = buffer.copy(offset.into(), size.into(), &mut slot.picture.bytes) {
+                // The slot's picture is overwritten: nothing fresh is left in it.
                 tracing::debug!(?why, "a PipeWire buffer not read");
                 slot.unreadable += 1;
                 slot.fresh = false;
                 return;
             }
-            if fresh {
+            if slot.fresh {
                 slot.replaced += 1;
             }
             let picture = &mut slot.picture;
