@@ -40,6 +40,9 @@ pub enum Error {
         #[source]
         source: ffmpeg_next::Error,
     },
+    /// SVT-AV1 refused a call; its error code (EbErrorType) is all it says.
+    #[error("SVT-AV1 {what} failed (error {code:#x})")]
+    SvtAv1 { what: String, code: i32 },
     #[error("opus {what}")]
     Opus {
         what: &'static str,

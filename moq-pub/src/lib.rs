@@ -63,7 +63,7 @@ pub struct Options {
     pub name: String,
     pub target: Target,
     /// Encoder flags; unset bitrate and GOP follow the source's format.
-    pub h264: encode::H264Args,
+    pub video: encode::VideoArgs,
     /// Fixed or adaptive bitrate, and its bounds.
     pub rate: rate::RateArgs,
     /// Where the viewers' feedback that counts is put (see [`rate`]); `None`: no viewer's
@@ -116,7 +116,14 @@ pub async fn publish(
         None => None,
     };
     let format = video.format();
-    let mut settings = options.h264.settings(format);
+    let mut settings = options.video.settings(format)?;
+    if options.rtp.is_some() && settings.codec() != encode::Codec::H264 {
+        return Err(Error::Config(format!(
+            "--rtp carries H.264 only: this FFmpeg (5.1) has no RTP packetizer for {} \
+             (publish {0} to a relay or with --listen, or use --codec h264)",
+            settings.codec().name()
+        )));
+    }
     if options.rtp.is_some() {
         // Each slice whole in one RTP packet: receivers can decode as packets land.
         settings.slice_max_bytes = Some(rtp::PAYLOAD_BYTES);
@@ -126,7 +133,7 @@ pub async fn publish(
         .rate
         .config(
             &settings,
-            encode::H264Settings::default_bitrate_kbps(format),
+            encode::VideoSettings::default_bitrate_kbps(format),
         )
         .map(lantern_proto::rate::RateControl::new);
     let (video_rtp, audio_rtp) = match &options.rtp {
@@ -145,7 +152,7 @@ pub async fn publish(
                 &origin,
                 &options.name,
                 format,
-                settings.bitrate_kbps,
+                &settings,
                 audio.as_ref().map(|(_, encoder)| encoder.head()),
             )?;
             (Some(broadcast), Some(video), audio)
@@ -168,6 +175,8 @@ pub async fn publish(
         width = format.width,
         height = format.height,
         fps = format.fps,
+        codec = settings.codec().name(),
+        encoder = settings.backend.name(),
         kbps = settings.bitrate_kbps,
         adaptive = control.is_some(),
         gop = settings.gop,

@@ -3,13 +3,13 @@ use lantern_net::{ConnectArgs, cli};
 use moq_pub::{
     Event, Options, Target,
     audio::{AudioArgs, AudioSpec},
-    encode::H264Args,
+    encode::VideoArgs,
     source::{Format, SourceSpec, SyncEpoch},
 };
 use serde_json::json;
 
 /// Publish live video and sound over Media over QUIC: the rendered test cube or any y4m
-/// stream, encoded to H.264, with Opus audio from PipeWire or a test tone, sent as a hang
+/// stream, encoded to H.264 or AV1, with Opus audio from PipeWire or a test tone, sent as a hang
 /// broadcast to a MoQ relay (--url) or straight to subscribers (--listen), and/or as plain
 /// RTP with an SDP for players that do not speak MoQ (--rtp).
 ///
@@ -54,7 +54,7 @@ struct Args {
     fps: f64,
 
     #[command(flatten)]
-    h264: H264Args,
+    video: VideoArgs,
 
     #[command(flatten)]
     rate: moq_pub::rate::RateArgs,
@@ -113,6 +113,8 @@ enum FeedbackFrom {
 // runtime thread spares the cross-thread wake-ups of each frame handed to MoQ.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
+    // SAFETY: the first thing main does; a current-thread runtime has started no thread.
+    unsafe { cli::quiet_svt_log() };
     cli::init_logging("error,moq_tokio=warn,moq_pub=info");
     let args = Args::parse();
     let shutdown = cli::Shutdown::install();
@@ -209,7 +211,7 @@ async fn run(
             None if args.connect.url.is_empty() && args.rtp.is_some() => Target::RtpOnly,
             None => Target::Relay(args.connect),
         },
-        h264: args.h264,
+        video: args.video,
         rate: args.rate,
         feedback,
         frames: args.frames,

@@ -7,13 +7,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
 use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 use tokio_util::sync::CancellationToken;
 
-use crate::encode::{Encoder, H264Settings};
+use crate::encode::{Encoder, VideoSettings};
 use crate::outlet::Outlet;
 use crate::publish::VideoTrack;
 use crate::rate::{Feedback, RateStats};
@@ -53,19 +53,33 @@ impl<T> Mailbox<T> {
         self.ready.notify_one();
     }
 
-    fn take(&self) -> Option<T> {
+    /// The next value; `Err(true)` once closed and drained, `Err(false)` when `within`
+    /// passed with none.
+    fn take(&self, within: Option<Duration>) -> Result<T, bool> {
+        let deadline = within.map(|within| Instant::now() + within);
         let mut slot = self.lock();
         loop {
             if let Some(value) = slot.0.take() {
-                return Some(value);
+                return Ok(value);
             }
             if slot.1 {
-                return None;
+                return Err(true);
             }
-            slot = self
-                .ready
-                .wait(slot)
-                .unwrap_or_else(PoisonError::into_inner);
+            slot = match deadline {
+                None => self
+                    .ready
+                    .wait(slot)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        return Err(false);
+                    };
+                    self.ready
+                        .wait_timeout(slot, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
 }
@@ -92,7 +106,7 @@ type Slot = (ffmpeg::frame::Video, Captured);
 /// `cancel` fires. Blocks: call it from a blocking thread.
 pub(crate) fn run(
     mut source: Box<dyn Source>,
-    settings: &H264Settings,
+    settings: &VideoSettings,
     mut video: Outlet<VideoTrack>,
     mut options: Options,
     cancel: CancellationToken,
@@ -120,7 +134,27 @@ pub(crate) fn run(
 
     let mut report = Report::new(counters.clone(), events);
     let mut result = Ok(());
-    while let Some((mut frame, captured)) = mailbox.take() {
+    // An encoder that holds a picture back (SVT-AV1) gets it out by a repeat when the source
+    // sends nothing new for a frame and a half (a still screen after one change).
+    let frame_us = (1e6 / format.fps.max(1.0)) as u64;
+    let nudge = Duration::from_micros(frame_us * 3 / 2);
+    loop {
+        let (mut frame, captured) = match mailbox.take(encoder.holding().then_some(nudge)) {
+            Ok(slot) => slot,
+            Err(true) => break,
+            Err(false) => {
+                let outcome = encoder.repeat(frame_us, |packet| {
+                    report.bytes += packet.data.len() as u64;
+                    video.write(packet.data, packet.pts_us, |track| track.write(&packet))
+                });
+                if let Err(err) = outcome {
+                    cancel.cancel();
+                    result = Err(err);
+                    break;
+                }
+                continue;
+            }
+        };
         let started = Instant::now();
         let mut keyframe = false;
         if let Some((control, feedback)) = &mut rate {
@@ -303,8 +337,16 @@ mod tests {
         assert_eq!(mailbox.put(1), None);
         assert_eq!(mailbox.put(2), Some(1));
         mailbox.close();
-        assert_eq!(mailbox.take(), Some(2));
-        assert_eq!(mailbox.take(), None);
+        assert_eq!(mailbox.take(None), Ok(2));
+        assert_eq!(mailbox.take(None), Err(true));
+    }
+
+    #[test]
+    fn mailbox_says_when_nothing_came_in_time() {
+        let mailbox = Mailbox::<u32>::new();
+        assert_eq!(mailbox.take(Some(Duration::ZERO)), Err(false));
+        mailbox.put(3);
+        assert_eq!(mailbox.take(Some(Duration::ZERO)), Ok(3));
     }
 
     #[test]
@@ -312,9 +354,9 @@ mod tests {
         let mailbox = Arc::new(Mailbox::new());
         let taker = {
             let mailbox = mailbox.clone();
-            std::thread::spawn(move || mailbox.take())
+            std::thread::spawn(move || mailbox.take(None))
         };
         mailbox.put(7);
-        assert_eq!(taker.join().unwrap(), Some(7));
+        assert_eq!(taker.join().unwrap(), Ok(7));
     }
 }

@@ -1,12 +1,13 @@
-//! The hang broadcast: `catalog.json`, one H.264 (avc3, legacy container) video track with
-//! one group per GOP, and optionally one Opus audio track with one group per packet. Every
+//! The hang broadcast: `catalog.json`, one video track (H.264 as avc3, Annex-B with in-band
+//! parameter sets; or AV1 as av01, OBUs with the sequence header on keyframes; the legacy
+//! container) with one group per GOP, and optionally one Opus audio track with one group per packet. Every
 //! frame's PTS is on the broadcast clock that the catalog maps to wall time, so PTS is the
 //! capture time for any hang subscriber, and audio and video share it.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::Error;
-use crate::encode::Packet;
+use crate::encode::{Codec, Packet, VideoSettings};
 use crate::source::Format;
 
 /// The tracks' names in the catalog.
@@ -55,7 +56,7 @@ impl Broadcast {
         origin: &moq_net::origin::Producer,
         name: &str,
         format: Format,
-        bitrate_kbps: u32,
+        settings: &VideoSettings,
         opus_head: Option<Vec<u8>>,
     ) -> Result<(Self, VideoTrack, Option<AudioTrack>), Error> {
         let (now, wall) = (Instant::now(), SystemTime::now());
@@ -76,14 +77,15 @@ impl Broadcast {
         )
         .map_err(|e| Error::publish("catalog", e))?;
 
-        let mut init = moq_mux::import::VideoInit::new(
-            moq_mux::import::VideoFormat::Avc3,
-            bytes::Bytes::new(),
-        );
+        let video_format = match settings.codec() {
+            Codec::H264 => moq_mux::import::VideoFormat::Avc3,
+            Codec::Av1 => moq_mux::import::VideoFormat::Av01,
+        };
+        let mut init = moq_mux::import::VideoInit::new(video_format, bytes::Bytes::new());
         init.hint.coded_width = Some(format.width);
         init.hint.coded_height = Some(format.height);
         init.hint.framerate = Some(format.fps);
-        init.hint.bitrate = Some(bitrate_kbps as u64 * 1000);
+        init.hint.bitrate = Some(u64::from(settings.bitrate_kbps) * 1000);
         init.hint.optimize_for_latency = Some(true);
         let request = broadcast
             .reserve_track(VIDEO_TRACK)

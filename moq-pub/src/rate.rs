@@ -15,7 +15,7 @@ use lantern_proto::rate::{Config, RateControl};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::encode::{H264Settings, MIN_KBPS};
+use crate::encode::{MIN_KBPS, VideoSettings};
 
 /// How the bitrate is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -58,7 +58,7 @@ impl Default for RateArgs {
 
 impl RateArgs {
     /// The controller's bounds for `settings` (whose bitrate is the start), or None when fixed.
-    pub fn config(&self, settings: &H264Settings, default_kbps: u32) -> Option<Config> {
+    pub fn config(&self, settings: &VideoSettings, default_kbps: u32) -> Option<Config> {
         if self.bitrate_mode == Mode::Fixed {
             return None;
         }
@@ -300,7 +300,8 @@ mod tests {
 
     #[test]
     fn fixed_mode_has_no_controller_and_adaptive_bounds_hold_the_start() {
-        let settings = |kbps| H264Settings {
+        let settings = |kbps| VideoSettings {
+            backend: crate::encode::Backend::X264,
             bitrate_kbps: kbps,
             gop: 60,
             preset: "ultrafast".into(),

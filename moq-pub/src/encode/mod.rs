@@ -1,0 +1,444 @@
+//! Video encoding: H.264 with libx264 (through ffmpeg-next) or AV1 with SVT-AV1 (driven
+//! directly, see [`svtav1`]), both tuned for latency: no B-frames, no lookahead, one frame in
+//! and its packet out before the next, parameter sets / sequence headers repeated on every
+//! keyframe so a late joiner can start at any group, timestamps in µs of capture time.
+//!
+//! The bitrate can change between frames and a keyframe can be asked for on any frame; how
+//! soon a new bitrate shows depends on the encoder (see [`Encoder::set_bitrate`]).
+
+mod svtav1;
+mod x264;
+
+use ffmpeg_next as ffmpeg;
+
+use crate::Error;
+use crate::source::Format;
+
+/// The video codec a broadcast carries (`--codec`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// H.264: every browser and player decodes it; the cheapest to encode here.
+    H264,
+    /// AV1: fewer bytes for the same picture, more CPU to encode.
+    Av1,
+}
+
+impl Codec {
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "h264",
+            Codec::Av1 => "av1",
+        }
+    }
+}
+
+/// Which encoder makes the codec (`--encoder`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EncoderChoice {
+    /// The codec's software encoder.
+    Auto,
+    /// libx264 (H.264).
+    X264,
+    /// SVT-AV1 (AV1).
+    Svtav1,
+}
+
+/// The encoder a stream is made with, once `auto` is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    X264,
+    SvtAv1,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::X264 => "x264",
+            Backend::SvtAv1 => "svtav1",
+        }
+    }
+
+    pub fn codec(self) -> Codec {
+        match self {
+            Backend::X264 => Codec::H264,
+            Backend::SvtAv1 => Codec::Av1,
+        }
+    }
+
+    /// The preset when none is given: the fastest that keeps the picture clean.
+    fn default_preset(self, format: Format) -> String {
+        match self {
+            Backend::X264 => "ultrafast".into(),
+            Backend::SvtAv1 => svtav1::default_preset(format).to_string(),
+        }
+    }
+}
+
+/// Encoder settings (`--codec`, `--encoder`, `--bitrate`, `--gop`, `--preset`, `--tune`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VideoSettings {
+    pub backend: Backend,
+    /// Target bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// Frames per group of pictures: one keyframe, and one MoQ group, every `gop` frames.
+    pub gop: u32,
+    /// The encoder's preset: x264's names (ultrafast … placebo), SVT-AV1's numbers (0 … 13).
+    pub preset: String,
+    /// x264 tune (zerolatency keeps the encoder from holding frames back); unused by AV1.
+    pub tune: String,
+    /// Cut pictures into slices of at most this many bytes (set for RTP, so that each slice
+    /// travels whole in one packet); H.264 only.
+    pub slice_max_bytes: Option<u32>,
+}
+
+/// The encoder flags, shared by moq-pub, host-daemon and the benchmark's bare-encode floor so
+/// all encode with exactly the same settings.
+#[derive(clap::Args, Clone, Debug)]
+pub struct VideoArgs {
+    /// Video codec: h264 (cheapest, plays everywhere) or av1 (fewer bytes, more CPU).
+    #[arg(long, value_enum, default_value = "h264")]
+    pub codec: Codec,
+
+    /// Encoder: auto picks the codec's software encoder (x264 for h264, svtav1 for av1).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub encoder: EncoderChoice,
+
+    /// Video bitrate in kbit/s [default: 0.08 bit per pixel per frame, 4424 at 720p60].
+    #[arg(long)]
+    pub bitrate: Option<u32>,
+
+    /// Frames between keyframes; each keyframe starts a MoQ group [default: one second].
+    #[arg(long)]
+    pub gop: Option<u32>,
+
+    /// Encoder preset: x264's names (ultrafast … veryslow), SVT-AV1's numbers (13 fastest …
+    /// 0) [default: ultrafast; SVT-AV1 10 up to 720p60, 12 above].
+    #[arg(long)]
+    pub preset: Option<String>,
+
+    /// x264 tune; zerolatency keeps every frame from being held back.
+    #[arg(long, default_value = "zerolatency")]
+    pub tune: String,
+}
+
+/// The flags' own defaults, for callers that build the settings in code.
+impl Default for VideoArgs {
+    fn default() -> Self {
+        Self {
+            codec: Codec::H264,
+            encoder: EncoderChoice::Auto,
+            bitrate: None,
+            gop: None,
+            preset: None,
+            tune: "zerolatency".into(),
+        }
+    }
+}
+
+impl VideoArgs {
+    /// The settings for a source of `format`, defaults filled in; a codec and an encoder
+    /// that do not go together are refused.
+    pub fn settings(&self, format: Format) -> Result<VideoSettings, Error> {
+        let backend = match (self.codec, self.encoder) {
+            (Codec::H264, EncoderChoice::Auto | EncoderChoice::X264) => Backend::X264,
+            (Codec::Av1, EncoderChoice::Auto | EncoderChoice::Svtav1) => Backend::SvtAv1,
+            (codec, EncoderChoice::X264) | (codec, EncoderChoice::Svtav1) => {
+                return Err(Error::Config(format!(
+                    "--encoder {} does not make {} (use --encoder auto)",
+                    match self.encoder {
+                        EncoderChoice::X264 => "x264",
+                        _ => "svtav1",
+                    },
+                    codec.name()
+                )));
+            }
+        };
+        Ok(VideoSettings {
+            backend,
+            bitrate_kbps: self
+                .bitrate
+                .unwrap_or_else(|| VideoSettings::default_bitrate_kbps(format)),
+            gop: self.gop.unwrap_or(format.fps.round().max(1.0) as u32),
+            preset: self
+                .preset
+                .clone()
+                .unwrap_or_else(|| backend.default_preset(format)),
+            tune: self.tune.clone(),
+            slice_max_bytes: None,
+        })
+    }
+}
+
+impl VideoSettings {
+    /// A bitrate that keeps the cube and the stamp clean: 0.08 bit per pixel per frame
+    /// (about 4.4 Mbit/s at 720p60).
+    pub fn default_bitrate_kbps(format: Format) -> u32 {
+        ((format.width as f64 * format.height as f64 * format.fps * 0.08) / 1000.0).round() as u32
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.backend.codec()
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.gop == 0 {
+            return Err(Error::Config("--gop must be at least 1".into()));
+        }
+        if self.bitrate_kbps < MIN_KBPS {
+            return Err(Error::Config(format!(
+                "--bitrate {} kbit/s is too low (at least {MIN_KBPS})",
+                self.bitrate_kbps
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One encoded access unit: H.264 Annex-B with parameter sets in band on keyframes, or an AV1
+/// temporal unit (low-overhead OBUs, a sequence header on keyframes).
+pub struct Packet<'a> {
+    pub data: &'a [u8],
+    /// Capture time of the frame, µs since the UNIX epoch.
+    pub pts_us: u64,
+    pub keyframe: bool,
+}
+
+/// How many frames' worth of bits the rate control's buffer holds: small, so no frame (even a
+/// keyframe) takes long to cross a path running at the bitrate. Six starved the frames after
+/// each keyframe at a few hundred kbit/s (the stamp no longer read in 720p at 300 kbit/s);
+/// twelve holds.
+pub const VBV_FRAMES: f64 = 12.0;
+
+/// The lowest bitrate the encoder is ever set to, kbit/s.
+pub const MIN_KBPS: u32 = 50;
+
+/// A video encoder of either codec.
+pub enum Encoder {
+    X264(x264::Encoder),
+    SvtAv1(svtav1::Encoder),
+}
+
+impl Encoder {
+    pub fn new(format: Format, settings: &VideoSettings) -> Result<Self, Error> {
+        settings.check()?;
+        Ok(match settings.backend {
+            Backend::X264 => Encoder::X264(x264::Encoder::new(format, settings)?),
+            Backend::SvtAv1 => Encoder::SvtAv1(svtav1::Encoder::new(format, settings)?),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Encoder::X264(_) => Backend::X264,
+            Encoder::SvtAv1(_) => Backend::SvtAv1,
+        }
+    }
+
+    /// The bitrate asked for last, kbit/s.
+    pub fn bitrate_kbps(&self) -> u32 {
+        match self {
+            Encoder::X264(e) => e.bitrate_kbps(),
+            Encoder::SvtAv1(e) => e.bitrate_kbps(),
+        }
+    }
+
+    /// Change the bitrate; at least [`MIN_KBPS`]. x264 takes it from the next frame; SVT-AV1
+    /// (whose rate cannot change while it runs) from the next keyframe, or at once when the
+    /// rate falls by half or more.
+    pub fn set_bitrate(&mut self, kbps: u32) {
+        let kbps = kbps.max(MIN_KBPS);
+        match self {
+            Encoder::X264(e) => e.set_bitrate(kbps),
+            Encoder::SvtAv1(e) => e.set_bitrate(kbps),
+        }
+    }
+
+    /// Encode one I420 frame (FFmpeg's own, from [`lantern_media::ffmpeg::i420_frame`], so
+    /// it is handed over without a copy) and give `sink` the packets ready: x264's of this
+    /// frame, SVT-AV1's of the frame before (see [`Encoder::holding`]). When this returns,
+    /// `frame` may be filled again; it may be another frame than the one handed in (an
+    /// encoder that keeps the last picture hands back the one it kept before, or an empty
+    /// frame), so check it with [`lantern_media::ffmpeg::is_writable`].
+    ///
+    /// With `keyframe`, the frame is coded as a keyframe (a new group for viewers).
+    pub fn encode(
+        &mut self,
+        frame: &mut ffmpeg::frame::Video,
+        pts_us: u64,
+        keyframe: bool,
+        sink: impl FnMut(Packet) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self {
+            Encoder::X264(e) => e.encode(frame, pts_us, keyframe, sink),
+            Encoder::SvtAv1(e) => e.encode(frame, pts_us, keyframe, sink),
+        }
+    }
+
+    /// Whether the encoder holds a new picture back until the next one comes (SVT-AV1 does,
+    /// one); then [`Encoder::repeat`] lets it out when no new picture comes in time.
+    pub fn holding(&self) -> bool {
+        match self {
+            Encoder::X264(_) => false,
+            Encoder::SvtAv1(e) => e.holding(),
+        }
+    }
+
+    /// Send the last picture again, `after_us` after it, giving the packets that lets out.
+    pub fn repeat(
+        &mut self,
+        after_us: u64,
+        sink: impl FnMut(Packet) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self {
+            Encoder::X264(_) => Ok(()),
+            Encoder::SvtAv1(e) => e.repeat(after_us, sink),
+        }
+    }
+
+    /// Flush the encoder at the end of the stream.
+    pub fn finish(&mut self, sink: impl FnMut(Packet) -> Result<(), Error>) -> Result<(), Error> {
+        match self {
+            Encoder::X264(e) => e.finish(sink),
+            Encoder::SvtAv1(e) => e.finish(sink),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::source::Cube;
+
+    pub const FORMAT: Format = Format {
+        width: 640,
+        height: 360,
+        fps: 30.0,
+    };
+
+    /// One packet: the number of the frame it carries, its size, whether it is a keyframe.
+    pub type Out = (u32, usize, bool);
+
+    const FRAME_US: u64 = 33_333;
+
+    /// Encode frames `frames` of the cube (a keyframe asked for at `keyframe_at`), giving each
+    /// packet that came out. No encoder holds more than one frame back.
+    pub fn encode(
+        encoder: &mut Encoder,
+        cube: &Cube,
+        frames: std::ops::Range<u32>,
+        keyframe_at: Option<u32>,
+    ) -> Vec<Out> {
+        let mut out = Vec::new();
+        let mut frame = lantern_media::ffmpeg::i420_frame(FORMAT.width, FORMAT.height);
+        let start = frames.start;
+        for n in frames {
+            if !lantern_media::ffmpeg::is_writable(&frame) {
+                frame = lantern_media::ffmpeg::i420_frame(FORMAT.width, FORMAT.height);
+            }
+            cube.render(n, &mut lantern_media::ffmpeg::i420_mut(&mut frame).unwrap())
+                .unwrap();
+            let pts = u64::from(n) * FRAME_US;
+            encoder
+                .encode(&mut frame, pts, keyframe_at == Some(n), collect(&mut out))
+                .unwrap();
+            let last = out.last().map(|(f, _, _)| *f);
+            assert!(
+                last.map_or(n == start, |f| f + 1 >= n),
+                "after frame {n} the last packet out is of frame {last:?}"
+            );
+        }
+        out
+    }
+
+    /// What the encoder still holds.
+    pub fn finish(encoder: &mut Encoder) -> Vec<Out> {
+        let mut out = Vec::new();
+        encoder.finish(collect(&mut out)).unwrap();
+        out
+    }
+
+    fn collect(out: &mut Vec<Out>) -> impl FnMut(Packet) -> Result<(), Error> + '_ {
+        |p| {
+            out.push(((p.pts_us / FRAME_US) as u32, p.data.len(), p.keyframe));
+            Ok(())
+        }
+    }
+
+    pub fn keyframes(packets: &[Out]) -> Vec<u32> {
+        packets.iter().filter(|p| p.2).map(|p| p.0).collect()
+    }
+
+    /// The mean size of the packets of frames in `range`.
+    pub fn mean(packets: &[Out], range: std::ops::Range<u32>) -> f64 {
+        let sizes: Vec<f64> = packets
+            .iter()
+            .filter(|p| range.contains(&p.0))
+            .map(|p| p.1 as f64)
+            .collect();
+        sizes.iter().sum::<f64>() / sizes.len() as f64
+    }
+
+    pub fn settings(backend: Backend, kbps: u32) -> VideoSettings {
+        let args = VideoArgs {
+            codec: backend.codec(),
+            bitrate: Some(kbps),
+            gop: Some(300),
+            ..VideoArgs::default()
+        };
+        args.settings(FORMAT).unwrap()
+    }
+
+    #[test]
+    fn a_codec_and_an_encoder_that_do_not_match_are_refused_in_one_line() {
+        let args = VideoArgs {
+            codec: Codec::Av1,
+            encoder: EncoderChoice::X264,
+            ..VideoArgs::default()
+        };
+        let err = args.settings(FORMAT).unwrap_err().to_string();
+        assert_eq!(err, "--encoder x264 does not make av1 (use --encoder auto)");
+        let auto = VideoArgs {
+            codec: Codec::Av1,
+            ..VideoArgs::default()
+        };
+        let settings = auto.settings(FORMAT).unwrap();
+        assert_eq!(settings.backend, Backend::SvtAv1);
+        assert_eq!(settings.preset, "10");
+    }
+
+    #[test]
+    fn the_bitrate_never_goes_below_the_floor() {
+        for backend in [Backend::X264, Backend::SvtAv1] {
+            let mut encoder = Encoder::new(FORMAT, &settings(backend, 1000)).unwrap();
+            encoder.set_bitrate(1);
+            assert_eq!(encoder.bitrate_kbps(), MIN_KBPS, "{backend:?}");
+        }
+    }
+
+    #[test]
+    fn a_keyframe_comes_when_asked_for_and_the_next_frame_is_no_keyframe() {
+        let cube = Cube::new(FORMAT).unwrap();
+        for backend in [Backend::X264, Backend::SvtAv1] {
+            let mut encoder = Encoder::new(FORMAT, &settings(backend, 2000)).unwrap();
+            let mut packets = encode(&mut encoder, &cube, 0..12, Some(7));
+            packets.extend(finish(&mut encoder));
+            assert_eq!(packets.len(), 12);
+            assert_eq!(keyframes(&packets), [0, 7], "{backend:?}");
+        }
+    }
+
+    #[test]
+    fn keyframes_come_every_gop_frames() {
+        let cube = Cube::new(FORMAT).unwrap();
+        for backend in [Backend::X264, Backend::SvtAv1] {
+            let mut settings = settings(backend, 2000);
+            settings.gop = 10;
+            let mut encoder = Encoder::new(FORMAT, &settings).unwrap();
+            let packets = encode(&mut encoder, &cube, 0..25, None);
+            assert_eq!(keyframes(&packets), [0, 10, 20], "{backend:?}");
+        }
+    }
+}
