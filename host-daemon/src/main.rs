@@ -168,7 +168,7 @@ struct RunArgs {
     sdp: Option<moq_pub::rtp::SdpOut>,
 
     #[command(flatten)]
-    h264: moq_pub::encode::H264Args,
+    video: moq_pub::encode::VideoArgs,
 
     /// An adaptive bitrate follows the granted players' feedback (every viewer's with
     /// --input open); spectators never pull it down.
@@ -274,6 +274,8 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 // tied to the spawning thread), and encoding runs on threads of its own.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // SAFETY: the first thing main does; a current-thread runtime has started no thread.
+    unsafe { cli::quiet_svt_log() };
     cli::init_logging("error,moq_tokio=warn,moq_pub=info,host_daemon=info");
     let Cli { command } = Cli::parse();
     let shutdown = cli::Shutdown::install();
@@ -322,7 +324,7 @@ async fn run(
             None => Target::Relay(args.connect),
         },
         rtp: args.rtp,
-        h264: args.h264,
+        video: args.video,
         rate: args.rate,
         audio,
         capture: args.capture,

@@ -34,7 +34,7 @@ pub struct Config {
     pub target: Target,
     /// Also send the stream as plain RTP here (see `moq_pub::rtp`).
     pub rtp: Option<moq_pub::rtp::RtpUrl>,
-    pub h264: moq_pub::encode::H264Args,
+    pub video: moq_pub::encode::VideoArgs,
     pub rate: moq_pub::rate::RateArgs,
     /// `None`: no sound server, no audio track.
     pub audio: Option<AudioSettings>,
@@ -277,7 +277,7 @@ impl Parts {
         let options = moq_pub::Options {
             name: config.name.clone(),
             target: config.target.clone(),
-            h264: config.h264.clone(),
+            video: config.video.clone(),
             rate: config.rate.clone(),
             feedback: Some(feedback),
             frames: None,

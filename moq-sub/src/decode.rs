@@ -1,6 +1,8 @@
-//! H.264 decoding with ffmpeg-next, set up for latency: slice threads only (frame threads
-//! would hold frames back) and low-delay output. Accepts both in-band parameter sets
-//! (`avc3`, Annex-B) and out-of-band ones (`avc1`, the catalog's avcC `description`).
+//! Video decoding with ffmpeg-next, set up for latency. H.264 with FFmpeg's decoder: slice
+//! threads only (frame threads would hold frames back) and low-delay output; both in-band
+//! parameter sets (`avc3`, Annex-B) and out-of-band ones (`avc1`, the catalog's avcC
+//! `description`). AV1 with dav1d (libdav1d): at most one frame in flight, so each picture
+//! comes out of the call that fed it.
 
 use std::time::{Duration, Instant};
 
@@ -74,7 +76,26 @@ impl Limits {
     }
 }
 
+/// The codecs moq-sub decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    Av1,
+}
+
+impl Codec {
+    /// The codec of a catalog rendition, if moq-sub decodes it.
+    pub fn of(codec: &hang::catalog::VideoCodec) -> Option<Self> {
+        match codec {
+            hang::catalog::VideoCodec::H264(_) => Some(Codec::H264),
+            hang::catalog::VideoCodec::AV1(_) => Some(Codec::Av1),
+            _ => None,
+        }
+    }
+}
+
 pub struct Decoder {
+    codec: Codec,
     decoder: ffmpeg::decoder::Video,
     decoded: ffmpeg::frame::Video,
     /// Set for frames that are not already 8-bit 4:2:0.
@@ -89,9 +110,50 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// `description` is the catalog's avcC for `avc1` renditions.
+    /// An H.264 decoder; `description` is the catalog's avcC for `avc1` renditions.
     pub fn new(description: Option<&[u8]>, limits: Limits) -> Result<Self, Error> {
         Self::open(description, false, limits)
+    }
+
+    /// A decoder of `codec`, for a rendition with the catalog's `description`.
+    pub fn of(codec: Codec, description: Option<&[u8]>, limits: Limits) -> Result<Self, Error> {
+        match codec {
+            Codec::H264 => Self::new(description, limits),
+            Codec::Av1 => Self::av1(limits),
+        }
+    }
+
+    /// An AV1 decoder (dav1d), holding no frame back.
+    pub fn av1(limits: Limits) -> Result<Self, Error> {
+        lantern_media::ffmpeg::init()?;
+        let codec = ffmpeg::decoder::find_by_name("libdav1d").ok_or_else(|| {
+            Error::Config("this FFmpeg has no dav1d decoder (libavcodec with libdav1d)".into())
+        })?;
+        let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
+        // One thread: dav1d then decodes inside the call that feeds it, so the picture is
+        // there when it returns. With worker threads it decodes behind the call, and FFmpeg's
+        // wrapper hands each picture out one call late (measured: a frame interval more
+        // glass-to-glass and a third of frames dropped as late at 720p60).
+        ctx.set_threading(ffmpeg::threading::Config {
+            kind: ffmpeg::threading::Type::Frame,
+            count: 1,
+            ..Default::default()
+        });
+        // SAFETY: a plain field of the unopened context. dav1d refuses pictures above it
+        // (its frame_size_limit) before allocating them.
+        unsafe {
+            (*ctx.as_mut_ptr()).max_pixels =
+                i64::from(limits.max_width) * i64::from(limits.max_height)
+        };
+        let mut options = ffmpeg::Dictionary::new();
+        // One frame in flight: each picture leaves the call that fed it.
+        options.set("max_frame_delay", "1");
+        let decoder = ctx
+            .decoder()
+            .open_as_with(codec, options)
+            .and_then(|opened| opened.video())
+            .map_err(|e| Error::decoder("open AV1 decoder (dav1d)", e))?;
+        Ok(Self::with(Codec::Av1, decoder, false, limits))
     }
 
     /// A decoder fed whole NAL units a few at a time (as RTP brings them) rather than whole
@@ -99,6 +161,20 @@ impl Decoder {
     /// for the next picture to begin.
     pub fn chunked(limits: Limits) -> Result<Self, Error> {
         Self::open(None, true, limits)
+    }
+
+    fn with(codec: Codec, decoder: ffmpeg::decoder::Video, has_avcc: bool, limits: Limits) -> Self {
+        Self {
+            codec,
+            decoder,
+            decoded: ffmpeg::frame::Video::empty(),
+            scaler: None,
+            annexb: Vec::new(),
+            has_avcc,
+            limits,
+            window_start: Instant::now(),
+            window_bytes: 0,
+        }
     }
 
     fn open(description: Option<&[u8]>, chunks: bool, limits: Limits) -> Result<Self, Error> {
@@ -126,16 +202,12 @@ impl Decoder {
             .decoder()
             .video()
             .map_err(|e| Error::decoder("open H.264 decoder", e))?;
-        Ok(Self {
-            decoder,
-            decoded: ffmpeg::frame::Video::empty(),
-            scaler: None,
-            annexb: Vec::new(),
-            has_avcc: description.is_some_and(|d| !d.is_empty()),
-            limits,
-            window_start: Instant::now(),
-            window_bytes: 0,
-        })
+        let has_avcc = description.is_some_and(|d| !d.is_empty());
+        Ok(Self::with(Codec::H264, decoder, has_avcc, limits))
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 
     /// Refuse what is above the limits before the decoder sees it: an oversized frame, a
@@ -164,10 +236,11 @@ impl Decoder {
                 limits.max_kbps
             )));
         }
-        if is_annexb(payload) {
-            limits.check_units(annexb_units(payload))
-        } else {
-            limits.check_units(length_prefixed(payload))
+        match self.codec {
+            // dav1d checks sizes itself (max_pixels), and `picture` checks each side.
+            Codec::Av1 => Ok(()),
+            Codec::H264 if is_annexb(payload) => limits.check_units(annexb_units(payload)),
+            Codec::H264 => limits.check_units(length_prefixed(payload)),
         }
     }
 
@@ -179,7 +252,7 @@ impl Decoder {
         mut out: impl FnMut(Picture<'_>) -> Result<(), Error>,
     ) -> Result<(), Error> {
         self.admit(payload)?;
-        let data = if self.has_avcc || is_annexb(payload) {
+        let data = if self.codec == Codec::Av1 || self.has_avcc || is_annexb(payload) {
             payload
         } else {
             to_annexb(payload, &mut self.annexb)
@@ -205,6 +278,8 @@ impl Decoder {
     fn picture(&mut self) -> Result<Picture<'_>, Error> {
         use ffmpeg::format::Pixel;
         let (width, height) = (self.decoded.width(), self.decoded.height());
+        self.limits
+            .check_size((width, height), "a decoded picture")?;
         let frame = match self.decoded.format() {
             Pixel::YUV420P | Pixel::YUVJ420P => &self.decoded,
             format => {

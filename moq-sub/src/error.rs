@@ -20,7 +20,7 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
-    #[error("unsupported video codec {0:?} in the catalog (moq-sub decodes H.264)")]
+    #[error("unsupported video codec {0:?} in the catalog (moq-sub decodes H.264 and AV1)")]
     UnsupportedCodec(String),
     #[error("decoder: {what}")]
     Decoder {

@@ -477,7 +477,7 @@ fn play(
     }
     let mut decoder = match rtp {
         true => decode::Decoder::chunked(config.limits)?,
-        false => decode::Decoder::new(video.description.as_deref(), config.limits)?,
+        false => decode::Decoder::of(video.decoder, video.description.as_deref(), config.limits)?,
     };
     let mut output = output::Output::open(config.output.as_deref(), video.framerate)?;
     let mut log = stats::LatencyLog::create(config.latency_log.as_deref())?;
@@ -508,7 +508,11 @@ fn play(
                         if let Some(size) = back.coded {
                             config.limits.check_size(size, "the catalog")?;
                         }
-                        decoder = decode::Decoder::new(back.description.as_deref(), config.limits)?;
+                        decoder = decode::Decoder::of(
+                            back.decoder,
+                            back.description.as_deref(),
+                            config.limits,
+                        )?;
                         // Back from an outage the screen holds a stale picture: the current
                         // group's keyframe gives a new one at once (its older frames decode in
                         // a burst to catch up), where waiting for the next keyframe would add

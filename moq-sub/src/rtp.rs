@@ -164,6 +164,7 @@ pub fn open(
         coded: None,
         track: format!("rtp video ({shown})"),
         codec: "h264".into(),
+        decoder: crate::decode::Codec::H264,
         description: None,
         framerate: None,
         feed: Feed::Rtp(video_rx),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hang::catalog::{AudioCodec, Catalog, VideoCodec};
+use hang::catalog::{AudioCodec, Catalog};
 use lantern_proto::audio::OpusHead;
 
 use crate::Error;
@@ -30,21 +30,23 @@ impl From<Join> for lantern_proto::timing::JoinPolicy {
     }
 }
 
-/// The renditions moq-sub plays from a catalog: its H.264 video, and its Opus audio if any.
+/// The renditions moq-sub plays from a catalog: its H.264 or AV1 video, and its Opus audio if
+/// any.
 #[derive(Debug)]
 pub struct Choice<'a> {
     pub video: (&'a str, &'a hang::catalog::VideoConfig),
     pub audio: Option<(&'a str, &'a hang::catalog::AudioConfig, OpusHead)>,
 }
 
-/// Pick what to play from a catalog: the first H.264 rendition (an error naming the codecs
-/// there are when there is none), and the first Opus one whose OpusHead (when given) parses.
+/// Pick what to play from a catalog: the first H.264 or AV1 rendition (an error naming the
+/// codecs there are when there is none), and the first Opus one whose OpusHead (when given)
+/// parses.
 pub fn choose(catalog: &Catalog) -> Result<Choice<'_>, Error> {
     let video = catalog
         .video
         .renditions
         .iter()
-        .find(|(_, c)| matches!(c.codec, VideoCodec::H264(_)))
+        .find(|(_, c)| crate::decode::Codec::of(&c.codec).is_some())
         .map(|(name, config)| (name.as_str(), config))
         .ok_or_else(|| {
             let codecs: Vec<_> = catalog
@@ -84,7 +86,9 @@ pub fn choose(catalog: &Catalog) -> Result<Choice<'_>, Error> {
 /// A subscribed video track and what the catalog says about it.
 pub struct Video {
     pub track: String,
+    /// The catalog's codec string, and the decoder it takes.
     pub codec: String,
+    pub decoder: crate::decode::Codec,
     /// The avcC, for `avc1` renditions.
     pub description: Option<Vec<u8>>,
     pub framerate: Option<f64>,
@@ -269,6 +273,8 @@ async fn video(
     name: &str,
 ) -> Result<Video, Error> {
     let (track, config) = choose(snapshot)?.video;
+    let decoder = crate::decode::Codec::of(&config.codec)
+        .ok_or_else(|| Error::UnsupportedCodec(config.codec.to_string()))?;
     let container = Container::try_from(config).map_err(|e| failed(name, "video rendition", e))?;
     let consumer = subscribe(broadcast, track, container, hang::catalog::PRIORITY.video)
         .await
@@ -276,6 +282,7 @@ async fn video(
     Ok(Video {
         track: track.to_string(),
         codec: config.codec.to_string(),
+        decoder,
         description: config.description.as_ref().map(|d| d.to_vec()),
         framerate: config.framerate,
         coded: config.coded_width.zip(config.coded_height),

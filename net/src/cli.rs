@@ -19,6 +19,18 @@ pub fn init_logging(default: &str) {
         .init();
 }
 
+/// Keep SVT-AV1 (moq-pub's AV1 encoder), which writes its own log lines to stderr, to its
+/// errors unless `SVT_LOG` says otherwise.
+///
+/// # Safety
+/// Call before this process starts a second thread: it sets an environment variable.
+pub unsafe fn quiet_svt_log() {
+    if std::env::var_os("SVT_LOG").is_none() {
+        // SAFETY: per the contract, no other thread reads the environment meanwhile.
+        unsafe { std::env::set_var("SVT_LOG", "1") };
+    }
+}
+
 /// Raise this process's soft limit on open files to its hard limit, and return the limit
 /// now in force: a server holds a descriptor per connection and per stream, and the usual
 /// soft limit of 1024 runs out long before memory does (the direct server also bounds its

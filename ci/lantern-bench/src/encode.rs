@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 
 use lantern_proto::{clock, stamp::Stamp, y4m};
-use moq_pub::encode::{Encoder, H264Args};
+use moq_pub::encode::{Encoder, VideoArgs};
 use serde_json::json;
 
 use crate::{Paced, Size, cpu};
@@ -24,12 +24,12 @@ pub struct Args {
     frames: u32,
     /// The same encoder flags as moq-pub, with the same defaults.
     #[command(flatten)]
-    h264: H264Args,
+    video: VideoArgs,
     /// Feed the encoder (and the decoder) at --fps as a live source would, rather than as
     /// fast as they go: a live encoder pays for waking up once per frame.
     #[arg(long)]
     paced: bool,
-    /// Write the encoded stream here (H.264 Annex-B), e.g. to compare its quality.
+    /// Write the encoded stream here (H.264 Annex-B, or AV1 OBUs), e.g. to compare its quality.
     #[arg(long)]
     output: Option<String>,
 }
@@ -59,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         height: frames[0].height(),
         fps,
     };
-    let settings = args.h264.settings(format);
+    let settings = args.video.settings(format)?;
 
     let mut encoder = Encoder::new(format, &settings)?;
     let mut packets: Vec<Vec<u8>> = Vec::with_capacity(args.frames as usize);
@@ -70,6 +70,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for n in 0..args.frames {
         if let Some(pacer) = &mut pacer {
             pacer.wait();
+        }
+        if !lantern_media::ffmpeg::is_writable(&frame) {
+            // An encoder that keeps the last picture handed back another (at first, none).
+            frame = lantern_media::ffmpeg::i420_frame(format.width, format.height);
         }
         let mut picture = lantern_media::ffmpeg::i420_mut(&mut frame)?;
         picture.copy_from(&frames[n as usize % frames.len()].image())?;
@@ -92,7 +96,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let encode_us = cpu::process_us() - started;
 
-    let mut decoder = moq_sub::decode::Decoder::new(None, Default::default())?;
+    let codec = match settings.codec() {
+        moq_pub::encode::Codec::H264 => moq_sub::decode::Codec::H264,
+        moq_pub::encode::Codec::Av1 => moq_sub::decode::Codec::Av1,
+    };
+    let mut decoder = moq_sub::decode::Decoder::of(codec, None, Default::default())?;
     let (mut pictures, mut stamps) = (0u32, 0u32);
     let mut pacer = args.paced.then(|| Paced::new(fps));
     let started = cpu::process_us();

@@ -39,6 +39,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: the first thing main does, before any thread starts.
+    unsafe { lantern_net::cli::quiet_svt_log() };
     lantern_net::cli::init_logging("error");
     let result = match Args::parse().command {
         Command::Feed(args) => feed::run(args),

@@ -32,7 +32,7 @@ fn pub_options(origin: moq_net::origin::Producer, frames: u64) -> moq_pub::Optio
     moq_pub::Options {
         name: "cube".into(),
         target: moq_pub::Target::Origin(origin),
-        h264: moq_pub::encode::H264Args {
+        video: moq_pub::encode::VideoArgs {
             gop: Some(30),
             ..Default::default()
         },

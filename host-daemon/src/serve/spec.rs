@@ -114,6 +114,11 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bitrate: Option<u32>,
 
+    /// Video codec: h264 or av1 [default: h264].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codec: Option<moq_pub::encode::Codec>,
+
     /// Draw the latency stamp into the pictures (test content only) [default: false].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +184,7 @@ impl Spec {
             audio: self.audio.or(d.audio),
             audio_bitrate: self.audio_bitrate.or(d.audio_bitrate),
             bitrate: self.bitrate.or(d.bitrate),
+            codec: self.codec.or(d.codec),
             stamp: self.stamp.or(d.stamp),
             input: self.input.or(d.input),
             timeout: self.timeout.or(d.timeout),
@@ -283,9 +289,10 @@ impl Create {
             target,
             // A served session's RTP copy would need its SDP handed out too: `run` has it.
             rtp: None,
-            h264: moq_pub::encode::H264Args {
+            video: moq_pub::encode::VideoArgs {
                 bitrate: spec.bitrate,
-                ..moq_pub::encode::H264Args::default()
+                codec: spec.codec.unwrap_or(moq_pub::encode::Codec::H264),
+                ..moq_pub::encode::VideoArgs::default()
             },
             rate: moq_pub::rate::RateArgs::default(),
             audio,
