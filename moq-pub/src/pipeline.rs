@@ -13,7 +13,7 @@ use ffmpeg_next as ffmpeg;
 use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 use tokio_util::sync::CancellationToken;
 
-use crate::encode::{Encoder, VideoSettings};
+use crate::encode::{Backend, Encoder, VideoSettings};
 use crate::outlet::Outlet;
 use crate::publish::VideoTrack;
 use crate::rate::{Feedback, RateStats};
@@ -132,7 +132,7 @@ pub(crate) fn run(
             .map_err(|_| Error::Thread("capture"))?
     };
 
-    let mut report = Report::new(counters.clone(), events);
+    let mut report = Report::new(counters.clone(), events, encoder.backend());
     let mut result = Ok(());
     // An encoder that holds a picture back (SVT-AV1) gets it out by a repeat when the source
     // sends nothing new for a frame and a half (a still screen after one change).
@@ -256,6 +256,7 @@ fn capture_loop(
 /// Timing of the encoding thread: a [`VideoStats`] event a second, and the totals.
 struct Report {
     counters: Arc<Counters>,
+    backend: Backend,
     events: Events,
     since: Instant,
     frames: u64,
@@ -270,9 +271,10 @@ struct Report {
 }
 
 impl Report {
-    fn new(counters: Arc<Counters>, events: Events) -> Self {
+    fn new(counters: Arc<Counters>, events: Events, backend: Backend) -> Self {
         Self {
             counters,
+            backend,
             events,
             since: Instant::now(),
             frames: 0,
@@ -302,6 +304,8 @@ impl Report {
             return;
         }
         let _ = self.events.send(Event::Video(VideoStats {
+            codec: self.backend.codec().name(),
+            encoder: self.backend.name(),
             fps: (self.frames as f64 / elapsed * 10.0).round() / 10.0,
             kbps: (self.bytes as f64 * 8.0 / elapsed / 1000.0).round(),
             captured: self.counters.captured.load(Ordering::Relaxed),
@@ -318,6 +322,8 @@ impl Report {
 
     fn summary(&self) -> VideoSummary {
         VideoSummary {
+            codec: self.backend.codec().name(),
+            encoder: self.backend.name(),
             captured: self.counters.captured.load(Ordering::Relaxed),
             published: self.published,
             drops: self.counters.dropped.load(Ordering::Relaxed),

@@ -29,6 +29,9 @@ pub enum Event {
 /// One second of the video pipeline.
 #[derive(Clone, Debug, Serialize)]
 pub struct VideoStats {
+    /// The codec (`h264`, `av1`) and the encoder making it (`x264`, `svtav1`).
+    pub codec: &'static str,
+    pub encoder: &'static str,
     pub fps: f64,
     pub kbps: f64,
     /// Frames captured so far, and dropped because the encoder was behind.
@@ -65,6 +68,8 @@ impl StageTimes {
 /// The video pipeline over the whole run.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct VideoSummary {
+    pub codec: &'static str,
+    pub encoder: &'static str,
     pub captured: u64,
     pub published: u64,
     pub drops: u64,

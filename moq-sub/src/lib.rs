@@ -388,6 +388,7 @@ async fn play_media(
 
     let handle = tokio::runtime::Handle::current();
     let mut stats = stats::Stats::default();
+    stats.codec = Some(video.codec.clone());
     stats.photon = hooks.photon;
     stats.rtt = Some(hooks.rtt);
     let path = hooks.path;

@@ -36,6 +36,8 @@ pub struct Summary {
 
 pub struct Stats {
     pub summary: Summary,
+    /// The catalog's codec string of what plays (`avc3.42c01f`, `av01.0.08M.08`).
+    pub codec: Option<String>,
     /// When the first frame arrived: the average bitrate runs from here.
     first: Option<Instant>,
     total_bytes: u64,
@@ -71,6 +73,7 @@ impl Default for Stats {
     fn default() -> Self {
         Self {
             summary: Summary::default(),
+            codec: None,
             first: None,
             total_bytes: 0,
             since: Instant::now(),
@@ -305,6 +308,9 @@ impl Stats {
             }
         }
         line["rtt_ms"] = self.rtt_ms().into();
+        if let Some(codec) = &self.codec {
+            line["codec"] = codec.as_str().into();
+        }
     }
 
     fn rtt_ms(&self) -> Option<f64> {

@@ -97,6 +97,24 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     publisher.stop_ok("moq-pub");
 }
 
+/// The page plays AV1 too (WebCodecs in Chromium): an SVT-AV1 cube at preset 9 (every block
+/// kept, so every stamp reads), stamped pictures shown.
+#[test]
+fn the_page_plays_an_av1_broadcast() {
+    let av1 = [
+        "--codec", "av1", "--preset", "9", "--width", "640", "--height", "360",
+    ];
+    let mut args = vec!["--audio", "none", "--frames", "5400"];
+    args.extend_from_slice(&av1);
+    let (publisher, addr) = serve(&args);
+    let seen = play_page(&format!("http://{addr}/"), 120, &[]);
+    assert!(seen["frames"].as_u64() >= Some(120), "{seen}");
+    assert_eq!(seen["status"], "playing", "{seen}");
+    assert!(seen["stamped"].as_u64() >= Some(120), "{seen}");
+    assert_eq!(seen["latency_from"], "stamp", "{seen}");
+    publisher.stop_ok("moq-pub");
+}
+
 #[test]
 fn the_page_times_a_users_picture_from_its_timestamps() {
     let dir = tempfile::tempdir().unwrap();
