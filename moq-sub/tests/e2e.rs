@@ -100,36 +100,8 @@ fn av1_through_a_relay_plays_in_moq_sub_and_in_moq_cli() {
     let mut publisher_args = vec!["--url", url.as_str(), "--name", "av1-export"];
     publisher_args.extend_from_slice(&av1[..8]);
     let publisher = spawn(bin("moq-pub"), &publisher_args);
-    let dir = tempfile::tempdir().unwrap();
-    let mp4 = dir.path().join("out.mp4");
-    let shell = format!(
-        "timeout 4 {} --connect {} --broadcast av1-export export fmp4 > {} 2>/dev/null; true",
-        tool("moq"),
-        relay.url(),
-        mp4.display()
-    );
-    let status = std::process::Command::new("sh")
-        .args(["-c", &shell])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let probed = export_and_probe(&relay, "av1-export", "nb_read_frames");
     drop(publisher);
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&mp4)
-        .output()
-        .unwrap();
-    let probed = String::from_utf8_lossy(&probe.stdout).trim().to_string();
     assert!(probed.starts_with("av1,640,360,"), "ffprobe: {probed}");
     let frames: u32 = probed.rsplit(',').next().unwrap().parse().unwrap();
     assert!(frames > 30, "ffprobe decoded {frames} frames of the export");
@@ -239,38 +211,9 @@ fn moq_cli_exports_a_lantern_broadcast_as_mp4() {
         bin("moq-pub"),
         &["--url", &relay.url(), "--name", "cube", "--frames", "600"],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let mp4 = dir.path().join("out.mp4");
-    let shell = format!(
-        "timeout 4 {} --connect {} --broadcast cube export fmp4 > {} 2>/dev/null; true",
-        tool("moq"),
-        relay.url(),
-        mp4.display()
-    );
-    let status = std::process::Command::new("sh")
-        .args(["-c", &shell])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let probed = export_and_probe(&relay, "cube", "");
     drop(publisher);
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&mp4)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&probe.stdout).trim(),
-        "h264,1280,720"
-    );
+    assert_eq!(probed, "h264,1280,720");
 }
 
 #[test]
@@ -316,6 +259,35 @@ fn moq_sub_plays_a_moq_cli_fmp4_import() {
 
 /// The reference path: 20 s of ffmpeg output (`inputs_and_codecs`) as CMAF fragments,
 /// published by `moq import fmp4` as broadcast `name`.
+/// Export `name` from the relay with moq-cli for 4 s as fragmented MP4, and give what ffprobe
+/// says of its video stream: codec, width, height and the `more` entries asked for.
+fn export_and_probe(relay: &Relay, name: &str, more: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = dir.path().join("out.mp4");
+    let shell = format!(
+        "timeout 4 {} --connect {} --broadcast {name} export fmp4 > {} 2>/dev/null; true",
+        tool("moq"),
+        relay.url(),
+        mp4.display()
+    );
+    let status = std::process::Command::new("sh")
+        .args(["-c", &shell])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let entries = match more {
+        "" => "stream=codec_name,width,height".to_string(),
+        more => format!("stream=codec_name,width,height,{more}"),
+    };
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args(["-show_entries", &entries, "-of", "csv=p=0"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&probe.stdout).trim().to_string()
+}
+
 fn moq_import(relay: &Relay, name: &str, inputs_and_codecs: &str) -> Proc {
     let shell = format!(
         "ffmpeg -hide_banner -loglevel error -re {inputs_and_codecs} -t 20 -f mp4 \
