@@ -246,10 +246,22 @@ impl Encoder {
     }
 
     fn send(&mut self, frame: &mut ffmpeg::frame::Video, pts_us: u64) -> Result<(), Error> {
+        // SVT-AV1 reads the encoder's size from the planes, whatever the frame holds.
+        let (width, height) = (frame.width(), frame.height());
+        if (width, height) != (self.format.width, self.format.height)
+            || frame.format() != ffmpeg::format::Pixel::YUV420P
+        {
+            return Err(Error::Config(format!(
+                "a {width}x{height} {:?} frame for a {}x{} I420 AV1 encoder",
+                frame.format(),
+                self.format.width,
+                self.format.height
+            )));
+        }
         let mut planes = [0, 1, 2].map(|i| frame.data_mut(i).as_mut_ptr());
         let strides = [0, 1, 2].map(|i| frame.stride(i) as u32);
-        // SAFETY: the three planes are the frame's own, of the encoder's size (checked by the
-        // pipeline's pool) and strides, alive for the call; SVT-AV1 copies the picture before
+        // SAFETY: the three planes are the frame's own, I420 of the encoder's size (checked
+        // above) with these strides, alive for the call; SVT-AV1 copies the picture before
         // lantern_svt_send returns.
         let status = unsafe {
             lantern_svt_send(
@@ -434,6 +446,18 @@ mod tests {
             [40],
             "no keyframe but the one asked for"
         );
+    }
+
+    #[test]
+    fn a_frame_of_another_size_is_refused_not_read() {
+        let mut encoder = svt(1000);
+        let mut small = lantern_media::ffmpeg::i420_frame(FORMAT.width / 2, FORMAT.height);
+        let err = encoder
+            .encode(&mut small, 0, false, |_| Ok(()))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("320x360"), "{err}");
     }
 
     #[test]
