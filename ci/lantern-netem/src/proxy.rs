@@ -69,6 +69,32 @@ pub struct Proxy {
     task: JoinHandle<Result<(), Error>>,
 }
 
+/// The UDP socket on `listen` and, with `tcp`, a TCP listener on the same port. When the
+/// port is left to the system, the one it picks for UDP may be taken for TCP by another
+/// program: then another port is tried (a few times) rather than failing.
+async fn bind_pair(
+    listen: SocketAddr,
+    tcp: bool,
+) -> Result<(UdpSocket, Option<TcpListener>), Error> {
+    let bind = |what, addr, source| Error::Bind { what, addr, source };
+    let mut attempts = if listen.port() == 0 { 16 } else { 1 };
+    loop {
+        let socket = UdpSocket::bind(listen)
+            .await
+            .map_err(|e| bind("UDP", listen, e))?;
+        if !tcp {
+            return Ok((socket, None));
+        }
+        let addr = socket.local_addr().map_err(Error::Socket)?;
+        attempts -= 1;
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok((socket, Some(listener))),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts > 0 => continue,
+            Err(e) => return Err(bind("TCP", addr, e)),
+        }
+    }
+}
+
 impl Proxy {
     /// Listen on `listen` (port 0 picks one) and pass traffic to `target` through links `up`
     /// (client → server) and `down`; with `tcp`, also pass TCP on the same port, unimpaired.
@@ -79,16 +105,10 @@ impl Proxy {
         down: LinkConfig,
         tcp: bool,
     ) -> Result<Self, Error> {
-        let bind = |what, addr, source| Error::Bind { what, addr, source };
-        let socket = UdpSocket::bind(listen)
-            .await
-            .map_err(|e| bind("UDP", listen, e))?;
+        let (socket, listener) = bind_pair(listen, tcp).await?;
         let addr = socket.local_addr().map_err(Error::Socket)?;
         let cancel = CancellationToken::new();
-        if tcp {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| bind("TCP", addr, e))?;
+        if let Some(listener) = listener {
             tokio::spawn(pass_tcp(listener, target, cancel.clone()));
         }
         let down_flag = Arc::new(AtomicBool::new(false));
