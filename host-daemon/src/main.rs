@@ -167,6 +167,13 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", requires = "rtp")]
     sdp: Option<moq_pub::rtp::SdpOut>,
 
+    /// Record the stream into this MP4 file as it is sent: video (H.264 or AV1) and Opus
+    /// sound as encoded, never re-encoded, in fragmented MP4 (a fragment at least every
+    /// 200 ms), so the file plays while it grows and survives a kill. A full disk stops the
+    /// recording with one error line, not the stream.
+    #[arg(long, value_name = "FILE.mp4")]
+    record: Option<std::path::PathBuf>,
+
     #[command(flatten)]
     video: moq_pub::encode::VideoArgs,
 
@@ -324,6 +331,7 @@ async fn run(
             None => Target::Relay(args.connect),
         },
         rtp: args.rtp,
+        record: args.record,
         video: args.video,
         rate: args.rate,
         audio,

@@ -34,6 +34,8 @@ pub struct Config {
     pub target: Target,
     /// Also send the stream as plain RTP here (see `moq_pub::rtp`).
     pub rtp: Option<moq_pub::rtp::RtpUrl>,
+    /// Record the stream at the host into this fragmented MP4 file.
+    pub record: Option<std::path::PathBuf>,
     pub video: moq_pub::encode::VideoArgs,
     pub rate: moq_pub::rate::RateArgs,
     /// `None`: no sound server, no audio track.
@@ -290,6 +292,7 @@ impl Parts {
                 .as_ref()
                 .map(|(inbound, _)| moq_pub::Inbound(inbound.clone())),
             rtp: config.rtp.clone(),
+            record: config.record.clone(),
         };
         let input = input.map(|(_, shared)| shared);
         let publishing = tokio::spawn(moq_pub::publish(

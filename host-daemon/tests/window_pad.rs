@@ -98,6 +98,7 @@ fn a_virtual_game_controller_at_the_window_reaches_the_host() {
         }),
         sdp: None,
         limits: Default::default(),
+        record: None,
     };
     let (events, _lines) = tokio::sync::mpsc::unbounded_channel();
     let viewer = runtime.spawn(moq_sub::run(config, cancel.clone(), events));

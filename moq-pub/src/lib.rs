@@ -82,6 +82,9 @@ pub struct Options {
     /// Also send the encoded frames as RTP here (video on its port, sound two above); the
     /// SDP that describes them comes as [`Event::Rtp`] before the first frame.
     pub rtp: Option<rtp::RtpUrl>,
+    /// Record the broadcast as published into this fragmented MP4 file (see
+    /// `lantern_net::record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// Where peers' publishes go (see [`Options::inbound`]).
@@ -111,6 +114,15 @@ pub async fn publish(
             "nowhere to publish: give a relay (--url), --listen, or --rtp".into(),
         ));
     }
+    let recorder = match &options.record {
+        Some(_) if matches!(options.target, Target::RtpOnly) => {
+            return Err(Error::Config(
+                "--record records the MoQ broadcast: not with --rtp alone (add --listen)".into(),
+            ));
+        }
+        Some(path) => Some(lantern_net::record::Recorder::create(path).await?),
+        None => None,
+    };
     let audio = match audio {
         Some(source) => Some((source, audio::OpusEncoder::new(options.audio)?)),
         None => None,
@@ -185,6 +197,13 @@ pub async fn publish(
 
     // One token for this run's threads: the caller's stop, or a failure here, ends them all.
     let stop = cancel.child_token();
+    // The recorder reads the broadcast as any subscriber would, until it is finished.
+    let record_stop = CancellationToken::new();
+    let recording = recorder.map(|recorder| {
+        let (origin, name, stop) = (origin.consume(), options.name.clone(), record_stop.clone());
+        let selection = lantern_net::record::Selection::default();
+        tokio::spawn(async move { recorder.run(origin, &name, selection, stop).await })
+    });
     let audio = audio.zip(audio_track).map(|((source, encoder), track)| {
         let stop = stop.clone();
         tokio::task::spawn_blocking(move || {
@@ -214,6 +233,14 @@ pub async fn publish(
     let finished = broadcast
         .as_mut()
         .map_or(Ok(()), publish::Broadcast::finish);
+    record_stop.cancel();
+    let record = match recording {
+        Some(recording) => Some(match recording.await {
+            Ok(result) => result.map_err(Error::from),
+            Err(_) => Err(Error::Thread("recorder")),
+        }),
+        None => None,
+    };
     network.close().await;
     if let Some(failure) = failure {
         return Err(failure);
@@ -221,6 +248,7 @@ pub async fn publish(
     let summary = Summary {
         video: video?,
         audio: audio.transpose()?,
+        record: record.transpose()?,
     };
     finished?;
     tracing::debug!(?summary, "done");

@@ -88,6 +88,13 @@ struct Args {
     #[arg(long)]
     frames: Option<u64>,
 
+    /// Record the stream into this MP4 file as it is sent: video (H.264 or AV1) and Opus
+    /// sound as encoded, never re-encoded, in fragmented MP4 (a fragment at least every
+    /// 200 ms), so the file plays while it grows and survives a kill. A full disk stops the
+    /// recording with one error line, not the stream.
+    #[arg(long, value_name = "FILE.mp4")]
+    record: Option<std::path::PathBuf>,
+
     /// Print one JSON line of statistics a second on stderr.
     #[arg(long)]
     stats: bool,
@@ -219,6 +226,7 @@ async fn run(
         audio: audio_settings,
         inbound,
         rtp: args.rtp,
+        record: args.record,
     };
     let summary = moq_pub::publish(options, video, audio, cancel, events).await;
     if let Ok(Some(failure)) = printer.await {

@@ -97,6 +97,9 @@ pub struct AudioSummary {
 pub struct Summary {
     pub video: VideoSummary,
     pub audio: Option<AudioSummary>,
+    /// What `--record` wrote.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<lantern_net::record::Summary>,
 }
 
 /// A percentile in ms (0 when empty), rounded to µs.

@@ -69,6 +69,8 @@ pub struct Config {
     /// What this viewer takes from the publisher (picture size, rate), checked before
     /// decoding.
     pub limits: decode::Limits,
+    /// Record what arrives, without re-encoding, into this fragmented MP4 file.
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// What a run did: the counts, and the closing stats line (also when playing failed).
@@ -105,6 +107,10 @@ pub async fn run(
         let err = Error::Config("input goes back over MoQ only: not with --sdp".into());
         return Err((err, None));
     }
+    if config.sdp.is_some() && config.record.is_some() {
+        let err = Error::Config("--record records MoQ broadcasts only: not with --sdp".into());
+        return Err((err, None));
+    }
     let script = match config.input.as_ref().map(input::InputConfig::read_script) {
         Some(Err(err)) => return Err((err, None)),
         Some(Ok(script)) => script,
@@ -115,6 +121,11 @@ pub async fn run(
     // Closing the window ends the run as a stop does.
     let cancel = cancel.child_token();
     let mut hooks = Hooks::default();
+    // A file that cannot be written is refused before anything plays.
+    if let Some(path) = &config.record {
+        let recorder = lantern_net::record::Recorder::create(path).await;
+        hooks.recorder = Some(recorder.map_err(|e| (e.into(), None))?);
+    }
     let channel = match &config.input {
         Some(settings) => {
             let photon = input::Photon::default();
@@ -324,6 +335,9 @@ struct Hooks {
     /// Where this viewer's feedback goes, when it sends any, and what it measures.
     feedback: Option<lantern_net::input::FeedbackSender>,
     path: feedback::Path,
+    /// Where `--record` writes, until the broadcast is found; then what it has written.
+    recorder: Option<lantern_net::record::Recorder>,
+    record: Option<Arc<lantern_net::record::Progress>>,
 }
 
 /// Play broadcast `config.name` from `origin`.
@@ -343,7 +357,7 @@ async fn watch_with(
     config: &Config,
     cancel: CancellationToken,
     events: Events,
-    hooks: Hooks,
+    mut hooks: Hooks,
     reopen: Option<subscribe::Resubscribe>,
 ) -> Result<Outcome, (Error, Option<Outcome>)> {
     let timeout = config.timeout;
@@ -363,7 +377,29 @@ async fn watch_with(
             (Error::broadcast(&config.name, why, None), None)
         })?
         .map_err(|e| (e, None))?;
-    play_media(video, audio, config, cancel, events, hooks, reopen).await
+    let record_stop = CancellationToken::new();
+    let recording = hooks.recorder.take().map(|recorder| {
+        hooks.record = Some(recorder.progress());
+        let selection = lantern_net::record::Selection {
+            video: Some(video.track.clone()),
+            audio: audio.as_ref().map(|a| a.track.clone()),
+        };
+        let (origin, name, stop) = (origin.consume(), config.name.clone(), record_stop.clone());
+        tokio::spawn(async move { recorder.run(origin, &name, selection, stop).await })
+    });
+    let played = play_media(video, audio, config, cancel, events, hooks, reopen).await;
+    record_stop.cancel();
+    let recorded = match recording {
+        Some(recording) => match recording.await {
+            Ok(result) => result.map(drop).map_err(Error::from),
+            Err(_) => Err(Error::Thread("recorder")),
+        },
+        None => Ok(()),
+    };
+    match (played, recorded) {
+        (Ok(outcome), Err(err)) => Err((err, Some(outcome))),
+        (played, _) => played,
+    }
 }
 
 /// Play `video` and, beside it, `audio`, until either ends or `cancel` fires; with
@@ -391,6 +427,7 @@ async fn play_media(
     stats.codec = Some(video.codec.clone());
     stats.photon = hooks.photon;
     stats.rtt = Some(hooks.rtt);
+    stats.record = hooks.record;
     let path = hooks.path;
     stats.window = hooks.window.as_ref().map(window::Handle::stats);
     let first_shown = hooks.shown;

@@ -45,6 +45,14 @@ struct Args {
     #[arg(short, long)]
     output: Option<String>,
 
+    /// Record what arrives into this MP4 file as it plays: the broadcast's video (H.264 or
+    /// AV1) and Opus sound as they were sent, never re-encoded, in fragmented MP4 (a fragment
+    /// at least every 200 ms), so the file plays while it grows and survives a kill. A
+    /// broadcast that comes back after an outage is recorded on into the same file; one
+    /// that restarted goes on in FILE.2.mp4, …
+    #[arg(long, value_name = "FILE.mp4", conflicts_with = "sdp")]
+    record: Option<std::path::PathBuf>,
+
     /// Open the window even with -o (both get the pictures).
     #[arg(long, conflicts_with = "no_window")]
     window: bool,
@@ -224,6 +232,7 @@ async fn main() -> std::process::ExitCode {
             max_height: args.max_size.1,
             max_kbps: args.max_kbps,
         },
+        record: args.record,
     };
     let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {

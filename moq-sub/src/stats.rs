@@ -60,6 +60,8 @@ pub struct Stats {
     pub window: Option<Arc<Mutex<crate::window::WindowStats>>>,
     /// The connection's smoothed round-trip time (µs; 0 until known).
     pub rtt: Option<Arc<AtomicU64>>,
+    /// What `--record` has written, when recording.
+    pub record: Option<Arc<lantern_net::record::Progress>>,
     flash_on: bool,
     /// Salsify's per-frame delay, stalls and the share of frames shown (stamped content).
     frame_delay: FrameDelay,
@@ -91,6 +93,7 @@ impl Default for Stats {
             photon: None,
             window: None,
             rtt: None,
+            record: None,
             flash_on: false,
             frame_delay: FrameDelay::new(),
             away_since: None,
@@ -308,6 +311,10 @@ impl Stats {
             }
         }
         line["rtt_ms"] = self.rtt_ms().into();
+        if let Some(record) = &self.record {
+            line["record_bytes"] = record.bytes().into();
+            line["record_s"] = ((record.media_seconds() * 10.0).round() / 10.0).into();
+        }
         if let Some(codec) = &self.codec {
             line["codec"] = codec.as_str().into();
         }

@@ -55,6 +55,12 @@ pub enum Error {
     },
     #[error("cannot sign an input grant")]
     Grant(#[source] jsonwebtoken::errors::Error),
+    #[error("cannot write the recording {}", path.display())]
+    Record {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{live} grants of this session are live: revoke some, or wait for them to expire")]
     GrantLimit { live: usize },
 }

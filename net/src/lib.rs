@@ -8,9 +8,11 @@
 //! - [`grant`]: input grants, the signed tokens that let a viewer's input be injected, and
 //!   [`seal`]: the sealed datagrams a granted viewer sends.
 //! - [`input`]: the input channel's transport, viewer broadcasts found by announcement.
+//! - [`record`]: a broadcast written as it arrives into fragmented MP4, without re-encoding.
 //! - [`cli`]: what every Lantern binary does around its run: logging, signals, the exit line.
 //!
-//! It knows nothing about media: broadcasts are opaque here.
+//! It knows nothing about media: broadcasts are opaque here (a recording copies their
+//! tracks into MP4 through moq-mux, never decoding them).
 
 pub mod cli;
 pub mod connect;
@@ -20,6 +22,7 @@ pub mod grant;
 mod https;
 pub mod input;
 pub mod listen;
+pub mod record;
 pub mod seal;
 pub mod web;
 

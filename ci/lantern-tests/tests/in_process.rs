@@ -25,6 +25,7 @@ fn sub_config(output: &std::path::Path, frames: u64) -> moq_sub::Config {
         window: None,
         sdp: None,
         limits: Default::default(),
+        record: None,
     }
 }
 
@@ -43,6 +44,7 @@ fn pub_options(origin: moq_net::origin::Producer, frames: u64) -> moq_pub::Optio
         audio: moq_pub::audio::AudioArgs::default().settings().unwrap(),
         inbound: None,
         rtp: None,
+        record: None,
     }
 }
 

@@ -289,6 +289,7 @@ impl Create {
             target,
             // A served session's RTP copy would need its SDP handed out too: `run` has it.
             rtp: None,
+            record: None,
             video: moq_pub::encode::VideoArgs {
                 bitrate: spec.bitrate,
                 codec: spec.codec.unwrap_or(moq_pub::encode::Codec::H264),

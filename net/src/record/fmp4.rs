@@ -1,0 +1,454 @@
+//! The few fields of fragmented MP4 a recording rewrites, found by walking the boxes
+//! (ISO/IEC 14496-12): each track's timescale in the init segment, and each track's decode
+//! time (`tfdt`) in a fragment, rewritten in place so a recording starts at zero.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How many fragments are held at a part's start while waiting for every track and a video
+/// keyframe after them (a GOP's worth of audio packets and video fragments, and more).
+const HELD_AT_START: usize = 1024;
+
+/// One moof+mdat fragment, owned, with its tracks' decode times.
+pub(super) struct Fragment {
+    pub data: Vec<u8>,
+    times: Vec<DecodeTime>,
+    duration: Duration,
+    /// It begins with a sync sample (a keyframe; every audio fragment does).
+    independent: bool,
+}
+
+impl Fragment {
+    pub(super) fn new(data: Vec<u8>, duration: Duration, independent: bool) -> Self {
+        let times = decode_times(&data);
+        Self {
+            data,
+            times,
+            duration,
+            independent,
+        }
+    }
+}
+
+/// Puts one part's fragments on a timeline that starts at zero, every track together: the
+/// part begins at the first video keyframe once every track has started (a viewer joins a
+/// video group that began before the live sound it joins at the same moment), what comes
+/// before it is left out, and the broadcast's clock is moved back to it. Fragments wait (a
+/// bounded few) until that keyframe is known.
+pub(super) struct Timeline {
+    tracks: HashMap<u32, Track>,
+    /// The video track, whose keyframe starts the part (the first there is).
+    video: Option<u32>,
+    start_ns: Option<u128>,
+    held: Vec<Fragment>,
+    /// Where the media written so far ends, on this timeline.
+    end_ns: u128,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Track {
+    timescale: u32,
+    /// The broadcast's time of its first fragment (ns) and decode time of its latest.
+    first_ns: Option<u128>,
+    latest: Option<u64>,
+}
+
+impl Timeline {
+    pub(super) fn new(init: &[u8]) -> Self {
+        let found = tracks(init);
+        let video = found.iter().find(|t| t.video).map(|t| t.id);
+        let tracks = found
+            .iter()
+            .map(|t| {
+                let track = Track {
+                    timescale: t.timescale,
+                    ..Track::default()
+                };
+                (t.id, track)
+            })
+            .collect();
+        Self {
+            tracks,
+            video,
+            start_ns: None,
+            held: Vec::new(),
+            end_ns: 0,
+        }
+    }
+
+    /// Whether `fragment` goes back in time on one of its tracks: the stream restarted.
+    pub(super) fn goes_back(&self, fragment: &Fragment) -> bool {
+        fragment.times.iter().any(|at| {
+            let latest = self.tracks.get(&at.track).and_then(|t| t.latest);
+            latest.is_some_and(|latest| at.time < latest)
+        })
+    }
+
+    /// Take a fragment; the fragments now ready to write, in order, rebased.
+    pub(super) fn push(&mut self, fragment: Fragment) -> Vec<Fragment> {
+        for at in &fragment.times {
+            let ns = self.ns(at.track, at.time);
+            if let Some(track) = self.tracks.get_mut(&at.track) {
+                track.latest = Some(at.time);
+                track.first_ns = track.first_ns.or(ns);
+            }
+        }
+        self.held.push(fragment);
+        if self.start_ns.is_none() {
+            self.start_ns = self.start();
+            if self.start_ns.is_none() && self.held.len() < HELD_AT_START {
+                return Vec::new();
+            }
+        }
+        self.flush()
+    }
+
+    /// Where the part starts, once known: the first video keyframe at or after every
+    /// track's first fragment (with no video, the latest first fragment).
+    fn start(&self) -> Option<u128> {
+        let firsts: Option<Vec<u128>> = self.tracks.values().map(|t| t.first_ns).collect();
+        let all_started = firsts?.into_iter().max()?;
+        let Some(video) = self.video else {
+            return Some(all_started);
+        };
+        self.held
+            .iter()
+            .filter(|f| f.independent)
+            .flat_map(|f| &f.times)
+            .filter(|at| at.track == video)
+            .filter_map(|at| self.ns(at.track, at.time))
+            .find(|ns| *ns >= all_started)
+    }
+
+    /// The fragments held, rebased, leaving out what comes before the part's start. When it
+    /// is not known (at the end, or too much held), the earliest fragment starts the part.
+    pub(super) fn flush(&mut self) -> Vec<Fragment> {
+        let held = std::mem::take(&mut self.held);
+        let start = self.start_ns.or_else(|| {
+            let firsts = held.iter().flat_map(|f| &f.times);
+            firsts.filter_map(|at| self.ns(at.track, at.time)).min()
+        });
+        let Some(start) = start else {
+            return held;
+        };
+        self.start_ns = Some(start);
+        let mut ready = Vec::with_capacity(held.len());
+        for mut fragment in held {
+            let before = fragment
+                .times
+                .iter()
+                .any(|at| self.ns(at.track, at.time).is_some_and(|ns| ns < start));
+            if before {
+                continue;
+            }
+            for at in &fragment.times {
+                let Some(track) = self.tracks.get(&at.track) else {
+                    continue;
+                };
+                let offset = start * track.timescale as u128 / 1_000_000_000;
+                let time = (at.time as u128).saturating_sub(offset) as u64;
+                set_decode_time(&mut fragment.data, at, time);
+                let end = self.ns(at.track, time).unwrap_or(0) + fragment.duration.as_nanos();
+                self.end_ns = self.end_ns.max(end);
+            }
+            ready.push(fragment);
+        }
+        ready
+    }
+
+    /// How much media this part holds so far.
+    pub(super) fn length(&self) -> Duration {
+        Duration::from_nanos(self.end_ns.min(u64::MAX as u128) as u64)
+    }
+
+    fn ns(&self, track: u32, time: u64) -> Option<u128> {
+        let scale = self.tracks.get(&track)?.timescale as u128;
+        Some(time as u128 * 1_000_000_000 / scale)
+    }
+}
+
+/// What the init segment says of one track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TrackInfo {
+    id: u32,
+    timescale: u32,
+    video: bool,
+}
+
+/// Each track in an init segment (ftyp + moov): its id, timescale, and whether it is video.
+fn tracks(init: &[u8]) -> Vec<TrackInfo> {
+    let mut found = Vec::new();
+    for (kind, moov) in boxes(init) {
+        if kind != *b"moov" {
+            continue;
+        }
+        for (kind, trak) in boxes(moov) {
+            if kind != *b"trak" {
+                continue;
+            }
+            let (mut id, mut timescale, mut video) = (None, None, false);
+            for (kind, body) in boxes(trak) {
+                match &kind {
+                    b"tkhd" => id = after_times(body).and_then(|rest| be_u32(rest, 0)),
+                    b"mdia" => {
+                        for (kind, body) in boxes(body) {
+                            match &kind {
+                                b"mdhd" => {
+                                    timescale = after_times(body).and_then(|rest| be_u32(rest, 0))
+                                }
+                                // Full box, pre_defined, then the handler type.
+                                b"hdlr" => video = body.get(8..12) == Some(b"vide"),
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(id), Some(timescale)) = (id, timescale.filter(|t| *t > 0)) {
+                found.push(TrackInfo {
+                    id,
+                    timescale,
+                    video,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Where one track's decode time sits in a fragment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DecodeTime {
+    track: u32,
+    time: u64,
+    /// Offset of the value in the fragment, and whether it is 64 bits wide (else 32).
+    at: usize,
+    wide: bool,
+}
+
+/// The decode time of each track in a moof+mdat fragment.
+fn decode_times(fragment: &[u8]) -> Vec<DecodeTime> {
+    let mut found = Vec::new();
+    let base = fragment.as_ptr() as usize;
+    for (kind, moof) in boxes(fragment) {
+        if kind != *b"moof" {
+            continue;
+        }
+        for (kind, traf) in boxes(moof) {
+            if kind != *b"traf" {
+                continue;
+            }
+            let mut track = None;
+            let mut time = None;
+            for (kind, body) in boxes(traf) {
+                match &kind {
+                    // Full box: version and flags, then the track id.
+                    b"tfhd" => track = be_u32(body, 4),
+                    b"tfdt" => {
+                        let wide = body.first() == Some(&1);
+                        let at = body.as_ptr() as usize - base + 4;
+                        let value = match wide {
+                            true => be_u64(body, 4),
+                            false => be_u32(body, 4).map(u64::from),
+                        };
+                        time = value.map(|time| (time, at, wide));
+                    }
+                    _ => {}
+                }
+            }
+            if let (Some(track), Some((time, at, wide))) = (track, time) {
+                found.push(DecodeTime {
+                    track,
+                    time,
+                    at,
+                    wide,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Write `time` as `at`'s track decode time (it must fit the field: an earlier time does).
+fn set_decode_time(fragment: &mut [u8], at: &DecodeTime, time: u64) {
+    match at.wide {
+        true => fragment[at.at..at.at + 8].copy_from_slice(&time.to_be_bytes()),
+        false => {
+            let time = u32::try_from(time).unwrap_or(u32::MAX);
+            fragment[at.at..at.at + 4].copy_from_slice(&time.to_be_bytes())
+        }
+    }
+}
+
+/// The boxes in `data`, each its type and its body; a box running past the end ends the walk.
+fn boxes(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+    std::iter::from_fn(move || {
+        let size = be_u32(data, 0)? as usize;
+        let kind: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+        let (header, size) = match size {
+            0 => (8, data.len()),
+            1 => (16, usize::try_from(be_u64(data, 8)?).ok()?),
+            size => (8, size),
+        };
+        let body = data.get(header..size)?;
+        data = &data[size..];
+        Some((kind, body))
+    })
+}
+
+/// A full box's body past its version, flags, creation and modification times (32 or 64
+/// bits each, by version): where tkhd's track id and mdhd's timescale begin.
+fn after_times(body: &[u8]) -> Option<&[u8]> {
+    match body.first()? {
+        1 => body.get(4 + 16..),
+        _ => body.get(4 + 8..),
+    }
+}
+
+fn be_u32(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn be_u64(data: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(data.get(at..at + 8)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn full(version: u8, rest: &[u8]) -> Vec<u8> {
+        let mut out = vec![version, 0, 0, 0];
+        out.extend_from_slice(rest);
+        out
+    }
+
+    fn traf(track: u32, tfdt: Vec<u8>) -> Vec<u8> {
+        let tfhd = boxed(b"tfhd", &full(0, &track.to_be_bytes()));
+        boxed(b"traf", &[tfhd, boxed(b"tfdt", &tfdt)].concat())
+    }
+
+    #[test]
+    fn decode_times_are_found_and_rewritten_in_place() {
+        let video = traf(1, full(1, &90_000u64.to_be_bytes()));
+        let audio = traf(2, full(0, &48_000u32.to_be_bytes()));
+        let mfhd = boxed(b"mfhd", &full(0, &7u32.to_be_bytes()));
+        let moof = boxed(b"moof", &[mfhd, video, audio].concat());
+        let mut fragment = [moof, boxed(b"mdat", b"frames")].concat();
+        let times = decode_times(&fragment);
+        let seen: Vec<_> = times.iter().map(|t| (t.track, t.time)).collect();
+        assert_eq!(seen, [(1, 90_000), (2, 48_000)]);
+        let len = fragment.len();
+        set_decode_time(&mut fragment, &times[0], 15);
+        set_decode_time(&mut fragment, &times[1], 16);
+        let seen: Vec<_> = decode_times(&fragment).iter().map(|t| t.time).collect();
+        assert_eq!(seen, [15, 16]);
+        assert_eq!(fragment.len(), len);
+        assert!(fragment.ends_with(b"mdatframes"));
+    }
+
+    /// An init segment with these (track id, timescale) tracks; tkhd and mdhd of version 1
+    /// (64-bit times) for even ids, version 0 for odd ones.
+    /// Track 1 is video.
+    fn init(tracks: &[(u32, u32)]) -> Vec<u8> {
+        let trak = |&(id, timescale): &(u32, u32)| {
+            let version = (id % 2 == 0) as u8;
+            let times = vec![0u8; if version == 1 { 16 } else { 8 }];
+            let tkhd = [times.clone(), id.to_be_bytes().to_vec()].concat();
+            let mdhd = [times, timescale.to_be_bytes().to_vec()].concat();
+            let handler: &[u8; 4] = if id == 1 { b"vide" } else { b"soun" };
+            let hdlr = full(0, &[&[0u8; 4][..], handler, &[0u8; 12]].concat());
+            let mdia = [boxed(b"mdhd", &full(version, &mdhd)), boxed(b"hdlr", &hdlr)];
+            let mdia = boxed(b"mdia", &mdia.concat());
+            boxed(
+                b"trak",
+                &[boxed(b"tkhd", &full(version, &tkhd)), mdia].concat(),
+            )
+        };
+        let moov = boxed(b"moov", &tracks.iter().flat_map(trak).collect::<Vec<_>>());
+        [boxed(b"ftyp", b"isom"), moov].concat()
+    }
+
+    fn fragment(track: u32, time: u64, ms: u64, independent: bool) -> Fragment {
+        let moof = boxed(b"moof", &traf(track, full(1, &time.to_be_bytes())));
+        let data = [moof, boxed(b"mdat", b"x")].concat();
+        Fragment::new(data, Duration::from_millis(ms), independent)
+    }
+
+    fn times(fragments: &[Fragment]) -> Vec<(u32, u64)> {
+        let all = fragments.iter().flat_map(|f| decode_times(&f.data));
+        all.map(|at| (at.track, at.time)).collect()
+    }
+
+    #[test]
+    fn tracks_come_from_each_tracks_headers() {
+        let init = init(&[(1, 60_000), (2, 48_000)]);
+        let info = |id, timescale, video| TrackInfo {
+            id,
+            timescale,
+            video,
+        };
+        assert_eq!(
+            tracks(&init),
+            [info(1, 60_000, true), info(2, 48_000, false)]
+        );
+    }
+
+    #[test]
+    fn a_part_starts_at_the_first_keyframe_once_every_track_has_started() {
+        let mut timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        // Video joined at a group that began before the live audio (11 s, 48 kHz)...
+        assert!(timeline.push(fragment(1, 600_000, 200, true)).is_empty());
+        assert!(timeline.push(fragment(2, 528_000, 10, true)).is_empty());
+        assert!(timeline.push(fragment(1, 612_000, 200, false)).is_empty());
+        assert!(timeline.push(fragment(2, 528_480, 10, true)).is_empty());
+        // ... so the part starts at the next keyframe (11.2 s), audio from there on.
+        assert!(timeline.push(fragment(2, 537_600, 10, true)).is_empty());
+        let out = timeline.push(fragment(1, 672_000, 200, true));
+        assert_eq!(times(&out), [(2, 0), (1, 0)]);
+        let out = timeline.push(fragment(2, 538_080, 10, true));
+        assert_eq!(times(&out), [(2, 480)]);
+        assert_eq!(timeline.length(), Duration::from_millis(200));
+        assert!(timeline.goes_back(&fragment(1, 600_000, 200, true)));
+        assert!(!timeline.goes_back(&fragment(1, 684_000, 200, false)));
+    }
+
+    #[test]
+    fn the_start_is_waited_for_only_so_long() {
+        // A video track that never shows: the audio is not held for ever.
+        let mut timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        for n in 1..HELD_AT_START as u64 {
+            assert!(
+                timeline
+                    .push(fragment(2, 48_000 + n * 480, 10, true))
+                    .is_empty()
+            );
+        }
+        let out = timeline.push(fragment(2, 48_000 * 9, 10, true));
+        assert_eq!(out.len(), HELD_AT_START);
+        assert_eq!(times(&out)[0], (2, 0));
+    }
+
+    #[test]
+    fn truncated_or_garbled_boxes_yield_nothing_rather_than_panicking() {
+        let video = traf(1, full(1, &90_000u64.to_be_bytes()));
+        let moof = boxed(b"moof", &video);
+        for cut in 0..moof.len() {
+            let _ = decode_times(&moof[..cut]);
+            let _ = tracks(&moof[..cut]);
+        }
+        let mut lying = moof.clone();
+        lying[0..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(decode_times(&lying).is_empty());
+        lying[0..4].copy_from_slice(&1u32.to_be_bytes());
+        assert!(decode_times(&lying).is_empty());
+    }
+}

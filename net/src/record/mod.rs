@@ -1,0 +1,376 @@
+//! Recording a broadcast as it arrives: its tracks copied, never re-encoded, into fragmented
+//! MP4 (moq-mux's fMP4 export: an init segment, then a moof+mdat every [`FRAGMENT`] or at
+//! each keyframe). Each fragment is written whole as soon as it is complete, so the file plays
+//! while it grows and a recorder killed at any moment leaves every fragment before the one it
+//! was writing intact.
+//!
+//! A broadcast that goes away (its relay restarted, the path dropped) and comes back is
+//! recorded on into the same file when it is the same stream (same init segment, time going
+//! on); a publisher that restarted (time going back) or changed its settings goes on in a new
+//! part beside the first: `match.mp4`, then `match.2.mp4`, …
+//!
+//! Each part starts at time zero: the broadcast's own clock (time since its publisher
+//! started) is moved back by the moment the recording began.
+
+mod fmp4;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use moq_mux::catalog::Stream as _;
+use moq_mux::container::fmp4::{Chunk, Export};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// The longest a fragment runs before it is written: what a kill can cost at most, beyond
+/// the fragment being written.
+pub const FRAGMENT: Duration = Duration::from_millis(200);
+/// How far the recorder may fall behind the live edge before it skips ahead (a disk slower
+/// than the stream): far more than a player would wait, since a recording wants every frame.
+const MAX_AGE: Duration = Duration::from_secs(10);
+/// How long one look for a broadcast that went away may take, and how soon it is looked for
+/// again.
+const LOOK: Duration = Duration::from_secs(3);
+const LOOK_AGAIN: Duration = Duration::from_millis(200);
+/// After the caller stops, how long fragments on their way are still written.
+const DRAIN: Duration = Duration::from_millis(400);
+
+/// Which renditions to record: by track name, or every one of a kind (`None`).
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub video: Option<String>,
+    pub audio: Option<String>,
+}
+
+/// What a recorder has written so far, read while it runs (for stats lines).
+#[derive(Debug, Default)]
+pub struct Progress {
+    bytes: AtomicU64,
+    fragments: AtomicU64,
+    /// The longest track's media time written, in milliseconds.
+    media_ms: AtomicU64,
+}
+
+impl Progress {
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+    pub fn fragments(&self) -> u64 {
+        self.fragments.load(Ordering::Relaxed)
+    }
+    pub fn media_seconds(&self) -> f64 {
+        self.media_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+}
+
+/// A finished recording: the files written, in order.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    pub parts: Vec<PathBuf>,
+    pub bytes: u64,
+    pub fragments: u64,
+    pub media_seconds: f64,
+}
+
+/// A recording file, open and empty, waiting for [`Recorder::run`].
+pub struct Recorder {
+    base: PathBuf,
+    parts: Vec<PathBuf>,
+    file: tokio::fs::File,
+    progress: Arc<Progress>,
+    /// The init segment the current part began with, and the part's timeline.
+    init: Option<Bytes>,
+    timeline: Option<fmp4::Timeline>,
+    /// The export was restarted: the next fragment is checked against this part.
+    rejoined: bool,
+    /// Media in earlier parts (so progress keeps counting across parts).
+    earlier: Duration,
+}
+
+impl Recorder {
+    /// Create (or truncate) the file at `path`: a path that cannot be written is refused
+    /// here, before anything plays.
+    pub async fn create(path: &Path) -> Result<Self, Error> {
+        let file = create(path).await?;
+        Ok(Self {
+            base: path.to_path_buf(),
+            parts: vec![path.to_path_buf()],
+            file,
+            progress: Arc::default(),
+            init: None,
+            timeline: None,
+            rejoined: false,
+            earlier: Duration::ZERO,
+        })
+    }
+
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    /// Record broadcast `name` from `origin` until `stop`, waiting for it whenever it is
+    /// not there (before it starts, and after it went away). Ends with an error only when
+    /// the file cannot be written (a full disk), said at once through tracing: the caller
+    /// plays or publishes on, and may end with it.
+    pub async fn run(
+        self,
+        origin: moq_net::origin::Consumer,
+        name: &str,
+        selection: Selection,
+        stop: CancellationToken,
+    ) -> Result<Summary, Error> {
+        let result = self.record(origin, name, selection, stop).await;
+        match &result {
+            Ok(summary) => tracing::info!(
+                parts = ?summary.parts,
+                bytes = summary.bytes,
+                seconds = summary.media_seconds,
+                "recorded"
+            ),
+            Err(err) => {
+                let cause = std::error::Error::source(err).map(ToString::to_string);
+                tracing::error!(%err, cause, "recording stopped");
+            }
+        }
+        result
+    }
+
+    async fn record(
+        mut self,
+        origin: moq_net::origin::Consumer,
+        name: &str,
+        selection: Selection,
+        stop: CancellationToken,
+    ) -> Result<Summary, Error> {
+        loop {
+            let export = tokio::select! {
+                () = stop.cancelled() => return self.finish().await,
+                export = export(&origin, name, &selection) => export,
+            };
+            let mut export = match export {
+                Ok(export) => export,
+                Err(why) => {
+                    tracing::debug!(%why, "recording: the broadcast is not there (yet)");
+                    tokio::select! {
+                        () = stop.cancelled() => return self.finish().await,
+                        () = tokio::time::sleep(LOOK_AGAIN) => continue,
+                    }
+                }
+            };
+            loop {
+                let chunk = tokio::select! {
+                    () = stop.cancelled() => {
+                        // What is already on its way is still written, for a moment: a live
+                        // broadcast never runs dry.
+                        let deadline = tokio::time::Instant::now() + DRAIN;
+                        while let Ok(Ok(Some(chunk))) =
+                            tokio::time::timeout_at(deadline, export.next_chunk()).await
+                        {
+                            self.write(chunk).await?;
+                        }
+                        return self.finish().await;
+                    }
+                    chunk = export.next_chunk() => chunk,
+                };
+                match chunk {
+                    Ok(Some(chunk)) => self.write(chunk).await?,
+                    Ok(None) => break,
+                    Err(why) => {
+                        tracing::debug!(%why, "recording: the broadcast went away");
+                        break;
+                    }
+                }
+            }
+            self.rejoined = self.init.is_some();
+        }
+    }
+
+    async fn write(&mut self, chunk: Chunk) -> Result<(), Error> {
+        match chunk {
+            Chunk::Init(init) => match &self.init {
+                None => {
+                    self.append(&init).await?;
+                    self.timeline = Some(fmp4::Timeline::new(&init));
+                    self.init = Some(init);
+                }
+                Some(same) if *same == init => {}
+                Some(_) => self.next_part(init).await?,
+            },
+            Chunk::Fragment(fragment) => {
+                let fragment = fmp4::Fragment::new(
+                    fragment.data.to_vec(),
+                    fragment.duration,
+                    fragment.independent,
+                );
+                let restarted = self
+                    .timeline
+                    .as_ref()
+                    .is_some_and(|t| t.goes_back(&fragment));
+                if std::mem::take(&mut self.rejoined) && restarted {
+                    let init = self.init.clone().unwrap_or_default();
+                    self.next_part(init).await?;
+                }
+                let ready = match &mut self.timeline {
+                    Some(timeline) => timeline.push(fragment),
+                    None => vec![fragment],
+                };
+                self.append_fragments(ready).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn append_fragments(&mut self, fragments: Vec<fmp4::Fragment>) -> Result<(), Error> {
+        for fragment in &fragments {
+            self.append(&fragment.data).await?;
+            self.progress.fragments.fetch_add(1, Ordering::Relaxed);
+        }
+        let part = self
+            .timeline
+            .as_ref()
+            .map_or(Duration::ZERO, |t| t.length());
+        let ms = (self.earlier + part).as_millis() as u64;
+        self.progress.media_ms.store(ms, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Close the current part and go on in the next, beginning with `init`.
+    async fn next_part(&mut self, init: Bytes) -> Result<(), Error> {
+        let path = part(&self.base, self.parts.len() + 1);
+        tracing::info!(
+            path = %path.display(),
+            "recording: the broadcast came back as a new stream; going on in a new part"
+        );
+        self.close_part().await?;
+        self.file = create(&path).await?;
+        self.parts.push(path);
+        self.earlier = Duration::from_millis(self.progress.media_ms.load(Ordering::Relaxed));
+        self.append(&init).await?;
+        self.timeline = Some(fmp4::Timeline::new(&init));
+        self.init = Some(init);
+        Ok(())
+    }
+
+    async fn append(&mut self, data: &[u8]) -> Result<(), Error> {
+        let failed = |source| Error::Record {
+            path: self.parts.last().cloned().unwrap_or_default(),
+            source,
+        };
+        // Written through at once: a reader sees whole fragments, a kill loses none of them.
+        if let Err(e) = self.file.write_all(data).await {
+            return Err(failed(e));
+        }
+        if let Err(e) = self.file.flush().await {
+            return Err(failed(e));
+        }
+        self.progress
+            .bytes
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Write what the current part still holds, and put it on disk.
+    async fn close_part(&mut self) -> Result<(), Error> {
+        let held = self.timeline.as_mut().map(fmp4::Timeline::flush);
+        self.append_fragments(held.unwrap_or_default()).await?;
+        let path = self.parts.last().cloned().unwrap_or_default();
+        self.file
+            .sync_data()
+            .await
+            .map_err(|source| Error::Record { path, source })
+    }
+
+    async fn finish(mut self) -> Result<Summary, Error> {
+        self.close_part().await?;
+        Ok(Summary {
+            parts: self.parts.clone(),
+            bytes: self.progress.bytes(),
+            fragments: self.progress.fragments(),
+            media_seconds: self.progress.media_seconds(),
+        })
+    }
+}
+
+/// Subscribe to broadcast `name` (once it is there) and its catalog, narrowed to `selection`.
+async fn export(
+    origin: &moq_net::origin::Consumer,
+    name: &str,
+    selection: &Selection,
+) -> Result<Export<impl moq_mux::catalog::Stream>, String> {
+    let look = async {
+        origin
+            .routed_broadcast(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let source = moq_mux::Source::new(origin.clone(), name);
+        let catalog = source
+            .catalog::<()>(moq_mux::catalog::CatalogFormat::Hang)
+            .await
+            .map_err(|e| e.to_string())?;
+        let catalog = catalog.select(renditions(selection));
+        Ok(Export::new(source, catalog)
+            .with_max_age(MAX_AGE)
+            .with_fragment_duration(FRAGMENT))
+    };
+    tokio::time::timeout(LOOK, look)
+        .await
+        .unwrap_or_else(|_| Err("no answer".to_string()))
+}
+
+fn renditions(selection: &Selection) -> moq_mux::select::Broadcast {
+    use moq_mux::select::{Audio, Broadcast, Video};
+    let video = match &selection.video {
+        Some(name) => Video::default().name(name.clone()),
+        None => Video::default(),
+    };
+    let audio = match &selection.audio {
+        Some(name) => Audio::default().name(name.clone()),
+        None => Audio::default(),
+    };
+    Broadcast::default().video(video).audio(audio)
+}
+
+/// Part `n` (from 2) of a recording at `base`: `match.mp4` → `match.2.mp4`.
+fn part(base: &Path, n: usize) -> PathBuf {
+    let stem = base.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match base.extension() {
+        Some(ext) => format!("{stem}.{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{n}"),
+    };
+    base.with_file_name(name)
+}
+
+/// Create or truncate the file at `path`, never through a symbolic link: a root daemon
+/// recording into a directory others can write must not be led to a file of theirs.
+async fn create(path: &Path) -> Result<tokio::fs::File, Error> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .await
+        .map_err(|source| Error::Record {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_numbered_beside_the_first() {
+        assert_eq!(
+            part(Path::new("/r/match.mp4"), 2),
+            PathBuf::from("/r/match.2.mp4")
+        );
+        assert_eq!(part(Path::new("match"), 3), PathBuf::from("match.3"));
+    }
+}
