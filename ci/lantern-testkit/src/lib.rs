@@ -621,3 +621,40 @@ impl TestCa {
         Self { ca, cert, key }
     }
 }
+
+/// What ffprobe reads in a recording: each stream's codec (in file order), how long the file
+/// plays, and how many video packets it holds.
+#[derive(Debug)]
+pub struct Probed {
+    pub codecs: Vec<String>,
+    pub seconds: f64,
+    pub video_packets: u64,
+}
+
+/// Probe the media file at `path`, which ffprobe must read without an error.
+pub fn probe(path: &std::path::Path) -> Probed {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-of", "json"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,codec_type,nb_read_packets:format=duration",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ffprobe {}: {errors}", path.display());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = json["streams"].as_array().cloned().unwrap_or_default();
+    let field = |s: &serde_json::Value, key: &str| s[key].as_str().unwrap_or_default().to_string();
+    let video_packets = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .and_then(|s| field(s, "nb_read_packets").parse().ok())
+        .unwrap_or(0);
+    Probed {
+        codecs: streams.iter().map(|s| field(s, "codec_name")).collect(),
+        seconds: field(&json["format"], "duration").parse().unwrap_or(0.0),
+        video_packets,
+    }
+}

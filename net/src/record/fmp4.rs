@@ -9,6 +9,11 @@ use std::time::Duration;
 /// keyframe after them (a GOP's worth of audio packets and video fragments, and more).
 const HELD_AT_START: usize = 1024;
 
+/// How much later than the first video keyframe the other tracks may start for the part to
+/// begin at that keyframe anyway (their first moments silent). Beyond it the part begins at
+/// the next keyframe: players read a track that starts late as a longer recording.
+const LATE_START: Duration = Duration::from_millis(250);
+
 /// One moof+mdat fragment, owned, with its tracks' decode times.
 pub(super) struct Fragment {
     pub data: Vec<u8>,
@@ -31,8 +36,9 @@ impl Fragment {
 }
 
 /// Puts one part's fragments on a timeline that starts at zero, every track together: the
-/// part begins at the first video keyframe once every track has started (a viewer joins a
-/// video group that began before the live sound it joins at the same moment), what comes
+/// part begins at the first video keyframe if every track has started by then (or soon
+/// after: [`LATE_START`]), else at the first keyframe after they all have (a viewer joins a
+/// video group that began before the live sound it joins at the same moment); what comes
 /// before it is left out, and the broadcast's clock is moved back to it. Fragments wait (a
 /// bounded few) until that keyframe is known.
 pub(super) struct Timeline {
@@ -103,21 +109,26 @@ impl Timeline {
         self.flush()
     }
 
-    /// Where the part starts, once known: the first video keyframe at or after every
-    /// track's first fragment (with no video, the latest first fragment).
+    /// Where the part starts, once known (see [`Timeline`]; with no video, where the last
+    /// track started).
     fn start(&self) -> Option<u128> {
         let firsts: Option<Vec<u128>> = self.tracks.values().map(|t| t.first_ns).collect();
         let all_started = firsts?.into_iter().max()?;
         let Some(video) = self.video else {
             return Some(all_started);
         };
-        self.held
+        let mut keyframes = self
+            .held
             .iter()
             .filter(|f| f.independent)
             .flat_map(|f| &f.times)
             .filter(|at| at.track == video)
-            .filter_map(|at| self.ns(at.track, at.time))
-            .find(|ns| *ns >= all_started)
+            .filter_map(|at| self.ns(at.track, at.time));
+        let first = keyframes.next()?;
+        if all_started <= first + LATE_START.as_nanos() {
+            return Some(first);
+        }
+        keyframes.find(|ns| *ns >= all_started)
     }
 
     /// The fragments held, rebased, leaving out what comes before the part's start. When it
@@ -419,6 +430,15 @@ mod tests {
         assert_eq!(timeline.length(), Duration::from_millis(200));
         assert!(timeline.goes_back(&fragment(1, 600_000, 200, true)));
         assert!(!timeline.goes_back(&fragment(1, 684_000, 200, false)));
+    }
+
+    #[test]
+    fn sound_starting_just_after_the_first_keyframe_keeps_it() {
+        let mut timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        assert!(timeline.push(fragment(1, 600_000, 200, true)).is_empty());
+        // 10.1 s: 100 ms after the keyframe.
+        let out = timeline.push(fragment(2, 484_800, 10, true));
+        assert_eq!(times(&out), [(1, 0), (2, 4_800)]);
     }
 
     #[test]
