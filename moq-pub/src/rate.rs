@@ -307,6 +307,7 @@ mod tests {
             preset: "ultrafast".into(),
             tune: "zerolatency".into(),
             slice_max_bytes: None,
+            auto: false,
         };
         let fixed = RateArgs {
             bitrate_mode: Mode::Fixed,

@@ -6,8 +6,9 @@
 //! The bitrate can change between frames and a keyframe can be asked for on any frame; how
 //! soon a new bitrate shows depends on the encoder (see [`Encoder::set_bitrate`]).
 
+pub mod hw;
+mod lavc;
 mod svtav1;
-mod x264;
 
 use ffmpeg_next as ffmpeg;
 
@@ -42,6 +43,8 @@ pub enum EncoderChoice {
     Auto,
     /// libx264 (H.264).
     X264,
+    /// NVIDIA's NVENC (H.264), where the host has the GPU and driver.
+    Nvenc,
     /// SVT-AV1 (AV1).
     Svtav1,
 }
@@ -50,6 +53,7 @@ pub enum EncoderChoice {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     X264,
+    Nvenc,
     SvtAv1,
 }
 
@@ -57,13 +61,14 @@ impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::X264 => "x264",
+            Backend::Nvenc => "nvenc",
             Backend::SvtAv1 => "svtav1",
         }
     }
 
     pub fn codec(self) -> Codec {
         match self {
-            Backend::X264 => Codec::H264,
+            Backend::X264 | Backend::Nvenc => Codec::H264,
             Backend::SvtAv1 => Codec::Av1,
         }
     }
@@ -72,6 +77,8 @@ impl Backend {
     fn default_preset(self, format: Format) -> String {
         match self {
             Backend::X264 => "ultrafast".into(),
+            // The fastest of NVENC's seven; its ultra-low-latency tune does the rest.
+            Backend::Nvenc => "p1".into(),
             Backend::SvtAv1 => svtav1::default_preset(format).to_string(),
         }
     }
@@ -92,6 +99,9 @@ pub struct VideoSettings {
     /// Cut pictures into slices of at most this many bytes (set for RTP, so that each slice
     /// travels whole in one packet); H.264 only.
     pub slice_max_bytes: Option<u32>,
+    /// The encoder was chosen by `--encoder auto`: hardware that will not open gives way to
+    /// software.
+    pub auto: bool,
 }
 
 /// The encoder flags, shared by moq-pub, host-daemon and the benchmark's bare-encode floor so
@@ -102,7 +112,9 @@ pub struct VideoArgs {
     #[arg(long, value_enum, default_value = "h264")]
     pub codec: Codec,
 
-    /// Encoder: auto picks the codec's software encoder (x264 for h264, svtav1 for av1).
+    /// Encoder: auto takes NVENC for h264 where the host has an NVIDIA GPU and driver (and no
+    /// --preset names another encoder's), else the codec's software encoder (x264 for h264,
+    /// svtav1 for av1); nvenc refuses in one line when something it needs is missing.
     #[arg(long, value_enum, default_value = "auto")]
     pub encoder: EncoderChoice,
 
@@ -114,8 +126,8 @@ pub struct VideoArgs {
     #[arg(long)]
     pub gop: Option<u32>,
 
-    /// Encoder preset: x264's names (ultrafast … veryslow), SVT-AV1's numbers (13 fastest …
-    /// 0) [default: ultrafast; SVT-AV1 10 up to 720p60, 12 above].
+    /// Encoder preset: x264's names (ultrafast … veryslow), NVENC's p1 (fastest) … p7, SVT-AV1's
+    /// numbers (13 fastest … 0) [default: ultrafast; p1; SVT-AV1 10 up to 720p60, 12 above].
     #[arg(long)]
     pub preset: Option<String>,
 
@@ -143,9 +155,29 @@ impl VideoArgs {
     /// that do not go together are refused.
     pub fn settings(&self, format: Format) -> Result<VideoSettings, Error> {
         let backend = match (self.codec, self.encoder) {
+            // A preset names one encoder's scale: with one given, auto stays in software.
+            (Codec::H264, EncoderChoice::Auto) if self.preset.is_none() => {
+                match hw::nvenc_missing() {
+                    None => Backend::Nvenc,
+                    Some(_) => Backend::X264,
+                }
+            }
             (Codec::H264, EncoderChoice::Auto | EncoderChoice::X264) => Backend::X264,
+            (Codec::H264, EncoderChoice::Nvenc) => match hw::nvenc_missing() {
+                None => Backend::Nvenc,
+                Some(missing) => {
+                    return Err(Error::Config(format!(
+                        "--encoder nvenc: {missing} (use --encoder x264)"
+                    )));
+                }
+            },
             (Codec::Av1, EncoderChoice::Auto | EncoderChoice::Svtav1) => Backend::SvtAv1,
-            (codec, EncoderChoice::X264) | (codec, EncoderChoice::Svtav1) => {
+            (Codec::Av1, EncoderChoice::Nvenc) => {
+                return Err(Error::Config(
+                    "--encoder nvenc makes h264 only (this FFmpeg, 5.1, has no av1_nvenc)".into(),
+                ));
+            }
+            (codec, EncoderChoice::X264 | EncoderChoice::Svtav1) => {
                 return Err(Error::Config(format!(
                     "--encoder {} does not make {} (use --encoder auto)",
                     match self.encoder {
@@ -156,6 +188,7 @@ impl VideoArgs {
                 )));
             }
         };
+        let auto = self.encoder == EncoderChoice::Auto;
         Ok(VideoSettings {
             backend,
             bitrate_kbps: self
@@ -168,6 +201,7 @@ impl VideoArgs {
                 .unwrap_or_else(|| backend.default_preset(format)),
             tune: self.tune.clone(),
             slice_max_bytes: None,
+            auto,
         })
     }
 }
@@ -217,7 +251,8 @@ pub const MIN_KBPS: u32 = 50;
 
 /// A video encoder of either codec.
 pub enum Encoder {
-    X264(x264::Encoder),
+    /// libx264 or NVENC.
+    Lavc(lavc::Encoder),
     SvtAv1(svtav1::Encoder),
 }
 
@@ -225,14 +260,29 @@ impl Encoder {
     pub fn new(format: Format, settings: &VideoSettings) -> Result<Self, Error> {
         settings.check()?;
         Ok(match settings.backend {
-            Backend::X264 => Encoder::X264(x264::Encoder::new(format, settings)?),
+            Backend::X264 => Encoder::Lavc(lavc::Encoder::new(format, settings)?),
+            Backend::Nvenc => match lavc::Encoder::new(format, settings) {
+                Ok(encoder) => Encoder::Lavc(encoder),
+                // The device was there but would not open (e.g. a consumer GPU's NVENC
+                // sessions all taken): auto passes on to x264.
+                Err(err) if settings.auto => {
+                    tracing::warn!(%err, "NVENC would not open: encoding with x264");
+                    let x264 = VideoSettings {
+                        backend: Backend::X264,
+                        preset: Backend::X264.default_preset(format),
+                        ..settings.clone()
+                    };
+                    Encoder::Lavc(lavc::Encoder::new(format, &x264)?)
+                }
+                Err(err) => return Err(err),
+            },
             Backend::SvtAv1 => Encoder::SvtAv1(svtav1::Encoder::new(format, settings)?),
         })
     }
 
     pub fn backend(&self) -> Backend {
         match self {
-            Encoder::X264(_) => Backend::X264,
+            Encoder::Lavc(e) => e.backend(),
             Encoder::SvtAv1(_) => Backend::SvtAv1,
         }
     }
@@ -240,7 +290,7 @@ impl Encoder {
     /// The bitrate asked for last, kbit/s.
     pub fn bitrate_kbps(&self) -> u32 {
         match self {
-            Encoder::X264(e) => e.bitrate_kbps(),
+            Encoder::Lavc(e) => e.bitrate_kbps(),
             Encoder::SvtAv1(e) => e.bitrate_kbps(),
         }
     }
@@ -251,7 +301,7 @@ impl Encoder {
     pub fn set_bitrate(&mut self, kbps: u32) {
         let kbps = kbps.max(MIN_KBPS);
         match self {
-            Encoder::X264(e) => e.set_bitrate(kbps),
+            Encoder::Lavc(e) => e.set_bitrate(kbps),
             Encoder::SvtAv1(e) => e.set_bitrate(kbps),
         }
     }
@@ -272,7 +322,7 @@ impl Encoder {
         sink: impl FnMut(Packet) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self {
-            Encoder::X264(e) => e.encode(frame, pts_us, keyframe, sink),
+            Encoder::Lavc(e) => e.encode(frame, pts_us, keyframe, sink),
             Encoder::SvtAv1(e) => e.encode(frame, pts_us, keyframe, sink),
         }
     }
@@ -281,7 +331,7 @@ impl Encoder {
     /// one); then [`Encoder::repeat`] lets it out when no new picture comes in time.
     pub fn holding(&self) -> bool {
         match self {
-            Encoder::X264(_) => false,
+            Encoder::Lavc(_) => false,
             Encoder::SvtAv1(e) => e.holding(),
         }
     }
@@ -293,7 +343,7 @@ impl Encoder {
         sink: impl FnMut(Packet) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self {
-            Encoder::X264(_) => Ok(()),
+            Encoder::Lavc(_) => Ok(()),
             Encoder::SvtAv1(e) => e.repeat(after_us, sink),
         }
     }
@@ -301,7 +351,7 @@ impl Encoder {
     /// Flush the encoder at the end of the stream.
     pub fn finish(&mut self, sink: impl FnMut(Packet) -> Result<(), Error>) -> Result<(), Error> {
         match self {
-            Encoder::X264(e) => e.finish(sink),
+            Encoder::Lavc(e) => e.finish(sink),
             Encoder::SvtAv1(e) => e.finish(sink),
         }
     }
@@ -384,11 +434,48 @@ pub(crate) mod tests {
     pub fn settings(backend: Backend, kbps: u32) -> VideoSettings {
         let args = VideoArgs {
             codec: backend.codec(),
+            encoder: match backend {
+                Backend::X264 => EncoderChoice::X264,
+                Backend::Nvenc => EncoderChoice::Nvenc,
+                Backend::SvtAv1 => EncoderChoice::Svtav1,
+            },
             bitrate: Some(kbps),
             gop: Some(300),
             ..VideoArgs::default()
         };
         args.settings(FORMAT).unwrap()
+    }
+
+    /// Without NVENC (this machine), asking for it is one line naming what is missing and
+    /// auto takes x264; with it, both take NVENC and it encodes.
+    #[test]
+    fn nvenc_is_taken_where_it_works_and_refused_in_one_line_where_not() {
+        let nvenc = VideoArgs {
+            encoder: EncoderChoice::Nvenc,
+            ..VideoArgs::default()
+        };
+        let auto = VideoArgs::default().settings(FORMAT).unwrap();
+        match hw::nvenc_missing() {
+            Some(missing) => {
+                let err = nvenc.settings(FORMAT).unwrap_err().to_string();
+                assert!(err.starts_with("--encoder nvenc: "), "{err}");
+                assert!(err.contains(&missing) && !err.contains('\n'), "{err}");
+                assert_eq!(auto.backend, Backend::X264);
+            }
+            None => {
+                assert_eq!(auto.backend, Backend::Nvenc);
+                let cube = crate::source::Cube::new(FORMAT).unwrap();
+                let mut encoder = Encoder::new(FORMAT, &settings(Backend::Nvenc, 2000)).unwrap();
+                let sizes = encode(&mut encoder, &cube, 0..30, Some(10));
+                assert_eq!(keyframes(&sizes), [0, 10]);
+            }
+        }
+        let av1 = VideoArgs {
+            codec: Codec::Av1,
+            ..nvenc
+        };
+        let err = av1.settings(FORMAT).unwrap_err().to_string();
+        assert!(err.contains("no av1_nvenc"), "{err}");
     }
 
     #[test]

@@ -1,19 +1,22 @@
-//! H.264 with libx264 through ffmpeg-next: no B-frames, no lookahead (`zerolatency`), SPS/PPS
-//! repeated on every keyframe.
+//! H.264 through libavcodec (ffmpeg-next): libx264 in software, or NVIDIA's NVENC
+//! (`h264_nvenc`) where the host has the GPU and driver for it. Either way: no B-frames, no
+//! lookahead (x264's `zerolatency`, NVENC's ultra-low-latency tune with no delay), SPS/PPS
+//! repeated on every keyframe, constant bitrate.
 //!
 //! The bitrate can change between any two frames ([`Encoder::set_bitrate`]): the rate and the
-//! VBV live on the codec context, where FFmpeg's libx264 wrapper looks for changes before each
-//! frame and reconfigures x264 (x264-params would be read once, at open). The VBV holds a few
-//! frames, not a second, so a lower rate shows in the very next frames and no frame can burst
-//! far above what the path takes. A keyframe can be asked for on any frame.
+//! VBV live on the codec context, where both FFmpeg wrappers look for changes before each
+//! frame and reconfigure the encoder (x264-params would be read once, at open). The VBV holds
+//! a few frames, not a second, so a lower rate shows in the very next frames and no frame can
+//! burst far above what the path takes. A keyframe can be asked for on any frame.
 
 use ffmpeg_next as ffmpeg;
 
-use super::{Packet, VBV_FRAMES, VideoSettings};
+use super::{Backend, Packet, VBV_FRAMES, VideoSettings};
 use crate::Error;
 use crate::source::Format;
 
 pub struct Encoder {
+    backend: Backend,
     encoder: ffmpeg::encoder::Video,
     packet: ffmpeg::Packet,
     fps: f64,
@@ -25,13 +28,14 @@ pub struct Encoder {
 /// # Safety
 /// `ctx` must point to a live codec context no other thread uses.
 unsafe fn set_rate(ctx: *mut ffmpeg::ffi::AVCodecContext, kbps: u32, fps: f64) {
+    // Both wrappers take the VBV in bits (libx264's passes it on in kbit).
     let bits = i64::from(kbps) * 1000;
     let vbv = (bits as f64 * VBV_FRAMES / fps.max(1.0)) as i64;
     // SAFETY: per the contract above.
     unsafe {
         (*ctx).bit_rate = bits;
         (*ctx).rc_max_rate = bits;
-        // x264 takes the VBV in kbit: never let it round to nothing.
+        // Never let x264's kbit round it to nothing.
         (*ctx).rc_buffer_size = vbv.clamp(1000, i64::from(i32::MAX)) as i32;
     }
 }
@@ -41,14 +45,50 @@ fn ffmpeg_error(what: impl Into<String>) -> impl FnOnce(ffmpeg::Error) -> Error 
     move |source| Error::Encoder { what, source }
 }
 
+/// The libavcodec encoder behind `backend`, and its options for real-time use.
+fn codec_and_options(
+    backend: Backend,
+    settings: &VideoSettings,
+) -> Result<(ffmpeg::Codec, ffmpeg::Dictionary<'static>), Error> {
+    let name = match backend {
+        Backend::Nvenc => "h264_nvenc",
+        _ => "libx264",
+    };
+    let codec = ffmpeg::encoder::find_by_name(name).ok_or_else(|| {
+        Error::Config(format!(
+            "this FFmpeg has no {name} encoder (install a libavcodec built with it)"
+        ))
+    })?;
+    let mut options = ffmpeg::Dictionary::new();
+    options.set("preset", &settings.preset);
+    // A keyframe asked for is an IDR, a point where any viewer can start.
+    options.set("forced-idr", "1");
+    match backend {
+        Backend::Nvenc => {
+            options.set("tune", "ull");
+            options.set("rc", "cbr");
+            options.set("zerolatency", "1");
+            options.set("delay", "0");
+            options.set("rc-lookahead", "0");
+            options.set("no-scenecut", "1");
+        }
+        _ => {
+            options.set("tune", &settings.tune);
+            // No scene cuts keeps groups exactly `gop` long unless a keyframe is asked for.
+            let mut params = "scenecut=0".to_string();
+            if let Some(bytes) = settings.slice_max_bytes {
+                params += &format!(":slice-max-size={bytes}");
+            }
+            options.set("x264-params", &params);
+        }
+    }
+    Ok((codec, options))
+}
+
 impl Encoder {
     pub fn new(format: Format, settings: &VideoSettings) -> Result<Self, Error> {
         lantern_media::ffmpeg::init()?;
-        let codec = ffmpeg::encoder::find_by_name("libx264").ok_or_else(|| {
-            Error::Config(
-                "this FFmpeg has no libx264 encoder (install libavcodec with x264)".into(),
-            )
-        })?;
+        let (codec, options) = codec_and_options(settings.backend, settings)?;
         let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec)
             .encoder()
             .video()
@@ -62,29 +102,24 @@ impl Encoder {
         ctx.set_max_b_frames(0);
         // SAFETY: the context is ours and not yet open; these are plain fields.
         unsafe { set_rate(ctx.as_mut_ptr(), settings.bitrate_kbps, format.fps) };
-        let mut options = ffmpeg::Dictionary::new();
-        options.set("preset", &settings.preset);
-        options.set("tune", &settings.tune);
-        // A keyframe asked for is an IDR, a point where any viewer can start.
-        options.set("forced-idr", "1");
-        // No scene cuts keeps groups exactly `gop` long unless a keyframe is asked for.
-        let mut params = "scenecut=0".to_string();
-        if let Some(bytes) = settings.slice_max_bytes {
-            params += &format!(":slice-max-size={bytes}");
-        }
-        options.set("x264-params", &params);
         let encoder = ctx
             .open_as_with(codec, options)
             .map_err(ffmpeg_error(format!(
-                "libx264 (preset {}, tune {})",
-                settings.preset, settings.tune
+                "{} (preset {})",
+                codec.name(),
+                settings.preset
             )))?;
         Ok(Self {
+            backend: settings.backend,
             encoder,
             packet: ffmpeg::Packet::empty(),
             fps: format.fps,
             kbps: settings.bitrate_kbps,
         })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The bitrate now, kbit/s.
@@ -96,8 +131,8 @@ impl Encoder {
     pub fn set_bitrate(&mut self, kbps: u32) {
         if kbps != self.kbps {
             self.kbps = kbps;
-            // SAFETY: the context is ours; libx264's wrapper reads these fields before each
-            // frame it is sent (on this thread) and reconfigures x264 when they changed.
+            // SAFETY: the context is ours; the wrapper reads these fields before each frame it
+            // is sent (on this thread) and reconfigures the encoder when they changed.
             unsafe { set_rate(self.encoder.as_mut_ptr(), kbps, self.fps) };
         }
     }
