@@ -432,7 +432,7 @@ async fn run(
     if stats {
         eprintln!(
             "{}",
-            json!({ "role": "host", "final": true, "capture": outcome.capture, "video": outcome.summary.as_ref().map(|s| &s.video), "audio": outcome.summary.as_ref().and_then(|s| s.audio.as_ref()), "input": outcome.input })
+            json!({ "role": "host", "final": true, "capture": outcome.capture, "video": outcome.summary.as_ref().map(|s| &s.video), "audio": outcome.summary.as_ref().and_then(|s| s.audio.as_ref()), "record": outcome.summary.as_ref().and_then(|s| s.record.as_ref()), "input": outcome.input })
         );
     }
     if let Ended::App { status, tail } = &outcome.ended

@@ -238,6 +238,9 @@ async fn run(
         if let Some(audio) = &summary.audio {
             eprintln!("{}", line("pub-audio", audio, true));
         }
+        if let Some(record) = &summary.record {
+            eprintln!("{}", line("pub-record", record, true));
+        }
     }
     Ok(())
 }
