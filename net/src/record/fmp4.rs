@@ -8,6 +8,8 @@ use std::time::Duration;
 /// How many fragments are held at a part's start while waiting for every track and a video
 /// keyframe after them (a GOP's worth of audio packets and video fragments, and more).
 const HELD_AT_START: usize = 1024;
+/// And how many bytes of them at most (a publisher is a stranger: its fragments can be big).
+const HELD_BYTES_AT_START: usize = 64 << 20;
 
 /// How much later than the first video keyframe the other tracks may start for the part to
 /// begin at that keyframe anyway (their first moments silent). Beyond it the part begins at
@@ -102,7 +104,9 @@ impl Timeline {
         self.held.push(fragment);
         if self.start_ns.is_none() {
             self.start_ns = self.start();
-            if self.start_ns.is_none() && self.held.len() < HELD_AT_START {
+            let bytes: usize = self.held.iter().map(|f| f.data.len()).sum();
+            let room = self.held.len() < HELD_AT_START && bytes < HELD_BYTES_AT_START;
+            if self.start_ns.is_none() && room {
                 return Vec::new();
             }
         }
@@ -455,6 +459,17 @@ mod tests {
         let out = timeline.push(fragment(2, 48_000 * 9, 10, true));
         assert_eq!(out.len(), HELD_AT_START);
         assert_eq!(times(&out)[0], (2, 0));
+    }
+
+    #[test]
+    fn big_fragments_are_held_only_so_many_bytes() {
+        let mut timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        let mut big = fragment(2, 48_000, 10, true);
+        big.data.resize(HELD_BYTES_AT_START / 2, 0);
+        assert!(timeline.push(big).is_empty());
+        let mut big = fragment(2, 48_480, 10, true);
+        big.data.resize(HELD_BYTES_AT_START / 2, 0);
+        assert_eq!(timeline.push(big).len(), 2);
     }
 
     #[test]
