@@ -8,6 +8,17 @@ use lantern_testkit::*;
 
 const LONG: Duration = Duration::from_secs(60);
 
+/// These tests check a real-time stream's sound for gaps and pitch: run in parallel on a
+/// 2-core machine they starve each other's players and see gaps that are theirs, not
+/// Lantern's. One at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Subscribe with `--audio-out`, then publish with `pub_args`; the subscriber's closing stats,
 /// the publisher's closing audio stats, and the first channel of what the subscriber wrote.
 fn play_audio(
@@ -74,6 +85,7 @@ fn play_into(
 
 #[test]
 fn a_tone_played_into_pipewire_arrives_whole() {
+    let _serial = one_at_a_time();
     let pw = PipeWire::start();
     pw.null_sink("lantern-test");
     // 440 Hz at a quarter of full scale, long enough to outlast the run.
@@ -136,6 +148,7 @@ fn a_tone_played_into_pipewire_arrives_whole() {
 
 #[test]
 fn beeps_and_flashes_pair_up_through_a_relay() {
+    let _serial = one_at_a_time();
     let relay = Relay::start();
     // 14 s: the beeps at 4, 8 and 12 s follow quiet, so at least two pairs are measured.
     let (stats, _, out) = play_audio(&relay, "sync", "840", &["--audio", "testsrc"], &[]);
@@ -165,6 +178,7 @@ fn beeps_and_flashes_pair_up_through_a_relay() {
 
 #[test]
 fn moq_sub_plays_into_a_pipewire_sink_in_step_with_the_picture() {
+    let _serial = one_at_a_time();
     let pw = PipeWire::start();
     pw.null_sink("lantern-speaker");
     let dir = tempfile::tempdir().unwrap();
@@ -198,6 +212,7 @@ fn moq_sub_plays_into_a_pipewire_sink_in_step_with_the_picture() {
 
 #[test]
 fn lantern_audio_is_understood_by_moq_export() {
+    let _serial = one_at_a_time();
     let relay = Relay::start();
     let publisher = spawn(
         bin("moq-pub"),
