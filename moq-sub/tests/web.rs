@@ -56,7 +56,7 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     assert!(seen["stamped"].as_u64() >= Some(300), "{seen}");
     assert_eq!(seen["latency_from"], "stamp", "{seen}");
     assert!(seen["latency_ms_p50"].as_f64() > Some(0.0), "{seen}");
-    assert!(seen["pts_to_shown_ms_p50"].is_f64(), "{seen}");
+    assert!(seen["pts_to_shown_ms_p50"].is_number(), "{seen}");
     // The latencies are on the host's clock, estimated from its /clock. Here both ends share
     // one clock, so the estimate is 0 to within its own bound (half the quickest round trip),
     // give or take the page's timer resolution.
@@ -79,7 +79,7 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     assert!(seen["stalls"].is_u64(), "{seen}");
     // The sound plays too, and the page knows where it sits against the picture.
     assert!(seen["audio_frames"].as_u64() > Some(0), "{seen}");
-    assert!(seen["av_offset_ms"].is_f64(), "{seen}");
+    assert!(seen["av_offset_ms"].is_number(), "{seen}");
     // View-only: no grant in the URL, no input channel.
     assert!(seen["input"].is_null(), "{seen}");
     // Its fullscreen button took the page fullscreen and the keyboard with it.
