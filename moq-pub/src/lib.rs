@@ -198,11 +198,9 @@ pub async fn publish(
     // One token for this run's threads: the caller's stop, or a failure here, ends them all.
     let stop = cancel.child_token();
     // The recorder reads the broadcast as any subscriber would, until it is finished.
-    let record_stop = CancellationToken::new();
     let recording = recorder.map(|recorder| {
-        let (origin, name, stop) = (origin.consume(), options.name.clone(), record_stop.clone());
         let selection = lantern_net::record::Selection::default();
-        tokio::spawn(async move { recorder.run(origin, &name, selection, stop).await })
+        recorder.start(origin.consume(), options.name.clone(), selection)
     });
     let audio = audio.zip(audio_track).map(|((source, encoder), track)| {
         let stop = stop.clone();
@@ -233,12 +231,8 @@ pub async fn publish(
     let finished = broadcast
         .as_mut()
         .map_or(Ok(()), publish::Broadcast::finish);
-    record_stop.cancel();
     let record = match recording {
-        Some(recording) => Some(match recording.await {
-            Ok(result) => result.map_err(Error::from),
-            Err(_) => Err(Error::Thread("recorder")),
-        }),
+        Some(recording) => Some(recording.stop().await.map_err(Error::from)),
         None => None,
     };
     network.close().await;

@@ -377,23 +377,19 @@ async fn watch_with(
             (Error::broadcast(&config.name, why, None), None)
         })?
         .map_err(|e| (e, None))?;
-    let record_stop = CancellationToken::new();
     let recording = hooks.recorder.take().map(|recorder| {
-        hooks.record = Some(recorder.progress());
         let selection = lantern_net::record::Selection {
             video: Some(video.track.clone()),
             audio: audio.as_ref().map(|a| a.track.clone()),
         };
-        let (origin, name, stop) = (origin.consume(), config.name.clone(), record_stop.clone());
-        tokio::spawn(async move { recorder.run(origin, &name, selection, stop).await })
+        recorder.start(origin.consume(), config.name.clone(), selection)
     });
+    hooks.record = recording
+        .as_ref()
+        .map(lantern_net::record::Recording::progress);
     let played = play_media(video, audio, config, cancel, events, hooks, reopen).await;
-    record_stop.cancel();
     let recorded = match recording {
-        Some(recording) => match recording.await {
-            Ok(result) => result.map(drop).map_err(Error::from),
-            Err(_) => Err(Error::Thread("recorder")),
-        },
+        Some(recording) => recording.stop().await.map(drop).map_err(Error::from),
         None => Ok(()),
     };
     match (played, recorded) {

@@ -61,6 +61,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("the recorder's task failed")]
+    RecorderFailed,
     #[error("{live} grants of this session are live: revoke some, or wait for them to expire")]
     GrantLimit { live: usize },
 }

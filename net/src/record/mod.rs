@@ -109,15 +109,30 @@ impl Recorder {
         })
     }
 
-    pub fn progress(&self) -> Arc<Progress> {
-        self.progress.clone()
+    /// Record broadcast `name` from `origin` on a task of its own (see [`Recorder::run`])
+    /// until [`Recording::stop`].
+    pub fn start(
+        self,
+        origin: moq_net::origin::Consumer,
+        name: String,
+        selection: Selection,
+    ) -> Recording {
+        let stop = CancellationToken::new();
+        let progress = self.progress.clone();
+        let token = stop.clone();
+        let task = tokio::spawn(async move { self.run(origin, &name, selection, token).await });
+        Recording {
+            task,
+            stop,
+            progress,
+        }
     }
 
     /// Record broadcast `name` from `origin` until `stop`, waiting for it whenever it is
     /// not there (before it starts, and after it went away). Ends with an error only when
     /// the file cannot be written (a full disk), said at once through tracing: the caller
     /// plays or publishes on, and may end with it.
-    pub async fn run(
+    async fn run(
         self,
         origin: moq_net::origin::Consumer,
         name: &str,
@@ -207,11 +222,13 @@ impl Recorder {
                     fragment.duration,
                     fragment.independent,
                 );
-                let restarted = self
-                    .timeline
-                    .as_ref()
-                    .is_some_and(|t| t.goes_back(&fragment));
-                if std::mem::take(&mut self.rejoined) && restarted {
+                // Only the first fragment after the broadcast came back can tell a restart.
+                let restarted = std::mem::take(&mut self.rejoined)
+                    && self
+                        .timeline
+                        .as_ref()
+                        .is_some_and(|t| t.goes_back(&fragment));
+                if restarted {
                     let init = self.init.clone().unwrap_or_default();
                     self.next_part(init).await?;
                 }
@@ -293,6 +310,26 @@ impl Recorder {
             fragments: self.progress.fragments(),
             media_seconds: self.progress.media_seconds(),
         })
+    }
+}
+
+/// A recorder at work (see [`Recorder::start`]).
+pub struct Recording {
+    task: tokio::task::JoinHandle<Result<Summary, Error>>,
+    stop: CancellationToken,
+    progress: Arc<Progress>,
+}
+
+impl Recording {
+    /// What it has written so far.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    /// Stop (what is on its way is still written, for a moment) and wait for the end.
+    pub async fn stop(self) -> Result<Summary, Error> {
+        self.stop.cancel();
+        self.task.await.unwrap_or(Err(Error::RecorderFailed))
     }
 }
 
