@@ -133,7 +133,7 @@ fn a_viewer_joining_a_long_group_asks_for_a_keyframe_and_gets_one() {
 }
 
 /// Where viewers' feedback is followed they ask for keyframes when they need one, so the
-/// stream's own come four times as seldom; where it is not (a fixed rate), every second.
+/// stream's own come half as often; where it is not (a fixed rate), every second.
 #[test]
 fn keyframes_come_seldom_where_viewers_ask_for_them() {
     let relay = Relay::start();
@@ -152,7 +152,7 @@ fn keyframes_come_seldom_where_viewers_ask_for_them() {
             .map(str::to_owned)
             .unwrap_or_else(|| panic!("no gop in {stderr}"))
     };
-    assert_eq!(gop(&[]), "240", "adaptive, following feedback, at 60 fps");
+    assert_eq!(gop(&[]), "120", "adaptive, following feedback, at 60 fps");
     assert_eq!(gop(&["--bitrate-mode", "fixed"]), "60");
     assert_eq!(gop(&["--gop", "90"]), "90", "--gop is the user's");
 }

@@ -18,9 +18,9 @@ fn publish(url: &str, name: &str) -> Proc {
     spawn(bin("moq-pub"), &args)
 }
 
-fn view(url: &str, name: &str, frames: u32, out: &Path) -> Proc {
+fn view(url: &str, name: &str, frames: u32, out: &Path, extra: &[&str]) -> Proc {
     let frames = frames.to_string();
-    let args = [
+    let mut args = vec![
         "--url",
         url,
         "--name",
@@ -33,6 +33,7 @@ fn view(url: &str, name: &str, frames: u32, out: &Path) -> Proc {
         "-o",
         out.to_str().unwrap(),
     ];
+    args.extend_from_slice(extra);
     spawn(bin("moq-sub"), &args)
 }
 
@@ -67,9 +68,10 @@ fn a_viewer_plays_on_through_a_three_second_outage() {
     let out = dir.path().join("out.y4m");
     let publisher = publish(&relay.url(), "outage");
     // Both ways dead for 3 s, from 6 s after the path came up: the QUIC connection times out
-    // (1.2 s) and is redialed.
+    // (told 1.2 s, as with fallback relays) and is redialed.
     let path = Netem::start(relay.port, "outage=6s+3s", "outage=6s+3s");
-    let viewer = view(&path.url("anon"), "outage", 600, &out).finish(LONG);
+    let idle = ["--idle-timeout", "1.2"];
+    let viewer = view(&path.url("anon"), "outage", 600, &out, &idle).finish(LONG);
     let log = String::from_utf8_lossy(&viewer.stderr);
     assert!(viewer.status.success(), "moq-sub failed:\n{log}");
     let stats = final_stats(&viewer.stderr);
@@ -82,6 +84,30 @@ fn a_viewer_plays_on_through_a_three_second_outage() {
     publisher.stop_ok("moq-pub");
 }
 
+/// A fade shorter than the idle timeout a viewer of one relay has by default (a cellular
+/// fade, 1.5 s) costs no redial: the same connection carries on once the path is back.
+#[test]
+fn a_short_fade_is_ridden_out_on_the_same_connection() {
+    let relay = Relay::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.y4m");
+    let publisher = publish(&relay.url(), "fade");
+    let path = Netem::start(relay.port, "outage=6s+1500ms", "outage=6s+1500ms");
+    let viewer = view(&path.url("anon"), "fade", 600, &out, &[]).finish(LONG);
+    let log = String::from_utf8_lossy(&viewer.stderr);
+    assert!(viewer.status.success(), "moq-sub failed:\n{log}");
+    let stats = final_stats(&viewer.stderr);
+    assert_eq!(stats["outages"], 0, "{stats}");
+    assert!(!log.contains("\"reconnecting\":true"), "{log}");
+    assert!(!log.contains("session closed"), "no redial: {log}");
+    let (shown, jump, after) = the_hole(&out);
+    assert_eq!(shown, 600);
+    // 1.5 s without pictures (90 frames at 60 fps), then pictures again.
+    assert!(jump >= 45, "the largest gap was {jump} frames: {log}");
+    assert!(after >= 60, "{after} pictures after the fade");
+    publisher.stop_ok("moq-pub");
+}
+
 #[test]
 fn publisher_and_viewer_ride_out_a_relay_restart() {
     let mut relay = Relay::start();
@@ -89,7 +115,7 @@ fn publisher_and_viewer_ride_out_a_relay_restart() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
     let publisher = publish(&url, "restart");
-    let viewer = view(&url, "restart", 400, &out);
+    let viewer = view(&url, "restart", 400, &out, &[]);
     wait_for_pictures(&out, 60);
     relay.kill();
     // The relay's downtime is the scenario, not a wait for something.
