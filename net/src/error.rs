@@ -62,7 +62,7 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("the recorder's task failed")]
-    RecorderFailed,
+    RecorderFailed(#[source] tokio::task::JoinError),
     #[error("{live} grants of this session are live: revoke some, or wait for them to expire")]
     GrantLimit { live: usize },
 }

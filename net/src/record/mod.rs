@@ -329,7 +329,9 @@ impl Recording {
     /// Stop (what is on its way is still written, for a moment) and wait for the end.
     pub async fn stop(self) -> Result<Summary, Error> {
         self.stop.cancel();
-        self.task.await.unwrap_or(Err(Error::RecorderFailed))
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(Error::RecorderFailed(e)))
     }
 }
 
