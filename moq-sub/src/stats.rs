@@ -69,6 +69,9 @@ pub struct Stats {
     away_since: Option<Instant>,
     /// Time spent waiting for the stream to come back, over the outages that ended.
     away_total: std::time::Duration,
+    /// Frames shown since the last stamped one whose stamp could not be read: the next gap in
+    /// stamp numbers covers them, and they were shown, not dropped.
+    unstamped_run: u64,
 }
 
 impl Default for Stats {
@@ -98,6 +101,7 @@ impl Default for Stats {
             frame_delay: FrameDelay::new(),
             away_since: None,
             away_total: std::time::Duration::ZERO,
+            unstamped_run: 0,
         }
     }
 }
@@ -135,13 +139,16 @@ impl Stats {
         }
         let Some(stamp) = stamp else {
             self.summary.unstamped += 1;
+            self.unstamped_run += 1;
             return;
         };
         if let Some(last) = self.summary.last_stamp
             && stamp.frame > last
         {
-            self.summary.drops += (stamp.frame - last - 1) as u64;
+            let gap = (stamp.frame - last - 1) as u64;
+            self.summary.drops += gap.saturating_sub(self.unstamped_run);
         }
+        self.unstamped_run = 0;
         self.summary.last_stamp = Some(stamp.frame);
         self.frame_delay
             .shown(stamp.frame, stamp.capture_us, shown_unix_us);
@@ -498,6 +505,21 @@ pub(crate) fn ms(us: Option<u64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A frame shown whose stamp the codec damaged is not a drop: 5, (6 unreadable), 7, then 9
+    /// is one frame dropped (8), not two.
+    #[test]
+    fn a_shown_frame_with_an_unreadable_stamp_is_not_a_drop() {
+        let mut stats = Stats::default();
+        for frame in [Some(5), None, Some(7), Some(9)] {
+            let stamp = frame.map(|frame| Stamp {
+                frame,
+                capture_us: 1_000,
+            });
+            stats.shown(stamp, None, 10, 3_000);
+        }
+        assert_eq!((stats.summary.drops, stats.summary.unstamped), (1, 1));
+    }
 
     #[test]
     fn gaps_in_frame_numbers_count_as_drops() {
