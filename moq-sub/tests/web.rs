@@ -97,8 +97,9 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     publisher.stop_ok("moq-pub");
 }
 
-/// The page plays AV1 too (WebCodecs in Chromium): an SVT-AV1 cube at preset 9 (every block
-/// kept, so every stamp reads), stamped pictures shown.
+/// The page plays AV1 too (WebCodecs in Chromium): an SVT-AV1 cube at preset 9, stamped
+/// pictures shown (a few may not read: SVT-AV1's fast presets now and then keep a block of the
+/// stamp stale for a frame, see moq-sub's e2e AV1 test).
 #[test]
 fn the_page_plays_an_av1_broadcast() {
     let av1 = [
@@ -110,7 +111,11 @@ fn the_page_plays_an_av1_broadcast() {
     let seen = play_page(&format!("http://{addr}/"), 120, &[]);
     assert!(seen["frames"].as_u64() >= Some(120), "{seen}");
     assert_eq!(seen["status"], "playing", "{seen}");
-    assert!(seen["stamped"].as_u64() >= Some(120), "{seen}");
+    let (frames, stamped) = (seen["frames"].as_u64(), seen["stamped"].as_u64());
+    assert!(
+        stamped.zip(frames).is_some_and(|(s, f)| s + 3 >= f),
+        "{seen}"
+    );
     assert_eq!(seen["latency_from"], "stamp", "{seen}");
     publisher.stop_ok("moq-pub");
 }
