@@ -15,9 +15,15 @@
 //!   compounding) far from the rate where it last fell, slowly near it, and never while far
 //!   less arrives than is sent (the encoder, not the path, is the limit then).
 //!
-//! While a viewer's queue is deeper than [`DRAIN_QUEUE_MS`], every other frame is skipped:
-//! fewer frames now is better than every frame late. A keyframe asked for is granted at once
-//! unless one was forced within [`KEYFRAME_GAP_US`].
+//! While a viewer's queue is deeper than [`DRAIN_QUEUE_MS`], frames are skipped: fewer frames
+//! now is better than every frame late. Every other one at least, and more where the path
+//! carries less than the lowest bitrate allows: the frames sent are then paced to
+//! [`DEEP_SHARE`] of what reaches that viewer (a path near zero, as a cellular link has for
+//! seconds at a time, gets a frame every [`DEEP_FRAME_GAP_US`], enough for its reports to
+//! tell when it comes back). A viewer whose reports stop for [`SILENT_US`] has lost its path
+//! both ways (its reports wait for acknowledgements that come down the same path): nothing is
+//! sent that would only queue behind the outage, until it reports again or is forgotten. A
+//! keyframe asked for is granted at once unless one was forced within [`KEYFRAME_GAP_US`].
 //!
 //! The publisher's own connection can only lower the rate ([`RateControl::send_estimate`]):
 //! its congestion controller sees the first hop, which through a relay is rarely the narrow
@@ -33,6 +39,13 @@ pub const HIGH_QUEUE_MS: u16 = 50;
 pub const LOW_QUEUE_MS: u16 = 20;
 /// A queue deeper than this is drained by skipping frames too.
 pub const DRAIN_QUEUE_MS: u16 = 200;
+/// While a queue is deep, the frames sent carry at most this share of what reaches the viewer.
+pub const DEEP_SHARE: f64 = 0.75;
+/// While a queue is deep, at least one frame is sent in this time.
+pub const DEEP_FRAME_GAP_US: u64 = 1_000_000;
+/// A viewer that reported within [`FORGET_US`] but not within this long is cut off: reports
+/// come every [`crate::feedback::INTERVAL_US`].
+pub const SILENT_US: u64 = 500_000;
 /// A fall aims to drain the queue within about this long.
 pub const DRAIN_US: u64 = 1_000_000;
 /// At most one fall per viewer in this time.
@@ -129,6 +142,10 @@ pub struct RateControl {
     sent_window: Option<(u64, u64)>,
     sent_bps: Option<f64>,
     skip_next: bool,
+    /// While a queue is deep: what may still be sent (bits), and when it was last topped up.
+    deep_budget: Option<(f64, u64)>,
+    /// When the last frame not skipped was handed out.
+    last_frame_us: Option<u64>,
     counters: Counters,
 }
 
@@ -150,6 +167,8 @@ impl RateControl {
             sent_window: None,
             sent_bps: None,
             skip_next: false,
+            deep_budget: None,
+            last_frame_us: None,
             counters: Counters::default(),
         }
     }
@@ -255,6 +274,9 @@ impl RateControl {
 
     /// The encoder put out `bytes` at `now_us`.
     pub fn sent(&mut self, now_us: u64, bytes: usize) {
+        if let Some((budget, _)) = &mut self.deep_budget {
+            *budget -= bytes as f64 * 8.0;
+        }
         let (start, total) = self.sent_window.get_or_insert((now_us, 0));
         *total += bytes as u64;
         let elapsed = now_us.saturating_sub(*start);
@@ -281,12 +303,38 @@ impl RateControl {
 
     /// What to do with the frame about to be encoded at `now_us`.
     pub fn frame(&mut self, now_us: u64) -> Frame {
-        let deep = self
-            .worst_queue_ms(now_us)
-            .is_some_and(|q| q > DRAIN_QUEUE_MS);
-        // Every other frame while deep, starting with the first.
-        let skip = deep && !self.skip_next;
+        // What reaches the deep viewers that receive least, bit/s; whether one is cut off.
+        let silent = |v: &Viewer| now_us.saturating_sub(v.last_us) > SILENT_US;
+        let cut_off = self.fresh(now_us).any(silent);
+        let arriving = self
+            .fresh(now_us)
+            .filter(|v| v.queue_ms > DRAIN_QUEUE_MS)
+            .map(Viewer::received)
+            .reduce(f64::min);
+        let skip = match arriving {
+            _ if cut_off => true,
+            Some(arriving) => {
+                // Every other frame, starting with the first; and none the budget cannot pay
+                // for, unless none has gone for too long.
+                let allowed = arriving * DEEP_SHARE;
+                let (budget, at) = self.deep_budget.get_or_insert((0.0, now_us));
+                let elapsed_s = now_us.saturating_sub(*at) as f64 / 1e6;
+                *budget = (*budget + allowed * elapsed_s).min(allowed * 0.1);
+                *at = now_us;
+                let overdue = self
+                    .last_frame_us
+                    .is_some_and(|at| now_us.saturating_sub(at) >= DEEP_FRAME_GAP_US);
+                (!self.skip_next || *budget < 0.0) && !overdue
+            }
+            None => {
+                self.deep_budget = None;
+                false
+            }
+        };
         self.skip_next = skip;
+        if !skip {
+            self.last_frame_us = Some(now_us);
+        }
         let keyframe = !skip
             && self.keyframe_wanted
             && self
@@ -312,6 +360,12 @@ impl RateControl {
 }
 
 impl Viewer {
+    /// What reached the viewer over its latest reports, bit/s.
+    fn received(&self) -> f64 {
+        let rates = self.recent.iter().map(|(_, rate)| rate);
+        rates.sum::<f64>() / self.recent.len().max(1) as f64
+    }
+
     /// Move the estimate for a report taken at `now_us`; true when it fell.
     fn update(&mut self, now_us: u64, report: &Report, config: Config, sent: Option<f64>) -> bool {
         let (min, max) = (config.min_bps as f64, config.max_bps as f64);
@@ -325,7 +379,7 @@ impl Viewer {
             SMOOTH => self.recent.iter().map(|(q, _)| *q).min().unwrap_or(0),
             _ => 0,
         };
-        let received = self.recent.iter().map(|(_, r)| r).sum::<f64>() / self.recent.len() as f64;
+        let received = self.received();
         if self
             .congested
             .is_some_and(|(_, at)| now_us.saturating_sub(at) > CONGESTION_MEMORY_US)
@@ -649,10 +703,16 @@ mod tests {
         assert!(!rc.frame(40 * MS).keyframe);
         rc.report(100 * MS, 1, &ask(1)).unwrap();
         assert!(!rc.frame(120 * MS).keyframe, "too soon after the last one");
+        let quiet = |seq| Report {
+            keyframe: false,
+            ..ask(seq)
+        };
+        rc.report(1000 * MS, 1, &quiet(2)).unwrap();
         assert!(rc.frame(1020 * MS).keyframe);
         // A keyframe the encoder made anyway answers a request.
-        rc.report(1100 * MS, 1, &ask(2)).unwrap();
+        rc.report(1100 * MS, 1, &ask(3)).unwrap();
         rc.keyframe_sent();
+        rc.report(2050 * MS, 1, &quiet(4)).unwrap();
         assert!(!rc.frame(2100 * MS).keyframe);
         assert_eq!(rc.counters().keyframes_forced, 2);
     }
@@ -679,6 +739,72 @@ mod tests {
         };
         rc.report(400 * MS, 1, &calm).unwrap();
         assert!(!rc.frame(410 * MS).skip);
+    }
+
+    /// Frames sent over `seconds` at 60 fps, each `bytes` long, while the viewer reports a
+    /// deep queue and `recv_kbps` arriving every 50 ms.
+    fn sent_while_deep(seconds: u64, recv_kbps: u32, bytes: usize) -> usize {
+        let mut rc = control();
+        let deep = Report {
+            seq: 0,
+            window_ms: 50,
+            queue_ms: 2000,
+            recv_kbps,
+            ..Report::default()
+        };
+        let mut at = standing(&mut rc, 0, 1, deep);
+        let mut seq = SMOOTH as u32;
+        let mut frames = 0;
+        for n in 1..=seconds * 60 {
+            let now = at.max(n * 1_000_000 / 60);
+            if now >= at + 50 * MS {
+                at += 50 * MS;
+                rc.report(at, 1, &Report { seq, ..deep }).unwrap();
+                seq += 1;
+            }
+            if !rc.frame(now).skip {
+                rc.sent(now, bytes);
+                frames += 1;
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn a_path_below_the_lowest_rate_gets_no_more_than_it_carries() {
+        // 40 kbit/s arriving: 30 kbit/s of 8 kbit frames, about 3.75 a second, not 30.
+        let frames = sent_while_deep(8, 40, 1000);
+        assert!((28..=32).contains(&frames), "{frames} frames in 8 s");
+        // Nothing arriving: a frame a second, so the viewer can tell when the path is back.
+        assert_eq!(sent_while_deep(8, 0, 1000), 8);
+        // A path that carries more than half the frames: every other one.
+        let frames = sent_while_deep(8, 5000, 1000);
+        assert!((236..=240).contains(&frames), "{frames} frames in 8 s");
+    }
+
+    #[test]
+    fn a_viewer_cut_off_is_sent_nothing_until_it_reports_again_or_is_forgotten() {
+        let mut rc = control();
+        let calm = Report {
+            seq: 0,
+            window_ms: 50,
+            queue_ms: 5,
+            recv_kbps: 4000,
+            ..Report::default()
+        };
+        let at = standing(&mut rc, 0, 1, calm);
+        assert!(!rc.frame(at + SILENT_US).skip);
+        assert!(
+            rc.frame(at + SILENT_US + 20 * MS).skip,
+            "no report for too long"
+        );
+        assert!(!rc.frame(at + FORGET_US + 20 * MS).skip, "forgotten");
+        let back = Report { seq: 3, ..calm };
+        rc.report(at + 2 * SILENT_US, 1, &back).unwrap();
+        assert!(
+            !rc.frame(at + 2 * SILENT_US + 10 * MS).skip,
+            "reporting again"
+        );
     }
 
     #[test]
