@@ -56,10 +56,11 @@ pub struct ConnectArgs {
 
     /// Declare the path dead after this many seconds without hearing from the peer (the QUIC
     /// idle timeout; keep-alives go out at a quarter of it, so a live but quiet path never
-    /// trips it), and redial. Default: 3 with one relay, which rides out a cellular fade
-    /// (a connection that lives through it resumes within a round trip, a redial costs a
-    /// handshake and QUIC's first retransmission, about a second); 1.2 with fallbacks, where
-    /// moving to the next relay is the quicker cure.
+    /// trips it), and redial. Default: 6 with one relay, which rides out a cellular fade or
+    /// dead zone (a connection that lives through it resumes within a round trip; a redial
+    /// needs a handshake through a path that barely carries anything) and still finds a relay
+    /// restarted within 5 s about a second after it is back; 1.2 with fallbacks, where moving
+    /// to the next relay is the quicker cure.
     #[arg(long, value_name = "SECONDS")]
     pub idle_timeout: Option<f64>,
 
@@ -71,10 +72,16 @@ pub struct ConnectArgs {
     pub give_up: Option<f64>,
 }
 
-/// The default idle timeouts, s: measured on mahimahi's Verizon LTE trace (a 1.45 s fade
-/// among shorter ones), redialing at 1.2 s added about a second to the fade (frame delay max
-/// 2.6 s, p99 1.2 s) where a connection that lived through it lost nothing more (1.5 s, 0.96 s).
-const IDLE_ALONE: f64 = 3.0;
+/// The default idle timeouts, s. Measured on mahimahi's recorded traces: on Verizon's LTE
+/// trace (a 1.45 s fade) redialing at 1.2 s added about a second to the fade (frame delay max
+/// 2.6 s, p99 1.2 s) where a connection that lived through it lost nothing more (1.5 s,
+/// 0.96 s). T-Mobile's UMTS trace has 45 s near zero with gaps of 3.0 to 5.75 s without a
+/// single delivery: a viewer that redialed there (3 s; 5 s in one run of two) was away for
+/// 11-14 s and its frame delay p95 was 12-14 s; one that lived through it (6 s) 6.1 s. (A
+/// bloated queue hid this before the rate control kept queues short: QUIC waits at least
+/// three probe timeouts, which grow with the round trip.) A relay that restarts (its
+/// connections lost with it) is noticed only this long after it went.
+const IDLE_ALONE: f64 = 6.0;
 const IDLE_WITH_FALLBACK: f64 = 1.2;
 
 /// The first redial after a drop comes this soon; the next ones back off (×2) to
