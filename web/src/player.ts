@@ -86,8 +86,31 @@ export async function play(broadcast: Net.Broadcast.Consumer, root: Root, sink: 
 type VideoConfig = NonNullable<Root["video"]>["renditions"][string];
 type AudioConfig = NonNullable<Root["audio"]>["renditions"][string];
 
-/** A stop signal as a promise that resolves (to undefined) when it fires. */
-const stopped = (stop: AbortSignal) => new Promise<undefined>((resolve) => stop.addEventListener("abort", () => resolve(undefined)));
+/**
+ * The first of `promises` to settle, or undefined once `stop` fires. The stop listener goes as
+ * soon as one settles: racing a promise that lives as long as playing does (as this did) keeps
+ * one reaction per call, and what it references, until playing ends.
+ */
+function raceStop<T>(promises: Promise<T>[], stop: AbortSignal): Promise<T | undefined> {
+  if (stop.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onStop = () => resolve(undefined);
+    stop.addEventListener("abort", onStop, { once: true });
+    const settle = () => stop.removeEventListener("abort", onStop);
+    for (const promise of promises) {
+      promise.then(
+        (value) => {
+          settle();
+          resolve(value);
+        },
+        (err) => {
+          settle();
+          reject(err);
+        },
+      );
+    }
+  });
+}
 
 /**
  * The newest picture's group, frame by frame. A group is a keyframe and what depends on it;
@@ -102,14 +125,14 @@ class VideoFrames {
   /** The next group to begin, once asked for (one listener for the whole group, not one per frame). */
   #newer?: Promise<{ newer: Net.Group.Consumer | undefined }>;
   #first = false;
-  #stopped: Promise<undefined>;
+  #stop: AbortSignal;
   /** Called for each frame left unread in a group given up for a newer one. */
   #onSkip: () => void;
 
   constructor(broadcast: Net.Broadcast.Consumer, name: string, stop: AbortSignal, onSkip: () => void) {
     this.#onSkip = onSkip;
     this.track = broadcast.track(name).subscribe({ priority: Catalog.PRIORITY.video });
-    this.#stopped = stopped(stop);
+    this.#stop = stop;
   }
 
   /** The next frame to decode, or undefined when the track (or playing) ends. */
@@ -117,7 +140,7 @@ class VideoFrames {
     for (;;) {
       this.#newer ??= this.track.nextGroup().then((newer) => ({ newer }));
       if (!this.#group) {
-        const started = await Promise.race([this.#newer, this.#stopped]);
+        const started = await raceStop([this.#newer], this.#stop);
         this.#newer = undefined;
         if (!started?.newer) return undefined;
         this.#start(started.newer);
@@ -125,7 +148,10 @@ class VideoFrames {
       }
       const group = this.#group;
       const read = group.readFrame().then((frame) => ({ frame }));
-      const next = await Promise.race([read, this.#newer, this.#stopped]);
+      const next = await raceStop<{ frame: Net.Group.Frame | undefined } | { newer: Net.Group.Consumer | undefined }>(
+        [read, this.#newer],
+        this.#stop,
+      );
       if (next === undefined) return undefined;
       if ("newer" in next) {
         this.#newer = undefined;
@@ -134,6 +160,8 @@ class VideoFrames {
         continue;
       }
       if (!next.frame) {
+        // A group read to its end is closed too: the track keeps each one open until then.
+        group.close();
         this.#group = undefined;
         continue;
       }
@@ -180,22 +208,23 @@ class AudioFrames {
   #track: Net.Track.Subscriber;
   #format = new Container.Legacy.Format();
   #group?: Net.Group.Consumer;
-  #stopped: Promise<undefined>;
+  #stop: AbortSignal;
 
   constructor(broadcast: Net.Broadcast.Consumer, name: string, stop: AbortSignal) {
     this.#track = broadcast.track(name).subscribe({ priority: Catalog.PRIORITY.audio });
-    this.#stopped = stopped(stop);
+    this.#stop = stop;
   }
 
   /** The next packet, or undefined at the end. */
   async next(): Promise<Container.Frame | undefined> {
     for (;;) {
       if (!this.#group) {
-        this.#group = await Promise.race([this.#track.recvGroup(), this.#stopped]);
+        this.#group = await raceStop([this.#track.recvGroup()], this.#stop);
         if (!this.#group) return undefined;
       }
-      const frame = await Promise.race([this.#group.readFrame(), this.#stopped]);
+      const frame = await raceStop([this.#group.readFrame()], this.#stop);
       if (!frame) {
+        this.#group.close();
         this.#group = undefined;
         continue;
       }
