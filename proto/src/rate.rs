@@ -41,6 +41,9 @@ pub const LOW_QUEUE_MS: u16 = 20;
 pub const DRAIN_QUEUE_MS: u16 = 200;
 /// While a queue is deep, the frames sent carry at most this share of what reaches the viewer.
 pub const DEEP_SHARE: f64 = 0.75;
+/// While a queue is deep, what goes unsent is saved up for at most this long (no burst after
+/// a quiet spell).
+pub const DEEP_SAVED_S: f64 = 0.1;
 /// While a queue is deep, at least one frame is sent in this time.
 pub const DEEP_FRAME_GAP_US: u64 = 1_000_000;
 /// A viewer that reported within [`FORGET_US`] but not within this long is cut off: reports
@@ -319,7 +322,7 @@ impl RateControl {
                 let allowed = arriving * DEEP_SHARE;
                 let (budget, at) = self.deep_budget.get_or_insert((0.0, now_us));
                 let elapsed_s = now_us.saturating_sub(*at) as f64 / 1e6;
-                *budget = (*budget + allowed * elapsed_s).min(allowed * 0.1);
+                *budget = (*budget + allowed * elapsed_s).min(allowed * DEEP_SAVED_S);
                 *at = now_us;
                 let overdue = self
                     .last_frame_us
