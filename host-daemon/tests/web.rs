@@ -114,12 +114,19 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
         "{places:?}"
     );
     // The page with the grant reported its path; the adaptive bitrate followed it.
-    let reports = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|line| line["video"]["rate"]["reports"].as_u64())
-        .max();
-    assert!(reports > Some(0), "no feedback from the page");
+    let rate = |key: &str| {
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|line| line["video"]["rate"][key].as_u64())
+            .max()
+    };
+    assert!(rate("reports") > Some(0), "no feedback from the page");
+    // Its reports name the frames it has by the timestamps the host gave them.
+    assert!(
+        rate("newest_known") > Some(0),
+        "the page's reports name no frame sent"
+    );
     let input = host_input(&out);
     // Every datagram came from the page with the grant and was taken; the pad's state arrived
     // (pressed, then gone). It reaches a uinput pad only where /dev/uinput exists.

@@ -177,7 +177,12 @@ pub(crate) fn run(
         });
         report.bytes += bytes as u64;
         if let Some((control, _)) = &mut rate {
-            control.sent(clock::now_unix_us(), bytes);
+            // Viewers name the frames they received by their timestamps on the track.
+            let ts = video
+                .moq
+                .as_ref()
+                .map(|t| t.timestamp_us(captured.capture_us));
+            control.sent(clock::now_unix_us(), ts, bytes);
             if made_keyframe {
                 control.keyframe_sent();
             }

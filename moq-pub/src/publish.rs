@@ -130,6 +130,11 @@ impl Broadcast {
 }
 
 impl VideoTrack {
+    /// The timestamp a frame captured at `unix_us` has on this track, µs (as viewers see it).
+    pub fn timestamp_us(&self, unix_us: u64) -> u64 {
+        unix_us.saturating_sub(self.clock.epoch_unix_us)
+    }
+
     /// Publish one encoded access unit. A keyframe starts a new group.
     pub fn write(&mut self, packet: &Packet) -> Result<(), Error> {
         let pts = self.clock.pts(packet.pts_us)?;

@@ -188,8 +188,13 @@ pub struct RateStats {
     pub decreases: u64,
     pub keyframes_asked: u64,
     pub keyframes_forced: u64,
-    /// Frames not encoded because a viewer's queue was deep.
+    /// Frames not encoded because a viewer's queue was deep, or more was on the way to it
+    /// than its path carried.
     pub frames_skipped: u64,
+    /// Reports that named the newest frame a viewer had, found among the frames sent (what
+    /// is still on the way is known), and ones naming a frame not sent or long gone.
+    pub newest_known: u64,
+    pub newest_unknown: u64,
 }
 
 impl RateStats {
@@ -205,6 +210,8 @@ impl RateStats {
             keyframes_asked: c.keyframes_asked,
             keyframes_forced: c.keyframes_forced,
             frames_skipped: c.frames_skipped,
+            newest_known: c.newest_known,
+            newest_unknown: c.newest_unknown,
         }
     }
 }

@@ -571,7 +571,13 @@ fn play(
         stats.received(frame.payload.len(), captured, arrived);
         {
             let mut path = shown_to.path.lock();
-            path.frame(arrived, captured, frame.payload.len(), frame.keyframe);
+            path.frame(
+                arrived,
+                frame.pts_us,
+                captured,
+                frame.payload.len(),
+                frame.keyframe,
+            );
             // Waiting for the next keyframe (joined in a group's middle, or a picture did
             // not decode): ask for one rather than wait a whole group.
             if admit == Admit::Skip {

@@ -94,6 +94,12 @@ fn the_bitrate_falls_when_the_viewers_link_narrows_and_rises_when_it_widens() {
     let totals = lines.last().unwrap();
     assert!(totals["reports"].as_u64() > Some(100), "{totals}");
     assert!(totals["decreases"].as_u64() >= Some(1), "{totals}");
+    // The viewer's reports name the frames it has by the timestamps the publisher gave them.
+    let (known, reports) = (&totals["newest_known"], &totals["reports"]);
+    assert!(
+        known.as_u64().unwrap() * 10 >= reports.as_u64().unwrap() * 9,
+        "{totals}"
+    );
 }
 
 #[test]

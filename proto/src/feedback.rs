@@ -11,13 +11,19 @@
 //! compared with the smallest seen over the last [`BASE_WINDOW_US`], so the clocks' offset
 //! cancels and what is left is the time spent in queues (and in crossing the path at its
 //! rate) beyond the path's best.
+//!
+//! A report also names the newest frame that arrived (by its timestamp), so the sender knows
+//! what it sent that is still on the way: the queue a frame sent now will meet, before any
+//! viewer could measure it.
 
 use crate::Error;
 
 /// The report's format version.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// A report's size on the wire.
-pub const BYTES: usize = 20;
+pub const BYTES: usize = 24;
+/// The size of a version 1 report (no newest frame), still read.
+pub const V1_BYTES: usize = 20;
 /// How often a viewer reports when nothing urgent happens: often enough that a queue
 /// building at a link's step down is seen within a few frames.
 pub const INTERVAL_US: u64 = 50_000;
@@ -30,6 +36,10 @@ pub const STALL_US: u64 = crate::frame_delay::STALL_US;
 
 const FLAG_KEYFRAME: u8 = 1;
 const FLAG_STALLED: u8 = 2;
+const FLAG_NEWEST: u8 = 4;
+/// A frame more than this far behind the newest seen starts the count again (a new
+/// broadcast, whose timeline began anew).
+const NEWEST_RESET_US: u64 = 10_000_000;
 
 /// One viewer's report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,6 +62,9 @@ pub struct Report {
     /// The sender's own estimate of the path to this viewer (moq-lite PROBE), kbit/s;
     /// 0 when unknown.
     pub path_kbps: u32,
+    /// The newest video frame that arrived: its timestamp on the track's timeline, µs,
+    /// modulo 2^32 (a frame a few seconds old is never mistaken for another).
+    pub newest: Option<u32>,
 }
 
 fn bad(why: &str) -> Error {
@@ -62,27 +75,32 @@ impl Report {
     pub fn encode(&self) -> [u8; BYTES] {
         let mut out = [0u8; BYTES];
         out[0] = VERSION;
-        out[1] =
-            (u8::from(self.keyframe) * FLAG_KEYFRAME) | (u8::from(self.stalled) * FLAG_STALLED);
+        out[1] = (u8::from(self.keyframe) * FLAG_KEYFRAME)
+            | (u8::from(self.stalled) * FLAG_STALLED)
+            | (u8::from(self.newest.is_some()) * FLAG_NEWEST);
         out[2..6].copy_from_slice(&self.seq.to_be_bytes());
         out[6..8].copy_from_slice(&self.window_ms.to_be_bytes());
         out[8..12].copy_from_slice(&self.recv_kbps.to_be_bytes());
         out[12..14].copy_from_slice(&self.queue_ms.to_be_bytes());
         out[14..16].copy_from_slice(&self.skipped.to_be_bytes());
         out[16..20].copy_from_slice(&self.path_kbps.to_be_bytes());
+        out[20..24].copy_from_slice(&self.newest.unwrap_or(0).to_be_bytes());
         out
     }
 
-    /// Read a report, refusing anything that is not exactly one of this version.
+    /// Read a report, refusing anything that is not exactly one of this version (24 bytes)
+    /// or of version 1 (20 bytes, without the newest frame).
     pub fn decode(data: &[u8]) -> Result<Self, Error> {
-        let data: &[u8; BYTES] = data
-            .try_into()
-            .map_err(|_| bad("a report is exactly 20 bytes"))?;
-        if data[0] != VERSION {
-            return Err(bad("unknown report version"));
+        let (known, size) = match data.first() {
+            Some(&VERSION) => (FLAG_KEYFRAME | FLAG_STALLED | FLAG_NEWEST, BYTES),
+            Some(1) => (FLAG_KEYFRAME | FLAG_STALLED, V1_BYTES),
+            _ => return Err(bad("unknown report version")),
+        };
+        if data.len() != size {
+            return Err(bad("a report's size does not match its version"));
         }
         let flags = data[1];
-        if flags & !(FLAG_KEYFRAME | FLAG_STALLED) != 0 {
+        if flags & !known != 0 {
             return Err(bad("unknown flags"));
         }
         let u16_at = |i: usize| u16::from_be_bytes([data[i], data[i + 1]]);
@@ -97,7 +115,11 @@ impl Report {
             stalled: flags & FLAG_STALLED != 0,
             keyframe: flags & FLAG_KEYFRAME != 0,
             path_kbps: u32_at(16),
+            newest: (flags & FLAG_NEWEST != 0).then(|| u32_at(20)),
         };
+        if size == BYTES && report.newest.is_none() && u32_at(20) != 0 {
+            return Err(bad("a newest frame without its flag"));
+        }
         if report.window_ms == 0 || report.window_ms > MAX_WINDOW_MS {
             return Err(bad("window out of range"));
         }
@@ -151,6 +173,8 @@ pub struct Meter {
     /// The newest frame's arrival and excess delay, µs.
     last: Option<(u64, u64)>,
     want_keyframe: bool,
+    /// The newest frame's timestamp, µs.
+    newest: Option<u64>,
     /// Whether the keyframe request was sent yet (a new request is sent at once).
     asked: bool,
     path_kbps: u32,
@@ -161,10 +185,21 @@ impl Meter {
         Self::default()
     }
 
-    /// A video frame of `bytes` arrived at `arrived_us`; `captured_us` is its capture time
-    /// on the sender's clock, when known.
-    pub fn frame(&mut self, arrived_us: u64, captured_us: Option<u64>, bytes: usize, key: bool) {
+    /// A video frame of `bytes` with timestamp `ts_us` (on the track's timeline) arrived at
+    /// `arrived_us`; `captured_us` is its capture time on the sender's clock, when known.
+    pub fn frame(
+        &mut self,
+        arrived_us: u64,
+        ts_us: u64,
+        captured_us: Option<u64>,
+        bytes: usize,
+        key: bool,
+    ) {
         self.window_start.get_or_insert(arrived_us);
+        self.newest = match self.newest {
+            Some(newest) if ts_us < newest && newest - ts_us <= NEWEST_RESET_US => Some(newest),
+            _ => Some(ts_us),
+        };
         self.window_bytes += bytes as u64;
         if key {
             self.want_keyframe = false;
@@ -226,6 +261,7 @@ impl Meter {
             stalled: since_last > STALL_US,
             keyframe: self.want_keyframe,
             path_kbps: self.path_kbps,
+            newest: self.newest.map(|ts| ts as u32),
         };
         self.seq = self.seq.wrapping_add(1);
         self.asked |= self.want_keyframe;
@@ -253,6 +289,7 @@ mod tests {
             stalled: true,
             keyframe: true,
             path_kbps: 9000,
+            newest: Some(0xdead_beef),
         }
     }
 
@@ -266,14 +303,27 @@ mod tests {
     #[test]
     fn anything_but_an_exact_report_is_refused() {
         let good = report().encode();
-        assert!(Report::decode(&good[..19]).is_err());
+        assert!(Report::decode(&good[..BYTES - 1]).is_err());
+        assert!(
+            Report::decode(&good[..V1_BYTES]).is_err(),
+            "version 2, short"
+        );
         assert!(Report::decode(&[good.as_slice(), &[0]].concat()).is_err());
+        assert!(Report::decode(&[]).is_err());
         let mut version = good;
-        version[0] = 2;
+        version[0] = 3;
         assert!(Report::decode(&version).is_err());
         let mut flags = good;
-        flags[1] |= 4;
+        flags[1] |= 8;
         assert!(Report::decode(&flags).is_err());
+        let mut unflagged = good;
+        unflagged[1] &= !FLAG_NEWEST;
+        assert!(
+            Report::decode(&unflagged).is_err(),
+            "a newest frame needs its flag"
+        );
+        unflagged[20..24].copy_from_slice(&[0; 4]);
+        assert_eq!(Report::decode(&unflagged).unwrap().newest, None);
         for window in [0u16, MAX_WINDOW_MS + 1] {
             let mut bytes = good;
             bytes[6..8].copy_from_slice(&window.to_be_bytes());
@@ -281,12 +331,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_version_1_report_is_read_without_the_newest_frame() {
+        let mut v1 = report().encode();
+        v1[0] = 1;
+        v1[1] &= !FLAG_NEWEST;
+        let read = Report::decode(&v1[..V1_BYTES]).unwrap();
+        assert_eq!(read.newest, None);
+        assert_eq!(read.recv_kbps, 4400);
+        assert!(Report::decode(&v1).is_err(), "version 1 is 20 bytes");
+        v1[1] |= FLAG_NEWEST;
+        assert!(Report::decode(&v1[..V1_BYTES]).is_err(), "no newest in v1");
+    }
+
+    #[test]
+    fn a_report_names_the_newest_frame_and_a_new_timeline_starts_again() {
+        let mut meter = Meter::new();
+        meter.frame(0, 5_000_000, None, 1, true);
+        meter.frame(1, (1 << 32) + 7, None, 1, false);
+        // A frame of an older group that arrives late does not move it back.
+        meter.frame(2, (1 << 32) - 1_000_000, None, 1, false);
+        assert_eq!(meter.report(INTERVAL_US).unwrap().newest, Some(7));
+        // A republished broadcast's timeline starts near zero again.
+        meter.frame(INTERVAL_US + 1, 100, None, 1, true);
+        assert_eq!(meter.report(2 * INTERVAL_US + 1).unwrap().newest, Some(100));
+        assert_eq!(Meter::new().report(0), None);
+    }
+
     /// Frames at 60 fps of `bytes`, each `delay(n)` after its capture; the sender's clock
     /// runs 5 s ahead of the viewer's, which must not matter.
     fn play(meter: &mut Meter, frames: std::ops::Range<u64>, delay: impl Fn(u64) -> u64) {
         for n in frames {
             let captured = n * 16_667 + 5_000_000;
-            meter.frame(n * 16_667 + delay(n), Some(captured), 10_000, n == 0);
+            meter.frame(
+                n * 16_667 + delay(n),
+                n * 16_667,
+                Some(captured),
+                10_000,
+                n == 0,
+            );
         }
     }
 
@@ -340,17 +423,23 @@ mod tests {
         let again = meter.report(21 * MS + INTERVAL_US).unwrap();
         assert!(again.keyframe);
         assert_eq!(again.skipped, 0);
-        meter.frame(200 * MS, None, 100, true);
+        meter.frame(200 * MS, 200 * MS, None, 100, true);
         assert!(!meter.report(200 * MS + INTERVAL_US).unwrap().keyframe);
     }
 
     #[test]
     fn the_paths_best_ages_out() {
         let mut meter = Meter::new();
-        meter.frame(0, Some(0), 1, true);
+        meter.frame(0, 0, Some(0), 1, true);
         // A route change: 50 ms more from then on, for longer than the window.
         for s in 1..=12u64 {
-            meter.frame(s * 1_000_000, Some(s * 1_000_000 - 50 * MS), 1, false);
+            meter.frame(
+                s * 1_000_000,
+                s * 1_000_000,
+                Some(s * 1_000_000 - 50 * MS),
+                1,
+                false,
+            );
         }
         let report = meter.report(12 * 1_000_000 + MS).unwrap();
         assert_eq!(report.queue_ms, 0);

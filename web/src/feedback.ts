@@ -1,13 +1,14 @@
 // What this page tells the host about its path (proto/src/feedback.rs, the same report): a
-// player's page measures each video frame as it arrives and sends a 20-byte report every
+// player's page measures each video frame as it arrives and sends a 24-byte report every
 // 50 ms (at once when it needs a keyframe) on the `feedback` track of its viewer broadcast.
-// The host's adaptive bitrate follows its granted players' reports.
+// The host's adaptive bitrate follows its granted players' reports. A report names the newest
+// frame that arrived (its timestamp), so the host knows what it sent is still on the way.
 //
 // The queue is measured without a shared clock: each frame's (arrival − capture) against the
 // smallest seen over the last 10 s, in one-second buckets.
 
-const VERSION = 1;
-const BYTES = 20;
+const VERSION = 2;
+const BYTES = 24;
 export const INTERVAL_US = 50_000;
 const MAX_WINDOW_MS = 10_000;
 const BASE_WINDOW_US = 10_000_000;
@@ -15,6 +16,9 @@ const BUCKET_US = 1_000_000;
 const STALL_US = 200_000;
 const FLAG_KEYFRAME = 1;
 const FLAG_STALLED = 2;
+const FLAG_NEWEST = 4;
+/** A frame this far behind the newest seen starts the count again (a new timeline). */
+const NEWEST_RESET_US = 10_000_000;
 
 export interface Report {
   seq: number;
@@ -25,6 +29,8 @@ export interface Report {
   stalled: boolean;
   keyframe: boolean;
   pathKbps: number;
+  /** The newest frame's timestamp (µs on the track's timeline) modulo 2^32, if any. */
+  newest: number | undefined;
 }
 
 const u16 = (v: number) => Math.min(Math.max(Math.floor(v), 0), 0xffff);
@@ -34,13 +40,19 @@ export function encode(report: Report): Uint8Array {
   const out = new Uint8Array(BYTES);
   const view = new DataView(out.buffer);
   view.setUint8(0, VERSION);
-  view.setUint8(1, (report.keyframe ? FLAG_KEYFRAME : 0) | (report.stalled ? FLAG_STALLED : 0));
+  view.setUint8(
+    1,
+    (report.keyframe ? FLAG_KEYFRAME : 0) |
+      (report.stalled ? FLAG_STALLED : 0) |
+      (report.newest !== undefined ? FLAG_NEWEST : 0),
+  );
   view.setUint32(2, report.seq >>> 0);
   view.setUint16(6, u16(report.windowMs));
   view.setUint32(8, u32(report.recvKbps));
   view.setUint16(12, u16(report.queueMs));
   view.setUint16(14, u16(report.skipped));
   view.setUint32(16, u32(report.pathKbps));
+  view.setUint32(20, (report.newest ?? 0) >>> 0);
   return out;
 }
 
@@ -56,10 +68,16 @@ export class PathMeter {
   #last: [number, number] | undefined;
   #wantKeyframe = false;
   #asked = false;
+  #newest: number | undefined;
 
-  /** A frame of `bytes` arrived at `arrivedUs`; `capturedUs` on the sender's clock, if known. */
-  frame(arrivedUs: number, capturedUs: number | undefined, bytes: number, key: boolean) {
+  /**
+   * A frame of `bytes` with timestamp `tsUs` (on the track's timeline) arrived at `arrivedUs`;
+   * `capturedUs` on the sender's clock, if known.
+   */
+  frame(arrivedUs: number, tsUs: number, capturedUs: number | undefined, bytes: number, key: boolean) {
     this.#windowStart ??= arrivedUs;
+    const seen = this.#newest;
+    if (seen === undefined || tsUs >= seen || seen - tsUs > NEWEST_RESET_US) this.#newest = tsUs;
     this.#windowBytes += bytes;
     if (key) this.#wantKeyframe = false;
     if (capturedUs === undefined) {
@@ -108,6 +126,7 @@ export class PathMeter {
       keyframe: this.#wantKeyframe,
       // @moq/net does not hand the page the server's own send estimate: unknown.
       pathKbps: 0,
+      newest: this.#newest === undefined ? undefined : this.#newest % 2 ** 32,
     };
     this.#seq = (this.#seq + 1) >>> 0;
     this.#asked ||= this.#wantKeyframe;

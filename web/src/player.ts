@@ -321,7 +321,7 @@ async function playVideo(
       if (framing) sink.limits.checkFrame(frame.payload, framing);
       meter.received(frame.payload.byteLength);
       const capturedUs = clockUs === undefined ? undefined : clockUs + frame.timestamp;
-      sink.path?.frame(nowUs(), capturedUs, frame.payload.byteLength, frame.keyframe);
+      sink.path?.frame(nowUs(), frame.timestamp, capturedUs, frame.payload.byteLength, frame.keyframe);
       if (joining) {
         joining = false;
         if (frames.behind()) {
