@@ -43,8 +43,13 @@ struct PtsClock {
 }
 
 impl PtsClock {
+    /// µs since PTS zero.
+    fn micros(&self, unix_us: u64) -> u64 {
+        unix_us.saturating_sub(self.epoch_unix_us)
+    }
+
     fn pts(&self, unix_us: u64) -> Result<moq_net::Timestamp, Error> {
-        moq_net::Timestamp::from_micros(unix_us.saturating_sub(self.epoch_unix_us))
+        moq_net::Timestamp::from_micros(self.micros(unix_us))
             .map_err(|e| Error::publish("timestamp", e))
     }
 }
@@ -132,7 +137,7 @@ impl Broadcast {
 impl VideoTrack {
     /// The timestamp a frame captured at `unix_us` has on this track, µs (as viewers see it).
     pub fn timestamp_us(&self, unix_us: u64) -> u64 {
-        unix_us.saturating_sub(self.clock.epoch_unix_us)
+        self.clock.micros(unix_us)
     }
 
     /// Publish one encoded access unit. A keyframe starts a new group.

@@ -265,17 +265,6 @@ impl RateControl {
         }
         let config = self.config;
         let sending = self.sent_bps;
-        // A frame no longer remembered (or never sent) says nothing.
-        let delivered = report.newest.and_then(|ts| {
-            let at = self.sent_log.iter().rposition(|(sent, ..)| *sent == ts)?;
-            let (_, bits, sent_us) = self.sent_log[at];
-            Some((bits, sent_us))
-        });
-        match (report.newest, delivered) {
-            (Some(_), Some(_)) => self.counters.newest_known += 1,
-            (Some(_), None) => self.counters.newest_unknown += 1,
-            (None, _) => {}
-        }
         let Some(viewer) = self.viewers.get_mut(&key) else {
             return Err(Refused::Crowded);
         };
@@ -296,7 +285,18 @@ impl RateControl {
         if viewer.update(now_us, report, config, sending) {
             self.counters.decreases += 1;
         }
-        viewer.delivered = delivered;
+        // A frame no longer remembered (or never sent) says nothing. Looked up only for a
+        // report taken: refused ones cost no search.
+        viewer.delivered = report.newest.and_then(|ts| {
+            let at = self.sent_log.iter().rposition(|(sent, ..)| *sent == ts)?;
+            let (_, bits, sent_us) = self.sent_log[at];
+            Some((bits, sent_us))
+        });
+        match (report.newest, viewer.delivered) {
+            (Some(_), Some(_)) => self.counters.newest_known += 1,
+            (Some(_), None) => self.counters.newest_unknown += 1,
+            (None, _) => {}
+        }
         Ok(())
     }
 
@@ -421,14 +421,14 @@ impl Viewer {
     /// received went out over `now_us − then`, and arrives at the best rate of its latest
     /// reports (the best: a report whose window a held-up frame left empty is no slow path).
     fn backlog_us(&self, now_us: u64, sent_bits: u64) -> u64 {
+        let Some((delivered, then)) = self.delivered else {
+            return 0;
+        };
         let rate = self
             .recent
             .iter()
             .map(|(_, rate)| *rate)
             .fold(0.0, f64::max);
-        let Some((delivered, then)) = self.delivered else {
-            return 0;
-        };
         if rate <= 0.0 {
             return 0;
         }
@@ -690,6 +690,24 @@ mod tests {
             }
         }
         arrived
+    }
+
+    #[test]
+    fn a_named_frame_is_looked_up_only_for_a_report_taken() {
+        let mut rc = control();
+        rc.sent(0, Some(7), 1000);
+        let named = |seq, newest| Report {
+            seq,
+            window_ms: 50,
+            newest: Some(newest),
+            ..Report::default()
+        };
+        rc.report(10 * MS, 1, &named(0, 7)).unwrap();
+        assert_eq!(rc.report(11 * MS, 1, &named(0, 7)), Err(Refused::Old));
+        assert_eq!(rc.report(12 * MS, 1, &named(1, 9)), Err(Refused::TooSoon));
+        rc.report(40 * MS, 1, &named(2, 9)).unwrap();
+        let counters = rc.counters();
+        assert_eq!((counters.newest_known, counters.newest_unknown), (1, 1));
     }
 
     #[test]
