@@ -24,6 +24,9 @@ pub enum Error {
     Timeout { what: String, timeout: Duration },
     #[error("the compositor: {0}")]
     Compositor(String),
+    /// Lantern's own compositor (`host-daemon compositor`) failed.
+    #[error("the lantern compositor")]
+    Lantern(#[from] lantern_compositor::Error),
     #[error("wayland: {what}")]
     Wayland {
         what: String,

@@ -47,6 +47,28 @@ enum Command {
     /// Call a serving daemon's control API (or use `curl --unix-socket SOCKET
     /// http://host-daemon/sessions`).
     Ctl(CtlArgs),
+    /// Lantern's own compositor, as a session starts it (as the session's user).
+    #[command(hide = true)]
+    Compositor(CompositorArgs),
+}
+
+#[derive(Args, Debug)]
+struct CompositorArgs {
+    /// The apps' Wayland socket.
+    #[arg(long)]
+    socket: PathBuf,
+    /// The daemon's socket (capture and input).
+    #[arg(long)]
+    control: PathBuf,
+    /// A file made once both listen.
+    #[arg(long)]
+    ready: Option<PathBuf>,
+    #[arg(long)]
+    width: u32,
+    #[arg(long)]
+    height: u32,
+    #[arg(long)]
+    fps: f64,
 }
 
 #[derive(Args, Debug)]
@@ -183,8 +205,10 @@ struct RunArgs {
     rate: moq_pub::rate::RateArgs,
 
     /// The compositor: sway (wlroots, headless; pixman without a GPU); gamescope (headless
-    /// backend, needs a GPU; the picture from its PipeWire node; view-only for now); or auto:
-    /// gamescope where it can run, else sway.
+    /// backend, needs a GPU; the picture from its PipeWire node; view-only for now); lantern,
+    /// our own (each committed frame captured at once, the app's frames paced for
+    /// input-to-photon; Wayland apps only so far); or auto: gamescope where it can run, else
+    /// sway.
     #[arg(long, value_enum, default_value = "auto")]
     compositor: compositor::Kind,
 
@@ -302,11 +326,41 @@ async fn main() -> ExitCode {
             let result = serve_sessions(args, shutdown.token()).await;
             cli::exit("host-daemon", result, &shutdown)
         }
+        Command::Compositor(args) => {
+            let result = compositor(args, shutdown.token()).await;
+            cli::exit("host-daemon compositor", result, &shutdown)
+        }
         Command::Ctl(args) => match ctl(args).await {
             Ok(code) => code,
             result => cli::exit("host-daemon ctl", result.map(|_| ()), &shutdown),
         },
     }
+}
+
+/// Run Lantern's compositor until the stop.
+async fn compositor(
+    args: CompositorArgs,
+    cancel: tokio_util::sync::CancellationToken,
+) -> Result<(), host_daemon::Error> {
+    let config = lantern_compositor::Config {
+        width: args.width,
+        height: args.height,
+        fps: args.fps,
+        socket: args.socket,
+        control: args.control,
+        ready: args.ready,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        cancel.cancelled().await;
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let summary = tokio::task::spawn_blocking(move || lantern_compositor::run(&config, &stop))
+        .await
+        .map_err(|e| host_daemon::Error::Compositor(format!("the compositor thread: {e}")))??;
+    tracing::info!(?summary, "compositor stopped");
+    Ok(())
 }
 
 /// Run the session; `Some(status)` is the app's, to pass on.

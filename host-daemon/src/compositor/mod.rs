@@ -4,8 +4,11 @@
 //! sway (wlroots) runs headless anywhere, with the pixman renderer when there is no GPU.
 //! gamescope, which offers its picture as a PipeWire node, needs a GPU (Vulkan) and its
 //! headless backend: `auto` takes it where both are there (see [`Kind::choose`]).
+//! `lantern` is our own (smithay): capture on commit and frame callbacks paced for
+//! input-to-photon, Wayland apps only so far.
 
 mod gamescope;
+mod lantern;
 mod sway;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use std::time::Duration;
 use moq_pub::source::Format;
 
 pub use gamescope::Gamescope;
+pub use lantern::Lantern;
 pub use sway::Sway;
 
 use crate::Error;
@@ -95,12 +99,15 @@ pub enum Kind {
     Auto,
     Sway,
     Gamescope,
+    /// Lantern's own (capture on commit, input-paced frames); Wayland apps only so far.
+    Lantern,
 }
 
 impl Kind {
     pub fn choose(self) -> Result<Box<dyn Compositor>, Error> {
         match self {
             Self::Sway => Ok(Box::new(Sway)),
+            Self::Lantern => Ok(Box::new(Lantern)),
             Self::Auto => match gamescope() {
                 Ok(gamescope) => Ok(Box::new(gamescope)),
                 Err(why) => {

@@ -1,0 +1,156 @@
+//! Lantern's own headless Wayland compositor (smithay), run by host-daemon as the session's
+//! user, one per session. What it does differently from a general compositor:
+//!
+//! - **Capture on commit.** There is no output clock: when the app commits a new picture, a
+//!   waiting wlr-screencopy copy (the daemon keeps two in flight) is filled at once, straight
+//!   from the app's buffer (one copy, no composition pass when one opaque fullscreen surface
+//!   is all there is), and stamped with the commit's time.
+//! - **Frame callbacks paced for input-to-photon** ([`lantern_proto::app_pacing`]): the app
+//!   draws again once its last picture was taken, at most at the session's fps, and at once
+//!   after a key, button or touch reached it.
+//! - **Every toplevel fullscreen** at the session's one mode; popups and subsurfaces are
+//!   composited over it in software.
+//! - **Input from the daemon** through the virtual keyboard and pointer protocols, fed
+//!   straight into the seat.
+//!
+//! What it does not do yet: XWayland, linux-dmabuf (no GPU here), viewporter, pointer
+//! constraints, touch, and drawing the cursor into the picture.
+
+mod paint;
+mod pointer;
+mod screencopy;
+mod state;
+
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction};
+use smithay::reexports::wayland_server::Display;
+
+use state::State;
+
+/// What the compositor offers.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The one output's mode.
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    /// The apps' Wayland socket (a path; its directory must exist).
+    pub socket: PathBuf,
+    /// The daemon's Wayland socket: the only one whose clients see the capture
+    /// (wlr-screencopy) and input (virtual keyboard and pointer) globals.
+    pub control: PathBuf,
+    /// A file made once both sockets listen (its presence means the compositor is up).
+    pub ready: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the Wayland display")]
+    Display(#[source] smithay::reexports::wayland_server::backend::InitError),
+    #[error("the event loop")]
+    EventLoop(#[source] smithay::reexports::calloop::Error),
+    #[error("the mode {width}x{height}@{fps} is not one a compositor can offer")]
+    Mode { width: u32, height: u32, fps: f64 },
+}
+
+/// What a compositor did, for its log at the end.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub clients: u64,
+    pub commits: u64,
+    /// Pictures copied for the capture.
+    pub taken: u64,
+    /// Of them, copied straight from one fullscreen buffer.
+    pub direct: u64,
+    /// Frame callbacks a key, button or touch brought forward.
+    pub boosts: u64,
+}
+
+/// The longest the loop sleeps without looking at `stop`.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Serve until `stop` is set.
+pub fn run(config: &Config, stop: &AtomicBool) -> Result<Summary, Error> {
+    if config.width == 0
+        || config.height == 0
+        || config.width > 8192
+        || config.height > 8192
+        || !(1.0..=1000.0).contains(&config.fps)
+    {
+        return Err(Error::Mode {
+            width: config.width,
+            height: config.height,
+            fps: config.fps,
+        });
+    }
+    let mut event_loop: EventLoop<State> = EventLoop::try_new().map_err(Error::EventLoop)?;
+    let display: Display<State> = Display::new().map_err(Error::Display)?;
+    let mut state = State::new(config, display.handle());
+
+    let handle = event_loop.handle();
+    for (path, privileged) in [(&config.socket, false), (&config.control, true)] {
+        let listener = UnixListener::bind(path).map_err(|source| Error::Io {
+            what: format!("listening on {}", path.display()),
+            source,
+        })?;
+        listener.set_nonblocking(true).map_err(|source| Error::Io {
+            what: "a non-blocking listener".into(),
+            source,
+        })?;
+        handle
+            .insert_source(
+                Generic::new(listener, Interest::READ, Mode::Level),
+                move |_, listener, state: &mut State| {
+                    while let Ok((stream, _)) = listener.accept() {
+                        state.add_client(stream, privileged);
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|e| Error::EventLoop(e.error))?;
+    }
+    handle
+        .insert_source(
+            Generic::new(display, Interest::READ, Mode::Level),
+            |_, display, state: &mut State| {
+                // Safety: the display is not dropped while the loop runs.
+                let display = unsafe { display.get_mut() };
+                if let Err(err) = display.dispatch_clients(state) {
+                    tracing::warn!("dispatching clients: {err}");
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| Error::EventLoop(e.error))?;
+
+    if let Some(ready) = &config.ready {
+        let new = ready.with_extension("new");
+        std::fs::write(&new, "")
+            .and_then(|()| std::fs::rename(&new, ready))
+            .map_err(|source| Error::Io {
+                what: format!("writing {}", ready.display()),
+                source,
+            })?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let wait = state.pace().unwrap_or(TICK).min(TICK);
+        event_loop
+            .dispatch(Some(wait), &mut state)
+            .map_err(Error::EventLoop)?;
+        state.pace();
+        state.flush();
+    }
+    Ok(state.summary())
+}

@@ -1,0 +1,767 @@
+//! The compositor's state and its Wayland handlers: surfaces and their buffers, the shown
+//! toplevel (the newest, fullscreen), popups, the seat, and the pacing of frame callbacks.
+
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lantern_proto::app_pacing::{AppPacer, Wake};
+use smithay::desktop::utils::under_from_surface_tree;
+use smithay::desktop::{
+    PopupKind, PopupManager, WindowSurfaceType, find_popup_root_surface, get_popup_toplevel_coords,
+};
+use smithay::input::keyboard::XkbConfig;
+use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Scale, Subpixel};
+use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_protocols_misc::zwp_virtual_keyboard_v1::server::zwp_virtual_keyboard_v1::{
+    self, ZwpVirtualKeyboardV1,
+};
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_output, wl_seat, wl_shm, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
+use smithay::utils::{Clock, Logical, Monotonic, Point, Rectangle, Serial, Transform, SERIAL_COUNTER};
+use smithay::wayland::buffer::BufferHandler;
+use smithay::wayland::compositor::{
+    BufferAssignment, CompositorClientState, CompositorHandler, CompositorState, RectangleKind,
+    SubsurfaceCachedState, SurfaceAttributes, TraversalAction, get_parent, is_sync_subsurface,
+    with_states, with_surface_tree_downward,
+};
+use smithay::wayland::output::{OutputHandler, OutputManagerState};
+use smithay::wayland::presentation::{PresentationFeedbackCachedState, PresentationState, Refresh};
+use smithay::wayland::relative_pointer::RelativePointerManagerState;
+use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::selection::data_device::{
+    ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
+    set_data_device_focus,
+};
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, SurfaceCachedState, ToplevelSurface, XdgShellHandler,
+    XdgShellState, XdgToplevelSurfaceData,
+};
+use smithay::wayland::shm::{ShmHandler, ShmState, with_buffer_contents};
+use smithay::wayland::virtual_keyboard::{VirtualKeyboardManagerState, VirtualKeyboardUserData};
+
+use crate::paint::{Picture, Target};
+use crate::screencopy::Screencopy;
+use crate::{Config, Summary};
+
+/// One client's data: whether it came on the daemon's socket (the only one that sees the
+/// capture and input globals).
+pub struct ClientState {
+    pub compositor: CompositorClientState,
+    pub privileged: bool,
+}
+
+impl ClientData for ClientState {
+    fn initialized(&self, _: ClientId) {}
+    fn disconnected(&self, _: ClientId, _: DisconnectReason) {}
+}
+
+pub fn privileged(client: &Client) -> bool {
+    client
+        .get_data::<ClientState>()
+        .is_some_and(|data| data.privileged)
+}
+
+/// The buffer a surface shows until it commits another (released then).
+#[derive(Default)]
+struct Held(Option<wl_buffer::WlBuffer>);
+
+pub struct State {
+    pub dh: DisplayHandle,
+    compositor: CompositorState,
+    xdg: XdgShellState,
+    shm: ShmState,
+    _output_manager: OutputManagerState,
+    seat_state: SeatState<State>,
+    pub seat: Seat<State>,
+    data_device: DataDeviceState,
+    _presentation: PresentationState,
+    _relative_pointer: RelativePointerManagerState,
+    _virtual_keyboard: VirtualKeyboardManagerState,
+    pub screencopy: Screencopy,
+    output: Output,
+    popups: PopupManager,
+    /// Mapped or mapping toplevels, oldest first; the last is shown.
+    toplevels: Vec<ToplevelSurface>,
+    pub width: i32,
+    pub height: i32,
+    interval: Duration,
+    clock: Clock<Monotonic>,
+    pacer: AppPacer,
+    presented: u64,
+    pub summary: Summary,
+}
+
+impl State {
+    pub fn new(config: &Config, dh: DisplayHandle) -> Self {
+        let compositor = CompositorState::new::<Self>(&dh);
+        let xdg = XdgShellState::new::<Self>(&dh);
+        let shm = ShmState::new::<Self>(&dh, vec![]);
+        let output_manager = OutputManagerState::new_with_xdg_output::<Self>(&dh);
+        let mut seat_state = SeatState::new();
+        let mut seat = seat_state.new_wl_seat(&dh, "lantern");
+        // The daemon's virtual keyboard brings the player's keymap; this one is for apps
+        // that read a keymap before the first key.
+        if let Err(err) = seat.add_keyboard(XkbConfig::default(), 600, 25) {
+            tracing::warn!("no keyboard: {err:?}");
+        }
+        seat.add_pointer();
+        let data_device = DataDeviceState::new::<Self>(&dh);
+        let presentation = PresentationState::new::<Self>(&dh, libc::CLOCK_MONOTONIC as u32);
+        let relative_pointer = RelativePointerManagerState::new::<Self>(&dh);
+        let virtual_keyboard = VirtualKeyboardManagerState::new::<Self, _>(&dh, privileged);
+        let screencopy = Screencopy::new(&dh);
+        crate::pointer::global(&dh);
+
+        let output = Output::new(
+            "LANTERN-1".into(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "Lantern".into(),
+                model: "headless".into(),
+            },
+        );
+        let _ = output.create_global::<Self>(&dh);
+        let mode = OutputMode {
+            size: (config.width as i32, config.height as i32).into(),
+            refresh: (config.fps * 1000.0).round() as i32,
+        };
+        output.change_current_state(
+            Some(mode),
+            Some(Transform::Normal),
+            Some(Scale::Integer(1)),
+            Some((0, 0).into()),
+        );
+        output.set_preferred(mode);
+
+        Self {
+            dh,
+            compositor,
+            xdg,
+            shm,
+            _output_manager: output_manager,
+            seat_state,
+            seat,
+            data_device,
+            _presentation: presentation,
+            _relative_pointer: relative_pointer,
+            _virtual_keyboard: virtual_keyboard,
+            screencopy,
+            output,
+            popups: PopupManager::default(),
+            toplevels: Vec::new(),
+            width: config.width as i32,
+            height: config.height as i32,
+            interval: Duration::from_secs_f64(1.0 / config.fps),
+            clock: Clock::new(),
+            pacer: AppPacer::new(config.fps),
+            presented: 0,
+            summary: Summary::default(),
+        }
+    }
+
+    pub fn add_client(&mut self, stream: UnixStream, privileged: bool) {
+        let data = ClientState {
+            compositor: CompositorClientState::default(),
+            privileged,
+        };
+        match self.dh.insert_client(stream, Arc::new(data)) {
+            Ok(_) => self.summary.clients += 1,
+            Err(err) => tracing::warn!("a client could not be added: {err}"),
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if let Err(err) = self.dh.flush_clients() {
+            tracing::debug!("flushing clients: {err}");
+        }
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            boosts: self.pacer.boosts(),
+            ..self.summary.clone()
+        }
+    }
+
+    /// The monotonic clock, as a duration since boot.
+    pub fn now(&self) -> Duration {
+        self.clock.now().into()
+    }
+
+    fn now_us(&self) -> u64 {
+        self.now().as_micros() as u64
+    }
+
+    /// Release the app's frame callbacks when the pacer says so; how long until it should be
+    /// asked again.
+    pub fn pace(&mut self) -> Option<Duration> {
+        let now = self.now_us();
+        match self.pacer.poll(now) {
+            Wake::Release => {
+                self.send_frame_callbacks();
+                None
+            }
+            Wake::At(at) => Some(Duration::from_micros(at.saturating_sub(now))),
+            Wake::Idle => None,
+        }
+    }
+
+    /// A key, button or touch reached the app: its held callback may go at once.
+    pub fn discrete_input(&mut self) {
+        self.pacer.discrete_input();
+        self.pace();
+    }
+
+    /// The toplevel on screen: the newest with a picture.
+    fn shown(&self) -> Option<&WlSurface> {
+        self.shown_toplevel().map(|t| t.wl_surface())
+    }
+
+    fn shown_toplevel(&self) -> Option<&ToplevelSurface> {
+        self.toplevels
+            .iter()
+            .rev()
+            .find(|t| held(t.wl_surface()).is_some())
+    }
+
+    /// Every surface of every toplevel, with its popups.
+    fn all_roots(&self) -> Vec<WlSurface> {
+        let mut roots = Vec::new();
+        for toplevel in &self.toplevels {
+            let surface = toplevel.wl_surface();
+            roots.push(surface.clone());
+            roots.extend(
+                PopupManager::popups_for_surface(surface)
+                    .map(|(popup, _)| popup.wl_surface().clone()),
+            );
+        }
+        roots
+    }
+
+    fn send_frame_callbacks(&mut self) {
+        let time = self.now().as_millis() as u32;
+        for root in self.all_roots() {
+            with_surface_tree_downward(
+                &root,
+                (),
+                |_, _, _| TraversalAction::DoChildren(()),
+                |_, states, _| {
+                    for callback in states
+                        .cached_state
+                        .get::<SurfaceAttributes>()
+                        .current()
+                        .frame_callbacks
+                        .drain(..)
+                    {
+                        callback.done(time);
+                    }
+                },
+                |_, _, _| true,
+            );
+        }
+    }
+
+    /// The surfaces to draw, bottom first, with their places on the output.
+    fn layers(&self) -> Vec<(WlSurface, Point<i32, Logical>)> {
+        let Some(toplevel) = self.shown_toplevel() else {
+            return Vec::new();
+        };
+        let surface = toplevel.wl_surface();
+        let origin = Point::default() - window_geometry(surface).loc;
+        let mut layers = Vec::new();
+        tree_layers(surface, origin, &mut layers);
+        for (popup, offset) in PopupManager::popups_for_surface(surface) {
+            let at = origin + offset - popup.geometry().loc;
+            tree_layers(popup.wl_surface(), at, &mut layers);
+        }
+        layers
+    }
+
+    /// Draw the shown picture into `target`; whether it was one buffer copied straight.
+    pub fn paint(&mut self, target: &mut Target) -> bool {
+        let layers = self.layers();
+        let full = Rectangle::new((0, 0).into(), (self.width, self.height).into());
+        let direct = layers.len() == 1 && {
+            let (surface, at) = &layers[0];
+            opaque_cover(surface, *at, full)
+        };
+        if !direct {
+            target.clear();
+        }
+        for (surface, at) in &layers {
+            let Some(buffer) = held(surface) else {
+                continue;
+            };
+            let opaque = opaque_cover(surface, *at, Rectangle::new(*at, (1, 1).into()));
+            let drawn = with_buffer_contents(&buffer, |ptr, len, data| {
+                let Some(opaque_format) = format_opacity(data.format) else {
+                    return false;
+                };
+                // Safety: smithay maps the pool for `len` bytes and guards reads against a
+                // client shrinking it (SIGBUS).
+                let pool = unsafe { std::slice::from_raw_parts(ptr, len) };
+                let Some(data_bytes) = pool.get(data.offset.max(0) as usize..) else {
+                    return false;
+                };
+                let picture = Picture {
+                    data: data_bytes,
+                    width: data.width,
+                    height: data.height,
+                    stride: data.stride,
+                    opaque: opaque_format || opaque,
+                };
+                target.draw(&picture, (at.x, at.y));
+                true
+            });
+            if !matches!(drawn, Ok(true)) {
+                tracing::debug!("a surface's buffer could not be drawn");
+            }
+        }
+        direct
+    }
+
+    /// The capture took the newest picture (at `time`).
+    pub fn taken(&mut self, direct: bool, time: Duration) {
+        self.pacer.taken();
+        self.summary.taken += 1;
+        if direct {
+            self.summary.direct += 1;
+        }
+        self.presented += 1;
+        let refresh = Refresh::Fixed(self.interval);
+        for root in self.all_roots() {
+            with_surface_tree_downward(
+                &root,
+                (),
+                |_, _, _| TraversalAction::DoChildren(()),
+                |_, states, _| {
+                    for feedback in states
+                        .cached_state
+                        .get::<PresentationFeedbackCachedState>()
+                        .current()
+                        .callbacks
+                        .drain(..)
+                    {
+                        feedback.presented(
+                            &self.output,
+                            time,
+                            refresh,
+                            self.presented,
+                            smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback::Kind::empty(),
+                        );
+                    }
+                },
+                |_, _, _| true,
+            );
+        }
+        self.pace();
+    }
+
+    /// The surface under a point of the output, and where that surface's origin is.
+    pub fn surface_under(
+        &self,
+        at: Point<f64, Logical>,
+    ) -> Option<(WlSurface, Point<f64, Logical>)> {
+        let toplevel = self.shown_toplevel()?;
+        let surface = toplevel.wl_surface();
+        let origin = Point::default() - window_geometry(surface).loc;
+        let popups: Vec<_> = PopupManager::popups_for_surface(surface).collect();
+        for (popup, offset) in popups.iter().rev() {
+            let place = origin + *offset - popup.geometry().loc;
+            if let Some((s, p)) =
+                under_from_surface_tree(popup.wl_surface(), at, place, WindowSurfaceType::ALL)
+            {
+                return Some((s, p.to_f64()));
+            }
+        }
+        under_from_surface_tree(surface, at, origin, WindowSurfaceType::ALL)
+            .map(|(s, p)| (s, p.to_f64()))
+    }
+
+    /// Keyboard focus to the shown toplevel (only once it has a picture: some apps, foot
+    /// among them, crash on a focus before their first configure is acked).
+    fn refocus(&mut self) {
+        let focus = self.shown().cloned();
+        if let Some(keyboard) = self.seat.get_keyboard()
+            && keyboard.current_focus() != focus
+        {
+            keyboard.set_focus(self, focus, SERIAL_COUNTER.next_serial());
+        }
+    }
+
+    fn configure_fullscreen(&self, toplevel: &ToplevelSurface) {
+        let output = toplevel
+            .wl_surface()
+            .client()
+            .and_then(|client| self.output.client_outputs(&client).next());
+        toplevel.with_pending_state(|state| {
+            state.states.set(xdg_toplevel::State::Fullscreen);
+            state.states.set(xdg_toplevel::State::Activated);
+            state.size = Some((self.width, self.height).into());
+            state.fullscreen_output = output;
+        });
+    }
+}
+
+/// Whether a surface covers `area` with opaque pixels (an opaque region over it all).
+fn opaque_cover(
+    surface: &WlSurface,
+    at: Point<i32, Logical>,
+    area: Rectangle<i32, Logical>,
+) -> bool {
+    with_states(surface, |states| {
+        let mut attributes = states.cached_state.get::<SurfaceAttributes>();
+        let Some(region) = &attributes.current().opaque_region else {
+            return false;
+        };
+        region.rects.iter().any(|(kind, rect)| {
+            matches!(kind, RectangleKind::Add) && {
+                let placed = Rectangle::new(rect.loc + at, rect.size);
+                placed.contains_rect(area)
+            }
+        })
+    }) || {
+        // An XRGB buffer over the whole area is opaque whatever its region says.
+        let Some(buffer) = held(surface) else {
+            return false;
+        };
+        with_buffer_contents(&buffer, |_, _, data| {
+            format_opacity(data.format) == Some(true)
+                && Rectangle::new(at, (data.width, data.height).into()).contains_rect(area)
+        })
+        .unwrap_or(false)
+    }
+}
+
+/// `Some(true)` for formats without alpha, `Some(false)` with it, `None` for formats not drawn.
+fn format_opacity(format: wl_shm::Format) -> Option<bool> {
+    match format {
+        wl_shm::Format::Xrgb8888 => Some(true),
+        wl_shm::Format::Argb8888 => Some(false),
+        _ => None,
+    }
+}
+
+fn held(surface: &WlSurface) -> Option<wl_buffer::WlBuffer> {
+    with_states(surface, |states| {
+        states
+            .data_map
+            .get::<Mutex<Held>>()
+            .and_then(|held| held.lock().ok()?.0.clone())
+    })
+}
+
+fn window_geometry(surface: &WlSurface) -> Rectangle<i32, Logical> {
+    with_states(surface, |states| {
+        states
+            .cached_state
+            .get::<SurfaceCachedState>()
+            .current()
+            .geometry
+            .unwrap_or_default()
+    })
+}
+
+/// A surface and its subsurfaces, bottom first, placed from `origin`.
+fn tree_layers(
+    surface: &WlSurface,
+    origin: Point<i32, Logical>,
+    layers: &mut Vec<(WlSurface, Point<i32, Logical>)>,
+) {
+    with_surface_tree_downward(
+        surface,
+        origin,
+        |_, states, at| {
+            let mut at = *at;
+            if states.role == Some("subsurface") {
+                at += states
+                    .cached_state
+                    .get::<SubsurfaceCachedState>()
+                    .current()
+                    .location;
+            }
+            TraversalAction::DoChildren(at)
+        },
+        |surface, states, at| {
+            let mut at = *at;
+            if states.role == Some("subsurface") {
+                at += states
+                    .cached_state
+                    .get::<SubsurfaceCachedState>()
+                    .current()
+                    .location;
+            }
+            if states.data_map.get::<Mutex<Held>>().is_some() {
+                layers.push((surface.clone(), at));
+            }
+        },
+        |_, _, _| true,
+    );
+}
+
+/// Take the buffers a commit brought into the surfaces of `root`'s tree (releasing the ones
+/// they replace); whether any did, and whether any surface asked for a frame callback.
+fn absorb(root: &WlSurface) -> (bool, bool) {
+    let mut new_picture = false;
+    let mut wants_callback = false;
+    with_surface_tree_downward(
+        root,
+        (),
+        |_, _, _| TraversalAction::DoChildren(()),
+        |_, states, _| {
+            let mut attributes = states.cached_state.get::<SurfaceAttributes>();
+            let current = attributes.current();
+            wants_callback |= !current.frame_callbacks.is_empty();
+            let replacement = match current.buffer.take() {
+                Some(BufferAssignment::NewBuffer(buffer)) => Some(Some(buffer)),
+                Some(BufferAssignment::Removed) => Some(None),
+                None => None,
+            };
+            if let Some(replacement) = replacement {
+                new_picture = true;
+                states
+                    .data_map
+                    .insert_if_missing_threadsafe(|| Mutex::new(Held::default()));
+                if let Some(held) = states.data_map.get::<Mutex<Held>>()
+                    && let Ok(mut held) = held.lock()
+                    && let Some(old) = std::mem::replace(&mut held.0, replacement)
+                    && Some(&old) != held.0.as_ref()
+                {
+                    old.release();
+                }
+            }
+        },
+        |_, _, _| true,
+    );
+    (new_picture, wants_callback)
+}
+
+fn root_of(surface: &WlSurface) -> WlSurface {
+    let mut root = surface.clone();
+    while let Some(parent) = get_parent(&root) {
+        root = parent;
+    }
+    root
+}
+
+impl CompositorHandler for State {
+    fn compositor_state(&mut self) -> &mut CompositorState {
+        &mut self.compositor
+    }
+
+    fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        &client
+            .get_data::<ClientState>()
+            .expect("every client is added with ClientState")
+            .compositor
+    }
+
+    fn commit(&mut self, surface: &WlSurface) {
+        self.summary.commits += 1;
+        self.popups.commit(surface);
+        if let Some(toplevel) = self.toplevels.iter().find(|t| t.wl_surface() == surface) {
+            let sent = with_states(surface, |states| {
+                states
+                    .data_map
+                    .get::<XdgToplevelSurfaceData>()
+                    .and_then(|data| Some(data.lock().ok()?.initial_configure_sent))
+                    .unwrap_or(true)
+            });
+            if !sent {
+                toplevel.send_configure();
+            }
+        }
+        if let Some(PopupKind::Xdg(popup)) = self.popups.find_popup(surface)
+            && !popup.is_initial_configure_sent()
+            && let Err(err) = popup.send_configure()
+        {
+            tracing::debug!("a popup's first configure: {err}");
+        }
+        if is_sync_subsurface(surface) {
+            return;
+        }
+        let root = root_of(surface);
+        let toplevel = match self.popups.find_popup(&root) {
+            Some(popup) => find_popup_root_surface(&popup).ok(),
+            None => Some(root.clone()),
+        };
+        self.output.enter(&root);
+        let (new_picture, wants_callback) = absorb(&root);
+        if new_picture {
+            self.refocus();
+        }
+        if toplevel.as_ref() == self.shown() {
+            let now = self.now();
+            self.pacer
+                .committed(now.as_micros() as u64, wants_callback, new_picture);
+            if new_picture {
+                self.screencopy.changed(now);
+                crate::screencopy::serve(self);
+            }
+            self.pace();
+        }
+    }
+}
+
+impl BufferHandler for State {
+    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+}
+
+impl ShmHandler for State {
+    fn shm_state(&self) -> &ShmState {
+        &self.shm
+    }
+}
+
+impl SeatHandler for State {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<Self> {
+        &mut self.seat_state
+    }
+
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        let client = focused.and_then(|s| self.dh.get_client(s.id()).ok());
+        set_data_device_focus(&self.dh, seat, client);
+    }
+}
+
+impl SelectionHandler for State {
+    type SelectionUserData = ();
+}
+
+impl DataDeviceHandler for State {
+    fn data_device_state(&self) -> &DataDeviceState {
+        &self.data_device
+    }
+}
+
+impl ClientDndGrabHandler for State {}
+impl ServerDndGrabHandler for State {}
+
+impl OutputHandler for State {}
+
+impl XdgShellHandler for State {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.xdg
+    }
+
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        self.configure_fullscreen(&surface);
+        // Shown, and focused, from its first picture.
+        self.toplevels.push(surface);
+    }
+
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        self.toplevels.retain(|t| t != &surface);
+        self.refocus();
+        self.screencopy.changed(self.now());
+        crate::screencopy::serve(self);
+    }
+
+    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        self.unconstrain(&surface);
+        if let Err(err) = self.popups.track_popup(PopupKind::Xdg(surface)) {
+            tracing::debug!("a popup went before it was tracked: {err:?}");
+        }
+    }
+
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|state| {
+            state.geometry = positioner.get_geometry();
+            state.positioner = positioner;
+        });
+        self.unconstrain(&surface);
+        surface.send_repositioned(token);
+    }
+
+    fn grab(&mut self, _surface: PopupSurface, _seat: wl_seat::WlSeat, _serial: Serial) {
+        // No popup grabs: the one app owns the whole screen and every input.
+    }
+
+    fn fullscreen_request(
+        &mut self,
+        surface: ToplevelSurface,
+        _output: Option<wl_output::WlOutput>,
+    ) {
+        self.configure_fullscreen(&surface);
+        surface.send_pending_configure();
+    }
+
+    fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
+        // Every toplevel stays fullscreen.
+        surface.send_pending_configure();
+    }
+
+    fn maximize_request(&mut self, surface: ToplevelSurface) {
+        surface.send_pending_configure();
+    }
+}
+
+impl State {
+    /// Keep a popup on the output.
+    fn unconstrain(&self, popup: &PopupSurface) {
+        let kind = PopupKind::Xdg(popup.clone());
+        let Ok(root) = find_popup_root_surface(&kind) else {
+            return;
+        };
+        let mut target = Rectangle::new((0, 0).into(), (self.width, self.height).into());
+        target.loc -= get_popup_toplevel_coords(&kind);
+        target.loc += window_geometry(&root).loc;
+        popup.with_pending_state(|state| {
+            state.geometry = state.positioner.get_unconstrained_geometry(target);
+        });
+    }
+}
+
+// The virtual keyboard is smithay's, seen through a layer that notes each key as a discrete
+// input for the pacer.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_protocols_misc::zwp_virtual_keyboard_v1::server::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1:
+        smithay::wayland::virtual_keyboard::VirtualKeyboardManagerGlobalData
+] => VirtualKeyboardManagerState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols_misc::zwp_virtual_keyboard_v1::server::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1: ()
+] => VirtualKeyboardManagerState);
+
+impl Dispatch<ZwpVirtualKeyboardV1, VirtualKeyboardUserData<State>> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &ZwpVirtualKeyboardV1,
+        request: zwp_virtual_keyboard_v1::Request,
+        data: &VirtualKeyboardUserData<State>,
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        let key = matches!(request, zwp_virtual_keyboard_v1::Request::Key { .. });
+        <VirtualKeyboardManagerState as Dispatch<
+            ZwpVirtualKeyboardV1,
+            VirtualKeyboardUserData<State>,
+            State,
+        >>::request(state, client, resource, request, data, dh, data_init);
+        if key {
+            state.discrete_input();
+        }
+    }
+}
+
+smithay::delegate_compositor!(State);
+smithay::delegate_shm!(State);
+smithay::delegate_xdg_shell!(State);
+smithay::delegate_seat!(State);
+smithay::delegate_data_device!(State);
+smithay::delegate_output!(State);
+smithay::delegate_presentation!(State);
+smithay::delegate_relative_pointer!(State);

@@ -1,0 +1,93 @@
+//! Lantern's own compositor ([`lantern_compositor`]), run as the session's user by this very
+//! executable (`host-daemon compositor`): capture on commit and frame callbacks paced for
+//! input-to-photon. Apps get `wayland-lantern`; the daemon's capture and input use
+//! `lantern-control`, the only socket whose clients see screencopy and the virtual keyboard
+//! and pointer. Wayland apps only for now (no XWayland).
+
+use std::path::Path;
+
+use super::{CaptureFrom, Compositor, Launch, Ready, Setup, base_env};
+use crate::Error;
+
+pub struct Lantern;
+
+/// The apps' socket, in the session's runtime directory.
+pub const APP_SOCKET: &str = "wayland-lantern";
+/// The daemon's socket.
+pub const CONTROL_SOCKET: &str = "lantern-control";
+/// Made once both sockets listen.
+const READY_FILE: &str = "lantern-compositor.ready";
+
+impl Compositor for Lantern {
+    fn name(&self) -> &'static str {
+        "lantern"
+    }
+
+    fn prepare(&self, setup: &Setup) -> Result<Launch, Error> {
+        let program = std::env::current_exe()
+            .map_err(|e| Error::io("finding host-daemon's own executable", e))?;
+        if setup.xwayland {
+            tracing::debug!("the lantern compositor has no XWayland yet: Wayland apps only");
+        }
+        let dir = setup.dir.path();
+        let format = setup.format;
+        let mut env = base_env(dir);
+        env.extend(setup.env.iter().cloned());
+        Ok(Launch {
+            program,
+            args: vec![
+                "compositor".into(),
+                "--socket".into(),
+                dir.join(APP_SOCKET).display().to_string(),
+                "--control".into(),
+                dir.join(CONTROL_SOCKET).display().to_string(),
+                "--ready".into(),
+                dir.join(READY_FILE).display().to_string(),
+                "--width".into(),
+                format.width.to_string(),
+                "--height".into(),
+                format.height.to_string(),
+                "--fps".into(),
+                format.fps.to_string(),
+            ],
+            env,
+        })
+    }
+
+    fn ready(&self, dir: &Path) -> Result<Option<Ready>, Error> {
+        if crate::files::read(dir, Path::new(READY_FILE), 64).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Ready {
+            env: vec![("WAYLAND_DISPLAY".to_string(), APP_SOCKET.to_string())],
+            capture: CaptureFrom::Screencopy {
+                socket: dir.join(CONTROL_SOCKET),
+            },
+            input: Some(dir.join(CONTROL_SOCKET)),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_once_the_compositor_says_so_and_apps_never_get_the_control_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Lantern.ready(dir.path()).unwrap().is_none());
+        std::fs::write(dir.path().join(READY_FILE), "").unwrap();
+        let ready = Lantern.ready(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            ready.env,
+            vec![("WAYLAND_DISPLAY".to_string(), APP_SOCKET.to_string())]
+        );
+        assert_eq!(ready.input, Some(dir.path().join(CONTROL_SOCKET)));
+        assert_eq!(
+            ready.capture,
+            CaptureFrom::Screencopy {
+                socket: dir.path().join(CONTROL_SOCKET)
+            }
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! When Lantern's own compositor lets the app draw its next frame (the `wl_surface.frame`
+//! callback), chosen for input-to-photon rather than a free-running output clock:
+//!
+//! - a callback goes out once the frame the app committed with it has been **taken** (copied
+//!   for the encoder), so the app never draws frames nobody will see;
+//! - at most one a frame interval (the session's fps), measured from the last release;
+//! - a discrete input (a key, a button, a touch) delivered to the app **boosts**: the held
+//!   callback goes at once, cap or not, so the press lands in the very next app frame.
+//!   Continuous motion does not boost;
+//! - a frame nobody takes is let go after [`HOLD_MAX_US`], so an app whose picture is not
+//!   being captured (before the capture connects, or while the encoder is stalled) slows down
+//!   instead of freezing.
+//!
+//! Times are µs on any one monotonic clock; the compositor reads the clock and sends the
+//! callbacks.
+
+/// The longest a callback waits for its frame to be taken.
+pub const HOLD_MAX_US: u64 = 100_000;
+
+/// What the compositor does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Send the held callbacks now.
+    Release,
+    /// Ask again at this time (or when something happens first).
+    At(u64),
+    /// Nothing is held: wait for the app's next commit.
+    Idle,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppPacer {
+    interval_us: u64,
+    last_release_us: Option<u64>,
+    /// The app committed asking for a callback, at this time.
+    held_since_us: Option<u64>,
+    /// The frame committed with the held callback has been taken (or carried no new picture).
+    taken: bool,
+    /// A discrete input reached the app since the last release.
+    boost: bool,
+    boosts: u64,
+}
+
+impl AppPacer {
+    pub fn new(fps: f64) -> Self {
+        Self {
+            interval_us: (1e6 / fps.max(1.0)) as u64,
+            last_release_us: None,
+            held_since_us: None,
+            taken: false,
+            boost: false,
+            boosts: 0,
+        }
+    }
+
+    /// The app committed. `wants_callback`: the commit asked for a frame callback;
+    /// `new_picture`: it brought a new buffer (which must be taken before the callback goes).
+    pub fn committed(&mut self, now_us: u64, wants_callback: bool, new_picture: bool) {
+        if new_picture {
+            self.taken = false;
+        } else if self.held_since_us.is_none() {
+            // A commit with nothing to show waits only for the cap.
+            self.taken = true;
+        }
+        if wants_callback && self.held_since_us.is_none() {
+            self.held_since_us = Some(now_us);
+        }
+    }
+
+    /// The newest committed picture was copied for the encoder.
+    pub fn taken(&mut self) {
+        self.taken = true;
+    }
+
+    /// A key, button or touch was delivered to the app.
+    pub fn discrete_input(&mut self) {
+        self.boost = true;
+    }
+
+    /// How many releases an input brought forward.
+    pub fn boosts(&self) -> u64 {
+        self.boosts
+    }
+
+    pub fn poll(&mut self, now_us: u64) -> Wake {
+        let Some(held_since) = self.held_since_us else {
+            return Wake::Idle;
+        };
+        let give_up = held_since + HOLD_MAX_US;
+        let due = self
+            .last_release_us
+            .map_or(now_us, |last| last + self.interval_us);
+        let release = if self.taken {
+            self.boost || now_us >= due
+        } else {
+            now_us >= give_up
+        };
+        if release {
+            if self.boost && now_us < due {
+                self.boosts += 1;
+            }
+            self.last_release_us = Some(now_us);
+            self.held_since_us = None;
+            self.boost = false;
+            return Wake::Release;
+        }
+        Wake::At(if self.taken { due } else { give_up })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: u64 = 16_666;
+
+    /// Drive an app that commits a new picture with a callback as soon as it gets one, and a
+    /// capture that takes each picture `take_after` µs after its commit (`None`: never), for
+    /// `until` µs; the release times.
+    fn run(take_after: Option<u64>, until: u64, inputs: &[u64]) -> (Vec<u64>, AppPacer) {
+        let mut pacer = AppPacer::new(60.0);
+        let mut releases = Vec::new();
+        let mut now = 0;
+        let mut committed_at = Some(0);
+        pacer.committed(0, true, true);
+        let mut inputs = inputs.iter().copied().peekable();
+        while now < until {
+            if let (Some(at), Some(after)) = (committed_at, take_after)
+                && now >= at + after
+            {
+                pacer.taken();
+                committed_at = None;
+            }
+            if inputs.peek().is_some_and(|&t| t <= now) {
+                inputs.next();
+                pacer.discrete_input();
+            }
+            if pacer.poll(now) == Wake::Release {
+                releases.push(now);
+                // The app draws for 2 ms and commits again.
+                now += 2_000;
+                pacer.committed(now, true, true);
+                committed_at = Some(now);
+                continue;
+            }
+            now += 500;
+        }
+        (releases, pacer)
+    }
+
+    #[test]
+    fn callbacks_wait_for_the_frame_to_be_taken_and_never_beat_the_fps() {
+        let (releases, _) = run(Some(1_000), 1_000_000, &[]);
+        let gaps: Vec<u64> = releases.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|&g| g >= FRAME), "{gaps:?}");
+        assert!(gaps.iter().all(|&g| g <= FRAME + 500), "{gaps:?}");
+        // A capture slower than the fps sets the pace instead.
+        let (slow, _) = run(Some(30_000), 1_000_000, &[]);
+        let gaps: Vec<u64> = slow.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(gaps.iter().all(|&g| g >= 32_000), "{gaps:?}");
+    }
+
+    #[test]
+    fn a_press_releases_the_held_callback_at_once_and_motion_does_not() {
+        let (plain, _) = run(Some(1_000), 200_000, &[]);
+        let (boosted, pacer) = run(Some(1_000), 200_000, &[50_000]);
+        assert_eq!(pacer.boosts(), 1);
+        let first_after = |r: &[u64]| *r.iter().find(|&&t| t >= 50_000).unwrap();
+        assert!(first_after(&boosted) < first_after(&plain));
+        assert_eq!(first_after(&boosted), 50_000);
+    }
+
+    #[test]
+    fn a_press_before_the_frame_is_taken_waits_for_the_take() {
+        let mut pacer = AppPacer::new(60.0);
+        pacer.committed(0, true, true);
+        pacer.discrete_input();
+        assert_eq!(pacer.poll(1_000), Wake::At(HOLD_MAX_US));
+        pacer.taken();
+        assert_eq!(pacer.poll(2_000), Wake::Release);
+    }
+
+    #[test]
+    fn an_untaken_frame_is_let_go_after_the_hold_limit() {
+        let (releases, _) = run(None, 1_000_000, &[]);
+        let gaps: Vec<u64> = releases.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(!gaps.is_empty());
+        assert!(gaps.iter().all(|&g| g >= HOLD_MAX_US), "{gaps:?}");
+    }
+
+    #[test]
+    fn a_commit_without_a_picture_waits_only_for_the_cap() {
+        let mut pacer = AppPacer::new(60.0);
+        assert_eq!(pacer.poll(0), Wake::Idle);
+        pacer.committed(0, true, false);
+        assert_eq!(pacer.poll(0), Wake::Release);
+        pacer.committed(1_000, true, false);
+        assert_eq!(pacer.poll(1_000), Wake::At(FRAME));
+        assert_eq!(pacer.poll(FRAME), Wake::Release);
+        assert_eq!(pacer.poll(FRAME + 1), Wake::Idle);
+    }
+}
