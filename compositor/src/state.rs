@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lantern_proto::app_pacing::{AppPacer, Wake};
-use smithay::desktop::utils::under_from_surface_tree;
 use smithay::desktop::{
-    PopupKind, PopupManager, WindowSurfaceType, find_popup_root_surface, get_popup_toplevel_coords,
+    PopupKind, PopupManager, find_popup_root_surface, get_popup_toplevel_coords,
 };
 use smithay::input::keyboard::XkbConfig;
 use smithay::input::{Seat, SeatHandler, SeatState};
@@ -361,25 +360,22 @@ impl State {
         self.pace();
     }
 
-    /// The surface under a point of the output, and where that surface's origin is.
+    /// The surface under a point of the output (the topmost whose picture covers it), and
+    /// where that surface's origin is.
     pub fn surface_under(
         &self,
         at: Point<f64, Logical>,
     ) -> Option<(WlSurface, Point<f64, Logical>)> {
-        let toplevel = self.shown_toplevel()?;
-        let surface = toplevel.wl_surface();
-        let origin = Point::default() - window_geometry(surface).loc;
-        let popups: Vec<_> = PopupManager::popups_for_surface(surface).collect();
-        for (popup, offset) in popups.iter().rev() {
-            let place = origin + *offset - popup.geometry().loc;
-            if let Some((s, p)) =
-                under_from_surface_tree(popup.wl_surface(), at, place, WindowSurfaceType::ALL)
-            {
-                return Some((s, p.to_f64()));
-            }
-        }
-        under_from_surface_tree(surface, at, origin, WindowSurfaceType::ALL)
-            .map(|(s, p)| (s, p.to_f64()))
+        self.layers()
+            .into_iter()
+            .rev()
+            .find_map(|(surface, origin)| {
+                let buffer = held(&surface)?;
+                let (width, height) =
+                    with_buffer_contents(&buffer, |_, _, data| (data.width, data.height)).ok()?;
+                let area = Rectangle::new(origin, (width, height).into()).to_f64();
+                area.contains(at).then(|| (surface, origin.to_f64()))
+            })
     }
 
     /// Keyboard focus to the shown toplevel (only once it has a picture: some apps, foot

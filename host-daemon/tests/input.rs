@@ -126,6 +126,19 @@ fn a_script_reaches_the_app_once_and_in_order_served_directly() {
     script_reaches_the_app(&["--listen", &addr], &url, "keysdirect");
 }
 
+/// The same in Lantern's own compositor: keys, text, buttons, wheel and both kinds of motion
+/// go straight into its seat.
+#[test]
+fn a_script_reaches_the_app_once_and_in_order_in_our_own_compositor() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}/");
+    script_reaches_the_app(
+        &["--listen", &addr, "--compositor", "lantern"],
+        &url,
+        "keysown",
+    );
+}
+
 /// Through a path that loses 5 % of packets each way (lantern-netem), every press and
 /// release of a long typing script reaches the app once and in order: a lost datagram takes
 /// no tap with it, because the next ones repeat its edges.
