@@ -23,8 +23,8 @@ use smithay::utils::{Clock, Logical, Monotonic, Point, Rectangle, Serial, Transf
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
     BufferAssignment, CompositorClientState, CompositorHandler, CompositorState, RectangleKind,
-    SubsurfaceCachedState, SurfaceAttributes, TraversalAction, get_parent, is_sync_subsurface,
-    with_states, with_surface_tree_downward,
+    SubsurfaceCachedState, SurfaceAttributes, TraversalAction, get_parent,
+    with_states, with_surface_tree_downward, with_surface_tree_upward,
 };
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::{PresentationFeedbackCachedState, PresentationState, Refresh};
@@ -468,7 +468,7 @@ fn tree_layers(
     origin: Point<i32, Logical>,
     layers: &mut Vec<(WlSurface, Point<i32, Logical>)>,
 ) {
-    with_surface_tree_downward(
+    with_surface_tree_upward(
         surface,
         origin,
         |_, states, at| {
@@ -577,9 +577,9 @@ impl CompositorHandler for State {
         {
             tracing::debug!("a popup's first configure: {err}");
         }
-        if is_sync_subsurface(surface) {
-            return;
-        }
+        // A synchronized subsurface's state applies with its parent's commit, and smithay may
+        // report the two in either order: whichever surface committed, the whole tree's new
+        // buffers are taken (a commit whose state is still cached brings none).
         let root = root_of(surface);
         let toplevel = match self.popups.find_popup(&root) {
             Some(popup) => find_popup_root_surface(&popup).ok(),

@@ -1,0 +1,375 @@
+//! The compositor in-process with two Wayland clients of its own: an app (xdg-shell, wl_shm,
+//! a subsurface) and a capture on the control socket (wlr-screencopy), as host-daemon's. What
+//! the capture receives is the app's picture, composited, and only once it changed.
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use memmap2::MmapMut;
+use wayland_client::globals::{GlobalList, GlobalListContents, registry_queue_init};
+use wayland_client::protocol::{
+    wl_buffer, wl_callback, wl_compositor, wl_output, wl_registry, wl_shm, wl_shm_pool,
+    wl_subcompositor, wl_subsurface, wl_surface,
+};
+use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, delegate_noop};
+use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+use wayland_protocols_wlr::screencopy::v1::client::{
+    zwlr_screencopy_frame_v1, zwlr_screencopy_manager_v1,
+};
+
+const W: i32 = 64;
+const H: i32 = 48;
+const RED: u32 = 0x00ff_0000;
+const GREEN: u32 = 0x0000_ff00;
+const BLUE: u32 = 0xff00_00ff;
+
+#[derive(Default)]
+struct State {
+    configured: Option<u32>,
+    callbacks_done: u32,
+    /// The screencopy frame's buffer description, then its ready time.
+    described: bool,
+    ready: Option<Duration>,
+    failed: bool,
+}
+
+/// A wl_shm buffer over a memfd of its own.
+struct Buffer {
+    buffer: wl_buffer::WlBuffer,
+    map: MmapMut,
+}
+
+impl Buffer {
+    fn new(
+        shm: &wl_shm::WlShm,
+        qh: &QueueHandle<State>,
+        w: i32,
+        h: i32,
+        format: wl_shm::Format,
+    ) -> Self {
+        let size = (w * h * 4) as usize;
+        // SAFETY: a fresh memfd, owned at once.
+        let fd = unsafe { libc::memfd_create(c"test-buffer".as_ptr(), libc::MFD_CLOEXEC) };
+        assert!(fd >= 0);
+        // SAFETY: fd is ours.
+        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        file.set_len(size as u64).unwrap();
+        // SAFETY: the file is ours and sized.
+        let map = unsafe { MmapMut::map_mut(&file) }.unwrap();
+        let pool = shm.create_pool(file.as_fd(), size as i32, qh, ());
+        let buffer = pool.create_buffer(0, w, h, w * 4, format, qh, ());
+        pool.destroy();
+        Self { buffer, map }
+    }
+
+    fn fill(&mut self, colour: u32) {
+        for px in self.map.chunks_exact_mut(4) {
+            px.copy_from_slice(&colour.to_le_bytes());
+        }
+    }
+
+    fn pixel(&self, x: i32, y: i32) -> u32 {
+        let at = ((y * W + x) * 4) as usize;
+        u32::from_le_bytes(self.map[at..at + 4].try_into().unwrap()) & 0x00ff_ffff
+    }
+}
+
+fn wait(
+    queue: &mut EventQueue<State>,
+    state: &mut State,
+    what: &str,
+    done: impl Fn(&State) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done(state) {
+        assert!(Instant::now() < deadline, "waiting for {what}");
+        queue.blocking_dispatch(state).unwrap();
+    }
+}
+
+struct Compositor {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<lantern_compositor::Summary>>,
+    _dir: tempfile::TempDir,
+    app: std::path::PathBuf,
+    control: std::path::PathBuf,
+}
+
+impl Compositor {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = lantern_compositor::Config {
+            width: W as u32,
+            height: H as u32,
+            fps: 60.0,
+            socket: dir.path().join("wayland-test"),
+            control: dir.path().join("control"),
+            ready: Some(dir.path().join("ready")),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let cfg = config.clone();
+        let thread = std::thread::spawn(move || lantern_compositor::run(&cfg, &flag).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !dir.path().join("ready").exists() {
+            assert!(Instant::now() < deadline, "the compositor never got ready");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self {
+            stop,
+            thread: Some(thread),
+            _dir: dir,
+            app: config.socket,
+            control: config.control,
+        }
+    }
+
+    fn connect(path: &Path) -> (Connection, GlobalList, EventQueue<State>) {
+        let connection = Connection::from_socket(UnixStream::connect(path).unwrap()).unwrap();
+        let (globals, queue) = registry_queue_init::<State>(&connection).unwrap();
+        (connection, globals, queue)
+    }
+
+    fn stop(mut self) -> lantern_compositor::Summary {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+fn has(globals: &GlobalList, interface: &str) -> bool {
+    globals
+        .contents()
+        .with_list(|list| list.iter().any(|g| g.interface == interface))
+}
+
+#[test]
+fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_capture() {
+    let compositor = Compositor::start();
+
+    // The app: a fullscreen toplevel, red, with a blue subsurface at (8, 8).
+    let (_app_conn, globals, mut app) = Compositor::connect(&compositor.app);
+    for privileged in [
+        "zwlr_screencopy_manager_v1",
+        "zwp_virtual_keyboard_manager_v1",
+        "zwlr_virtual_pointer_manager_v1",
+    ] {
+        assert!(!has(&globals, privileged), "apps see {privileged}");
+    }
+    let qh = app.handle();
+    let mut state = State::default();
+    let wl_compositor: wl_compositor::WlCompositor = globals.bind(&qh, 4..=6, ()).unwrap();
+    let subcompositor: wl_subcompositor::WlSubcompositor = globals.bind(&qh, 1..=1, ()).unwrap();
+    let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).unwrap();
+    let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=2, ()).unwrap();
+    let surface = wl_compositor.create_surface(&qh, ());
+    let xdg = wm.get_xdg_surface(&surface, &qh, ());
+    let _toplevel = xdg.get_toplevel(&qh, ());
+    surface.commit();
+    wait(&mut app, &mut state, "the first configure", |s| {
+        s.configured.is_some()
+    });
+    xdg.ack_configure(state.configured.unwrap());
+    let mut red = Buffer::new(&shm, &qh, W, H, wl_shm::Format::Xrgb8888);
+    red.fill(RED);
+    let child = wl_compositor.create_surface(&qh, ());
+    let sub = subcompositor.get_subsurface(&child, &surface, &qh, ());
+    sub.set_position(8, 8);
+    let mut blue = Buffer::new(&shm, &qh, 16, 16, wl_shm::Format::Argb8888);
+    blue.fill(BLUE);
+    child.attach(Some(&blue.buffer), 0, 0);
+    child.commit();
+    surface.attach(Some(&red.buffer), 0, 0);
+    surface.damage_buffer(0, 0, W, H);
+    surface.frame(&qh, ());
+    surface.commit();
+    app.roundtrip(&mut state).unwrap();
+
+    // The capture, on the daemon's socket.
+    let (_capture_conn, cglobals, mut capture) = Compositor::connect(&compositor.control);
+    let cqh = capture.handle();
+    let mut cstate = State::default();
+    let manager: zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1 =
+        cglobals.bind(&cqh, 3..=3, ()).unwrap();
+    let output: wl_output::WlOutput = cglobals.bind(&cqh, 1..=4, ()).unwrap();
+    let cshm: wl_shm::WlShm = cglobals.bind(&cqh, 1..=1, ()).unwrap();
+    let mut target = Buffer::new(&cshm, &cqh, W, H, wl_shm::Format::Xrgb8888);
+    let copy = |cstate: &mut State, capture: &mut EventQueue<State>, target: &Buffer| {
+        *cstate = State::default();
+        let frame = manager.capture_output(0, &output, &cqh, ());
+        wait(capture, cstate, "the frame's description", |s| s.described);
+        frame.copy_with_damage(&target.buffer);
+        capture.roundtrip(cstate).unwrap();
+        frame
+    };
+
+    // A picture already committed is copied at once, composited.
+    let _first = copy(&mut cstate, &mut capture, &target);
+    wait(&mut capture, &mut cstate, "the first copy", |s| {
+        s.ready.is_some() || s.failed
+    });
+    assert!(!cstate.failed);
+    assert_eq!(target.pixel(0, 0), RED);
+    assert_eq!(target.pixel(10, 10), BLUE & 0x00ff_ffff);
+    assert_eq!(target.pixel(23, 23), BLUE & 0x00ff_ffff);
+    assert_eq!(target.pixel(24, 24), RED);
+    assert_eq!(target.pixel(W - 1, H - 1), RED);
+    // Taken, the app's frame callback goes.
+    wait(&mut app, &mut state, "the frame callback", |s| {
+        s.callbacks_done == 1
+    });
+
+    // Nothing new: the next copy waits (the compositor has read it when the roundtrip ends).
+    target.fill(0);
+    let _second = copy(&mut cstate, &mut capture, &target);
+    assert!(
+        cstate.ready.is_none() && !cstate.failed,
+        "a copy of an unchanged screen completed"
+    );
+
+    // The app commits a new picture under the subsurface: the waiting copy completes.
+    let mut green = Buffer::new(&shm, &qh, W, H, wl_shm::Format::Xrgb8888);
+    green.fill(GREEN);
+    surface.attach(Some(&green.buffer), 0, 0);
+    surface.damage_buffer(0, 0, W, H);
+    surface.commit();
+    app.flush().unwrap();
+    wait(
+        &mut capture,
+        &mut cstate,
+        "the copy of the new picture",
+        |s| s.ready.is_some() || s.failed,
+    );
+    assert!(!cstate.failed);
+    assert_eq!(target.pixel(0, 0), GREEN);
+    assert_eq!(target.pixel(10, 10), BLUE & 0x00ff_ffff);
+    // The picture's time is the commit's, on the monotonic clock.
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    let ready = cstate.ready.unwrap();
+    assert!(
+        ready <= now && now - ready < Duration::from_secs(20),
+        "{ready:?} vs {now:?}"
+    );
+
+    // Without the subsurface, one opaque buffer covers the output: copied straight.
+    sub.destroy();
+    child.destroy();
+    surface.attach(Some(&red.buffer), 0, 0);
+    surface.damage_buffer(0, 0, W, H);
+    surface.commit();
+    app.flush().unwrap();
+    let _third = copy(&mut cstate, &mut capture, &target);
+    wait(
+        &mut capture,
+        &mut cstate,
+        "the copy without the subsurface",
+        |s| s.ready.is_some() || s.failed,
+    );
+    assert_eq!(target.pixel(10, 10), RED);
+
+    drop((red, green, blue));
+    let summary = compositor.stop();
+    assert_eq!(summary.taken, 3, "{summary:?}");
+    assert_eq!(summary.direct, 1, "{summary:?}");
+}
+impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
+    fn event(
+        _: &mut Self,
+        wm: &xdg_wm_base::XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = event {
+            wm.pong(serial);
+        }
+    }
+}
+
+impl Dispatch<xdg_surface::XdgSurface, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &xdg_surface::XdgSurface,
+        event: xdg_surface::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_surface::Event::Configure { serial } = event {
+            state.configured = Some(serial);
+        }
+    }
+}
+
+impl Dispatch<wl_callback::WlCallback, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_callback::WlCallback,
+        event: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = event {
+            state.callbacks_done += 1;
+        }
+    }
+}
+
+impl Dispatch<zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1,
+        event: zwlr_screencopy_frame_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            zwlr_screencopy_frame_v1::Event::BufferDone => state.described = true,
+            zwlr_screencopy_frame_v1::Event::Ready {
+                tv_sec_hi,
+                tv_sec_lo,
+                tv_nsec,
+            } => {
+                let secs = (u64::from(tv_sec_hi) << 32) | u64::from(tv_sec_lo);
+                state.ready = Some(Duration::new(secs, tv_nsec));
+            }
+            zwlr_screencopy_frame_v1::Event::Failed => state.failed = true,
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
+    fn event(
+        _: &mut Self,
+        _: &wl_registry::WlRegistry,
+        _: wl_registry::Event,
+        _: &GlobalListContents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+    }
+}
+
+delegate_noop!(State: ignore wl_compositor::WlCompositor);
+delegate_noop!(State: ignore wl_subcompositor::WlSubcompositor);
+delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
+delegate_noop!(State: ignore wl_surface::WlSurface);
+delegate_noop!(State: ignore wl_shm::WlShm);
+delegate_noop!(State: ignore wl_shm_pool::WlShmPool);
+delegate_noop!(State: ignore wl_buffer::WlBuffer);
+delegate_noop!(State: ignore wl_output::WlOutput);
+delegate_noop!(State: ignore xdg_toplevel::XdgToplevel);
+delegate_noop!(State: ignore zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1);
