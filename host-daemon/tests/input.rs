@@ -251,6 +251,15 @@ fn a_viewer_that_vanishes_holding_a_key_leaves_nothing_held() {
 /// viewer's script types.
 #[test]
 fn a_terminal_we_did_not_write_receives_the_typed_text() {
+    terminal_receives_typed_text("sway", "foot");
+}
+
+#[test]
+fn a_terminal_we_did_not_write_receives_the_typed_text_in_our_own_compositor() {
+    terminal_receives_typed_text("lantern", "footown");
+}
+
+fn terminal_receives_typed_text(compositor: &str, name: &str) {
     let dir = shared_dir();
     let (typed, grant_file) = (dir.path().join("typed.txt"), dir.path().join("grant"));
     let addr = format!("127.0.0.1:{}", free_port());
@@ -260,7 +269,9 @@ fn a_terminal_we_did_not_write_receives_the_typed_text() {
             "--listen",
             &addr,
             "--name",
-            "foot",
+            name,
+            "--compositor",
+            compositor,
             "--no-audio",
             "--width",
             "640",
@@ -283,7 +294,7 @@ fn a_terminal_we_did_not_write_receives_the_typed_text() {
             "--url",
             &url,
             "--name",
-            "foot",
+            name,
             "--input-script",
             &script,
             "--grant",
@@ -301,7 +312,7 @@ fn a_terminal_we_did_not_write_receives_the_typed_text() {
     // The shell ends once it wrote the line, and the session with it.
     let out = daemon.finish(LONG);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    no_leftovers("foot");
+    no_leftovers(name);
 }
 
 /// Viewers without a grant, with a forged one, or sending malformed and oversized datagrams

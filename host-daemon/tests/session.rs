@@ -406,6 +406,46 @@ fn a_third_party_wayland_app_is_seen() {
     no_leftovers("weston");
 }
 
+/// weston-simple-shm, which keeps two buffers and aborts when the compositor holds both (as
+/// sway 1.7 does: "Both buffers busy at redraw(). Server bug?"), runs in Lantern's own
+/// compositor until the session is stopped, its every picture captured as it is committed.
+#[test]
+fn a_double_buffered_app_keeps_drawing_in_our_own_compositor() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "simpleshm",
+            "--compositor",
+            "lantern",
+            "--no-audio",
+            "--stats",
+            "--width",
+            "640",
+            "--height",
+            "360",
+        ],
+        &[&tool("weston-simple-shm")],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let url = format!("http://{addr}/");
+    let viewer = view(&url, "simpleshm", 120, &[]);
+    let shown = final_stats(&viewer.stderr);
+    assert_eq!(shown["frames"], 120, "{shown}");
+    let out = daemon.interrupt(LONG);
+    let text = stderr(&out);
+    assert!(!text.contains("busy"), "{text}");
+    // Stopped by the signal, not ended by the app.
+    assert_eq!(out.status.code(), Some(130), "{text}");
+    let capture = &final_stats(&out.stderr)["capture"];
+    assert!(capture["frames"].as_u64() >= Some(120), "{capture}");
+    assert_eq!(capture["failures"], 0, "{capture}");
+    no_leftovers("simpleshm");
+}
+
 /// `--capture pipewire:NODE`: a GStreamer `videotestsrc ! pipewiresink` node, run as the
 /// session's app on the session's PipeWire, reaches the viewer at its full rate.
 #[test]
