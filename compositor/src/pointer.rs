@@ -1,6 +1,7 @@
 //! wlr virtual pointer (version 2), for the daemon's input only: each request goes straight
-//! into the seat's pointer (with relative motion for apps that lock the pointer), and a
-//! button counts as a discrete input for the pacer.
+//! into the seat's pointer (relative motion also as wp_relative_pointer events; only those
+//! while the app has locked the pointer), and a button counts as a discrete input for the
+//! pacer.
 
 use smithay::backend::input::{Axis, AxisSource, ButtonState};
 use smithay::input::pointer::{AxisFrame, ButtonEvent, MotionEvent, RelativeMotionEvent};
@@ -89,17 +90,24 @@ impl Dispatch<ZwlrVirtualPointerV1, PointerData> for State {
         match request {
             zwlr_virtual_pointer_v1::Request::Motion { time, dx, dy } => {
                 let delta: Point<f64, Logical> = (dx, dy).into();
-                let at = state.clamp(pointer.current_location() + delta);
+                let locked = state.pointer_locked(&pointer);
+                let at = if locked {
+                    pointer.current_location()
+                } else {
+                    state.clamp(pointer.current_location() + delta)
+                };
                 let focus = state.surface_under(at);
-                pointer.motion(
-                    state,
-                    focus.clone(),
-                    &MotionEvent {
-                        location: at,
-                        serial: SERIAL_COUNTER.next_serial(),
-                        time,
-                    },
-                );
+                if !locked {
+                    pointer.motion(
+                        state,
+                        focus.clone(),
+                        &MotionEvent {
+                            location: at,
+                            serial: SERIAL_COUNTER.next_serial(),
+                            time,
+                        },
+                    );
+                }
                 pointer.relative_motion(
                     state,
                     focus,
@@ -117,7 +125,8 @@ impl Dispatch<ZwlrVirtualPointerV1, PointerData> for State {
                 x_extent,
                 y_extent,
             } => {
-                if x_extent == 0 || y_extent == 0 {
+                // A locked pointer stays where the app locked it.
+                if x_extent == 0 || y_extent == 0 || state.pointer_locked(&pointer) {
                     return;
                 }
                 let at = state.clamp(

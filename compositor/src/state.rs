@@ -27,6 +27,10 @@ use smithay::wayland::compositor::{
     with_states, with_surface_tree_downward, with_surface_tree_upward,
 };
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
+use smithay::input::pointer::PointerHandle;
+use smithay::wayland::pointer_constraints::{
+    PointerConstraint, PointerConstraintsHandler, PointerConstraintsState, with_pointer_constraint,
+};
 use smithay::wayland::presentation::{PresentationFeedbackCachedState, PresentationState, Refresh};
 use smithay::wayland::relative_pointer::RelativePointerManagerState;
 use smithay::wayland::selection::SelectionHandler;
@@ -78,6 +82,7 @@ pub struct State {
     data_device: DataDeviceState,
     _presentation: PresentationState,
     _relative_pointer: RelativePointerManagerState,
+    _pointer_constraints: PointerConstraintsState,
     _virtual_keyboard: VirtualKeyboardManagerState,
     pub screencopy: Screencopy,
     output: Output,
@@ -110,6 +115,7 @@ impl State {
         let data_device = DataDeviceState::new::<Self>(&dh);
         let presentation = PresentationState::new::<Self>(&dh, libc::CLOCK_MONOTONIC as u32);
         let relative_pointer = RelativePointerManagerState::new::<Self>(&dh);
+        let pointer_constraints = PointerConstraintsState::new::<Self>(&dh);
         let virtual_keyboard = VirtualKeyboardManagerState::new::<Self, _>(&dh, privileged);
         let screencopy = Screencopy::new(&dh);
         crate::pointer::global(&dh);
@@ -147,6 +153,7 @@ impl State {
             data_device,
             _presentation: presentation,
             _relative_pointer: relative_pointer,
+            _pointer_constraints: pointer_constraints,
             _virtual_keyboard: virtual_keyboard,
             screencopy,
             output,
@@ -378,6 +385,23 @@ impl State {
             })
     }
 
+    /// Whether the app locked the pointer where it is (mouse look): then only relative
+    /// motion reaches it. A constraint on the surface under the pointer becomes active here.
+    pub fn pointer_locked(&mut self, pointer: &PointerHandle<Self>) -> bool {
+        let Some(surface) = pointer.current_focus() else {
+            return false;
+        };
+        with_pointer_constraint(&surface, pointer, |constraint| match constraint {
+            Some(constraint) => {
+                if !constraint.is_active() {
+                    constraint.activate();
+                }
+                matches!(&*constraint, PointerConstraint::Locked(_))
+            }
+            None => false,
+        })
+    }
+
     /// Keyboard focus to the shown toplevel (only once it has a picture: some apps, foot
     /// among them, crash on a focus before their first configure is acked).
     fn refocus(&mut self) {
@@ -603,6 +627,21 @@ impl CompositorHandler for State {
     }
 }
 
+impl PointerConstraintsHandler for State {
+    fn new_constraint(&mut self, _surface: &WlSurface, pointer: &PointerHandle<Self>) {
+        self.pointer_locked(pointer);
+    }
+
+    fn cursor_position_hint(
+        &mut self,
+        _surface: &WlSurface,
+        _pointer: &PointerHandle<Self>,
+        _location: Point<f64, Logical>,
+    ) {
+        // The cursor is not drawn: where the app would have it shown changes nothing.
+    }
+}
+
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
 }
@@ -761,3 +800,4 @@ smithay::delegate_data_device!(State);
 smithay::delegate_output!(State);
 smithay::delegate_presentation!(State);
 smithay::delegate_relative_pointer!(State);
+smithay::delegate_pointer_constraints!(State);

@@ -1,6 +1,7 @@
-//! The compositor in-process with two Wayland clients of its own: an app (xdg-shell, wl_shm,
-//! a subsurface) and a capture on the control socket (wlr-screencopy), as host-daemon's. What
-//! the capture receives is the app's picture, composited, and only once it changed.
+//! The compositor in-process with Wayland clients of its own: an app (xdg-shell, wl_shm, a
+//! subsurface, a pointer lock) and the daemon's side on the control socket (a wlr-screencopy
+//! capture, a virtual pointer). The capture receives the app's picture, composited, and only
+//! once it changed; a locked pointer gets relative motion only.
 
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -12,13 +13,22 @@ use std::time::{Duration, Instant};
 use memmap2::MmapMut;
 use wayland_client::globals::{GlobalList, GlobalListContents, registry_queue_init};
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_output, wl_registry, wl_shm, wl_shm_pool,
-    wl_subcompositor, wl_subsurface, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_output, wl_pointer, wl_registry, wl_seat, wl_shm,
+    wl_shm_pool, wl_subcompositor, wl_subsurface, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, delegate_noop};
+use wayland_protocols::wp::pointer_constraints::zv1::client::{
+    zwp_locked_pointer_v1, zwp_pointer_constraints_v1,
+};
+use wayland_protocols::wp::relative_pointer::zv1::client::{
+    zwp_relative_pointer_manager_v1, zwp_relative_pointer_v1,
+};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 use wayland_protocols_wlr::screencopy::v1::client::{
     zwlr_screencopy_frame_v1, zwlr_screencopy_manager_v1,
+};
+use wayland_protocols_wlr::virtual_pointer::v1::client::{
+    zwlr_virtual_pointer_manager_v1, zwlr_virtual_pointer_v1,
 };
 
 const W: i32 = 64;
@@ -35,6 +45,11 @@ struct State {
     described: bool,
     ready: Option<Duration>,
     failed: bool,
+    /// The pointer: where it entered, motions, relative motions, and the lock.
+    entered: bool,
+    motions: Vec<(f64, f64)>,
+    relative: Vec<(f64, f64)>,
+    locked: bool,
 }
 
 /// A wl_shm buffer over a memfd of its own.
@@ -144,6 +159,93 @@ fn has(globals: &GlobalList, interface: &str) -> bool {
     globals
         .contents()
         .with_list(|list| list.iter().any(|g| g.interface == interface))
+}
+
+/// A fullscreen toplevel showing `buffer`'s picture.
+fn map_toplevel(
+    app: &mut EventQueue<State>,
+    state: &mut State,
+    globals: &GlobalList,
+) -> (
+    wl_surface::WlSurface,
+    xdg_surface::XdgSurface,
+    xdg_toplevel::XdgToplevel,
+    Buffer,
+) {
+    let qh = app.handle();
+    let wl_compositor: wl_compositor::WlCompositor = globals.bind(&qh, 4..=6, ()).unwrap();
+    let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).unwrap();
+    let wm: xdg_wm_base::XdgWmBase = globals.bind(&qh, 1..=2, ()).unwrap();
+    let surface = wl_compositor.create_surface(&qh, ());
+    let xdg = wm.get_xdg_surface(&surface, &qh, ());
+    let toplevel = xdg.get_toplevel(&qh, ());
+    surface.commit();
+    wait(app, state, "the first configure", |s| {
+        s.configured.is_some()
+    });
+    xdg.ack_configure(state.configured.unwrap());
+    let mut buffer = Buffer::new(&shm, &qh, W, H, wl_shm::Format::Xrgb8888);
+    buffer.fill(RED);
+    surface.attach(Some(&buffer.buffer), 0, 0);
+    surface.commit();
+    app.roundtrip(state).unwrap();
+    (surface, xdg, toplevel, buffer)
+}
+
+/// An app that locks the pointer (mouse look) gets the daemon's relative motion as relative
+/// events only: the pointer stays where it was locked.
+#[test]
+fn a_locked_pointer_gets_relative_motion_only() {
+    let compositor = Compositor::start();
+    let (_app_conn, globals, mut app) = Compositor::connect(&compositor.app);
+    let qh = app.handle();
+    let mut state = State::default();
+    let (surface, _xdg, _toplevel, _buffer) = map_toplevel(&mut app, &mut state, &globals);
+    let seat: wl_seat::WlSeat = globals.bind(&qh, 5..=7, ()).unwrap();
+    let pointer = seat.get_pointer(&qh, ());
+    let constraints: zwp_pointer_constraints_v1::ZwpPointerConstraintsV1 =
+        globals.bind(&qh, 1..=1, ()).unwrap();
+    let relative: zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1 =
+        globals.bind(&qh, 1..=1, ()).unwrap();
+    let _relative = relative.get_relative_pointer(&pointer, &qh, ());
+    let _lock = constraints.lock_pointer(
+        &surface,
+        &pointer,
+        None,
+        zwp_pointer_constraints_v1::Lifetime::Persistent,
+        &qh,
+        (),
+    );
+    app.roundtrip(&mut state).unwrap();
+
+    let (_control_conn, cglobals, mut control) = Compositor::connect(&compositor.control);
+    let cqh = control.handle();
+    let mut cstate = State::default();
+    let manager: zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1 =
+        cglobals.bind(&cqh, 1..=2, ()).unwrap();
+    let cseat: wl_seat::WlSeat = cglobals.bind(&cqh, 1..=7, ()).unwrap();
+    let virtual_pointer = manager.create_virtual_pointer(Some(&cseat), &cqh, ());
+    virtual_pointer.motion_absolute(0, 32, 24, W as u32, H as u32);
+    virtual_pointer.frame();
+    control.roundtrip(&mut cstate).unwrap();
+    wait(&mut app, &mut state, "the pointer to enter", |s| s.entered);
+    for t in 1..=3 {
+        virtual_pointer.motion(t, 5.0, -2.0);
+        virtual_pointer.frame();
+    }
+    control.roundtrip(&mut cstate).unwrap();
+    wait(&mut app, &mut state, "the relative motion", |s| {
+        s.relative.len() == 3
+    });
+    assert!(state.locked);
+    assert_eq!(state.relative, vec![(5.0, -2.0); 3]);
+    // Where it was locked: (32, 24), the absolute move's place.
+    assert!(
+        state.motions.iter().all(|&(x, y)| (x, y) == (32.0, 24.0)),
+        "{:?}",
+        state.motions
+    );
+    compositor.stop();
 }
 
 #[test]
@@ -363,6 +465,69 @@ impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for State {
     }
 }
 
+impl Dispatch<wl_pointer::WlPointer, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_pointer::WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_pointer::Event::Enter {
+                surface_x,
+                surface_y,
+                ..
+            } => {
+                state.entered = true;
+                state.motions.push((surface_x, surface_y));
+            }
+            wl_pointer::Event::Motion {
+                surface_x,
+                surface_y,
+                ..
+            } => state.motions.push((surface_x, surface_y)),
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<zwp_relative_pointer_v1::ZwpRelativePointerV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &zwp_relative_pointer_v1::ZwpRelativePointerV1,
+        event: zwp_relative_pointer_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_relative_pointer_v1::Event::RelativeMotion { dx, dy, .. } = event {
+            state.relative.push((dx, dy));
+        }
+    }
+}
+
+impl Dispatch<zwp_locked_pointer_v1::ZwpLockedPointerV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &zwp_locked_pointer_v1::ZwpLockedPointerV1,
+        event: zwp_locked_pointer_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let zwp_locked_pointer_v1::Event::Locked = event {
+            state.locked = true;
+        }
+    }
+}
+
+delegate_noop!(State: ignore wl_seat::WlSeat);
+delegate_noop!(State: ignore zwp_pointer_constraints_v1::ZwpPointerConstraintsV1);
+delegate_noop!(State: ignore zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1);
+delegate_noop!(State: ignore zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1);
+delegate_noop!(State: ignore zwlr_virtual_pointer_v1::ZwlrVirtualPointerV1);
 delegate_noop!(State: ignore wl_compositor::WlCompositor);
 delegate_noop!(State: ignore wl_subcompositor::WlSubcompositor);
 delegate_noop!(State: ignore wl_subsurface::WlSubsurface);
