@@ -13,13 +13,17 @@
 //! - **Input from the daemon** through the virtual keyboard and pointer protocols, fed
 //!   straight into the seat.
 //!
-//! What it does not do yet: XWayland, linux-dmabuf (no GPU here), viewporter, pointer
-//! constraints, touch, and drawing the cursor into the picture.
+//! - **X11 apps** through XWayland, fullscreen like the rest.
+//!
+//! What it does not do yet: linux-dmabuf (no GPU here), viewporter, touch, and drawing the
+//! cursor into the picture.
 
 mod paint;
 mod pointer;
 mod screencopy;
 mod state;
+mod window;
+mod xwayland;
 
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -44,8 +48,11 @@ pub struct Config {
     /// The daemon's Wayland socket: the only one whose clients see the capture
     /// (wlr-screencopy) and input (virtual keyboard and pointer) globals.
     pub control: PathBuf,
-    /// A file made once both sockets listen (its presence means the compositor is up).
+    /// A file made once both sockets listen, and XWayland is up if asked for (its presence
+    /// means the compositor is up): XWayland's DISPLAY (`:N`), or nothing without it.
     pub ready: Option<PathBuf>,
+    /// Run XWayland for X11 apps.
+    pub xwayland: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +102,8 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<Summary, Error> {
             fps: config.fps,
         });
     }
-    let mut event_loop: EventLoop<State> = EventLoop::try_new().map_err(Error::EventLoop)?;
+    let mut event_loop: EventLoop<'static, State> =
+        EventLoop::try_new().map_err(Error::EventLoop)?;
     let display: Display<State> = Display::new().map_err(Error::Display)?;
     let mut state = State::new(config, display.handle());
 
@@ -135,14 +143,18 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<Summary, Error> {
         )
         .map_err(|e| Error::EventLoop(e.error))?;
 
-    if let Some(ready) = &config.ready {
-        let new = ready.with_extension("new");
-        std::fs::write(&new, "")
-            .and_then(|()| std::fs::rename(&new, ready))
-            .map_err(|source| Error::Io {
-                what: format!("writing {}", ready.display()),
-                source,
-            })?;
+    let ready = config.ready.clone();
+    if config.xwayland {
+        xwayland::start(&handle, &mut state, move |display| {
+            let display = display.map(|n| format!(":{n}")).unwrap_or_default();
+            if let Some(ready) = &ready
+                && let Err(err) = write_ready(ready, &display)
+            {
+                tracing::warn!("{err}");
+            }
+        })?;
+    } else if let Some(ready) = &ready {
+        write_ready(ready, "")?;
     }
     while !stop.load(Ordering::Relaxed) {
         let wait = state.pace().unwrap_or(TICK).min(TICK);
@@ -153,4 +165,15 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<Summary, Error> {
         state.flush();
     }
     Ok(state.summary())
+}
+
+/// Say the compositor is up (atomically: the file appears whole).
+fn write_ready(path: &std::path::Path, display: &str) -> Result<(), Error> {
+    let new = path.with_extension("new");
+    std::fs::write(&new, display)
+        .and_then(|()| std::fs::rename(&new, path))
+        .map_err(|source| Error::Io {
+            what: format!("writing {}", path.display()),
+            source,
+        })
 }

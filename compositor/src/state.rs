@@ -44,9 +44,12 @@ use smithay::wayland::shell::xdg::{
 };
 use smithay::wayland::shm::{ShmHandler, ShmState, with_buffer_contents};
 use smithay::wayland::virtual_keyboard::{VirtualKeyboardManagerState, VirtualKeyboardUserData};
+use smithay::wayland::xwayland_shell::XWaylandShellState;
+use smithay::xwayland::{X11Wm, XWaylandClientData};
 
 use crate::paint::{Picture, Target};
 use crate::screencopy::Screencopy;
+use crate::window::Window;
 use crate::{Config, Summary};
 
 /// One client's data: whether it came on the daemon's socket (the only one that sees the
@@ -87,8 +90,12 @@ pub struct State {
     pub screencopy: Screencopy,
     output: Output,
     popups: PopupManager,
-    /// Mapped or mapping toplevels, oldest first; the last is shown.
-    toplevels: Vec<ToplevelSurface>,
+    /// Windows, oldest first; the newest with a picture is shown.
+    pub windows: Vec<Window>,
+    /// XWayland's connection and window manager, once it runs.
+    pub xwayland: Option<Client>,
+    pub xwm: Option<X11Wm>,
+    pub xwayland_shell: XWaylandShellState,
     pub width: i32,
     pub height: i32,
     interval: Duration,
@@ -118,6 +125,7 @@ impl State {
         let pointer_constraints = PointerConstraintsState::new::<Self>(&dh);
         let virtual_keyboard = VirtualKeyboardManagerState::new::<Self, _>(&dh, privileged);
         let screencopy = Screencopy::new(&dh);
+        let xwayland_shell = XWaylandShellState::new::<Self>(&dh);
         crate::pointer::global(&dh);
 
         let output = Output::new(
@@ -158,7 +166,10 @@ impl State {
             screencopy,
             output,
             popups: PopupManager::default(),
-            toplevels: Vec::new(),
+            windows: Vec::new(),
+            xwayland: None,
+            xwm: None,
+            xwayland_shell,
             width: config.width as i32,
             height: config.height as i32,
             interval: Duration::from_secs_f64(1.0 / config.fps),
@@ -222,28 +233,30 @@ impl State {
         self.pace();
     }
 
-    /// The toplevel on screen: the newest with a picture.
-    fn shown(&self) -> Option<&WlSurface> {
-        self.shown_toplevel().map(|t| t.wl_surface())
+    /// The window on screen: the newest (not an overlay) with a picture, and its surface.
+    fn shown(&self) -> Option<(&Window, WlSurface)> {
+        self.windows.iter().rev().find_map(|window| {
+            let surface = self.surface_of(window)?;
+            (!window.overlay() && held(&surface).is_some()).then_some((window, surface))
+        })
     }
 
-    fn shown_toplevel(&self) -> Option<&ToplevelSurface> {
-        self.toplevels
-            .iter()
-            .rev()
-            .find(|t| held(t.wl_surface()).is_some())
+    pub fn surface_of(&self, window: &Window) -> Option<WlSurface> {
+        window.surface(self.xwayland.as_ref(), &self.dh)
     }
 
-    /// Every surface of every toplevel, with its popups.
+    /// Every window's surface, with xdg popups.
     fn all_roots(&self) -> Vec<WlSurface> {
         let mut roots = Vec::new();
-        for toplevel in &self.toplevels {
-            let surface = toplevel.wl_surface();
-            roots.push(surface.clone());
+        for window in &self.windows {
+            let Some(surface) = self.surface_of(window) else {
+                continue;
+            };
             roots.extend(
-                PopupManager::popups_for_surface(surface)
+                PopupManager::popups_for_surface(&surface)
                     .map(|(popup, _)| popup.wl_surface().clone()),
             );
+            roots.push(surface);
         }
         roots
     }
@@ -271,18 +284,23 @@ impl State {
         }
     }
 
-    /// The surfaces to draw, bottom first, with their places on the output.
+    /// The surfaces to draw, bottom first, with their places on the output: the shown
+    /// window, its popups, and the overlays above.
     fn layers(&self) -> Vec<(WlSurface, Point<i32, Logical>)> {
-        let Some(toplevel) = self.shown_toplevel() else {
-            return Vec::new();
-        };
-        let surface = toplevel.wl_surface();
-        let origin = Point::default() - window_geometry(surface).loc;
         let mut layers = Vec::new();
-        tree_layers(surface, origin, &mut layers);
-        for (popup, offset) in PopupManager::popups_for_surface(surface) {
+        let Some((window, surface)) = self.shown() else {
+            return layers;
+        };
+        let origin = window.origin();
+        tree_layers(&surface, origin, &mut layers);
+        for (popup, offset) in PopupManager::popups_for_surface(&surface) {
             let at = origin + offset - popup.geometry().loc;
             tree_layers(popup.wl_surface(), at, &mut layers);
+        }
+        for overlay in self.windows.iter().filter(|w| w.overlay()) {
+            if let Some(surface) = self.surface_of(overlay) {
+                tree_layers(&surface, overlay.origin(), &mut layers);
+            }
         }
         layers
     }
@@ -405,11 +423,18 @@ impl State {
     /// Keyboard focus to the shown toplevel (only once it has a picture: some apps, foot
     /// among them, crash on a focus before their first configure is acked).
     fn refocus(&mut self) {
-        let focus = self.shown().cloned();
+        let shown = self
+            .shown()
+            .map(|(window, surface)| (window.clone(), surface));
+        let focus = shown.as_ref().map(|(_, surface)| surface.clone());
         if let Some(keyboard) = self.seat.get_keyboard()
             && keyboard.current_focus() != focus
         {
-            keyboard.set_focus(self, focus, SERIAL_COUNTER.next_serial());
+            let serial = SERIAL_COUNTER.next_serial();
+            if let Some((Window::X11(window), _)) = &shown {
+                crate::xwayland::focus(self, window, serial);
+            }
+            keyboard.set_focus(self, focus, serial);
         }
     }
 
@@ -574,16 +599,22 @@ impl CompositorHandler for State {
     }
 
     fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        if let Some(xwayland) = client.get_data::<XWaylandClientData>() {
+            return &xwayland.compositor_state;
+        }
         &client
             .get_data::<ClientState>()
-            .expect("every client is added with ClientState")
+            .expect("every other client is added with ClientState")
             .compositor
     }
 
     fn commit(&mut self, surface: &WlSurface) {
         self.summary.commits += 1;
         self.popups.commit(surface);
-        if let Some(toplevel) = self.toplevels.iter().find(|t| t.wl_surface() == surface) {
+        if let Some(toplevel) = self.windows.iter().find_map(|w| match w {
+            Window::Xdg(t) if t.wl_surface() == surface => Some(t),
+            _ => None,
+        }) {
             let sent = with_states(surface, |states| {
                 states
                     .data_map
@@ -614,7 +645,9 @@ impl CompositorHandler for State {
         if new_picture {
             self.refocus();
         }
-        if toplevel.as_ref() == self.shown() {
+        if toplevel.is_some() && toplevel == self.shown().map(|(_, surface)| surface)
+            || self.is_overlay(&root)
+        {
             let now = self.now();
             self.pacer
                 .committed(now.as_micros() as u64, wants_callback, new_picture);
@@ -690,14 +723,11 @@ impl XdgShellHandler for State {
     fn new_toplevel(&mut self, surface: ToplevelSurface) {
         self.configure_fullscreen(&surface);
         // Shown, and focused, from its first picture.
-        self.toplevels.push(surface);
+        self.windows.push(Window::Xdg(surface));
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
-        self.toplevels.retain(|t| t != &surface);
-        self.refocus();
-        self.screencopy.changed(self.now());
-        crate::screencopy::serve(self);
+        self.remove(&Window::Xdg(surface));
     }
 
     fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
@@ -745,6 +775,20 @@ impl XdgShellHandler for State {
 }
 
 impl State {
+    /// A window went: what is shown may have changed.
+    pub fn remove(&mut self, window: &Window) {
+        self.windows.retain(|w| w != window);
+        self.refocus();
+        self.screencopy.changed(self.now());
+        crate::screencopy::serve(self);
+    }
+
+    fn is_overlay(&self, surface: &WlSurface) -> bool {
+        self.windows
+            .iter()
+            .any(|w| w.overlay() && self.surface_of(w).as_ref() == Some(surface))
+    }
+
     /// Keep a popup on the output.
     fn unconstrain(&self, popup: &PopupSurface) {
         let kind = PopupKind::Xdg(popup.clone());

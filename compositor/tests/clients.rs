@@ -124,6 +124,7 @@ impl Compositor {
             socket: dir.path().join("wayland-test"),
             control: dir.path().join("control"),
             ready: Some(dir.path().join("ready")),
+            xwayland: false,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();

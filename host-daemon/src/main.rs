@@ -69,6 +69,9 @@ struct CompositorArgs {
     height: u32,
     #[arg(long)]
     fps: f64,
+    /// Run XWayland for X11 apps.
+    #[arg(long)]
+    xwayland: bool,
 }
 
 #[derive(Args, Debug)]
@@ -349,6 +352,7 @@ async fn compositor(
         socket: args.socket,
         control: args.control,
         ready: args.ready,
+        xwayland: args.xwayland,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();

@@ -251,15 +251,21 @@ fn a_viewer_that_vanishes_holding_a_key_leaves_nothing_held() {
 /// viewer's script types.
 #[test]
 fn a_terminal_we_did_not_write_receives_the_typed_text() {
-    terminal_receives_typed_text("sway", "foot");
+    terminal_receives_typed_text("sway", &["foot"], "foot");
 }
 
 #[test]
 fn a_terminal_we_did_not_write_receives_the_typed_text_in_our_own_compositor() {
-    terminal_receives_typed_text("lantern", "footown");
+    terminal_receives_typed_text("lantern", &["foot"], "footown");
 }
 
-fn terminal_receives_typed_text(compositor: &str, name: &str) {
+/// An X11 terminal (xterm, through XWayland) in Lantern's own compositor.
+#[test]
+fn an_x11_terminal_receives_the_typed_text_in_our_own_compositor() {
+    terminal_receives_typed_text("lantern", &["xterm", "-e"], "xtermown");
+}
+
+fn terminal_receives_typed_text(compositor: &str, terminal: &[&str], name: &str) {
     let dir = shared_dir();
     let (typed, grant_file) = (dir.path().join("typed.txt"), dir.path().join("grant"));
     let addr = format!("127.0.0.1:{}", free_port());
@@ -280,7 +286,12 @@ fn terminal_receives_typed_text(compositor: &str, name: &str) {
             "--grant-out",
             grant_file.to_str().unwrap(),
         ],
-        &[&tool("foot"), "sh", "-c", &shell],
+        &[
+            &[tool(terminal[0]).as_str()],
+            &terminal[1..],
+            &["sh", "-c", &shell],
+        ]
+        .concat(),
     );
     wait_for_server(&mut daemon, &addr);
     let token = grant(&grant_file);

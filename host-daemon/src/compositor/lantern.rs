@@ -2,12 +2,13 @@
 //! executable (`host-daemon compositor`): capture on commit and frame callbacks paced for
 //! input-to-photon. Apps get `wayland-lantern`; the daemon's capture and input use
 //! `lantern-control`, the only socket whose clients see screencopy and the virtual keyboard
-//! and pointer. Wayland apps only for now (no XWayland).
+//! and pointer. X11 apps run through XWayland where it is installed.
 
 use std::path::Path;
 
 use super::{CaptureFrom, Compositor, Launch, Ready, Setup, base_env};
 use crate::Error;
+use crate::process::find;
 
 pub struct Lantern;
 
@@ -26,40 +27,43 @@ impl Compositor for Lantern {
     fn prepare(&self, setup: &Setup) -> Result<Launch, Error> {
         let program = std::env::current_exe()
             .map_err(|e| Error::io("finding host-daemon's own executable", e))?;
-        if setup.xwayland {
-            tracing::debug!("the lantern compositor has no XWayland yet: Wayland apps only");
-        }
+        let xwayland = setup.xwayland && find("Xwayland", Some("xwayland")).is_ok();
         let dir = setup.dir.path();
         let format = setup.format;
         let mut env = base_env(dir);
         env.extend(setup.env.iter().cloned());
-        Ok(Launch {
-            program,
-            args: vec![
-                "compositor".into(),
-                "--socket".into(),
-                dir.join(APP_SOCKET).display().to_string(),
-                "--control".into(),
-                dir.join(CONTROL_SOCKET).display().to_string(),
-                "--ready".into(),
-                dir.join(READY_FILE).display().to_string(),
-                "--width".into(),
-                format.width.to_string(),
-                "--height".into(),
-                format.height.to_string(),
-                "--fps".into(),
-                format.fps.to_string(),
-            ],
-            env,
-        })
+        let mut args: Vec<String> = vec![
+            "compositor".into(),
+            "--socket".into(),
+            dir.join(APP_SOCKET).display().to_string(),
+            "--control".into(),
+            dir.join(CONTROL_SOCKET).display().to_string(),
+            "--ready".into(),
+            dir.join(READY_FILE).display().to_string(),
+            "--width".into(),
+            format.width.to_string(),
+            "--height".into(),
+            format.height.to_string(),
+            "--fps".into(),
+            format.fps.to_string(),
+        ];
+        if xwayland {
+            args.push("--xwayland".into());
+        }
+        Ok(Launch { program, args, env })
     }
 
     fn ready(&self, dir: &Path) -> Result<Option<Ready>, Error> {
-        if crate::files::read(dir, Path::new(READY_FILE), 64).is_none() {
+        // Empty, or XWayland's DISPLAY.
+        let Some(display) = crate::files::read(dir, Path::new(READY_FILE), 64) else {
             return Ok(None);
+        };
+        let mut env = vec![("WAYLAND_DISPLAY".to_string(), APP_SOCKET.to_string())];
+        if !display.is_empty() {
+            env.push(("DISPLAY".into(), display));
         }
         Ok(Some(Ready {
-            env: vec![("WAYLAND_DISPLAY".to_string(), APP_SOCKET.to_string())],
+            env,
             capture: CaptureFrom::Screencopy {
                 socket: dir.join(CONTROL_SOCKET),
             },
@@ -82,6 +86,9 @@ mod tests {
             ready.env,
             vec![("WAYLAND_DISPLAY".to_string(), APP_SOCKET.to_string())]
         );
+        std::fs::write(dir.path().join(READY_FILE), ":7").unwrap();
+        let ready = Lantern.ready(dir.path()).unwrap().unwrap();
+        assert!(ready.env.contains(&("DISPLAY".into(), ":7".into())));
         assert_eq!(ready.input, Some(dir.path().join(CONTROL_SOCKET)));
         assert_eq!(
             ready.capture,
