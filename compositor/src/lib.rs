@@ -161,6 +161,7 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<Summary, Error> {
         event_loop
             .dispatch(Some(wait), &mut state)
             .map_err(Error::EventLoop)?;
+        state.refresh();
         state.pace();
         state.flush();
     }

@@ -57,8 +57,9 @@ impl Target<'_> {
         }
         let left = x.max(0);
         let top = y.max(0);
-        let right = (x + picture.width).min(self.width);
-        let bottom = (y + picture.height).min(self.height);
+        // Places come from clients: never overflow on them.
+        let right = x.saturating_add(picture.width).min(self.width);
+        let bottom = y.saturating_add(picture.height).min(self.height);
         if left >= right || top >= bottom {
             return;
         }
@@ -123,8 +124,9 @@ mod tests {
         assert_eq!(pixel(3, 1), 9);
         assert_eq!(pixel(1, 0), 0);
         assert_eq!(pixel(2, 2), 0);
-        // Wholly outside: nothing.
+        // Wholly outside, however far: nothing.
         target(&mut out, 4, 4).draw(&picture, (10, 10));
+        target(&mut out, 4, 4).draw(&picture, (i32::MAX, i32::MIN));
     }
 
     #[test]

@@ -87,7 +87,20 @@ pub fn serve(state: &mut State) {
         }
     }
     state.screencopy.pending = waiting;
+    // Bounded: clients that come and go (on the control socket) leave no trace for long.
+    if state.screencopy.delivered.len() > MAX_CLIENTS {
+        let screencopy = &mut state.screencopy;
+        let live: Vec<ClientId> = screencopy
+            .pending
+            .iter()
+            .filter_map(|p| Some(p.frame.client()?.id()))
+            .collect();
+        screencopy.delivered.retain(|id, _| live.contains(id));
+    }
 }
+
+/// Capture clients whose last picture is remembered.
+const MAX_CLIENTS: usize = 16;
 
 fn fill(state: &mut State, pending: &Pending) {
     let (width, height) = (state.width, state.height);

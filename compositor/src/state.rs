@@ -27,7 +27,7 @@ use smithay::wayland::compositor::{
     with_states, with_surface_tree_downward, with_surface_tree_upward,
 };
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
-use smithay::input::pointer::PointerHandle;
+use smithay::input::pointer::{MotionEvent, PointerHandle};
 use smithay::wayland::pointer_constraints::{
     PointerConstraint, PointerConstraintsHandler, PointerConstraintsState, with_pointer_constraint,
 };
@@ -96,6 +96,8 @@ pub struct State {
     pub xwayland: Option<Client>,
     pub xwm: Option<X11Wm>,
     pub xwayland_shell: XWaylandShellState,
+    /// The shown window's surface as [`State::refresh`] last saw it.
+    last_shown: Option<WlSurface>,
     pub width: i32,
     pub height: i32,
     interval: Duration,
@@ -170,6 +172,7 @@ impl State {
             xwayland: None,
             xwm: None,
             xwayland_shell,
+            last_shown: None,
             width: config.width as i32,
             height: config.height as i32,
             interval: Duration::from_secs_f64(1.0 / config.fps),
@@ -435,6 +438,37 @@ impl State {
                 crate::xwayland::focus(self, window, serial);
             }
             keyboard.set_focus(self, focus, serial);
+        }
+        // The pointer enters what is now under it, without moving: a click before any motion
+        // reaches the app.
+        if let Some(pointer) = self.seat.get_pointer() {
+            let at = pointer.current_location();
+            let under = self.surface_under(at);
+            if pointer.current_focus() != under.as_ref().map(|(surface, _)| surface.clone()) {
+                let time = self.now().as_millis() as u32;
+                pointer.motion(
+                    self,
+                    under,
+                    &MotionEvent {
+                        location: at,
+                        serial: SERIAL_COUNTER.next_serial(),
+                        time,
+                    },
+                );
+                pointer.frame(self);
+            }
+        }
+    }
+
+    /// Notice what changed outside a commit: an X11 window's surface becomes known when
+    /// XWayland names it, which may come after its first picture.
+    pub fn refresh(&mut self) {
+        let shown = self.shown().map(|(_, surface)| surface);
+        if shown != self.last_shown {
+            self.last_shown = shown;
+            self.refocus();
+            self.screencopy.changed(self.now());
+            crate::screencopy::serve(self);
         }
     }
 

@@ -207,11 +207,10 @@ struct RunArgs {
     #[command(flatten)]
     rate: moq_pub::rate::RateArgs,
 
-    /// The compositor: sway (wlroots, headless; pixman without a GPU); gamescope (headless
-    /// backend, needs a GPU; the picture from its PipeWire node; view-only for now); lantern,
-    /// our own (each committed frame captured at once, the app's frames paced for
-    /// input-to-photon; Wayland apps only so far); or auto: gamescope where it can run, else
-    /// sway.
+    /// The compositor: lantern, our own (each committed frame captured at once, the app's
+    /// frames paced for input-to-photon; X11 apps through XWayland); sway (wlroots, headless;
+    /// pixman without a GPU); gamescope (headless backend, needs a GPU; the picture from its
+    /// PipeWire node; view-only for now); or auto: gamescope where it can run, else lantern.
     #[arg(long, value_enum, default_value = "auto")]
     compositor: compositor::Kind,
 

@@ -269,7 +269,13 @@ fn terminal_receives_typed_text(compositor: &str, terminal: &[&str], name: &str)
     let dir = shared_dir();
     let (typed, grant_file) = (dir.path().join("typed.txt"), dir.path().join("grant"));
     let addr = format!("127.0.0.1:{}", free_port());
-    let shell = format!("read line; echo \"$line\" > {}", typed.display());
+    // The shell says when the terminal runs it: its window is up by then.
+    let started = dir.path().join("started");
+    let shell = format!(
+        "touch {}; read line; echo \"$line\" > {}",
+        started.display(),
+        typed.display()
+    );
     let mut daemon = host(
         &[
             "--listen",
@@ -295,6 +301,7 @@ fn terminal_receives_typed_text(compositor: &str, terminal: &[&str], name: &str)
     );
     wait_for_server(&mut daemon, &addr);
     let token = grant(&grant_file);
+    wait_for("the terminal's shell", LONG, || started.exists());
     // foot takes a moment after its first picture to read keys: type twice is not an
     // option (the shell reads one line), so wait a second before typing.
     let script = write(dir.path(), "type.txt", "1000 text Lantern typed this!\\n\n");

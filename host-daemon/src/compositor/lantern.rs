@@ -25,8 +25,10 @@ impl Compositor for Lantern {
     }
 
     fn prepare(&self, setup: &Setup) -> Result<Launch, Error> {
-        let program = std::env::current_exe()
-            .map_err(|e| Error::io("finding host-daemon's own executable", e))?;
+        // This very executable, through the child's own link to it: the session's user may
+        // not be able to reach the directory it was started from (a build under /root), and
+        // the link needs no search permission on the way.
+        let program = std::path::PathBuf::from("/proc/self/exe");
         let xwayland = setup.xwayland && find("Xwayland", Some("xwayland")).is_ok();
         let dir = setup.dir.path();
         let format = setup.format;

@@ -3,9 +3,9 @@
 //!
 //! sway (wlroots) runs headless anywhere, with the pixman renderer when there is no GPU.
 //! gamescope, which offers its picture as a PipeWire node, needs a GPU (Vulkan) and its
-//! headless backend: `auto` takes it where both are there (see [`Kind::choose`]).
-//! `lantern` is our own (smithay): capture on commit and frame callbacks paced for
-//! input-to-photon, Wayland apps only so far.
+//! headless backend: `auto` takes it where both are there (see [`Kind::choose`]), and our
+//! own otherwise. `lantern` is ours (smithay): capture on commit and frame callbacks paced
+//! for input-to-photon, X11 apps through XWayland.
 
 mod gamescope;
 mod lantern;
@@ -94,7 +94,7 @@ pub trait Compositor: Send + Sync {
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// gamescope where it can run (installed with its headless backend, and a GPU render
-    /// node), else sway.
+    /// node), else Lantern's own.
     #[default]
     Auto,
     Sway,
@@ -111,8 +111,8 @@ impl Kind {
             Self::Auto => match gamescope() {
                 Ok(gamescope) => Ok(Box::new(gamescope)),
                 Err(why) => {
-                    tracing::debug!("not gamescope ({why}): sway");
-                    Ok(Box::new(Sway))
+                    tracing::debug!("not gamescope ({why}): Lantern's own compositor");
+                    Ok(Box::new(Lantern))
                 }
             },
             Self::Gamescope => Ok(Box::new(gamescope()?)),

@@ -83,7 +83,8 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture: Option<Capture>,
 
-    /// The compositor: auto (gamescope where it can run, else sway), sway or gamescope.
+    /// The compositor: auto (gamescope where it can run, else lantern), lantern, sway or
+    /// gamescope.
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compositor: Option<compositor::Kind>,
