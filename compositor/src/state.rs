@@ -12,7 +12,7 @@ use smithay::desktop::{
 use smithay::input::keyboard::XkbConfig;
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Scale, Subpixel};
-use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel;
+use smithay::reexports::wayland_protocols::xdg::shell::server::{xdg_toplevel, xdg_wm_base::XdgWmBase};
 use smithay::reexports::wayland_protocols_misc::zwp_virtual_keyboard_v1::server::zwp_virtual_keyboard_v1::{
     self, ZwpVirtualKeyboardV1,
 };
@@ -51,6 +51,9 @@ use crate::paint::{Picture, Target};
 use crate::screencopy::Screencopy;
 use crate::window::Window;
 use crate::{Config, Summary};
+
+/// The xdg_wm_base version offered.
+const XDG_WM_BASE_VERSION: u32 = 3;
 
 /// One client's data: whether it came on the daemon's socket (the only one that sees the
 /// capture and input globals).
@@ -111,6 +114,11 @@ impl State {
     pub fn new(config: &Config, dh: DisplayHandle) -> Self {
         let compositor = CompositorState::new::<Self>(&dh);
         let xdg = XdgShellState::new::<Self>(&dh);
+        // Offered at version 3 (popup repositioning), not smithay's 6: some clients bind the
+        // version offered without handling what later ones add (weston 10's demo clients
+        // abort on xdg_toplevel.configure_bounds, version 4). sway 1.7 offers 2.
+        dh.remove_global::<Self>(xdg.global());
+        dh.create_global::<Self, XdgWmBase, _>(XDG_WM_BASE_VERSION, ());
         let shm = ShmState::new::<Self>(&dh, vec![]);
         let output_manager = OutputManagerState::new_with_xdg_output::<Self>(&dh);
         let mut seat_state = SeatState::new();

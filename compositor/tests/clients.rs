@@ -56,6 +56,7 @@ struct State {
 struct Buffer {
     buffer: wl_buffer::WlBuffer,
     map: MmapMut,
+    file: std::fs::File,
 }
 
 impl Buffer {
@@ -67,18 +68,13 @@ impl Buffer {
         format: wl_shm::Format,
     ) -> Self {
         let size = (w * h * 4) as usize;
-        // SAFETY: a fresh memfd, owned at once.
-        let fd = unsafe { libc::memfd_create(c"test-buffer".as_ptr(), libc::MFD_CLOEXEC) };
-        assert!(fd >= 0);
-        // SAFETY: fd is ours.
-        let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        file.set_len(size as u64).unwrap();
+        let file = memfd(size);
         // SAFETY: the file is ours and sized.
         let map = unsafe { MmapMut::map_mut(&file) }.unwrap();
         let pool = shm.create_pool(file.as_fd(), size as i32, qh, ());
         let buffer = pool.create_buffer(0, w, h, w * 4, format, qh, ());
         pool.destroy();
-        Self { buffer, map }
+        Self { buffer, map, file }
     }
 
     fn fill(&mut self, colour: u32) {
@@ -90,6 +86,70 @@ impl Buffer {
     fn pixel(&self, x: i32, y: i32) -> u32 {
         let at = ((y * W + x) * 4) as usize;
         u32::from_le_bytes(self.map[at..at + 4].try_into().unwrap()) & 0x00ff_ffff
+    }
+}
+
+fn memfd(size: usize) -> std::fs::File {
+    // SAFETY: a fresh memfd, owned at once.
+    let fd = unsafe { libc::memfd_create(c"test-buffer".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(fd >= 0);
+    // SAFETY: fd is ours.
+    let file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    file.set_len(size as u64).unwrap();
+    file
+}
+
+/// The daemon's capture: wlr-screencopy on the control socket, into a buffer of its own.
+struct Capture {
+    _connection: Connection,
+    queue: EventQueue<State>,
+    state: State,
+    manager: zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1,
+    output: wl_output::WlOutput,
+    target: Buffer,
+}
+
+impl Capture {
+    fn connect(compositor: &Compositor) -> Self {
+        let (connection, globals, queue) = Compositor::connect(&compositor.control);
+        let qh = queue.handle();
+        let manager = globals.bind(&qh, 3..=3, ()).unwrap();
+        let output = globals.bind(&qh, 1..=4, ()).unwrap();
+        let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).unwrap();
+        let target = Buffer::new(&shm, &qh, W, H, wl_shm::Format::Xrgb8888);
+        Self {
+            _connection: connection,
+            queue,
+            state: State::default(),
+            manager,
+            output,
+            target,
+        }
+    }
+
+    /// Ask for the next picture (`copy_with_damage`); the request has reached the compositor
+    /// when this returns.
+    fn ask(&mut self) -> zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1 {
+        self.state = State::default();
+        let qh = self.queue.handle();
+        let frame = self.manager.capture_output(0, &self.output, &qh, ());
+        wait(
+            &mut self.queue,
+            &mut self.state,
+            "the frame's description",
+            |s| s.described,
+        );
+        frame.copy_with_damage(&self.target.buffer);
+        self.queue.roundtrip(&mut self.state).unwrap();
+        frame
+    }
+
+    /// Wait for the copy asked for; whether it succeeded.
+    fn done(&mut self, what: &str) -> bool {
+        wait(&mut self.queue, &mut self.state, what, |s| {
+            s.ready.is_some() || s.failed
+        });
+        !self.state.failed
     }
 }
 
@@ -307,29 +367,12 @@ fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_captur
     app.roundtrip(&mut state).unwrap();
 
     // The capture, on the daemon's socket.
-    let (_capture_conn, cglobals, mut capture) = Compositor::connect(&compositor.control);
-    let cqh = capture.handle();
-    let mut cstate = State::default();
-    let manager: zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1 =
-        cglobals.bind(&cqh, 3..=3, ()).unwrap();
-    let output: wl_output::WlOutput = cglobals.bind(&cqh, 1..=4, ()).unwrap();
-    let cshm: wl_shm::WlShm = cglobals.bind(&cqh, 1..=1, ()).unwrap();
-    let mut target = Buffer::new(&cshm, &cqh, W, H, wl_shm::Format::Xrgb8888);
-    let copy = |cstate: &mut State, capture: &mut EventQueue<State>, target: &Buffer| {
-        *cstate = State::default();
-        let frame = manager.capture_output(0, &output, &cqh, ());
-        wait(capture, cstate, "the frame's description", |s| s.described);
-        frame.copy_with_damage(&target.buffer);
-        capture.roundtrip(cstate).unwrap();
-        frame
-    };
+    let mut capture = Capture::connect(&compositor);
 
     // A picture already committed is copied at once, composited.
-    let _first = copy(&mut cstate, &mut capture, &target);
-    wait(&mut capture, &mut cstate, "the first copy", |s| {
-        s.ready.is_some() || s.failed
-    });
-    assert!(!cstate.failed);
+    let _first = capture.ask();
+    assert!(capture.done("the first copy"));
+    let target = &capture.target;
     assert_eq!(target.pixel(0, 0), RED);
     assert_eq!(target.pixel(10, 10), BLUE & 0x00ff_ffff);
     assert_eq!(target.pixel(23, 23), BLUE & 0x00ff_ffff);
@@ -341,10 +384,11 @@ fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_captur
     });
 
     // Nothing new: the next copy waits (the compositor has read it when the roundtrip ends).
-    target.fill(0);
-    let _second = copy(&mut cstate, &mut capture, &target);
+    capture.target.fill(0);
+    let _second = capture.ask();
+    let waiting = &capture.state;
     assert!(
-        cstate.ready.is_none() && !cstate.failed,
+        waiting.ready.is_none() && !waiting.failed,
         "a copy of an unchanged screen completed"
     );
 
@@ -355,15 +399,9 @@ fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_captur
     surface.damage_buffer(0, 0, W, H);
     surface.commit();
     app.flush().unwrap();
-    wait(
-        &mut capture,
-        &mut cstate,
-        "the copy of the new picture",
-        |s| s.ready.is_some() || s.failed,
-    );
-    assert!(!cstate.failed);
-    assert_eq!(target.pixel(0, 0), GREEN);
-    assert_eq!(target.pixel(10, 10), BLUE & 0x00ff_ffff);
+    assert!(capture.done("the copy of the new picture"));
+    assert_eq!(capture.target.pixel(0, 0), GREEN);
+    assert_eq!(capture.target.pixel(10, 10), BLUE & 0x00ff_ffff);
     // The picture's time is the commit's, on the monotonic clock.
     let mut now = libc::timespec {
         tv_sec: 0,
@@ -372,7 +410,7 @@ fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_captur
     // SAFETY: a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
-    let ready = cstate.ready.unwrap();
+    let ready = capture.state.ready.unwrap();
     assert!(
         ready <= now && now - ready < Duration::from_secs(20),
         "{ready:?} vs {now:?}"
@@ -385,20 +423,61 @@ fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_captur
     surface.damage_buffer(0, 0, W, H);
     surface.commit();
     app.flush().unwrap();
-    let _third = copy(&mut cstate, &mut capture, &target);
-    wait(
-        &mut capture,
-        &mut cstate,
-        "the copy without the subsurface",
-        |s| s.ready.is_some() || s.failed,
-    );
-    assert_eq!(target.pixel(10, 10), RED);
+    let _third = capture.ask();
+    assert!(capture.done("the copy without the subsurface"));
+    assert_eq!(capture.target.pixel(10, 10), RED);
 
     drop((red, green, blue));
     let summary = compositor.stop();
     assert_eq!(summary.taken, 3, "{summary:?}");
     assert_eq!(summary.direct, 1, "{summary:?}");
 }
+
+/// A client asking for a buffer larger than its pool, and one whose picture's memory is cut
+/// short under the compositor: the first is cut off, the second's picture is dropped, and the
+/// compositor serves on.
+#[test]
+fn misbehaving_clients_cannot_take_the_compositor_down() {
+    let compositor = Compositor::start();
+    {
+        let (_connection, globals, mut queue) = Compositor::connect(&compositor.app);
+        let qh = queue.handle();
+        let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).unwrap();
+        let file = memfd(4096);
+        let pool = shm.create_pool(file.as_fd(), 4096, &qh, ());
+        let _buffer = pool.create_buffer(0, W, H, W * 4, wl_shm::Format::Xrgb8888, &qh, ());
+        let mut state = State::default();
+        assert!(
+            queue.roundtrip(&mut state).is_err(),
+            "the client was not cut off"
+        );
+    }
+
+    let (_connection, globals, mut app) = Compositor::connect(&compositor.app);
+    let mut state = State::default();
+    let (surface, _xdg, _toplevel, buffer) = map_toplevel(&mut app, &mut state, &globals);
+    let mut capture = Capture::connect(&compositor);
+    let _first = capture.ask();
+    assert!(capture.done("the first copy"));
+    assert_eq!(capture.target.pixel(0, 0), RED);
+    // The pool's memory goes, then the picture is committed again.
+    buffer.file.set_len(0).unwrap();
+    surface.attach(Some(&buffer.buffer), 0, 0);
+    surface.damage_buffer(0, 0, W, H);
+    surface.commit();
+    app.flush().unwrap();
+    let _second = capture.ask();
+    capture.done("the copy of the cut picture");
+    // Still serving: a new app connects and shows its picture.
+    let (_again, globals, mut app2) = Compositor::connect(&compositor.app);
+    let mut state2 = State::default();
+    let (_surface, _xdg, _toplevel, _buffer) = map_toplevel(&mut app2, &mut state2, &globals);
+    let _third = capture.ask();
+    assert!(capture.done("the copy of the next app"));
+    assert_eq!(capture.target.pixel(0, 0), RED);
+    compositor.stop();
+}
+
 impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
     fn event(
         _: &mut Self,

@@ -374,6 +374,17 @@ fn what_a_run_session_left_behind_goes_with_its_cgroup() {
 /// repeats of an unchanged screen) reaches the viewer as a picture that is not blank.
 #[test]
 fn a_third_party_wayland_app_is_seen() {
+    app_is_seen(&[&tool("weston-flower")], "weston");
+}
+
+/// Mesa's software EGL over wl_shm (weston-simple-egl) in the default compositor.
+#[test]
+fn a_software_egl_app_is_seen() {
+    app_is_seen(&[&tool("weston-simple-egl")], "simpleegl");
+}
+
+/// The session's picture, as a viewer gets it, is neither blank nor one colour.
+fn app_is_seen(app: &[&str], name: &str) {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut daemon = host(
@@ -381,20 +392,20 @@ fn a_third_party_wayland_app_is_seen() {
             "--listen",
             &addr,
             "--name",
-            "weston",
+            name,
             "--no-audio",
             "--width",
             "640",
             "--height",
             "360",
         ],
-        &[&tool("weston-flower")],
+        app,
     );
     wait_for_server(&mut daemon, &addr);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
     let url = format!("http://{addr}/");
-    view(&url, "weston", 30, &["-o", out.to_str().unwrap()]);
+    view(&url, name, 30, &["-o", out.to_str().unwrap()]);
     daemon.interrupt(LONG);
     let (_, y) = last_luma(&out);
     let lit = y.iter().filter(|&&p| p > 40).count() as f64 / y.len() as f64;
@@ -403,7 +414,69 @@ fn a_third_party_wayland_app_is_seen() {
         "{:.1}% of the picture is lit: blank, or one colour",
         lit * 100.0
     );
-    no_leftovers("weston");
+    no_leftovers(name);
+}
+
+/// weston-presentation-shm gets wp_presentation feedback for its frames in Lantern's own
+/// compositor: each presented (taken for the encoder) about a frame after the last.
+#[test]
+fn presentation_feedback_reaches_the_app_in_our_own_compositor() {
+    let dir = shared_dir();
+    let printed = dir.path().join("presentation.txt");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let shell = format!(
+        "exec stdbuf -oL {} > {} 2>&1",
+        tool("weston-presentation-shm"),
+        printed.display()
+    );
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            "presentation",
+            "--compositor",
+            "lantern",
+            "--no-audio",
+            "--width",
+            "640",
+            "--height",
+            "360",
+        ],
+        &["sh", "-c", &shell],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let url = format!("http://{addr}/");
+    view(&url, "presentation", 60, &[]);
+    let lines = || {
+        std::fs::read_to_string(&printed)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("c2p"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    wait_for("the app's feedback lines", LONG, || lines().len() >= 60);
+    daemon.interrupt(LONG);
+    // "p2p 16647 us": presentations about a frame apart at 60 fps, once running.
+    let gaps: Vec<u64> = lines()
+        .iter()
+        .skip(10)
+        .filter_map(|l| {
+            l.split("p2p")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(gaps.len() >= 40, "{:?}", lines());
+    let mut sorted = gaps.clone();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    assert!((8_000..50_000).contains(&median), "{gaps:?}");
+    no_leftovers("presentation");
 }
 
 /// weston-simple-shm, which keeps two buffers and aborts when the compositor holds both (as

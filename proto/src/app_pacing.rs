@@ -188,6 +188,67 @@ mod tests {
         assert!(gaps.iter().all(|&g| g >= HOLD_MAX_US), "{gaps:?}");
     }
 
+    /// Random commits, takes, inputs and polls (a seeded generator, many runs): a release
+    /// never comes with nothing held, never before the cap unless an input asked, and never
+    /// before the picture was taken unless it was held for the hold limit.
+    #[test]
+    fn whatever_happens_the_rules_hold() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..200 {
+            let mut pacer = AppPacer::new([30.0, 60.0, 144.0][next(3) as usize]);
+            let interval = pacer.interval_us;
+            let (mut now, mut last_release) = (0u64, None::<u64>);
+            let (mut held_since, mut taken, mut input) = (None::<u64>, true, false);
+            for _ in 0..500 {
+                now += next(20_000);
+                match next(4) {
+                    0 => {
+                        let (wants, picture) = (next(4) != 0, next(3) != 0);
+                        pacer.committed(now, wants, picture);
+                        if picture {
+                            taken = false;
+                        } else if held_since.is_none() {
+                            taken = true;
+                        }
+                        if wants && held_since.is_none() {
+                            held_since = Some(now);
+                        }
+                    }
+                    1 => {
+                        pacer.taken();
+                        taken = true;
+                    }
+                    2 => {
+                        pacer.discrete_input();
+                        input = true;
+                    }
+                    _ => {}
+                }
+                match pacer.poll(now) {
+                    Wake::Release => {
+                        let since = held_since.expect("a release with nothing held");
+                        assert!(
+                            taken || now >= since + HOLD_MAX_US,
+                            "released an untaken picture"
+                        );
+                        if let Some(last) = last_release {
+                            assert!(input || now >= last + interval, "released before the cap");
+                        }
+                        (last_release, held_since, input) = (Some(now), None, false);
+                    }
+                    Wake::At(at) => assert!(at > now, "asked to wait for the past"),
+                    Wake::Idle => assert!(held_since.is_none()),
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_commit_without_a_picture_waits_only_for_the_cap() {
         let mut pacer = AppPacer::new(60.0);
