@@ -12,6 +12,7 @@ use smithay::desktop::{
 use smithay::input::keyboard::XkbConfig;
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode as OutputMode, Output, PhysicalProperties, Scale, Subpixel};
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_protocols::xdg::shell::server::{xdg_toplevel, xdg_wm_base::XdgWmBase};
 use smithay::reexports::wayland_protocols_misc::zwp_virtual_keyboard_v1::server::zwp_virtual_keyboard_v1::{
     self, ZwpVirtualKeyboardV1,
@@ -22,7 +23,7 @@ use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHand
 use smithay::utils::{Clock, Logical, Monotonic, Point, Rectangle, Serial, Transform, SERIAL_COUNTER};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
-    BufferAssignment, CompositorClientState, CompositorHandler, CompositorState, RectangleKind,
+    BufferAssignment, CompositorClientState, SurfaceData, CompositorHandler, CompositorState, RectangleKind,
     SubsurfaceCachedState, SurfaceAttributes, TraversalAction, get_parent,
     with_states, with_surface_tree_downward, with_surface_tree_upward,
 };
@@ -274,25 +275,17 @@ impl State {
 
     fn send_frame_callbacks(&mut self) {
         let time = self.now().as_millis() as u32;
-        for root in self.all_roots() {
-            with_surface_tree_downward(
-                &root,
-                (),
-                |_, _, _| TraversalAction::DoChildren(()),
-                |_, states, _| {
-                    for callback in states
-                        .cached_state
-                        .get::<SurfaceAttributes>()
-                        .current()
-                        .frame_callbacks
-                        .drain(..)
-                    {
-                        callback.done(time);
-                    }
-                },
-                |_, _, _| true,
-            );
-        }
+        for_each_surface(&self.all_roots(), |states| {
+            for callback in states
+                .cached_state
+                .get::<SurfaceAttributes>()
+                .current()
+                .frame_callbacks
+                .drain(..)
+            {
+                callback.done(time);
+            }
+        });
     }
 
     /// The surfaces to draw, bottom first, with their places on the output: the shown
@@ -368,31 +361,24 @@ impl State {
         }
         self.presented += 1;
         let refresh = Refresh::Fixed(self.interval);
-        for root in self.all_roots() {
-            with_surface_tree_downward(
-                &root,
-                (),
-                |_, _, _| TraversalAction::DoChildren(()),
-                |_, states, _| {
-                    for feedback in states
-                        .cached_state
-                        .get::<PresentationFeedbackCachedState>()
-                        .current()
-                        .callbacks
-                        .drain(..)
-                    {
-                        feedback.presented(
-                            &self.output,
-                            time,
-                            refresh,
-                            self.presented,
-                            smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback::Kind::empty(),
-                        );
-                    }
-                },
-                |_, _, _| true,
-            );
-        }
+        let (output, seq) = (&self.output, self.presented);
+        for_each_surface(&self.all_roots(), |states| {
+            for feedback in states
+                .cached_state
+                .get::<PresentationFeedbackCachedState>()
+                .current()
+                .callbacks
+                .drain(..)
+            {
+                feedback.presented(
+                    output,
+                    time,
+                    refresh,
+                    seq,
+                    wp_presentation_feedback::Kind::empty(),
+                );
+            }
+        });
         self.pace();
     }
 
@@ -542,7 +528,21 @@ fn held(surface: &WlSurface) -> Option<wl_buffer::WlBuffer> {
     })
 }
 
-fn window_geometry(surface: &WlSurface) -> Rectangle<i32, Logical> {
+/// Run `f` on the state of every surface in the trees of `roots`.
+fn for_each_surface(roots: &[WlSurface], mut f: impl FnMut(&SurfaceData)) {
+    for root in roots {
+        with_surface_tree_downward(
+            root,
+            (),
+            |_, _, _| TraversalAction::DoChildren(()),
+            |_, states, _| f(states),
+            |_, _, _| true,
+        );
+    }
+}
+
+/// A toplevel's window geometry (its picture without client-side shadows).
+pub fn window_geometry(surface: &WlSurface) -> Rectangle<i32, Logical> {
     with_states(surface, |states| {
         states
             .cached_state
@@ -551,6 +551,20 @@ fn window_geometry(surface: &WlSurface) -> Rectangle<i32, Logical> {
             .geometry
             .unwrap_or_default()
     })
+}
+
+/// Where a surface goes, given where its parent's origin is.
+fn placed(states: &SurfaceData, parent: Point<i32, Logical>) -> Point<i32, Logical> {
+    if states.role == Some("subsurface") {
+        parent
+            + states
+                .cached_state
+                .get::<SubsurfaceCachedState>()
+                .current()
+                .location
+    } else {
+        parent
+    }
 }
 
 /// A surface and its subsurfaces, bottom first, placed from `origin`.
@@ -562,28 +576,10 @@ fn tree_layers(
     with_surface_tree_upward(
         surface,
         origin,
-        |_, states, at| {
-            let mut at = *at;
-            if states.role == Some("subsurface") {
-                at += states
-                    .cached_state
-                    .get::<SubsurfaceCachedState>()
-                    .current()
-                    .location;
-            }
-            TraversalAction::DoChildren(at)
-        },
+        |_, states, at| TraversalAction::DoChildren(placed(states, *at)),
         |surface, states, at| {
-            let mut at = *at;
-            if states.role == Some("subsurface") {
-                at += states
-                    .cached_state
-                    .get::<SubsurfaceCachedState>()
-                    .current()
-                    .location;
-            }
             if states.data_map.get::<Mutex<Held>>().is_some() {
-                layers.push((surface.clone(), at));
+                layers.push((surface.clone(), placed(states, *at)));
             }
         },
         |_, _, _| true,

@@ -4,9 +4,10 @@
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{Client, DisplayHandle};
 use smithay::utils::{Logical, Point};
-use smithay::wayland::compositor::with_states;
-use smithay::wayland::shell::xdg::{SurfaceCachedState, ToplevelSurface};
+use smithay::wayland::shell::xdg::ToplevelSurface;
 use smithay::xwayland::X11Surface;
+
+use crate::state::window_geometry;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Window {
@@ -33,17 +34,7 @@ impl Window {
     pub fn origin(&self) -> Point<i32, Logical> {
         match self {
             // The window's geometry (without client-side shadows) fills the output.
-            Self::Xdg(toplevel) => {
-                let geometry = with_states(toplevel.wl_surface(), |states| {
-                    states
-                        .cached_state
-                        .get::<SurfaceCachedState>()
-                        .current()
-                        .geometry
-                        .unwrap_or_default()
-                });
-                Point::default() - geometry.loc
-            }
+            Self::Xdg(toplevel) => Point::default() - window_geometry(toplevel.wl_surface()).loc,
             Self::X11(window) => window.geometry().loc,
         }
     }

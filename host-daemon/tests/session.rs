@@ -417,36 +417,43 @@ fn app_is_seen(app: &[&str], name: &str) {
     no_leftovers(name);
 }
 
+/// A 640x360 session `name` of `app` in Lantern's own compositor, serving directly (with
+/// stats); its viewers' URL.
+fn own_session(name: &str, app: &[&str]) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            name,
+            "--compositor",
+            "lantern",
+            "--no-audio",
+            "--stats",
+            "--width",
+            "640",
+            "--height",
+            "360",
+        ],
+        app,
+    );
+    wait_for_server(&mut daemon, &addr);
+    (daemon, format!("http://{addr}/"))
+}
+
 /// weston-presentation-shm gets wp_presentation feedback for its frames in Lantern's own
 /// compositor: each presented (taken for the encoder) about a frame after the last.
 #[test]
 fn presentation_feedback_reaches_the_app_in_our_own_compositor() {
     let dir = shared_dir();
     let printed = dir.path().join("presentation.txt");
-    let addr = format!("127.0.0.1:{}", free_port());
     let shell = format!(
         "exec stdbuf -oL {} > {} 2>&1",
         tool("weston-presentation-shm"),
         printed.display()
     );
-    let mut daemon = host(
-        &[
-            "--listen",
-            &addr,
-            "--name",
-            "presentation",
-            "--compositor",
-            "lantern",
-            "--no-audio",
-            "--width",
-            "640",
-            "--height",
-            "360",
-        ],
-        &["sh", "-c", &shell],
-    );
-    wait_for_server(&mut daemon, &addr);
-    let url = format!("http://{addr}/");
+    let (daemon, url) = own_session("presentation", &["sh", "-c", &shell]);
     view(&url, "presentation", 60, &[]);
     let lines = || {
         std::fs::read_to_string(&printed)
@@ -484,27 +491,7 @@ fn presentation_feedback_reaches_the_app_in_our_own_compositor() {
 /// compositor until the session is stopped, its every picture captured as it is committed.
 #[test]
 fn a_double_buffered_app_keeps_drawing_in_our_own_compositor() {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut daemon = host(
-        &[
-            "--listen",
-            &addr,
-            "--name",
-            "simpleshm",
-            "--compositor",
-            "lantern",
-            "--no-audio",
-            "--stats",
-            "--width",
-            "640",
-            "--height",
-            "360",
-        ],
-        &[&tool("weston-simple-shm")],
-    );
-    wait_for_server(&mut daemon, &addr);
-    let url = format!("http://{addr}/");
+    let (daemon, url) = own_session("simpleshm", &[&tool("weston-simple-shm")]);
     let viewer = view(&url, "simpleshm", 120, &[]);
     let shown = final_stats(&viewer.stderr);
     assert_eq!(shown["frames"], 120, "{shown}");
