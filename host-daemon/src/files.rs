@@ -6,6 +6,7 @@
 //! `O_NOFOLLOW`: a link is never followed. Files are created with `O_EXCL` (whatever was at
 //! the name is removed first, the link itself, never its target) and given to the session's
 //! user by descriptor. Reads take regular files only, opened without blocking, up to a cap.
+//! Sockets (the compositor's) are connected to only when the name is a socket, not a link.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -189,6 +190,31 @@ pub fn read(root: &Path, relative: &Path, max: u64) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// Connect to the Unix socket at `path` (in a directory a session's user can write): a link
+/// planted there (to another session's compositor, say) is refused, never followed.
+pub fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream, Error> {
+    let failed = |e| Error::io(format!("connecting to {}", path.display()), e);
+    let (Some(root), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(failed(std::io::ErrorKind::InvalidInput.into()));
+    };
+    let dir = Dir::open(root).map_err(failed)?;
+    // O_PATH opens the name itself (a socket cannot be opened otherwise); connecting through
+    // the descriptor's /proc link reaches exactly that socket.
+    let socket = File::from(
+        dir.open_at(name.as_bytes(), libc::O_PATH, 0)
+            .map_err(failed)?,
+    );
+    use std::os::unix::fs::FileTypeExt;
+    if !socket.metadata().map_err(failed)?.file_type().is_socket() {
+        return Err(failed(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a socket",
+        )));
+    }
+    let by_descriptor = format!("/proc/self/fd/{}", socket.as_raw_fd());
+    std::os::unix::net::UnixStream::connect(by_descriptor).map_err(failed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +256,20 @@ mod tests {
         assert_eq!(read(dir, Path::new("zero"), 100), None);
         std::fs::write(dir.join("big"), "x".repeat(10_000)).unwrap();
         assert_eq!(read(dir, Path::new("big"), 100).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn a_socket_is_reached_only_by_its_own_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let real = other.path().join("wayland-0");
+        let _listener = std::os::unix::net::UnixListener::bind(&real).unwrap();
+        assert!(connect(&real).is_ok());
+        // A link to another's socket, a regular file, nothing: refused.
+        std::os::unix::fs::symlink(&real, dir.path().join("wayland-1")).unwrap();
+        assert!(connect(&dir.path().join("wayland-1")).is_err());
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        assert!(connect(&dir.path().join("file")).is_err());
+        assert!(connect(&dir.path().join("none")).is_err());
     }
 }

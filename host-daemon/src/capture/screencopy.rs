@@ -15,7 +15,6 @@
 
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -201,8 +200,7 @@ impl Screencopy {
         cancel: CancellationToken,
         timeout: Duration,
     ) -> Result<Self, Error> {
-        let stream = UnixStream::connect(socket)
-            .map_err(|e| Error::io(format!("connecting to {}", socket.display()), e))?;
+        let stream = crate::files::connect(socket)?;
         let connection =
             Connection::from_socket(stream).map_err(|e| Error::wayland("connecting", e))?;
         let (globals, mut queue) = registry_queue_init::<State>(&connection)

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -85,8 +84,7 @@ struct State;
 impl Injector {
     /// Connect to the compositor on `socket` and bind its virtual keyboard and pointer.
     pub fn open(socket: &Path) -> Result<Self, Error> {
-        let stream = UnixStream::connect(socket)
-            .map_err(|e| Error::io(format!("connecting to {}", socket.display()), e))?;
+        let stream = crate::files::connect(socket)?;
         let connection =
             Connection::from_socket(stream).map_err(|e| Error::wayland("connecting", e))?;
         let (globals, queue) = registry_queue_init::<State>(&connection)
