@@ -324,11 +324,13 @@ impl State {
             let Some(buffer) = held(surface) else {
                 continue;
             };
-            let opaque = opaque_cover(surface, *at, Rectangle::new(*at, (1, 1).into()));
             let drawn = with_buffer_contents(&buffer, |ptr, len, data| {
                 let Some(opaque_format) = format_opacity(data.format) else {
                     return false;
                 };
+                // Copied rather than blended where nothing of it is translucent.
+                let whole = Rectangle::new(*at, (data.width, data.height).into());
+                let opaque = opaque_format || region_covers(surface, *at, whole);
                 // Safety: smithay maps the pool for `len` bytes and guards reads against a
                 // client shrinking it (SIGBUS).
                 let pool = unsafe { std::slice::from_raw_parts(ptr, len) };
@@ -340,7 +342,7 @@ impl State {
                     width: data.width,
                     height: data.height,
                     stride: data.stride,
-                    opaque: opaque_format || opaque,
+                    opaque,
                 };
                 target.draw(&picture, (at.x, at.y));
                 true
@@ -480,24 +482,14 @@ impl State {
     }
 }
 
-/// Whether a surface covers `area` with opaque pixels (an opaque region over it all).
+/// Whether a surface covers `area` with opaque pixels (an opaque region over it all, or an
+/// XRGB buffer).
 fn opaque_cover(
     surface: &WlSurface,
     at: Point<i32, Logical>,
     area: Rectangle<i32, Logical>,
 ) -> bool {
-    with_states(surface, |states| {
-        let mut attributes = states.cached_state.get::<SurfaceAttributes>();
-        let Some(region) = &attributes.current().opaque_region else {
-            return false;
-        };
-        region.rects.iter().any(|(kind, rect)| {
-            matches!(kind, RectangleKind::Add) && {
-                let placed = Rectangle::new(rect.loc + at, rect.size);
-                placed.contains_rect(area)
-            }
-        })
-    }) || {
+    region_covers(surface, at, area) || {
         // An XRGB buffer over the whole area is opaque whatever its region says.
         let Some(buffer) = held(surface) else {
             return false;
@@ -508,6 +500,24 @@ fn opaque_cover(
         })
         .unwrap_or(false)
     }
+}
+
+/// Whether the opaque region a surface (placed at `at`) declared covers `area`.
+fn region_covers(
+    surface: &WlSurface,
+    at: Point<i32, Logical>,
+    area: Rectangle<i32, Logical>,
+) -> bool {
+    with_states(surface, |states| {
+        let mut attributes = states.cached_state.get::<SurfaceAttributes>();
+        let Some(region) = &attributes.current().opaque_region else {
+            return false;
+        };
+        region.rects.iter().any(|(kind, rect)| {
+            matches!(kind, RectangleKind::Add)
+                && Rectangle::new(rect.loc + at, rect.size).contains_rect(area)
+        })
+    })
 }
 
 /// `Some(true)` for formats without alpha, `Some(false)` with it, `None` for formats not drawn.
