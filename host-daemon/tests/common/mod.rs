@@ -211,19 +211,22 @@ pub fn watch_stamped(url: &str, name: &str, frames: usize) {
 
 /// The size and the luma plane of the last frame of a y4m recording.
 pub fn last_luma(path: &Path) -> ((u32, u32), Vec<u8>) {
+    let (size, mut frames) = lumas(path);
+    (size, frames.pop().expect("no frame decoded"))
+}
+
+/// The size and the luma plane of every frame of a y4m file.
+pub fn lumas(path: &Path) -> ((u32, u32), Vec<Vec<u8>>) {
     let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
     let mut reader = lantern_proto::y4m::Reader::new(file).unwrap();
     let header = reader.header();
     let mut frame = reader.new_frame();
-    let mut last = None;
+    let mut all = Vec::new();
     while reader.read_frame(&mut frame.view_mut()).unwrap() {
         let [(y, _), _, _] = frame.planes();
-        last = Some(y.to_vec());
+        all.push(y.to_vec());
     }
-    (
-        (header.width, header.height),
-        last.expect("no frame decoded"),
-    )
+    ((header.width, header.height), all)
 }
 
 /// The app's log of one kind of press (`key`, `button`): each code (`field`) and whether it
