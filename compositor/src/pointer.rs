@@ -81,9 +81,13 @@ impl Dispatch<ZwlrVirtualPointerV1, PointerData> for State {
         let Some(pointer) = state.seat.get_pointer() else {
             return;
         };
-        let axis = |f: &mut dyn FnMut(AxisFrame) -> AxisFrame, time: u32| {
+        // A frame's time is that of its timed requests (axis_source carries none).
+        let axis = |f: &mut dyn FnMut(AxisFrame) -> AxisFrame, time: Option<u32>| {
             if let Ok(mut axis) = data.axis.lock() {
-                let frame = axis.take().unwrap_or_else(|| AxisFrame::new(time));
+                let mut frame = axis.take().unwrap_or_else(|| AxisFrame::new(0));
+                if let Some(time) = time {
+                    frame.time = time;
+                }
                 *axis = Some(f(frame));
             }
         };
@@ -174,7 +178,7 @@ impl Dispatch<ZwlrVirtualPointerV1, PointerData> for State {
                 value,
             } => {
                 if let Some(a) = axis_of(a) {
-                    axis(&mut |f| f.value(a, value), time);
+                    axis(&mut |f| f.value(a, value), Some(time));
                 }
             }
             zwlr_virtual_pointer_v1::Request::AxisSource { axis_source } => {
@@ -184,11 +188,11 @@ impl Dispatch<ZwlrVirtualPointerV1, PointerData> for State {
                     WEnum::Value(wl_pointer::AxisSource::WheelTilt) => AxisSource::WheelTilt,
                     _ => AxisSource::Wheel,
                 };
-                axis(&mut |f| f.source(source), 0);
+                axis(&mut |f| f.source(source), None);
             }
             zwlr_virtual_pointer_v1::Request::AxisStop { time, axis: a } => {
                 if let Some(a) = axis_of(a) {
-                    axis(&mut |f| f.stop(a), time);
+                    axis(&mut |f| f.stop(a), Some(time));
                 }
             }
             zwlr_virtual_pointer_v1::Request::AxisDiscrete {
@@ -200,7 +204,7 @@ impl Dispatch<ZwlrVirtualPointerV1, PointerData> for State {
                 if let Some(a) = axis_of(a) {
                     axis(
                         &mut |f| f.value(a, value).v120(a, discrete.saturating_mul(120)),
-                        time,
+                        Some(time),
                     );
                 }
             }

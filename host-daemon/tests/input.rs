@@ -265,6 +265,88 @@ fn an_x11_terminal_receives_the_typed_text_in_our_own_compositor() {
     terminal_receives_typed_text("lantern", &["xterm", "-e"], "xtermown");
 }
 
+/// weston-eventdemo (a client we did not write, logging what its seat delivers) in our own
+/// compositor: a key, an absolute and a relative move, a click and a wheel notch arrive as
+/// wl_keyboard and wl_pointer events, where the script put them.
+#[test]
+fn weston_eventdemo_receives_keys_pointer_and_wheel_in_our_own_compositor() {
+    let name = "eventdemo";
+    let dir = shared_dir();
+    let (events, grant_file) = (dir.path().join("events.txt"), dir.path().join("grant"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let demo = format!(
+        "exec stdbuf -oL {} --log-focus --log-key --log-button --log-axis --log-motion > {}",
+        tool("weston-eventdemo"),
+        events.display()
+    );
+    let mut daemon = host(
+        &[
+            "--listen",
+            &addr,
+            "--name",
+            name,
+            "--compositor",
+            "lantern",
+            "--no-audio",
+            "--grant-out",
+            grant_file.to_str().unwrap(),
+        ],
+        &["sh", "-c", &demo],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let token = grant(&grant_file);
+    let log = || std::fs::read_to_string(&events).unwrap_or_default();
+    // Keyboard focus comes with the window's first picture: input sent before it has no
+    // surface to go to.
+    wait_for("the demo's keyboard focus", LONG, || {
+        log().contains("focus")
+    });
+    let script = write(
+        dir.path(),
+        "script.txt",
+        "0 tap KeyA\n100 move 0.5 0.5\n200 click left\n300 wheel 0 120\n400 rel 5 5\n",
+    );
+    let url = format!("http://{addr}/");
+    view(
+        &url,
+        name,
+        60,
+        &[
+            "--timeout",
+            "30",
+            "--input-script",
+            &script,
+            "--grant",
+            &token,
+        ],
+    );
+    wait_for("the demo's log of the last move", LONG, || {
+        log().contains("x: 645.")
+    });
+    let text = log();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("frame")).collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {lines:#?}"))
+    };
+    let order = [
+        at("key: 30, unicode: 97, state: pressed"),
+        at("key: 30, unicode: 97, state: released"),
+        at("x: 640.0"),
+        at("button: 272, state: pressed, x: 640, y: 360"),
+        at("button: 272, state: released, x: 640, y: 360"),
+        at("axis discrete axis: 0 value: 1"),
+        at("x: 645.0"),
+    ];
+    assert!(order.is_sorted(), "out of order {order:?}: {lines:#?}");
+    // The wheel's frame carries the time of the viewer's event, not zero.
+    assert!(!text.contains("axis time: 0,"), "{text}");
+    daemon.interrupt(LONG);
+    no_leftovers(name);
+}
+
 fn terminal_receives_typed_text(compositor: &str, terminal: &[&str], name: &str) {
     let dir = shared_dir();
     let (typed, grant_file) = (dir.path().join("typed.txt"), dir.path().join("grant"));
