@@ -18,6 +18,7 @@
 //! What it does not do yet: linux-dmabuf (no GPU here), viewporter, touch, and drawing the
 //! cursor into the picture.
 
+pub mod figures;
 mod paint;
 mod pointer;
 mod screencopy;
@@ -53,6 +54,8 @@ pub struct Config {
     pub ready: Option<PathBuf>,
     /// Run XWayland for X11 apps.
     pub xwayland: bool,
+    /// A file replaced once a second with the pacing's figures ([`figures::Report`]).
+    pub figures: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +167,7 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<Summary, Error> {
         state.refresh();
         state.pace();
         state.flush();
+        state.write_figures();
     }
     Ok(state.summary())
 }

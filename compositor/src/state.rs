@@ -51,7 +51,7 @@ use smithay::xwayland::{X11Wm, XWaylandClientData};
 use crate::paint::{Picture, Target};
 use crate::screencopy::Screencopy;
 use crate::window::Window;
-use crate::{Config, Summary};
+use crate::{Config, Summary, figures};
 
 /// The xdg_wm_base version offered.
 const XDG_WM_BASE_VERSION: u32 = 3;
@@ -107,6 +107,7 @@ pub struct State {
     interval: Duration,
     clock: Clock<Monotonic>,
     pacer: AppPacer,
+    figures: figures::Meter,
     presented: u64,
     pub summary: Summary,
 }
@@ -187,6 +188,7 @@ impl State {
             interval: Duration::from_secs_f64(1.0 / config.fps),
             clock: Clock::new(),
             pacer: AppPacer::new(config.fps),
+            figures: figures::Meter::new(config.figures.clone()),
             presented: 0,
             summary: Summary::default(),
         }
@@ -211,7 +213,7 @@ impl State {
 
     pub fn summary(&self) -> Summary {
         Summary {
-            boosts: self.pacer.boosts(),
+            boosts: self.figures.report().total.boosts,
             ..self.summary.clone()
         }
     }
@@ -230,13 +232,19 @@ impl State {
     pub fn pace(&mut self) -> Option<Duration> {
         let now = self.now_us();
         match self.pacer.poll(now) {
-            Wake::Release => {
+            Wake::Release { waited_us, boosted } => {
+                self.figures.released(waited_us, boosted);
                 self.send_frame_callbacks();
                 None
             }
             Wake::At(at) => Some(Duration::from_micros(at.saturating_sub(now))),
             Wake::Idle => None,
         }
+    }
+
+    pub fn write_figures(&mut self) {
+        let now = self.now();
+        self.figures.write_if_due(now);
     }
 
     /// A key, button or touch reached the app: its held callback may go at once.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use lantern_compositor::figures::Report;
 use memmap2::MmapMut;
 use wayland_client::globals::{GlobalList, GlobalListContents, registry_queue_init};
 use wayland_client::protocol::{
@@ -200,6 +201,7 @@ impl Compositor {
             control: dir.path().join("control"),
             ready: Some(dir.path().join("ready")),
             xwayland: false,
+            figures: Some(dir.path().join("figures")),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -223,6 +225,20 @@ impl Compositor {
         let connection = Connection::from_socket(UnixStream::connect(path).unwrap()).unwrap();
         let (globals, queue) = registry_queue_init::<State>(&connection).unwrap();
         (connection, globals, queue)
+    }
+
+    /// The pacing's figures, once the file says `want` of them.
+    fn figures(&self, want: impl Fn(&Report) -> bool) -> Report {
+        let path = self._dir.path().join("figures");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            match Report::parse(&text) {
+                Some(report) if want(&report) => return report,
+                _ => assert!(Instant::now() < deadline, "no such figures: {text:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn stop(mut self) -> lantern_compositor::Summary {
@@ -426,6 +442,12 @@ fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_captur
     let _third = capture.ask();
     assert!(capture.done("the copy without the subsurface"));
     assert_eq!(capture.target.pixel(10, 10), RED);
+
+    // The app waited for its one frame callback, and the daemon's stats file says so.
+    let figures = compositor.figures(|r| r.total.callbacks >= 1);
+    assert_eq!(figures.total.callbacks, 1, "{figures:?}");
+    assert_eq!(figures.total.boosts, 0, "{figures:?}");
+    assert!(figures.total.wait_us_p50 > 0, "{figures:?}");
 
     drop((red, green, blue));
     let summary = compositor.stop();

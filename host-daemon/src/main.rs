@@ -72,6 +72,9 @@ struct CompositorArgs {
     /// Run XWayland for X11 apps.
     #[arg(long)]
     xwayland: bool,
+    /// A file replaced once a second with the app's pacing figures.
+    #[arg(long)]
+    figures: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -352,6 +355,7 @@ async fn compositor(
         control: args.control,
         ready: args.ready,
         xwayland: args.xwayland,
+        figures: args.figures,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();

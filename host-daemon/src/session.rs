@@ -270,6 +270,15 @@ impl Parts {
         events: &Events,
     ) -> Result<Outcome, Error> {
         let meter = Arc::new(Meter::default());
+        // The capture's figures, with the pacing's where the compositor writes them: the
+        // last second's, or the whole session's.
+        let capture = |total: bool| {
+            let figures = ready.figures.as_deref().and_then(compositor::figures);
+            match total {
+                false => meter.take().paced(figures.map(|f| f.second)),
+                true => meter.total().paced(figures.map(|f| f.total)),
+            }
+        };
         let stop = cancel.child_token();
         let (video, audio) = self.open_sources(config, ready, &meter, &stop).await?;
         let (publish_events, mut published) = tokio::sync::mpsc::unbounded_channel();
@@ -325,14 +334,14 @@ impl Parts {
                     return Ok(Outcome {
                         ended: if cancel.is_cancelled() { Ended::Stopped } else { Ended::StreamEnded },
                         summary: Some(summary),
-                        capture: meter.total(),
+                        capture: capture(true),
                         input: input.as_ref().map(input::Shared::snapshot),
                     });
                 }
                 Some(event) = published.recv() => {
                     let event = match event {
                         moq_pub::Event::Video(video) => Event::Stats {
-                            capture: meter.take(),
+                            capture: capture(false),
                             video,
                             input: input.as_ref().map(|i| Box::new(i.snapshot())),
                         },
@@ -357,7 +366,7 @@ impl Parts {
         Ok(Outcome {
             ended,
             summary: Some(summary),
-            capture: meter.total(),
+            capture: capture(true),
             input: input.as_ref().map(input::Shared::snapshot),
         })
     }

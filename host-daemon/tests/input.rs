@@ -1,7 +1,7 @@
 //! Viewers' input end to end: moq-sub's `--input-script` through a real moq-relay (or the
-//! direct server) into host-daemon, injected into real headless sway, received by the test
-//! app (which logs it) or by a terminal we did not write; and the viewers whose input must
-//! never be injected.
+//! direct server) into host-daemon, injected into a real compositor (our own, or sway),
+//! received by the test app (which logs it) or by clients we did not write; and the viewers
+//! whose input must never be injected.
 
 mod common;
 
@@ -109,6 +109,16 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
     for (reason, count) in input["dropped"].as_object().unwrap() {
         assert_eq!(count, 0, "dropped as {reason}: {input}");
     }
+    // Our own compositor (`auto` here, with no GPU for gamescope) reports its pacing; the
+    // presses brought frames forward.
+    let capture = &final_stats(&out.stderr)["capture"];
+    assert!(capture["app_frames"].as_u64() > Some(0), "{capture}");
+    assert!(capture["app_frames_boosted"].as_u64() > Some(0), "{capture}");
+    assert!(capture["app_frame_wait_ms_p50"].as_f64() > Some(0.0), "{capture}");
+    assert_eq!(
+        capture["commit_to_encoder_ms_p50"], capture["latency_ms_p50"],
+        "{capture}"
+    );
     no_leftovers(name);
 }
 

@@ -20,8 +20,9 @@ pub const HOLD_MAX_US: u64 = 100_000;
 /// What the compositor does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
-    /// Send the held callbacks now.
-    Release,
+    /// Send the held callbacks now. The app has waited `waited_us` for them since its
+    /// commit; `boosted`: an input sent them before the cap would have.
+    Release { waited_us: u64, boosted: bool },
     /// Ask again at this time (or when something happens first).
     At(u64),
     /// Nothing is held: wait for the app's next commit.
@@ -38,7 +39,6 @@ pub struct AppPacer {
     taken: bool,
     /// A discrete input reached the app since the last release.
     boost: bool,
-    boosts: u64,
 }
 
 impl AppPacer {
@@ -49,7 +49,6 @@ impl AppPacer {
             held_since_us: None,
             taken: false,
             boost: false,
-            boosts: 0,
         }
     }
 
@@ -77,11 +76,6 @@ impl AppPacer {
         self.boost = true;
     }
 
-    /// How many releases an input brought forward.
-    pub fn boosts(&self) -> u64 {
-        self.boosts
-    }
-
     pub fn poll(&mut self, now_us: u64) -> Wake {
         let Some(held_since) = self.held_since_us else {
             return Wake::Idle;
@@ -96,13 +90,14 @@ impl AppPacer {
             now_us >= give_up
         };
         if release {
-            if self.boost && now_us < due {
-                self.boosts += 1;
-            }
+            let boosted = self.boost && now_us < due;
             self.last_release_us = Some(now_us);
             self.held_since_us = None;
             self.boost = false;
-            return Wake::Release;
+            return Wake::Release {
+                waited_us: now_us.saturating_sub(held_since),
+                boosted,
+            };
         }
         Wake::At(if self.taken { due } else { give_up })
     }
@@ -116,10 +111,10 @@ mod tests {
 
     /// Drive an app that commits a new picture with a callback as soon as it gets one, and a
     /// capture that takes each picture `take_after` µs after its commit (`None`: never), for
-    /// `until` µs; the release times.
-    fn run(take_after: Option<u64>, until: u64, inputs: &[u64]) -> (Vec<u64>, AppPacer) {
+    /// `until` µs; the release times, and how many of them an input brought forward.
+    fn run(take_after: Option<u64>, until: u64, inputs: &[u64]) -> (Vec<u64>, u64) {
         let mut pacer = AppPacer::new(60.0);
-        let mut releases = Vec::new();
+        let (mut releases, mut boosts) = (Vec::new(), 0);
         let mut now = 0;
         let mut committed_at = Some(0);
         pacer.committed(0, true, true);
@@ -135,8 +130,9 @@ mod tests {
                 inputs.next();
                 pacer.discrete_input();
             }
-            if pacer.poll(now) == Wake::Release {
+            if let Wake::Release { boosted, .. } = pacer.poll(now) {
                 releases.push(now);
+                boosts += u64::from(boosted);
                 // The app draws for 2 ms and commits again.
                 now += 2_000;
                 pacer.committed(now, true, true);
@@ -145,7 +141,7 @@ mod tests {
             }
             now += 500;
         }
-        (releases, pacer)
+        (releases, boosts)
     }
 
     #[test]
@@ -163,8 +159,8 @@ mod tests {
     #[test]
     fn a_press_releases_the_held_callback_at_once_and_motion_does_not() {
         let (plain, _) = run(Some(1_000), 200_000, &[]);
-        let (boosted, pacer) = run(Some(1_000), 200_000, &[50_000]);
-        assert_eq!(pacer.boosts(), 1);
+        let (boosted, boosts) = run(Some(1_000), 200_000, &[50_000]);
+        assert_eq!(boosts, 1);
         let first_after = |r: &[u64]| *r.iter().find(|&&t| t >= 50_000).unwrap();
         assert!(first_after(&boosted) < first_after(&plain));
         assert_eq!(first_after(&boosted), 50_000);
@@ -177,7 +173,12 @@ mod tests {
         pacer.discrete_input();
         assert_eq!(pacer.poll(1_000), Wake::At(HOLD_MAX_US));
         pacer.taken();
-        assert_eq!(pacer.poll(2_000), Wake::Release);
+        // The first callback is due at once: the input did not bring it forward.
+        let released = Wake::Release {
+            waited_us: 2_000,
+            boosted: false,
+        };
+        assert_eq!(pacer.poll(2_000), released);
     }
 
     #[test]
@@ -231,8 +232,10 @@ mod tests {
                     _ => {}
                 }
                 match pacer.poll(now) {
-                    Wake::Release => {
+                    Wake::Release { waited_us, boosted } => {
+                        assert!(!boosted || input, "a boost with no input");
                         let since = held_since.expect("a release with nothing held");
+                        assert_eq!(waited_us, now - since);
                         assert!(
                             taken || now >= since + HOLD_MAX_US,
                             "released an untaken picture"
@@ -254,10 +257,20 @@ mod tests {
         let mut pacer = AppPacer::new(60.0);
         assert_eq!(pacer.poll(0), Wake::Idle);
         pacer.committed(0, true, false);
-        assert_eq!(pacer.poll(0), Wake::Release);
+        let first = Wake::Release {
+            waited_us: 0,
+            boosted: false,
+        };
+        assert_eq!(pacer.poll(0), first);
         pacer.committed(1_000, true, false);
         assert_eq!(pacer.poll(1_000), Wake::At(FRAME));
-        assert_eq!(pacer.poll(FRAME), Wake::Release);
+        assert_eq!(
+            pacer.poll(FRAME),
+            Wake::Release {
+                waited_us: FRAME - 1_000,
+                boosted: false,
+            }
+        );
         assert_eq!(pacer.poll(FRAME + 1), Wake::Idle);
     }
 }

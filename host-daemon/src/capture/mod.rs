@@ -8,6 +8,7 @@ mod shared;
 
 use std::sync::Mutex;
 
+use lantern_compositor::figures::Figures;
 use lantern_proto::histogram::Histogram;
 use moq_pub::stats::ms;
 
@@ -121,6 +122,41 @@ pub struct CaptureStats {
     /// The one pixel conversion (shared memory → the encoder's I420).
     pub convert_ms_p50: f64,
     pub convert_ms_p99: f64,
+    /// With Lantern's compositor, which captures on commit and paces the app (absent with
+    /// the others): the latency above, which then runs from the app's commit,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_to_encoder_ms_p50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_to_encoder_ms_p99: Option<f64>,
+    /// how long the app waited from a commit to its next frame callback,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_frame_wait_ms_p50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_frame_wait_ms_p99: Option<f64>,
+    /// the frames it was let draw, and how many of them an input brought forward.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_frames: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_frames_boosted: Option<u64>,
+}
+
+impl CaptureStats {
+    /// Add the figures of a compositor that captures on commit and paces the app.
+    pub fn paced(self, figures: Option<Figures>) -> Self {
+        let Some(f) = figures else {
+            return self;
+        };
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            commit_to_encoder_ms_p50: Some(self.latency_ms_p50),
+            commit_to_encoder_ms_p99: Some(self.latency_ms_p99),
+            app_frame_wait_ms_p50: Some(ms(f.wait_us_p50)),
+            app_frame_wait_ms_p99: Some(ms(f.wait_us_p99)),
+            app_frames: Some(f.callbacks),
+            app_frames_boosted: Some(f.boosts),
+            ..self
+        }
+    }
 }
 
 #[derive(Default)]

@@ -108,6 +108,7 @@ impl Compositor for Gamescope {
             env,
             capture: CaptureFrom::PipeWire { node: NODE.into() },
             input: None,
+            figures: None,
         }))
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use super::{CaptureFrom, Compositor, Launch, Ready, Setup, base_env};
 use crate::Error;
 use crate::process::find;
+use lantern_compositor::figures::Report;
 
 pub struct Lantern;
 
@@ -18,6 +19,8 @@ pub const APP_SOCKET: &str = "wayland-lantern";
 pub const CONTROL_SOCKET: &str = "lantern-control";
 /// Made once both sockets listen.
 const READY_FILE: &str = "lantern-compositor.ready";
+/// The pacing's figures, replaced once a second.
+const FIGURES_FILE: &str = "lantern-figures";
 
 impl Compositor for Lantern {
     fn name(&self) -> &'static str {
@@ -48,6 +51,8 @@ impl Compositor for Lantern {
             format.height.to_string(),
             "--fps".into(),
             format.fps.to_string(),
+            "--figures".into(),
+            dir.join(FIGURES_FILE).display().to_string(),
         ];
         if xwayland {
             args.push("--xwayland".into());
@@ -70,8 +75,16 @@ impl Compositor for Lantern {
                 socket: dir.join(CONTROL_SOCKET),
             },
             input: Some(dir.join(CONTROL_SOCKET)),
+            figures: Some(dir.join(FIGURES_FILE)),
         }))
     }
+}
+
+/// The figures the compositor last wrote to `path` (a file in the session's directory, which
+/// its user can write: read bounded, never through a link, and parsed as untrusted text).
+pub fn figures(path: &Path) -> Option<Report> {
+    let (dir, name) = (path.parent()?, path.file_name()?);
+    Report::parse(&crate::files::read(dir, Path::new(name), 1024)?)
 }
 
 #[cfg(test)]
@@ -98,5 +111,21 @@ mod tests {
                 socket: dir.path().join(CONTROL_SOCKET)
             }
         );
+    }
+
+    #[test]
+    fn figures_are_read_from_a_file_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FIGURES_FILE);
+        assert_eq!(figures(&path), None);
+        let mut report = Report::default();
+        report.total.callbacks = 7;
+        std::fs::write(&path, report.to_text()).unwrap();
+        assert_eq!(figures(&path), Some(report));
+        std::fs::remove_file(&path).unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, report.to_text()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert_eq!(figures(&path), None);
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use moq_pub::source::Format;
 
 pub use gamescope::Gamescope;
-pub use lantern::Lantern;
+pub use lantern::{Lantern, figures};
 pub use sway::Sway;
 
 use crate::Error;
@@ -51,6 +51,9 @@ pub struct Ready {
     /// The Wayland socket that takes injected input (virtual keyboard and pointer); `None`
     /// when the compositor offers no way in.
     pub input: Option<PathBuf>,
+    /// Where Lantern's compositor, which stamps each picture with the app's commit and paces
+    /// the app's frames, writes its pacing figures once a second; `None` for the others.
+    pub figures: Option<PathBuf>,
 }
 
 /// Where the session's picture is captured.

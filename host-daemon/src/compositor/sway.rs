@@ -78,6 +78,7 @@ impl Compositor for Sway {
                 socket: dir.join(&socket),
             },
             input: Some(dir.join(socket)),
+            figures: None,
         }))
     }
 }
