@@ -18,6 +18,7 @@
 //! What it does not do yet: linux-dmabuf (no GPU here), viewporter, touch, and drawing the
 //! cursor into the picture.
 
+mod cursor;
 pub mod figures;
 mod paint;
 mod pointer;

@@ -1,7 +1,8 @@
 //! wlr-screencopy (version 3), for the daemon's capture only, completed on the app's commit:
 //! a `copy_with_damage` waits for the next new picture and is filled the moment the app
 //! commits it (a plain `copy` is filled at once), stamped with the commit's time. The picture
-//! is always the whole output in XRGB8888, into the client's shared memory.
+//! is always the whole output in XRGB8888, into the client's shared memory, with the pointer
+//! drawn in where the capture asks for it (`overlay_cursor`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -31,18 +32,22 @@ pub struct Screencopy {
     /// When the newest one was committed (monotonic).
     committed: Duration,
     delivered: HashMap<ClientId, u64>,
+    /// The last copy asked for the pointer in the picture: its moves are new pictures then.
+    cursor: bool,
 }
 
 struct Pending {
     frame: ZwlrScreencopyFrameV1,
     buffer: WlBuffer,
     with_damage: bool,
+    cursor: bool,
 }
 
-/// A frame object's state: one copy each.
+/// A frame object's state: one copy each, with the pointer or not.
 #[derive(Default)]
 pub struct FrameData {
     used: Mutex<bool>,
+    cursor: bool,
 }
 
 impl Screencopy {
@@ -53,7 +58,12 @@ impl Screencopy {
             generation: 0,
             committed: Duration::ZERO,
             delivered: HashMap::new(),
+            cursor: false,
         }
+    }
+
+    pub fn wants_cursor(&self) -> bool {
+        self.cursor
     }
 
     /// The picture changed at `now`.
@@ -131,7 +141,7 @@ fn fill(state: &mut State, pending: &Pending) {
         pending.frame.failed();
         return;
     }
-    let direct = state.paint(&mut target);
+    let direct = state.paint(&mut target, pending.cursor);
     let time = if state.screencopy.generation == 0 {
         state.now()
     } else {
@@ -179,8 +189,12 @@ impl Dispatch<ZwlrScreencopyManagerV1, ()> for State {
         _: &DisplayHandle,
         data_init: &mut DataInit<'_, Self>,
     ) {
-        let frame = match request {
-            zwlr_screencopy_manager_v1::Request::CaptureOutput { frame, .. } => frame,
+        let (frame, overlay_cursor) = match request {
+            zwlr_screencopy_manager_v1::Request::CaptureOutput {
+                frame,
+                overlay_cursor,
+                ..
+            } => (frame, overlay_cursor != 0),
             zwlr_screencopy_manager_v1::Request::CaptureOutputRegion { frame, .. } => {
                 // Only whole outputs are offered.
                 data_init.init(frame, FrameData::default()).failed();
@@ -188,7 +202,11 @@ impl Dispatch<ZwlrScreencopyManagerV1, ()> for State {
             }
             _ => return,
         };
-        let frame = data_init.init(frame, FrameData::default());
+        let data = FrameData {
+            used: Mutex::new(false),
+            cursor: overlay_cursor,
+        };
+        let frame = data_init.init(frame, data);
         let (width, height) = (state.width as u32, state.height as u32);
         frame.buffer(wl_shm::Format::Xrgb8888, width, height, width * 4);
         if frame.version() >= 3 {
@@ -240,10 +258,12 @@ impl Dispatch<ZwlrScreencopyFrameV1, FrameData> for State {
             );
             return;
         }
+        state.screencopy.cursor = data.cursor;
         state.screencopy.pending.push_back(Pending {
             frame: frame.clone(),
             buffer,
             with_damage,
+            cursor: data.cursor,
         });
         serve(state);
     }

@@ -28,7 +28,7 @@ use smithay::wayland::compositor::{
     with_states, with_surface_tree_downward, with_surface_tree_upward,
 };
 use smithay::wayland::output::{OutputHandler, OutputManagerState};
-use smithay::input::pointer::{MotionEvent, PointerHandle};
+use smithay::input::pointer::{CursorImageStatus, MotionEvent, PointerHandle};
 use smithay::wayland::pointer_constraints::{
     PointerConstraint, PointerConstraintsHandler, PointerConstraintsState, with_pointer_constraint,
 };
@@ -48,6 +48,7 @@ use smithay::wayland::virtual_keyboard::{VirtualKeyboardManagerState, VirtualKey
 use smithay::wayland::xwayland_shell::XWaylandShellState;
 use smithay::xwayland::{X11Wm, XWaylandClientData};
 
+use crate::cursor::{Cursor, Look};
 use crate::paint::{Picture, Target};
 use crate::screencopy::Screencopy;
 use crate::window::Window;
@@ -108,6 +109,8 @@ pub struct State {
     clock: Clock<Monotonic>,
     pacer: AppPacer,
     figures: figures::Meter,
+    /// What the pointer looks like, for a capture that asks for it in the picture.
+    cursor: Cursor,
     presented: u64,
     pub summary: Summary,
 }
@@ -189,6 +192,7 @@ impl State {
             clock: Clock::new(),
             pacer: AppPacer::new(config.fps),
             figures: figures::Meter::new(config.figures.clone()),
+            cursor: Cursor::new(),
             presented: 0,
             summary: Summary::default(),
         }
@@ -278,6 +282,7 @@ impl State {
             );
             roots.push(surface);
         }
+        roots.extend(self.cursor.surface().cloned());
         roots
     }
 
@@ -317,11 +322,24 @@ impl State {
         layers
     }
 
-    /// Draw the shown picture into `target`; whether it was one buffer copied straight.
-    pub fn paint(&mut self, target: &mut Target) -> bool {
-        let layers = self.layers();
+    /// Draw the shown picture into `target`, with the pointer if `cursor`; whether it was
+    /// one buffer copied straight.
+    pub fn paint(&mut self, target: &mut Target, cursor: bool) -> bool {
+        let mut layers = self.layers();
+        let pointer = self.pointer_at();
+        let mut arrow = None;
+        if cursor {
+            self.cursor.drawn_at = pointer;
+            match self.cursor.look() {
+                Some(Look::Surface(surface, hotspot)) => {
+                    tree_layers(&surface, pointer - hotspot, &mut layers);
+                }
+                Some(Look::Arrow(picture)) => arrow = Some(picture),
+                None => {}
+            }
+        }
         let full = Rectangle::new((0, 0).into(), (self.width, self.height).into());
-        let direct = layers.len() == 1 && {
+        let direct = layers.len() == 1 && arrow.is_none() && {
             let (surface, at) = &layers[0];
             opaque_cover(surface, *at, full)
         };
@@ -359,7 +377,24 @@ impl State {
                 tracing::debug!("a surface's buffer could not be drawn");
             }
         }
+        if let Some(arrow) = arrow {
+            target.draw(&arrow, (pointer.x, pointer.y));
+        }
         direct
+    }
+
+    /// Where the pointer is, in whole pixels.
+    fn pointer_at(&self) -> Point<i32, Logical> {
+        self.seat
+            .get_pointer()
+            .map(|pointer| pointer.current_location().to_i32_round())
+            .unwrap_or_default()
+    }
+
+    /// A new picture is there to take.
+    fn picture_changed(&mut self) {
+        self.screencopy.changed(self.now());
+        crate::screencopy::serve(self);
     }
 
     /// The capture took the newest picture (at `time`).
@@ -466,13 +501,19 @@ impl State {
 
     /// Notice what changed outside a commit: an X11 window's surface becomes known when
     /// XWayland names it, which may come after its first picture.
+    /// A drawn pointer that moved is a new picture too.
     pub fn refresh(&mut self) {
         let shown = self.shown().map(|(_, surface)| surface);
         if shown != self.last_shown {
             self.last_shown = shown;
             self.refocus();
-            self.screencopy.changed(self.now());
-            crate::screencopy::serve(self);
+            self.picture_changed();
+        }
+        if self.screencopy.wants_cursor()
+            && self.cursor.look().is_some()
+            && self.cursor.drawn_at != self.pointer_at()
+        {
+            self.picture_changed();
         }
     }
 
@@ -712,6 +753,11 @@ impl CompositorHandler for State {
                 crate::screencopy::serve(self);
             }
             self.pace();
+        } else if new_picture
+            && self.cursor.surface() == Some(&root)
+            && self.screencopy.wants_cursor()
+        {
+            self.picture_changed();
         }
     }
 }
@@ -748,6 +794,15 @@ impl SeatHandler for State {
 
     fn seat_state(&mut self) -> &mut SeatState<Self> {
         &mut self.seat_state
+    }
+
+    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
+        if self.cursor.status != image {
+            self.cursor.status = image;
+            if self.screencopy.wants_cursor() {
+                self.picture_changed();
+            }
+        }
     }
 
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
@@ -835,8 +890,7 @@ impl State {
     pub fn remove(&mut self, window: &Window) {
         self.windows.retain(|w| w != window);
         self.refocus();
-        self.screencopy.changed(self.now());
-        crate::screencopy::serve(self);
+        self.picture_changed();
     }
 
     fn is_overlay(&self, surface: &WlSurface) -> bool {

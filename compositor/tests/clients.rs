@@ -131,9 +131,17 @@ impl Capture {
     /// Ask for the next picture (`copy_with_damage`); the request has reached the compositor
     /// when this returns.
     fn ask(&mut self) -> zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1 {
+        self.ask_with(false)
+    }
+
+    /// The same, with the pointer drawn in if `cursor`.
+    fn ask_with(&mut self, cursor: bool) -> zwlr_screencopy_frame_v1::ZwlrScreencopyFrameV1 {
         self.state = State::default();
         let qh = self.queue.handle();
-        let frame = self.manager.capture_output(0, &self.output, &qh, ());
+        let overlay_cursor = i32::from(cursor);
+        let frame = self
+            .manager
+            .capture_output(overlay_cursor, &self.output, &qh, ());
         wait(
             &mut self.queue,
             &mut self.state,
@@ -337,6 +345,56 @@ fn a_locked_pointer_gets_relative_motion_only() {
         "{:?}",
         state.motions
     );
+    compositor.stop();
+}
+
+/// A capture that asks for the pointer (`overlay_cursor`) gets it drawn where it is (an arrow,
+/// as the app set no cursor of its own), and its moves are new pictures; one that does not
+/// gets the app's picture alone.
+#[test]
+fn the_pointer_is_drawn_for_a_capture_that_asks_and_its_moves_are_new_pictures() {
+    let compositor = Compositor::start();
+    let (_app_conn, globals, mut app) = Compositor::connect(&compositor.app);
+    let mut state = State::default();
+    let (_surface, _xdg, _toplevel, _buffer) = map_toplevel(&mut app, &mut state, &globals);
+
+    let (_control_conn, cglobals, mut control) = Compositor::connect(&compositor.control);
+    let cqh = control.handle();
+    let manager: zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1 =
+        cglobals.bind(&cqh, 1..=2, ()).unwrap();
+    let cseat: wl_seat::WlSeat = cglobals.bind(&cqh, 1..=7, ()).unwrap();
+    let pointer = manager.create_virtual_pointer(Some(&cseat), &cqh, ());
+    let mut point_at = |x: u32, y: u32| {
+        pointer.motion_absolute(0, x, y, W as u32, H as u32);
+        pointer.frame();
+        control.roundtrip(&mut State::default()).unwrap();
+    };
+    point_at(20, 10);
+
+    let mut plain = Capture::connect(&compositor);
+    let _frame = plain.ask();
+    assert!(plain.done("a copy without the pointer"));
+    assert_eq!(plain.target.pixel(20, 10), RED);
+    assert_eq!(plain.target.pixel(22, 18), RED);
+
+    let mut capture = Capture::connect(&compositor);
+    let _frame = capture.ask_with(true);
+    assert!(capture.done("a copy with the pointer"));
+    // The arrow's tip (its black edge) at the pointer, white inside.
+    assert_eq!(capture.target.pixel(20, 10), 0);
+    assert_eq!(capture.target.pixel(22, 18), 0x00ff_ffff);
+    assert_eq!(capture.target.pixel(19, 10), RED);
+
+    // The app draws nothing new, the pointer moves: the waiting copy gets the new place.
+    let _frame = capture.ask_with(true);
+    assert!(
+        capture.state.ready.is_none(),
+        "a copy of an unchanged screen"
+    );
+    point_at(40, 20);
+    assert!(capture.done("the copy after the move"));
+    assert_eq!(capture.target.pixel(42, 28), 0x00ff_ffff);
+    assert_eq!(capture.target.pixel(22, 18), RED);
     compositor.stop();
 }
 

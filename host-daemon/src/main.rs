@@ -234,6 +234,12 @@ struct RunArgs {
     #[arg(long)]
     no_xwayland: bool,
 
+    /// Draw the pointer into the picture, as the app shows it. Off by default: the viewers
+    /// draw their own, with no delay. Applies to a compositor capture (lantern, sway); a
+    /// PipeWire node's picture comes as its app made it.
+    #[arg(long)]
+    cursor: bool,
+
     /// No sound: no PipeWire for the session, no audio track.
     #[arg(long)]
     no_audio: bool,
@@ -402,6 +408,7 @@ async fn run(
         own_user: false,
         compositor: args.compositor,
         xwayland: !args.no_xwayland,
+        cursor: args.cursor,
         stamp: args.stamp,
         timeout: timeout.max(Duration::from_secs(10)),
         input: host_daemon::input::Settings {

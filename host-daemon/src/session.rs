@@ -50,6 +50,8 @@ pub struct Config {
     pub own_user: bool,
     pub compositor: compositor::Kind,
     pub xwayland: bool,
+    /// Draw the pointer into the picture (a compositor capture only; viewers draw their own).
+    pub cursor: bool,
     /// Draw the frame stamp into the pictures (the app's are the user's: off by default).
     pub stamp: bool,
     /// The deadline of every start-up wait.
@@ -422,7 +424,7 @@ impl Parts {
         meter: &Arc<Meter>,
         stop: &CancellationToken,
     ) -> Result<(Box<dyn Source>, Option<Box<dyn AudioSource>>), Error> {
-        let (format, timeout) = (config.format, config.timeout);
+        let (format, timeout, cursor) = (config.format, config.timeout, config.cursor);
         let (meter, token) = (meter.clone(), stop.clone());
         let video = match (&config.capture, &ready.capture, &self.sound) {
             (Capture::PipeWire(node), _, Some(sound))
@@ -439,7 +441,7 @@ impl Parts {
             (&Capture::Compositor(buffers), CaptureFrom::Screencopy { socket }, _) => {
                 let socket = socket.clone();
                 tokio::task::spawn_blocking(move || {
-                    Screencopy::open(&socket, format, buffers, meter, token, timeout)
+                    Screencopy::open(&socket, format, buffers, cursor, meter, token, timeout)
                         .map(|video| Box::new(video) as Box<dyn Source>)
                 })
             }

@@ -113,8 +113,14 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
     // presses brought frames forward.
     let capture = &final_stats(&out.stderr)["capture"];
     assert!(capture["app_frames"].as_u64() > Some(0), "{capture}");
-    assert!(capture["app_frames_boosted"].as_u64() > Some(0), "{capture}");
-    assert!(capture["app_frame_wait_ms_p50"].as_f64() > Some(0.0), "{capture}");
+    assert!(
+        capture["app_frames_boosted"].as_u64() > Some(0),
+        "{capture}"
+    );
+    assert!(
+        capture["app_frame_wait_ms_p50"].as_f64() > Some(0.0),
+        "{capture}"
+    );
     assert_eq!(
         capture["commit_to_encoder_ms_p50"], capture["latency_ms_p50"],
         "{capture}"

@@ -186,16 +186,19 @@ struct State {
     failures: u64,
     error: Option<Error>,
     meter: Arc<Meter>,
+    /// Ask for the pointer drawn into the picture.
+    cursor: bool,
 }
 
 impl Screencopy {
     /// Connect to the compositor on `socket` and start capturing its (first) output, which
-    /// must have `format`'s size, into `buffers`. `cancel` ends `next`'s waits; no picture
-    /// within `timeout` is an error.
+    /// must have `format`'s size, into `buffers`, with the pointer drawn in if `cursor`.
+    /// `cancel` ends `next`'s waits; no picture within `timeout` is an error.
     pub fn open(
         socket: &Path,
         format: Format,
         buffers: Buffers,
+        cursor: bool,
         meter: Arc<Meter>,
         cancel: CancellationToken,
         timeout: Duration,
@@ -228,6 +231,7 @@ impl Screencopy {
             failures: 0,
             error: None,
             meter: meter.clone(),
+            cursor,
         };
         let global = match buffers {
             Buffers::Shm => None,
@@ -589,11 +593,15 @@ impl Screencopy {
 }
 
 impl State {
-    /// Ask for the next picture of the output (without the cursor: viewers draw their own).
+    /// Ask for the next picture of the output (by default without the pointer: viewers draw
+    /// their own).
     fn request(&mut self) {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = self.manager.capture_output(0, &self.output, &self.qh, id);
+        let overlay_cursor = i32::from(self.cursor);
+        let frame = self
+            .manager
+            .capture_output(overlay_cursor, &self.output, &self.qh, id);
         self.copies.push(Copy {
             id,
             frame,

@@ -100,6 +100,12 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub xwayland: Option<bool>,
 
+    /// Draw the pointer into the picture (a compositor capture) [default: false: viewers
+    /// draw their own].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<bool>,
+
     /// Stream the app's sound [default: true].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +188,7 @@ impl Spec {
             compositor: self.compositor.or(d.compositor),
             user: self.user.or(d.user),
             xwayland: self.xwayland.or(d.xwayland),
+            cursor: self.cursor.or(d.cursor),
             audio: self.audio.or(d.audio),
             audio_bitrate: self.audio_bitrate.or(d.audio_bitrate),
             bitrate: self.bitrate.or(d.bitrate),
@@ -304,6 +311,7 @@ impl Create {
             own_user: false,
             compositor: spec.compositor.unwrap_or_default(),
             xwayland: spec.xwayland.unwrap_or(true),
+            cursor: spec.cursor.unwrap_or(false),
             stamp: spec.stamp.unwrap_or(false),
             timeout: Duration::from_secs_f64(timeout),
             input: crate::input::Settings {
