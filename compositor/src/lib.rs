@@ -24,6 +24,7 @@ mod paint;
 mod pointer;
 mod screencopy;
 mod state;
+pub mod touch;
 mod window;
 mod xwayland;
 

@@ -130,16 +130,12 @@ impl Dispatch<ZwlrVirtualPointerV1, PointerData> for State {
                 y_extent,
             } => {
                 // A locked pointer stays where the app locked it.
-                if x_extent == 0 || y_extent == 0 || state.pointer_locked(&pointer) {
+                if state.pointer_locked(&pointer) {
                     return;
                 }
-                let at = state.clamp(
-                    (
-                        f64::from(x) / f64::from(x_extent) * f64::from(state.width),
-                        f64::from(y) / f64::from(y_extent) * f64::from(state.height),
-                    )
-                        .into(),
-                );
+                let Some(at) = state.place(x, y, x_extent, y_extent) else {
+                    return;
+                };
                 let focus = state.surface_under(at);
                 pointer.motion(
                     state,
@@ -229,6 +225,25 @@ fn axis_of(axis: WEnum<wl_pointer::Axis>) -> Option<Axis> {
 }
 
 impl State {
+    /// A point given as `x` of `x_extent` and `y` of `y_extent` across the output, on it;
+    /// `None` for an empty extent.
+    pub(crate) fn place(
+        &self,
+        x: u32,
+        y: u32,
+        x_extent: u32,
+        y_extent: u32,
+    ) -> Option<Point<f64, Logical>> {
+        if x_extent == 0 || y_extent == 0 {
+            return None;
+        }
+        let at = (
+            f64::from(x) / f64::from(x_extent) * f64::from(self.width),
+            f64::from(y) / f64::from(y_extent) * f64::from(self.height),
+        );
+        Some(self.clamp(at.into()))
+    }
+
     /// A point kept on the output.
     fn clamp(&self, at: Point<f64, Logical>) -> Point<f64, Logical> {
         (

@@ -134,6 +134,7 @@ impl State {
             tracing::warn!("no keyboard: {err:?}");
         }
         seat.add_pointer();
+        seat.add_touch();
         let data_device = DataDeviceState::new::<Self>(&dh);
         let presentation = PresentationState::new::<Self>(&dh, libc::CLOCK_MONOTONIC as u32);
         let relative_pointer = RelativePointerManagerState::new::<Self>(&dh);
@@ -142,6 +143,7 @@ impl State {
         let screencopy = Screencopy::new(&dh);
         let xwayland_shell = XWaylandShellState::new::<Self>(&dh);
         crate::pointer::global(&dh);
+        crate::touch::global(&dh);
 
         let output = Output::new(
             "LANTERN-1".into(),

@@ -281,6 +281,69 @@ fn an_x11_terminal_receives_the_typed_text_in_our_own_compositor() {
     terminal_receives_typed_text("lantern", &["xterm", "-e"], "xtermown");
 }
 
+/// Two fingers in our own compositor reach the app as wl_touch points of their own, where
+/// the script put them; the second viewer-side point is no longer dropped.
+#[test]
+fn touches_reach_the_app_as_touches_in_our_own_compositor() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}/");
+    let name = "touchown";
+    let Session {
+        daemon,
+        dir,
+        log,
+        token,
+    } = session(name, &["--listen", &addr, "--compositor", "lantern"]);
+    let script = write(
+        dir.path(),
+        "touch.txt",
+        "0 touch 0 down 0.25 0.25\n50 touch 1 down 0.75 0.5\n100 touch 0 move 0.5 0.5\n\
+         150 touch 0 up 0.5 0.5\n200 touch 1 up 0.75 0.5\n",
+    );
+    view(
+        &url,
+        name,
+        60,
+        &[
+            "--timeout",
+            "30",
+            "--input-script",
+            &script,
+            "--grant",
+            &token,
+        ],
+    );
+    let out = daemon.interrupt(LONG);
+    let touches: Vec<String> = app_log(&log)
+        .iter()
+        .filter(|e| e["kind"] == "touch")
+        .map(|e| {
+            let at = |k: &str| e[k].as_f64().map_or(String::new(), |v| format!(" {v:.0}"));
+            format!(
+                "{} {}{}{}",
+                e["phase"].as_str().unwrap(),
+                e["id"],
+                at("x"),
+                at("y")
+            )
+        })
+        .collect();
+    assert_eq!(
+        touches,
+        [
+            "down 0 320 180",
+            "down 1 960 360",
+            "move 0 640 360",
+            "up 0",
+            "up 1"
+        ],
+        "{touches:?}"
+    );
+    let input = host_input(&out);
+    assert_eq!(input["dropped"]["extra_touches"], 0, "{input}");
+    no_leftovers(name);
+}
+
 /// weston-eventdemo (a client we did not write, logging what its seat delivers) in our own
 /// compositor: a key, an absolute and a relative move, a click and a wheel notch arrive as
 /// wl_keyboard and wl_pointer events, where the script put them.

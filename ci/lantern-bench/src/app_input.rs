@@ -1,4 +1,4 @@
-//! The test app's input side: it takes the seat's keyboard and pointer, logs each event it
+//! The test app's input side: it takes the seat's keyboard, pointer and touch, logs each event it
 //! receives as a JSON line (`--input-log`), and counts presses for the echo strip it draws
 //! under the stamp, so a viewer can pair each press with the first picture showing it.
 
@@ -9,7 +9,7 @@ use lantern_proto::clock::now_unix_us;
 use lantern_proto::input::{KEY_USAGES, keys};
 use lantern_proto::stamp::Echo;
 use serde_json::json;
-use wayland_client::protocol::{wl_keyboard, wl_pointer, wl_seat};
+use wayland_client::protocol::{wl_keyboard, wl_pointer, wl_seat, wl_touch};
 use wayland_client::{Connection, Dispatch, QueueHandle, WEnum};
 use xkbcommon::xkb;
 
@@ -31,6 +31,7 @@ pub struct Input {
     pub echo: Echo,
     keyboard: Option<wl_keyboard::WlKeyboard>,
     pointer: Option<wl_pointer::WlPointer>,
+    touch: Option<wl_touch::WlTouch>,
 }
 
 impl Input {
@@ -119,6 +120,9 @@ impl Dispatch<wl_seat::WlSeat, ()> for State {
             if caps.contains(wl_seat::Capability::Pointer) && input.pointer.is_none() {
                 input.pointer = Some(seat.get_pointer(qh, ()));
             }
+            if caps.contains(wl_seat::Capability::Touch) && input.touch.is_none() {
+                input.touch = Some(seat.get_touch(qh, ()));
+            }
         }
     }
 }
@@ -186,5 +190,30 @@ impl Dispatch<wl_pointer::WlPointer, ()> for State {
             }
             _ => {}
         }
+    }
+}
+
+/// Touches are logged, not counted: a viewer counts keys and buttons as presses.
+impl Dispatch<wl_touch::WlTouch, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_touch::WlTouch,
+        event: wl_touch::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let line = match event {
+            wl_touch::Event::Down { id, x, y, .. } => {
+                json!({ "kind": "touch", "phase": "down", "id": id, "x": x, "y": y })
+            }
+            wl_touch::Event::Motion { id, x, y, .. } => {
+                json!({ "kind": "touch", "phase": "move", "id": id, "x": x, "y": y })
+            }
+            wl_touch::Event::Up { id, .. } => json!({ "kind": "touch", "phase": "up", "id": id }),
+            wl_touch::Event::Cancel => json!({ "kind": "touch", "phase": "cancel" }),
+            _ => return,
+        };
+        state.input.record(line);
     }
 }

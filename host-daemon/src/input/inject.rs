@@ -5,8 +5,9 @@
 //! Keys arrive as HID usages and go out as evdev codes (xkb keycode − 8), so they are keys
 //! by place whatever the app's layout. Text is typed with the keys that make each character
 //! in the keymap (Shift when the character needs it); a character the keymap cannot make is
-//! counted and skipped. Touch point 0 drives the pointer (down and up are the left button),
-//! since wlroots offers no virtual touch device.
+//! counted and skipped. Touches go to a touch device of each viewer's where the compositor
+//! offers them (Lantern's own: lantern-touch-v1); elsewhere (wlroots has no virtual touch
+//! device) touch point 0 drives the pointer (down and up are the left button).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,6 +31,26 @@ use wayland_protocols_wlr::virtual_pointer::v1::client::{
 use xkbcommon::xkb;
 
 use crate::Error;
+use protocol::lantern_touch_manager_v1::LanternTouchManagerV1;
+use protocol::lantern_touch_v1::LanternTouchV1;
+
+mod protocol {
+    //! The client side of lantern-touch-v1, generated from the compositor's XML.
+    #![allow(non_upper_case_globals, non_camel_case_types, unused_imports)]
+    #![allow(missing_docs, clippy::all)]
+    use wayland_client;
+    use wayland_client::protocol::*;
+
+    pub mod __interfaces {
+        use wayland_client::backend as wayland_backend;
+        use wayland_client::protocol::__interfaces::*;
+        wayland_scanner::generate_interfaces!("../compositor/protocols/lantern-touch-v1.xml");
+    }
+    use self::__interfaces::*;
+    use wayland_client::backend as wayland_backend;
+
+    wayland_scanner::generate_client_code!("../compositor/protocols/lantern-touch-v1.xml");
+}
 
 /// evdev's left shift.
 const KEY_LEFTSHIFT: u32 = 42;
@@ -49,7 +70,7 @@ pub struct Injected {
     pub events: u64,
     /// Characters of text the keymap cannot type.
     pub untypable: u64,
-    /// Touch points beyond the first (there is one pointer).
+    /// Touch points beyond the first where touch drives the pointer (there is one).
     pub extra_touches: u64,
 }
 
@@ -61,6 +82,8 @@ pub struct Injector {
     seat: WlSeat,
     keyboards: ZwpVirtualKeyboardManagerV1,
     pointers: ZwlrVirtualPointerManagerV1,
+    /// Where the compositor offers touch devices.
+    touches: Option<LanternTouchManagerV1>,
     keymap: Keymap,
     devices: HashMap<u64, Devices>,
     /// Devices of viewers that left, kept for the next ones (see [`Injector::forget`]).
@@ -75,8 +98,14 @@ struct Devices {
     keyboard: ZwpVirtualKeyboardV1,
     pointer: ZwlrVirtualPointerV1,
     xkb: xkb::State,
-    /// Whether touch point 0 is down (holding the left button).
-    touching: bool,
+    touch: Touch,
+}
+
+enum Touch {
+    /// A touch device; the points down, a bit each.
+    Device(LanternTouchV1, u16),
+    /// The pointer; whether touch point 0 is down (holding the left button).
+    Pointer(bool),
 }
 
 struct State;
@@ -105,6 +134,7 @@ impl Injector {
         let pointers = globals
             .bind(&qh, 1..=2, ())
             .map_err(missing("virtual pointer (zwlr_virtual_pointer_v1)"))?;
+        let touches = globals.bind(&qh, 1..=1, ()).ok();
         Ok(Self {
             connection,
             queue,
@@ -112,6 +142,7 @@ impl Injector {
             seat,
             keyboards,
             pointers,
+            touches,
             keymap: Keymap::us()?,
             devices: HashMap::new(),
             idle: Vec::new(),
@@ -201,11 +232,13 @@ impl Injector {
                     devices.pointer.frame();
                     done.events += 1;
                 }
-                Event::Touch { id: 0, phase, x, y } => {
-                    devices.touch(*phase, *x, *y, time);
-                    done.events += 1;
+                Event::Touch { id, phase, x, y } => {
+                    if devices.touch(*id, *phase, (*x, *y), time) {
+                        done.events += 1;
+                    } else {
+                        done.extra_touches += 1;
+                    }
                 }
-                Event::Touch { .. } => done.extra_touches += 1,
                 // Pads go to uinput, never to the compositor.
                 Event::Gamepad(_) => {}
             }
@@ -224,11 +257,14 @@ impl Injector {
         if let Some(mut devices) = self.devices.remove(&viewer) {
             if self.idle.len() < IDLE_DEVICES {
                 devices.xkb = xkb::State::new(&self.keymap.keymap);
-                devices.touching = false;
+                devices.lift(self.started.elapsed().as_millis() as u32);
                 self.idle.push(devices);
             } else {
                 devices.keyboard.destroy();
                 devices.pointer.destroy();
+                if let Touch::Device(touch, _) = &devices.touch {
+                    touch.destroy();
+                }
             }
         }
         crate::wl::flush(&self.connection, FLUSH_WAIT)
@@ -253,11 +289,15 @@ impl Injector {
         let pointer = self
             .pointers
             .create_virtual_pointer(Some(&self.seat), &qh, ());
+        let touch = match &self.touches {
+            Some(touches) => Touch::Device(touches.create_touch(&qh, ()), 0),
+            None => Touch::Pointer(false),
+        };
         Ok(Devices {
             keyboard,
             pointer,
             xkb: xkb::State::new(&self.keymap.keymap),
-            touching: false,
+            touch,
         })
     }
 }
@@ -301,20 +341,65 @@ impl Devices {
         self.pointer.frame();
     }
 
-    fn touch(&mut self, phase: TouchPhase, x: u16, y: u16, time: u32) {
-        self.pointer
-            .motion_absolute(time, x.into(), y.into(), EXTENT, EXTENT);
-        self.pointer.frame();
-        match phase {
-            TouchPhase::Down if !self.touching => {
-                self.touching = true;
-                self.button(Button::Left, true, time);
+    /// Touch point `id`; whether it went anywhere (the pointer takes point 0 only).
+    fn touch(&mut self, id: u8, phase: TouchPhase, (x, y): (u16, u16), time: u32) -> bool {
+        let (x, y, slot) = (u32::from(x), u32::from(y), u32::from(id));
+        match &mut self.touch {
+            Touch::Device(touch, down) => {
+                let bit = 1u16.checked_shl(slot).unwrap_or(0);
+                match phase {
+                    TouchPhase::Down => {
+                        *down |= bit;
+                        touch.down(time, slot, x, y, EXTENT, EXTENT);
+                    }
+                    TouchPhase::Move if *down & bit != 0 => {
+                        touch.motion(time, slot, x, y, EXTENT, EXTENT)
+                    }
+                    // A cancelled point of one viewer's is lifted: wl_touch's cancel would
+                    // end every viewer's touches.
+                    TouchPhase::Up | TouchPhase::Cancel if *down & bit != 0 => {
+                        *down &= !bit;
+                        touch.up(time, slot);
+                    }
+                    _ => return true,
+                }
+                touch.frame();
+                true
             }
-            TouchPhase::Up | TouchPhase::Cancel if self.touching => {
-                self.touching = false;
-                self.button(Button::Left, false, time);
+            Touch::Pointer(_) if id != 0 => false,
+            Touch::Pointer(touching) => {
+                let was = std::mem::replace(
+                    touching,
+                    match phase {
+                        TouchPhase::Down => true,
+                        TouchPhase::Move => *touching,
+                        TouchPhase::Up | TouchPhase::Cancel => false,
+                    },
+                );
+                let now = *touching;
+                self.pointer.motion_absolute(time, x, y, EXTENT, EXTENT);
+                self.pointer.frame();
+                if was != now {
+                    self.button(Button::Left, now, time);
+                }
+                true
             }
-            _ => {}
+        }
+    }
+
+    /// Lift every touch point still down (the devices go to the next viewer).
+    fn lift(&mut self, time: u32) {
+        match &mut self.touch {
+            Touch::Device(touch, down) => {
+                for slot in (0..16).filter(|slot| *down & (1 << slot) != 0) {
+                    touch.up(time, slot);
+                }
+                if *down != 0 {
+                    touch.frame();
+                }
+                *down = 0;
+            }
+            Touch::Pointer(touching) => *touching = false,
         }
     }
 }
@@ -427,7 +512,9 @@ no_events!(
     ZwpVirtualKeyboardManagerV1,
     ZwpVirtualKeyboardV1,
     ZwlrVirtualPointerManagerV1,
-    ZwlrVirtualPointerV1
+    ZwlrVirtualPointerV1,
+    LanternTouchManagerV1,
+    LanternTouchV1
 );
 
 #[cfg(test)]
