@@ -25,6 +25,7 @@ mod pointer;
 mod screencopy;
 mod state;
 pub mod touch;
+mod view;
 mod window;
 mod xwayland;
 

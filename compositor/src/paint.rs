@@ -78,6 +78,62 @@ impl Target<'_> {
     }
 }
 
+/// A part of a picture, in its pixels: x, y, width, height.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crop {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+impl Target<'_> {
+    /// Draw the `crop` of `picture` scaled to `size` with its top left corner at `(x, y)`,
+    /// clipped to the target: the nearest source pixel for each (wp_viewporter's cropping and
+    /// scaling, and buffer scales).
+    pub fn draw_scaled(
+        &mut self,
+        picture: &Picture,
+        crop: Crop,
+        (x, y): (i32, i32),
+        (width, height): (i32, i32),
+    ) {
+        if !self.fits() || !picture.fits() || width <= 0 || height <= 0 {
+            return;
+        }
+        let left = x.max(0);
+        let top = y.max(0);
+        let right = x.saturating_add(width).min(self.width);
+        let bottom = y.saturating_add(height).min(self.height);
+        if left >= right || top >= bottom {
+            return;
+        }
+        // The source pixel for a target place `i` of `n` across a crop: clamped, so a crop a
+        // client put past the edge reads the edge.
+        let nearest = |i: i32, n: i32, from: f64, span: f64, limit: i32| {
+            let at = from + (f64::from(i) + 0.5) * span / f64::from(n);
+            (at.floor() as i64).clamp(0, i64::from(limit) - 1) as usize
+        };
+        let columns: Vec<usize> = (left..right)
+            .map(|col| nearest(col - x, width, crop.x, crop.w, picture.width) * 4)
+            .collect();
+        for row in top..bottom {
+            let source_row = nearest(row - y, height, crop.y, crop.h, picture.height);
+            let from = source_row * picture.stride as usize;
+            let to = row as usize * self.stride as usize + left as usize * 4;
+            let dest = &mut self.data[to..to + columns.len() * 4];
+            for (d, &column) in dest.chunks_exact_mut(4).zip(&columns) {
+                let s = &picture.data[from + column..from + column + 4];
+                if picture.opaque {
+                    d.copy_from_slice(s);
+                } else {
+                    over(d, s);
+                }
+            }
+        }
+    }
+}
+
 /// Premultiplied source-over, four bytes a pixel.
 fn over(dest: &mut [u8], source: &[u8]) {
     for (d, s) in dest.chunks_exact_mut(4).zip(source.chunks_exact(4)) {
@@ -148,6 +204,56 @@ mod tests {
             ..picture
         };
         assert!(!stride_too_small.fits());
+    }
+
+    #[test]
+    fn a_crop_is_scaled_to_its_size_and_never_read_past_the_picture() {
+        // A 2x2 picture: pixel values 1, 2 / 3, 4.
+        let source: Vec<u8> = [1u8, 2, 3, 4].iter().flat_map(|&v| [v; 4]).collect();
+        let picture = Picture {
+            data: &source,
+            width: 2,
+            height: 2,
+            stride: 8,
+            opaque: true,
+        };
+        let mut out = vec![0u8; 4 * 4 * 4];
+        let whole = Crop {
+            x: 0.0,
+            y: 0.0,
+            w: 2.0,
+            h: 2.0,
+        };
+        target(&mut out, 4, 4).draw_scaled(&picture, whole, (0, 0), (4, 4));
+        let pixel = |out: &[u8], x: usize, y: usize| out[(y * 4 + x) * 4];
+        assert_eq!(
+            [
+                pixel(&out, 0, 0),
+                pixel(&out, 1, 1),
+                pixel(&out, 2, 0),
+                pixel(&out, 3, 3)
+            ],
+            [1, 1, 2, 4]
+        );
+        // The bottom right pixel alone, over the whole target.
+        let corner = Crop {
+            x: 1.0,
+            y: 1.0,
+            w: 1.0,
+            h: 1.0,
+        };
+        target(&mut out, 4, 4).draw_scaled(&picture, corner, (0, 0), (4, 4));
+        assert!(out.iter().all(|&b| b == 4));
+        // A crop past the picture reads its edge; places far off draw nothing.
+        let past = Crop {
+            x: 1.5,
+            y: 1.5,
+            w: 100.0,
+            h: 100.0,
+        };
+        target(&mut out, 4, 4).draw_scaled(&picture, past, (-3, -3), (8, 8));
+        target(&mut out, 4, 4).draw_scaled(&picture, whole, (i32::MAX, i32::MIN), (9, 9));
+        assert!(out.iter().all(|&b| b == 4));
     }
 
     #[test]

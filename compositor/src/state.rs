@@ -51,8 +51,10 @@ use smithay::xwayland::{X11Wm, XWaylandClientData};
 use crate::cursor::{Cursor, Look};
 use crate::paint::{Picture, Target};
 use crate::screencopy::Screencopy;
+use crate::view::{self, View};
 use crate::window::Window;
 use crate::{Config, Summary, figures};
+use smithay::wayland::viewporter::{ViewporterState, ensure_viewport_valid};
 
 /// The xdg_wm_base version offered.
 const XDG_WM_BASE_VERSION: u32 = 3;
@@ -89,6 +91,7 @@ pub struct State {
     pub seat: Seat<State>,
     data_device: DataDeviceState,
     _presentation: PresentationState,
+    _viewporter: ViewporterState,
     _relative_pointer: RelativePointerManagerState,
     _pointer_constraints: PointerConstraintsState,
     _virtual_keyboard: VirtualKeyboardManagerState,
@@ -137,6 +140,7 @@ impl State {
         seat.add_touch();
         let data_device = DataDeviceState::new::<Self>(&dh);
         let presentation = PresentationState::new::<Self>(&dh, libc::CLOCK_MONOTONIC as u32);
+        let viewporter = ViewporterState::new::<Self>(&dh);
         let relative_pointer = RelativePointerManagerState::new::<Self>(&dh);
         let pointer_constraints = PointerConstraintsState::new::<Self>(&dh);
         let virtual_keyboard = VirtualKeyboardManagerState::new::<Self, _>(&dh, privileged);
@@ -177,6 +181,7 @@ impl State {
             seat,
             data_device,
             _presentation: presentation,
+            _viewporter: viewporter,
             _relative_pointer: relative_pointer,
             _pointer_constraints: pointer_constraints,
             _virtual_keyboard: virtual_keyboard,
@@ -343,13 +348,14 @@ impl State {
         let full = Rectangle::new((0, 0).into(), (self.width, self.height).into());
         let direct = layers.len() == 1 && arrow.is_none() && {
             let (surface, at) = &layers[0];
-            opaque_cover(surface, *at, full)
+            let one_for_one = surface_view(surface).is_some_and(|(v, size)| v.is_identity(size));
+            one_for_one && opaque_cover(surface, *at, full)
         };
         if !direct {
             target.clear();
         }
         for (surface, at) in &layers {
-            let Some(buffer) = held(surface) else {
+            let (Some(buffer), Some((view, size))) = (held(surface), surface_view(surface)) else {
                 continue;
             };
             let drawn = with_buffer_contents(&buffer, |ptr, len, data| {
@@ -357,7 +363,7 @@ impl State {
                     return false;
                 };
                 // Copied rather than blended where nothing of it is translucent.
-                let whole = Rectangle::new(*at, (data.width, data.height).into());
+                let whole = Rectangle::new(*at, view.size.into());
                 let opaque = opaque_format || region_covers(surface, *at, whole);
                 // Safety: smithay maps the pool for `len` bytes and guards reads against a
                 // client shrinking it (SIGBUS).
@@ -372,7 +378,11 @@ impl State {
                     stride: data.stride,
                     opaque,
                 };
-                target.draw(&picture, (at.x, at.y));
+                if view.is_identity(size) {
+                    target.draw(&picture, (at.x, at.y));
+                } else {
+                    target.draw_scaled(&picture, view.crop, (at.x, at.y), view.size);
+                }
                 true
             });
             if !matches!(drawn, Ok(true)) {
@@ -439,10 +449,8 @@ impl State {
             .into_iter()
             .rev()
             .find_map(|(surface, origin)| {
-                let buffer = held(&surface)?;
-                let (width, height) =
-                    with_buffer_contents(&buffer, |_, _, data| (data.width, data.height)).ok()?;
-                let area = Rectangle::new(origin, (width, height).into()).to_f64();
+                let (view, _) = surface_view(&surface)?;
+                let area = Rectangle::new(origin, view.size.into()).to_f64();
                 area.contains(at).then(|| (surface, origin.to_f64()))
             })
     }
@@ -545,9 +553,12 @@ fn opaque_cover(
         let Some(buffer) = held(surface) else {
             return false;
         };
+        let Some((view, _)) = surface_view(surface) else {
+            return false;
+        };
         with_buffer_contents(&buffer, |_, _, data| {
             format_opacity(data.format) == Some(true)
-                && Rectangle::new(at, (data.width, data.height).into()).contains_rect(area)
+                && Rectangle::new(at, view.size.into()).contains_rect(area)
         })
         .unwrap_or(false)
     }
@@ -578,6 +589,13 @@ fn format_opacity(format: wl_shm::Format) -> Option<bool> {
         wl_shm::Format::Argb8888 => Some(false),
         _ => None,
     }
+}
+
+/// How the buffer a surface shows is seen on the output, and the buffer's size in pixels.
+fn surface_view(surface: &WlSurface) -> Option<(View, (i32, i32))> {
+    let buffer = held(surface)?;
+    let size = with_buffer_contents(&buffer, |_, _, data| (data.width, data.height)).ok()?;
+    Some((with_states(surface, |states| view::of(states, size)), size))
 }
 
 fn held(surface: &WlSurface) -> Option<wl_buffer::WlBuffer> {
@@ -665,6 +683,14 @@ fn absorb(root: &WlSurface) -> (bool, bool) {
                 Some(BufferAssignment::Removed) => Some(None),
                 None => None,
             };
+            let scale = current.buffer_scale.max(1);
+            drop(attributes);
+            // A viewport's crop must lie in the buffer: a protocol error otherwise.
+            if let Some(Some(buffer)) = &replacement
+                && let Ok(size) = with_buffer_contents(buffer, |_, _, d| (d.width, d.height))
+            {
+                ensure_viewport_valid(states, (size.0 / scale, size.1 / scale).into());
+            }
             if let Some(replacement) = replacement {
                 new_picture = true;
                 states
@@ -955,5 +981,6 @@ smithay::delegate_seat!(State);
 smithay::delegate_data_device!(State);
 smithay::delegate_output!(State);
 smithay::delegate_presentation!(State);
+smithay::delegate_viewporter!(State);
 smithay::delegate_relative_pointer!(State);
 smithay::delegate_pointer_constraints!(State);

@@ -24,6 +24,7 @@ use wayland_protocols::wp::pointer_constraints::zv1::client::{
 use wayland_protocols::wp::relative_pointer::zv1::client::{
     zwp_relative_pointer_manager_v1, zwp_relative_pointer_v1,
 };
+use wayland_protocols::wp::viewporter::client::{wp_viewport, wp_viewporter};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 use wayland_protocols_wlr::screencopy::v1::client::{
     zwlr_screencopy_frame_v1, zwlr_screencopy_manager_v1,
@@ -398,6 +399,57 @@ fn the_pointer_is_drawn_for_a_capture_that_asks_and_its_moves_are_new_pictures()
     compositor.stop();
 }
 
+/// An app that renders small and has wp_viewporter scale its picture to the output (as
+/// SDL's games do) is captured scaled; a crop shows only its part.
+#[test]
+fn a_viewport_scales_and_crops_the_picture() {
+    let compositor = Compositor::start();
+    let (_app_conn, globals, mut app) = Compositor::connect(&compositor.app);
+    let qh = app.handle();
+    let mut state = State::default();
+    let (surface, _xdg, _toplevel, _buffer) = map_toplevel(&mut app, &mut state, &globals);
+    let shm: wl_shm::WlShm = globals.bind(&qh, 1..=1, ()).unwrap();
+    let viewporter: wp_viewporter::WpViewporter = globals.bind(&qh, 1..=1, ()).unwrap();
+    let viewport = viewporter.get_viewport(&surface, &qh, ());
+    // Half the output's size: its left half red, its right half green.
+    let (w, h) = (W / 2, H / 2);
+    let mut small = Buffer::new(&shm, &qh, w, h, wl_shm::Format::Xrgb8888);
+    for (i, px) in small.map.chunks_exact_mut(4).enumerate() {
+        let colour = if (i as i32 % w) < w / 2 { RED } else { GREEN };
+        px.copy_from_slice(&colour.to_le_bytes());
+    }
+    viewport.set_destination(W, H);
+    surface.attach(Some(&small.buffer), 0, 0);
+    surface.damage_buffer(0, 0, w, h);
+    surface.commit();
+    app.roundtrip(&mut state).unwrap();
+
+    let mut capture = Capture::connect(&compositor);
+    let _frame = capture.ask();
+    assert!(capture.done("the scaled picture"));
+    let row: Vec<u32> = [0, W / 2 - 1, W / 2, W - 1]
+        .iter()
+        .map(|&x| capture.target.pixel(x, H - 1))
+        .collect();
+    assert_eq!(row, [RED, RED, GREEN, GREEN]);
+
+    // The right half alone, over the whole output.
+    viewport.set_source(f64::from(w / 2), 0.0, f64::from(w / 2), f64::from(h));
+    surface.attach(Some(&small.buffer), 0, 0);
+    surface.damage_buffer(0, 0, w, h);
+    surface.commit();
+    app.flush().unwrap();
+    let _frame = capture.ask();
+    assert!(capture.done("the cropped picture"));
+    assert_eq!(capture.target.pixel(0, 0), GREEN);
+    assert_eq!(capture.target.pixel(W - 1, H - 1), GREEN);
+    let summary = compositor.stop();
+    assert_eq!(
+        summary.direct, 0,
+        "a scaled picture is never copied straight"
+    );
+}
+
 #[test]
 fn the_capture_gets_each_new_picture_composited_at_commit_and_apps_cannot_capture() {
     let compositor = Compositor::start();
@@ -699,6 +751,8 @@ impl Dispatch<zwp_locked_pointer_v1::ZwpLockedPointerV1, ()> for State {
 }
 
 delegate_noop!(State: ignore wl_seat::WlSeat);
+delegate_noop!(State: ignore wp_viewporter::WpViewporter);
+delegate_noop!(State: ignore wp_viewport::WpViewport);
 delegate_noop!(State: ignore zwp_pointer_constraints_v1::ZwpPointerConstraintsV1);
 delegate_noop!(State: ignore zwp_relative_pointer_manager_v1::ZwpRelativePointerManagerV1);
 delegate_noop!(State: ignore zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1);
