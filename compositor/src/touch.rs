@@ -102,6 +102,7 @@ impl Dispatch<LanternTouchV1, TouchData> for State {
             return;
         };
         let seat_slot = |slot: u32| Some(data.base + slot).into();
+        let down = matches!(request, lantern_touch_v1::Request::Down { .. });
         match request {
             lantern_touch_v1::Request::Down {
                 time,
@@ -110,21 +111,8 @@ impl Dispatch<LanternTouchV1, TouchData> for State {
                 y,
                 x_extent,
                 y_extent,
-            } if slot < SLOTS => {
-                let Some(at) = state.place(x, y, x_extent, y_extent) else {
-                    return;
-                };
-                let focus = state.surface_under(at);
-                let event = DownEvent {
-                    slot: seat_slot(slot),
-                    location: at,
-                    serial: SERIAL_COUNTER.next_serial(),
-                    time,
-                };
-                touch.down(state, focus, &event);
-                state.discrete_input();
             }
-            lantern_touch_v1::Request::Motion {
+            | lantern_touch_v1::Request::Motion {
                 time,
                 slot,
                 x,
@@ -132,16 +120,29 @@ impl Dispatch<LanternTouchV1, TouchData> for State {
                 x_extent,
                 y_extent,
             } if slot < SLOTS => {
-                let Some(at) = state.place(x, y, x_extent, y_extent) else {
+                let Some(location) = state.place(x, y, x_extent, y_extent) else {
                     return;
                 };
-                let focus = state.surface_under(at);
-                let event = MotionEvent {
-                    slot: seat_slot(slot),
-                    location: at,
-                    time,
-                };
-                touch.motion(state, focus, &event);
+                let focus = state.surface_under(location);
+                let slot = seat_slot(slot);
+                if down {
+                    let serial = SERIAL_COUNTER.next_serial();
+                    let event = DownEvent {
+                        slot,
+                        location,
+                        serial,
+                        time,
+                    };
+                    touch.down(state, focus, &event);
+                    state.discrete_input();
+                } else {
+                    let event = MotionEvent {
+                        slot,
+                        location,
+                        time,
+                    };
+                    touch.motion(state, focus, &event);
+                }
             }
             lantern_touch_v1::Request::Up { time, slot } if slot < SLOTS => {
                 let event = UpEvent {

@@ -34,20 +34,7 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
         log,
         token,
     } = session(name, target);
-    let script = write(dir.path(), "script.txt", SCRIPT);
-    let viewer = view(
-        url,
-        name,
-        240,
-        &[
-            "--timeout",
-            "30",
-            "--input-script",
-            &script,
-            "--grant",
-            &token,
-        ],
-    );
+    let viewer = play_script(url, name, 240, (dir.path(), SCRIPT), &token);
     let out = daemon.interrupt(LONG);
     let events = app_log(&log);
 
@@ -177,20 +164,7 @@ fn typing_through_a_lossy_path_loses_no_key() {
         .enumerate()
         .map(|(i, code)| format!("{} tap {code}\n", i * 25))
         .collect();
-    let script = write(dir.path(), "typing.txt", &script);
-    view(
-        &path.url("anon"),
-        name,
-        600,
-        &[
-            "--timeout",
-            "30",
-            "--input-script",
-            &script,
-            "--grant",
-            &token,
-        ],
-    );
+    play_script(&path.url("anon"), name, 600, (dir.path(), &script), &token);
     let lost = path.stats().expect("the path's figures");
     let out = daemon.interrupt(LONG);
     let expected: Vec<(u64, bool)> = taps
@@ -294,25 +268,9 @@ fn touches_reach_the_app_as_touches_in_our_own_compositor() {
         log,
         token,
     } = session(name, &["--listen", &addr, "--compositor", "lantern"]);
-    let script = write(
-        dir.path(),
-        "touch.txt",
-        "0 touch 0 down 0.25 0.25\n50 touch 1 down 0.75 0.5\n100 touch 0 move 0.5 0.5\n\
-         150 touch 0 up 0.5 0.5\n200 touch 1 up 0.75 0.5\n",
-    );
-    view(
-        &url,
-        name,
-        60,
-        &[
-            "--timeout",
-            "30",
-            "--input-script",
-            &script,
-            "--grant",
-            &token,
-        ],
-    );
+    let touch = "0 touch 0 down 0.25 0.25\n50 touch 1 down 0.75 0.5\n100 touch 0 move 0.5 0.5\n\
+                 150 touch 0 up 0.5 0.5\n200 touch 1 up 0.75 0.5\n";
+    play_script(&url, name, 60, (dir.path(), touch), &token);
     let out = daemon.interrupt(LONG);
     let touches: Vec<String> = app_log(&log)
         .iter()
@@ -352,27 +310,13 @@ fn weston_eventdemo_receives_keys_pointer_and_wheel_in_our_own_compositor() {
     let name = "eventdemo";
     let dir = shared_dir();
     let (events, grant_file) = (dir.path().join("events.txt"), dir.path().join("grant"));
-    let addr = format!("127.0.0.1:{}", free_port());
     let demo = format!(
         "exec stdbuf -oL {} --log-focus --log-key --log-button --log-axis --log-motion > {}",
         tool("weston-eventdemo"),
         events.display()
     );
-    let mut daemon = host(
-        &[
-            "--listen",
-            &addr,
-            "--name",
-            name,
-            "--compositor",
-            "lantern",
-            "--no-audio",
-            "--grant-out",
-            grant_file.to_str().unwrap(),
-        ],
-        &["sh", "-c", &demo],
-    );
-    wait_for_server(&mut daemon, &addr);
+    let grant_out = ["--grant-out", grant_file.to_str().unwrap()];
+    let (daemon, url) = serving("lantern", name, &grant_out, &["sh", "-c", &demo]);
     let token = grant(&grant_file);
     let log = || std::fs::read_to_string(&events).unwrap_or_default();
     // Keyboard focus comes with the window's first picture: input sent before it has no
@@ -380,25 +324,8 @@ fn weston_eventdemo_receives_keys_pointer_and_wheel_in_our_own_compositor() {
     wait_for("the demo's keyboard focus", LONG, || {
         log().contains("focus")
     });
-    let script = write(
-        dir.path(),
-        "script.txt",
-        "0 tap KeyA\n100 move 0.5 0.5\n200 click left\n300 wheel 0 120\n400 rel 5 5\n",
-    );
-    let url = format!("http://{addr}/");
-    view(
-        &url,
-        name,
-        60,
-        &[
-            "--timeout",
-            "30",
-            "--input-script",
-            &script,
-            "--grant",
-            &token,
-        ],
-    );
+    let script = "0 tap KeyA\n100 move 0.5 0.5\n200 click left\n300 wheel 0 120\n400 rel 5 5\n";
+    play_script(&url, name, 60, (dir.path(), script), &token);
     wait_for("the demo's log of the last move", LONG, || {
         log().contains("x: 645.")
     });
@@ -429,7 +356,6 @@ fn weston_eventdemo_receives_keys_pointer_and_wheel_in_our_own_compositor() {
 fn terminal_receives_typed_text(compositor: &str, terminal: &[&str], name: &str) {
     let dir = shared_dir();
     let (typed, grant_file) = (dir.path().join("typed.txt"), dir.path().join("grant"));
-    let addr = format!("127.0.0.1:{}", free_port());
     // The shell says when the terminal runs it: its window is up by then.
     let started = dir.path().join("started");
     let shell = format!(
@@ -437,36 +363,23 @@ fn terminal_receives_typed_text(compositor: &str, terminal: &[&str], name: &str)
         started.display(),
         typed.display()
     );
-    let mut daemon = host(
-        &[
-            "--listen",
-            &addr,
-            "--name",
-            name,
-            "--compositor",
-            compositor,
-            "--no-audio",
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--grant-out",
-            grant_file.to_str().unwrap(),
-        ],
-        &[
-            &[tool(terminal[0]).as_str()],
-            &terminal[1..],
-            &["sh", "-c", &shell],
-        ]
-        .concat(),
-    );
-    wait_for_server(&mut daemon, &addr);
+    let grant_out = grant_file.to_str().unwrap();
+    let extra = [
+        "--width",
+        "640",
+        "--height",
+        "360",
+        "--grant-out",
+        grant_out,
+    ];
+    let program = tool(terminal[0]);
+    let terminal = [&[program.as_str()], &terminal[1..], &["sh", "-c", &shell]].concat();
+    let (daemon, url) = serving(compositor, name, &extra, &terminal);
     let token = grant(&grant_file);
     wait_for("the terminal's shell", LONG, || started.exists());
     // foot takes a moment after its first picture to read keys: type twice is not an
     // option (the shell reads one line), so wait a second before typing.
     let script = write(dir.path(), "type.txt", "1000 text Lantern typed this!\\n\n");
-    let url = format!("http://{addr}/");
     let viewer = spawn(
         bin("moq-sub"),
         &[

@@ -424,26 +424,8 @@ fn app_is_seen(app: &[&str], name: &str) {
 /// A 640x360 session `name` of `app` in Lantern's own compositor, serving directly (with
 /// stats); its viewers' URL.
 fn own_session(name: &str, app: &[&str]) -> (Proc, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut daemon = host(
-        &[
-            "--listen",
-            &addr,
-            "--name",
-            name,
-            "--compositor",
-            "lantern",
-            "--no-audio",
-            "--stats",
-            "--width",
-            "640",
-            "--height",
-            "360",
-        ],
-        app,
-    );
-    wait_for_server(&mut daemon, &addr);
-    (daemon, format!("http://{addr}/"))
+    let size = ["--stats", "--width", "640", "--height", "360"];
+    serving("lantern", name, &size, app)
 }
 
 /// weston-presentation-shm gets wp_presentation feedback for its frames in Lantern's own

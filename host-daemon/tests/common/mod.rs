@@ -185,6 +185,46 @@ pub fn view(url: &str, name: &str, frames: usize, extra: &[&str]) -> Output {
     viewer
 }
 
+/// A session `name` of `app` in `compositor`, serving directly, without sound, with `extra`
+/// flags; once it serves, the daemon and its viewers' URL.
+pub fn serving(compositor: &str, name: &str, extra: &[&str], app: &[&str]) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        "--listen",
+        &addr,
+        "--name",
+        name,
+        "--compositor",
+        compositor,
+    ];
+    args.push("--no-audio");
+    args.extend_from_slice(extra);
+    let mut daemon = host(&args, app);
+    wait_for_server(&mut daemon, &addr);
+    (daemon, format!("http://{addr}/"))
+}
+
+/// A granted viewer (`token`) of `name` at `url` that plays `script` (written into `dir`)
+/// within its `frames` frames.
+pub fn play_script(
+    url: &str,
+    name: &str,
+    frames: usize,
+    (dir, script): (&Path, &str),
+    token: &str,
+) -> Output {
+    let script = write(dir, "script.txt", script);
+    let args = [
+        "--timeout",
+        "30",
+        "--input-script",
+        &script,
+        "--grant",
+        token,
+    ];
+    view(url, name, frames, &args)
+}
+
 /// Wait until a viewer joining the stream `source` names (`--url U --name N`, or `--sdp F`)
 /// sees only the app's stamped pictures. Until the app's first commit the session streams
 /// the compositor's empty output, and a viewer joins at a keyframe, which may come from
