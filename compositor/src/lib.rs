@@ -18,7 +18,9 @@
 //! What it does not do yet: linux-dmabuf (no GPU here), viewporter, touch, and drawing the
 //! cursor into the picture.
 
+mod buffer;
 mod cursor;
+mod dmabuf;
 pub mod figures;
 mod paint;
 mod pointer;
@@ -59,6 +61,8 @@ pub struct Config {
     pub xwayland: bool,
     /// A file replaced once a second with the pacing's figures ([`figures::Report`]).
     pub figures: Option<PathBuf>,
+    /// A GPU's render node: offer linux-dmabuf for apps that render on it.
+    pub dmabuf_device: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -24,7 +24,12 @@ pub struct Picture<'a> {
 impl Picture<'_> {
     /// Whether the sizes describe memory the slice holds.
     pub fn fits(&self) -> bool {
-        fits(self.data.len(), self.width, self.height, self.stride)
+        self.fits_in(self.data.len())
+    }
+
+    /// Whether they describe memory `len` bytes long holds.
+    pub fn fits_in(&self, len: usize) -> bool {
+        fits(len, self.width, self.height, self.stride)
     }
 }
 

@@ -18,7 +18,7 @@ use smithay::reexports::wayland_protocols_misc::zwp_virtual_keyboard_v1::server:
     self, ZwpVirtualKeyboardV1,
 };
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
-use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_output, wl_seat, wl_shm, wl_surface::WlSurface};
+use smithay::reexports::wayland_server::protocol::{wl_buffer, wl_output, wl_seat, wl_surface::WlSurface};
 use smithay::reexports::wayland_server::{Client, DataInit, Dispatch, DisplayHandle, Resource};
 use smithay::utils::{Clock, Logical, Monotonic, Point, Rectangle, Serial, Transform, SERIAL_COUNTER};
 use smithay::wayland::buffer::BufferHandler;
@@ -43,17 +43,19 @@ use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, SurfaceCachedState, ToplevelSurface, XdgShellHandler,
     XdgShellState, XdgToplevelSurfaceData,
 };
-use smithay::wayland::shm::{ShmHandler, ShmState, with_buffer_contents};
+use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::wayland::virtual_keyboard::{VirtualKeyboardManagerState, VirtualKeyboardUserData};
 use smithay::wayland::xwayland_shell::XWaylandShellState;
 use smithay::xwayland::{X11Wm, XWaylandClientData};
 
+use crate::buffer;
 use crate::cursor::{Cursor, Look};
-use crate::paint::{Picture, Target};
+use crate::paint::Target;
 use crate::screencopy::Screencopy;
 use crate::view::{self, View};
 use crate::window::Window;
 use crate::{Config, Summary, figures};
+use smithay::wayland::dmabuf::{DmabufGlobal, DmabufState};
 use smithay::wayland::viewporter::{ViewporterState, ensure_viewport_valid};
 
 /// The xdg_wm_base version offered.
@@ -92,6 +94,8 @@ pub struct State {
     data_device: DataDeviceState,
     _presentation: PresentationState,
     _viewporter: ViewporterState,
+    pub dmabuf: DmabufState,
+    _dmabuf_global: Option<DmabufGlobal>,
     _relative_pointer: RelativePointerManagerState,
     _pointer_constraints: PointerConstraintsState,
     _virtual_keyboard: VirtualKeyboardManagerState,
@@ -141,6 +145,12 @@ impl State {
         let data_device = DataDeviceState::new::<Self>(&dh);
         let presentation = PresentationState::new::<Self>(&dh, libc::CLOCK_MONOTONIC as u32);
         let viewporter = ViewporterState::new::<Self>(&dh);
+        let mut dmabuf = DmabufState::new();
+        let dmabuf_global = config.dmabuf_device.as_deref().and_then(|device| {
+            crate::dmabuf::global(&dh, &mut dmabuf, device)
+                .inspect_err(|err| tracing::warn!("no linux-dmabuf: {err}"))
+                .ok()
+        });
         let relative_pointer = RelativePointerManagerState::new::<Self>(&dh);
         let pointer_constraints = PointerConstraintsState::new::<Self>(&dh);
         let virtual_keyboard = VirtualKeyboardManagerState::new::<Self, _>(&dh, privileged);
@@ -182,6 +192,8 @@ impl State {
             data_device,
             _presentation: presentation,
             _viewporter: viewporter,
+            dmabuf,
+            _dmabuf_global: dmabuf_global,
             _relative_pointer: relative_pointer,
             _pointer_constraints: pointer_constraints,
             _virtual_keyboard: virtual_keyboard,
@@ -358,34 +370,18 @@ impl State {
             let (Some(buffer), Some((view, size))) = (held(surface), surface_view(surface)) else {
                 continue;
             };
-            let drawn = with_buffer_contents(&buffer, |ptr, len, data| {
-                let Some(opaque_format) = format_opacity(data.format) else {
-                    return false;
-                };
-                // Copied rather than blended where nothing of it is translucent.
-                let whole = Rectangle::new(*at, view.size.into());
-                let opaque = opaque_format || region_covers(surface, *at, whole);
-                // Safety: smithay maps the pool for `len` bytes and guards reads against a
-                // client shrinking it (SIGBUS).
-                let pool = unsafe { std::slice::from_raw_parts(ptr, len) };
-                let Some(data_bytes) = pool.get(data.offset.max(0) as usize..) else {
-                    return false;
-                };
-                let picture = Picture {
-                    data: data_bytes,
-                    width: data.width,
-                    height: data.height,
-                    stride: data.stride,
-                    opaque,
-                };
+            // Copied rather than blended where nothing of it is translucent.
+            let whole = Rectangle::new(*at, view.size.into());
+            let covered = region_covers(surface, *at, whole);
+            let drawn = buffer::with_picture(&buffer, |mut picture| {
+                picture.opaque |= covered;
                 if view.is_identity(size) {
                     target.draw(&picture, (at.x, at.y));
                 } else {
                     target.draw_scaled(&picture, view.crop, (at.x, at.y), view.size);
                 }
-                true
             });
-            if !matches!(drawn, Ok(true)) {
+            if drawn.is_none() {
                 tracing::debug!("a surface's buffer could not be drawn");
             }
         }
@@ -556,11 +552,8 @@ fn opaque_cover(
         let Some((view, _)) = surface_view(surface) else {
             return false;
         };
-        with_buffer_contents(&buffer, |_, _, data| {
-            format_opacity(data.format) == Some(true)
-                && Rectangle::new(at, view.size.into()).contains_rect(area)
-        })
-        .unwrap_or(false)
+        buffer::opacity(&buffer) == Some(true)
+            && Rectangle::new(at, view.size.into()).contains_rect(area)
     }
 }
 
@@ -582,19 +575,10 @@ fn region_covers(
     })
 }
 
-/// `Some(true)` for formats without alpha, `Some(false)` with it, `None` for formats not drawn.
-fn format_opacity(format: wl_shm::Format) -> Option<bool> {
-    match format {
-        wl_shm::Format::Xrgb8888 => Some(true),
-        wl_shm::Format::Argb8888 => Some(false),
-        _ => None,
-    }
-}
-
 /// How the buffer a surface shows is seen on the output, and the buffer's size in pixels.
 fn surface_view(surface: &WlSurface) -> Option<(View, (i32, i32))> {
     let buffer = held(surface)?;
-    let size = with_buffer_contents(&buffer, |_, _, data| (data.width, data.height)).ok()?;
+    let size = buffer::size(&buffer)?;
     Some((with_states(surface, |states| view::of(states, size)), size))
 }
 
@@ -687,7 +671,7 @@ fn absorb(root: &WlSurface) -> (bool, bool) {
             drop(attributes);
             // A viewport's crop must lie in the buffer: a protocol error otherwise.
             if let Some(Some(buffer)) = &replacement
-                && let Ok(size) = with_buffer_contents(buffer, |_, _, d| (d.width, d.height))
+                && let Some(size) = buffer::size(buffer)
             {
                 ensure_viewport_valid(states, (size.0 / scale, size.1 / scale).into());
             }

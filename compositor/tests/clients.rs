@@ -18,6 +18,9 @@ use wayland_client::protocol::{
     wl_shm_pool, wl_subcompositor, wl_subsurface, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, delegate_noop};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1, zwp_linux_dmabuf_v1,
+};
 use wayland_protocols::wp::pointer_constraints::zv1::client::{
     zwp_locked_pointer_v1, zwp_pointer_constraints_v1,
 };
@@ -201,6 +204,11 @@ struct Compositor {
 
 impl Compositor {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// With linux-dmabuf offered, naming `device` as the GPU.
+    fn start_with(device: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = lantern_compositor::Config {
             width: W as u32,
@@ -211,6 +219,7 @@ impl Compositor {
             ready: Some(dir.path().join("ready")),
             xwayland: false,
             figures: Some(dir.path().join("figures")),
+            dmabuf_device: device.map(Into::into),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -448,6 +457,85 @@ fn a_viewport_scales_and_crops_the_picture() {
         summary.direct, 0,
         "a scaled picture is never copied straight"
     );
+}
+
+/// A whole-output picture in memory standing in for a GPU's linear dmabuf (there is no GPU
+/// here; the compositor reads both through the same mapping): green, and sealed against
+/// shrinking if `sealed`.
+fn fake_dmabuf(sealed: bool) -> std::fs::File {
+    use std::io::Write;
+    // SAFETY: a fresh memfd, owned at once.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"test-dmabuf".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    assert!(fd >= 0);
+    // SAFETY: fd is ours.
+    let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let picture: Vec<u8> = (0..W * H).flat_map(|_| GREEN.to_le_bytes()).collect();
+    file.write_all(&picture).unwrap();
+    if sealed {
+        // SAFETY: F_ADD_SEALS on our memfd.
+        let sealed = unsafe {
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK,
+            )
+        };
+        assert_eq!(sealed, 0);
+    }
+    file
+}
+
+/// Import `file` as a one-plane linear XRGB8888 dmabuf of the output's size.
+fn import(
+    dmabuf: &zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+    file: &std::fs::File,
+    qh: &QueueHandle<State>,
+) -> wl_buffer::WlBuffer {
+    const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
+    let params = dmabuf.create_params(qh, ());
+    params.add(file.as_fd(), 0, 0, (W * 4) as u32, 0, 0);
+    let flags = zwp_linux_buffer_params_v1::Flags::empty();
+    params.create_immed(W, H, XRGB8888, flags, qh, ())
+}
+
+/// An app's linear dmabuf (linux-dmabuf, offered where the host has a GPU) is read into the
+/// capture; one whose memory could shrink under the compositor is refused, and the
+/// compositor serves on.
+#[test]
+fn a_linear_dmabuf_is_captured_and_one_that_could_shrink_is_refused() {
+    let compositor = Compositor::start_with(Some("/dev/null"));
+    {
+        let (_connection, globals, mut queue) = Compositor::connect(&compositor.app);
+        let qh = queue.handle();
+        let dmabuf: zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1 = globals.bind(&qh, 3..=3, ()).unwrap();
+        let _buffer = import(&dmabuf, &fake_dmabuf(false), &qh);
+        assert!(
+            queue.roundtrip(&mut State::default()).is_err(),
+            "a buffer that could shrink was taken"
+        );
+    }
+    let (_connection, globals, mut app) = Compositor::connect(&compositor.app);
+    let qh = app.handle();
+    let mut state = State::default();
+    let (surface, _xdg, _toplevel, _red) = map_toplevel(&mut app, &mut state, &globals);
+    let dmabuf: zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1 = globals.bind(&qh, 3..=3, ()).unwrap();
+    let file = fake_dmabuf(true);
+    let buffer = import(&dmabuf, &file, &qh);
+    surface.attach(Some(&buffer), 0, 0);
+    surface.damage_buffer(0, 0, W, H);
+    surface.commit();
+    app.roundtrip(&mut state).unwrap();
+    let mut capture = Capture::connect(&compositor);
+    let _frame = capture.ask();
+    assert!(capture.done("the dmabuf's picture"));
+    assert_eq!(capture.target.pixel(0, 0), GREEN);
+    assert_eq!(capture.target.pixel(W - 1, H - 1), GREEN);
+    compositor.stop();
 }
 
 #[test]
@@ -751,6 +839,8 @@ impl Dispatch<zwp_locked_pointer_v1::ZwpLockedPointerV1, ()> for State {
 }
 
 delegate_noop!(State: ignore wl_seat::WlSeat);
+delegate_noop!(State: ignore zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1);
+delegate_noop!(State: ignore zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1);
 delegate_noop!(State: ignore wp_viewporter::WpViewporter);
 delegate_noop!(State: ignore wp_viewport::WpViewport);
 delegate_noop!(State: ignore zwp_pointer_constraints_v1::ZwpPointerConstraintsV1);

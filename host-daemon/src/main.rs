@@ -75,6 +75,9 @@ struct CompositorArgs {
     /// A file replaced once a second with the app's pacing figures.
     #[arg(long)]
     figures: Option<PathBuf>,
+    /// A GPU's render node: offer linux-dmabuf to apps that render on it.
+    #[arg(long)]
+    dmabuf_device: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -362,6 +365,7 @@ async fn compositor(
         ready: args.ready,
         xwayland: args.xwayland,
         figures: args.figures,
+        dmabuf_device: args.dmabuf_device,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();

@@ -57,6 +57,11 @@ impl Compositor for Lantern {
         if xwayland {
             args.push("--xwayland".into());
         }
+        // Apps render on the GPU where there is one (and read back here), not in software.
+        if let Some(node) = super::render_node() {
+            args.push("--dmabuf-device".into());
+            args.push(node.display().to_string());
+        }
         Ok(Launch { program, args, env })
     }
 
