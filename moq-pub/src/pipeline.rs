@@ -21,6 +21,7 @@ use crate::source::{Canvas, Captured, Source};
 use crate::stats::{Event, StageTimes, VideoStats, VideoSummary};
 use crate::{Error, Events};
 use lantern_proto::rate::RateControl;
+use lantern_proto::timing::KeyframeClock;
 
 /// A one-slot hand-off that keeps only the newest value.
 struct Mailbox<T> {
@@ -137,6 +138,8 @@ pub(crate) fn run(
     // An encoder that holds a picture back (SVT-AV1) gets it out by a repeat when the source
     // sends nothing new for a frame and a half (a still screen after one change).
     let frame_us = (1e6 / format.fps.max(1.0)) as u64;
+    // A still screen's repeats come a few a second: keyframes by time too, for joiners.
+    let mut keyframes = KeyframeClock::new(settings.gop, format.fps);
     let nudge = Duration::from_micros(frame_us * 3 / 2);
     loop {
         let (mut frame, captured) = match mailbox.take(encoder.holding().then_some(nudge)) {
@@ -169,6 +172,7 @@ pub(crate) fn run(
             encoder.set_bitrate((decision.bitrate_bps / 1000) as u32);
             keyframe = decision.keyframe;
         }
+        keyframe |= keyframes.due(captured.capture_us);
         let (mut bytes, mut made_keyframe) = (0, false);
         let outcome = encoder.encode(&mut frame, captured.capture_us, keyframe, |packet| {
             bytes += packet.data.len();
@@ -176,6 +180,9 @@ pub(crate) fn run(
             video.write(packet.data, packet.pts_us, |track| track.write(&packet))
         });
         report.bytes += bytes as u64;
+        if made_keyframe {
+            keyframes.keyframe(captured.capture_us);
+        }
         if let Some((control, _)) = &mut rate {
             // Viewers name the frames they received by their timestamps on the track.
             let ts = video

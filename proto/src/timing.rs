@@ -8,6 +8,7 @@
 //! - [`PlayoutGaps`]: missing sound at the viewer, and how much silence may stand in for it.
 //! - [`LipSync`]: how long a picture waits for its sound.
 //! - [`Joiner`]: where a viewer joining mid-stream starts showing pictures.
+//! - [`KeyframeClock`]: a keyframe at least every so long, however few frames come.
 
 use crate::audio::RATE;
 
@@ -296,6 +297,38 @@ impl Joiner {
     }
 }
 
+/// Keyframes by time as well as by count. The encoder makes one every GOP's frames; a still
+/// screen, though, is sent again only a few times a second, so its GOP in frames could last
+/// many seconds, and a viewer joining it (one that cannot ask for a keyframe: a spectator)
+/// would wait that long for its first picture. A keyframe is due once a GOP and a half of
+/// time has passed since the last one: never before the encoder's own at the full rate.
+#[derive(Clone, Debug)]
+pub struct KeyframeClock {
+    every_us: u64,
+    last_us: Option<u64>,
+}
+
+impl KeyframeClock {
+    /// For a GOP of `gop` frames at `fps`.
+    pub fn new(gop: u32, fps: f64) -> Self {
+        Self {
+            every_us: (f64::from(gop) / fps.max(1.0) * 1.5e6) as u64,
+            last_us: None,
+        }
+    }
+
+    /// Whether the frame at `now_us` must be a keyframe.
+    pub fn due(&self, now_us: u64) -> bool {
+        self.last_us
+            .is_some_and(|last| now_us >= last.saturating_add(self.every_us))
+    }
+
+    /// A keyframe went out at `now_us` (asked for or the encoder's own).
+    pub fn keyframe(&mut self, now_us: u64) {
+        self.last_us = Some(now_us);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +473,20 @@ mod tests {
         let mut current = Joiner::new(JoinPolicy::Current);
         assert_eq!(current.frame(false, || unreachable!()), Admit::Skip);
         assert_eq!(current.frame(true, || unreachable!()), Admit::Decode);
+    }
+
+    #[test]
+    fn a_keyframe_is_due_after_a_gop_and_a_half_of_time_whatever_the_frame_count() {
+        // A GOP of 120 frames at 60 fps: two seconds; due after three.
+        let mut clock = KeyframeClock::new(120, 60.0);
+        assert!(!clock.due(0), "nothing before the first keyframe");
+        clock.keyframe(0);
+        // At the full rate the encoder's own keyframe (at 2 s) comes first.
+        assert!(!clock.due(2_000_000));
+        clock.keyframe(2_000_000);
+        // A still screen repeated ten times a second: 120 frames would be 12 s.
+        let repeats: Vec<u64> = (1..=40).map(|i| 2_000_000 + i * 100_000).collect();
+        let first_due = repeats.iter().find(|&&t| clock.due(t));
+        assert_eq!(first_due, Some(&5_000_000));
     }
 }
