@@ -166,6 +166,7 @@ pub(crate) fn run(
             let decision = control.frame(now);
             report.rate = Some(RateStats::of(control, now, drops));
             if decision.skip {
+                keyframes.skipped();
                 let _ = recycle.send(frame);
                 continue;
             }

@@ -302,10 +302,13 @@ impl Joiner {
 /// many seconds, and a viewer joining it (one that cannot ask for a keyframe: a spectator)
 /// would wait that long for its first picture. A keyframe is due once a GOP and a half of
 /// time has passed since the last one: never before the encoder's own at the full rate.
+/// Not while frames are being skipped to spare a full path, though: a keyframe is the
+/// costliest frame, and there every few frames would be one.
 #[derive(Clone, Debug)]
 pub struct KeyframeClock {
     every_us: u64,
     last_us: Option<u64>,
+    skipping: bool,
 }
 
 impl KeyframeClock {
@@ -314,18 +317,27 @@ impl KeyframeClock {
         Self {
             every_us: (f64::from(gop) / fps.max(1.0) * 1.5e6) as u64,
             last_us: None,
+            skipping: false,
         }
+    }
+
+    /// A frame was skipped (the path is full): no keyframe by time until the next one.
+    pub fn skipped(&mut self) {
+        self.skipping = true;
     }
 
     /// Whether the frame at `now_us` must be a keyframe.
     pub fn due(&self, now_us: u64) -> bool {
-        self.last_us
-            .is_some_and(|last| now_us >= last.saturating_add(self.every_us))
+        !self.skipping
+            && self
+                .last_us
+                .is_some_and(|last| now_us >= last.saturating_add(self.every_us))
     }
 
     /// A keyframe went out at `now_us` (asked for or the encoder's own).
     pub fn keyframe(&mut self, now_us: u64) {
         self.last_us = Some(now_us);
+        self.skipping = false;
     }
 }
 
@@ -488,5 +500,11 @@ mod tests {
         let repeats: Vec<u64> = (1..=40).map(|i| 2_000_000 + i * 100_000).collect();
         let first_due = repeats.iter().find(|&&t| clock.due(t));
         assert_eq!(first_due, Some(&5_000_000));
+        // Frames skipped for a full path: the encoder's own keyframes only.
+        clock.keyframe(5_000_000);
+        clock.skipped();
+        assert!(!clock.due(60_000_000));
+        clock.keyframe(60_000_000);
+        assert!(clock.due(63_000_000));
     }
 }
