@@ -34,15 +34,38 @@ pub fn tool(name: &str) -> String {
     name.to_string()
 }
 
-/// A loopback port free on both UDP and TCP (QUIC and HTTP share the number).
+/// A loopback port free on both UDP and TCP (QUIC and HTTP share the number), for a server
+/// to bind a moment later. It is taken below the kernel's ephemeral range, so no client
+/// socket (a QUIC client's, say) is given it in that moment, as one could be a port the
+/// kernel picked; each test process starts at a place of its own and never hands out the
+/// same port twice. Where the ephemeral range leaves no room below it, the kernel picks.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let free = |port: u16| {
+        let tcp = TcpListener::bind(("127.0.0.1", port)).ok()?;
+        let port = tcp.local_addr().ok()?.port();
+        UdpSocket::bind(("127.0.0.1", port)).ok().map(|_| port)
+    };
+    let Some((low, span)) = below_ephemeral() else {
+        return std::iter::repeat_with(|| free(0)).flatten().next().unwrap();
+    };
+    let start = std::process::id() % span * 37;
     loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if let Some(port) = free(low + n as u16) {
             return port;
         }
     }
+}
+
+/// Ports free of the kernel's ephemeral range: the first, and how many.
+fn below_ephemeral() -> Option<(u16, u32)> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let first: u32 = range.split_whitespace().next()?.parse().ok()?;
+    let low = first.saturating_sub(12_000).max(10_000);
+    let span = first.checked_sub(low).filter(|&span| span >= 2_000)?;
+    Some((low as u16, span))
 }
 
 /// An even UDP port whose three neighbours above are free too (an RTP session's video and
