@@ -1,11 +1,15 @@
 //! The pixels of the buffers apps attach: wl_shm pools (read under smithay's guard against a
-//! client shrinking its pool) and linux-dmabuf buffers (one linear plane, mapped for reading:
-//! a GPU app's picture read back without a renderer). Both are 32-bit ARGB or XRGB.
+//! client shrinking its pool) and linux-dmabuf buffers (one linear plane, mapped for reading
+//! once per buffer: a GPU app's picture read back without a renderer). Both are 32-bit ARGB
+//! or XRGB.
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use smithay::backend::allocator::dmabuf::{Dmabuf, DmabufSyncFlags};
 use smithay::backend::allocator::{Buffer, Fourcc};
+use smithay::reexports::wayland_server::Resource;
+use smithay::reexports::wayland_server::backend::ObjectId;
 use smithay::reexports::wayland_server::protocol::{wl_buffer::WlBuffer, wl_shm};
 use smithay::wayland::dmabuf::get_dmabuf;
 use smithay::wayland::shm::with_buffer_contents;
@@ -47,11 +51,40 @@ pub fn fourcc_opacity(code: Fourcc) -> Option<bool> {
     }
 }
 
+/// The dmabufs' mappings, made at a buffer's first picture and kept while it lives (apps
+/// draw into a few buffers in turn), at most [`MAPPINGS`] of them.
+#[derive(Default)]
+pub struct Mappings(HashMap<ObjectId, Mapping>);
+
+const MAPPINGS: usize = 16;
+
+impl Mappings {
+    /// The buffer is gone: so is its mapping.
+    pub fn forget(&mut self, buffer: &WlBuffer) {
+        self.0.remove(&buffer.id());
+    }
+
+    fn of(&mut self, buffer: &WlBuffer, fd: BorrowedFd) -> Option<&Mapping> {
+        if !self.0.contains_key(&buffer.id()) {
+            if self.0.len() >= MAPPINGS {
+                self.0.clear();
+            }
+            self.0.insert(buffer.id(), Mapping::new(fd)?);
+        }
+        self.0.get(&buffer.id())
+    }
+}
+
 /// Run `f` on the buffer's picture (`opaque` as its format says); `None` when it cannot be
 /// read.
-pub fn with_picture<T>(buffer: &WlBuffer, f: impl FnOnce(Picture) -> T) -> Option<T> {
+pub fn with_picture<T>(
+    buffer: &WlBuffer,
+    mappings: &mut Mappings,
+    f: impl FnOnce(Picture) -> T,
+) -> Option<T> {
     if let Ok(dmabuf) = get_dmabuf(buffer) {
-        return with_dmabuf(dmabuf, f);
+        let map = mappings.of(buffer, dmabuf.handles().next()?)?;
+        return with_dmabuf(dmabuf, map, f);
     }
     with_buffer_contents(buffer, |ptr, len, data| {
         let opaque = shm_opacity(data.format)?;
@@ -70,12 +103,10 @@ pub fn with_picture<T>(buffer: &WlBuffer, f: impl FnOnce(Picture) -> T) -> Optio
     .flatten()
 }
 
-fn with_dmabuf<T>(dmabuf: &Dmabuf, f: impl FnOnce(Picture) -> T) -> Option<T> {
+fn with_dmabuf<T>(dmabuf: &Dmabuf, map: &Mapping, f: impl FnOnce(Picture) -> T) -> Option<T> {
     let opaque = fourcc_opacity(dmabuf.format().code)?;
-    let fd = dmabuf.handles().next()?;
     let offset = dmabuf.offsets().next()? as usize;
     let stride = i32::try_from(dmabuf.strides().next()?).ok()?;
-    let map = Mapping::new(fd)?;
     // The GPU's writes are visible once the sync begins (a no-op where caches are coherent).
     let _ = dmabuf.sync_plane(0, DmabufSyncFlags::START | DmabufSyncFlags::READ);
     let size = dmabuf.size();

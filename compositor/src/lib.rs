@@ -8,15 +8,16 @@
 //! - **Frame callbacks paced for input-to-photon** ([`lantern_proto::app_pacing`]): the app
 //!   draws again once its last picture was taken, at most at the session's fps, and at once
 //!   after a key, button or touch reached it.
-//! - **Every toplevel fullscreen** at the session's one mode; popups and subsurfaces are
-//!   composited over it in software.
-//! - **Input from the daemon** through the virtual keyboard and pointer protocols, fed
-//!   straight into the seat.
-//!
+//! - **Every toplevel fullscreen** at the session's one mode (scaled or cropped where the app
+//!   asks through wp_viewporter); popups and subsurfaces are composited over it in software,
+//!   with the pointer where the capture asks for it.
+//! - **Input from the daemon** through the virtual keyboard and pointer protocols and our own
+//!   virtual touch ([`touch`]), fed straight into the seat.
 //! - **X11 apps** through XWayland, fullscreen like the rest.
+//! - **GPU apps** where the host has a GPU: linux-dmabuf for linear buffers, read back like
+//!   shared memory.
 //!
-//! What it does not do yet: linux-dmabuf (no GPU here), viewporter, touch, and drawing the
-//! cursor into the picture.
+//! What it does not do yet: composite on the GPU (GLES), buffer transforms.
 
 mod buffer;
 mod cursor;

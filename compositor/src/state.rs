@@ -43,7 +43,9 @@ use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, SurfaceCachedState, ToplevelSurface, XdgShellHandler,
     XdgShellState, XdgToplevelSurfaceData,
 };
+use smithay::wayland::dmabuf::{DmabufGlobal, DmabufState};
 use smithay::wayland::shm::{ShmHandler, ShmState};
+use smithay::wayland::viewporter::{ViewporterState, ensure_viewport_valid};
 use smithay::wayland::virtual_keyboard::{VirtualKeyboardManagerState, VirtualKeyboardUserData};
 use smithay::wayland::xwayland_shell::XWaylandShellState;
 use smithay::xwayland::{X11Wm, XWaylandClientData};
@@ -55,8 +57,6 @@ use crate::screencopy::Screencopy;
 use crate::view::{self, View};
 use crate::window::Window;
 use crate::{Config, Summary, figures};
-use smithay::wayland::dmabuf::{DmabufGlobal, DmabufState};
-use smithay::wayland::viewporter::{ViewporterState, ensure_viewport_valid};
 
 /// The xdg_wm_base version offered.
 const XDG_WM_BASE_VERSION: u32 = 3;
@@ -115,6 +115,8 @@ pub struct State {
     interval: Duration,
     clock: Clock<Monotonic>,
     pacer: AppPacer,
+    /// The dmabufs apps draw into, mapped for reading.
+    mappings: buffer::Mappings,
     figures: figures::Meter,
     /// What the pointer looks like, for a capture that asks for it in the picture.
     cursor: Cursor,
@@ -210,6 +212,7 @@ impl State {
             interval: Duration::from_secs_f64(1.0 / config.fps),
             clock: Clock::new(),
             pacer: AppPacer::new(config.fps),
+            mappings: buffer::Mappings::default(),
             figures: figures::Meter::new(config.figures.clone()),
             cursor: Cursor::new(),
             presented: 0,
@@ -360,20 +363,20 @@ impl State {
         let full = Rectangle::new((0, 0).into(), (self.width, self.height).into());
         let direct = layers.len() == 1 && arrow.is_none() && {
             let (surface, at) = &layers[0];
-            let one_for_one = surface_view(surface).is_some_and(|(v, size)| v.is_identity(size));
+            let one_for_one = surface_view(surface).is_some_and(|(_, v, size)| v.is_identity(size));
             one_for_one && opaque_cover(surface, *at, full)
         };
         if !direct {
             target.clear();
         }
         for (surface, at) in &layers {
-            let (Some(buffer), Some((view, size))) = (held(surface), surface_view(surface)) else {
+            let Some((buffer, view, size)) = surface_view(surface) else {
                 continue;
             };
             // Copied rather than blended where nothing of it is translucent.
             let whole = Rectangle::new(*at, view.size.into());
             let covered = region_covers(surface, *at, whole);
-            let drawn = buffer::with_picture(&buffer, |mut picture| {
+            let drawn = buffer::with_picture(&buffer, &mut self.mappings, |mut picture| {
                 picture.opaque |= covered;
                 if view.is_identity(size) {
                     target.draw(&picture, (at.x, at.y));
@@ -445,7 +448,7 @@ impl State {
             .into_iter()
             .rev()
             .find_map(|(surface, origin)| {
-                let (view, _) = surface_view(&surface)?;
+                let (_, view, _) = surface_view(&surface)?;
                 let area = Rectangle::new(origin, view.size.into()).to_f64();
                 area.contains(at).then(|| (surface, origin.to_f64()))
             })
@@ -546,10 +549,7 @@ fn opaque_cover(
 ) -> bool {
     region_covers(surface, at, area) || {
         // An XRGB buffer over the whole area is opaque whatever its region says.
-        let Some(buffer) = held(surface) else {
-            return false;
-        };
-        let Some((view, _)) = surface_view(surface) else {
+        let Some((buffer, view, _)) = surface_view(surface) else {
             return false;
         };
         buffer::opacity(&buffer) == Some(true)
@@ -575,11 +575,12 @@ fn region_covers(
     })
 }
 
-/// How the buffer a surface shows is seen on the output, and the buffer's size in pixels.
-fn surface_view(surface: &WlSurface) -> Option<(View, (i32, i32))> {
+/// The buffer a surface shows, how it is seen on the output, and its size in pixels.
+fn surface_view(surface: &WlSurface) -> Option<(wl_buffer::WlBuffer, View, (i32, i32))> {
     let buffer = held(surface)?;
     let size = buffer::size(&buffer)?;
-    Some((with_states(surface, |states| view::of(states, size)), size))
+    let view = with_states(surface, |states| view::of(states, size));
+    Some((buffer, view, size))
 }
 
 fn held(surface: &WlSurface) -> Option<wl_buffer::WlBuffer> {
@@ -790,7 +791,9 @@ impl PointerConstraintsHandler for State {
 }
 
 impl BufferHandler for State {
-    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+    fn buffer_destroyed(&mut self, buffer: &wl_buffer::WlBuffer) {
+        self.mappings.forget(buffer);
+    }
 }
 
 impl ShmHandler for State {

@@ -535,6 +535,15 @@ fn a_linear_dmabuf_is_captured_and_one_that_could_shrink_is_refused() {
     assert!(capture.done("the dmabuf's picture"));
     assert_eq!(capture.target.pixel(0, 0), GREEN);
     assert_eq!(capture.target.pixel(W - 1, H - 1), GREEN);
+    // Committed again (read through the mapping kept from the first time).
+    capture.target.fill(0);
+    surface.attach(Some(&buffer), 0, 0);
+    surface.damage_buffer(0, 0, W, H);
+    surface.commit();
+    app.flush().unwrap();
+    let _frame = capture.ask();
+    assert!(capture.done("the dmabuf's picture again"));
+    assert_eq!(capture.target.pixel(W / 2, H / 2), GREEN);
     compositor.stop();
 }
 

@@ -47,13 +47,16 @@ pub fn free_port() -> u16 {
         let port = tcp.local_addr().ok()?.port();
         UdpSocket::bind(("127.0.0.1", port)).ok().map(|_| port)
     };
-    let Some((low, span)) = below_ephemeral() else {
-        return std::iter::repeat_with(|| free(0)).flatten().next().unwrap();
-    };
-    let start = std::process::id() % span * 37;
+    let range = below_ephemeral();
+    let start = std::process::id().wrapping_mul(37);
     loop {
-        let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span;
-        if let Some(port) = free(low + n as u16) {
+        let port = match range {
+            Some((low, span)) => {
+                low + (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16
+            }
+            None => 0,
+        };
+        if let Some(port) = free(port) {
             return port;
         }
     }
