@@ -136,14 +136,22 @@ pub fn seal(data: &[u8]) {
     }
 }
 
-/// A catalog from the network, as moq-sub reads it (checked, then parsed by hang), and its
-/// choice of what to play from it.
+/// A catalog from the network, as every viewer reads it (checked, then parsed by hang), and
+/// what moq-sub reads of it to choose what to play: each rendition's codec and any OpusHead.
 pub fn catalog(data: &[u8]) {
     let Ok(value) = serde_json::from_slice(data) else {
         return;
     };
-    if let Ok(catalog) = moq_sub::catalog::parse(value) {
-        let _ = moq_sub::choose(&catalog);
+    if let Ok(catalog) = lantern_net::catalog::parse(value) {
+        for config in catalog.video.renditions.values() {
+            let _ = config.codec.to_string();
+        }
+        for config in catalog.audio.renditions.values() {
+            let _ = config.codec.to_string();
+            if let Some(head) = config.description.as_deref() {
+                let _ = OpusHead::parse(head);
+            }
+        }
     }
 }
 

@@ -35,6 +35,12 @@ pub enum Error {
     },
     #[error("capture: {0}")]
     Capture(String),
+    #[error("capture: PipeWire node {node:?}")]
+    Node {
+        node: String,
+        #[source]
+        source: lantern_media::Error,
+    },
     #[error("sound: {0}")]
     Sound(String),
     /// The control API: a call that failed, or an answer that makes no sense.
@@ -43,13 +49,35 @@ pub enum Error {
     #[error(transparent)]
     Media(#[from] lantern_media::Error),
     #[error(transparent)]
+    Net(#[from] lantern_net::Error),
+    #[error(transparent)]
     Publish(#[from] moq_pub::Error),
+}
+
+/// An error and its causes as one line of text, for what the daemon answers and reports (the
+/// control API's refusals, the stats' `error`): text for a reader, never a cause passed on. A
+/// cause whose words its parent already ends with is not repeated.
+pub(crate) fn message(err: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(err.source(), |e| e.source()).fold(err.to_string(), |line, cause| {
+        let cause = cause.to_string();
+        match line.ends_with(&cause) {
+            true => line,
+            false => format!("{line}: {cause}"),
+        }
+    })
 }
 
 impl Error {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             what: what.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn node(node: &str, source: lantern_media::Error) -> Self {
+        Self::Node {
+            node: node.to_string(),
             source,
         }
     }

@@ -7,7 +7,8 @@ use host_daemon::capture::Capture;
 use host_daemon::compositor;
 use host_daemon::serve::{self, Spec, ctl, socket};
 use host_daemon::session::{self, Ended, Event};
-use lantern_net::{ConnectArgs, cli};
+use lantern_cli as cli;
+use lantern_net::ConnectArgs;
 use moq_pub::Target;
 use moq_pub::audio::AudioArgs;
 use moq_pub::source::Format;
@@ -426,7 +427,7 @@ async fn run(
         let grants = &config.input.grants;
         let grant = grants
             .issue(args.viewer.as_deref(), lantern_net::grant::DEFAULT_TTL)
-            .map_err(|e| host_daemon::Error::Config(cli::chain(&e)))?;
+            .map_err(host_daemon::Error::from)?;
         use std::io::IsTerminal;
         let shown = args.print_grant || std::io::stderr().is_terminal();
         match &args.grant_out {

@@ -185,7 +185,10 @@ pub async fn run(
     if let (true, Some(account)) = (config.own_user, &account)
         && let Err(err) = account.kill_all()
     {
-        tracing::warn!(err = %lantern_net::cli::chain(&err), "a session's processes may outlive it");
+        tracing::warn!(
+            err = &err as &dyn std::error::Error,
+            "a session's processes may outlive it"
+        );
     }
     drop(dir);
     match result? {
@@ -400,8 +403,7 @@ impl Parts {
             moq_pub::Target::Origin(origin) => origin.clone(),
             _ => moq_tokio::origin::spawn(),
         };
-        let scoped = lantern_net::input::viewers_scope(&inbound, &config.name)
-            .map_err(|e| Error::Config(lantern_net::cli::chain(&e)))?;
+        let scoped = lantern_net::input::viewers_scope(&inbound, &config.name)?;
         let shared = input::Shared::default();
         tokio::spawn(input::run(
             inbound,

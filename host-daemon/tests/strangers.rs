@@ -17,7 +17,7 @@ use lantern_testkit::*;
 #[test]
 fn strangers_crowding_a_direct_server_leave_a_granted_player_playing_and_typing() {
     // The strangers' connections are this process's descriptors.
-    lantern_net::cli::raise_fd_limit().unwrap();
+    lantern_cli::raise_fd_limit().unwrap();
     let name = "crowded";
     let addr = format!("127.0.0.1:{}", free_port());
     let Session {

@@ -17,6 +17,9 @@ pub enum Error {
         #[source]
         source: pipewire::Error,
     },
+    /// A stream PipeWire put in its error state, in PipeWire's words (it gives no cause).
+    #[error("the PipeWire stream failed: {0}")]
+    StreamFailed(String),
     #[error("picture layout")]
     Picture(#[source] lantern_proto::Error),
     #[error("pixel conversion: {0}")]

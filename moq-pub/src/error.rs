@@ -34,6 +34,12 @@ pub enum Error {
     Stalled { what: String, timeout: Duration },
     #[error("audio source: {0}")]
     Audio(String),
+    #[error("audio source: {what}")]
+    AudioCapture {
+        what: String,
+        #[source]
+        source: lantern_media::Error,
+    },
     #[error("encoder: {what}")]
     Encoder {
         what: String,

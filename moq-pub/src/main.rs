@@ -1,5 +1,6 @@
 use clap::Parser;
-use lantern_net::{ConnectArgs, cli};
+use lantern_cli as cli;
+use lantern_net::ConnectArgs;
 use moq_pub::{
     Event, Options, Target,
     audio::{AudioArgs, AudioSpec},

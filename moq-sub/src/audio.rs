@@ -44,13 +44,17 @@ impl AudioOut {
             Some("auto") => match Playback::open(None) {
                 Ok(playback) => Self::PipeWire(playback, channels as usize),
                 Err(pipewire) => {
-                    let pipewire = lantern_net::cli::chain(&pipewire);
-                    tracing::info!(%pipewire, "no PipeWire: trying SDL's audio");
+                    let pipewire = &pipewire as &dyn std::error::Error;
+                    tracing::info!(pipewire, "no PipeWire: trying SDL's audio");
                     match SdlAudio::open(channels) {
                         Ok(sdl) => Self::Sdl(sdl),
                         Err(sdl) => {
-                            let sdl = lantern_net::cli::chain(&sdl);
-                            tracing::warn!(%pipewire, %sdl, "no sound output: the sound is not played");
+                            let sdl = &sdl as &dyn std::error::Error;
+                            tracing::warn!(
+                                pipewire,
+                                sdl,
+                                "no sound output: the sound is not played"
+                            );
                             Self::None
                         }
                     }

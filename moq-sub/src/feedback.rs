@@ -54,7 +54,7 @@ pub async fn send(
             Err(err) if !failed => {
                 // Once per failure run: the connection redials and the track comes back.
                 failed = true;
-                tracing::debug!(err = %lantern_net::cli::chain(&err), "feedback not sent");
+                tracing::debug!(err = &err as &dyn std::error::Error, "feedback not sent");
             }
             Err(_) => {}
         }

@@ -6,7 +6,6 @@
 //! a cancellation token and report through an events channel; the library prints nothing.
 
 pub mod audio;
-pub mod catalog;
 pub mod decode;
 mod error;
 mod feed;
@@ -642,8 +641,8 @@ fn play(
                 let mut path = shown_to.path.lock();
                 path.skipped(1);
                 path.want_keyframe();
-                let err = lantern_net::cli::chain(&err);
-                tracing::warn!(%err, decode_errors, "skipping to the next keyframe");
+                let err = &err as &dyn std::error::Error;
+                tracing::warn!(err, decode_errors, "skipping to the next keyframe");
             }
         }
         report(stats, config, events, shown_to);

@@ -1,6 +1,7 @@
 use clap::Parser;
+use lantern_cli as cli;
+use lantern_net::ConnectArgs;
 use lantern_net::grant::Credential;
-use lantern_net::{ConnectArgs, cli};
 
 /// Watch and play a live MoQ broadcast (hang format, H.264 video, Opus audio): in a window
 /// that sends the player's keys, mouse and gamepads back to the host, or as raw y4m frames

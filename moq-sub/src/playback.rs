@@ -51,10 +51,6 @@ impl Playback {
             Some(target) => format!("PipeWire target {target:?}"),
             None => "PipeWire's default sink".to_string(),
         };
-        let fail = |why: String| Error::Output {
-            what: format!("{what}: {why}"),
-            source: None,
-        };
         let (writer, reader) = ring::ring(2 * MAX_QUEUE)?;
         let shared = Arc::new(Shared::default());
         let (ready, started) = mpsc::sync_channel(4);
@@ -64,17 +60,18 @@ impl Playback {
             .name("pipewire-playback".into())
             .spawn(move || {
                 if let Err(e) = run(target, reader, state, ready.clone(), stopped) {
-                    let _ = ready.send(Err(lantern_net::cli::chain(&e)));
+                    let _ = ready.send(Err(e));
                 }
             })
             .map_err(|_| Error::Thread("pipewire-playback"))?;
         match started.recv_timeout(START_TIMEOUT) {
             Ok(Ok(())) => {}
-            Ok(Err(why)) => return Err(fail(why)),
+            Ok(Err(source)) => return Err(Error::output(what, source)),
             Err(_) => {
-                return Err(fail(format!(
-                    "not playing within {START_TIMEOUT:?} (no such sink?)"
-                )));
+                return Err(Error::Output {
+                    what: format!("{what}: not playing within {START_TIMEOUT:?} (no such sink?)"),
+                    source: None,
+                });
             }
         }
         tracing::info!(sink = what, "playing audio");
@@ -129,7 +126,7 @@ fn run(
     target: Option<String>,
     mut ring: Reader<f32>,
     shared: Arc<Shared>,
-    ready: mpsc::SyncSender<Result<(), String>>,
+    ready: mpsc::SyncSender<Result<(), lantern_media::Error>>,
     stopped: pw::channel::Receiver<()>,
 ) -> Result<(), lantern_media::Error> {
     let connection = connect()?;
@@ -156,7 +153,7 @@ fn run(
                 let _ = ready.try_send(Ok(()));
             }
             pw::stream::StreamState::Error(why) => {
-                let _ = ready.try_send(Err(format!("stream failed: {why}")));
+                let _ = ready.try_send(Err(lantern_media::Error::StreamFailed(why)));
             }
             _ => {}
         })

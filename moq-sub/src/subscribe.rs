@@ -242,7 +242,7 @@ async fn catalog(
         .routed_broadcast(name)
         .await
         .map_err(|e| failed(name, "not available", e))?;
-    let mut catalog = crate::catalog::CatalogReader::subscribe(&broadcast)
+    let mut catalog = lantern_net::catalog::CatalogReader::subscribe(&broadcast)
         .await
         .map_err(|e| failed(name, "no catalog", e))?;
     loop {

@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Everything that can go wrong setting up a MoQ session. Display gives this layer's words;
-/// the cause follows through `source()` (see [`crate::cli::exit`], which prints the chain).
+/// the cause follows through `source()` (the binaries print the chain: `lantern_cli::exit`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -63,6 +63,17 @@ pub enum Error {
     },
     #[error("the recorder's task failed")]
     RecorderFailed(#[source] tokio::task::JoinError),
+    #[error("cannot subscribe to the catalog track")]
+    CatalogTrack(#[source] moq_net::Error),
+    #[error("cannot read the catalog track")]
+    CatalogRead(#[source] moq_json::Error),
+    /// A string hang's parsers would choke on (its first 64 characters).
+    #[error("the catalog's codec {0:?} is not a codec string")]
+    CatalogCodec(String),
+    #[error("not a hang catalog")]
+    CatalogJson(#[source] serde_json::Error),
+    #[error("the catalog's renditions")]
+    CatalogRenditions(#[source] hang::Error),
     #[error("{live} grants of this session are live: revoke some, or wait for them to expire")]
     GrantLimit { live: usize },
 }

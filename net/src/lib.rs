@@ -1,5 +1,6 @@
 //! lantern-net: the MoQ session set-up both ends of Lantern share.
 //!
+//! - [`catalog`]: a broadcast's hang catalog, checked before hang parses it.
 //! - [`connect`]: the connection flags (`--url`, TLS trust, `--token`, protocol versions,
 //!   `--timeout`) and dialing a relay or a direct server.
 //! - [`listen`]: the direct server (`--listen`), which serves broadcasts to subscribers with no
@@ -9,12 +10,11 @@
 //!   [`seal`]: the sealed datagrams a granted viewer sends.
 //! - [`input`]: the input channel's transport, viewer broadcasts found by announcement.
 //! - [`record`]: a broadcast written as it arrives into fragmented MP4, without re-encoding.
-//! - [`cli`]: what every Lantern binary does around its run: logging, signals, the exit line.
 //!
 //! It knows nothing about media: broadcasts are opaque here (a recording copies their
 //! tracks into MP4 through moq-mux, never decoding them).
 
-pub mod cli;
+pub mod catalog;
 pub mod connect;
 mod conns;
 mod error;

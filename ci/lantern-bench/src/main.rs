@@ -40,8 +40,8 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     // SAFETY: the first thing main does, before any thread starts.
-    unsafe { lantern_net::cli::quiet_svt_log() };
-    lantern_net::cli::init_logging("error");
+    unsafe { lantern_cli::quiet_svt_log() };
+    lantern_cli::init_logging("error");
     let result = match Args::parse().command {
         Command::Feed(args) => feed::run(args),
         Command::App(args) => app::run(args),

@@ -79,7 +79,7 @@ struct Slot {
     replaced: u64,
     /// Buffers that could not be read (no mapping: a tiled DMA-BUF needs a GPU).
     unreadable: u64,
-    failed: Option<String>,
+    failed: Option<lantern_media::Error>,
 }
 
 #[derive(Default)]
@@ -101,8 +101,8 @@ impl Shared {
             .0
     }
 
-    fn fail(&self, why: String) {
-        self.lock().failed.get_or_insert(why);
+    fn fail(&self, err: lantern_media::Error) {
+        self.lock().failed.get_or_insert(err);
         self.arrived.notify_all();
     }
 }
@@ -134,7 +134,7 @@ impl PipeWireVideo {
             .name("pipewire-video".into())
             .spawn(move || {
                 if let Err(err) = run(&remote, &target, fps, thread_shared.clone(), stopped) {
-                    thread_shared.fail(lantern_net::cli::chain(&err));
+                    thread_shared.fail(err);
                 }
             })
             .map_err(|err| Error::io("cannot start the PipeWire video thread", err))?;
@@ -157,8 +157,8 @@ impl PipeWireVideo {
         let deadline = Instant::now() + timeout;
         let mut slot = capture.shared.lock();
         loop {
-            if let Some(why) = slot.failed.take() {
-                return Err(Error::Capture(format!("PipeWire node {node:?}: {why}")));
+            if let Some(source) = slot.failed.take() {
+                return Err(Error::node(node, source));
             }
             if slot.fresh {
                 capture.format.width = slot.picture.width;
@@ -192,11 +192,8 @@ impl PipeWireVideo {
     fn take(&mut self, canvas: &mut Canvas) -> Result<Option<Captured>, Error> {
         let mut slot = self.shared.lock();
         loop {
-            if let Some(why) = slot.failed.take() {
-                return Err(Error::Capture(format!(
-                    "PipeWire node {:?}: {why}",
-                    self.node
-                )));
+            if let Some(source) = slot.failed.take() {
+                return Err(Error::node(&self.node, source));
             }
             if self.cancel.is_cancelled() {
                 return Ok(None);
@@ -338,7 +335,7 @@ fn run(
         .add_local_listener_with_user_data(Negotiated::default())
         .state_changed(move |_, _, _, state| {
             if let pw::stream::StreamState::Error(why) = state {
-                on_state.fail(format!("stream failed: {why}"));
+                on_state.fail(lantern_media::Error::StreamFailed(why));
             }
         })
         .param_changed(|stream, negotiated, id, param| {

@@ -225,9 +225,11 @@ pub async fn run(
 }
 
 fn fail(shared: &Shared, err: &(dyn std::error::Error + 'static)) {
-    let err = lantern_net::cli::chain(err);
-    tracing::warn!(%err, "viewers' input cannot be injected: the session is view-only");
-    shared.count(|s| s.error = Some(err));
+    tracing::warn!(
+        err,
+        "viewers' input cannot be injected: the session is view-only"
+    );
+    shared.count(|s| s.error = Some(crate::error::message(err)));
 }
 
 /// One viewer's input.
@@ -349,7 +351,7 @@ impl Viewer {
             subscribed = input.subscribe() => match subscribed {
                 Ok(datagrams) => Some(datagrams),
                 Err(err) => {
-                    tracing::warn!(viewer = self.id, err = %lantern_net::cli::chain(&err), "cannot read a viewer's input");
+                    tracing::warn!(viewer = self.id, err = &err as &dyn std::error::Error, "cannot read a viewer's input");
                     None
                 }
             },

@@ -282,10 +282,11 @@ impl From<Error> for Refused {
         let status = match err {
             Error::Config(_)
             | Error::Missing { .. }
+            | Error::Net(lantern_net::Error::Config(_))
             | Error::Publish(moq_pub::Error::Config(_)) => 422,
             _ => 500,
         };
-        Self::new(status, lantern_net::cli::chain(&err))
+        Self::new(status, crate::error::message(&err))
     }
 }
 
@@ -490,7 +491,7 @@ impl Daemon {
             .input
             .grants
             .issue(viewer, ttl)
-            .map_err(|e| Refused::new(422, lantern_net::cli::chain(&e)))?;
+            .map_err(|e| Refused::new(422, crate::error::message(&e)))?;
         let page = (entry.info.borrow().page.as_deref())
             .map(|page| lantern_net::web::with_grant(page, &grant.credential));
         Ok(Granted { grant, page })

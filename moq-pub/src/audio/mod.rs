@@ -154,8 +154,11 @@ impl AudioSpec {
             Self::Auto => match capture(None, cancel) {
                 Ok(capture) => Some(Box::new(capture)),
                 Err(err) => {
-                    let err = lantern_net::cli::chain(&err);
-                    tracing::warn!(%err, "no audio source found: streaming video only (--audio none to silence this)");
+                    let err = &err as &dyn std::error::Error;
+                    tracing::warn!(
+                        err,
+                        "no audio source found: streaming video only (--audio none to silence this)"
+                    );
                     None
                 }
             },

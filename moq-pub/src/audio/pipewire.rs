@@ -40,7 +40,7 @@ pub struct Capture {
     stopper: Stopper,
     /// Samples (per channel) the callback dropped because the ring was full.
     overflowed: Arc<AtomicU64>,
-    failed: mpsc::Receiver<String>,
+    failed: mpsc::Receiver<lantern_media::Error>,
     timeline: CaptureTimeline,
     /// Received samples not yet handed out (silence for lost quanta included).
     pending: Vec<f32>,
@@ -80,7 +80,7 @@ impl Capture {
             .spawn(move || {
                 let rings = (sample_writer, quantum_writer, counter);
                 if let Err(e) = run(remote, target, frames, rings, fail.clone(), stopped) {
-                    let _ = fail.send(lantern_net::cli::chain(&e));
+                    let _ = fail.send(e);
                 }
             })
             .map_err(|_| Error::Thread("pipewire-capture"))?;
@@ -111,8 +111,11 @@ impl Capture {
     fn receive(&mut self) -> Result<bool, Error> {
         let deadline = Instant::now() + self.timeout;
         let quantum = loop {
-            if let Ok(why) = self.failed.try_recv() {
-                return Err(Error::Audio(format!("{}: {why}", self.what)));
+            if let Ok(source) = self.failed.try_recv() {
+                return Err(Error::AudioCapture {
+                    what: self.what.clone(),
+                    source,
+                });
             }
             if self.cancel.is_cancelled() {
                 return Ok(false);
@@ -185,7 +188,7 @@ fn run(
     target: Option<String>,
     frames: usize,
     (mut samples, mut quanta, overflowed): (Writer<f32>, Writer<Quantum>, Arc<AtomicU64>),
-    fail: mpsc::SyncSender<String>,
+    fail: mpsc::SyncSender<lantern_media::Error>,
     stopped: pw::channel::Receiver<()>,
 ) -> Result<(), lantern_media::Error> {
     let connection = connect_to(remote.as_deref())?;
@@ -211,7 +214,7 @@ fn run(
         .add_local_listener_with_user_data(())
         .state_changed(move |_, _, _, state| {
             if let pw::stream::StreamState::Error(why) = state {
-                let _ = fail.try_send(format!("stream failed: {why}"));
+                let _ = fail.try_send(lantern_media::Error::StreamFailed(why));
             }
         })
         // Real time: no lock, no allocation, no blocking below.

@@ -2,14 +2,15 @@
 //!
 //! hang 0.21.19's codec-string parsers count bytes and slice at char boundaries, so a codec
 //! such as `avc3.4Ο020` panics inside them (found by `ci/fuzz catalog`; kept in
-//! fuzz/regressions/catalog). A catalog comes from whoever publishes, so moq-sub reads the
+//! fuzz/regressions/catalog). A catalog comes from whoever publishes, so a viewer reads the
 //! catalog track's JSON snapshots as plain JSON (moq-json, which moq-mux's consumer is built
 //! on), refuses codec strings that are not short ASCII, and only then lets hang deserialize.
+//! It lives here, below the media stacks, so the fuzz target reaches it without them.
 
 use hang::catalog::Catalog;
 use serde_json::Value;
 
-use crate::error::Cause;
+use crate::Error;
 
 /// The longest codec string accepted; real ones (`avc1.640028`, `av01.0.08M.08`) are short.
 const MAX_CODEC: usize = 64;
@@ -21,11 +22,13 @@ pub struct CatalogReader {
 
 impl CatalogReader {
     /// Subscribe to `broadcast`'s hang catalog track.
-    pub async fn subscribe(broadcast: &moq_net::broadcast::Consumer) -> Result<Self, Cause> {
+    pub async fn subscribe(broadcast: &moq_net::broadcast::Consumer) -> Result<Self, Error> {
         let track = broadcast
-            .track(Catalog::DEFAULT_NAME)?
+            .track(Catalog::DEFAULT_NAME)
+            .map_err(Error::CatalogTrack)?
             .subscribe(Catalog::default_subscription())
-            .await?;
+            .await
+            .map_err(Error::CatalogTrack)?;
         let config = moq_json::snapshot::consumer::Config::default();
         Ok(Self {
             snapshots: moq_json::snapshot::Consumer::new(track, config),
@@ -33,8 +36,8 @@ impl CatalogReader {
     }
 
     /// The next catalog the publisher sent; `None` when the track ends.
-    pub async fn next(&mut self) -> Result<Option<Catalog>, Cause> {
-        match self.snapshots.next().await? {
+    pub async fn next(&mut self) -> Result<Option<Catalog>, Error> {
+        match self.snapshots.next().await.map_err(Error::CatalogRead)? {
             Some(value) => Ok(Some(parse(value)?)),
             None => Ok(None),
         }
@@ -42,22 +45,25 @@ impl CatalogReader {
 }
 
 /// Check one catalog snapshot and parse it with hang.
-pub fn parse(value: Value) -> Result<Catalog, Cause> {
+pub fn parse(value: Value) -> Result<Catalog, Error> {
     check_codecs(&value)?;
-    let catalog: Catalog = serde_json::from_value(value)?;
-    catalog.check_renditions()?;
+    let catalog: Catalog = serde_json::from_value(value).map_err(Error::CatalogJson)?;
+    catalog
+        .check_renditions()
+        .map_err(Error::CatalogRenditions)?;
     Ok(catalog)
 }
 
 /// Every `codec` string anywhere in the catalog is short printable ASCII.
-fn check_codecs(value: &Value) -> Result<(), Cause> {
+fn check_codecs(value: &Value) -> Result<(), Error> {
     match value {
         Value::Object(map) => {
             for (key, value) in map {
                 if let (Some(codec), "codec") = (value.as_str(), key.as_str())
                     && (codec.len() > MAX_CODEC || !codec.bytes().all(|b| b.is_ascii_graphic()))
                 {
-                    return Err(format!("codec {codec:?} is not a codec string").into());
+                    let shown = codec.chars().take(MAX_CODEC).collect();
+                    return Err(Error::CatalogCodec(shown));
                 }
                 check_codecs(value)?;
             }
