@@ -18,12 +18,19 @@ pub struct Serve {
     pub addr: SocketAddr,
     /// The operator's certificate; `None`: a generated one, pinned by fingerprint.
     pub tls: Option<ServerTls>,
+    /// The built browser viewer to serve at `/` (see [`crate::web::installed`]); `None`: no
+    /// page, only MoQ, the fingerprint and the clock.
+    pub web: Option<std::path::PathBuf>,
 }
 
 impl Serve {
-    /// On `addr`, with a generated certificate.
+    /// On `addr`, with a generated certificate and no page.
     pub fn generated(addr: SocketAddr) -> Self {
-        Self { addr, tls: None }
+        Self {
+            addr,
+            tls: None,
+            web: None,
+        }
     }
 }
 
@@ -45,6 +52,12 @@ pub struct ListenArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "PEM", requires_all = ["listen", "tls_cert"])]
     pub tls_key: Option<std::path::PathBuf>,
+
+    /// With --listen: serve the browser viewer built in DIR (holding index.html) at `/`.
+    /// Default: `web/` beside this binary (an install), or the checkout's `web/dist` when run
+    /// from `target/`; none found, no page is served.
+    #[arg(long, value_name = "DIR", env = "LANTERN_WEB")]
+    pub web: Option<std::path::PathBuf>,
 }
 
 impl ListenArgs {
@@ -57,7 +70,8 @@ impl ListenArgs {
             }),
             _ => None,
         };
-        self.listen.map(|addr| Serve { addr, tls })
+        let web = self.web.clone().or_else(crate::web::installed);
+        self.listen.map(|addr| Serve { addr, tls, web })
     }
 }
 
@@ -103,8 +117,8 @@ impl Listener {
             .into_iter()
             .next()
             .ok_or_else(|| Error::Config(format!("{addr}: no certificate was generated")))?;
-        let site = match crate::web::locate() {
-            Some(dir) => Some(crate::web::Site::load(&dir)?),
+        let site = match &serve.web {
+            Some(dir) => Some(crate::web::Site::load(dir)?),
             None => {
                 tracing::info!(
                     "no built web viewer (cd web && npm ci && npm run build): not serving one"

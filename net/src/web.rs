@@ -46,12 +46,9 @@ fn query_value(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// Where the built viewer is looked for, in order: `$LANTERN_WEB`; `web/` beside the binary
-/// (an install); the checkout's `web/dist` when the binary runs from `target/<profile>/`.
-pub fn locate() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("LANTERN_WEB") {
-        return Some(PathBuf::from(dir));
-    }
+/// Where an installed viewer is, when nobody says (`--web`): `web/` beside the running binary
+/// (an install), or the checkout's `web/dist` when the binary runs from `target/<profile>/`.
+pub fn installed() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let beside = exe.parent()?.join("web");
     let checkout = exe.parent()?.parent()?.parent()?.join("web").join("dist");

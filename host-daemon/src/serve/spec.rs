@@ -247,7 +247,11 @@ impl Create {
             }
         };
         let target = match (spec.listen, spec.url) {
-            (Some(addr), _) => Target::Listen(lantern_net::listen::Serve { addr, tls }),
+            (Some(addr), _) => Target::Listen(lantern_net::listen::Serve {
+                addr,
+                tls,
+                web: lantern_net::web::installed(),
+            }),
             (None, Some(url)) => Target::Relay(ConnectArgs {
                 url: url
                     .split(',')
