@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use lantern_proto::audio::{RATE, Wav, to_pcm16};
-use lantern_proto::timing::{PlayoutGaps, samples_us};
+use lantern_proto::timing::{LipSync, PlayoutGaps, samples_us};
 use lantern_proto::{clock, sync};
 use tokio_util::sync::CancellationToken;
 
@@ -128,6 +128,40 @@ impl AudioOut {
     }
 }
 
+/// The longest a picture is held back for its sound; beyond it, the sound path is broken and
+/// the picture goes out late rather than never.
+const MAX_LIP_SYNC_HOLD_US: u64 = 250_000;
+
+/// Lip sync between the two players: the audio player says when each packet's sound is
+/// heard, the video player asks how long a picture waits to be shown with it (see
+/// [`LipSync`]).
+#[derive(Clone)]
+pub(crate) struct SharedLipSync(Arc<Mutex<LipSync>>);
+
+impl Default for SharedLipSync {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(LipSync::new(MAX_LIP_SYNC_HOLD_US))))
+    }
+}
+
+impl SharedLipSync {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LipSync> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sound captured at `captured_unix_us`, handed over at `written_unix_us`, is heard
+    /// `ahead_us` later.
+    fn sound(&self, captured_unix_us: u64, written_unix_us: u64, ahead_us: u64) {
+        self.lock()
+            .sound(captured_unix_us, written_unix_us, ahead_us);
+    }
+
+    /// How long a picture captured at `captured_unix_us` waits at `now_unix_us`.
+    pub(crate) fn hold_us(&self, captured_unix_us: u64, now_unix_us: u64) -> u64 {
+        self.lock().hold_us(captured_unix_us, now_unix_us)
+    }
+}
+
 /// How often the player looks up from a quiet track to see whether it should stop.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -138,7 +172,7 @@ pub(crate) fn play(
     handle: tokio::runtime::Handle,
     mut audio: Audio,
     mut out: AudioOut,
-    stats: Arc<Mutex<AudioStats>>,
+    (stats, lip_sync): (Arc<Mutex<AudioStats>>, SharedLipSync),
     cancel: CancellationToken,
     timeout: Duration,
     reopen: Option<Resubscribe>,
@@ -239,7 +273,10 @@ pub(crate) fn play(
         let ahead_us = out.write(decoded)?;
         let written = clock::now_unix_us();
         let mut stats = stats();
-        stats.frame(frame.captured_us, written, ahead_us + codec_delay_us);
+        stats.frame(frame.captured_us, written);
+        if let Some(captured) = frame.captured_us {
+            lip_sync.sound(captured, written, ahead_us + codec_delay_us);
+        }
         if let Some((underruns, shed)) = out.faults() {
             stats.sink(underruns, shed);
         }

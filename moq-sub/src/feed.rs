@@ -41,7 +41,7 @@ impl Feed {
                 let captured_us = clock
                     .as_ref()
                     .and_then(|c| c.wall_clock(frame.timestamp).ok())
-                    .and_then(crate::unix_us);
+                    .and_then(unix_us);
                 Ok(Some(Encoded {
                     pts_us: frame.timestamp.as_micros() as u64,
                     payload: frame.payload,
@@ -52,4 +52,11 @@ impl Feed {
             Self::Rtp(receiver) => receiver.recv().await.transpose(),
         }
     }
+}
+
+/// µs since the UNIX epoch of a wall-clock time.
+fn unix_us(time: std::time::SystemTime) -> Option<u64> {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_micros() as u64)
 }

@@ -20,6 +20,8 @@ use lantern_proto::stamp::{Echo, Stamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::stats::line::{InputFigures, ms};
+use crate::stats::{Line, Part};
 
 /// How a viewer sends input.
 #[derive(Clone, Debug, Default)]
@@ -101,29 +103,33 @@ impl Photon {
                 .record(clock::elapsed_us(stamp.capture_us, shown_us));
         }
     }
+}
 
-    /// The figures for a stats line: over the last window, or the whole run.
-    pub fn figures(&self, total: bool) -> serde_json::Value {
+impl Part for Photon {
+    /// Input-to-photon over the last second (whose window then restarts), or the whole run
+    /// with where its time went.
+    fn fill(&self, line: &mut Line) {
         let mut state = self.lock();
-        let ms = |h: &Histogram, q| crate::stats::ms(h.quantile(q));
-        let h = if total { &state.total } else { &state.window };
-        let mut line = serde_json::json!({
-            "input_events": state.sent_events,
-            "input_datagrams": state.sent_datagrams,
-            "input_to_photon_ms_p50": ms(h, 0.5),
-            "input_to_photon_ms_p99": ms(h, 0.99),
-            "input_to_photon_count": h.count(),
-            "input_unanswered": state.meter.unanswered(),
-        });
-        if total {
-            line["input_to_app_ms_p50"] = ms(&state.to_app, 0.5).into();
-            line["input_frame_wait_ms_p50"] = ms(&state.frame_wait, 0.5).into();
-            line["input_commit_to_shown_ms_p50"] = ms(&state.commit_to_shown, 0.5).into();
-        }
-        if !total {
+        let ms = |h: &Histogram, q| ms(h.quantile(q));
+        let closing = line.closing;
+        let h = if closing { &state.total } else { &state.window };
+        let mut figures = InputFigures {
+            input_events: state.sent_events,
+            input_datagrams: state.sent_datagrams,
+            input_to_photon_ms_p50: ms(h, 0.5),
+            input_to_photon_ms_p99: ms(h, 0.99),
+            input_to_photon_count: h.count(),
+            input_unanswered: state.meter.unanswered(),
+            ..InputFigures::default()
+        };
+        if closing {
+            figures.input_to_app_ms_p50 = ms(&state.to_app, 0.5);
+            figures.input_frame_wait_ms_p50 = ms(&state.frame_wait, 0.5);
+            figures.input_commit_to_shown_ms_p50 = ms(&state.commit_to_shown, 0.5);
+        } else {
             state.window.clear();
         }
-        line
+        line.input = Some(figures);
     }
 }
 

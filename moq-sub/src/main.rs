@@ -245,8 +245,8 @@ async fn main() -> std::process::ExitCode {
     let _ = printer.await;
     // The closing line comes however playing ended.
     let total = match &result {
-        Ok(outcome) | Err((_, Some(outcome))) => Some(&outcome.total),
-        Err((_, None)) => None,
+        Ok(outcome) => Some(&outcome.total),
+        Err(failed) => failed.outcome.as_ref().map(|outcome| &outcome.total),
     };
     if args.stats
         && let Some(total) = total
@@ -260,15 +260,15 @@ async fn main() -> std::process::ExitCode {
         let _ = std::io::stdout().flush();
         let code = match &result {
             Ok(_) => 0,
-            Err((err, _)) => {
-                eprintln!("moq-sub: {}", cli::chain(err));
+            Err(failed) => {
+                eprintln!("moq-sub: {}", cli::chain(&failed.error));
                 1
             }
         };
         // SAFETY: _exit ends the process at once; nothing runs after it.
         unsafe { libc::_exit(code) };
     }
-    cli::exit("moq-sub", result.map_err(|(err, _)| err), &shutdown)
+    cli::exit("moq-sub", result.map_err(|failed| failed.error), &shutdown)
 }
 
 /// `WIDTHxHEIGHT`, each 16 to 16384.

@@ -70,7 +70,11 @@ async fn the_cube_plays_in_process() {
     let publishing = moq_pub::publish(pub_options(origin, 600), cube, None, cancel.clone(), events);
     let publisher = tokio::spawn(publishing);
 
-    let outcome = player.await.unwrap().map_err(|(e, _)| e).unwrap();
+    let outcome = player
+        .await
+        .unwrap()
+        .map_err(|failed| failed.error)
+        .unwrap();
     assert_eq!(outcome.summary.frames, 60);
     assert_eq!(outcome.summary.unstamped, 0);
     // The publisher stops cleanly when asked, with what it sent.

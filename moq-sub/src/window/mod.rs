@@ -28,11 +28,12 @@ use lantern_proto::histogram::Histogram;
 use lantern_proto::input::{Event as Input, HEARTBEAT_US};
 use lantern_proto::stamp::{Echo, Stamp};
 use sdl2::event::{Event, EventSender, WindowEvent};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::input::{InputChannel, Photon};
+use crate::stats::line::{WindowFigures, WindowRun, ms};
+use crate::stats::{Line, Part};
 use controls::{Action, Controls};
 use screen::Screen;
 
@@ -108,34 +109,36 @@ pub struct WindowStats {
     renderer: String,
 }
 
-impl WindowStats {
-    pub(crate) fn tick(&mut self, line: &mut serde_json::Value) {
-        crate::stats::extend(
-            line,
-            json!({
-                "present_ms_p50": crate::stats::ms(self.present.quantile(0.5)),
-                "present_ms_p99": crate::stats::ms(self.present.quantile(0.99)),
-                "window_replaced": self.replaced,
-            }),
-        );
-        self.present.clear();
-    }
-
-    pub(crate) fn total(&self, line: &mut serde_json::Value) {
-        crate::stats::extend(
-            line,
-            json!({
-                "renderer": self.renderer,
-                "presented": self.presented,
-                "window_replaced": self.replaced,
-                "present_ms_p50": crate::stats::ms(self.total_present.quantile(0.5)),
-                "present_ms_p99": crate::stats::ms(self.total_present.quantile(0.99)),
-                "present_wait_ms_p50": crate::stats::ms(self.wait.quantile(0.5)),
-                "present_upload_ms_p50": crate::stats::ms(self.upload.quantile(0.5)),
-                "present_draw_ms_p50": crate::stats::ms(self.draw.quantile(0.5)),
-                "input_unsent": self.input_unsent,
-            }),
-        );
+impl Part for Mutex<WindowStats> {
+    /// Present times over the last second (whose window then restarts), or the whole run
+    /// with where they went.
+    fn fill(&self, line: &mut Line) {
+        let mut stats = lock(self);
+        let closing = line.closing;
+        let present = if closing {
+            &stats.total_present
+        } else {
+            &stats.present
+        };
+        let mut figures = WindowFigures {
+            present_ms_p50: ms(present.quantile(0.5)),
+            present_ms_p99: ms(present.quantile(0.99)),
+            window_replaced: stats.replaced,
+            run: None,
+        };
+        if closing {
+            figures.run = Some(WindowRun {
+                renderer: stats.renderer.clone(),
+                presented: stats.presented,
+                present_wait_ms_p50: ms(stats.wait.quantile(0.5)),
+                present_upload_ms_p50: ms(stats.upload.quantile(0.5)),
+                present_draw_ms_p50: ms(stats.draw.quantile(0.5)),
+                input_unsent: stats.input_unsent,
+            });
+        } else {
+            stats.present.clear();
+        }
+        line.window = Some(figures);
     }
 }
 
@@ -340,7 +343,7 @@ impl Handle {
     }
 
     /// The overlay's figures for the last second (one stats line).
-    pub fn overlay(&self, line: &serde_json::Value) {
+    pub fn overlay(&self, line: &Line) {
         lock(&self.mailbox).overlay = Some(overlay::lines(line));
     }
 

@@ -6,6 +6,13 @@
 //!   the frame's PTS (per the catalog clock) → handed to the output; for any content, but it
 //!   trusts the publisher's timestamps;
 //! - network (`net`): PTS → arrival here.
+//!
+//! [`Stats`] gathers them into typed [`Line`]s; the sound's figures come from [`AudioStats`],
+//! and the parts that measure on their own (the input channel, the window) add theirs through
+//! [`Part`], so this module depends on none of them.
+
+mod audio;
+pub mod line;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -16,11 +23,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lantern_proto::frame_delay::FrameDelay;
-use lantern_proto::timing::LipSync;
-use lantern_proto::{audio::RATE, clock, histogram::Histogram, stamp::Stamp, sync::SyncMeter};
-use serde_json::json;
+use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 
 use crate::Error;
+pub use audio::AudioStats;
+pub use line::{FrameDelayFigures, LatencyFrom, Line, RecordFigures, Role, ms};
+
+/// A part of the viewer that measures on its own and fills its section of each line: over
+/// the last second (its window then restarts) or, on the closing line, the whole run.
+pub trait Part: Send + Sync {
+    fn fill(&self, line: &mut Line);
+}
 
 /// Totals over the whole run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,10 +67,8 @@ pub struct Stats {
     total_decode: Histogram,
     /// The audio player's figures, when the broadcast has audio.
     pub audio: Option<Arc<Mutex<AudioStats>>>,
-    /// Input-to-photon, when this viewer sends input.
-    pub photon: Option<crate::input::Photon>,
-    /// The window's figures, when there is one.
-    pub window: Option<Arc<Mutex<crate::window::WindowStats>>>,
+    /// What adds its own figures: input-to-photon when this viewer sends input, the window.
+    pub parts: Vec<Arc<dyn Part>>,
     /// The connection's smoothed round-trip time (µs; 0 until known).
     pub rtt: Option<Arc<AtomicU64>>,
     /// What `--record` has written, when recording.
@@ -93,8 +104,7 @@ impl Default for Stats {
             total_net: Histogram::new(),
             total_decode: Histogram::new(),
             audio: None,
-            photon: None,
-            window: None,
+            parts: Vec::new(),
             rtt: None,
             record: None,
             flash_on: false,
@@ -182,59 +192,48 @@ impl Stats {
             && !self.flash_on
             && let Some(audio) = &self.audio
         {
-            audio
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .flash(shown_unix_us);
+            lock(audio).flash(shown_unix_us);
         }
         self.flash_on = visible;
     }
 
-    /// How long a picture captured at `captured_unix_us` waits at `now_unix_us` to be shown
-    /// in step with its sound (see [`LipSync`]): zero without sound.
-    pub fn lip_sync_hold_us(&self, captured_unix_us: u64, now_unix_us: u64) -> u64 {
-        self.audio.as_ref().map_or(0, |audio| {
-            let audio = audio.lock().unwrap_or_else(PoisonError::into_inner);
-            audio.lip_sync.hold_us(captured_unix_us, now_unix_us)
-        })
-    }
-
     /// Which latency this run can report: from stamps when pictures carry them, else from
     /// timestamps.
-    fn latency_from(&self, g2g: &Histogram, pts: &Histogram) -> Option<&'static str> {
+    fn latency_from(g2g: &Histogram, pts: &Histogram) -> Option<LatencyFrom> {
         if g2g.count() > 0 {
-            Some("stamp")
+            Some(LatencyFrom::Stamp)
         } else if pts.count() > 0 {
-            Some("pts")
+            Some(LatencyFrom::Pts)
         } else {
             None
         }
     }
 
     /// The per-second line, when a second has passed (the window then restarts).
-    pub fn tick(&mut self) -> Option<serde_json::Value> {
+    pub fn tick(&mut self) -> Option<Line> {
         let elapsed = self.since.elapsed().as_secs_f64();
         if elapsed < 1.0 {
             return None;
         }
-        let mut line = json!({
-            "role": "sub",
-            "fps": (self.window_frames as f64 / elapsed * 10.0).round() / 10.0,
-            "kbps": (self.window_bytes as f64 * 8.0 / elapsed / 1000.0).round(),
-            "frames": self.summary.frames,
-            "drops": self.summary.drops,
-            "latency_from": self.latency_from(&self.g2g, &self.pts),
-            "g2g_ms_p50": ms(self.g2g.quantile(0.5)),
-            "g2g_ms_p99": ms(self.g2g.quantile(0.99)),
-            "pts_to_shown_ms_p50": ms(self.pts.quantile(0.5)),
-            "pts_to_shown_ms_p99": ms(self.pts.quantile(0.99)),
-            "net_ms_p50": ms(self.net.quantile(0.5)),
-            "net_ms_p99": ms(self.net.quantile(0.99)),
-            "decode_ms_p50": ms(self.decode.quantile(0.5)),
-            "reconnecting": self.away_since.is_some(),
-            "outages": self.summary.outages,
-        });
-        self.shared_figures(&mut line, false);
+        let mut line = Line {
+            fps: Some((self.window_frames as f64 / elapsed * 10.0).round() / 10.0),
+            kbps: Some((self.window_bytes as f64 * 8.0 / elapsed / 1000.0).round()),
+            frames: self.summary.frames,
+            drops: self.summary.drops,
+            latency_from: Self::latency_from(&self.g2g, &self.pts),
+            g2g_ms_p50: ms(self.g2g.quantile(0.5)),
+            g2g_ms_p99: ms(self.g2g.quantile(0.99)),
+            pts_to_shown_ms_p50: ms(self.pts.quantile(0.5)),
+            pts_to_shown_ms_p99: ms(self.pts.quantile(0.99)),
+            net_ms_p50: ms(self.net.quantile(0.5)),
+            net_ms_p99: ms(self.net.quantile(0.99)),
+            decode_ms_p50: ms(self.decode.quantile(0.5)),
+            reconnecting: Some(self.away_since.is_some()),
+            outages: self.summary.outages,
+            audio: self.audio.as_ref().map(|audio| lock(audio).tick()),
+            ..Line::default()
+        };
+        self.shared_figures(&mut line);
         self.since = Instant::now();
         self.window_frames = 0;
         self.window_bytes = 0;
@@ -250,221 +249,65 @@ impl Stats {
     }
 
     /// The closing line, over the whole run.
-    pub fn total(&self) -> serde_json::Value {
+    pub fn total(&self) -> Line {
         let seconds = self.first.map_or(0.0, |t| t.elapsed().as_secs_f64());
         let kbps =
             (seconds > 0.0).then(|| (self.total_bytes as f64 * 8.0 / seconds / 1000.0).round());
-        let mut line = json!({
-            "role": "sub",
-            "final": true,
-            "seconds": (seconds * 10.0).round() / 10.0,
-            "kbps": kbps,
-            "bytes": self.total_bytes,
-            "frames": self.summary.frames,
-            "drops": self.summary.drops,
-            "unstamped": self.summary.unstamped,
-            "latency_from": self.latency_from(&self.total_g2g, &self.total_pts),
-            "g2g_ms_p50": ms(self.total_g2g.quantile(0.5)),
-            "g2g_ms_p99": ms(self.total_g2g.quantile(0.99)),
-            "g2g_ms_max": ms(self.total_g2g.max()),
-            "pts_to_shown_ms_p50": ms(self.total_pts.quantile(0.5)),
-            "pts_to_shown_ms_p99": ms(self.total_pts.quantile(0.99)),
-            "net_ms_p50": ms(self.total_net.quantile(0.5)),
-            "net_ms_p99": ms(self.total_net.quantile(0.99)),
-            "decode_ms_p50": ms(self.total_decode.quantile(0.5)),
-            "outages": self.summary.outages,
-            "outage_s": self.away_s(),
-        });
         let delay = self.frame_delay.figures();
-        if delay.source_frames > 0 {
-            extend(
-                &mut line,
-                json!({
-                    "frame_delay_ms_p50": ms(delay.p50_us),
-                    "frame_delay_ms_p95": ms(delay.p95_us),
-                    "frame_delay_ms_p99": ms(delay.p99_us),
-                    "frame_delay_ms_max": ms(delay.max_us),
-                    "shown_fraction": (delay.shown_fraction() * 1000.0).round() / 1000.0,
-                    "stalls": delay.stalls,
-                    "long_stalls": delay.long_stalls,
-                    "stalled_s": (delay.stalled_us as f64 / 1e5).round() / 10.0,
-                }),
-            );
-        }
-        self.shared_figures(&mut line, true);
+        let frame_delay = (delay.source_frames > 0).then(|| FrameDelayFigures {
+            frame_delay_ms_p50: ms(delay.p50_us),
+            frame_delay_ms_p95: ms(delay.p95_us),
+            frame_delay_ms_p99: ms(delay.p99_us),
+            frame_delay_ms_max: ms(delay.max_us),
+            shown_fraction: (delay.shown_fraction() * 1000.0).round() / 1000.0,
+            stalls: delay.stalls,
+            long_stalls: delay.long_stalls,
+            stalled_s: (delay.stalled_us as f64 / 1e5).round() / 10.0,
+        });
+        let mut line = Line {
+            closing: true,
+            seconds: Some((seconds * 10.0).round() / 10.0),
+            kbps,
+            bytes: Some(self.total_bytes),
+            frames: self.summary.frames,
+            drops: self.summary.drops,
+            unstamped: Some(self.summary.unstamped),
+            latency_from: Self::latency_from(&self.total_g2g, &self.total_pts),
+            g2g_ms_p50: ms(self.total_g2g.quantile(0.5)),
+            g2g_ms_p99: ms(self.total_g2g.quantile(0.99)),
+            g2g_ms_max: ms(self.total_g2g.max()),
+            pts_to_shown_ms_p50: ms(self.total_pts.quantile(0.5)),
+            pts_to_shown_ms_p99: ms(self.total_pts.quantile(0.99)),
+            net_ms_p50: ms(self.total_net.quantile(0.5)),
+            net_ms_p99: ms(self.total_net.quantile(0.99)),
+            decode_ms_p50: ms(self.total_decode.quantile(0.5)),
+            outages: self.summary.outages,
+            outage_s: Some(self.away_s()),
+            frame_delay,
+            audio: self.audio.as_ref().map(|audio| lock(audio).total()),
+            ..Line::default()
+        };
+        self.shared_figures(&mut line);
         line
     }
 
-    /// What the other parts measured (sound, input, the window, the connection's RTT):
-    /// over the last second (whose windows then restart), or the whole run.
-    fn shared_figures(&self, line: &mut serde_json::Value, total: bool) {
-        if let Some(audio) = &self.audio {
-            let mut audio = audio.lock().unwrap_or_else(PoisonError::into_inner);
-            if total {
-                audio.total(line)
-            } else {
-                audio.tick(line)
-            }
+    /// What the other parts measured, the connection's RTT, the recording and the codec.
+    fn shared_figures(&self, line: &mut Line) {
+        for part in &self.parts {
+            part.fill(line);
         }
-        if let Some(photon) = &self.photon {
-            extend(line, photon.figures(total));
-        }
-        if let Some(window) = &self.window {
-            let mut window = window.lock().unwrap_or_else(PoisonError::into_inner);
-            if total {
-                window.total(line)
-            } else {
-                window.tick(line)
-            }
-        }
-        line["rtt_ms"] = self.rtt_ms().into();
-        if let Some(record) = &self.record {
-            line["record_bytes"] = record.bytes().into();
-            line["record_s"] = ((record.media_seconds() * 10.0).round() / 10.0).into();
-        }
-        if let Some(codec) = &self.codec {
-            line["codec"] = codec.as_str().into();
-        }
+        line.rtt_ms = self.rtt_ms();
+        line.record = self.record.as_ref().map(|record| RecordFigures {
+            record_bytes: record.bytes(),
+            record_s: (record.media_seconds() * 10.0).round() / 10.0,
+        });
+        line.codec.clone_from(&self.codec);
     }
 
     fn rtt_ms(&self) -> Option<f64> {
         let us = self.rtt.as_ref()?.load(Ordering::Relaxed);
         ms((us > 0).then_some(us))
     }
-}
-
-/// The longest a picture is held back for its sound; beyond it, the sound path is broken and
-/// the picture goes out late rather than never.
-const MAX_LIP_SYNC_HOLD_US: u64 = 250_000;
-
-/// What the audio player measured: latency (capture of a packet's first sample → decoded
-/// and handed to the output), gaps, and the A/V offset from beep/flash pairs. Shared with the
-/// video player, which reports it in the same lines.
-pub struct AudioStats {
-    frames: u64,
-    gaps: u64,
-    missing_samples: u64,
-    decode_errors: u64,
-    /// A PipeWire sink's underruns and samples shed from its queue.
-    underruns: u64,
-    shed_samples: u64,
-    lip_sync: LipSync,
-    latency: Histogram,
-    total_latency: Histogram,
-    sync: SyncMeter,
-    /// Every A/V offset measured (µs; one per beep, so a few a minute).
-    offsets: Vec<i64>,
-    window_offsets: usize,
-}
-
-impl Default for AudioStats {
-    fn default() -> Self {
-        Self {
-            frames: 0,
-            gaps: 0,
-            missing_samples: 0,
-            decode_errors: 0,
-            underruns: 0,
-            shed_samples: 0,
-            lip_sync: LipSync::new(MAX_LIP_SYNC_HOLD_US),
-            latency: Histogram::new(),
-            total_latency: Histogram::new(),
-            sync: SyncMeter::default(),
-            offsets: Vec::new(),
-            window_offsets: 0,
-        }
-    }
-}
-
-impl AudioStats {
-    /// A packet was decoded and handed to the output at `written_unix_us`.
-    /// `ahead_us`: how much later than its timestamp the packet's sound is heard beyond the
-    /// hand-over: the codec's delay plus what a sink has queued before it.
-    pub fn frame(&mut self, captured_unix_us: Option<u64>, written_unix_us: u64, ahead_us: u64) {
-        self.frames += 1;
-        if let Some(captured) = captured_unix_us {
-            let us = clock::elapsed_us(captured, written_unix_us);
-            self.latency.record(us);
-            self.total_latency.record(us);
-            self.lip_sync.sound(captured, written_unix_us, ahead_us);
-        }
-    }
-
-    /// `samples` (per channel) never arrived and were played as silence.
-    pub fn gap(&mut self, samples: u64) {
-        self.gaps += 1;
-        self.missing_samples += samples;
-    }
-
-    /// A sink's running totals of underruns and shed samples.
-    pub fn sink(&mut self, underruns: u64, shed_samples: u64) {
-        self.underruns = underruns;
-        self.shed_samples = shed_samples;
-    }
-
-    pub fn decode_error(&mut self) {
-        self.decode_errors += 1;
-    }
-
-    /// A beep started playing.
-    pub fn beep(&mut self, played_unix_us: u64) {
-        if let Some(offset) = self.sync.beep(played_unix_us) {
-            self.offsets.push(offset);
-        }
-    }
-
-    /// A flash was shown.
-    pub fn flash(&mut self, shown_unix_us: u64) {
-        if let Some(offset) = self.sync.flash(shown_unix_us) {
-            self.offsets.push(offset);
-        }
-    }
-
-    fn tick(&mut self, line: &mut serde_json::Value) {
-        let offset = (self.offsets.len() > self.window_offsets)
-            .then(|| self.offsets.last().map(|&o| signed_ms(o)))
-            .flatten();
-        self.window_offsets = self.offsets.len();
-        extend(
-            line,
-            json!({
-                "audio_ms_p50": ms(self.latency.quantile(0.5)),
-                "audio_gaps": self.gaps,
-                "av_offset_ms": offset,
-            }),
-        );
-        self.latency.clear();
-    }
-
-    fn total(&self, line: &mut serde_json::Value) {
-        extend(
-            line,
-            json!({
-                "audio_frames": self.frames,
-                "audio_ms_p50": ms(self.total_latency.quantile(0.5)),
-                "audio_ms_p99": ms(self.total_latency.quantile(0.99)),
-                "audio_gaps": self.gaps,
-                "audio_missing_ms": (self.missing_samples as f64 * 1000.0 / RATE as f64).round(),
-                "audio_decode_errors": self.decode_errors,
-            "audio_underruns": self.underruns,
-            "audio_shed_ms": (self.shed_samples as f64 * 1000.0 / RATE as f64).round(),
-                "av_pairs": self.offsets.len(),
-                "av_offset_ms_min": self.offsets.iter().min().map(|&o| signed_ms(o)),
-                "av_offset_ms_max": self.offsets.iter().max().map(|&o| signed_ms(o)),
-                "av_offsets_ms": self.offsets.iter().map(|&o| signed_ms(o)).collect::<Vec<_>>(),
-            }),
-        );
-    }
-}
-
-pub(crate) fn extend(line: &mut serde_json::Value, more: serde_json::Value) {
-    if let (Some(line), serde_json::Value::Object(more)) = (line.as_object_mut(), more) {
-        line.extend(more);
-    }
-}
-
-fn signed_ms(us: i64) -> f64 {
-    (us as f64 / 10.0).round() / 100.0
 }
 
 /// `--latency-log`: one CSV line per shown frame (frame number, capture and shown time in
@@ -498,8 +341,9 @@ impl LatencyLog {
     }
 }
 
-pub(crate) fn ms(us: Option<u64>) -> Option<f64> {
-    us.map(|us| (us as f64 / 10.0).round() / 100.0)
+/// A lock whose data stays usable after a panic elsewhere (plain counters).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -547,32 +391,33 @@ mod tests {
             }
         );
         let total = stats.total();
-        assert_eq!(total["g2g_ms_p50"], 2.0);
+        assert_eq!(total.g2g_ms_p50, Some(2.0));
         // Frames 7 and 8 were never shown: 4 of the source's 6 frames since the first shown.
-        assert_eq!(total["frame_delay_ms_p50"], 2.0);
-        assert_eq!(total["shown_fraction"], 0.667);
-        assert_eq!(total["pts_to_shown_ms_p50"], 1.5);
-        assert_eq!(total["latency_from"], "stamp");
-        assert_eq!(total["net_ms_p50"], serde_json::Value::Null);
+        let delay = total.frame_delay.unwrap();
+        assert_eq!(delay.frame_delay_ms_p50, Some(2.0));
+        assert_eq!(delay.shown_fraction, 0.667);
+        assert_eq!(total.pts_to_shown_ms_p50, Some(1.5));
+        assert_eq!(total.latency_from, Some(LatencyFrom::Stamp));
+        assert_eq!(total.net_ms_p50, None);
 
         // Outages are counted, and the time away summed.
         stats.away();
         stats.back();
         stats.away();
         assert_eq!(stats.summary.outages, 2);
-        assert_eq!(stats.total()["outages"], 2);
+        assert_eq!(stats.total().outages, 2);
 
         // Unstamped pictures still report a latency, from their timestamps, labelled so.
         let mut stats = Stats::default();
         stats.shown(None, Some(1_000), 10, 4_000);
         let total = stats.total();
-        assert_eq!(total["latency_from"], "pts");
-        assert_eq!(total["pts_to_shown_ms_p50"], 3.0);
-        assert_eq!(total["g2g_ms_p50"], serde_json::Value::Null);
+        assert_eq!(total.latency_from, Some(LatencyFrom::Pts));
+        assert_eq!(total.pts_to_shown_ms_p50, Some(3.0));
+        assert_eq!(total.g2g_ms_p50, None);
     }
 
     #[test]
-    fn audio_gaps_offsets_and_lip_sync_are_reported() {
+    fn audio_gaps_and_offsets_are_reported() {
         let audio = Arc::new(Mutex::new(AudioStats::default()));
         let mut stats = Stats {
             audio: Some(audio.clone()),
@@ -580,17 +425,15 @@ mod tests {
         };
         {
             let mut audio = audio.lock().unwrap();
-            // Captured at 1 000 µs, handed over at 13 000, heard 2 500 later still.
-            audio.frame(Some(1_000), 13_000, 2_500);
+            // Captured at 1 000 µs, handed over at 13 000.
+            audio.frame(Some(1_000), 13_000);
             audio.gap(480);
             audio.beep(10_004_000);
         }
         // The flash's first frame pairs with the beep; later flash frames do not.
         stats.flash(true, 10_000_000);
         stats.flash(true, 10_016_000);
-        // Heard 14 500 after capture: a picture captured at 5 000 waits until 19 500.
-        assert_eq!(stats.lip_sync_hold_us(5_000, 10_000), 9_500);
-        let total = stats.total();
+        let total = serde_json::to_value(stats.total()).unwrap();
         assert_eq!(total["audio_frames"], 1);
         assert_eq!(total["audio_ms_p50"], 12.0);
         assert_eq!(total["audio_gaps"], 1);

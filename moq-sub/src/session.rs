@@ -1,0 +1,402 @@
+//! A run: dial (or open the RTP session), publish this viewer's input and feedback, wait for
+//! the broadcast, and play its video and sound side by side until the end.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::player::{self, Shown};
+use crate::subscribe::{self, Video};
+use crate::{Config, Error, Events, Failed, Outcome, audio, feedback, input, rtp, stats, window};
+
+/// Dial (or, with an SDP, open the RTP session), then play until the stream ends, `frames`
+/// are decoded, the stream stalls, or `cancel` fires (a stop, even before anything played, is
+/// not an error).
+pub async fn run(
+    config: Config,
+    cancel: CancellationToken,
+    events: Events,
+) -> Result<Outcome, Failed> {
+    config.check()?;
+    let script = match config.input.as_ref().map(input::InputConfig::read_script) {
+        Some(Err(err)) => return Err(err.into()),
+        Some(Ok(script)) => script,
+        None => None,
+    };
+    // What this viewer publishes: its input broadcast.
+    let mine = moq_tokio::origin::spawn();
+    // Closing the window ends the run as a stop does.
+    let cancel = cancel.child_token();
+    let mut hooks = Hooks::default();
+    // A file that cannot be written is refused before anything plays.
+    if let Some(path) = &config.record {
+        let recorder = lantern_net::record::Recorder::create(path).await;
+        hooks.recorder = Some(recorder.map_err(Error::from)?);
+    }
+    let channel = match &config.input {
+        Some(settings) => {
+            let photon = input::Photon::default();
+            hooks.photon = Some(photon.clone());
+            Some(input::InputChannel::open(
+                &mine,
+                &config.name,
+                settings,
+                photon,
+            )?)
+        }
+        None => None,
+    };
+    // A player reports its path on its input broadcast; a spectator asked to report
+    // publishes one of its own, with no grant and no input.
+    let spectator = match (&channel, config.feedback && config.sdp.is_none()) {
+        (None, true) => {
+            let viewer = lantern_net::grant::random_viewer_id();
+            let publisher =
+                lantern_net::input::InputPublisher::new(&mine, &config.name, &viewer, None)
+                    .map_err(Error::from)?;
+            Some(publisher)
+        }
+        _ => None,
+    };
+    hooks.feedback = channel
+        .as_ref()
+        .map(input::InputChannel::feedback)
+        .or_else(|| spectator.as_ref().map(|p| p.feedback()));
+    // A script drives the input when there is one; otherwise the player, in the window.
+    let (script_channel, window_channel) = match script {
+        Some(_) => (channel, None),
+        None => (None, channel),
+    };
+    // The window opens before dialing: no display is an error worth knowing at once.
+    let window = match &config.window {
+        Some(settings) => {
+            // Opening waits for the window's thread: not on the runtime's own threads.
+            let (settings, photon, closed) =
+                (settings.clone(), hooks.photon.clone(), cancel.clone());
+            let window = tokio::task::spawn_blocking(move || {
+                window::Window::open(settings, window_channel, photon, closed)
+            })
+            .await
+            .unwrap_or(Err(Error::Thread("window")))?;
+            hooks.window = Some(window.handle());
+            Some(window)
+        }
+        None => None,
+    };
+    let mut result = match &config.sdp {
+        Some(sdp) => play_rtp(sdp, &config, cancel, events, hooks).await,
+        None => {
+            let input = script.zip(script_channel);
+            play_moq(&config, mine, input, cancel, events, hooks).await
+        }
+    };
+    if let Some(window) = window
+        && let (Err(err), Ok(outcome)) = (window.close(), &result)
+    {
+        result = Err(Failed::after(err, outcome.clone()));
+    }
+    result
+}
+
+/// Dial the relay (or server), send the script's input if there is one, and play.
+async fn play_moq(
+    config: &Config,
+    mine: moq_net::origin::Producer,
+    script: Option<(Vec<lantern_proto::input::script::Step>, input::InputChannel)>,
+    cancel: CancellationToken,
+    events: Events,
+    mut hooks: Hooks,
+) -> Result<Outcome, Failed> {
+    let origin = moq_tokio::origin::spawn();
+    // A window waits for its stream as long as the player does; a pipe or a file gives up
+    // after a while, so a script is not stuck forever.
+    let pipe_give_up = config.window.is_none().then_some(PIPE_GIVE_UP);
+    let give_up = config.connect.give_up(pipe_give_up).map_err(Error::from)?;
+    let dial = async {
+        let (client, relays) = config.connect.client(give_up)?;
+        let client = client.with_subscriber(origin.clone());
+        let client = match config.input.is_some() || hooks.feedback.is_some() {
+            true => client.with_publisher(mine.consume()),
+            false => client,
+        };
+        let dialing = client.connect(relays.addrs());
+        let connection = lantern_net::established(dialing, &relays, config.timeout).await?;
+        Ok::<_, Error>((connection, relays))
+    };
+    let (connection, url) = tokio::select! {
+        connection = dial => connection?,
+        () = cancel.cancelled() => return Ok(Outcome::empty()),
+    };
+    let stop = cancel.child_token();
+    tokio::spawn(sample_rtt(
+        connection.monitor(),
+        hooks.rtt.clone(),
+        stop.clone(),
+    ));
+    if let Some(sender) = hooks.feedback.take() {
+        tokio::spawn(feedback::send(
+            hooks.path.clone(),
+            sender,
+            connection.recv_bandwidth(),
+            stop.clone(),
+        ));
+    }
+    let sender = script.map(|(steps, channel)| {
+        tokio::spawn(input::play_script(
+            channel,
+            steps,
+            hooks.shown.clone(),
+            stop.clone(),
+            config.timeout,
+        ))
+    });
+    let reopen = subscribe::Resubscribe::new(origin.clone(), &config.name, give_up);
+    // A relay that refuses this client's credentials says so once connected (moq-relay checks
+    // a token at the session's set-up): that is the answer, not a broadcast never found.
+    let watch_stop = cancel.child_token();
+    let watching = watch_with(
+        &origin,
+        config,
+        watch_stop.clone(),
+        events,
+        hooks,
+        Some(reopen),
+    );
+    tokio::pin!(watching);
+    let mut result = tokio::select! {
+        result = &mut watching => result,
+        refused = lantern_net::refused(&connection, &url) => {
+            watch_stop.cancel();
+            let outcome = match watching.await {
+                Ok(outcome) => Some(outcome),
+                Err(failed) => failed.outcome,
+            };
+            Err(Failed { error: refused.into(), outcome })
+        }
+    };
+    stop.cancel();
+    if let Some(sender) = sender {
+        let sent = sender.await.unwrap_or(Err(Error::Thread("input sender")));
+        if let (Err(err), Ok(outcome)) = (sent, &result) {
+            result = Err(Failed::after(err, outcome.clone()));
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
+    result
+}
+
+/// Receive the RTP session `sdp` describes, and play it.
+async fn play_rtp(
+    sdp: &std::path::Path,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+    hooks: Hooks,
+) -> Result<Outcome, Failed> {
+    let stop = cancel.child_token();
+    let (video, audio, receiver) = rtp::open(sdp, true, stop.clone())?;
+    let result = play_media(video, audio, config, cancel, events, hooks, None).await;
+    stop.cancel();
+    let dropped = receiver.dropped.clone();
+    let joined = tokio::task::spawn_blocking(move || receiver.join()).await;
+    let dropped = dropped.load(Ordering::Relaxed);
+    if dropped > 0 {
+        tracing::warn!(dropped, "RTP units dropped: the players fell behind");
+    }
+    match (joined.unwrap_or(Err(Error::Thread("RTP receiver"))), result) {
+        (Err(err), Ok(outcome)) => Err(Failed::after(err, outcome)),
+        (_, result) => result,
+    }
+}
+
+/// Keep `rtt` (µs) at the connection's smoothed round-trip time, for the stats lines.
+async fn sample_rtt(
+    connection: moq_tokio::connection::Monitor,
+    rtt: Arc<AtomicU64>,
+    stop: CancellationToken,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Some(us) = connection.stats().and_then(|s| s.rtt) {
+            rtt.store(us.as_micros().max(1) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a run's input side wants from the player: pictures' echoes (input-to-photon), and
+/// word of the first picture shown.
+#[derive(Default)]
+struct Hooks {
+    photon: Option<input::Photon>,
+    shown: CancellationToken,
+    /// The window pictures go to (and where input-to-photon is then measured).
+    window: Option<window::Handle>,
+    /// The connection's round-trip time, µs (0 until known).
+    rtt: Arc<AtomicU64>,
+    /// Where this viewer's feedback goes, when it sends any, and what it measures.
+    feedback: Option<lantern_net::input::FeedbackSender>,
+    path: feedback::Path,
+    /// Where `--record` writes, until the broadcast is found; then what it has written.
+    recorder: Option<lantern_net::record::Recorder>,
+    record: Option<Arc<lantern_net::record::Progress>>,
+}
+
+/// Play broadcast `config.name` from `origin`.
+pub async fn watch(
+    origin: &moq_net::origin::Producer,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+) -> Result<Outcome, Failed> {
+    watch_with(origin, config, cancel, events, Hooks::default(), None).await
+}
+
+/// Play broadcast `config.name` from `origin`; with `reopen`, a stream that goes away is
+/// waited for and played again.
+async fn watch_with(
+    origin: &moq_net::origin::Producer,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+    mut hooks: Hooks,
+    reopen: Option<subscribe::Resubscribe>,
+) -> Result<Outcome, Failed> {
+    let timeout = config.timeout;
+    let opened = tokio::select! {
+        opened = tokio::time::timeout(timeout, subscribe::open(origin, &config.name, true)) => opened,
+        () = cancel.cancelled() => return Ok(Outcome::empty()),
+    };
+    let (video, audio) = opened.map_err(|_| {
+        // A relay with auth hides what a token may not subscribe to.
+        let why = match config.connect.token {
+            Some(_) => {
+                format!("not found within {timeout:?} (or --token may not subscribe to it)")
+            }
+            None => format!("not found within {timeout:?}"),
+        };
+        Error::broadcast(&config.name, why, None)
+    })??;
+    let recording = hooks.recorder.take().map(|recorder| {
+        let selection = lantern_net::record::Selection {
+            video: Some(video.track.clone()),
+            audio: audio.as_ref().map(|a| a.track.clone()),
+        };
+        recorder.start(origin.consume(), config.name.clone(), selection)
+    });
+    hooks.record = recording
+        .as_ref()
+        .map(lantern_net::record::Recording::progress);
+    let played = play_media(video, audio, config, cancel, events, hooks, reopen).await;
+    let recorded = match recording {
+        Some(recording) => recording.stop().await.map(drop).map_err(Error::from),
+        None => Ok(()),
+    };
+    match (played, recorded) {
+        (Ok(outcome), Err(err)) => Err(Failed::after(err, outcome)),
+        (played, _) => played,
+    }
+}
+
+/// Play `video` and, beside it, `audio`, until either ends or `cancel` fires; with
+/// `reopen`, each player waits for its track to come back when it goes away.
+async fn play_media(
+    video: Video,
+    audio: Option<subscribe::Audio>,
+    config: &Config,
+    cancel: CancellationToken,
+    events: Events,
+    hooks: Hooks,
+    reopen: Option<subscribe::Resubscribe>,
+) -> Result<Outcome, Failed> {
+    let timeout = config.timeout;
+    tracing::info!(
+        name = config.name,
+        track = video.track,
+        codec = video.codec,
+        audio = audio.as_ref().map(|a| a.track.as_str()),
+        "playing"
+    );
+
+    let handle = tokio::runtime::Handle::current();
+    let mut stats = stats::Stats::default();
+    stats.codec = Some(video.codec.clone());
+    stats.rtt = Some(hooks.rtt);
+    stats.record = hooks.record;
+    if let Some(photon) = &hooks.photon {
+        stats.parts.push(Arc::new(photon.clone()));
+    }
+    if let Some(window) = &hooks.window {
+        stats.parts.push(window.stats());
+    }
+    let mut shown = Shown {
+        first: hooks.shown,
+        window: hooks.window,
+        photon: hooks.photon,
+        path: hooks.path,
+        lip_sync: None,
+    };
+    // The players stop together: a stop from outside, or either one ending.
+    let stop = cancel.child_token();
+    let audio = match audio {
+        Some(audio) => {
+            let out = audio::AudioOut::open(config.audio_out.as_deref(), audio.channels as u16)?;
+            let shared = Arc::new(Mutex::new(stats::AudioStats::default()));
+            stats.audio = Some(shared.clone());
+            let lip_sync = audio::SharedLipSync::default();
+            shown.lip_sync = Some(lip_sync.clone());
+            let (handle, stop, reopen) = (handle.clone(), stop.clone(), reopen.clone());
+            Some(tokio::task::spawn_blocking(move || {
+                let measures = (shared, lip_sync);
+                audio::play(handle, audio, out, measures, stop, timeout, reopen)
+            }))
+        }
+        None => {
+            if config.audio_out.is_some() {
+                tracing::warn!("the broadcast has no Opus audio: --audio-out stays empty");
+            }
+            None
+        }
+    };
+    let player = {
+        let (config, stop) = (config.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let played = player::play(
+                handle,
+                video,
+                &config,
+                &stop,
+                &events,
+                &mut stats,
+                &shown,
+                reopen.as_ref(),
+            );
+            (played, stats)
+        })
+    };
+    let (played, stats) = player.await.map_err(|_| Error::Thread("video player"))?;
+    stop.cancel();
+    let audio = match audio {
+        Some(audio) => Some(audio.await.unwrap_or(Err(Error::Thread("audio player")))),
+        None => None,
+    };
+    // The totals come however playing ended: a stalled or failed stream still reports what
+    // it delivered.
+    let outcome = Outcome {
+        summary: stats.summary.clone(),
+        total: stats.total(),
+    };
+    match played.and(audio.transpose()) {
+        Ok(_) => Ok(outcome),
+        Err(err) => Err(Failed::after(err, outcome)),
+    }
+}
+
+/// How long a viewer without a window (a pipe, a file, a script) waits for a stream that went
+/// away before giving up, unless `--give-up` says otherwise.
+const PIPE_GIVE_UP: Duration = Duration::from_secs(30);
