@@ -7,8 +7,20 @@ use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
-/// Log to stderr, filtered by `RUST_LOG` or else by `default`; colour only on a terminal.
-pub fn init_logging(default: &str) {
+/// What every binary logs of the MoQ stack by default: its warnings, but not those it gives
+/// on every ordinary run of Lantern's (the certificate fetched over HTTP to be pinned by
+/// fingerprint, a viewer dialing an address rather than a name, a session closed without
+/// an error); `RUST_LOG` shows them again.
+const MOQ: &str =
+    "moq_tokio=warn,moq_tokio::noq=error,moq_tokio::tls=error,moq_tokio::server=error";
+
+/// Log to stderr, filtered by `RUST_LOG` or else by errors, the MoQ stack's warnings, and
+/// `own` (the binary's own targets, e.g. `moq_pub=info`); colour only on a terminal.
+pub fn init_logging(own: &str) {
+    let default = match own {
+        "" => format!("error,{MOQ}"),
+        own => format!("error,{MOQ},{own}"),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

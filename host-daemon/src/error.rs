@@ -46,6 +46,24 @@ pub enum Error {
     /// The control API: a call that failed, or an answer that makes no sense.
     #[error("control: {0}")]
     Control(String),
+    /// The control API's exchange (`ctl`'s side) failed at `what`.
+    #[error("control: {what}")]
+    ControlCall {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A captured buffer that does not hold the picture it is said to.
+    #[error("capture: {what}")]
+    Buffer {
+        what: String,
+        #[source]
+        source: lantern_proto::Error,
+    },
+    #[error("capture: libgbm.so.1 cannot be loaded; install libgbm1 for DMA-BUF capture")]
+    Gbm(#[source] libloading::Error),
+    #[error("the compositor's thread failed")]
+    CompositorThread(#[source] tokio::task::JoinError),
     #[error(transparent)]
     Media(#[from] lantern_media::Error),
     #[error(transparent)]
@@ -72,6 +90,16 @@ impl Error {
         Self::Io {
             what: what.into(),
             source,
+        }
+    }
+
+    pub(crate) fn control(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::ControlCall {
+            what: what.into(),
+            source: source.into(),
         }
     }
 

@@ -322,7 +322,7 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 async fn main() -> ExitCode {
     // SAFETY: the first thing main does; a current-thread runtime has started no thread.
     unsafe { cli::quiet_svt_log() };
-    cli::init_logging("error,moq_tokio=warn,moq_pub=info,host_daemon=info");
+    cli::init_logging("moq_pub=info,host_daemon=info");
     let Cli { command } = Cli::parse();
     let shutdown = cli::Shutdown::install();
     if let Err(err) = cli::raise_fd_limit() {
@@ -376,7 +376,7 @@ async fn compositor(
     });
     let summary = tokio::task::spawn_blocking(move || lantern_compositor::run(&config, &stop))
         .await
-        .map_err(|e| host_daemon::Error::Compositor(format!("the compositor thread: {e}")))??;
+        .map_err(host_daemon::Error::CompositorThread)??;
     tracing::info!(?summary, "compositor stopped");
     Ok(())
 }
@@ -594,7 +594,10 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
     };
     let body = body
         .transpose()
-        .map_err(|err| host_daemon::Error::Control(format!("the request: {err}")))?;
+        .map_err(|err| host_daemon::Error::ControlCall {
+            what: "the request".into(),
+            source: err.into(),
+        })?;
     let (status, answer) = socket::call(&socket, method, &path, body.as_ref(), timeout).await?;
     if !(200..300).contains(&status) {
         let error = answer["error"].as_str().unwrap_or("(no reason given)");
@@ -607,7 +610,10 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         Call::Grant { name, .. } => {
             let grant: lantern_net::grant::Grant =
                 serde_json::from_value(answer.clone()).map_err(|err| {
-                    host_daemon::Error::Control(format!("a grant answer that is no grant: {err}"))
+                    host_daemon::Error::ControlCall {
+                        what: "a grant answer that is no grant".into(),
+                        source: err.into(),
+                    }
                 })?;
             eprintln!(
                 "host-daemon ctl: input grant {} for viewer {} of {name} — LANTERN_GRANT=… moq-sub --name {name}; revoke with host-daemon ctl revoke {name} --grant {}",

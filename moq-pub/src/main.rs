@@ -123,7 +123,7 @@ enum FeedbackFrom {
 async fn main() -> std::process::ExitCode {
     // SAFETY: the first thing main does; a current-thread runtime has started no thread.
     unsafe { cli::quiet_svt_log() };
-    cli::init_logging("error,moq_tokio=warn,moq_pub=info");
+    cli::init_logging("moq_pub=info");
     let args = Args::parse();
     let shutdown = cli::Shutdown::install();
     if let Err(err) = cli::raise_fd_limit() {

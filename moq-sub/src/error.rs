@@ -42,9 +42,39 @@ pub enum Error {
     Refused(String),
     #[error("the {0} thread failed")]
     Thread(&'static str),
+    /// A file a flag names (`--input-script`, `--sdp`) that cannot be read or makes no sense.
+    #[error("{flag} {}", path.display())]
+    File {
+        flag: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: Cause,
+    },
+    /// Input events the format refuses (nothing of them is sent).
+    #[error("input")]
+    Input(#[source] lantern_proto::Error),
+    #[error("{}: cannot receive on UDP port {port}: is another receiver using it?", sdp.display())]
+    RtpPort {
+        sdp: std::path::PathBuf,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
+    pub(crate) fn file(
+        flag: &'static str,
+        path: &std::path::Path,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Self::File {
+            flag,
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+
     pub(crate) fn broadcast(name: &str, why: impl Into<String>, source: Option<Cause>) -> Self {
         Self::Broadcast {
             name: name.to_string(),

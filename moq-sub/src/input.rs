@@ -50,11 +50,11 @@ impl InputConfig {
         let Some(path) = &self.script else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("--input-script {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::file("--input-script", path, e))?;
         script::parse(&text)
             .map(Some)
-            .map_err(|e| Error::Config(format!("--input-script {}: {e}", path.display())))
+            .map_err(|e| Error::file("--input-script", path, e))
     }
 }
 
@@ -180,10 +180,7 @@ impl InputChannel {
     /// Send events now. Events the format refuses are an error and nothing is sent.
     pub fn send(&mut self, events: &[Event]) -> Result<(), Error> {
         let now = clock::now_unix_us();
-        let datagrams = self
-            .outbox
-            .send(events, now)
-            .map_err(|e| Error::Config(format!("input: {e}")))?;
+        let datagrams = self.outbox.send(events, now).map_err(Error::Input)?;
         self.transmit(datagrams)?;
         let mut photon = self.photon.lock();
         photon.meter.sent(presses(events), now);
@@ -212,7 +209,7 @@ impl InputChannel {
         let datagrams = self
             .outbox
             .release_all(clock::now_unix_us())
-            .map_err(|e| Error::Config(format!("input: {e}")))?;
+            .map_err(Error::Input)?;
         self.transmit(datagrams)
     }
 

@@ -103,6 +103,11 @@ struct Args {
     #[arg(long)]
     stats: bool,
 
+    /// Print the statistics as a person reads them instead: a few short lines a second (what
+    /// the window's overlay shows) and a summary of the whole run at the end.
+    #[arg(long, conflicts_with = "stats")]
+    stats_text: bool,
+
     /// Write one CSV line per shown frame to this file: frame number, capture time and shown
     /// time (µs since the UNIX epoch), for plotting latency over time.
     #[arg(long, value_name = "CSV")]
@@ -168,7 +173,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    cli::init_logging("error,moq_tokio=warn,moq_sub=info");
+    cli::init_logging("moq_sub=info");
     let args = Args::parse();
     let shutdown = cli::Shutdown::install();
     let timeout = match args.connect.timeout() {
@@ -213,7 +218,7 @@ async fn main() -> std::process::ExitCode {
         },
         output: args.output,
         frames: args.frames,
-        stats: args.stats,
+        stats: args.stats || args.stats_text,
         join: args.join,
         latency_log: args.latency_log,
         av_sync: !args.no_av_sync && audio_out.is_some(),
@@ -236,9 +241,16 @@ async fn main() -> std::process::ExitCode {
         record: args.record,
     };
     let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let text = args.stats_text;
     let printer = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
-            eprintln!("{line}");
+            match text {
+                true => eprintln!(
+                    "moq-sub: {}",
+                    moq_sub::stats::text::second(&line).join(" | ")
+                ),
+                false => eprintln!("{line}"),
+            }
         }
     });
     let result = moq_sub::run(config, shutdown.token(), events).await;
@@ -248,10 +260,14 @@ async fn main() -> std::process::ExitCode {
         Ok(outcome) => Some(&outcome.total),
         Err(failed) => failed.outcome.as_ref().map(|outcome| &outcome.total),
     };
-    if args.stats
-        && let Some(total) = total
-    {
-        eprintln!("{total}");
+    match total {
+        Some(total) if args.stats => eprintln!("{total}"),
+        Some(total) if text => {
+            for line in moq_sub::stats::text::summary(total) {
+                eprintln!("moq-sub: {line}");
+            }
+        }
+        _ => {}
     }
     if moq_sub::window::display_lost() {
         // Xlib's exit handlers would wait forever on the lost display's lock (its thread is

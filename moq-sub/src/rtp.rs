@@ -94,15 +94,16 @@ pub fn open(
     cancel: CancellationToken,
 ) -> Result<(Video, Option<Audio>, Receiver), Error> {
     let shown = sdp.display().to_string();
-    let text = std::fs::read_to_string(sdp)
-        .map_err(|e| Error::Config(format!("cannot read the SDP {shown}: {e}")))?;
-    let ports = lantern_proto::sdp::media_ports(&text)
-        .map_err(|why| Error::Config(format!("{shown}: {why}")))?;
+    let text = std::fs::read_to_string(sdp).map_err(|e| Error::file("--sdp", sdp, e))?;
+    let ports =
+        lantern_proto::sdp::media_ports(&text).map_err(|why| Error::file("--sdp", sdp, why))?;
     for port in ports.iter().flat_map(|&p| [p, p.saturating_add(1)]) {
-        if let Err(err) = UdpSocket::bind(("0.0.0.0", port)) {
-            return Err(Error::Config(format!(
-                "{shown}: cannot receive on UDP port {port} ({err}): is another receiver using it?"
-            )));
+        if let Err(source) = UdpSocket::bind(("0.0.0.0", port)) {
+            return Err(Error::RtpPort {
+                sdp: sdp.to_path_buf(),
+                port,
+                source,
+            });
         }
     }
     lantern_media::ffmpeg::init()?;

@@ -189,8 +189,10 @@ impl ConnectArgs {
         self.moq_version
             .iter()
             .map(|v| {
-                v.parse()
-                    .map_err(|e| Error::Config(format!("--moq-version {v}: {e}")))
+                v.parse().map_err(|e: String| Error::MoqVersion {
+                    version: v.clone(),
+                    source: e.into(),
+                })
             })
             .collect()
     }

@@ -63,6 +63,26 @@ pub enum Error {
     },
     #[error("the recorder's task failed")]
     RecorderFailed(#[source] tokio::task::JoinError),
+    /// A file a flag names that cannot be read or used (`--tls-cert`, `--web`).
+    #[error("{flag} {}", path.display())]
+    File {
+        flag: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("--moq-version {version}")]
+    MoqVersion {
+        version: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("session name {session:?} cannot name viewer paths")]
+    ViewerPaths {
+        session: String,
+        #[source]
+        source: moq_net::InvalidPattern,
+    },
     #[error("cannot subscribe to the catalog track")]
     CatalogTrack(#[source] moq_net::Error),
     #[error("cannot read the catalog track")]
@@ -76,4 +96,18 @@ pub enum Error {
     CatalogRenditions(#[source] hang::Error),
     #[error("{live} grants of this session are live: revoke some, or wait for them to expire")]
     GrantLimit { live: usize },
+}
+
+impl Error {
+    pub(crate) fn file(
+        flag: &'static str,
+        path: &std::path::Path,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::File {
+            flag,
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! idle time); handshakes run in tasks of their own, each bounded in time, so a client that
 //! stalls or floods slows nobody else; finished ones are handed to axum as plain streams.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,29 +35,25 @@ pub struct ServerTls {
 impl ServerTls {
     /// A rustls server configuration for HTTP/1.1 from the PEM files.
     pub(crate) fn config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
-        let bad = |path: &Path, why: String| {
-            Error::Config(format!("--tls-cert/--tls-key {}: {why}", path.display()))
-        };
         let chain = CertificateDer::pem_file_iter(&self.cert)
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| bad(&self.cert, e.to_string()))?;
+            .map_err(|e| Error::file("--tls-cert", &self.cert, e))?;
         if chain.is_empty() {
-            return Err(bad(&self.cert, "no certificate in it".into()));
+            return Err(Error::file(
+                "--tls-cert",
+                &self.cert,
+                "no certificate in it",
+            ));
         }
-        let key =
-            PrivateKeyDer::from_pem_file(&self.key).map_err(|e| bad(&self.key, e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .map_err(|e| Error::file("--tls-key", &self.key, e))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| bad(&self.cert, e.to_string()))?
+            .map_err(|e| Error::file("--tls-cert", &self.cert, e))?
             .with_no_client_auth()
             .with_single_cert(chain, key)
-            .map_err(|e| {
-                bad(
-                    &self.cert,
-                    format!("the key does not fit the certificate ({e})"),
-                )
-            })?;
+            .map_err(|e| Error::file("--tls-key", &self.key, e))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }

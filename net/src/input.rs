@@ -51,10 +51,9 @@ pub fn viewers_scope(
     session: &str,
 ) -> Result<moq_net::origin::Producer, Error> {
     let root = viewers_root(session);
-    let pattern = Pattern::subtree(&root).map_err(|e| {
-        Error::Config(format!(
-            "session name {session:?} cannot name viewer paths: {e}"
-        ))
+    let pattern = Pattern::subtree(&root).map_err(|source| Error::ViewerPaths {
+        session: session.to_string(),
+        source,
     })?;
     origin
         .scope("", &Patterns::from(pattern))

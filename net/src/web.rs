@@ -60,25 +60,26 @@ pub fn installed() -> Option<PathBuf> {
 impl Site {
     /// Read every file under `dir` (which must hold `index.html`).
     pub fn load(dir: &Path) -> Result<Self, Error> {
-        let bad = |why: String| Error::Config(format!("web viewer {}: {why}", dir.display()));
+        let bad = |path: &Path, why: Box<dyn std::error::Error + Send + Sync>| {
+            Error::file("--web", path, why)
+        };
         if !dir.join("index.html").is_file() {
-            return Err(bad(
-                "no index.html (build it: cd web && npm ci && npm run build)".into(),
-            ));
+            let why = "no index.html in it (build it: cd web && npm ci && npm run build)";
+            return Err(bad(dir, why.into()));
         }
         let mut site = Self::default();
         let mut pending = vec![dir.to_path_buf()];
         while let Some(folder) = pending.pop() {
-            let entries = std::fs::read_dir(&folder).map_err(|e| bad(e.to_string()))?;
+            let entries = std::fs::read_dir(&folder).map_err(|e| bad(&folder, e.into()))?;
             for entry in entries {
-                let path = entry.map_err(|e| bad(e.to_string()))?.path();
+                let path = entry.map_err(|e| bad(&folder, e.into()))?.path();
                 if path.is_dir() {
                     pending.push(path);
                     continue;
                 }
-                let relative = path.strip_prefix(dir).map_err(|e| bad(e.to_string()))?;
+                let relative = path.strip_prefix(dir).map_err(|e| bad(&path, e.into()))?;
                 let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
-                let body = std::fs::read(&path).map_err(|e| bad(format!("{url}: {e}")))?;
+                let body = std::fs::read(&path).map_err(|e| bad(&path, e.into()))?;
                 site.files.insert(url, (content_type(&path), body.into()));
             }
         }

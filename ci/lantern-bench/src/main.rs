@@ -41,7 +41,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     // SAFETY: the first thing main does, before any thread starts.
     unsafe { lantern_cli::quiet_svt_log() };
-    lantern_cli::init_logging("error");
+    lantern_cli::init_logging("");
     let result = match Args::parse().command {
         Command::Feed(args) => feed::run(args),
         Command::App(args) => app::run(args),

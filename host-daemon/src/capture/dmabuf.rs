@@ -109,17 +109,12 @@ struct Lib {
 
 impl Lib {
     fn load() -> Result<Self, Error> {
-        let unavailable = |e: libloading::Error| {
-            Error::Capture(format!(
-                "libgbm.so.1 cannot be loaded ({e}); install libgbm1 for DMA-BUF capture"
-            ))
-        };
         // SAFETY: libgbm's initialisers have no preconditions.
-        let library = unsafe { libloading::Library::new("libgbm.so.1") }.map_err(unavailable)?;
+        let library = unsafe { libloading::Library::new("libgbm.so.1") }.map_err(Error::Gbm)?;
         macro_rules! symbol {
             ($name:literal) => {
                 // SAFETY: the field's type is the C prototype of the symbol in gbm.h.
-                *unsafe { library.get(concat!($name, "\0").as_bytes()) }.map_err(unavailable)?
+                *unsafe { library.get(concat!($name, "\0").as_bytes()) }.map_err(Error::Gbm)?
             };
         }
         Ok(Self {

@@ -258,8 +258,12 @@ impl PipeWireVideo {
             .pixels
             .ok_or_else(|| Error::Capture("a picture before its format".into()))?;
         let (planes, strides) = planes(pixels, &p.bytes, p.stride, p.height as usize);
-        let image = Image::new(pixels, p.width, p.height, &planes, &strides)
-            .map_err(|e| Error::Capture(format!("PipeWire node {:?}'s buffer: {e}", self.node)))?;
+        let image = Image::new(pixels, p.width, p.height, &planes, &strides).map_err(|source| {
+            Error::Buffer {
+                what: format!("PipeWire node {:?}'s buffer", self.node),
+                source,
+            }
+        })?;
         canvas.convert(&image)?;
         Ok(start.elapsed().as_micros() as u64)
     }

@@ -297,8 +297,12 @@ impl Screencopy {
         })?;
         let (Layout::Shm { width, height, .. } | Layout::DmaBuf { width, height, .. }) = layout;
         buffer.read(|bytes, stride| {
-            let image = Image::new(pixels, width, height, &[bytes], &[stride as usize])
-                .map_err(|e| Error::Capture(format!("the compositor's buffer: {e}")))?;
+            let image = Image::new(pixels, width, height, &[bytes], &[stride as usize]).map_err(
+                |source| Error::Buffer {
+                    what: "the compositor's buffer".into(),
+                    source,
+                },
+            )?;
             canvas.convert(&image).map_err(Error::from)
         })??;
         Ok(start.elapsed().as_micros() as u64)

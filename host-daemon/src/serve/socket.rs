@@ -145,7 +145,7 @@ pub async fn call(
         })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|err| Error::Control(format!("HTTP handshake: {err}")))?;
+            .map_err(|err| Error::control("the HTTP handshake", err))?;
         tokio::spawn(connection);
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = hyper::Request::builder()
@@ -154,22 +154,20 @@ pub async fn call(
             .header("host", "host-daemon")
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
-            .map_err(|err| Error::Control(format!("request: {err}")))?;
+            .map_err(|err| Error::control("the request", err))?;
         let response = sender.send_request(request).await.map_err(|err| {
-            Error::Control(format!(
-                "{}: the daemon closed the connection ({err}); is it yours?",
-                socket.display()
-            ))
+            let why = "the daemon closed the connection (is it yours?)";
+            Error::control(format!("{}: {why}", socket.display()), err)
         })?;
         let status = response.status().as_u16();
         let bytes = response
             .into_body()
             .collect()
             .await
-            .map_err(|err| Error::Control(format!("reading the answer: {err}")))?
+            .map_err(|err| Error::control("reading the answer", err))?
             .to_bytes();
         let json = serde_json::from_slice(&bytes)
-            .map_err(|err| Error::Control(format!("the daemon's answer is not JSON ({err})")))?;
+            .map_err(|err| Error::control("the daemon's answer is not JSON", err))?;
         Ok((status, json))
     };
     tokio::time::timeout(timeout, exchange)

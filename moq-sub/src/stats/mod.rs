@@ -13,6 +13,7 @@
 
 mod audio;
 pub mod line;
+pub mod text;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

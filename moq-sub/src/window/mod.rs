@@ -344,7 +344,7 @@ impl Handle {
 
     /// The overlay's figures for the last second (one stats line).
     pub fn overlay(&self, line: &Line) {
-        lock(&self.mailbox).overlay = Some(overlay::lines(line));
+        lock(&self.mailbox).overlay = Some(crate::stats::text::second(line));
     }
 
     pub fn stats(&self) -> Arc<Mutex<WindowStats>> {
