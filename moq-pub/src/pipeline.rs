@@ -25,32 +25,43 @@ use lantern_proto::timing::KeyframeClock;
 
 /// A one-slot hand-off that keeps only the newest value.
 struct Mailbox<T> {
-    slot: Mutex<(Option<T>, bool)>,
+    slot: Mutex<Held<T>>,
     ready: Condvar,
+}
+
+struct Held<T> {
+    value: Option<T>,
+    closed: bool,
+    /// Takers waiting for a value (at most the one encoding thread).
+    waiting: usize,
 }
 
 impl<T> Mailbox<T> {
     fn new() -> Self {
         Self {
-            slot: Mutex::new((None, false)),
+            slot: Mutex::new(Held {
+                value: None,
+                closed: false,
+                waiting: 0,
+            }),
             ready: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Option<T>, bool)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held<T>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Leave `value`, handing back the one it displaced (never taken).
     fn put(&self, value: T) -> Option<T> {
-        let old = self.lock().0.replace(value);
+        let old = self.lock().value.replace(value);
         self.ready.notify_one();
         old
     }
 
     /// No more values will come; `take` drains what is left, then returns `None`.
     fn close(&self) {
-        self.lock().1 = true;
+        self.lock().closed = true;
         self.ready.notify_one();
     }
 
@@ -60,12 +71,13 @@ impl<T> Mailbox<T> {
         let deadline = within.map(|within| Instant::now() + within);
         let mut slot = self.lock();
         loop {
-            if let Some(value) = slot.0.take() {
+            if let Some(value) = slot.value.take() {
                 return Ok(value);
             }
-            if slot.1 {
+            if slot.closed {
                 return Err(true);
             }
+            slot.waiting += 1;
             slot = match deadline {
                 None => self
                     .ready
@@ -81,6 +93,7 @@ impl<T> Mailbox<T> {
                         .0
                 }
             };
+            slot.waiting -= 1;
         }
     }
 }
@@ -368,6 +381,8 @@ mod tests {
         assert_eq!(mailbox.take(Some(Duration::ZERO)), Ok(3));
     }
 
+    /// A value put while the taker waits wakes it (the put comes only once the taker is
+    /// seen waiting, so this is the wake-up, not a value found on arrival).
     #[test]
     fn mailbox_wakes_a_waiting_taker() {
         let mailbox = Arc::new(Mailbox::new());
@@ -375,6 +390,11 @@ mod tests {
             let mailbox = mailbox.clone();
             std::thread::spawn(move || mailbox.take(None))
         };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while mailbox.lock().waiting == 0 {
+            assert!(Instant::now() < deadline, "the taker never waited");
+            std::thread::yield_now();
+        }
         mailbox.put(7);
         assert_eq!(taker.join().unwrap(), Ok(7));
     }

@@ -56,7 +56,7 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     assert!(seen["stamped"].as_u64() >= Some(300), "{seen}");
     assert_eq!(seen["latency_from"], "stamp", "{seen}");
     assert!(seen["latency_ms_p50"].as_f64() > Some(0.0), "{seen}");
-    assert!(seen["pts_to_shown_ms_p50"].is_number(), "{seen}");
+    assert!(seen["pts_to_shown_ms_p50"].as_f64() > Some(0.0), "{seen}");
     // The latencies are on the host's clock, estimated from its /clock. Here both ends share
     // one clock, so the estimate is 0 to within its own bound (half the quickest round trip),
     // give or take the page's timer resolution.
@@ -68,18 +68,27 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     );
     // The round trip, as the server reports it (whole ms, at least 1).
     assert!(seen["rtt_ms"].as_f64() >= Some(1.0), "{seen}");
-    assert!(seen["stamp_gaps"].is_u64(), "{seen}");
     // Salsify's frame delay, as moq-sub keeps it: every source frame since the first shown.
+    // Its share of frames shown and the gaps between stamps count the same missing frames.
+    let (stamped, gaps) = (seen["stamped"].as_f64(), seen["stamp_gaps"].as_f64());
+    let (stamped, gaps) = (stamped.unwrap(), gaps.unwrap());
+    let shown = seen["shown_fraction"].as_f64().unwrap();
+    assert!((shown - stamped / (stamped + gaps)).abs() < 0.02, "{seen}");
     assert!(seen["frame_delay_ms_p50"].as_f64() > Some(0.0), "{seen}");
     assert!(
         seen["frame_delay_ms_p95"].as_f64() >= seen["frame_delay_ms_p50"].as_f64(),
         "{seen}"
     );
     assert!(seen["shown_fraction"].as_f64() > Some(0.8), "{seen}");
-    assert!(seen["stalls"].is_u64(), "{seen}");
-    // The sound plays too, and the page knows where it sits against the picture.
+    // A stall over 500 ms is also one over 200 ms.
+    assert!(
+        seen["long_stalls"].as_u64() <= seen["stalls"].as_u64(),
+        "{seen}"
+    );
+    // The sound plays too, and in step with the picture (well within what lip sync allows).
     assert!(seen["audio_frames"].as_u64() > Some(0), "{seen}");
-    assert!(seen["av_offset_ms"].is_number(), "{seen}");
+    let av = seen["av_offset_ms"].as_f64().expect("an A/V offset");
+    assert!(av.abs() < 250.0, "{seen}");
     // View-only: no grant in the URL, no input channel.
     assert!(seen["input"].is_null(), "{seen}");
     // Its fullscreen button took the page fullscreen and the keyboard with it.
@@ -167,7 +176,8 @@ fn the_page_plays_on_through_an_outage() {
     // The outage was felt (the picture stood still), and pictures came after it.
     assert!(seen["long_stalls"].as_u64() >= Some(1), "{seen}");
     assert!(seen["stamp_gaps"].as_u64() >= Some(60), "{seen}");
-    assert!(seen["reconnects"].is_u64(), "{seen}");
+    // The backoff (0.5 s, doubling) keeps the tries through a 3 s outage to a handful.
+    assert!(seen["reconnects"].as_u64() <= Some(5), "{seen}");
     assert_eq!(seen["status"], "playing", "{seen}");
     publisher.stop_ok("moq-pub");
 }

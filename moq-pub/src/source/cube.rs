@@ -275,8 +275,10 @@ mod tests {
         assert_eq!(again, b);
     }
 
+    /// Frames come drawn in order, each captured after the last. (When they come is the
+    /// pacer's business: `lantern_proto::timing::Pacer`, tested on simulated time.)
     #[test]
-    fn frames_are_paced_and_drawn_in_order() {
+    fn frames_come_in_order_each_captured_after_the_last() {
         let mut cube = Cube::new(Format {
             width: 320,
             height: 240,
