@@ -5,13 +5,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use host_daemon::capture::Capture;
 use host_daemon::compositor;
-use host_daemon::serve::{self, Spec, ctl, socket};
+use host_daemon::serve::{self, Create, Spec, ctl, socket};
 use host_daemon::session::{self, Ended, Event};
 use lantern_cli as cli;
-use lantern_net::ConnectArgs;
-use moq_pub::Target;
-use moq_pub::audio::AudioArgs;
-use moq_pub::source::Format;
 use serde_json::json;
 
 /// Run apps on this host inside headless compositors of their own and stream them over Media
@@ -184,35 +180,11 @@ struct RunArgs {
     #[arg(long, default_value_t = 60.0)]
     fps: f64,
 
+    /// The relay or the direct server, the RTP copy, the recording, and the encoders. An
+    /// adaptive bitrate follows the granted players' feedback (every viewer's with --input
+    /// open); spectators never pull it down.
     #[command(flatten)]
-    listen: lantern_net::listen::ListenArgs,
-
-    #[command(flatten)]
-    connect: ConnectArgs,
-
-    /// Also send the stream as plain RTP (H.264 and Opus) to this address: video to PORT,
-    /// sound to PORT+2 (PORT even). Without --url or --listen, RTP is all that is sent.
-    #[arg(long, value_name = "rtp://HOST:PORT")]
-    rtp: Option<moq_pub::rtp::RtpUrl>,
-
-    /// Write the RTP stream's SDP here (`-` for stdout) [default: on stderr].
-    #[arg(long, value_name = "FILE", requires = "rtp")]
-    sdp: Option<moq_pub::rtp::SdpOut>,
-
-    /// Record the stream into this MP4 file as it is sent: video (H.264 or AV1) and Opus
-    /// sound as encoded, never re-encoded, in fragmented MP4 (a fragment at least every
-    /// 200 ms), so the file plays while it grows and survives a kill. A full disk stops the
-    /// recording with one error line, not the stream.
-    #[arg(long, value_name = "FILE.mp4")]
-    record: Option<std::path::PathBuf>,
-
-    #[command(flatten)]
-    video: moq_pub::encode::VideoArgs,
-
-    /// An adaptive bitrate follows the granted players' feedback (every viewer's with
-    /// --input open); spectators never pull it down.
-    #[command(flatten)]
-    rate: moq_pub::rate::RateArgs,
+    publish: moq_pub::PublishArgs,
 
     /// The compositor: lantern, our own (each committed frame captured at once, the app's
     /// frames paced for input-to-photon; X11 apps through XWayland); sway (wlroots, headless;
@@ -247,9 +219,6 @@ struct RunArgs {
     /// No sound: no PipeWire for the session, no audio track.
     #[arg(long)]
     no_audio: bool,
-
-    #[command(flatten)]
-    opus: AudioArgs,
 
     /// Extra environment for the app (repeatable). It gets nothing else of host-daemon's.
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
@@ -386,51 +355,30 @@ async fn run(
     args: RunArgs,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<Option<u8>, host_daemon::Error> {
-    let audio = (!args.no_audio).then(|| args.opus.settings()).transpose()?;
-    let timeout = args.connect.timeout().map_err(moq_pub::Error::from)?;
-    let config = session::Config {
+    let (name, print_stats, sdp_to) = (args.name.clone(), args.stats, args.publish.sdp.clone());
+    let (viewer, grant_out, print_grant) = (
+        args.viewer.clone(),
+        args.grant_out.clone(),
+        args.print_grant,
+    );
+    let config = Create {
         name: args.name.clone(),
-        app: args.app,
-        app_env: args.app_env,
-        format: Format {
-            width: args.width,
-            height: args.height,
-            fps: args.fps,
-        },
-        target: match args.listen.serve() {
-            Some(serve) => Target::Listen(serve),
-            None if args.connect.url.is_empty() && args.rtp.is_some() => Target::RtpOnly,
-            None => Target::Relay(args.connect),
-        },
-        rtp: args.rtp,
-        record: args.record,
-        video: args.video,
-        rate: args.rate,
-        audio,
-        capture: args.capture,
-        user: args.user,
-        // `run`'s account may be shared (sessions of other daemons, the operator's own).
-        own_user: false,
-        compositor: args.compositor,
-        xwayland: !args.no_xwayland,
-        cursor: args.cursor,
-        stamp: args.stamp,
-        timeout: timeout.max(Duration::from_secs(10)),
-        input: host_daemon::input::Settings {
-            auth: args.input,
-            grants: std::sync::Arc::new(lantern_net::grant::Grants::generate(&args.name)),
-        },
-    };
+        app: args.app.clone(),
+        env: args.app_env.iter().cloned().collect(),
+        spec: run_spec(args),
+        unknown: Default::default(),
+    }
+    .config(&Spec::default())?;
     // The grant made at start, when it is printed: the page's address carries it too.
     let mut printed_grant = None;
     if config.input.auth == host_daemon::input::Auth::Granted {
         let grants = &config.input.grants;
         let grant = grants
-            .issue(args.viewer.as_deref(), lantern_net::grant::DEFAULT_TTL)
+            .issue(viewer.as_deref(), lantern_net::grant::DEFAULT_TTL)
             .map_err(host_daemon::Error::from)?;
         use std::io::IsTerminal;
-        let shown = args.print_grant || std::io::stderr().is_terminal();
-        match &args.grant_out {
+        let shown = print_grant || std::io::stderr().is_terminal();
+        match &grant_out {
             Some(path) => write_private(path, &grant.credential)?,
             None if shown => {
                 eprintln!(
@@ -446,7 +394,7 @@ async fn run(
         }
     }
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
-    let (stats, name, sdp_to) = (args.stats, args.name, args.sdp.unwrap_or_default());
+    let (stats, sdp_to) = (print_stats, sdp_to.unwrap_or_default());
     let stop = cancel.clone();
     let printer = tokio::spawn(async move {
         let mut failure = None;
@@ -522,6 +470,57 @@ async fn run(
         );
     }
     Ok(outcome.app_status())
+}
+
+/// `run`'s flags as the session spec `serve` takes (one builder for both; see `Spec`).
+fn run_spec(args: RunArgs) -> Spec {
+    let publish = args.publish;
+    let (connect, video, rate, opus) = (publish.connect, publish.video, publish.rate, publish.opus);
+    let url = (!connect.url.is_empty()).then(|| {
+        let urls: Vec<_> = connect.url.iter().map(|url| url.to_string()).collect();
+        urls.join(",")
+    });
+    let tls = publish.listen.serve().and_then(|serve| serve.tls);
+    Spec {
+        width: Some(args.width),
+        height: Some(args.height),
+        fps: Some(args.fps),
+        listen: publish.listen.listen,
+        tls_cert: tls.as_ref().map(|tls| tls.cert.clone()),
+        tls_key: tls.map(|tls| tls.key),
+        web: publish.listen.web,
+        url,
+        token: connect.token,
+        tls_fingerprint: connect.tls_fingerprint,
+        tls_root: connect.tls_root,
+        trust_http_fingerprint: Some(connect.trust_http_fingerprint),
+        tls_insecure: Some(connect.tls_insecure),
+        moq_version: connect.moq_version,
+        idle_timeout: connect.idle_timeout,
+        give_up: connect.give_up,
+        capture: Some(args.capture),
+        compositor: Some(args.compositor),
+        user: args.user,
+        xwayland: Some(!args.no_xwayland),
+        cursor: Some(args.cursor),
+        audio: Some(!args.no_audio),
+        audio_bitrate: Some(opus.bitrate_kbps),
+        audio_frame_ms: Some(opus.frame_ms),
+        bitrate: video.bitrate,
+        codec: Some(video.codec),
+        encoder: Some(video.encoder),
+        gop: video.gop,
+        preset: video.preset,
+        tune: Some(video.tune),
+        bitrate_mode: Some(rate.bitrate_mode),
+        max_bitrate: rate.max_bitrate,
+        min_bitrate: Some(rate.min_bitrate),
+        stamp: Some(args.stamp),
+        input: Some(args.input),
+        timeout: Some(connect.timeout),
+        rtp: publish.rtp,
+        record: publish.record,
+    }
 }
 
 async fn serve_sessions(

@@ -28,7 +28,7 @@ pub mod source;
 pub mod stats;
 
 pub use error::Error;
-pub use options::{Inbound, Options, Target};
+pub use options::{Inbound, Options, PublishArgs, Target};
 pub use run::publish;
 pub use stats::{Event, Summary};
 

@@ -1,10 +1,8 @@
 use clap::Parser;
 use lantern_cli as cli;
-use lantern_net::ConnectArgs;
 use moq_pub::{
-    Event, Options, Target,
-    audio::{AudioArgs, AudioSpec},
-    encode::VideoArgs,
+    Event, Options, PublishArgs,
+    audio::AudioSpec,
     source::{Format, SourceSpec, SyncEpoch},
 };
 use serde_json::json;
@@ -55,10 +53,7 @@ struct Args {
     fps: f64,
 
     #[command(flatten)]
-    video: VideoArgs,
-
-    #[command(flatten)]
-    rate: moq_pub::rate::RateArgs,
+    publish: PublishArgs,
 
     /// Whose feedback an adaptive bitrate follows. `off`: nobody's; the connection's own
     /// estimate alone, which through a relay sees only the first hop. `open`: every viewer
@@ -68,33 +63,9 @@ struct Args {
     #[arg(long, value_enum, default_value_t = FeedbackFrom::Off)]
     feedback: FeedbackFrom,
 
-    #[command(flatten)]
-    listen: lantern_net::listen::ListenArgs,
-
-    #[command(flatten)]
-    connect: ConnectArgs,
-
-    /// Also send the stream as plain RTP (H.264 per RFC 6184, Opus per RFC 7587) to this
-    /// address: video to PORT, sound to PORT+2, RTCP on the odd port above each (PORT must be
-    /// even). Without --url or --listen, RTP is all that is sent.
-    #[arg(long, value_name = "rtp://HOST:PORT")]
-    rtp: Option<moq_pub::rtp::RtpUrl>,
-
-    /// Write the SDP that describes the RTP stream here (`-` for stdout) for receivers to
-    /// open (ffplay, VLC, GStreamer's sdpdemux, moq-sub --sdp) [default: on stderr].
-    #[arg(long, value_name = "FILE", requires = "rtp")]
-    sdp: Option<moq_pub::rtp::SdpOut>,
-
     /// Stop after this many frames.
     #[arg(long)]
     frames: Option<u64>,
-
-    /// Record the stream into this MP4 file as it is sent: video (H.264 or AV1) and Opus
-    /// sound as encoded, never re-encoded, in fragmented MP4 (a fragment at least every
-    /// 200 ms), so the file plays while it grows and survives a kill. A full disk stops the
-    /// recording with one error line, not the stream.
-    #[arg(long, value_name = "FILE.mp4")]
-    record: Option<std::path::PathBuf>,
 
     /// Print one JSON line of statistics a second on stderr.
     #[arg(long)]
@@ -106,9 +77,6 @@ struct Args {
     /// default sink monitor if a PipeWire daemon answers, else none (with a warning).
     #[arg(long, default_value = "auto", hide_default_value = true)]
     audio: AudioSpec,
-
-    #[command(flatten)]
-    opus: AudioArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -137,8 +105,8 @@ async fn run(
     args: Args,
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<(), moq_pub::Error> {
-    let audio_settings = args.opus.settings()?;
-    let timeout = args.connect.timeout()?;
+    let audio_settings = args.publish.opus.settings()?;
+    let timeout = args.publish.connect.timeout()?;
     let format = Format {
         width: args.width,
         height: args.height,
@@ -159,7 +127,7 @@ async fn run(
     let (stats, name, sdp_to) = (
         args.stats,
         args.name.clone(),
-        args.sdp.clone().unwrap_or_default(),
+        args.publish.sdp.clone().unwrap_or_default(),
     );
     let stop = cancel.clone();
     let printer = tokio::spawn(async move {
@@ -212,22 +180,19 @@ async fn run(
             (Some(moq_pub::Inbound(scoped)), Some(feedback))
         }
     };
+    let publish = args.publish;
     let options = Options {
         name: args.name,
-        target: match args.listen.serve() {
-            Some(serve) => Target::Listen(serve),
-            None if args.connect.url.is_empty() && args.rtp.is_some() => Target::RtpOnly,
-            None => Target::Relay(args.connect),
-        },
-        video: args.video,
-        rate: args.rate,
+        target: publish.target(),
+        video: publish.video,
+        rate: publish.rate,
         feedback,
         frames: args.frames,
         stamp: args.stamp || args.source.is_test_content(),
         audio: audio_settings,
         inbound,
-        rtp: args.rtp,
-        record: args.record,
+        rtp: publish.rtp,
+        record: publish.record,
     };
     let summary = moq_pub::publish(options, video, audio, cancel, events).await;
     if let Ok(Some(failure)) = printer.await {

@@ -69,3 +69,54 @@ impl std::fmt::Debug for Inbound {
         f.write_str("Inbound")
     }
 }
+
+/// Where and how to publish, as every publishing binary takes it on its command line
+/// (`moq-pub`, `host-daemon run`): the relay or the direct server, the RTP copy, the
+/// recording, and the encoders' and the rate control's settings.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub listen: lantern_net::listen::ListenArgs,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Also send the stream as plain RTP (H.264 per RFC 6184, Opus per RFC 7587) to this
+    /// address: video to PORT, sound to PORT+2, RTCP on the odd port above each (PORT must be
+    /// even). Without --url or --listen, RTP is all that is sent.
+    #[arg(long, value_name = "rtp://HOST:PORT")]
+    pub rtp: Option<rtp::RtpUrl>,
+
+    /// Write the SDP that describes the RTP stream here (`-` for stdout) for receivers to
+    /// open (ffplay, VLC, GStreamer's sdpdemux, moq-sub --sdp) [default: on stderr].
+    #[arg(long, value_name = "FILE", requires = "rtp")]
+    pub sdp: Option<rtp::SdpOut>,
+
+    /// Record the stream into this MP4 file as it is sent: video (H.264 or AV1) and Opus
+    /// sound as encoded, never re-encoded, in fragmented MP4 (a fragment at least every
+    /// 200 ms), so the file plays while it grows and survives a kill. A full disk stops the
+    /// recording with one error line, not the stream.
+    #[arg(long, value_name = "FILE.mp4")]
+    pub record: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub video: encode::VideoArgs,
+
+    #[command(flatten)]
+    pub rate: rate::RateArgs,
+
+    #[command(flatten)]
+    pub opus: audio::AudioArgs,
+}
+
+impl PublishArgs {
+    /// Where the broadcast goes: the direct server with --listen; nowhere but RTP with only
+    /// --rtp; else the relay(s) of --url.
+    pub fn target(&self) -> Target {
+        match self.listen.serve() {
+            Some(serve) => Target::Listen(serve),
+            None if self.connect.url.is_empty() && self.rtp.is_some() => Target::RtpOnly,
+            None => Target::Relay(self.connect.clone()),
+        }
+    }
+}

@@ -18,7 +18,18 @@ use tokio_util::sync::CancellationToken;
 use crate::encode::{MIN_KBPS, VideoSettings};
 
 /// How the bitrate is chosen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Follow the path: the viewers' feedback and the connection's estimate.
     #[default]

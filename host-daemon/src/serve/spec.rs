@@ -1,6 +1,10 @@
 //! What a session asks for, as the control API's JSON, as `host-daemon ctl create`'s flags, and
 //! as the `[session]` defaults of the daemon's TOML config: one struct, every field optional,
 //! the request's fields winning over the config's and the config's over Lantern's defaults.
+//! `host-daemon run` builds its session from the same struct (its flags filled in), so both
+//! doors have the same defaults and the same features; run alone adds the RTP copy and the
+//! recording (a served session would have to hand its SDP out, and a root daemon would write
+//! where a request says).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,6 +14,8 @@ use std::time::Duration;
 use lantern_net::ConnectArgs;
 use moq_pub::Target;
 use moq_pub::audio::AudioArgs;
+use moq_pub::encode::VideoArgs;
+use moq_pub::rate::RateArgs;
 use moq_pub::source::Format;
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +132,94 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codec: Option<moq_pub::encode::Codec>,
 
+    /// Encoder: auto (NVENC for h264 where the host has it, else the codec's software
+    /// encoder), x264, nvenc or svtav1 [default: auto].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<moq_pub::encode::EncoderChoice>,
+
+    /// Frames between keyframes [default: one second; two when the bitrate follows the
+    /// players, who ask for keyframes when they need one].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gop: Option<u32>,
+
+    /// Encoder preset (x264's names, NVENC's p1 … p7, SVT-AV1's numbers) [default: the
+    /// encoder's fastest real-time one].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+
+    /// x264 tune [default: zerolatency].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tune: Option<String>,
+
+    /// adaptive (follow the players' feedback and the path) or fixed [default: adaptive].
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bitrate_mode: Option<moq_pub::rate::Mode>,
+
+    /// The most an adaptive bitrate may reach, kbit/s [default: three times the default for
+    /// the size].
+    #[arg(long, value_name = "KBPS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_bitrate: Option<u32>,
+
+    /// The least an adaptive bitrate may fall to, kbit/s [default: 200].
+    #[arg(long, value_name = "KBPS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_bitrate: Option<u32>,
+
+    /// Opus frame length in ms: 2.5, 5, 10 or 20 [default: 10].
+    #[arg(long, value_name = "MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_frame_ms: Option<f64>,
+
+    /// Trust a relay's certificate fingerprint fetched over plain HTTP from another machine
+    /// (anyone on the path can replace it: prefer `tls_fingerprint`) [default: false].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_http_fingerprint: Option<bool>,
+
+    /// Skip TLS verification of the relay entirely: anyone on the path can then read and
+    /// alter the stream. Only for debugging [default: false].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_insecure: Option<bool>,
+
+    /// Offer only these MoQ protocol versions (e.g. `moq-lite-03`) [default: every one].
+    #[arg(long, value_name = "VERSION")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moq_version: Vec<String>,
+
+    /// Seconds without hearing from the relay before the path is declared dead and redialed
+    /// [default: 6 with one relay, 1.2 with fallbacks].
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<f64>,
+
+    /// Seconds to keep redialing a relay that went away, 0 for ever [default: for ever].
+    #[arg(long, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub give_up: Option<f64>,
+
+    /// With `listen`: the built browser viewer to serve (a folder holding index.html)
+    /// [default: the installed one, if any].
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<PathBuf>,
+
+    /// `run` only: also send the stream as plain RTP here.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub rtp: Option<moq_pub::rtp::RtpUrl>,
+
+    /// `run` only: record the stream at the host into this file.
+    #[arg(skip)]
+    #[serde(skip)]
+    pub record: Option<PathBuf>,
+
     /// Draw the latency stamp into the pictures (test content only) [default: false].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,7 +231,8 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<crate::input::Auth>,
 
-    /// Seconds each start-up step (compositor, sound, relay) may take [default: 10].
+    /// Seconds to wait for the relay, and for each start-up step (the compositor and the
+    /// sound take at least 10) [default: 10].
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<f64>,
@@ -193,6 +288,22 @@ impl Spec {
             audio_bitrate: self.audio_bitrate.or(d.audio_bitrate),
             bitrate: self.bitrate.or(d.bitrate),
             codec: self.codec.or(d.codec),
+            encoder: self.encoder.or(d.encoder),
+            gop: self.gop.or(d.gop),
+            preset: self.preset.or(d.preset),
+            tune: self.tune.or(d.tune),
+            bitrate_mode: self.bitrate_mode.or(d.bitrate_mode),
+            max_bitrate: self.max_bitrate.or(d.max_bitrate),
+            min_bitrate: self.min_bitrate.or(d.min_bitrate),
+            audio_frame_ms: self.audio_frame_ms.or(d.audio_frame_ms),
+            trust_http_fingerprint: self.trust_http_fingerprint.or(d.trust_http_fingerprint),
+            tls_insecure: self.tls_insecure.or(d.tls_insecure),
+            moq_version: list(self.moq_version, d.moq_version),
+            idle_timeout: self.idle_timeout.or(d.idle_timeout),
+            give_up: self.give_up.or(d.give_up),
+            web: self.web.or(d.web),
+            rtp: self.rtp.or(d.rtp),
+            record: self.record.or(d.record),
             stamp: self.stamp.or(d.stamp),
             input: self.input.or(d.input),
             timeout: self.timeout.or(d.timeout),
@@ -250,7 +361,7 @@ impl Create {
             (Some(addr), _) => Target::Listen(lantern_net::listen::Serve {
                 addr,
                 tls,
-                web: lantern_net::web::installed(),
+                web: spec.web.or_else(lantern_net::web::installed),
             }),
             (None, Some(url)) => Target::Relay(ConnectArgs {
                 url: url
@@ -265,9 +376,15 @@ impl Create {
                 token: spec.token,
                 tls_fingerprint: spec.tls_fingerprint,
                 tls_root: spec.tls_root,
+                trust_http_fingerprint: spec.trust_http_fingerprint.unwrap_or(false),
+                tls_insecure: spec.tls_insecure.unwrap_or(false),
+                moq_version: spec.moq_version,
                 timeout,
-                ..ConnectArgs::default()
+                idle_timeout: spec.idle_timeout,
+                give_up: spec.give_up,
             }),
+            // `run` may send RTP alone.
+            (None, None) if spec.rtp.is_some() => Target::RtpOnly,
             (None, None) => {
                 return Err(Error::Config(
                     "nowhere to stream: give \"url\" (a relay) or \"listen\" (an address), \
@@ -283,11 +400,12 @@ impl Create {
                 let defaults = AudioArgs::default();
                 AudioArgs {
                     bitrate_kbps: spec.audio_bitrate.unwrap_or(defaults.bitrate_kbps),
-                    ..defaults
+                    frame_ms: spec.audio_frame_ms.unwrap_or(defaults.frame_ms),
                 }
                 .settings()
             })
             .transpose()?;
+        let (video, rate) = (VideoArgs::default(), RateArgs::default());
         let name = self.name;
         Ok(Config {
             name: name.clone(),
@@ -299,15 +417,21 @@ impl Create {
                 fps: spec.fps.unwrap_or(60.0),
             },
             target,
-            // A served session's RTP copy would need its SDP handed out too: `run` has it.
-            rtp: None,
-            record: None,
-            video: moq_pub::encode::VideoArgs {
+            rtp: spec.rtp,
+            record: spec.record,
+            video: VideoArgs {
+                codec: spec.codec.unwrap_or(video.codec),
+                encoder: spec.encoder.unwrap_or(video.encoder),
                 bitrate: spec.bitrate,
-                codec: spec.codec.unwrap_or(moq_pub::encode::Codec::H264),
-                ..moq_pub::encode::VideoArgs::default()
+                gop: spec.gop,
+                preset: spec.preset,
+                tune: spec.tune.unwrap_or(video.tune),
             },
-            rate: moq_pub::rate::RateArgs::default(),
+            rate: RateArgs {
+                bitrate_mode: spec.bitrate_mode.unwrap_or(rate.bitrate_mode),
+                max_bitrate: spec.max_bitrate,
+                min_bitrate: spec.min_bitrate.unwrap_or(rate.min_bitrate),
+            },
             audio,
             capture: spec.capture.unwrap_or_default(),
             user: spec.user,
@@ -317,7 +441,8 @@ impl Create {
             xwayland: spec.xwayland.unwrap_or(true),
             cursor: spec.cursor.unwrap_or(false),
             stamp: spec.stamp.unwrap_or(false),
-            timeout: Duration::from_secs_f64(timeout),
+            // The compositor and the sound get their 10 s even when the relay's wait is shorter.
+            timeout: Duration::from_secs_f64(timeout.max(10.0)),
             input: crate::input::Settings {
                 auth: spec.input.unwrap_or_default(),
                 grants: std::sync::Arc::new(lantern_net::grant::Grants::generate(&name)),
@@ -432,10 +557,90 @@ mod tests {
                 serde_json::json!({"name": "a", "app": ["x"], "listen": "127.0.0.1:1", "timeout": 0}),
                 "timeout",
             ),
+            // What only `run` may ask for is refused by name from a request.
+            (
+                serde_json::json!({"name": "a", "app": ["x"], "listen": "127.0.0.1:1", "record": "/etc/shadow"}),
+                "record",
+            ),
+            (
+                serde_json::json!({"name": "a", "app": ["x"], "rtp": "rtp://127.0.0.1:5004"}),
+                "rtp",
+            ),
         ];
         for (json, needle) in cases {
             let err = create(json.clone()).config(&Spec::default()).unwrap_err();
             assert!(err.to_string().contains(needle), "{json}: {err}");
         }
+    }
+
+    /// Every publishing setting a session can have reaches it, from a request as from `run`
+    /// (one builder: the two doors cannot drift apart).
+    #[test]
+    fn every_publishing_setting_reaches_the_session() {
+        let config = create(serde_json::json!({
+            "name": "a", "app": ["foot"], "url": "https://r.example/a,https://s.example/a",
+            "encoder": "x264", "gop": 30, "preset": "veryfast", "tune": "film",
+            "bitrate_mode": "fixed", "max_bitrate": 9000, "min_bitrate": 300,
+            "audio_frame_ms": 20.0, "audio_bitrate": 64, "idle_timeout": 3.0, "give_up": 60.0,
+            "moq_version": ["moq-lite-03"], "trust_http_fingerprint": true, "timeout": 5.0,
+        }))
+        .config(&Spec::default())
+        .unwrap();
+        let video = &config.video;
+        assert_eq!(video.encoder, moq_pub::encode::EncoderChoice::X264);
+        assert_eq!(
+            (video.gop, video.preset.as_deref()),
+            (Some(30), Some("veryfast"))
+        );
+        assert_eq!(video.tune, "film");
+        assert_eq!(config.rate.bitrate_mode, moq_pub::rate::Mode::Fixed);
+        assert_eq!(
+            (config.rate.max_bitrate, config.rate.min_bitrate),
+            (Some(9000), 300)
+        );
+        let audio = config.audio.unwrap();
+        let expected = AudioArgs {
+            frame_ms: 20.0,
+            bitrate_kbps: 64,
+        };
+        assert_eq!(audio, expected.settings().unwrap());
+        let Target::Relay(connect) = config.target else {
+            panic!("not a relay target");
+        };
+        assert_eq!(connect.url.len(), 2);
+        assert_eq!(
+            (connect.idle_timeout, connect.give_up),
+            (Some(3.0), Some(60.0))
+        );
+        assert_eq!(connect.moq_version, ["moq-lite-03"]);
+        assert!(connect.trust_http_fingerprint && !connect.tls_insecure);
+        // The relay's wait is the request's; the start-up steps keep their 10 s.
+        assert_eq!(connect.timeout, 5.0);
+        assert_eq!(config.timeout, Duration::from_secs(10));
+    }
+
+    /// `run` with `--rtp` alone sends RTP alone; the same spec with a relay sends both.
+    #[test]
+    fn rtp_alone_is_a_target_of_its_own() {
+        let rtp: moq_pub::rtp::RtpUrl = "rtp://127.0.0.1:5004".parse().unwrap();
+        let spec = Spec {
+            rtp: Some(rtp.clone()),
+            ..Spec::default()
+        };
+        let run = |spec: Spec| Create {
+            name: "a".into(),
+            app: vec!["foot".into()],
+            env: BTreeMap::new(),
+            spec,
+            unknown: BTreeMap::new(),
+        };
+        let config = run(spec.clone()).config(&Spec::default()).unwrap();
+        assert!(matches!(config.target, Target::RtpOnly) && config.rtp.is_some());
+        let with_relay = Spec {
+            url: Some("https://r.example/a".into()),
+            ..spec
+        };
+        let config = run(with_relay).config(&Spec::default()).unwrap();
+        assert!(matches!(config.target, Target::Relay(_)) && config.rtp.is_some());
     }
 }

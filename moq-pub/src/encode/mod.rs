@@ -37,7 +37,10 @@ impl Codec {
 }
 
 /// Which encoder makes the codec (`--encoder`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum EncoderChoice {
     /// The codec's software encoder.
     Auto,
