@@ -5,6 +5,7 @@ mod dmabuf;
 mod pipewire;
 mod screencopy;
 mod shared;
+mod slots;
 
 use std::sync::Mutex;
 

@@ -13,7 +13,6 @@
 //! with GBM on the compositor's own GPU (as its linux-dmabuf feedback names it) and imported
 //! before the first copy; a compositor that refuses them leaves `auto` on shared memory.
 
-use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +38,7 @@ use wayland_protocols_wlr::screencopy::v1::client::{
 };
 
 use super::dmabuf::{self, DmaBuf, Gbm};
+use super::slots::Slots;
 use super::{Buffers, Meter, REPEAT_AFTER};
 use crate::Error;
 use crate::wl::{ShmBuffer, dispatch, pixel_format};
@@ -59,14 +59,6 @@ pub struct Screencopy {
     timeout: Duration,
     started: Instant,
     last_delivered: Instant,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Use {
-    Free,
-    Copying,
-    Done,
-    Latest,
 }
 
 /// The buffers' kind, size and format, as the compositor asked for them.
@@ -116,12 +108,6 @@ struct Copy {
     frame: ZwlrScreencopyFrameV1,
     offer: Offer,
     slot: Option<usize>,
-}
-
-struct Completed {
-    slot: usize,
-    /// When the compositor presented it, on CLOCK_MONOTONIC, in µs.
-    presented_us: u64,
 }
 
 /// A buffer the compositor copies into.
@@ -178,10 +164,11 @@ struct State {
     main_device: Option<u64>,
     /// The compositor's answers to our DMA-BUF imports, by slot.
     imports: Vec<Option<Result<wl_buffer::WlBuffer, ()>>>,
-    slots: Vec<(Buffer, Use)>,
+    /// The buffers copied into, and which of them is in which use.
+    buffers: Vec<Buffer>,
+    slots: Slots,
     layout: Option<Layout>,
     copies: Vec<Copy>,
-    completed: VecDeque<Completed>,
     next_id: u64,
     failures: u64,
     error: Option<Error>,
@@ -223,10 +210,10 @@ impl Screencopy {
             dmabufs: None,
             main_device: None,
             imports: Vec::new(),
-            slots: Vec::new(),
+            buffers: Vec::new(),
+            slots: Slots::default(),
             layout: None,
             copies: Vec::new(),
-            completed: VecDeque::new(),
             next_id: 0,
             failures: 0,
             error: None,
@@ -285,7 +272,7 @@ impl Screencopy {
     /// Convert the picture in `slot` into `canvas`; returns how long that took, in µs.
     fn convert(&self, slot: usize, canvas: &mut Canvas) -> Result<u64, Error> {
         let start = Instant::now();
-        let (buffer, _) = &self.state.slots[slot];
+        let buffer = &self.state.buffers[slot];
         let layout = self
             .state
             .layout
@@ -369,21 +356,11 @@ impl Screencopy {
                 return Err(err);
             }
             self.start_copies()?;
-            if let Some(newest) = self.state.completed.pop_back() {
+            if let Some((newest, stale)) = self.state.slots.take_newest() {
                 // Older pictures lost the race: a late frame is worth nothing.
-                let older = self.state.completed.len() as u64;
-                for stale in self.state.completed.drain(..) {
-                    self.state.slots[stale.slot].1 = Use::Free;
+                if stale > 0 {
+                    self.meter.drops(stale);
                 }
-                if older > 0 {
-                    self.meter.drops(older);
-                }
-                for (_, use_) in &mut self.state.slots {
-                    if *use_ == Use::Latest {
-                        *use_ = Use::Free;
-                    }
-                }
-                self.state.slots[newest.slot].1 = Use::Latest;
                 let convert_us = self.convert(newest.slot, canvas)?;
                 let now_us = now_unix_us();
                 let capture_us = unix_from_monotonic(newest.presented_us, now_us);
@@ -396,8 +373,7 @@ impl Screencopy {
                 }));
             }
             let idle = self.last_delivered.elapsed();
-            let latest = self.state.slots.iter().position(|(_, u)| *u == Use::Latest);
-            match latest {
+            match self.state.slots.latest() {
                 Some(slot) if idle >= REPEAT_AFTER => {
                     self.convert(slot, canvas)?;
                     self.meter.repeat();
@@ -437,16 +413,11 @@ impl Screencopy {
                 // Making DMA-BUFs dispatches events, which may have ended copies.
                 continue;
             }
-            let slot = self
-                .state
-                .slots
-                .iter()
-                .position(|(_, u)| *u == Use::Free)
+            let slot = (self.state.slots.start_copy())
                 .ok_or_else(|| Error::Capture("no free buffer for a copy".into()))?;
-            self.state.slots[slot].1 = Use::Copying;
             let copy = &mut self.state.copies[index];
             copy.slot = Some(slot);
-            let buffer = self.state.slots[slot].0.wl_buffer();
+            let buffer = self.state.buffers[slot].wl_buffer();
             if copy.frame.version() >= 2 {
                 copy.frame.copy_with_damage(buffer);
             } else {
@@ -487,15 +458,15 @@ impl Screencopy {
 
     /// (Re)make every buffer in `layout`: at the first copy, or when the output changed.
     fn make_buffers(&mut self, layout: Layout) -> Result<(), Error> {
-        if self.state.slots.iter().any(|(_, u)| *u == Use::Copying) {
+        if self.state.slots.copying() {
             return Err(Error::Capture(
                 "the output changed size during capture".into(),
             ));
         }
-        self.state.completed.clear();
-        self.state.slots.clear();
+        self.state.slots = Slots::default();
+        self.state.buffers.clear();
         self.state.layout = None;
-        let slots = match layout {
+        let buffers = match layout {
             Layout::Shm {
                 format,
                 width,
@@ -509,7 +480,7 @@ impl Screencopy {
                     .map(|_| {
                         let size = (width, height, stride);
                         ShmBuffer::new(&self.state.shm, &self.state.qh, size, format, ())
-                            .map(|b| (Buffer::Shm(b), Use::Free))
+                            .map(Buffer::Shm)
                     })
                     .collect::<Result<_, _>>()?
             }
@@ -518,7 +489,7 @@ impl Screencopy {
                 width,
                 height,
             } => match self.import(format, width, height) {
-                Ok(slots) => slots,
+                Ok(buffers) => buffers,
                 Err(err) if self.buffers == Buffers::Auto => {
                     tracing::warn!(
                         "DMA-BUF capture failed ({err}): capturing through shared memory"
@@ -530,7 +501,8 @@ impl Screencopy {
                 Err(err) => return Err(err),
             },
         };
-        self.state.slots = slots;
+        self.state.slots = Slots::new(buffers.len());
+        self.state.buffers = buffers;
         self.state.layout = Some(layout);
         self.meter.buffers(layout.kind());
         tracing::info!(buffers = layout.kind(), ?layout, "capturing");
@@ -538,12 +510,7 @@ impl Screencopy {
     }
 
     /// Allocate the DMA-BUFs and have the compositor import them, waiting for its answers.
-    fn import(
-        &mut self,
-        format: u32,
-        width: u32,
-        height: u32,
-    ) -> Result<Vec<(Buffer, Use)>, Error> {
+    fn import(&mut self, format: u32, width: u32, height: u32) -> Result<Vec<Buffer>, Error> {
         let Some(dmabufs) = &self.state.dmabufs else {
             return Err(Error::Capture("DMA-BUF capture is off".into()));
         };
@@ -591,7 +558,7 @@ impl Screencopy {
         Ok(made
             .into_iter()
             .zip(buffers)
-            .map(|(dmabuf, buffer)| (Buffer::DmaBuf(Imported { dmabuf, buffer }), Use::Free))
+            .map(|(dmabuf, buffer)| Buffer::DmaBuf(Imported { dmabuf, buffer }))
             .collect())
     }
 }
@@ -682,14 +649,13 @@ impl Dispatch<ZwlrScreencopyFrameV1, u64> for State {
                 let secs = ((tv_sec_hi as u64) << 32) | tv_sec_lo as u64;
                 let presented_us = secs * 1_000_000 + tv_nsec as u64 / 1000;
                 if let Some(slot) = state.finish(*id) {
-                    state.slots[slot].1 = Use::Done;
-                    state.completed.push_back(Completed { slot, presented_us });
+                    state.slots.ready(slot, presented_us);
                 }
                 state.failures = 0;
             }
             Event::Failed => {
                 if let Some(slot) = state.finish(*id) {
-                    state.slots[slot].1 = Use::Free;
+                    state.slots.failed(slot);
                 }
                 state.failures += 1;
                 state.meter.failures(1);
