@@ -570,7 +570,10 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         Call::Grant { name, viewer, ttl } => (
             "POST",
             format!("{}/grants", ctl::session_path(name)),
-            Some(Ok(json!({ "viewer": viewer, "ttl": ttl }))),
+            Some(serde_json::to_value(serve::api::GrantRequest {
+                viewer: viewer.clone(),
+                ttl: *ttl,
+            })),
         ),
         Call::Revoke {
             name,
@@ -599,35 +602,41 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         })?;
     let (status, answer) = socket::call(&socket, method, &path, body.as_ref(), timeout).await?;
     if !(200..300).contains(&status) {
-        let error = answer["error"].as_str().unwrap_or("(no reason given)");
+        let refusal: Result<ctl::Refusal, _> = serde_json::from_value(answer);
+        let error = refusal.map_or("(no reason given)".into(), |refusal| refusal.error);
         eprintln!("host-daemon ctl: {error} (HTTP {status})");
         return Ok(ExitCode::FAILURE);
     }
+    // The answer as the call's type: one that is not is the daemon's fault, said so.
+    fn read<T: serde::de::DeserializeOwned>(
+        answer: &serde_json::Value,
+        what: &str,
+    ) -> Result<T, host_daemon::Error> {
+        serde_json::from_value(answer.clone()).map_err(|err| host_daemon::Error::ControlCall {
+            what: format!("an answer that is no {what}"),
+            source: err.into(),
+        })
+    }
     match args.call {
-        Call::List { json: false } => print!("{}", ctl::table(&answer)),
+        Call::List { json: false } => {
+            let listed: ctl::Sessions = read(&answer, "list of sessions")?;
+            print!("{}", ctl::table(&listed.sessions));
+        }
         // The grant alone on stdout, for `LANTERN_GRANT=$(host-daemon ctl grant game)`.
         Call::Grant { name, .. } => {
-            let grant: lantern_net::grant::Grant =
-                serde_json::from_value(answer.clone()).map_err(|err| {
-                    host_daemon::Error::ControlCall {
-                        what: "a grant answer that is no grant".into(),
-                        source: err.into(),
-                    }
-                })?;
+            let serve::Granted { grant, page } = read(&answer, "grant")?;
             eprintln!(
                 "host-daemon ctl: input grant {} for viewer {} of {name} — LANTERN_GRANT=… moq-sub --name {name}; revoke with host-daemon ctl revoke {name} --grant {}",
                 grant.id, grant.viewer, grant.id
             );
-            if let Some(page) = answer["page"].as_str() {
+            if let Some(page) = page {
                 eprintln!("host-daemon ctl: or play in a browser at {page}");
             }
             println!("{}", grant.credential);
         }
         Call::Create { name, .. } => {
-            if let Some(addr) = answer["target"]
-                .as_str()
-                .and_then(|t| t.strip_prefix("listen "))
-            {
+            let created: ctl::Listed = read(&answer, "session")?;
+            if let Some(addr) = created.listening() {
                 eprintln!(
                     "host-daemon ctl: {name} streams — watch with moq-sub --url http://{addr}/ --name {name}"
                 );

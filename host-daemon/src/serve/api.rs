@@ -62,7 +62,7 @@ async fn create(State(daemon): State<Arc<Daemon>>, body: Bytes) -> Response {
 }
 
 /// `POST /sessions/NAME/grants`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     pub viewer: Option<String>,
@@ -122,6 +122,9 @@ fn answer(result: Result<super::Info, Refused>, ok: StatusCode) -> Response {
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(json!({ "error": self.message }))).into_response()
+        let refusal = super::ctl::Refusal {
+            error: self.message,
+        };
+        (status, axum::Json(refusal)).into_response()
     }
 }

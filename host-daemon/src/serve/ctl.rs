@@ -1,7 +1,49 @@
 //! What `host-daemon ctl` needs besides the call itself ([`super::socket::call`]): the API
-//! path of a session, and the `list` table.
+//! path of a session, the answers read typed, and the `list` table.
 
+use serde::Deserialize;
 use serde_json::Value;
+
+use super::State;
+
+/// `GET /sessions`' answer.
+#[derive(Debug, Deserialize)]
+pub struct Sessions {
+    pub sessions: Vec<Listed>,
+}
+
+/// What ctl reads of a session ([`super::Info`], which the daemon writes; a test checks one
+/// reads as the other).
+#[derive(Debug, Deserialize)]
+pub struct Listed {
+    pub name: String,
+    pub state: State,
+    pub width: u32,
+    pub height: u32,
+    /// The relay (token left out), or `listen ADDR`.
+    pub target: String,
+    /// The last second's capture and encoder figures, while it runs.
+    #[serde(default)]
+    pub stats: Option<Value>,
+}
+
+impl Listed {
+    /// One of the last second's video figures (`fps`, `kbps`).
+    pub fn figure(&self, name: &str) -> Option<f64> {
+        self.stats.as_ref()?.get("video")?.get(name)?.as_f64()
+    }
+
+    /// The direct server's address, for a session that serves viewers itself.
+    pub fn listening(&self) -> Option<&str> {
+        self.target.strip_prefix("listen ")
+    }
+}
+
+/// A refusal's answer: `{"error": "…"}` with a 4xx or 5xx status.
+#[derive(Debug, serde::Serialize, Deserialize)]
+pub struct Refusal {
+    pub error: String,
+}
 
 /// `/sessions/NAME`, the name percent-encoded as one path segment.
 pub fn session_path(name: &str) -> String {
@@ -18,25 +60,29 @@ pub fn segment(text: &str) -> String {
     url.path()[1..].to_string()
 }
 
-/// `ctl list`: a line per session of `GET /sessions`'s answer.
-pub fn table(answer: &Value) -> String {
+/// `ctl list`: a line per session.
+pub fn table(sessions: &[Listed]) -> String {
     let line = |cells: [&str; 6]| {
         format!(
             "{:<20} {:<9} {:>11} {:>7} {:>8}  {}\n",
             cells[0], cells[1], cells[2], cells[3], cells[4], cells[5]
         )
     };
-    let figure = |v: &Value| v.as_f64().map_or("-".into(), |f| format!("{f:.1}"));
+    let figure = |v: Option<f64>| v.map_or("-".into(), |f| format!("{f:.1}"));
     let mut out = line(["NAME", "STATE", "MODE", "FPS", "KBIT/S", "TARGET"]);
-    for s in answer["sessions"].as_array().into_iter().flatten() {
-        let video = &s["stats"]["video"];
+    for s in sessions {
+        let state = match s.state {
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Ended => "ended",
+        };
         out += &line([
-            s["name"].as_str().unwrap_or("?"),
-            s["state"].as_str().unwrap_or("?"),
-            &format!("{}x{}", s["width"], s["height"]),
-            &figure(&video["fps"]),
-            &figure(&video["kbps"]),
-            s["target"].as_str().unwrap_or(""),
+            &s.name,
+            state,
+            &format!("{}x{}", s.width, s.height),
+            &figure(s.figure("fps")),
+            &figure(s.figure("kbps")),
+            &s.target,
         ]);
     }
     out
@@ -59,7 +105,8 @@ mod tests {
               "target": "listen 127.0.0.1:1", "stats": { "video": { "fps": 60.04, "kbps": 1000.0 } } },
             { "name": "b", "state": "starting", "width": 1280, "height": 720, "target": "https://r/x" },
         ]});
-        let table = table(&answer);
+        let answer: Sessions = serde_json::from_value(answer).unwrap();
+        let table = table(&answer.sessions);
         let lines: Vec<_> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("NAME"));

@@ -164,7 +164,7 @@ pub struct Revoked {
 }
 
 /// A grant the API made, and the session's page with it (when it serves one).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Granted {
     #[serde(flatten)]
     pub grant: lantern_net::grant::Grant,
@@ -207,7 +207,7 @@ pub struct Info {
     pub ended: Option<EndInfo>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// The compositor, the app or the stream are starting.
@@ -705,6 +705,35 @@ impl Info {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What ctl reads of a session is what the daemon writes of it: `Info` as JSON reads
+    /// back as ctl's `Listed`, field for field.
+    #[test]
+    fn ctl_reads_what_the_api_writes() {
+        let config = Create {
+            name: "game".into(),
+            app: vec!["foot".into()],
+            env: BTreeMap::new(),
+            spec: Spec {
+                listen: Some("127.0.0.1:4443".parse().unwrap()),
+                ..Spec::default()
+            },
+            unknown: BTreeMap::new(),
+        }
+        .config(&Spec::default())
+        .unwrap();
+        let mut info = Info::starting(&config);
+        info.stats = Some(serde_json::json!({"video": {"fps": 59.9, "kbps": 4000.0}}));
+        let listed: super::ctl::Listed =
+            serde_json::from_value(serde_json::to_value(&info).unwrap()).unwrap();
+        assert_eq!(
+            (listed.name.as_str(), listed.state),
+            ("game", State::Starting)
+        );
+        assert_eq!((listed.width, listed.height), (1280, 720));
+        assert_eq!(listed.target, "listen 127.0.0.1:4443");
+        assert_eq!(listed.figure("fps"), Some(59.9));
+    }
 
     #[test]
     fn the_shipped_example_config_parses() {
