@@ -63,6 +63,12 @@ pub enum Error {
     },
     #[error("the {0} thread failed")]
     Thread(&'static str),
+    /// A source asked to stop in the middle of a read.
+    #[error("{0}: stopped while reading")]
+    Stopped(String),
+    /// libavformat's RTP muxer did what it should not (in its words, or ours).
+    #[error("RTP: {0}")]
+    Rtp(String),
 }
 
 impl Error {

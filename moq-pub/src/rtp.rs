@@ -175,7 +175,7 @@ impl Stream {
         let time_base = output
             .stream(0)
             .map(|s| s.time_base())
-            .ok_or_else(|| Error::Config(format!("{url}: the RTP muxer lost its stream")))?;
+            .ok_or_else(|| Error::Rtp(format!("{url}: the muxer lost its stream")))?;
         Ok(Self {
             output,
             url,
@@ -191,7 +191,7 @@ impl Stream {
         let since = pts_us.saturating_sub(self.epoch_us) as i64;
         let pts = since.rescale((1, 1_000_000), self.time_base);
         let size = i32::try_from(data.len())
-            .map_err(|_| Error::Config(format!("{}: a {} byte frame", self.url, data.len())))?;
+            .map_err(|_| Error::Rtp(format!("{}: a {} byte frame", self.url, data.len())))?;
         // SAFETY: the packet borrows `data` for this call only (no buffer reference, so the
         // muxer copies what it keeps); its pointers are cleared before returning.
         let written = unsafe {
@@ -299,7 +299,7 @@ pub fn sdp(streams: &mut [&mut Stream]) -> Result<String, Error> {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     buf.truncate(end);
-    String::from_utf8(buf).map_err(|_| Error::Config("the SDP is not UTF-8".into()))
+    String::from_utf8(buf).map_err(|_| Error::Rtp("the muxer's SDP is not UTF-8".into()))
 }
 
 #[cfg(test)]

@@ -204,7 +204,7 @@ fn open_input(
     unsafe {
         let mut context = ffi::avformat_alloc_context();
         if context.is_null() {
-            return Err(Error::Config("out of memory".into()));
+            return Err(Error::decoder("opening the SDP", "out of memory"));
         }
         (*context).interrupt_callback = interrupt.interrupt;
         let format = ffi::av_find_input_format(c"sdp".as_ptr());

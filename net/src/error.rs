@@ -35,6 +35,8 @@ pub enum Error {
         #[source]
         source: moq_tokio::Error,
     },
+    #[error("the direct server on {addr} was given no certificate")]
+    NoCertificate { addr: SocketAddr },
     #[error("cannot serve the certificate fingerprint on tcp {addr}")]
     ListenHttp {
         addr: SocketAddr,

@@ -116,7 +116,7 @@ impl Listener {
             .fingerprints()
             .into_iter()
             .next()
-            .ok_or_else(|| Error::Config(format!("{addr}: no certificate was generated")))?;
+            .ok_or(Error::NoCertificate { addr })?;
         let site = match &serve.web {
             Some(dir) => Some(crate::web::Site::load(dir)?),
             None => {

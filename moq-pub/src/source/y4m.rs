@@ -123,7 +123,7 @@ fn read_error(
             what: what.to_string(),
             timeout,
         },
-        _ if cancel.is_cancelled() => Error::Config(format!("{what}: stopped while reading")),
+        _ if cancel.is_cancelled() => Error::Stopped(what.to_string()),
         source => Error::Format {
             what: what.to_string(),
             source,
