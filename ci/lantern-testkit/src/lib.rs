@@ -40,21 +40,37 @@ pub fn tool(name: &str) -> String {
 /// kernel picked; each test process starts at a place of its own and never hands out the
 /// same port twice. Where the ephemeral range leaves no room below it, the kernel picks.
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
     let free = |port: u16| {
         let tcp = TcpListener::bind(("127.0.0.1", port)).ok()?;
         let port = tcp.local_addr().ok()?.port();
         UdpSocket::bind(("127.0.0.1", port)).ok().map(|_| port)
     };
-    let range = below_ephemeral();
-    let start = std::process::id().wrapping_mul(37);
     loop {
-        let port = match range {
-            Some((low, span)) => {
-                low + (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span) as u16
+        if let Some(port) = free(candidate(Run::Single).unwrap_or(0)) {
+            return port;
+        }
+    }
+}
+
+/// An even UDP port whose three neighbours above are free too (an RTP session's video and
+/// sound, each with its RTCP), on every address, as an RTP receiver binds them. Taken as
+/// [`free_port`]'s are (below the ephemeral range, a run of this process's own), from a part
+/// of the range of their own.
+pub fn free_rtp_port() -> u16 {
+    let free = |port: u16| {
+        let bound: Vec<_> = (port..port.checked_add(4)?)
+            .map(|p| UdpSocket::bind(("0.0.0.0", p)).ok())
+            .collect::<Option<_>>()?;
+        (bound.len() == 4).then_some(port)
+    };
+    loop {
+        let port = match candidate(Run::Rtp) {
+            Some(port) => port,
+            // No room below the ephemeral range: an even port near one the kernel picks.
+            None => {
+                let probe = UdpSocket::bind("0.0.0.0:0").unwrap();
+                probe.local_addr().unwrap().port() & !1
             }
-            None => 0,
         };
         if let Some(port) = free(port) {
             return port;
@@ -62,27 +78,45 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Which ports a candidate is for: one port (the lower half of the room below the ephemeral
+/// range), or an RTP session's four, starting even (the upper half).
+#[derive(Clone, Copy)]
+enum Run {
+    Single,
+    Rtp,
+}
+
+/// The next candidate of this test process's own run: each process starts at a place of its
+/// own, and never hands out the same port (or block of four) twice. `None` where the ephemeral
+/// range leaves no room below it.
+fn candidate(run: Run) -> Option<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SINGLE: AtomicU32 = AtomicU32::new(0);
+    static RTP: AtomicU32 = AtomicU32::new(0);
+    let (low, span) = below_ephemeral()?;
+    let half = span / 2;
+    let start = std::process::id().wrapping_mul(37);
+    Some(match run {
+        Run::Single => {
+            let next = start.wrapping_add(SINGLE.fetch_add(1, Ordering::Relaxed));
+            (low + next % half) as u16
+        }
+        Run::Rtp => {
+            let first = (low + half + 3) & !3;
+            let blocks = (low + span - first) / 4;
+            let next = start.wrapping_add(RTP.fetch_add(1, Ordering::Relaxed));
+            (first + (next % blocks) * 4) as u16
+        }
+    })
+}
+
 /// Ports free of the kernel's ephemeral range: the first, and how many.
-fn below_ephemeral() -> Option<(u16, u32)> {
+fn below_ephemeral() -> Option<(u32, u32)> {
     let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
     let first: u32 = range.split_whitespace().next()?.parse().ok()?;
     let low = first.saturating_sub(12_000).max(10_000);
     let span = first.checked_sub(low).filter(|&span| span >= 2_000)?;
-    Some((low as u16, span))
-}
-
-/// An even UDP port whose three neighbours above are free too (an RTP session's video and
-/// sound, each with its RTCP), on every address, as an RTP receiver binds them.
-pub fn free_rtp_port() -> u16 {
-    loop {
-        let probe = UdpSocket::bind("0.0.0.0:0").unwrap();
-        let port = probe.local_addr().unwrap().port() & !1;
-        drop(probe);
-        if port <= u16::MAX - 3 && (port..port + 4).all(|p| UdpSocket::bind(("0.0.0.0", p)).is_ok())
-        {
-            return port;
-        }
-    }
+    Some((low, span))
 }
 
 /// Poll `ready` until it holds or `deadline` passes.
@@ -682,5 +716,29 @@ pub fn probe(path: &std::path::Path) -> Probed {
         codecs: streams.iter().map(|s| field(s, "codec_name")).collect(),
         seconds: field(&json["format"], "duration").parse().unwrap_or(0.0),
         video_packets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports handed out are never handed out again, single ones never fall inside an RTP
+    /// block, and RTP blocks start even.
+    #[test]
+    fn ports_are_handed_out_once_and_rtp_blocks_apart() {
+        let singles: Vec<u16> = (0..20).map(|_| free_port()).collect();
+        let blocks: Vec<u16> = (0..5).map(|_| free_rtp_port()).collect();
+        let mut all: Vec<u16> = singles.clone();
+        all.extend(blocks.iter().flat_map(|&b| b..b + 4));
+        let count = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            count,
+            "a port handed out twice: {singles:?} {blocks:?}"
+        );
+        assert!(blocks.iter().all(|b| b % 2 == 0), "{blocks:?}");
     }
 }
