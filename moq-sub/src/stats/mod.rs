@@ -120,9 +120,15 @@ impl Default for Stats {
 impl Stats {
     /// A frame arrived: its size, and its capture time per the broadcast clock if known.
     pub fn received(&mut self, bytes: usize, sent_unix_us: Option<u64>, arrived_unix_us: u64) {
+        if self.first.is_none() {
+            // The first second's window starts with the first frame, not with the wait for
+            // the broadcast and its keyframe (which would read as a second at 0 fps).
+            let now = Instant::now();
+            self.first = Some(now);
+            self.since = now;
+        }
         self.window_bytes += bytes as u64;
         self.total_bytes += bytes as u64;
-        self.first.get_or_insert_with(Instant::now);
         if let Some(sent) = sent_unix_us {
             let us = clock::elapsed_us(sent, arrived_unix_us);
             self.net.record(us);
@@ -415,6 +421,21 @@ mod tests {
         assert_eq!(total.latency_from, Some(LatencyFrom::Pts));
         assert_eq!(total.pts_to_shown_ms_p50, Some(3.0));
         assert_eq!(total.g2g_ms_p50, None);
+    }
+
+    /// The wait before the first frame is no part of the first second's figures.
+    #[test]
+    fn the_first_window_starts_with_the_first_frame() {
+        let mut stats = Stats {
+            since: Instant::now() - std::time::Duration::from_secs(5),
+            ..Stats::default()
+        };
+        stats.received(1000, None, 1);
+        stats.shown(None, None, 10, 2);
+        assert!(
+            stats.tick().is_none(),
+            "a second has not passed since the first frame"
+        );
     }
 
     #[test]
