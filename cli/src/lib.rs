@@ -153,29 +153,12 @@ pub fn exit<T, E: std::error::Error>(
     }
 }
 
-/// An error and every cause below it, on one line. A cause whose text its parent already
-/// carries (errors that print their source) is not repeated.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut cause = err.source();
-    while let Some(err) = cause {
-        let text = err.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = err.source();
-    }
-    line
-}
+/// An error and every cause below it, on one line (see [`lantern_proto::error_line`]).
+pub use lantern_proto::error_line as chain;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] std::io::Error);
 
     #[test]
     fn the_open_file_limit_is_raised_to_the_hard_one() {
@@ -189,13 +172,5 @@ mod tests {
             0
         );
         assert_eq!((limit.rlim_cur, limit.rlim_cur), (now, limit.rlim_max));
-    }
-
-    #[test]
-    fn the_chain_is_one_line_without_repeats() {
-        let err = Outer(std::io::Error::other("inner"));
-        assert_eq!(chain(&err), "outer: inner");
-        let flat = std::io::Error::other("alone");
-        assert_eq!(chain(&flat), "alone");
     }
 }

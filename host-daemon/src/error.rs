@@ -72,19 +72,6 @@ pub enum Error {
     Publish(#[from] moq_pub::Error),
 }
 
-/// An error and its causes as one line of text, for what the daemon answers and reports (the
-/// control API's refusals, the stats' `error`): text for a reader, never a cause passed on. A
-/// cause whose words its parent already ends with is not repeated.
-pub(crate) fn message(err: &(dyn std::error::Error + 'static)) -> String {
-    std::iter::successors(err.source(), |e| e.source()).fold(err.to_string(), |line, cause| {
-        let cause = cause.to_string();
-        match line.ends_with(&cause) {
-            true => line,
-            false => format!("{line}: {cause}"),
-        }
-    })
-}
-
 impl Error {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {

@@ -480,14 +480,13 @@ fn run_spec(args: RunArgs) -> Spec {
         let urls: Vec<_> = connect.url.iter().map(|url| url.to_string()).collect();
         urls.join(",")
     });
-    let tls = publish.listen.serve().and_then(|serve| serve.tls);
     Spec {
         width: Some(args.width),
         height: Some(args.height),
         fps: Some(args.fps),
         listen: publish.listen.listen,
-        tls_cert: tls.as_ref().map(|tls| tls.cert.clone()),
-        tls_key: tls.map(|tls| tls.key),
+        tls_cert: publish.listen.tls_cert,
+        tls_key: publish.listen.tls_key,
         web: publish.listen.web,
         url,
         token: connect.token,

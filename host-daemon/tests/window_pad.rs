@@ -100,7 +100,7 @@ fn a_virtual_game_controller_at_the_window_reaches_the_host() {
         limits: Default::default(),
         record: None,
     };
-    let (events, _lines) = tokio::sync::mpsc::unbounded_channel();
+    let (events, _lines) = moq_sub::events();
     let viewer = runtime.spawn(moq_sub::run(config, cancel.clone(), events));
     let window = display.window("pads - Lantern", None, LONG);
     // Pads' events go to the window that has the focus.

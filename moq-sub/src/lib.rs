@@ -34,8 +34,18 @@ pub use feed::{Encoded, Feed};
 pub use session::{run, watch};
 pub use subscribe::{Audio, Choice, Join, Video, choose};
 
-/// Where a run reports as it goes: one stats line a second, when asked for.
-pub type Events = tokio::sync::mpsc::UnboundedSender<stats::Line>;
+/// Where a run reports as it goes: one stats line a second, when asked for. Bounded (see
+/// [`events`]): lines its reader leaves waiting past a minute's are dropped, and counted in the
+/// closing line's `lines_dropped`.
+pub type Events = tokio::sync::mpsc::Sender<stats::Line>;
+
+/// How many stats lines may wait for their reader: a minute's.
+const EVENTS_QUEUED: usize = 60;
+
+/// A channel for a run's stats lines (see [`Events`]).
+pub fn events() -> (Events, tokio::sync::mpsc::Receiver<stats::Line>) {
+    tokio::sync::mpsc::channel(EVENTS_QUEUED)
+}
 
 /// What a run did: the counts, and the closing stats line (also when playing failed).
 #[derive(Clone, Debug)]

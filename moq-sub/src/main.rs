@@ -240,7 +240,7 @@ async fn main() -> std::process::ExitCode {
         },
         record: args.record,
     };
-    let (events, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let (events, mut lines) = moq_sub::events();
     let text = args.stats_text;
     let printer = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {

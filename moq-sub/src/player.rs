@@ -187,7 +187,7 @@ fn report(stats: &mut stats::Stats, config: &Config, events: &Events, shown_to: 
             window.overlay(&line);
         }
         if config.stats {
-            let _ = events.send(line);
+            stats.send(events, line);
         }
     }
 }

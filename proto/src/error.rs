@@ -25,3 +25,43 @@ pub enum Error {
     #[error("i/o")]
     Io(#[from] std::io::Error),
 }
+
+/// An error and every cause below it, on one line: `what: why: …`. A cause whose text its
+/// parent already ends with (errors that print their source) is not repeated. Text for a
+/// person (an exit line, a control API's refusal, a stats field), never a cause passed on.
+pub fn error_line(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = err.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("says its cause: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn the_line_has_every_cause_once() {
+        let err = Outer(std::io::Error::other("inner"));
+        assert_eq!(error_line(&err), "outer: inner");
+        let flat = std::io::Error::other("alone");
+        assert_eq!(error_line(&flat), "alone");
+        let repeats = Repeats(std::io::Error::other("inner"));
+        assert_eq!(error_line(&repeats), "says its cause: inner");
+    }
+}

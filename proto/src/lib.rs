@@ -38,4 +38,4 @@ pub mod timing;
 pub mod y4m;
 pub mod yuv;
 
-pub use error::Error;
+pub use error::{Error, error_line};

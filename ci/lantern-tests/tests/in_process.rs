@@ -53,7 +53,7 @@ async fn the_cube_plays_in_process() {
     let origin = moq_tokio::origin::spawn();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let (events, _) = moq_sub::events();
     let player = {
         let (origin, config) = (origin.clone(), sub_config(&out, 60));
         let cancel = CancellationToken::new();

@@ -229,7 +229,7 @@ fn fail(shared: &Shared, err: &(dyn std::error::Error + 'static)) {
         err,
         "viewers' input cannot be injected: the session is view-only"
     );
-    shared.count(|s| s.error = Some(crate::error::message(err)));
+    shared.count(|s| s.error = Some(lantern_proto::error_line(err)));
 }
 
 /// One viewer's input.

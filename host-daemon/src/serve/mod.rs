@@ -286,7 +286,7 @@ impl From<Error> for Refused {
             | Error::Publish(moq_pub::Error::Config(_)) => 422,
             _ => 500,
         };
-        Self::new(status, crate::error::message(&err))
+        Self::new(status, lantern_proto::error_line(&err))
     }
 }
 
@@ -491,7 +491,7 @@ impl Daemon {
             .input
             .grants
             .issue(viewer, ttl)
-            .map_err(|e| Refused::new(422, crate::error::message(&e)))?;
+            .map_err(|e| Refused::new(422, lantern_proto::error_line(&e)))?;
         let page = (entry.info.borrow().page.as_deref())
             .map(|page| lantern_net::web::with_grant(page, &grant.credential));
         Ok(Granted { grant, page })

@@ -71,6 +71,10 @@ pub struct Line {
     /// Closing: seconds without the stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outage_s: Option<f64>,
+    /// Closing: per-second lines dropped because their reader fell a minute behind (left
+    /// out when none were).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lines_dropped: u64,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub frame_delay: Option<FrameDelayFigures>,
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
@@ -193,6 +197,10 @@ impl std::fmt::Display for Line {
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// µs as milliseconds with two decimals.

@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use lantern_proto::frame_delay::FrameDelay;
 use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 
+use tokio::sync::mpsc::error::TrySendError;
+
 use crate::Error;
 pub use audio::AudioStats;
 pub use line::{FrameDelayFigures, LatencyFrom, Line, RecordFigures, Role, ms};
@@ -81,6 +83,8 @@ pub struct Stats {
     away_since: Option<Instant>,
     /// Time spent waiting for the stream to come back, over the outages that ended.
     away_total: std::time::Duration,
+    /// Per-second lines their reader left no room for.
+    lines_dropped: u64,
     /// Frames shown since the last stamped one whose stamp could not be read: the next gap in
     /// stamp numbers covers them, and they were shown, not dropped.
     unstamped_run: u64,
@@ -113,6 +117,7 @@ impl Default for Stats {
             away_since: None,
             away_total: std::time::Duration::ZERO,
             unstamped_run: 0,
+            lines_dropped: 0,
         }
     }
 }
@@ -172,6 +177,14 @@ impl Stats {
         let us = clock::elapsed_us(stamp.capture_us, shown_unix_us);
         self.g2g.record(us);
         self.total_g2g.record(us);
+    }
+
+    /// Hand a per-second line to `events`' reader. One a minute behind loses it, counted in
+    /// the closing line; one that left wants none.
+    pub fn send(&mut self, events: &crate::Events, line: Line) {
+        if let Err(TrySendError::Full(_)) = events.try_send(line) {
+            self.lines_dropped += 1;
+        }
     }
 
     /// The stream went away: reconnecting and resubscribing until it is back.
@@ -290,6 +303,7 @@ impl Stats {
             decode_ms_p50: ms(self.total_decode.quantile(0.5)),
             outages: self.summary.outages,
             outage_s: Some(self.away_s()),
+            lines_dropped: self.lines_dropped,
             frame_delay,
             audio: self.audio.as_ref().map(|audio| lock(audio).total()),
             ..Line::default()
@@ -421,6 +435,25 @@ mod tests {
         assert_eq!(total.latency_from, Some(LatencyFrom::Pts));
         assert_eq!(total.pts_to_shown_ms_p50, Some(3.0));
         assert_eq!(total.g2g_ms_p50, None);
+    }
+
+    /// A reader that falls a minute behind loses lines, counted; one that left is no loss.
+    #[test]
+    fn lines_a_reader_leaves_no_room_for_are_counted() {
+        let mut stats = Stats::default();
+        let (events, mut lines) = crate::events();
+        for _ in 0..crate::EVENTS_QUEUED + 2 {
+            stats.send(&events, Line::default());
+        }
+        assert_eq!(stats.total().lines_dropped, 2);
+        assert!(
+            lines.try_recv().is_ok(),
+            "the first lines wait for their reader"
+        );
+        drop(lines);
+        stats.send(&events, Line::default());
+        let total = serde_json::to_value(stats.total()).unwrap();
+        assert_eq!(total["lines_dropped"], 2);
     }
 
     /// The wait before the first frame is no part of the first second's figures.
