@@ -11,6 +11,7 @@
 //! and feedback, the players side by side); `player.rs` is the video player's loop, `audio`
 //! the sound's; `subscribe.rs` finds the broadcast and its tracks (again after an outage).
 
+mod arrivals;
 pub mod audio;
 mod config;
 pub mod decode;

@@ -8,17 +8,18 @@ use lantern_proto::timing::{Admit, Joiner};
 use lantern_proto::{clock, sync};
 use tokio_util::sync::CancellationToken;
 
+use crate::arrivals::{Arrivals, Arrived, Next};
 use crate::subscribe::{self, Video};
 use crate::{Config, Error, Events, Feed, decode, feedback, output, stats, window};
 
-/// Read, decode and output frames on this (blocking) thread. Reading only as fast as the
-/// decoder and the output keep up is what lets the track consumer skip stale groups. With
+/// Decode and output frames on this (blocking) thread as they arrive (see [`crate::arrivals`]:
+/// a player that falls behind skips to a newer group and asks for a keyframe). With
 /// `reopen`, a track that fails or stalls is a reconnect: the outputs stay open while the
 /// broadcast is waited for, and play goes on from its next keyframe.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn play(
     handle: tokio::runtime::Handle,
-    mut video: Video,
+    video: Video,
     config: &Config,
     stop: &CancellationToken,
     events: &Events,
@@ -41,21 +42,16 @@ pub(crate) fn play(
     let mut joiner = (!rtp).then(|| Joiner::new(config.join.into()));
     let mut decode_errors = 0u64;
     let timeout = config.timeout;
+    let mut arrivals = Arrivals::start(&handle, video.feed, shown_to.path.clone(), stop.clone());
     loop {
-        let read = handle.block_on(async {
-            tokio::select! {
-                read = tokio::time::timeout(timeout, video.feed.read()) => Some(read),
-                () = stop.cancelled() => None,
-            }
-        });
-        let read = match read {
-            None | Some(Ok(Ok(None))) => break,
-            Some(Ok(Ok(Some(frame)))) => Ok(frame),
-            Some(Err(_)) => Err(stalled(&config.name, timeout)),
-            Some(Ok(Err(e))) => Err(Error::broadcast(&config.name, "track failed", Some(e))),
+        let read = match arrivals.next(timeout) {
+            Next::Ended | Next::Stopped => break,
+            Next::Frame(taken) => Ok(taken),
+            Next::Quiet => Err(stalled(&config.name, timeout)),
+            Next::Failed(e) => Err(Error::broadcast(&config.name, "track failed", Some(e))),
         };
-        let frame = match (read, reopen) {
-            (Ok(frame), _) => frame,
+        let taken = match (read, reopen) {
+            (Ok(taken), _) => taken,
             (Err(err), None) => return Err(err),
             (Err(err), Some(reopen)) => {
                 tracing::warn!(%err, "the stream went away: reconnecting");
@@ -75,39 +71,37 @@ pub(crate) fn play(
                         // a burst to catch up), where waiting for the next keyframe would add
                         // up to a GOP to the outage.
                         joiner = Some(Joiner::new(lantern_proto::timing::JoinPolicy::Current));
-                        video = back;
+                        arrivals = Arrivals::start(
+                            &handle,
+                            back.feed,
+                            shown_to.path.clone(),
+                            stop.clone(),
+                        );
                         continue;
                     }
                 }
             }
         };
+        if taken.dropped > 0 {
+            stats.summary.behind_skipped += taken.dropped;
+        }
+        if taken.after_hole
+            && let Some(joiner) = &mut joiner
+        {
+            joiner.damaged();
+        }
+        let Arrived { frame, arrived_us } = taken.item;
         // The relay serves the newest group from its keyframe; whether the next frame is
         // already waiting tells a group that began in the past from one just starting.
         let admit = joiner.as_mut().map_or(Admit::Decode, |joiner| {
-            joiner.frame(frame.keyframe, || {
-                let peek = handle.block_on(tokio::time::timeout(JOIN_PEEK, video.feed.read()));
-                matches!(peek, Ok(Ok(Some(_))))
-            })
+            joiner.frame(frame.keyframe, || arrivals.waiting(JOIN_PEEK))
         });
-        let arrived = clock::now_unix_us();
         let captured = frame.captured_us;
-        stats.received(frame.payload.len(), captured, arrived);
-        {
-            let mut path = shown_to.path.lock();
-            path.frame(
-                arrived,
-                frame.pts_us,
-                captured,
-                frame.payload.len(),
-                frame.keyframe,
-            );
-            // Waiting for the next keyframe (joined in a group's middle, or a picture did
-            // not decode): ask for one rather than wait a whole group.
-            if admit == Admit::Skip {
-                path.want_keyframe();
-            }
-        }
+        stats.received(frame.payload.len(), captured, arrived_us);
+        // Waiting for the next keyframe (joined in a group's middle, or a picture did not
+        // decode): ask for one rather than wait a whole group.
         if admit == Admit::Skip {
+            shown_to.path.lock().want_keyframe();
             continue;
         }
         let started = Instant::now();

@@ -162,3 +162,50 @@ fn keyframes_come_seldom_where_viewers_ask_for_them() {
     assert_eq!(gop(&["--bitrate-mode", "fixed"]), "60");
     assert_eq!(gop(&["--gop", "90"]), "90", "--gop is the user's");
 }
+
+/// A viewer whose output takes frames at half the stream's rate (a slow display or decoder)
+/// skips to newer groups and asks for keyframes to catch up with, instead of falling further
+/// behind; and the host does not take that viewer's own backlog for a slow path, which would
+/// cut the stream for everyone.
+#[test]
+fn a_viewer_that_cannot_keep_up_skips_ahead_and_the_host_does_not_cut_the_stream() {
+    let relay = Relay::start();
+    // One group for the whole run: only a keyframe asked for lets the viewer skip ahead.
+    let publisher = publish(&relay.url(), "slow", &["--gop", "100000"]);
+    let mut viewer = view(&relay.url(), "slow", "240", &["-o", "-"]);
+    let stdout = viewer.0.stdout.take().unwrap();
+    let mut reader = lantern_proto::y4m::Reader::new(std::io::BufReader::new(stdout)).unwrap();
+    let mut frame = reader.new_frame();
+    let mut numbers = Vec::new();
+    // The slow display: 30 pictures a second of a 60 fps stream.
+    while reader.read_frame(&mut frame.view_mut()).unwrap() {
+        if let Some(stamp) = lantern_proto::stamp::Stamp::read(&frame.image()) {
+            numbers.push(stamp.frame);
+        }
+        std::thread::sleep(Duration::from_millis(33));
+    }
+    let viewed = viewer.finish(LONG);
+    let stderr = String::from_utf8_lossy(&viewed.stderr);
+    assert!(viewed.status.success(), "moq-sub failed:\n{stderr}");
+    let totals = final_stats(&viewed.stderr);
+    assert!(totals["behind_skipped"].as_u64() > Some(0), "{totals}");
+    assert!(numbers.windows(2).all(|w| w[1] > w[0]), "{numbers:?}");
+    assert!(
+        numbers.windows(2).any(|w| w[1] - w[0] > 10),
+        "never skipped ahead: {numbers:?}"
+    );
+    let published = publisher.interrupt(LONG);
+    let lines = rate_lines(&published.stderr);
+    let totals = lines.last().expect("moq-pub's rate stats");
+    // The joining keyframe, then at least one asked for to catch up.
+    assert!(totals["keyframes_forced"].as_u64() >= Some(2), "{totals}");
+    let targets: Vec<u64> = lines
+        .iter()
+        .filter(|r| r["viewers"].as_u64() == Some(1))
+        .filter_map(|r| r["target_kbps"].as_u64())
+        .collect();
+    assert!(
+        targets.last() >= targets.first(),
+        "the host cut the stream for a slow viewer: {targets:?}"
+    );
+}

@@ -177,6 +177,8 @@ pub struct Meter {
     newest: Option<u64>,
     /// Whether the keyframe request was sent yet (a new request is sent at once).
     asked: bool,
+    /// When the last report went.
+    last_report: Option<u64>,
     path_kbps: u32,
 }
 
@@ -239,7 +241,12 @@ impl Meter {
     pub fn report(&mut self, now_us: u64) -> Option<Report> {
         let start = self.window_start?;
         let elapsed = now_us.saturating_sub(start);
-        let urgent = self.want_keyframe && !self.asked;
+        // At once, though never sooner after the last report than the host takes one.
+        let urgent = self.want_keyframe
+            && !self.asked
+            && self
+                .last_report
+                .is_none_or(|last| now_us.saturating_sub(last) >= crate::rate::MIN_REPORT_GAP_US);
         if elapsed < INTERVAL_US && !urgent {
             return None;
         }
@@ -266,6 +273,7 @@ impl Meter {
         self.seq = self.seq.wrapping_add(1);
         self.asked |= self.want_keyframe;
         self.window_start = Some(now_us);
+        self.last_report = Some(now_us);
         self.window_bytes = 0;
         self.window_queue = None;
         self.skipped = 0;
@@ -424,7 +432,12 @@ mod tests {
         assert!(again.keyframe);
         assert_eq!(again.skipped, 0);
         meter.frame(200 * MS, 200 * MS, None, 100, true);
-        assert!(!meter.report(200 * MS + INTERVAL_US).unwrap().keyframe);
+        let sent = 200 * MS + INTERVAL_US;
+        assert!(!meter.report(sent).unwrap().keyframe);
+        // A new request right after a report waits until the host would take one.
+        meter.want_keyframe();
+        assert_eq!(meter.report(sent + 5 * MS), None);
+        assert!(meter.report(sent + 20 * MS).unwrap().keyframe);
     }
 
     #[test]

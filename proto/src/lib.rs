@@ -16,12 +16,15 @@
 //!   versioned datagram per message.
 //! - [`feedback`]: what a viewer reports of its path (the datagram, and the viewer's meter).
 //! - [`rate`]: the publisher's bitrate and keyframes, from viewers' reports.
+//! - [`backlog`]: the viewer's queue between the network and its decoder (what a player
+//!   that falls behind skips).
 //! - [`app_pacing`]: when Lantern's own compositor lets the app draw its next frame.
 //! - [`timing`]: the pipelines' timing decisions (pacing, audio timelines, lip sync, joining)
 //!   as state machines that take the time as an argument.
 
 pub mod app_pacing;
 pub mod audio;
+pub mod backlog;
 pub mod clock;
 mod error;
 pub mod feedback;

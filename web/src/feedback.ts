@@ -14,6 +14,8 @@ const MAX_WINDOW_MS = 10_000;
 const BASE_WINDOW_US = 10_000_000;
 const BUCKET_US = 1_000_000;
 const STALL_US = 200_000;
+/** The host takes a viewer's reports at most this often (proto/src/rate.rs). */
+const MIN_REPORT_GAP_US = 20_000;
 const FLAG_KEYFRAME = 1;
 const FLAG_STALLED = 2;
 const FLAG_NEWEST = 4;
@@ -68,6 +70,8 @@ export class PathMeter {
   #last: [number, number] | undefined;
   #wantKeyframe = false;
   #asked = false;
+  /** When the last report went, µs. */
+  #lastReport: number | undefined;
   #newest: number | undefined;
 
   /**
@@ -111,7 +115,11 @@ export class PathMeter {
   report(nowUs: number): Report | undefined {
     if (this.#windowStart === undefined) return undefined;
     const elapsed = Math.max(nowUs - this.#windowStart, 0);
-    const urgent = this.#wantKeyframe && !this.#asked;
+    // At once, though never sooner after the last report than the host takes one.
+    const urgent =
+      this.#wantKeyframe &&
+      !this.#asked &&
+      (this.#lastReport === undefined || nowUs - this.#lastReport >= MIN_REPORT_GAP_US);
     if (elapsed < INTERVAL_US && !urgent) return undefined;
     const windowUs = Math.min(Math.max(elapsed, 1000), MAX_WINDOW_MS * 1000);
     const sinceLast = this.#last ? Math.max(nowUs - this.#last[0], 0) : elapsed;
@@ -131,6 +139,7 @@ export class PathMeter {
     this.#seq = (this.#seq + 1) >>> 0;
     this.#asked ||= this.#wantKeyframe;
     this.#windowStart = nowUs;
+    this.#lastReport = nowUs;
     this.#windowBytes = 0;
     this.#windowQueue = undefined;
     this.#skipped = 0;

@@ -68,6 +68,10 @@ pub struct Line {
     pub reconnecting: Option<bool>,
     /// Times the stream went away and was waited for.
     pub outages: u64,
+    /// Frames skipped here because the player fell behind the stream: its decoder or output
+    /// slower than the frames came (left out when none were).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub behind_skipped: u64,
     /// Closing: seconds without the stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outage_s: Option<f64>,
@@ -234,6 +238,7 @@ mod tests {
             net_ms_p99: None,
             decode_ms_p50: Some(1.25),
             outages: 1,
+            behind_skipped: 29,
             outage_s: Some(0.5),
             frame_delay: Some(FrameDelayFigures {
                 frame_delay_ms_p50: Some(8.0),
@@ -299,7 +304,8 @@ mod tests {
             r#""frames":600,"drops":1,"unstamped":0,"latency_from":"stamp","#,
             r#""g2g_ms_p50":7.5,"g2g_ms_p99":9.25,"g2g_ms_max":12.0,"#,
             r#""pts_to_shown_ms_p50":7.0,"pts_to_shown_ms_p99":9.0,"net_ms_p50":1.5,"#,
-            r#""net_ms_p99":null,"decode_ms_p50":1.25,"outages":1,"outage_s":0.5,"#,
+            r#""net_ms_p99":null,"decode_ms_p50":1.25,"outages":1,"behind_skipped":29,"#,
+            r#""outage_s":0.5,"#,
             r#""frame_delay_ms_p50":8.0,"frame_delay_ms_p95":9.0,"frame_delay_ms_p99":10.0,"#,
             r#""frame_delay_ms_max":30.0,"shown_fraction":0.998,"stalls":0,"long_stalls":0,"#,
             r#""stalled_s":0.0,"audio_ms_p50":20.0,"audio_gaps":0,"audio_frames":1000,"#,

@@ -48,6 +48,9 @@ pub struct Summary {
     pub last_stamp: Option<u32>,
     /// Times the stream went away (the path, the relay or the publisher) and was waited for.
     pub outages: u64,
+    /// Frames skipped here because the player fell behind the stream (its decoder or output
+    /// slower than the frames came).
+    pub behind_skipped: u64,
 }
 
 pub struct Stats {
@@ -250,6 +253,7 @@ impl Stats {
             decode_ms_p50: ms(self.decode.quantile(0.5)),
             reconnecting: Some(self.away_since.is_some()),
             outages: self.summary.outages,
+            behind_skipped: self.summary.behind_skipped,
             audio: self.audio.as_ref().map(|audio| lock(audio).tick()),
             ..Line::default()
         };
@@ -302,6 +306,7 @@ impl Stats {
             net_ms_p99: ms(self.total_net.quantile(0.99)),
             decode_ms_p50: ms(self.total_decode.quantile(0.5)),
             outages: self.summary.outages,
+            behind_skipped: self.summary.behind_skipped,
             outage_s: Some(self.away_s()),
             lines_dropped: self.lines_dropped,
             frame_delay,
@@ -409,6 +414,7 @@ mod tests {
                 unstamped: 1,
                 last_stamp: Some(10),
                 outages: 0,
+                behind_skipped: 0,
             }
         );
         let total = stats.total();
