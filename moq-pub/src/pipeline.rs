@@ -1,15 +1,16 @@
 //! The video pipeline: a capture thread that has the source fill frames of the encoder's own
-//! (stamping test content), and the encoding thread (which hands each frame to MoQ and RTP), joined by a one-slot mailbox. When the
-//! encoder falls behind, the capture thread replaces the waiting frame (the oldest) with the
-//! newest and counts a drop: a late frame is worth nothing to a live viewer. At most three
-//! frames ever exist: one filling, one waiting, one encoding.
+//! (stamping test content), and the encoding thread (which hands each frame to MoQ and RTP),
+//! joined by a [`Latest`] hand-off. When the encoder falls behind, the capture thread replaces
+//! the waiting frame (the oldest) with the newest and counts a drop: a late frame is worth
+//! nothing to a live viewer. Frames go back to the capture thread to fill again: a few exist
+//! (one filling, one waiting, one encoding, one spare).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
+use lantern_media::latest::{Empty, Latest};
 use lantern_proto::{clock, histogram::Histogram, stamp::Stamp};
 use tokio_util::sync::CancellationToken;
 
@@ -22,81 +23,6 @@ use crate::stats::{Event, StageTimes, VideoStats, VideoSummary};
 use crate::{Error, Events};
 use lantern_proto::rate::RateControl;
 use lantern_proto::timing::KeyframeClock;
-
-/// A one-slot hand-off that keeps only the newest value.
-struct Mailbox<T> {
-    slot: Mutex<Held<T>>,
-    ready: Condvar,
-}
-
-struct Held<T> {
-    value: Option<T>,
-    closed: bool,
-    /// Takers waiting for a value (at most the one encoding thread).
-    waiting: usize,
-}
-
-impl<T> Mailbox<T> {
-    fn new() -> Self {
-        Self {
-            slot: Mutex::new(Held {
-                value: None,
-                closed: false,
-                waiting: 0,
-            }),
-            ready: Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Held<T>> {
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Leave `value`, handing back the one it displaced (never taken).
-    fn put(&self, value: T) -> Option<T> {
-        let old = self.lock().value.replace(value);
-        self.ready.notify_one();
-        old
-    }
-
-    /// No more values will come; `take` drains what is left, then returns `None`.
-    fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_one();
-    }
-
-    /// The next value; `Err(true)` once closed and drained, `Err(false)` when `within`
-    /// passed with none.
-    fn take(&self, within: Option<Duration>) -> Result<T, bool> {
-        let deadline = within.map(|within| Instant::now() + within);
-        let mut slot = self.lock();
-        loop {
-            if let Some(value) = slot.value.take() {
-                return Ok(value);
-            }
-            if slot.closed {
-                return Err(true);
-            }
-            slot.waiting += 1;
-            slot = match deadline {
-                None => self
-                    .ready
-                    .wait(slot)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        return Err(false);
-                    };
-                    self.ready
-                        .wait_timeout(slot, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-            slot.waiting -= 1;
-        }
-    }
-}
 
 /// What the pipeline is asked to do.
 pub(crate) struct Options {
@@ -128,9 +54,8 @@ pub(crate) fn run(
 ) -> Result<VideoSummary, Error> {
     let format = source.format();
     let mut encoder = Encoder::new(format, settings)?;
-    let mailbox = Arc::new(Mailbox::<Slot>::new());
+    let mailbox = Arc::new(Latest::<Slot>::new());
     let counters = Arc::new(Counters::default());
-    let (recycle, free) = mpsc::channel::<ffmpeg::frame::Video>();
 
     let mut rate = options.rate.take();
     let capture = {
@@ -138,8 +63,7 @@ pub(crate) fn run(
         std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || {
-                let result =
-                    capture_loop(&mut *source, &mailbox, &counters, free, &options, &cancel);
+                let result = capture_loop(&mut *source, &mailbox, &counters, &options, &cancel);
                 mailbox.close();
                 result
             })
@@ -157,8 +81,8 @@ pub(crate) fn run(
     loop {
         let (mut frame, captured) = match mailbox.take(encoder.holding().then_some(nudge)) {
             Ok(slot) => slot,
-            Err(true) => break,
-            Err(false) => {
+            Err(Empty::Closed) => break,
+            Err(Empty::Quiet) => {
                 let outcome = encoder.repeat(frame_us, |packet| {
                     report.bytes += packet.data.len() as u64;
                     video.write(packet.data, packet.pts_us, |track| track.write(&packet))
@@ -180,7 +104,7 @@ pub(crate) fn run(
             report.rate = Some(RateStats::of(control, now, drops));
             if decision.skip {
                 keyframes.skipped();
-                let _ = recycle.send(frame);
+                mailbox.recycle((frame, captured));
                 continue;
             }
             encoder.set_bitrate((decision.bitrate_bps / 1000) as u32);
@@ -208,7 +132,7 @@ pub(crate) fn run(
                 control.keyframe_sent();
             }
         }
-        let _ = recycle.send(frame);
+        mailbox.recycle((frame, captured));
         if let Err(err) = outcome {
             // Stop the source too; the capture thread ends when it next looks.
             cancel.cancel();
@@ -234,9 +158,8 @@ pub(crate) fn run(
 
 fn capture_loop(
     source: &mut dyn Source,
-    mailbox: &Mailbox<Slot>,
+    mailbox: &Latest<Slot>,
     counters: &Counters,
-    free: mpsc::Receiver<ffmpeg::frame::Video>,
     options: &Options,
     cancel: &CancellationToken,
 ) -> Result<(), Error> {
@@ -247,7 +170,7 @@ fn capture_loop(
     while !cancel.is_cancelled() && options.frames.is_none_or(|n| u64::from(number) < n) {
         let mut frame = spare
             .take()
-            .or_else(|| free.try_recv().ok())
+            .or_else(|| mailbox.spare().map(|(frame, _)| frame))
             .unwrap_or_else(|| lantern_media::ffmpeg::i420_frame(format.width, format.height));
         if !lantern_media::ffmpeg::is_writable(&frame) {
             // The encoder still holds this buffer (it never should once it returned): give
@@ -356,46 +279,5 @@ impl Report {
             times: StageTimes::of(&self.total_encode_us, &self.total_pipeline_us),
             rate: self.rate.clone(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mailbox_keeps_the_newest_and_drains_after_close() {
-        let mailbox = Mailbox::new();
-        assert_eq!(mailbox.put(1), None);
-        assert_eq!(mailbox.put(2), Some(1));
-        mailbox.close();
-        assert_eq!(mailbox.take(None), Ok(2));
-        assert_eq!(mailbox.take(None), Err(true));
-    }
-
-    #[test]
-    fn mailbox_says_when_nothing_came_in_time() {
-        let mailbox = Mailbox::<u32>::new();
-        assert_eq!(mailbox.take(Some(Duration::ZERO)), Err(false));
-        mailbox.put(3);
-        assert_eq!(mailbox.take(Some(Duration::ZERO)), Ok(3));
-    }
-
-    /// A value put while the taker waits wakes it (the put comes only once the taker is
-    /// seen waiting, so this is the wake-up, not a value found on arrival).
-    #[test]
-    fn mailbox_wakes_a_waiting_taker() {
-        let mailbox = Arc::new(Mailbox::new());
-        let taker = {
-            let mailbox = mailbox.clone();
-            std::thread::spawn(move || mailbox.take(None))
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while mailbox.lock().waiting == 0 {
-            assert!(Instant::now() < deadline, "the taker never waited");
-            std::thread::yield_now();
-        }
-        mailbox.put(7);
-        assert_eq!(taker.join().unwrap(), Ok(7));
     }
 }

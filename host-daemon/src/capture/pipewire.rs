@@ -3,17 +3,20 @@
 //!
 //! Two formats are offered: a DMA-BUF one with the linear modifier (the only layout a CPU can
 //! read without a GPU to de-tile) and a shared-memory one; the node picks. Each buffer is
-//! copied, on PipeWire's loop thread, into the newest-picture slot and handed back at once
-//! (a producer must never wait on our encoder); the encoding thread converts the newest
-//! picture once, straight into the encoder's buffer. The stream is not real-time
-//! (no `RT_PROCESS`): its callback runs on the loop thread, where taking the slot's lock (held
-//! by the encoder only to swap two buffers) is allowed. A picture the encoder did not take
-//! before the next one arrived counts as a drop; a still node repeats its last picture every
-//! [`REPEAT_AFTER`](super::REPEAT_AFTER), as screencopy does.
+//! copied, on PipeWire's loop thread, into a picture of ours and handed back at once (a
+//! producer must never wait on our encoder); the picture goes to the encoding thread through a
+//! [`Latest`] hand-off, and the encoding thread converts the newest once, straight into the
+//! encoder's buffer. Pictures go back to the loop thread to fill again, so neither side
+//! allocates once running. The stream is not real-time (no `RT_PROCESS`): its callback runs on
+//! the loop thread, where the hand-off's brief lock is allowed. A picture the encoder did not
+//! take before the next one arrived counts as a drop; a still node repeats its last picture
+//! every [`REPEAT_AFTER`](super::REPEAT_AFTER), as screencopy does.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use lantern_media::latest::{Empty, Latest};
 use lantern_media::pipewire::{Stopper, connect_to, pod, run_with};
 use lantern_proto::clock::now_unix_us;
 use lantern_proto::picture::{Image, PixelFormat};
@@ -44,9 +47,11 @@ const FORMATS: [(VideoFormat, PixelFormat); 4] = [
 
 pub struct PipeWireVideo {
     shared: Arc<Shared>,
-    /// The encoder side's picture: swapped with the slot's when a new one is there.
+    /// The encoder side's picture: the newest taken, converted again for a repeat.
     picture: Picture,
     have_picture: bool,
+    /// `picture` is the one [`PipeWireVideo::open`] waited for, not delivered yet.
+    opening: bool,
     /// The kind of buffer the pictures come in, as last told to the meter.
     buffers: &'static str,
     format: Format,
@@ -71,39 +76,32 @@ struct Picture {
 }
 
 #[derive(Default)]
-struct Slot {
-    picture: Picture,
-    /// A picture the encoder has not taken yet.
-    fresh: bool,
-    /// Fresh pictures a newer one replaced.
-    replaced: u64,
-    /// Buffers that could not be read (no mapping: a tiled DMA-BUF needs a GPU).
-    unreadable: u64,
-    failed: Option<lantern_media::Error>,
-}
-
-#[derive(Default)]
 struct Shared {
-    slot: Mutex<Slot>,
-    arrived: Condvar,
+    latest: Latest<Picture>,
+    /// Fresh pictures a newer one replaced.
+    replaced: AtomicU64,
+    /// Buffers that could not be read (no mapping: a tiled DMA-BUF needs a GPU).
+    unreadable: AtomicU64,
+    failed: Mutex<Option<lantern_media::Error>>,
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Slot> {
-        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    /// The capture is over: why, if it failed, for the encoding thread, which wakes.
+    fn end(&self, failed: Option<lantern_media::Error>) {
+        if let Some(err) = failed {
+            self.failed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(err);
+        }
+        self.latest.close();
     }
 
-    /// Wait for a picture (or a failure) for at most `wait`.
-    fn wait<'a>(&self, slot: MutexGuard<'a, Slot>, wait: Duration) -> MutexGuard<'a, Slot> {
-        self.arrived
-            .wait_timeout(slot, wait)
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-    }
-
-    fn fail(&self, err: lantern_media::Error) {
-        self.lock().failed.get_or_insert(err);
-        self.arrived.notify_all();
+    fn failure(&self) -> Option<lantern_media::Error> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -133,15 +131,15 @@ impl PipeWireVideo {
         std::thread::Builder::new()
             .name("pipewire-video".into())
             .spawn(move || {
-                if let Err(err) = run(&remote, &target, fps, thread_shared.clone(), stopped) {
-                    thread_shared.fail(err);
-                }
+                let ran = run(&remote, &target, fps, thread_shared.clone(), stopped);
+                thread_shared.end(ran.err());
             })
             .map_err(|err| Error::io("cannot start the PipeWire video thread", err))?;
         let mut capture = Self {
             shared,
             picture: Picture::default(),
             have_picture: false,
+            opening: true,
             buffers: "",
             format: Format {
                 width: 0,
@@ -154,31 +152,9 @@ impl PipeWireVideo {
             node: node.to_string(),
             _stopper: StopOnDrop(stopper),
         };
-        let deadline = Instant::now() + timeout;
-        let mut slot = capture.shared.lock();
-        loop {
-            if let Some(source) = slot.failed.take() {
-                return Err(Error::node(node, source));
-            }
-            if slot.fresh {
-                capture.format.width = slot.picture.width;
-                capture.format.height = slot.picture.height;
-                break;
-            }
-            let now = Instant::now();
-            if now >= deadline || capture.cancel.is_cancelled() {
-                return Err(Error::Timeout {
-                    what: format!(
-                        "a picture from PipeWire node {node:?} (is it there, and a video \
-                         source in BGRx, BGRA, I420 or NV12?)"
-                    ),
-                    timeout,
-                });
-            }
-            let wait = (deadline - now).min(Duration::from_millis(100));
-            slot = capture.shared.wait(slot, wait);
-        }
-        drop(slot);
+        capture.picture = capture.first_picture(timeout)?;
+        capture.format.width = capture.picture.width;
+        capture.format.height = capture.picture.height;
         tracing::info!(
             node,
             width = capture.format.width,
@@ -188,59 +164,109 @@ impl PipeWireVideo {
         Ok(capture)
     }
 
+    /// Wait up to `timeout` for the node's first picture.
+    fn first_picture(&self, timeout: Duration) -> Result<Picture, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let waited = self
+                .shared
+                .latest
+                .take(Some(left.min(Duration::from_millis(100))));
+            match waited {
+                Ok(picture) => return Ok(picture),
+                Err(Empty::Closed) => {
+                    let why = lantern_media::Error::StreamFailed("the stream ended".into());
+                    return Err(Error::node(
+                        &self.node,
+                        self.shared.failure().unwrap_or(why),
+                    ));
+                }
+                Err(Empty::Quiet) if left.is_zero() || self.cancel.is_cancelled() => {
+                    let node = &self.node;
+                    return Err(Error::Timeout {
+                        what: format!(
+                            "a picture from PipeWire node {node:?} (is it there, and a video \
+                             source in BGRx, BGRA, I420 or NV12?)"
+                        ),
+                        timeout,
+                    });
+                }
+                Err(Empty::Quiet) => {}
+            }
+        }
+    }
+
     /// The newest picture, or the last one again after a still stretch; `None` on a stop.
     fn take(&mut self, canvas: &mut Canvas) -> Result<Option<Captured>, Error> {
-        let mut slot = self.shared.lock();
         loop {
-            if let Some(source) = slot.failed.take() {
-                return Err(Error::node(&self.node, source));
-            }
             if self.cancel.is_cancelled() {
                 return Ok(None);
             }
-            if slot.unreadable > 0 {
-                self.meter.failures(std::mem::take(&mut slot.unreadable));
+            let unreadable = self.shared.unreadable.swap(0, Ordering::Relaxed);
+            if unreadable > 0 {
+                self.meter.failures(unreadable);
             }
-            if slot.replaced > 0 {
-                self.meter.drops(std::mem::take(&mut slot.replaced));
-            }
-            if slot.fresh {
-                slot.fresh = false;
-                std::mem::swap(&mut slot.picture, &mut self.picture);
-                drop(slot);
-                let buffers = if self.picture.dmabuf { "dmabuf" } else { "shm" };
-                if !self.have_picture || buffers != self.buffers {
-                    // Said once, and again only if the node renegotiates.
-                    self.buffers = buffers;
-                    self.meter.buffers(buffers);
-                }
-                self.have_picture = true;
-                let convert_us = self.convert(canvas)?;
-                let now_us = now_unix_us();
-                self.meter
-                    .frame(now_us.saturating_sub(self.picture.arrived_us), convert_us);
-                self.last_delivered = Instant::now();
-                return Ok(Some(Captured {
-                    capture_us: self.picture.arrived_us,
-                    stamped: false,
-                }));
+            let replaced = self.shared.replaced.swap(0, Ordering::Relaxed);
+            if replaced > 0 {
+                self.meter.drops(replaced);
             }
             let idle = self.last_delivered.elapsed();
-            if self.have_picture && idle >= REPEAT_AFTER {
-                drop(slot);
-                self.convert(canvas)?;
-                self.meter.repeat();
-                self.last_delivered = Instant::now();
-                return Ok(Some(Captured {
-                    capture_us: now_unix_us(),
-                    stamped: false,
-                }));
-            }
             let wait = REPEAT_AFTER
                 .saturating_sub(idle)
                 .clamp(Duration::from_millis(1), Duration::from_millis(50));
-            slot = self.shared.wait(slot, wait);
+            let next = match std::mem::take(&mut self.opening) {
+                // The picture `open` waited for, unless a newer one came since.
+                true => Ok(self.shared.latest.try_take()),
+                false => self.shared.latest.take(Some(wait)).map(Some),
+            };
+            match next {
+                Ok(newer) => {
+                    if let Some(newer) = newer {
+                        let older = std::mem::replace(&mut self.picture, newer);
+                        self.shared.latest.recycle(older);
+                    }
+                    return self.deliver(canvas).map(Some);
+                }
+                Err(Empty::Closed) => {
+                    return match self.shared.failure() {
+                        Some(source) => Err(Error::node(&self.node, source)),
+                        None => Ok(None),
+                    };
+                }
+                Err(Empty::Quiet) => {
+                    if self.have_picture && self.last_delivered.elapsed() >= REPEAT_AFTER {
+                        self.convert(canvas)?;
+                        self.meter.repeat();
+                        self.last_delivered = Instant::now();
+                        return Ok(Some(Captured {
+                            capture_us: now_unix_us(),
+                            stamped: false,
+                        }));
+                    }
+                }
+            }
         }
+    }
+
+    /// The picture just taken, converted for the encoder.
+    fn deliver(&mut self, canvas: &mut Canvas) -> Result<Captured, Error> {
+        let buffers = if self.picture.dmabuf { "dmabuf" } else { "shm" };
+        if !self.have_picture || buffers != self.buffers {
+            // Said once, and again only if the node renegotiates.
+            self.buffers = buffers;
+            self.meter.buffers(buffers);
+        }
+        self.have_picture = true;
+        let convert_us = self.convert(canvas)?;
+        let now_us = now_unix_us();
+        self.meter
+            .frame(now_us.saturating_sub(self.picture.arrived_us), convert_us);
+        self.last_delivered = Instant::now();
+        Ok(Captured {
+            capture_us: self.picture.arrived_us,
+            stamped: false,
+        })
     }
 
     /// Convert the encoder side's picture into the encoder's buffer; its time in µs.
@@ -339,7 +365,7 @@ fn run(
         .add_local_listener_with_user_data(Negotiated::default())
         .state_changed(move |_, _, _, state| {
             if let pw::stream::StreamState::Error(why) = state {
-                on_state.fail(lantern_media::Error::StreamFailed(why));
+                on_state.end(Some(lantern_media::Error::StreamFailed(why)));
             }
         })
         .param_changed(|stream, negotiated, id, param| {
@@ -378,7 +404,7 @@ fn run(
                 DataType::DmaBuf => shared::Kind::DmaBuf,
                 DataType::MemPtr => shared::Kind::MemPtr,
                 _ => {
-                    on_process.lock().unreadable += 1;
+                    on_process.unreadable.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             };
@@ -391,18 +417,13 @@ fn run(
                 maxsize: maxsize.into(),
                 mapped: data.data().map(|d| &*d),
             };
-            let mut slot = on_process.lock();
-            if let Err(why) = buffer.copy(offset.into(), size.into(), &mut slot.picture.bytes) {
-                // The slot's picture is overwritten: nothing fresh is left in it.
+            let mut picture = on_process.latest.spare().unwrap_or_default();
+            if let Err(why) = buffer.copy(offset.into(), size.into(), &mut picture.bytes) {
                 tracing::debug!(?why, "a PipeWire buffer not read");
-                slot.unreadable += 1;
-                slot.fresh = false;
+                on_process.unreadable.fetch_add(1, Ordering::Relaxed);
+                on_process.latest.recycle(picture);
                 return;
             }
-            if slot.fresh {
-                slot.replaced += 1;
-            }
-            let picture = &mut slot.picture;
             let size = size as usize;
             picture.pixels = negotiated.pixels;
             (picture.width, picture.height) = (negotiated.width, negotiated.height);
@@ -413,9 +434,10 @@ fn run(
             };
             picture.arrived_us = now_unix_us();
             picture.dmabuf = negotiated.dmabuf;
-            slot.fresh = true;
-            drop(slot);
-            on_process.arrived.notify_all();
+            if let Some(older) = on_process.latest.put(picture) {
+                on_process.replaced.fetch_add(1, Ordering::Relaxed);
+                on_process.latest.recycle(older);
+            }
         })
         .register()
         .map_err(|source| lantern_media::Error::PipeWire {

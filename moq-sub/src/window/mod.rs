@@ -3,7 +3,7 @@
 //!
 //! The window lives on a thread of its own, which owns everything SDL (SDL's video calls must
 //! all come from one thread). The video player hands it each decoded picture as another
-//! reference to the decoder's buffers (no copy) through a one-picture mailbox: a newer
+//! reference to the decoder's buffers (no copy) through a [`Latest`] hand-off: a newer
 //! picture replaces one the screen has not taken yet (counted), so a slow screen never makes
 //! the stream fall behind. The picture goes to the screen as an IYUV streaming texture: the
 //! renderer (the GPU, where there is one) converts the colours, the CPU does not. No vsync
@@ -19,10 +19,12 @@ mod pads;
 mod screen;
 mod x11;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use ffmpeg_next as ffmpeg;
+use lantern_media::latest::Latest;
 use lantern_proto::clock;
 use lantern_proto::histogram::Histogram;
 use lantern_proto::input::{Event as Input, HEARTBEAT_US};
@@ -142,24 +144,16 @@ impl Part for Mutex<WindowStats> {
     }
 }
 
-/// What the player leaves for the window's thread: one picture at most (the newest), the
-/// overlay's next lines, and the word to stop.
+/// What the player leaves for the window's thread: the newest picture (a newer one replaces
+/// one the screen has not taken), the overlay's next lines, and the word to stop.
 #[derive(Default)]
 struct Mailbox {
-    frame: Option<Frame>,
-    overlay: Option<Vec<String>>,
-    stop: bool,
+    frame: Latest<Frame>,
+    overlay: Mutex<Option<Vec<String>>>,
+    stop: AtomicBool,
 }
 
-impl Mailbox {
-    /// Leave `frame`; true if it replaced one the window had not taken (the window is then
-    /// already woken for it).
-    fn post(&mut self, frame: Frame) -> bool {
-        self.frame.replace(frame).is_some()
-    }
-}
-
-type Shared = Arc<Mutex<Mailbox>>;
+type Shared = Arc<Mailbox>;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -315,7 +309,7 @@ impl Window {
             // The window's thread is parked in Xlib's error handler for good.
             return Ok(());
         }
-        lock(&self.handle.mailbox).stop = true;
+        self.handle.mailbox.stop.store(true, Ordering::Relaxed);
         self.handle.waker.wake();
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result,
@@ -334,7 +328,7 @@ impl Drop for Window {
 impl Handle {
     /// Show this picture as soon as the screen can (replacing one still waiting).
     pub fn show(&self, frame: Frame) {
-        let replaced = lock(&self.mailbox).post(frame);
+        let replaced = self.mailbox.frame.put(frame).is_some();
         if replaced {
             lock(&self.stats).replaced += 1;
         } else {
@@ -344,7 +338,7 @@ impl Handle {
 
     /// The overlay's figures for the last second (one stats line).
     pub fn overlay(&self, line: &Line) {
-        lock(&self.mailbox).overlay = Some(crate::stats::text::second(line));
+        *lock(&self.mailbox.overlay) = Some(crate::stats::text::second(line));
     }
 
     pub fn stats(&self) -> Arc<Mutex<WindowStats>> {
@@ -399,13 +393,13 @@ impl Viewer {
             if quit {
                 break Ok(());
             }
-            let (frame, lines, stop) = {
-                let mut mailbox = lock(&self.mailbox);
-                (mailbox.frame.take(), mailbox.overlay.take(), mailbox.stop)
-            };
-            if stop {
+            if self.mailbox.stop.load(Ordering::Relaxed) {
                 break Ok(());
             }
+            let (frame, lines) = (
+                self.mailbox.frame.try_take(),
+                lock(&self.mailbox.overlay).take(),
+            );
             if let Some(lines) = lines
                 && let Err(err) = self.screen.set_overlay(&lines)
             {
@@ -561,31 +555,4 @@ enum Next {
     Continue,
     Redraw,
     Quit,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(decoded_us: u64) -> Frame {
-        Frame {
-            picture: ffmpeg::frame::Video::empty(),
-            decoded_us,
-            stamp: None,
-            echo: None,
-        }
-    }
-
-    #[test]
-    fn the_newest_picture_wins() {
-        let mut mailbox = Mailbox::default();
-        assert!(!mailbox.post(frame(1)), "the first wakes the window");
-        assert!(mailbox.post(frame(2)), "the second replaces it");
-        assert!(mailbox.post(frame(3)));
-        assert_eq!(mailbox.frame.take().map(|f| f.decoded_us), Some(3));
-        assert!(
-            !mailbox.post(frame(4)),
-            "taken: the next wakes the window again"
-        );
-    }
 }
