@@ -488,6 +488,7 @@ fn run_spec(args: RunArgs) -> Spec {
         tls_cert: publish.listen.tls_cert,
         tls_key: publish.listen.tls_key,
         web: publish.listen.web,
+        max_sessions: publish.listen.max_sessions,
         url,
         token: connect.token,
         tls_fingerprint: connect.tls_fingerprint,

@@ -124,6 +124,59 @@ fn av1_through_a_relay_plays_in_moq_sub_and_in_moq_cli() {
     assert!(frames > 30, "ffprobe decoded {frames} frames of the export");
 }
 
+/// A direct server holds `--max-sessions` QUIC sessions at once: a viewer beyond them is kept
+/// out (it never plays, and gives up when told), and the slot a viewer leaves is the next
+/// viewer's.
+#[test]
+fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "--listen", &listen, "--name", "cap", "--width", "320", "--height", "180",
+    ];
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[&args[..], &["--audio", "none", "--max-sessions", "1"]].concat(),
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    wait_for("moq-pub --listen", Duration::from_secs(15), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    let viewer = |frames: &str, extra: &[&str]| {
+        let base = [
+            "--url",
+            &url,
+            "--name",
+            "cap",
+            "--frames",
+            frames,
+            "-o",
+            "/dev/null",
+        ];
+        spawn(bin("moq-sub"), &[&base[..], extra].concat())
+    };
+    // The one slot, taken: its first second's stats line says it plays.
+    let mut first = viewer("100000", &["--stats"]);
+    let stderr = std::io::BufReader::new(first.0.stderr.take().unwrap());
+    let playing = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .any(|line| line.contains("\"fps\""));
+    assert!(playing, "the first viewer never played");
+    let kept_out = viewer("1", &["--give-up", "2", "--timeout", "4"]).finish(LONG);
+    let said = String::from_utf8_lossy(&kept_out.stderr);
+    assert_eq!(kept_out.status.code(), Some(1), "{said}");
+    assert!(!said.contains("playing"), "{said}");
+    // The first leaves (closing its session): the next viewer gets its slot.
+    let _ = first.interrupt(LONG);
+    let next = viewer("5", &["--timeout", "10"]).finish(LONG);
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    drop(publisher);
+}
+
 #[test]
 fn direct_from_moq_pub_listen() {
     let port = free_port();

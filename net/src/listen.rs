@@ -21,6 +21,9 @@ pub struct Serve {
     /// The built browser viewer to serve at `/` (see [`crate::web::installed`]); `None`: no
     /// page, only MoQ, the fingerprint and the clock.
     pub web: Option<std::path::PathBuf>,
+    /// QUIC sessions held at once (players, spectators, anything that connects); beyond them
+    /// a new one is refused (503) until one ends. At least one.
+    pub max_sessions: usize,
 }
 
 impl Serve {
@@ -30,6 +33,7 @@ impl Serve {
             addr,
             tls: None,
             web: None,
+            max_sessions: MAX_SESSIONS,
         }
     }
 }
@@ -58,6 +62,11 @@ pub struct ListenArgs {
     /// from `target/`; none found, no page is served.
     #[arg(long, value_name = "DIR", env = "LANTERN_WEB")]
     pub web: Option<std::path::PathBuf>,
+
+    /// With --listen: hold at most N QUIC sessions at once (players, spectators and whatever
+    /// else connects); beyond them a new one is refused (503) until one ends [default: 1024].
+    #[arg(long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u32).range(1..=MAX_SESSIONS_CAP))]
+    pub max_sessions: Option<u32>,
 }
 
 impl ListenArgs {
@@ -71,7 +80,13 @@ impl ListenArgs {
             _ => None,
         };
         let web = self.web.clone().or_else(crate::web::installed);
-        self.listen.map(|addr| Serve { addr, tls, web })
+        let max_sessions = self.max_sessions.map_or(MAX_SESSIONS, |n| n as usize);
+        self.listen.map(|addr| Serve {
+            addr,
+            tls,
+            web,
+            max_sessions,
+        })
     }
 }
 
@@ -84,6 +99,7 @@ pub struct Listener {
     fingerprint: String,
     /// The browser viewer, served at `/` when it is built.
     site: Option<crate::web::Site>,
+    max_sessions: usize,
 }
 
 impl Listener {
@@ -133,6 +149,7 @@ impl Listener {
             addr,
             fingerprint,
             site,
+            max_sessions: serve.max_sessions.max(1),
         })
     }
 
@@ -184,7 +201,7 @@ impl Listener {
         let registry =
             crate::conns::Registry::new(crate::conns::MAX_CONNECTIONS, crate::conns::IDLE_TIMEOUT);
         let stopped = tokio::select! {
-            res = sessions(self.server, origin, inbound, MAX_SESSIONS) => res.err(),
+            res = sessions(self.server, origin, inbound, self.max_sessions) => res.err(),
             res = async {
                 match self.https {
                     Some(config) => {
@@ -207,9 +224,12 @@ impl Listener {
     }
 }
 
-/// QUIC sessions a direct server holds at once (viewers, and whatever else connects); beyond
-/// them, new ones are refused (503) until some end. Each holds buffers, not descriptors.
+/// QUIC sessions a direct server holds at once by default (viewers, and whatever else
+/// connects); beyond them, new ones are refused (503) until some end. Each holds buffers, not
+/// descriptors.
 pub const MAX_SESSIONS: usize = 1024;
+/// The most sessions an operator may allow.
+pub const MAX_SESSIONS_CAP: i64 = 65_536;
 
 /// Accept sessions until the listener stops: each is served `origin` and, given `inbound`,
 /// may publish into it; at most `max` at once.

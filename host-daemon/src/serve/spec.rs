@@ -210,6 +210,12 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web: Option<PathBuf>,
 
+    /// With `listen`: QUIC sessions held at once (players, spectators, whatever connects);
+    /// beyond them a new one is refused until one ends [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=lantern_net::listen::MAX_SESSIONS_CAP))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<u32>,
+
     /// `run` only: also send the stream as plain RTP here.
     #[arg(skip)]
     #[serde(skip)]
@@ -271,6 +277,7 @@ impl Spec {
             },
             tls_cert: self.tls_cert.or(d.tls_cert),
             tls_key: self.tls_key.or(d.tls_key),
+            max_sessions: self.max_sessions.or(d.max_sessions),
             url: if self.listen.is_some() {
                 self.url
             } else {
@@ -357,11 +364,20 @@ impl Create {
                 ));
             }
         };
+        if let Some(n) = spec.max_sessions
+            && !(1..=lantern_net::listen::MAX_SESSIONS_CAP).contains(&i64::from(n))
+        {
+            let cap = lantern_net::listen::MAX_SESSIONS_CAP;
+            return Err(Error::Config(format!("max_sessions {n}: 1 to {cap}")));
+        }
         let target = match (spec.listen, spec.url) {
             (Some(addr), _) => Target::Listen(lantern_net::listen::Serve {
                 addr,
                 tls,
                 web: spec.web.or_else(lantern_net::web::installed),
+                max_sessions: spec
+                    .max_sessions
+                    .map_or(lantern_net::listen::MAX_SESSIONS, |n| n as usize),
             }),
             (None, Some(url)) => Target::Relay(ConnectArgs {
                 url: url
@@ -526,6 +542,27 @@ mod tests {
         ] {
             let err = create(json).config(&Spec::default()).unwrap_err();
             assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_session_that_listens_holds_as_many_sessions_as_asked() {
+        let listening = |extra: serde_json::Value| {
+            let mut json = serde_json::json!({"name": "a", "app": ["x"], "listen": "127.0.0.1:1"});
+            json.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            create(json).config(&Spec::default())
+        };
+        let Target::Listen(serve) = listening(serde_json::json!({})).unwrap().target else {
+            panic!("not listening");
+        };
+        assert_eq!(serve.max_sessions, lantern_net::listen::MAX_SESSIONS);
+        let asked = listening(serde_json::json!({"max_sessions": 8})).unwrap();
+        assert!(matches!(asked.target, Target::Listen(serve) if serve.max_sessions == 8));
+        for refused in [0, 70_000] {
+            let err = listening(serde_json::json!({ "max_sessions": refused })).unwrap_err();
+            assert!(err.to_string().contains("max_sessions"), "{err}");
         }
     }
 
