@@ -80,6 +80,9 @@ fn the_page_moq_pub_serves_plays_the_cube() {
         "{seen}"
     );
     assert!(seen["shown_fraction"].as_f64() > Some(0.8), "{seen}");
+    // Frames a decoder that fell behind skipped are drops too.
+    let behind = seen["behind_skipped"].as_u64().expect("behind_skipped");
+    assert!(Some(behind) <= seen["drops"].as_u64(), "{seen}");
     // A stall over 500 ms is also one over 200 ms.
     assert!(
         seen["long_stalls"].as_u64() <= seen["stalls"].as_u64(),

@@ -60,6 +60,8 @@ export interface Figures {
   fps: number;
   kbps: number;
   drops: number;
+  /** Frames skipped because the decoder fell behind the stream (as moq-sub's `behind_skipped`). */
+  behind_skipped: number;
   /** Glass-to-glass from the stamp, else capture timestamp to shown; which in latency_from. */
   latency_ms_p50: number | null;
   latency_ms_p99: number | null;
@@ -93,6 +95,7 @@ export class Meter {
   /** Totals since playing began. */
   frames = 0;
   #drops = 0;
+  #behindSkipped = 0;
   #bytes = 0;
   #audioFrames = 0;
   #audioDrops = 0;
@@ -149,6 +152,12 @@ export class Meter {
     this.#drops++;
   }
 
+  /** A frame skipped because the decoder is behind (also a drop). */
+  behind() {
+    this.#behindSkipped++;
+    this.#drops++;
+  }
+
   heard(mediaUs: number, atUs: number) {
     this.#audioFrames++;
     this.#lastHeard = { mediaUs, atUs };
@@ -198,6 +207,7 @@ export class Meter {
       fps: fps === null ? 0 : Math.round(fps * 10) / 10,
       kbps: kbps === null ? 0 : Math.round(kbps),
       drops: this.#drops,
+      behind_skipped: this.#behindSkipped,
       latency_ms_p50: ms((stamped ? latencies : ptsLatencies).quantile(0.5)),
       latency_ms_p99: ms((stamped ? latencies : ptsLatencies).quantile(0.99)),
       latency_from: stamped ? "stamp" : ptsLatencies.count > 0 ? "pts" : null,

@@ -331,6 +331,15 @@ async function playVideo(
           continue;
         }
       }
+      // A decoder that cannot keep up (a weak machine, a large picture) would have frames
+      // queue in it and show them ever later: skip to the next keyframe instead, and ask for
+      // one (moq-sub does the same, see proto/src/backlog.rs).
+      if (!frame.keyframe && !needKey && decoder.decodeQueueSize > MAX_DECODE_QUEUE) {
+        needKey = true;
+        meter.behind();
+        sink.path?.wantKeyframe();
+        continue;
+      }
       if (needKey && !frame.keyframe) {
         meter.dropped();
         sink.path?.wantKeyframe();
@@ -346,6 +355,9 @@ async function playVideo(
   }
 }
 
+/** Frames waiting in the decoder beyond which it is behind (150 ms at 60 fps; a decoder that
+ * keeps up, configured for latency, holds one or two). */
+const MAX_DECODE_QUEUE = 9;
 /** Pictures in a row without a stamp before the stream is taken for one that has none. */
 const STAMP_GIVE_UP = 120;
 /** How often such a stream is looked at again (a session's app may start stamping later). */
