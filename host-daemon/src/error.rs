@@ -62,8 +62,13 @@ pub enum Error {
     },
     #[error("capture: libgbm.so.1 cannot be loaded; install libgbm1 for DMA-BUF capture")]
     Gbm(#[source] libloading::Error),
-    #[error("the compositor's thread failed")]
-    CompositorThread(#[source] tokio::task::JoinError),
+    /// A task or blocking thread of ours that panicked (or was cancelled under it).
+    #[error("the {what} failed")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error(transparent)]
     Media(#[from] lantern_media::Error),
     #[error(transparent)]

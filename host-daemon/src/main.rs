@@ -345,7 +345,10 @@ async fn compositor(
     });
     let summary = tokio::task::spawn_blocking(move || lantern_compositor::run(&config, &stop))
         .await
-        .map_err(host_daemon::Error::CompositorThread)??;
+        .map_err(|source| host_daemon::Error::Task {
+            what: "compositor's thread",
+            source,
+        })??;
     tracing::info!(?summary, "compositor stopped");
     Ok(())
 }

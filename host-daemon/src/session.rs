@@ -335,7 +335,7 @@ impl Parts {
                     )));
                 }
                 done = &mut publishing => {
-                    let summary = done.map_err(|_| Error::Capture("the publishing task failed".into()))??;
+                    let summary = done.map_err(publishing_failed)??;
                     return Ok(Outcome {
                         ended: if cancel.is_cancelled() { Ended::Stopped } else { Ended::StreamEnded },
                         summary: Some(summary),
@@ -365,9 +365,7 @@ impl Parts {
             }
         };
         stop.cancel();
-        let summary = publishing
-            .await
-            .map_err(|_| Error::Capture("the publishing task failed".into()))??;
+        let summary = publishing.await.map_err(publishing_failed)??;
         Ok(Outcome {
             ended,
             summary: Some(summary),
@@ -465,7 +463,10 @@ impl Parts {
             }
             _ => None,
         };
-        let joined = |_| Error::Capture("a capture thread failed".into());
+        let joined = |source| Error::Task {
+            what: "capture's start",
+            source,
+        };
         let video = video.await.map_err(joined)??;
         let audio: Option<Box<dyn AudioSource>> = match audio {
             Some(audio) => Some(Box::new(audio.await.map_err(joined)??)),
@@ -521,4 +522,12 @@ fn sanitize(name: &str) -> String {
         })
         .take(32)
         .collect()
+}
+
+/// The publishing task panicked: its cause kept.
+fn publishing_failed(source: tokio::task::JoinError) -> Error {
+    Error::Task {
+        what: "publishing task",
+        source,
+    }
 }

@@ -61,8 +61,16 @@ pub enum Error {
         #[source]
         source: Cause,
     },
+    /// A thread of ours ended in a panic.
     #[error("the {0} thread failed")]
     Thread(&'static str),
+    /// A thread could not be started (the system's limit on threads, memory).
+    #[error("cannot start the {what} thread")]
+    Spawn {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// A source asked to stop in the middle of a read.
     #[error("{0}: stopped while reading")]
     Stopped(String),

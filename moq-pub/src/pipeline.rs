@@ -67,7 +67,10 @@ pub(crate) fn run(
                 mailbox.close();
                 result
             })
-            .map_err(|_| Error::Thread("capture"))?
+            .map_err(|source| Error::Spawn {
+                what: "capture",
+                source,
+            })?
     };
 
     let mut report = Report::new(counters.clone(), events, encoder.backend());

@@ -40,8 +40,16 @@ pub enum Error {
     /// The publisher sends more than this viewer takes (`--max-size`, `--max-kbps`).
     #[error("refusing the stream: {0}")]
     Refused(String),
+    /// A thread of ours ended in a panic.
     #[error("the {0} thread failed")]
     Thread(&'static str),
+    /// A thread could not be started (the system's limit on threads, memory).
+    #[error("cannot start the {what} thread")]
+    Spawn {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// A file a flag names (`--input-script`, `--sdp`) that cannot be read or makes no sense.
     #[error("{flag} {}", path.display())]
     File {

@@ -63,7 +63,10 @@ impl Playback {
                     let _ = ready.send(Err(e));
                 }
             })
-            .map_err(|_| Error::Thread("pipewire-playback"))?;
+            .map_err(|source| Error::Spawn {
+                what: "pipewire-playback",
+                source,
+            })?;
         match started.recv_timeout(START_TIMEOUT) {
             Ok(Ok(())) => {}
             Ok(Err(source)) => return Err(Error::output(what, source)),

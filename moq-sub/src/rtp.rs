@@ -160,7 +160,10 @@ pub fn open(
     let thread = std::thread::Builder::new()
         .name("rtp".into())
         .spawn(move || receive(input, reopen, routes, &cancel, &deadline))
-        .map_err(|_| Error::Thread("RTP receiver"))?;
+        .map_err(|source| Error::Spawn {
+            what: "RTP receiver",
+            source,
+        })?;
     let video = Video {
         coded: None,
         track: format!("rtp video ({shown})"),

@@ -83,7 +83,10 @@ impl Capture {
                     let _ = fail.send(e);
                 }
             })
-            .map_err(|_| Error::Thread("pipewire-capture"))?;
+            .map_err(|source| Error::Spawn {
+                what: "pipewire-capture",
+                source,
+            })?;
         let mut capture = Self {
             samples,
             quanta,

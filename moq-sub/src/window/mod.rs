@@ -196,7 +196,10 @@ impl Waker {
                     });
                 }
             })
-            .map_err(|_| Error::Thread("window-waker"))?;
+            .map_err(|source| Error::Spawn {
+                what: "window-waker",
+                source,
+            })?;
         Ok(Self(wake))
     }
 
@@ -274,7 +277,10 @@ impl Window {
                     closed.cancel();
                     result
                 })
-                .map_err(|_| Error::Thread("window"))?
+                .map_err(|source| Error::Spawn {
+                    what: "window",
+                    source,
+                })?
         };
         let waker = match opened.recv_timeout(OPEN_TIMEOUT) {
             Ok(Ok((sender, kind))) => Waker::spawn(sender, kind)?,
