@@ -256,8 +256,8 @@ impl Report {
             return;
         }
         let _ = self.events.send(Event::Video(VideoStats {
-            codec: self.backend.codec().name(),
-            encoder: self.backend.name(),
+            codec: self.backend.codec().name().into(),
+            encoder: self.backend.name().into(),
             fps: (self.frames as f64 / elapsed * 10.0).round() / 10.0,
             kbps: (self.bytes as f64 * 8.0 / elapsed / 1000.0).round(),
             captured: self.counters.captured.load(Ordering::Relaxed),

@@ -185,7 +185,8 @@ impl Feedback {
 }
 
 /// The rate control's figures in a stats line.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize, PartialEq)]
+#[serde(default)]
 pub struct RateStats {
     /// The bitrate the encoder is set to now.
     pub target_kbps: u64,

@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 
 use lantern_proto::histogram::Histogram;
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 /// Something the caller may want to show as it happens.
 #[derive(Clone, Debug)]
@@ -27,11 +29,12 @@ pub enum Event {
 }
 
 /// One second of the video pipeline.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct VideoStats {
     /// The codec (`h264`, `av1`) and the encoder making it (`x264`, `svtav1`).
-    pub codec: &'static str,
-    pub encoder: &'static str,
+    pub codec: Cow<'static, str>,
+    pub encoder: Cow<'static, str>,
     pub fps: f64,
     pub kbps: f64,
     /// Frames captured so far, and dropped because the encoder was behind.
@@ -45,7 +48,8 @@ pub struct VideoStats {
 }
 
 /// How long the stages took: encoding alone, and capture to the frame handed to MoQ.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct StageTimes {
     pub encode_ms_p50: f64,
     pub encode_ms_p99: f64,

@@ -223,7 +223,8 @@ pub enum ViewerUpdate {
 }
 
 /// Announcements that did not become a viewer served, by reason.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Turned {
     /// Paths under the viewers' prefix that name no viewer (nested, or bad characters).
     pub not_viewers: u64,

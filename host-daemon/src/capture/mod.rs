@@ -104,10 +104,11 @@ impl From<Capture> for String {
 pub const REPEAT_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The capture's figures over a stretch of time (a second, or the whole session).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CaptureStats {
     /// What the pictures arrive in: `shm` (shared memory) or `dmabuf`; empty before the first.
-    pub buffers: &'static str,
+    pub buffers: std::borrow::Cow<'static, str>,
     /// New pictures taken from the compositor.
     pub frames: u64,
     /// Pictures sent again because the screen did not change.
@@ -180,7 +181,7 @@ impl Counts {
 
     fn clear(&mut self) {
         self.stats = CaptureStats {
-            buffers: self.stats.buffers,
+            buffers: self.stats.buffers.clone(),
             ..CaptureStats::default()
         };
         self.latency.clear();
@@ -211,7 +212,7 @@ impl Meter {
     }
 
     fn buffers(&self, kind: &'static str) {
-        self.update(|c| c.stats.buffers = kind);
+        self.update(|c| c.stats.buffers = kind.into());
     }
 
     fn repeat(&self) {
@@ -281,7 +282,7 @@ mod tests {
         meter.frame(1000, 100);
         assert_eq!(meter.take().frames, 1);
         let second = meter.take();
-        assert_eq!((second.frames, second.buffers), (0, "dmabuf"));
+        assert_eq!((second.frames, second.buffers.as_ref()), (0, "dmabuf"));
         assert_eq!(meter.total().buffers, "dmabuf");
     }
 }

@@ -65,7 +65,8 @@ pub struct Settings {
 const GRANT_WAIT: Duration = Duration::from_secs(5);
 
 /// What a session's input did, for `--stats` and the control API.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct InputStats {
     /// Viewers publishing input now, and how many of them hold a valid grant.
     pub viewers: u32,
@@ -99,7 +100,8 @@ pub struct InputStats {
 }
 
 /// Datagrams (and parts of them) dropped, by reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Dropped {
     /// From viewers with no grant at all.
     pub unauthorized: u64,

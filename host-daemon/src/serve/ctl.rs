@@ -2,9 +2,8 @@
 //! path of a session, the answers read typed, and the `list` table.
 
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::State;
+use super::{SessionStats, State};
 
 /// `GET /sessions`' answer.
 #[derive(Debug, Deserialize)]
@@ -24,15 +23,10 @@ pub struct Listed {
     pub target: String,
     /// The last second's capture and encoder figures, while it runs.
     #[serde(default)]
-    pub stats: Option<Value>,
+    pub stats: Option<SessionStats>,
 }
 
 impl Listed {
-    /// One of the last second's video figures (`fps`, `kbps`).
-    pub fn figure(&self, name: &str) -> Option<f64> {
-        self.stats.as_ref()?.get("video")?.get(name)?.as_f64()
-    }
-
     /// The direct server's address, for a session that serves viewers itself.
     pub fn listening(&self) -> Option<&str> {
         self.target.strip_prefix("listen ")
@@ -80,8 +74,8 @@ pub fn table(sessions: &[Listed]) -> String {
             &s.name,
             state,
             &format!("{}x{}", s.width, s.height),
-            &figure(s.figure("fps")),
-            &figure(s.figure("kbps")),
+            &figure(s.stats.as_ref().map(|s| s.video.fps)),
+            &figure(s.stats.as_ref().map(|s| s.video.kbps)),
             &s.target,
         ]);
     }

@@ -201,10 +201,21 @@ pub struct Info {
     pub page: Option<String>,
     /// The last second's capture and encoder figures.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stats: Option<serde_json::Value>,
+    pub stats: Option<SessionStats>,
     /// How it ended, and its figures over the whole run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended: Option<EndInfo>,
+}
+
+/// A second of a running session: the capture's and the encoder's figures, and the input's
+/// totals so far (absent when input is off). The API writes it; `ctl` reads it back,
+/// leniently (a field an older daemon did not write is its default).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionStats {
+    pub capture: crate::capture::CaptureStats,
+    pub video: moq_pub::stats::VideoStats,
+    pub input: Option<Box<crate::input::InputStats>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -688,15 +699,17 @@ impl Info {
                 video,
                 input,
             } => {
-                let stats =
-                    serde_json::json!({ "capture": capture, "video": video, "input": input });
                 if print_stats {
                     eprintln!(
                         "{}",
                         serde_json::json!({ "role": "host", "session": self.name, "capture": capture, "video": video, "input": input })
                     );
                 }
-                self.stats = Some(stats);
+                self.stats = Some(SessionStats {
+                    capture,
+                    video,
+                    input,
+                });
             }
         }
     }
@@ -723,7 +736,15 @@ mod tests {
         .config(&Spec::default())
         .unwrap();
         let mut info = Info::starting(&config);
-        info.stats = Some(serde_json::json!({"video": {"fps": 59.9, "kbps": 4000.0}}));
+        let stats = SessionStats {
+            video: moq_pub::stats::VideoStats {
+                fps: 59.9,
+                kbps: 4000.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        info.stats = Some(stats.clone());
         let listed: super::ctl::Listed =
             serde_json::from_value(serde_json::to_value(&info).unwrap()).unwrap();
         assert_eq!(
@@ -732,7 +753,7 @@ mod tests {
         );
         assert_eq!((listed.width, listed.height), (1280, 720));
         assert_eq!(listed.target, "listen 127.0.0.1:4443");
-        assert_eq!(listed.figure("fps"), Some(59.9));
+        assert_eq!(listed.stats, Some(stats));
     }
 
     #[test]
