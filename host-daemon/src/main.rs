@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -398,6 +399,8 @@ async fn run(
     }
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
     let (stats, sdp_to) = (print_stats, sdp_to.unwrap_or_default());
+    // A person at a terminal gets a line a second by default; JSON only when asked for.
+    let text = !stats && std::io::stderr().is_terminal();
     let stop = cancel.clone();
     let printer = tokio::spawn(async move {
         let mut failure = None;
@@ -442,6 +445,23 @@ async fn run(
                         "{}",
                         json!({ "role": "host", "capture": capture, "video": video, "input": input })
                     )
+                }
+                Event::Stats {
+                    capture,
+                    video,
+                    input,
+                } if text => {
+                    let players = input.map_or_else(String::new, |input| {
+                        format!(
+                            " · {} of {} viewers may play",
+                            input.authorized, input.viewers
+                        )
+                    });
+                    eprintln!(
+                        "host-daemon: {} · capture {:.1} ms{players}",
+                        video.text(),
+                        capture.latency_ms_p50
+                    );
                 }
                 _ => {}
             }

@@ -6,6 +6,7 @@ use moq_pub::{
     source::{Format, SourceSpec, SyncEpoch},
 };
 use serde_json::json;
+use std::io::IsTerminal;
 
 /// Publish live video and sound over Media over QUIC: the rendered test cube or any y4m
 /// stream, encoded to H.264 or AV1, with Opus audio from PipeWire or a test tone, sent as a hang
@@ -124,6 +125,8 @@ async fn run(
     .map_err(|_| moq_pub::Error::Thread("source"))??;
 
     let (events, mut receive) = tokio::sync::mpsc::unbounded_channel();
+    // A person at a terminal gets a line a second by default; JSON only when asked for.
+    let text = !args.stats && std::io::stderr().is_terminal();
     let (stats, name, sdp_to) = (
         args.stats,
         args.name.clone(),
@@ -155,6 +158,7 @@ async fn run(
                     }
                 }
                 Event::Video(video) if stats => eprintln!("{}", line("pub", &video, false)),
+                Event::Video(video) if text => eprintln!("moq-pub: {}", video.text()),
                 _ => {}
             }
         }

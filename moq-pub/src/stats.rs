@@ -2,10 +2,10 @@
 //! [`crate::publish`]), and the totals it returns. All of them serialise to the JSON lines
 //! that `moq-pub --stats` prints.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use lantern_proto::histogram::Histogram;
-use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,31 @@ pub struct VideoStats {
     /// The adaptive bitrate's state (absent with `--bitrate-mode fixed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<crate::rate::RateStats>,
+}
+
+impl VideoStats {
+    /// The second as a person reads it, on one line: `60 fps · 3.6 Mbit/s · encode 1.5 ms ·
+    /// capture → sent 2.1 ms`, then what the rate control does and any drops.
+    pub fn text(&self) -> String {
+        let mut parts = vec![
+            format!("{:.0} fps", self.fps),
+            format!("{:.1} Mbit/s", self.kbps / 1000.0),
+            format!("encode {:.1} ms", self.times.encode_ms_p50),
+            format!("capture → sent {:.1} ms", self.times.capture_to_sent_ms_p50),
+        ];
+        if let Some(rate) = &self.rate {
+            let target = format!("target {:.1} Mbit/s", rate.target_kbps as f64 / 1000.0);
+            parts.push(match rate.viewers {
+                0 => target,
+                1 => format!("{target} following 1 viewer"),
+                n => format!("{target} following {n} viewers"),
+            });
+        }
+        if self.drops > 0 {
+            parts.push(format!("{} dropped so far", self.drops));
+        }
+        parts.join(" · ")
+    }
 }
 
 /// How long the stages took: encoding alone, and capture to the frame handed to MoQ.
@@ -109,4 +134,40 @@ pub struct Summary {
 /// A percentile in ms (0 when empty), rounded to µs.
 pub fn ms(h: &Histogram, q: f64) -> f64 {
     h.quantile(q).unwrap_or(0) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_reads_as_one_line() {
+        let mut video = VideoStats {
+            codec: "h264".into(),
+            encoder: "x264".into(),
+            fps: 59.96,
+            kbps: 3580.0,
+            times: StageTimes {
+                encode_ms_p50: 1.49,
+                capture_to_sent_ms_p50: 2.1,
+                ..StageTimes::default()
+            },
+            ..VideoStats::default()
+        };
+        assert_eq!(
+            video.text(),
+            "60 fps · 3.6 Mbit/s · encode 1.5 ms · capture → sent 2.1 ms"
+        );
+        video.drops = 3;
+        video.rate = Some(crate::rate::RateStats {
+            target_kbps: 2500,
+            viewers: 2,
+            ..Default::default()
+        });
+        assert_eq!(
+            video.text(),
+            "60 fps · 3.6 Mbit/s · encode 1.5 ms · capture → sent 2.1 ms · target 2.5 Mbit/s \
+             following 2 viewers · 3 dropped so far"
+        );
+    }
 }

@@ -2,6 +2,7 @@ use clap::Parser;
 use lantern_cli as cli;
 use lantern_net::ConnectArgs;
 use lantern_net::grant::Credential;
+use std::io::IsTerminal;
 
 /// Watch and play a live MoQ broadcast (hang format, H.264 video, Opus audio): in a window
 /// that sends the player's keys, mouse and gamepads back to the host, or as raw y4m frames
@@ -104,7 +105,8 @@ struct Args {
     stats: bool,
 
     /// Print the statistics as a person reads them instead: a few short lines a second (what
-    /// the window's overlay shows) and a summary of the whole run at the end.
+    /// the window's overlay shows) and a summary of the whole run at the end. The default
+    /// when stderr is a terminal.
     #[arg(long, conflicts_with = "stats")]
     stats_text: bool,
 
@@ -218,7 +220,7 @@ async fn main() -> std::process::ExitCode {
         },
         output: args.output,
         frames: args.frames,
-        stats: args.stats || args.stats_text,
+        stats: args.stats || args.stats_text || std::io::stderr().is_terminal(),
         join: args.join,
         latency_log: args.latency_log,
         av_sync: !args.no_av_sync && audio_out.is_some(),
@@ -241,7 +243,8 @@ async fn main() -> std::process::ExitCode {
         record: args.record,
     };
     let (events, mut lines) = moq_sub::events();
-    let text = args.stats_text;
+    // A person at a terminal gets the text lines by default; JSON only when asked for.
+    let text = args.stats_text || (!args.stats && std::io::stderr().is_terminal());
     let printer = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
             match text {
