@@ -451,12 +451,13 @@ async fn run(
                     video,
                     input,
                 } if text => {
-                    let players = input.map_or_else(String::new, |input| {
-                        format!(
-                            " · {} of {} viewers may play",
-                            input.authorized, input.viewers
-                        )
-                    });
+                    let players = match input {
+                        Some(input) if input.viewers > 0 => format!(
+                            " · input from {} viewers, {} granted",
+                            input.viewers, input.authorized
+                        ),
+                        _ => String::new(),
+                    };
                     eprintln!(
                         "host-daemon: {} · capture {:.1} ms{players}",
                         video.text(),
