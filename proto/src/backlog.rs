@@ -216,4 +216,45 @@ mod tests {
         feed(&mut q, 31, 40, false, 31 * FRAME_US);
         assert!(q.len() < 71);
     }
+
+    /// Random arrivals, keyframes, sizes and takes (a seeded generator, many runs): frames
+    /// come out in the order they went in, every frame is taken or counted as dropped (the
+    /// gap before a frame taken is what it says was dropped), the bounds hold, and a frame
+    /// taken after a hole had frames dropped before it.
+    #[test]
+    fn random_arrivals_keep_order_and_bounds_and_count_every_frame() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..200 {
+            let mut q = Backlog::new(next(4) != 0);
+            let (mut now, mut pushed, mut taken, mut dropped) = (0u64, 0u64, 0u64, 0u64);
+            let mut last = None;
+            for _ in 0..500 {
+                now += next(40_000);
+                if next(3) != 0 {
+                    let bytes = [1000, 100_000, MAX_BYTES / 8][next(3) as usize];
+                    q.push(pushed, bytes, next(30) == 0, now);
+                    pushed += 1;
+                }
+                assert!(q.len() <= MAX_FRAMES && q.bytes <= MAX_BYTES);
+                if next(2) == 0
+                    && let Some(t) = q.pop()
+                {
+                    // In order, and the frames between two taken are the ones it says dropped.
+                    let expected = last.map_or(0, |l| l + 1) + t.dropped;
+                    assert_eq!(t.item, expected, "a frame lost or out of order");
+                    assert!(!t.after_hole || t.dropped > 0, "a hole drops frames");
+                    last = Some(t.item);
+                    taken += 1;
+                    dropped += t.dropped;
+                }
+            }
+            assert_eq!(pushed, taken + dropped + q.dropped + q.len() as u64);
+        }
+    }
 }
