@@ -177,6 +177,19 @@ async fn play_moq(
         }
     };
     stop.cancel();
+    // A broadcast that never came, or never came back, on a connection that gave up
+    // redialing: the connection's last error says why (a server that is full, a relay gone).
+    if let Err(Failed {
+        error: Error::Broadcast {
+            source: cause @ None,
+            ..
+        },
+        ..
+    }) = &mut result
+        && let Ok(Err(gave_up)) = tokio::time::timeout(Duration::ZERO, connection.closed()).await
+    {
+        *cause = Some(Box::new(gave_up));
+    }
     if let Some(sender) = sender {
         let sent = sender.await.unwrap_or(Err(Error::Thread("input sender")));
         if let (Err(err), Ok(outcome)) = (sent, &result) {

@@ -166,6 +166,12 @@ fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves
     let said = String::from_utf8_lossy(&kept_out.stderr);
     assert_eq!(kept_out.status.code(), Some(1), "{said}");
     assert!(!said.contains("playing"), "{said}");
+    // Its last line says why: the server's refusal (503), through the connection that gave up.
+    let exit = said
+        .lines()
+        .rfind(|l| l.starts_with("moq-sub: "))
+        .unwrap_or("");
+    assert!(exit.contains("503"), "{said}");
     // The first leaves (closing its session): the next viewer gets its slot.
     let _ = first.interrupt(LONG);
     let next = viewer("5", &["--timeout", "10"]).finish(LONG);
