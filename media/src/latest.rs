@@ -118,7 +118,8 @@ impl<T> Latest<T> {
     }
 
     /// How many takers wait now (for tests that must reach the wait).
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.lock().waiting
     }
 }

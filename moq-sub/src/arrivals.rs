@@ -155,21 +155,16 @@ async fn read(mut feed: Feed, shared: Arc<Shared>, path: feedback::Path, stop: C
         };
         let now = clock::now_unix_us();
         let (bytes, key) = (frame.payload.len(), frame.keyframe);
-        let mut meter = path.lock();
-        meter.frame(now, frame.pts_us, frame.captured_us, bytes, key);
+        path.lock()
+            .frame(now, frame.pts_us, frame.captured_us, bytes, key);
         let arrived = Arrived {
             frame,
             arrived_us: now,
         };
-        if shared
-            .lock()
-            .backlog
-            .push(arrived, bytes, key, now)
-            .ask_keyframe
-        {
-            meter.want_keyframe();
-        }
-        drop(meter);
+        let pushed = shared.lock().backlog.push(arrived, bytes, key, now);
         shared.arrived.notify_one();
+        if pushed.ask_keyframe {
+            path.lock().want_keyframe();
+        }
     }
 }

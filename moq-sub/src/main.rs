@@ -211,6 +211,8 @@ async fn main() -> std::process::ExitCode {
         None if window.is_some() => Some("auto".to_string()),
         _ => args.audio_out.clone(),
     };
+    // A person at a terminal gets the text lines by default; JSON only when asked for.
+    let text = args.stats_text || (!args.stats && std::io::stderr().is_terminal());
     let config = moq_sub::Config {
         connect: args.connect,
         // What errors and logs call the stream: the SDP file, when it is one.
@@ -220,7 +222,7 @@ async fn main() -> std::process::ExitCode {
         },
         output: args.output,
         frames: args.frames,
-        stats: args.stats || args.stats_text || std::io::stderr().is_terminal(),
+        stats: args.stats || text,
         join: args.join,
         latency_log: args.latency_log,
         av_sync: !args.no_av_sync && audio_out.is_some(),
@@ -243,8 +245,6 @@ async fn main() -> std::process::ExitCode {
         record: args.record,
     };
     let (events, mut lines) = moq_sub::events();
-    // A person at a terminal gets the text lines by default; JSON only when asked for.
-    let text = args.stats_text || (!args.stats && std::io::stderr().is_terminal());
     let printer = tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
             match text {

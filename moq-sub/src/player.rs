@@ -42,7 +42,8 @@ pub(crate) fn play(
     let mut joiner = (!rtp).then(|| Joiner::new(config.join.into()));
     let mut decode_errors = 0u64;
     let timeout = config.timeout;
-    let mut arrivals = Arrivals::start(&handle, video.feed, shown_to.path.clone(), stop.clone());
+    let start = |feed| Arrivals::start(&handle, feed, shown_to.path.clone(), stop.clone());
+    let mut arrivals = start(video.feed);
     loop {
         let read = match arrivals.next(timeout) {
             Next::Ended | Next::Stopped => break,
@@ -71,20 +72,13 @@ pub(crate) fn play(
                         // a burst to catch up), where waiting for the next keyframe would add
                         // up to a GOP to the outage.
                         joiner = Some(Joiner::new(lantern_proto::timing::JoinPolicy::Current));
-                        arrivals = Arrivals::start(
-                            &handle,
-                            back.feed,
-                            shown_to.path.clone(),
-                            stop.clone(),
-                        );
+                        arrivals = start(back.feed);
                         continue;
                     }
                 }
             }
         };
-        if taken.dropped > 0 {
-            stats.summary.behind_skipped += taken.dropped;
-        }
+        stats.summary.behind_skipped += taken.dropped;
         if taken.after_hole
             && let Some(joiner) = &mut joiner
         {

@@ -46,7 +46,7 @@ pub struct Taken<T> {
 
 /// What a frame's arrival asks of the viewer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Arrived {
+pub struct Pushed {
     /// The player is behind: ask the host for a keyframe.
     pub ask_keyframe: bool,
 }
@@ -76,7 +76,7 @@ impl<T> Backlog<T> {
     }
 
     /// A frame of `bytes` arrived at `now_us`.
-    pub fn push(&mut self, item: T, bytes: usize, key: bool, now_us: u64) -> Arrived {
+    pub fn push(&mut self, item: T, bytes: usize, key: bool, now_us: u64) -> Pushed {
         let key = key && self.groups;
         if key {
             // Whatever still waits belongs to an older group: the keyframe replaces it, and
@@ -99,7 +99,7 @@ impl<T> Backlog<T> {
         let behind = self.hole || waited > BEHIND_US;
         let ask_keyframe = self.groups && behind && !self.asked;
         self.asked |= ask_keyframe;
-        Arrived { ask_keyframe }
+        Pushed { ask_keyframe }
     }
 
     /// The oldest frame waiting.
