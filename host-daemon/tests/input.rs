@@ -142,6 +142,31 @@ fn a_script_reaches_the_app_once_and_in_order_in_our_own_compositor() {
     );
 }
 
+/// A viewer asked for fewer frames than its script lasts still sends the whole script: the
+/// picture stops at `--frames`, the input goes on to its last step (a host slow to take a
+/// newcomer's input once had a run end with its script silently unsent).
+#[test]
+fn a_script_that_outlasts_the_viewers_frames_is_still_sent_whole() {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}/");
+    let name = "outlasted";
+    let Session {
+        daemon,
+        dir,
+        log,
+        token,
+    } = session(name, &["--listen", &addr]);
+    let script = "0 tap KeyA\n1500 tap KeyB\n";
+    play_script(&url, name, 5, (dir.path(), script), &token);
+    daemon.interrupt(LONG);
+    let (a, b) = (30, 48);
+    assert_eq!(
+        presses(&app_log(&log), "key", "key"),
+        [(a, true), (a, false), (b, true), (b, false)]
+    );
+    no_leftovers(name);
+}
+
 /// Through a path that loses 5 % of packets each way (lantern-netem), every press and
 /// release of a long typing script reaches the app once and in order: a lost datagram takes
 /// no tap with it, because the next ones repeat its edges.

@@ -225,14 +225,18 @@ impl InputChannel {
 
 /// Play `steps` through `channel`: from when the host listens and `started` fires (the first
 /// picture is shown, so presses can be paired with pictures), each step at its time;
-/// heartbeats in between. Ends with everything released.
+/// heartbeats in between. `done` fires once every step is sent and everything released (or
+/// it failed); the broadcast stays up until `stop`.
 pub async fn play_script(
     mut channel: InputChannel,
     steps: Vec<script::Step>,
     started: CancellationToken,
+    done: CancellationToken,
     stop: CancellationToken,
     timeout: Duration,
 ) -> Result<(), Error> {
+    // However it ends (an error too), the run no longer waits for it.
+    let _ended = done.clone().drop_guard();
     let ready = async {
         started.cancelled().await;
         channel.wait_for_host(timeout).await
@@ -243,7 +247,10 @@ pub async fn play_script(
                 "--input-script: no host took this viewer's input within {timeout:?} (does the session take input?)"
             )));
         },
-        () = stop.cancelled() => return Ok(()),
+        () = stop.cancelled() => {
+            tracing::warn!(steps = steps.len(), "stopped before the host took this viewer's input: the input script was not sent");
+            return Ok(());
+        }
     }
     // The host brings back a lost press from later datagrams' repeats only once it has taken
     // one of this viewer's messages (see lantern_proto's Gate): greet it first, a few empty
@@ -254,15 +261,17 @@ pub async fn play_script(
     }
     let begin = tokio::time::Instant::now();
     let total = steps.len();
-    for step in steps {
+    for (sent, step) in steps.into_iter().enumerate() {
         let at = begin + Duration::from_millis(step.at_ms);
         if !send_due_until(&mut channel, Some(at), &stop).await? {
+            tracing::warn!(sent, steps = total, "stopped before the input script's end");
             channel.release_all()?;
             return flush(&mut channel).await;
         }
         channel.send(&step.events)?;
     }
     channel.release_all()?;
+    done.cancel();
     tracing::info!(steps = total, "input script done");
     // Keep the broadcast up (and the last presses repeating) until the run ends: leaving it
     // would make the host release.

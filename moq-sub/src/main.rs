@@ -89,7 +89,8 @@ struct Args {
     #[arg(long)]
     relative_mouse: bool,
 
-    /// Stop after this many decoded frames.
+    /// Stop after this many decoded frames (with --input-script, once its last step is sent
+    /// too: the picture stops at N frames, the input goes on).
     #[arg(long)]
     frames: Option<u64>,
 

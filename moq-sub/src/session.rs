@@ -143,11 +143,13 @@ async fn play_moq(
             stop.clone(),
         ));
     }
+    let script_done = CancellationToken::new();
     let sender = script.map(|(steps, channel)| {
         tokio::spawn(input::play_script(
             channel,
             steps,
             hooks.shown.clone(),
+            script_done.clone(),
             stop.clone(),
             config.timeout,
         ))
@@ -176,6 +178,14 @@ async fn play_moq(
             Err(Failed { error: refused.into(), outcome })
         }
     };
+    // `--frames` ends the picture, not the input script: a host slow to take this viewer's
+    // input would otherwise have the run end with the script unsent. A stop still ends it.
+    if sender.is_some() && result.is_ok() {
+        tokio::select! {
+            () = script_done.cancelled() => {}
+            () = cancel.cancelled() => {}
+        }
+    }
     stop.cancel();
     // A broadcast that never came, or never came back, on a connection that gave up
     // redialing: the connection's last error says why (a server that is full, a relay gone).
