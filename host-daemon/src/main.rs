@@ -533,6 +533,7 @@ fn run_spec(args: RunArgs) -> Spec {
         bitrate: video.bitrate,
         codec: Some(video.codec),
         encoder: Some(video.encoder),
+        vaapi_device: video.vaapi_device,
         gop: video.gop,
         preset: video.preset,
         tune: Some(video.tune),

@@ -327,6 +327,7 @@ mod tests {
             tune: "zerolatency".into(),
             slice_max_bytes: None,
             auto: false,
+            vaapi_device: None,
         };
         let fixed = RateArgs {
             bitrate_mode: Mode::Fixed,

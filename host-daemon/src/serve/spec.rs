@@ -132,11 +132,17 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codec: Option<moq_pub::encode::Codec>,
 
-    /// Encoder: auto (NVENC for h264 where the host has it, else the codec's software
-    /// encoder), x264, nvenc or svtav1 [default: auto].
+    /// Encoder: auto (for h264 NVENC or VAAPI where the host has a GPU for it, else the
+    /// codec's software encoder), x264, nvenc, vaapi or svtav1 [default: auto].
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoder: Option<moq_pub::encode::EncoderChoice>,
+
+    /// The GPU render node VAAPI encodes on [default: the first /dev/dri/renderD* that
+    /// opens].
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vaapi_device: Option<PathBuf>,
 
     /// Frames between keyframes [default: one second; two when the bitrate follows the
     /// players, who ask for keyframes when they need one].
@@ -296,6 +302,7 @@ impl Spec {
             bitrate: self.bitrate.or(d.bitrate),
             codec: self.codec.or(d.codec),
             encoder: self.encoder.or(d.encoder),
+            vaapi_device: self.vaapi_device.or(d.vaapi_device),
             gop: self.gop.or(d.gop),
             preset: self.preset.or(d.preset),
             tune: self.tune.or(d.tune),
@@ -442,6 +449,7 @@ impl Create {
                 gop: spec.gop,
                 preset: spec.preset,
                 tune: spec.tune.unwrap_or(video.tune),
+                vaapi_device: spec.vaapi_device,
             },
             rate: RateArgs {
                 bitrate_mode: spec.bitrate_mode.unwrap_or(rate.bitrate_mode),

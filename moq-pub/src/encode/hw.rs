@@ -1,10 +1,12 @@
 //! Whether this host can encode on its GPU. NVIDIA's NVENC needs the GPU's device nodes, the
 //! driver's CUDA and NVENC libraries (FFmpeg loads them when the encoder opens) and a
-//! libavcodec built with `h264_nvenc`; what is missing is said in one line, so `--encoder
-//! nvenc` can refuse and `--encoder auto` can pass on to x264. (VAAPI, Intel's and AMD's,
-//! needs frames uploaded to its surfaces, which Lantern does not do yet.)
+//! libavcodec built with `h264_nvenc`. VAAPI (Intel's and AMD's GPUs, through Mesa or
+//! Intel's media driver) needs a DRM render node this user may open, libva and a libavcodec
+//! built with `h264_vaapi`. What is missing is said in one line, so `--encoder nvenc|vaapi`
+//! can refuse and `--encoder auto` can pass on to the next. Whether the GPU's driver then
+//! really encodes is known only when the encoder opens (see `Encoder::new`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What keeps NVENC from working here, if anything.
 pub fn nvenc_missing() -> Option<String> {
@@ -43,6 +45,86 @@ fn missing(dev: &Path, load: impl Fn(&str) -> bool, has_encoder: bool) -> Option
         return Some("this FFmpeg was built without h264_nvenc".into());
     }
     None
+}
+
+/// The render node VAAPI encodes on: `asked` (`--vaapi-device`), else the first of
+/// `/dev/dri/renderD128…` this user may open; or what is missing.
+pub fn vaapi_device(asked: Option<&Path>) -> Result<PathBuf, String> {
+    let has_encoder = {
+        let _ = lantern_media::ffmpeg::init();
+        ffmpeg_next::encoder::find_by_name("h264_vaapi").is_some()
+    };
+    vaapi(Path::new("/dev/dri"), asked, loadable, has_encoder)
+}
+
+/// [`vaapi_device`] with the render nodes under `dri`, libraries `load` can load, and whether
+/// libavcodec has the encoder.
+fn vaapi(
+    dri: &Path,
+    asked: Option<&Path>,
+    load: impl Fn(&str) -> bool,
+    has_encoder: bool,
+) -> Result<PathBuf, String> {
+    let opens = |node: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(node)
+            .map(drop)
+    };
+    let device = match asked {
+        Some(node) => match opens(node) {
+            Ok(()) => node.to_path_buf(),
+            Err(e) => return Err(format!("cannot open {}: {e}", node.display())),
+        },
+        None => {
+            let mut nodes: Vec<PathBuf> = std::fs::read_dir(dri)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| {
+                            p.file_name()
+                                .and_then(|n| n.to_str())
+                                .and_then(|n| n.strip_prefix("renderD"))
+                                .is_some_and(|n| n.parse::<u32>().is_ok())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            nodes.sort();
+            let Some(first) = nodes.first() else {
+                return Err(format!(
+                    "no GPU render node here ({}/renderD128… is missing)",
+                    dri.display()
+                ));
+            };
+            match nodes.iter().find(|node| opens(node).is_ok()) {
+                Some(node) => node.clone(),
+                None => {
+                    let e = opens(first)
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "cannot open {}: {e} (is this user in the render group?)",
+                        first.display()
+                    ));
+                }
+            }
+        }
+    };
+    for lib in ["libva.so.2", "libva-drm.so.2"] {
+        if !load(lib) {
+            return Err(format!(
+                "{lib} cannot be loaded (install libva2 and libva-drm2)"
+            ));
+        }
+    }
+    if !has_encoder {
+        return Err("this FFmpeg was built without h264_vaapi".into());
+    }
+    Ok(device)
 }
 
 /// Whether the dynamic loader finds and loads `lib` (then unloaded again).
@@ -88,6 +170,44 @@ mod tests {
         let said = missing(dev.path(), all, false).unwrap();
         assert!(said.contains("without h264_nvenc"), "{said}");
         assert_eq!(missing(dev.path(), all, true), None);
+    }
+
+    #[test]
+    fn what_vaapi_lacks_is_named_in_order_and_the_first_node_that_opens_is_taken() {
+        let dri = tempfile::tempdir().unwrap();
+        let all = |_: &str| true;
+        let said = vaapi(dri.path(), None, all, true).unwrap_err();
+        assert!(said.starts_with("no GPU render node here"), "{said}");
+        // Not render nodes: the primary node, and a name that only starts like one.
+        for name in ["card0", "renderDx"] {
+            std::fs::write(dri.path().join(name), "").unwrap();
+        }
+        assert!(vaapi(dri.path(), None, all, true).is_err());
+        let (first, second) = (dri.path().join("renderD128"), dri.path().join("renderD129"));
+        std::fs::write(&second, "").unwrap();
+        std::fs::create_dir(&first).unwrap(); // a node that will not open
+        assert_eq!(vaapi(dri.path(), None, all, true), Ok(second.clone()));
+        std::fs::remove_file(&second).unwrap();
+        let said = vaapi(dri.path(), None, all, true).unwrap_err();
+        assert!(
+            said.starts_with("cannot open ") && said.contains("renderD128"),
+            "{said}"
+        );
+        assert!(said.contains("render group"), "{said}");
+        std::fs::write(&second, "").unwrap();
+        let no_drm = |lib: &str| lib != "libva-drm.so.2";
+        let said = vaapi(dri.path(), None, no_drm, true).unwrap_err();
+        assert!(said.contains("libva-drm.so.2"), "{said}");
+        let said = vaapi(dri.path(), None, all, false).unwrap_err();
+        assert!(said.contains("without h264_vaapi"), "{said}");
+        // A node asked for is taken as it is, or refused with why.
+        assert_eq!(vaapi(dri.path(), Some(&second), all, true), Ok(second));
+        let gone = dri.path().join("renderD200");
+        let said = vaapi(dri.path(), Some(&gone), all, true).unwrap_err();
+        assert!(
+            said.contains("renderD200") && !said.contains('\n'),
+            "{said}"
+        );
     }
 
     #[test]

@@ -1,17 +1,28 @@
-//! H.264 through libavcodec (ffmpeg-next): libx264 in software, or NVIDIA's NVENC
-//! (`h264_nvenc`) where the host has the GPU and driver for it. Either way: no B-frames, no
-//! lookahead (x264's `zerolatency`, NVENC's ultra-low-latency tune with no delay), SPS/PPS
-//! repeated on every keyframe, constant bitrate.
+//! H.264 through libavcodec (ffmpeg-next): libx264 in software, or on the GPU where the host
+//! has one and its driver: NVIDIA's NVENC (`h264_nvenc`) or VAAPI (`h264_vaapi`, Intel and
+//! AMD). Every way: no B-frames, no lookahead (x264's `zerolatency`, NVENC's ultra-low-latency
+//! tune with no delay, VAAPI's one picture in flight), SPS/PPS repeated on every keyframe,
+//! constant bitrate.
 //!
-//! The bitrate can change between any two frames ([`Encoder::set_bitrate`]): the rate and the
-//! VBV live on the codec context, where both FFmpeg wrappers look for changes before each
-//! frame and reconfigure the encoder (x264-params would be read once, at open). The VBV holds
-//! a few frames, not a second, so a lower rate shows in the very next frames and no frame can
-//! burst far above what the path takes. A keyframe can be asked for on any frame.
+//! x264's and NVENC's bitrate can change between any two frames ([`Encoder::set_bitrate`]):
+//! the rate and the VBV live on the codec context, where both FFmpeg wrappers look for changes
+//! before each frame and reconfigure the encoder (x264-params would be read once, at open).
+//! The VBV holds a few frames, not a second, so a lower rate shows in the very next frames and
+//! no frame can burst far above what the path takes. FFmpeg 5.1's VAAPI reads its rate only
+//! when it opens: a new one opens the encoder again, as [`FixedRate`] says. A keyframe can be
+//! asked for on any frame.
+//!
+//! VAAPI encodes from its own surfaces: each I420 frame is interleaved into an NV12 picture
+//! (libyuv, a fraction of a millisecond at 1080p) and uploaded into a surface from a small
+//! pool. (A DMA-BUF capture could be imported as a surface without the trip through system
+//! memory; Lantern does not do that yet.)
 
+use std::ptr;
+
+use ffmpeg::ffi::{AVBufferRef, AVHWFramesContext, AVPixelFormat};
 use ffmpeg_next as ffmpeg;
 
-use super::{Backend, Packet, VBV_FRAMES, VideoSettings};
+use super::{Backend, FixedRate, Packet, VBV_FRAMES, VideoSettings};
 use crate::Error;
 use crate::source::Format;
 
@@ -19,8 +30,158 @@ pub struct Encoder {
     backend: Backend,
     encoder: ffmpeg::encoder::Video,
     packet: ffmpeg::Packet,
-    fps: f64,
+    format: Format,
+    settings: VideoSettings,
+    /// The bitrate asked for last, kbit/s.
     kbps: u32,
+    vaapi: Option<Vaapi>,
+}
+
+/// VAAPI surfaces this many: the one being uploaded, the one being encoded, the reference
+/// picture, and room for the driver.
+const SURFACES: i32 = 8;
+
+/// A VAAPI device, its pool of NV12 surfaces, the NV12 picture each frame is uploaded from,
+/// and the state of an encoder whose rate is read at open.
+struct Vaapi {
+    device: *mut AVBufferRef,
+    frames: *mut AVBufferRef,
+    nv12: ffmpeg::frame::Video,
+    rate: FixedRate,
+    /// Frames sent since the encoder opened, and since its last keyframe.
+    opened: u64,
+    since_key: u64,
+}
+
+// SAFETY: the device and surface pool are reference-counted FFmpeg objects that may be used
+// from any thread, one at a time; `Vaapi` is owned by one `Encoder`, which `&mut self` keeps
+// to one thread at a time.
+unsafe impl Send for Vaapi {}
+
+impl Drop for Vaapi {
+    fn drop(&mut self) {
+        // SAFETY: each is null or a reference this struct holds; av_buffer_unref drops it (an
+        // encoder opened on them holds references of its own) and nulls the pointer.
+        unsafe {
+            ffmpeg::ffi::av_buffer_unref(&mut self.frames);
+            ffmpeg::ffi::av_buffer_unref(&mut self.device);
+        }
+    }
+}
+
+impl Vaapi {
+    /// Open the device `settings` names and a pool of surfaces of `format`'s size.
+    fn new(format: Format, settings: &VideoSettings) -> Result<Self, Error> {
+        let path = settings
+            .vaapi_device
+            .as_deref()
+            .ok_or_else(|| Error::Config("--encoder vaapi: no render node was found".into()))?;
+        let failed = |what: String| {
+            move |status: i32| Error::Encoder {
+                what,
+                source: ffmpeg::Error::from(status),
+            }
+        };
+        let node = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+            .map_err(|_| Error::Config(format!("--vaapi-device {path:?} has a NUL byte")))?;
+        let mut vaapi = Vaapi {
+            device: ptr::null_mut(),
+            frames: ptr::null_mut(),
+            nv12: ffmpeg::frame::Video::new(
+                ffmpeg::format::Pixel::NV12,
+                format.width,
+                format.height,
+            ),
+            rate: FixedRate::new(settings.bitrate_kbps),
+            opened: 0,
+            since_key: 0,
+        };
+        // SAFETY: a valid out-pointer and C string; on success `device` holds a reference
+        // that Drop gives back.
+        let status = unsafe {
+            ffmpeg::ffi::av_hwdevice_ctx_create(
+                &mut vaapi.device,
+                ffmpeg::ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_VAAPI,
+                node.as_ptr(),
+                ptr::null_mut(),
+                0,
+            )
+        };
+        if status < 0 {
+            return Err(failed(format!("VAAPI on {}", path.display()))(status));
+        }
+        // SAFETY: `device` is a live VAAPI device; the frames context it gives is filled in
+        // before av_hwframe_ctx_init, as FFmpeg asks, and held (then given back) by `vaapi`.
+        unsafe {
+            vaapi.frames = ffmpeg::ffi::av_hwframe_ctx_alloc(vaapi.device);
+            if vaapi.frames.is_null() {
+                return Err(failed("VAAPI surfaces".into())(-libc::ENOMEM));
+            }
+            let pool = (*vaapi.frames).data.cast::<AVHWFramesContext>();
+            (*pool).format = AVPixelFormat::AV_PIX_FMT_VAAPI;
+            (*pool).sw_format = AVPixelFormat::AV_PIX_FMT_NV12;
+            (*pool).width = format.width as i32;
+            (*pool).height = format.height as i32;
+            (*pool).initial_pool_size = SURFACES;
+            let status = ffmpeg::ffi::av_hwframe_ctx_init(vaapi.frames);
+            if status < 0 {
+                return Err(failed(format!(
+                    "VAAPI surfaces of {}x{} NV12 on {}",
+                    format.width,
+                    format.height,
+                    path.display()
+                ))(status));
+            }
+        }
+        Ok(vaapi)
+    }
+
+    /// Whether the next frame is a keyframe of the encoder's own (its first, or a group's).
+    fn key_due(&self, gop: u32) -> bool {
+        self.opened == 0 || self.since_key >= u64::from(gop)
+    }
+
+    /// `frame` (I420) in a surface of the pool, ready to encode.
+    fn upload(&mut self, frame: &ffmpeg::frame::Video) -> Result<ffmpeg::frame::Video, Error> {
+        let image = lantern_media::ffmpeg::image(frame)?;
+        let (y_stride, uv_stride) = (self.nv12.stride(0), self.nv12.stride(1));
+        // The NV12 picture is ours alone: the upload copies out of it before returning.
+        let (y, uv) = nv12_planes(&mut self.nv12);
+        lantern_media::convert::i420_to_nv12(&image, (y, y_stride), (uv, uv_stride))?;
+        let mut surface = ffmpeg::frame::Video::empty();
+        // SAFETY: `frames` is a live, initialised pool; `surface` is an empty frame it fills
+        // with a surface reference; the NV12 picture matches the pool's format and size.
+        let status = unsafe {
+            let status = ffmpeg::ffi::av_hwframe_get_buffer(self.frames, surface.as_mut_ptr(), 0);
+            if status < 0 {
+                status
+            } else {
+                ffmpeg::ffi::av_hwframe_transfer_data(surface.as_mut_ptr(), self.nv12.as_ptr(), 0)
+            }
+        };
+        if status < 0 {
+            return Err(Error::Encoder {
+                what: "uploading a frame to a VAAPI surface".into(),
+                source: ffmpeg::Error::from(status),
+            });
+        }
+        Ok(surface)
+    }
+}
+
+/// The luma and the interleaved chroma plane of an NV12 frame, both writable at once.
+fn nv12_planes(frame: &mut ffmpeg::frame::Video) -> (&mut [u8], &mut [u8]) {
+    let (y, uv) = (frame.data_mut(0).as_mut_ptr(), frame.data_mut(1));
+    let uv = (uv.as_mut_ptr(), uv.len());
+    let y_len = frame.data(0).len();
+    // SAFETY: the two planes of one frame are disjoint regions of its buffer, each as long as
+    // ffmpeg-next says, borrowed for the frame's (mutable) lifetime.
+    unsafe {
+        (
+            std::slice::from_raw_parts_mut(y, y_len),
+            std::slice::from_raw_parts_mut(uv.0, uv.1),
+        )
+    }
 }
 
 /// Put `kbps` and a VBV of [`VBV_FRAMES`] at `fps` on a codec context.
@@ -52,6 +213,7 @@ fn codec_and_options(
 ) -> Result<(ffmpeg::Codec, ffmpeg::Dictionary<'static>), Error> {
     let name = match backend {
         Backend::Nvenc => "h264_nvenc",
+        Backend::Vaapi => "h264_vaapi",
         _ => "libx264",
     };
     let codec = ffmpeg::encoder::find_by_name(name).ok_or_else(|| {
@@ -60,10 +222,18 @@ fn codec_and_options(
         ))
     })?;
     let mut options = ffmpeg::Dictionary::new();
-    options.set("preset", &settings.preset);
-    // A keyframe asked for is an IDR, a point where any viewer can start.
-    options.set("forced-idr", "1");
+    if backend != Backend::Vaapi {
+        options.set("preset", &settings.preset);
+        // A keyframe asked for is an IDR, a point where any viewer can start (VAAPI makes
+        // one of any frame marked I).
+        options.set("forced-idr", "1");
+    }
     match backend {
+        Backend::Vaapi => {
+            options.set("rc_mode", "CBR");
+            // One picture in flight: its packet comes out before the next frame goes in.
+            options.set("async_depth", "1");
+        }
         Backend::Nvenc => {
             options.set("tune", "ull");
             options.set("rc", "cbr");
@@ -85,36 +255,63 @@ fn codec_and_options(
     Ok((codec, options))
 }
 
+/// Open `settings`' encoder for frames of `format` at `kbps`, on `vaapi`'s surfaces for VAAPI.
+fn open(
+    format: Format,
+    settings: &VideoSettings,
+    kbps: u32,
+    vaapi: Option<&Vaapi>,
+) -> Result<ffmpeg::encoder::Video, Error> {
+    let (codec, options) = codec_and_options(settings.backend, settings)?;
+    let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(ffmpeg_error("encoder context"))?;
+    ctx.set_width(format.width);
+    ctx.set_height(format.height);
+    ctx.set_format(ffmpeg::format::Pixel::YUV420P);
+    ctx.set_time_base((1, 1_000_000));
+    ctx.set_frame_rate(Some(((format.fps * 1000.0).round() as i32, 1000)));
+    ctx.set_gop(settings.gop);
+    ctx.set_max_b_frames(0);
+    // SAFETY: the context is ours and not yet open; these are plain fields, and the surface
+    // pool's reference is the context's own (freed with it).
+    unsafe {
+        set_rate(ctx.as_mut_ptr(), kbps, format.fps);
+        if let Some(vaapi) = vaapi {
+            let ctx = ctx.as_mut_ptr();
+            (*ctx).pix_fmt = AVPixelFormat::AV_PIX_FMT_VAAPI;
+            (*ctx).hw_frames_ctx = ffmpeg::ffi::av_buffer_ref(vaapi.frames);
+            if (*ctx).hw_frames_ctx.is_null() {
+                return Err(ffmpeg_error("VAAPI surfaces")(ffmpeg::Error::from(
+                    -libc::ENOMEM,
+                )));
+            }
+        }
+    }
+    let what = match settings.preset.is_empty() {
+        true => codec.name().to_string(),
+        false => format!("{} (preset {})", codec.name(), settings.preset),
+    };
+    ctx.open_as_with(codec, options).map_err(ffmpeg_error(what))
+}
+
 impl Encoder {
     pub fn new(format: Format, settings: &VideoSettings) -> Result<Self, Error> {
         lantern_media::ffmpeg::init()?;
-        let (codec, options) = codec_and_options(settings.backend, settings)?;
-        let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec)
-            .encoder()
-            .video()
-            .map_err(ffmpeg_error("encoder context"))?;
-        ctx.set_width(format.width);
-        ctx.set_height(format.height);
-        ctx.set_format(ffmpeg::format::Pixel::YUV420P);
-        ctx.set_time_base((1, 1_000_000));
-        ctx.set_frame_rate(Some(((format.fps * 1000.0).round() as i32, 1000)));
-        ctx.set_gop(settings.gop);
-        ctx.set_max_b_frames(0);
-        // SAFETY: the context is ours and not yet open; these are plain fields.
-        unsafe { set_rate(ctx.as_mut_ptr(), settings.bitrate_kbps, format.fps) };
-        let encoder = ctx
-            .open_as_with(codec, options)
-            .map_err(ffmpeg_error(format!(
-                "{} (preset {})",
-                codec.name(),
-                settings.preset
-            )))?;
+        let vaapi = match settings.backend {
+            Backend::Vaapi => Some(Vaapi::new(format, settings)?),
+            _ => None,
+        };
+        let encoder = open(format, settings, settings.bitrate_kbps, vaapi.as_ref())?;
         Ok(Self {
             backend: settings.backend,
             encoder,
             packet: ffmpeg::Packet::empty(),
-            fps: format.fps,
+            format,
+            settings: settings.clone(),
             kbps: settings.bitrate_kbps,
+            vaapi,
         })
     }
 
@@ -127,13 +324,18 @@ impl Encoder {
         self.kbps
     }
 
-    /// Change the bitrate (and the VBV with it) from the next frame on.
+    /// Change the bitrate (and the VBV with it): from the next frame on, or for VAAPI as
+    /// [`FixedRate`] says.
     pub fn set_bitrate(&mut self, kbps: u32) {
-        if kbps != self.kbps {
-            self.kbps = kbps;
+        if kbps == self.kbps {
+            return;
+        }
+        self.kbps = kbps;
+        match &mut self.vaapi {
+            Some(vaapi) => vaapi.rate.asked = kbps,
             // SAFETY: the context is ours; the wrapper reads these fields before each frame it
             // is sent (on this thread) and reconfigures the encoder when they changed.
-            unsafe { set_rate(self.encoder.as_mut_ptr(), kbps, self.fps) };
+            None => unsafe { set_rate(self.encoder.as_mut_ptr(), kbps, self.format.fps) },
         }
     }
 
@@ -144,8 +346,38 @@ impl Encoder {
         frame: &mut ffmpeg::frame::Video,
         pts_us: u64,
         keyframe: bool,
-        sink: impl FnMut(Packet) -> Result<(), Error>,
+        mut sink: impl FnMut(Packet) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        let gop = self.settings.gop;
+        let fps = self.format.fps;
+        let reopen = self.vaapi.as_ref().is_some_and(|vaapi| {
+            vaapi
+                .rate
+                .reopen(vaapi.opened, fps, keyframe || vaapi.key_due(gop))
+        });
+        if reopen {
+            // What the old encoder holds comes out first, in order.
+            self.encoder
+                .send_eof()
+                .map_err(ffmpeg_error("flush before a new bitrate"))?;
+            self.drain(&mut sink)?;
+            self.encoder = open(self.format, &self.settings, self.kbps, self.vaapi.as_ref())?;
+            if let Some(vaapi) = &mut self.vaapi {
+                (vaapi.rate.running, vaapi.opened) = (self.kbps, 0);
+            }
+        }
+        let mut surface;
+        let frame = match &mut self.vaapi {
+            Some(vaapi) => {
+                if keyframe || vaapi.key_due(gop) {
+                    vaapi.since_key = 0;
+                }
+                (vaapi.opened, vaapi.since_key) = (vaapi.opened + 1, vaapi.since_key + 1);
+                surface = vaapi.upload(frame)?;
+                &mut surface
+            }
+            None => frame,
+        };
         frame.set_pts(Some(pts_us as i64));
         // Frames are reused: say what this one is, every time.
         frame.set_kind(match keyframe {

@@ -48,6 +48,8 @@ pub enum EncoderChoice {
     X264,
     /// NVIDIA's NVENC (H.264), where the host has the GPU and driver.
     Nvenc,
+    /// VAAPI (H.264) on an Intel or AMD GPU, where the host has one and its driver.
+    Vaapi,
     /// SVT-AV1 (AV1).
     Svtav1,
 }
@@ -57,6 +59,7 @@ pub enum EncoderChoice {
 pub enum Backend {
     X264,
     Nvenc,
+    Vaapi,
     SvtAv1,
 }
 
@@ -65,13 +68,14 @@ impl Backend {
         match self {
             Backend::X264 => "x264",
             Backend::Nvenc => "nvenc",
+            Backend::Vaapi => "vaapi",
             Backend::SvtAv1 => "svtav1",
         }
     }
 
     pub fn codec(self) -> Codec {
         match self {
-            Backend::X264 | Backend::Nvenc => Codec::H264,
+            Backend::X264 | Backend::Nvenc | Backend::Vaapi => Codec::H264,
             Backend::SvtAv1 => Codec::Av1,
         }
     }
@@ -82,6 +86,8 @@ impl Backend {
             Backend::X264 => "ultrafast".into(),
             // The fastest of NVENC's seven; its ultra-low-latency tune does the rest.
             Backend::Nvenc => "p1".into(),
+            // VAAPI has no presets: its speed is the driver's.
+            Backend::Vaapi => String::new(),
             Backend::SvtAv1 => svtav1::default_preset(format).to_string(),
         }
     }
@@ -105,6 +111,8 @@ pub struct VideoSettings {
     /// The encoder was chosen by `--encoder auto`: hardware that will not open gives way to
     /// software.
     pub auto: bool,
+    /// The render node VAAPI encodes on (for [`Backend::Vaapi`]).
+    pub vaapi_device: Option<std::path::PathBuf>,
 }
 
 /// The encoder flags, shared by moq-pub, host-daemon and the benchmark's bare-encode floor so
@@ -115,11 +123,17 @@ pub struct VideoArgs {
     #[arg(long, value_enum, default_value = "h264")]
     pub codec: Codec,
 
-    /// Encoder: auto takes NVENC for h264 where the host has an NVIDIA GPU and driver (and no
-    /// --preset names another encoder's), else the codec's software encoder (x264 for h264,
-    /// svtav1 for av1); nvenc refuses in one line when something it needs is missing.
+    /// Encoder: auto takes, for h264 and unless --preset names a software encoder's, NVENC
+    /// where the host has an NVIDIA GPU and driver, else VAAPI where it has a render node
+    /// (Intel, AMD) that opens, else the codec's software encoder (x264 for h264, svtav1 for
+    /// av1); nvenc and vaapi refuse in one line when something they need is missing.
     #[arg(long, value_enum, default_value = "auto")]
     pub encoder: EncoderChoice,
+
+    /// The GPU render node VAAPI encodes on [default: the first /dev/dri/renderD* that
+    /// opens].
+    #[arg(long, value_name = "PATH")]
+    pub vaapi_device: Option<std::path::PathBuf>,
 
     /// Video bitrate in kbit/s [default: 0.08 bit per pixel per frame, 4424 at 720p60].
     #[arg(long)]
@@ -151,6 +165,7 @@ impl Default for VideoArgs {
             gop: None,
             preset: None,
             tune: "zerolatency".into(),
+            vaapi_device: None,
         }
     }
 }
@@ -159,12 +174,18 @@ impl VideoArgs {
     /// The settings for a source of `format`, defaults filled in; a codec and an encoder
     /// that do not go together are refused.
     pub fn settings(&self, format: Format) -> Result<VideoSettings, Error> {
+        let vaapi = || hw::vaapi_device(self.vaapi_device.as_deref());
+        let mut vaapi_device = None;
         let backend = match (self.codec, self.encoder) {
             // A preset names one encoder's scale: with one given, auto stays in software.
             (Codec::H264, EncoderChoice::Auto) if self.preset.is_none() => {
-                match hw::nvenc_missing() {
-                    None => Backend::Nvenc,
-                    Some(_) => Backend::X264,
+                match (hw::nvenc_missing(), vaapi()) {
+                    (None, _) => Backend::Nvenc,
+                    (Some(_), Ok(device)) => {
+                        vaapi_device = Some(device);
+                        Backend::Vaapi
+                    }
+                    (Some(_), Err(_)) => Backend::X264,
                 }
             }
             (Codec::H264, EncoderChoice::Auto | EncoderChoice::X264) => Backend::X264,
@@ -176,11 +197,32 @@ impl VideoArgs {
                     )));
                 }
             },
-            (Codec::Av1, EncoderChoice::Auto | EncoderChoice::Svtav1) => Backend::SvtAv1,
-            (Codec::Av1, EncoderChoice::Nvenc) => {
+            (Codec::H264, EncoderChoice::Vaapi) if self.preset.is_some() => {
                 return Err(Error::Config(
-                    "--encoder nvenc makes h264 only (this FFmpeg, 5.1, has no av1_nvenc)".into(),
+                    "--preset does not apply to --encoder vaapi (its speed is the driver's)".into(),
                 ));
+            }
+            (Codec::H264, EncoderChoice::Vaapi) => match vaapi() {
+                Ok(device) => {
+                    vaapi_device = Some(device);
+                    Backend::Vaapi
+                }
+                Err(missing) => {
+                    return Err(Error::Config(format!(
+                        "--encoder vaapi: {missing} (use --encoder x264)"
+                    )));
+                }
+            },
+            (Codec::Av1, EncoderChoice::Auto | EncoderChoice::Svtav1) => Backend::SvtAv1,
+            (Codec::Av1, hw @ (EncoderChoice::Nvenc | EncoderChoice::Vaapi)) => {
+                let name = if hw == EncoderChoice::Nvenc {
+                    "nvenc"
+                } else {
+                    "vaapi"
+                };
+                return Err(Error::Config(format!(
+                    "--encoder {name} makes h264 only (this FFmpeg, 5.1, has no av1_{name})"
+                )));
             }
             (codec, EncoderChoice::X264 | EncoderChoice::Svtav1) => {
                 return Err(Error::Config(format!(
@@ -207,6 +249,7 @@ impl VideoArgs {
             tune: self.tune.clone(),
             slice_max_bytes: None,
             auto,
+            vaapi_device,
         })
     }
 }
@@ -270,10 +313,39 @@ pub const VBV_FRAMES: f64 = 12.0;
 /// The lowest bitrate the encoder is ever set to, kbit/s.
 pub const MIN_KBPS: u32 = 50;
 
+/// The bitrate of an encoder that reads it only when it opens (SVT-AV1 1.4, FFmpeg 5.1's
+/// VAAPI), so a new one means opening a new encoder, whose first frame is a keyframe: a new
+/// bitrate waits for the next keyframe (asked for, or the group's end), unless it falls by
+/// half or more, which cannot wait, and the encoder has run for a second's frames.
+#[derive(Clone, Copy, Debug)]
+struct FixedRate {
+    /// The bitrate asked for, and the one the open encoder runs at, kbit/s.
+    asked: u32,
+    running: u32,
+}
+
+impl FixedRate {
+    fn new(kbps: u32) -> Self {
+        Self {
+            asked: kbps,
+            running: kbps,
+        }
+    }
+
+    /// Whether to open a new encoder at [`Self::asked`] before the next frame: `opened` frames
+    /// were sent since the encoder opened, at `fps`; `keyframe_next` says whether that frame
+    /// is a keyframe anyway.
+    fn reopen(&self, opened: u64, fps: f64, keyframe_next: bool) -> bool {
+        self.asked != self.running
+            && opened as f64 >= fps
+            && (keyframe_next || self.asked.saturating_mul(2) <= self.running)
+    }
+}
+
 /// A video encoder of either codec.
 pub enum Encoder {
-    /// libx264 or NVENC.
-    Lavc(lavc::Encoder),
+    /// libx264, NVENC or VAAPI.
+    Lavc(Box<lavc::Encoder>),
     SvtAv1(svtav1::Encoder),
 }
 
@@ -281,19 +353,21 @@ impl Encoder {
     pub fn new(format: Format, settings: &VideoSettings) -> Result<Self, Error> {
         settings.check()?;
         Ok(match settings.backend {
-            Backend::X264 => Encoder::Lavc(lavc::Encoder::new(format, settings)?),
-            Backend::Nvenc => match lavc::Encoder::new(format, settings) {
-                Ok(encoder) => Encoder::Lavc(encoder),
-                // The device was there but would not open (e.g. a consumer GPU's NVENC
-                // sessions all taken): auto passes on to x264.
+            Backend::X264 => Encoder::Lavc(Box::new(lavc::Encoder::new(format, settings)?)),
+            Backend::Nvenc | Backend::Vaapi => match lavc::Encoder::new(format, settings) {
+                Ok(encoder) => Encoder::Lavc(Box::new(encoder)),
+                // The device was there but would not open (a consumer GPU's NVENC sessions
+                // all taken, a GPU libva has no driver for): auto passes on to x264.
                 Err(err) if settings.auto => {
-                    tracing::warn!(%err, "NVENC would not open: encoding with x264");
+                    let err = &err as &dyn std::error::Error;
+                    let backend = settings.backend.name();
+                    tracing::warn!(err, "{backend} would not open: encoding with x264");
                     let x264 = VideoSettings {
                         backend: Backend::X264,
                         preset: Backend::X264.default_preset(format),
                         ..settings.clone()
                     };
-                    Encoder::Lavc(lavc::Encoder::new(format, &x264)?)
+                    Encoder::Lavc(Box::new(lavc::Encoder::new(format, &x264)?))
                 }
                 Err(err) => return Err(err),
             },
@@ -316,9 +390,8 @@ impl Encoder {
         }
     }
 
-    /// Change the bitrate; at least [`MIN_KBPS`]. x264 takes it from the next frame; SVT-AV1
-    /// (whose rate cannot change while it runs) from the next keyframe, or at once when the
-    /// rate falls by half or more.
+    /// Change the bitrate; at least [`MIN_KBPS`]. x264 and NVENC take it from the next frame;
+    /// SVT-AV1 and VAAPI (whose rate cannot change while they run) as [`FixedRate`] says.
     pub fn set_bitrate(&mut self, kbps: u32) {
         let kbps = kbps.max(MIN_KBPS);
         match self {
@@ -458,6 +531,7 @@ pub(crate) mod tests {
             encoder: match backend {
                 Backend::X264 => EncoderChoice::X264,
                 Backend::Nvenc => EncoderChoice::Nvenc,
+                Backend::Vaapi => EncoderChoice::Vaapi,
                 Backend::SvtAv1 => EncoderChoice::Svtav1,
             },
             bitrate: Some(kbps),
@@ -497,6 +571,76 @@ pub(crate) mod tests {
         };
         let err = av1.settings(FORMAT).unwrap_err().to_string();
         assert!(err.contains("no av1_nvenc"), "{err}");
+    }
+
+    /// Without a GPU render node (this machine), asking for VAAPI is one line naming what is
+    /// missing and auto takes x264. A node that opens but is no GPU (/dev/null) passes the
+    /// look before opening; then the encoder itself will not open: one error with its cause
+    /// when VAAPI was asked for, x264 when auto chose it.
+    #[test]
+    fn vaapi_is_refused_in_one_line_where_missing_and_auto_falls_back_when_it_will_not_open() {
+        let vaapi = VideoArgs {
+            encoder: EncoderChoice::Vaapi,
+            ..VideoArgs::default()
+        };
+        if let Err(missing) = hw::vaapi_device(None) {
+            let err = vaapi.settings(FORMAT).unwrap_err().to_string();
+            assert!(err.starts_with("--encoder vaapi: "), "{err}");
+            assert!(err.contains(&missing) && !err.contains('\n'), "{err}");
+            if hw::nvenc_missing().is_some() {
+                let auto = VideoArgs::default().settings(FORMAT).unwrap();
+                assert_eq!(auto.backend, Backend::X264);
+            }
+        }
+        let preset = VideoArgs {
+            preset: Some("fast".into()),
+            ..vaapi.clone()
+        };
+        let err = preset.settings(FORMAT).unwrap_err().to_string();
+        assert!(err.contains("--preset does not apply"), "{err}");
+        let av1 = VideoArgs {
+            codec: Codec::Av1,
+            ..vaapi.clone()
+        };
+        let err = av1.settings(FORMAT).unwrap_err().to_string();
+        assert!(err.contains("no av1_vaapi"), "{err}");
+
+        let not_a_gpu = VideoArgs {
+            vaapi_device: Some("/dev/null".into()),
+            ..vaapi
+        };
+        let settings = not_a_gpu.settings(FORMAT).unwrap();
+        assert_eq!(settings.backend, Backend::Vaapi);
+        let Err(err) = Encoder::new(FORMAT, &settings) else {
+            panic!("VAAPI opened on /dev/null");
+        };
+        assert!(err.to_string().contains("VAAPI on /dev/null"), "{err}");
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+        let auto = VideoSettings {
+            auto: true,
+            ..settings
+        };
+        let mut encoder = Encoder::new(FORMAT, &auto).unwrap();
+        assert_eq!(encoder.backend(), Backend::X264);
+        let cube = Cube::new(FORMAT).unwrap();
+        assert_eq!(keyframes(&encode(&mut encoder, &cube, 0..5, None)), [0]);
+    }
+
+    /// An encoder whose rate is read at open takes a new one at the next keyframe, or at once
+    /// when it falls by half, never in its first second.
+    #[test]
+    fn a_fixed_rate_changes_at_a_keyframe_or_when_it_halves() {
+        let fps = 30.0;
+        let mut rate = FixedRate::new(4000);
+        assert!(!rate.reopen(100, fps, true), "nothing new asked");
+        rate.asked = 3000;
+        assert!(!rate.reopen(100, fps, false), "a small cut waits");
+        assert!(rate.reopen(100, fps, true), "at a keyframe");
+        assert!(!rate.reopen(10, fps, true), "not in the first second");
+        rate.asked = 2000;
+        assert!(rate.reopen(30, fps, false), "a halving cannot wait");
+        rate.asked = 9000;
+        assert!(!rate.reopen(100, fps, false) && rate.reopen(100, fps, true));
     }
 
     #[test]

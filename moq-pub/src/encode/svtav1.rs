@@ -13,17 +13,15 @@
 //!
 //! SVT-AV1 1.4 can neither change its bitrate while it runs nor force a keyframe in low-delay
 //! CBR ("only supported with RA CRF/CQP mode"): both open a new encoder, whose first frame is
-//! a keyframe (some 40 ms at 720p). A keyframe asked for does so at once; a new bitrate waits
-//! for the next keyframe (asked for, or the group's end, where SVT-AV1 makes one anyway)
-//! unless the rate falls by half or more, which cannot wait, and the encoder has run for a
-//! second's frames.
+//! a keyframe (some 40 ms at 720p). A keyframe asked for does so at once; a new bitrate as
+//! [`FixedRate`] says (at the group's end SVT-AV1 makes a keyframe anyway).
 
 use std::ffi::{CStr, c_char, c_int};
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
 
-use super::{Packet, VBV_FRAMES, VideoSettings};
+use super::{FixedRate, Packet, VBV_FRAMES, VideoSettings};
 use crate::Error;
 use crate::source::Format;
 
@@ -129,9 +127,7 @@ pub struct Encoder {
     holding_repeat: bool,
     preset: i32,
     gop: u32,
-    /// The bitrate asked for, and the one the open encoder runs at.
-    kbps: u32,
-    running_kbps: u32,
+    rate: FixedRate,
     /// Frames sent, and packets received, since the encoder was opened.
     sent: u64,
     received: u64,
@@ -169,20 +165,19 @@ impl Encoder {
             holding_repeat: false,
             preset,
             gop: settings.gop,
-            kbps: settings.bitrate_kbps,
-            running_kbps: settings.bitrate_kbps,
+            rate: FixedRate::new(settings.bitrate_kbps),
             sent: 0,
             received: 0,
         })
     }
 
     pub fn bitrate_kbps(&self) -> u32 {
-        self.kbps
+        self.rate.asked
     }
 
     /// Ask for a bitrate; it takes effect as the module's header says.
     pub fn set_bitrate(&mut self, kbps: u32) {
-        self.kbps = kbps;
+        self.rate.asked = kbps;
     }
 
     pub fn encode(
@@ -194,14 +189,12 @@ impl Encoder {
     ) -> Result<(), Error> {
         // SVT-AV1 makes the first frame of each group a keyframe itself.
         let due = self.sent.is_multiple_of(u64::from(self.gop));
-        let new_rate = self.kbps != self.running_kbps
-            && self.sent as f64 >= self.format.fps
-            && (due || self.kbps.saturating_mul(2) <= self.running_kbps);
+        let new_rate = self.rate.reopen(self.sent, self.format.fps, due);
         if (keyframe && !due) || new_rate {
             // Whatever the old encoder holds comes out first, in order.
             self.drain(true, &mut sink)?;
-            self.svt = open(self.format, self.preset, self.kbps, self.gop)?;
-            self.running_kbps = self.kbps;
+            self.svt = open(self.format, self.preset, self.rate.asked, self.gop)?;
+            self.rate.running = self.rate.asked;
             (self.sent, self.received) = (0, 0);
         }
         self.send(frame, pts_us)?;
