@@ -183,6 +183,73 @@ fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves
     drop(publisher);
 }
 
+/// At its session cap, a direct server makes room for a newcomer by closing a session idle
+/// for a while (one waiting for a broadcast that never comes moves nothing but keep-alives),
+/// never one that plays: the newcomer gets in and plays, the viewer already playing plays on.
+#[test]
+fn a_direct_server_at_its_session_cap_lets_a_newcomer_take_an_idle_sessions_place() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = [
+        "--listen", &listen, "--name", "idle", "--width", "320", "--height", "180",
+    ];
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[&args[..], &["--audio", "none", "--max-sessions", "2"]].concat(),
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    wait_for("moq-pub --listen", Duration::from_secs(15), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    let viewer = |name: &str, frames: &str, extra: &[&str]| {
+        let base = [
+            "--url",
+            &url,
+            "--name",
+            name,
+            "--frames",
+            frames,
+            "-o",
+            "/dev/null",
+        ];
+        spawn(bin("moq-sub"), &[&base[..], extra].concat())
+    };
+    let mut playing = viewer("idle", "100000", &["--stats"]);
+    let stderr = std::io::BufReader::new(playing.0.stderr.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stderr).map_while(Result::ok);
+    assert!(
+        lines.any(|line| line.contains("\"fps\"")),
+        "the first viewer never played"
+    );
+    // The second place: a viewer waiting for a broadcast that is not there, once connected.
+    let base = ["--url", &url, "--name", "absent", "--timeout", "120"];
+    let log = [("RUST_LOG".to_string(), "lantern_net=info".to_string())];
+    let mut waiting = spawn_env(bin("moq-sub"), &base, &log);
+    // (Its log is read to the end of the test: a closed pipe would end it.)
+    let stderr = std::io::BufReader::new(waiting.0.stderr.take().unwrap());
+    let mut waiting_log = std::io::BufRead::lines(stderr).map_while(Result::ok);
+    assert!(
+        waiting_log.any(|line| line.contains("connected")),
+        "the waiting viewer never connected"
+    );
+    // The newcomer is refused until the waiting one has idled long enough, then takes its
+    // place (it redials meanwhile).
+    let newcomer = viewer(
+        "idle",
+        "5",
+        &["--timeout", "45", "--give-up", "45", "--stats"],
+    )
+    .finish(LONG);
+    let said = String::from_utf8_lossy(&newcomer.stderr);
+    assert!(newcomer.status.success(), "{said}");
+    // The first viewer still plays: a stats line after the newcomer's end says so.
+    assert!(
+        lines.any(|line| line.contains("\"fps\"")),
+        "the playing viewer stopped"
+    );
+    drop((waiting, waiting_log, playing, publisher));
+}
+
 #[test]
 fn direct_from_moq_pub_listen() {
     let port = free_port();

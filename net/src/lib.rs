@@ -24,6 +24,7 @@ pub mod input;
 pub mod listen;
 pub mod record;
 pub mod seal;
+mod sessions;
 pub mod web;
 
 pub use connect::{ConnectArgs, Relays, established, redacted, refused};

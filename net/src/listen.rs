@@ -22,7 +22,8 @@ pub struct Serve {
     /// page, only MoQ, the fingerprint and the clock.
     pub web: Option<std::path::PathBuf>,
     /// QUIC sessions held at once (players, spectators, anything that connects); beyond them
-    /// a new one is refused (503) until one ends. At least one.
+    /// a new one takes the place of one idle for a while, or is refused (503) until one ends
+    /// (see [`crate::sessions`]). At least one.
     pub max_sessions: usize,
 }
 
@@ -64,7 +65,8 @@ pub struct ListenArgs {
     pub web: Option<std::path::PathBuf>,
 
     /// With --listen: hold at most N QUIC sessions at once (players, spectators and whatever
-    /// else connects); beyond them a new one is refused (503) until one ends [default: 1024].
+    /// else connects); beyond them a new one takes the place of a session that moved nothing
+    /// for 10 s, or is refused (503) until one ends [default: 1024].
     #[arg(long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u32).range(1..=MAX_SESSIONS_CAP))]
     pub max_sessions: Option<u32>,
 }
@@ -201,7 +203,7 @@ impl Listener {
         let registry =
             crate::conns::Registry::new(crate::conns::MAX_CONNECTIONS, crate::conns::IDLE_TIMEOUT);
         let stopped = tokio::select! {
-            res = sessions(self.server, origin, inbound, self.max_sessions) => res.err(),
+            res = serve_sessions(self.server, origin, inbound, self.max_sessions) => res.err(),
             res = async {
                 match self.https {
                     Some(config) => {
@@ -232,18 +234,30 @@ pub const MAX_SESSIONS: usize = 1024;
 pub const MAX_SESSIONS_CAP: i64 = 65_536;
 
 /// Accept sessions until the listener stops: each is served `origin` and, given `inbound`,
-/// may publish into it; at most `max` at once.
-async fn sessions(
+/// may publish into it; at most `max` at once, an idle one making way for a newcomer (see
+/// [`crate::sessions`]).
+async fn serve_sessions(
     server: moq_tokio::Server,
     origin: moq_net::origin::Consumer,
     inbound: Option<moq_net::origin::Producer>,
     max: usize,
 ) -> Result<(), moq_tokio::Error> {
     let mut listener = server.listen().await?;
-    let slots = Arc::new(tokio::sync::Semaphore::new(max));
-    while let Some(request) = listener.accept().await {
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::debug!("refusing a session: {max} are open");
+    let held = crate::sessions::Sessions::new(max);
+    let mut sample = tokio::time::interval(crate::sessions::SAMPLE);
+    loop {
+        let request = tokio::select! {
+            request = listener.accept() => match request {
+                Some(request) => request,
+                None => return Ok(()),
+            },
+            _ = sample.tick() => {
+                held.sample(std::time::Instant::now());
+                continue;
+            }
+        };
+        let Some(place) = held.admit(std::time::Instant::now()) else {
+            tracing::debug!("refusing a session: {max} are open and none is idle");
             tokio::spawn(request.reject(moq_tokio::server::Reject::App(503)));
             continue;
         };
@@ -252,17 +266,17 @@ async fn sessions(
             request = request.with_subscriber(inbound.clone());
         }
         tokio::spawn(async move {
-            let _slot = slot;
             // A peer that goes away is the usual end of a session, not news.
             match request.ok().await {
                 Ok(session) => {
+                    place.established(session.clone());
                     let _ = session.closed().await;
                 }
                 Err(err) => tracing::debug!(%err, "a session's handshake failed"),
             }
+            drop(place);
         });
     }
-    Ok(())
 }
 
 /// `GET /clock`: the host's clock (µs since the UNIX epoch, the clock of the frames' capture

@@ -217,7 +217,8 @@ pub struct Spec {
     pub web: Option<PathBuf>,
 
     /// With `listen`: QUIC sessions held at once (players, spectators, whatever connects);
-    /// beyond them a new one is refused until one ends [default: 1024].
+    /// beyond them a new one takes the place of one idle for 10 s, or is refused until one
+    /// ends [default: 1024].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=lantern_net::listen::MAX_SESSIONS_CAP))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_sessions: Option<u32>,
