@@ -30,11 +30,17 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The stamped cube as y4m on stdout, paced in real time.
     Feed(feed::Args),
+    /// The test app: a Wayland client drawing the stamped cube, logging the input it gets.
     App(app::Args),
+    /// The capture → I420 conversion, timed for libyuv, the yuv crate and swscale.
     Convert(convert::Args),
+    /// The encode and decode floors: CPU per frame for each stage alone.
     Encode(encode::Args),
+    /// Many receive-only subscribers to one broadcast, timing each frame's arrival.
     Fanout(fanout::Args),
+    /// The PSNR of the pictures a viewer wrote (y4m) against their stamped source frames.
     Quality(quality::Args),
 }
 
