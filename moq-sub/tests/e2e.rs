@@ -95,6 +95,20 @@ fn cube_720p60_through_a_relay() {
     check(&stamps, &stats, 600);
 }
 
+/// AV1 from libaom in its real-time mode (the default AV1 encoder) plays through a relay in
+/// moq-sub: stamps read, the encoder named in the publisher's stats.
+#[test]
+fn av1_from_libaom_plays_through_a_relay() {
+    let relay = Relay::start();
+    let av1 = [
+        "--codec", "av1", "--width", "640", "--height", "360", "--stats",
+    ];
+    let (stamps, stats) = play(&relay.url(), "aom", 300, &av1, &[]);
+    check_allowing(&stamps, &stats, 300, 3);
+    let codec = stats["codec"].as_str().unwrap_or_default();
+    assert!(codec.starts_with("av01."), "moq-sub plays {codec:?}");
+}
+
 /// AV1 end to end: SVT-AV1 → moq-relay → moq-sub (dav1d), every stamp read, the codec in both
 /// ends' stats; and moq-cli, a player we did not write, exports the same broadcast as AV1 in
 /// MP4. SVT-AV1's fast presets now and then leave a changed block of the stamp stale for a frame

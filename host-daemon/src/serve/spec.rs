@@ -132,8 +132,9 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codec: Option<moq_pub::encode::Codec>,
 
-    /// Encoder: auto (for h264 NVENC or VAAPI where the host has a GPU for it, else the
-    /// codec's software encoder), x264, nvenc, vaapi or svtav1 [default: auto].
+    /// Encoder: auto (for h264 NVENC or VAAPI where the host has a GPU for it, else x264; for
+    /// av1 libaom, or SVT-AV1 with a preset), x264, nvenc, vaapi, aom or svtav1 [default:
+    /// auto].
     #[arg(long, value_enum)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoder: Option<moq_pub::encode::EncoderChoice>,
@@ -150,8 +151,8 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gop: Option<u32>,
 
-    /// Encoder preset (x264's names, NVENC's p1 … p7, SVT-AV1's numbers) [default: the
-    /// encoder's fastest real-time one].
+    /// Encoder preset (x264's names, NVENC's p1 … p7, SVT-AV1's numbers, libaom's speed)
+    /// [default: the encoder's fastest real-time one].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,

@@ -35,22 +35,44 @@ pub struct Encoder {
     /// The bitrate asked for last, kbit/s.
     kbps: u32,
     vaapi: Option<Vaapi>,
+    /// For an encoder that reads its rate only when it opens: when to open it again.
+    reopening: Option<Reopening>,
+}
+
+/// An encoder whose rate is read at open: the rate, and its frames since it opened and since
+/// its last keyframe.
+struct Reopening {
+    rate: FixedRate,
+    opened: u64,
+    since_key: u64,
+    gop: u32,
+}
+
+impl Reopening {
+    /// Whether the next frame is a keyframe of the encoder's own (its first, or a group's).
+    fn key_due(&self) -> bool {
+        self.opened == 0 || self.since_key >= u64::from(self.gop)
+    }
+
+    /// One more frame sent, a keyframe or not.
+    fn sent(&mut self, keyframe: bool) {
+        if keyframe || self.key_due() {
+            self.since_key = 0;
+        }
+        (self.opened, self.since_key) = (self.opened + 1, self.since_key + 1);
+    }
 }
 
 /// VAAPI surfaces this many: the one being uploaded, the one being encoded, the reference
 /// picture, and room for the driver.
 const SURFACES: i32 = 8;
 
-/// A VAAPI device, its pool of NV12 surfaces, the NV12 picture each frame is uploaded from,
-/// and the state of an encoder whose rate is read at open.
+/// A VAAPI device, its pool of NV12 surfaces, and the NV12 picture each frame is uploaded
+/// from.
 struct Vaapi {
     device: *mut AVBufferRef,
     frames: *mut AVBufferRef,
     nv12: ffmpeg::frame::Video,
-    rate: FixedRate,
-    /// Frames sent since the encoder opened, and since its last keyframe.
-    opened: u64,
-    since_key: u64,
 }
 
 // SAFETY: the device and surface pool are reference-counted FFmpeg objects that may be used
@@ -92,9 +114,6 @@ impl Vaapi {
                 format.width,
                 format.height,
             ),
-            rate: FixedRate::new(settings.bitrate_kbps),
-            opened: 0,
-            since_key: 0,
         };
         // SAFETY: a valid out-pointer and C string; on success `device` holds a reference
         // that Drop gives back.
@@ -134,11 +153,6 @@ impl Vaapi {
             }
         }
         Ok(vaapi)
-    }
-
-    /// Whether the next frame is a keyframe of the encoder's own (its first, or a group's).
-    fn key_due(&self, gop: u32) -> bool {
-        self.opened == 0 || self.since_key >= u64::from(gop)
     }
 
     /// `frame` (I420) in a surface of the pool, ready to encode.
@@ -196,6 +210,10 @@ unsafe fn set_rate(ctx: *mut ffmpeg::ffi::AVCodecContext, kbps: u32, fps: f64) {
     unsafe {
         (*ctx).bit_rate = bits;
         (*ctx).rc_max_rate = bits;
+        // A minimum (CBR for libaom) follows the target.
+        if (*ctx).rc_min_rate != 0 {
+            (*ctx).rc_min_rate = bits;
+        }
         // Never let x264's kbit round it to nothing.
         (*ctx).rc_buffer_size = vbv.clamp(1000, i64::from(i32::MAX)) as i32;
     }
@@ -214,6 +232,7 @@ fn codec_and_options(
     let name = match backend {
         Backend::Nvenc => "h264_nvenc",
         Backend::Vaapi => "h264_vaapi",
+        Backend::Aom => "libaom-av1",
         _ => "libx264",
     };
     let codec = ffmpeg::encoder::find_by_name(name).ok_or_else(|| {
@@ -222,13 +241,28 @@ fn codec_and_options(
         ))
     })?;
     let mut options = ffmpeg::Dictionary::new();
-    if backend != Backend::Vaapi {
+    if !matches!(backend, Backend::Vaapi | Backend::Aom) {
         options.set("preset", &settings.preset);
         // A keyframe asked for is an IDR, a point where any viewer can start (VAAPI makes
         // one of any frame marked I).
         options.set("forced-idr", "1");
     }
     match backend {
+        Backend::Aom => {
+            let speed = settings.preset.parse::<u8>().ok().filter(|s| *s <= 8);
+            let Some(speed) = speed else {
+                return Err(Error::Config(format!(
+                    "--preset {:?} is not a libaom speed (0, slowest, to 8)",
+                    settings.preset
+                )));
+            };
+            options.set("usage", "realtime");
+            options.set("cpu-used", &speed.to_string());
+            // No look-ahead: each frame's packet comes out as it goes in.
+            options.set("lag-in-frames", "0");
+            options.set("row-mt", "1");
+            options.set("tile-columns", "1");
+        }
         Backend::Vaapi => {
             options.set("rc_mode", "CBR");
             // One picture in flight: its packet comes out before the next frame goes in.
@@ -278,6 +312,13 @@ fn open(
     // pool's reference is the context's own (freed with it).
     unsafe {
         set_rate(ctx.as_mut_ptr(), kbps, format.fps);
+        if settings.backend == Backend::Aom {
+            let ctx = ctx.as_mut_ptr();
+            // libaom's wrapper takes CBR from a minimum equal to the maximum and the target.
+            (*ctx).rc_min_rate = (*ctx).bit_rate;
+            (*ctx).thread_count =
+                std::thread::available_parallelism().map_or(2, |n| n.get()) as i32;
+        }
         if let Some(vaapi) = vaapi {
             let ctx = ctx.as_mut_ptr();
             (*ctx).pix_fmt = AVPixelFormat::AV_PIX_FMT_VAAPI;
@@ -304,6 +345,12 @@ impl Encoder {
             _ => None,
         };
         let encoder = open(format, settings, settings.bitrate_kbps, vaapi.as_ref())?;
+        let reopening = settings.backend.rate_fixed_at_open().then(|| Reopening {
+            rate: FixedRate::new(settings.bitrate_kbps),
+            opened: 0,
+            since_key: 0,
+            gop: settings.gop,
+        });
         Ok(Self {
             backend: settings.backend,
             encoder,
@@ -312,6 +359,7 @@ impl Encoder {
             settings: settings.clone(),
             kbps: settings.bitrate_kbps,
             vaapi,
+            reopening,
         })
     }
 
@@ -331,8 +379,8 @@ impl Encoder {
             return;
         }
         self.kbps = kbps;
-        match &mut self.vaapi {
-            Some(vaapi) => vaapi.rate.asked = kbps,
+        match &mut self.reopening {
+            Some(reopening) => reopening.rate.asked = kbps,
             // SAFETY: the context is ours; the wrapper reads these fields before each frame it
             // is sent (on this thread) and reconfigures the encoder when they changed.
             None => unsafe { set_rate(self.encoder.as_mut_ptr(), kbps, self.format.fps) },
@@ -348,12 +396,10 @@ impl Encoder {
         keyframe: bool,
         mut sink: impl FnMut(Packet) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let gop = self.settings.gop;
         let fps = self.format.fps;
-        let reopen = self.vaapi.as_ref().is_some_and(|vaapi| {
-            vaapi
-                .rate
-                .reopen(vaapi.opened, fps, keyframe || vaapi.key_due(gop))
+        let reopen = self.reopening.as_ref().is_some_and(|reopening| {
+            let keyframe_next = keyframe || reopening.key_due();
+            reopening.rate.reopen(reopening.opened, fps, keyframe_next)
         });
         if reopen {
             // What the old encoder holds comes out first, in order.
@@ -362,17 +408,16 @@ impl Encoder {
                 .map_err(ffmpeg_error("flush before a new bitrate"))?;
             self.drain(&mut sink)?;
             self.encoder = open(self.format, &self.settings, self.kbps, self.vaapi.as_ref())?;
-            if let Some(vaapi) = &mut self.vaapi {
-                (vaapi.rate.running, vaapi.opened) = (self.kbps, 0);
+            if let Some(reopening) = &mut self.reopening {
+                (reopening.rate.running, reopening.opened) = (self.kbps, 0);
             }
+        }
+        if let Some(reopening) = &mut self.reopening {
+            reopening.sent(keyframe);
         }
         let mut surface;
         let frame = match &mut self.vaapi {
             Some(vaapi) => {
-                if keyframe || vaapi.key_due(gop) {
-                    vaapi.since_key = 0;
-                }
-                (vaapi.opened, vaapi.since_key) = (vaapi.opened + 1, vaapi.since_key + 1);
                 surface = vaapi.upload(frame)?;
                 &mut surface
             }
@@ -427,8 +472,9 @@ mod tests {
 
     #[test]
     fn a_lower_bitrate_gives_smaller_frames_within_a_few_frames_and_a_higher_one_larger() {
+        let backend = Backend::X264;
         let cube = Cube::new(FORMAT).unwrap();
-        let mut encoder = Encoder::new(FORMAT, &settings(Backend::X264, 4000)).unwrap();
+        let mut encoder = Encoder::new(FORMAT, &settings(backend, 4000)).unwrap();
         let high = encode(&mut encoder, &cube, 0..30, None);
         encoder.set_bitrate(400);
         assert_eq!(encoder.bitrate_kbps(), 400);
@@ -437,7 +483,7 @@ mod tests {
         let (before, after) = (mean(&high, 10..30), mean(&low, 34..60));
         assert!(
             after < before / 3.0,
-            "frames after the drop average {after:.0} bytes, before {before:.0}"
+            "{backend:?}: frames after the drop average {after:.0} bytes, before {before:.0}"
         );
         encoder.set_bitrate(4000);
         let back = encode(&mut encoder, &cube, 60..90, None);
@@ -447,5 +493,31 @@ mod tests {
             "frames after the rise average {risen:.0} bytes, at the low rate {after:.0}"
         );
         assert_eq!(keyframes(&back).len() + keyframes(&low).len(), 0);
+    }
+
+    /// libaom's wrapper reads the rate only at open: a halving opens a new encoder at once
+    /// (a keyframe), after which frames are smaller; a small change waits for a keyframe.
+    #[test]
+    fn libaom_takes_a_halved_bitrate_at_once_with_a_keyframe() {
+        let cube = Cube::new(FORMAT).unwrap();
+        let mut settings = settings(Backend::Aom, 4000);
+        settings.gop = 45;
+        let mut encoder = Encoder::new(FORMAT, &settings).unwrap();
+        let high = encode(&mut encoder, &cube, 0..30, None);
+        encoder.set_bitrate(400);
+        let low = encode(&mut encoder, &cube, 30..60, None);
+        assert_eq!(keyframes(&low), [30], "the halving opened a new encoder");
+        let (before, after) = (mean(&high, 10..30), mean(&low, 34..60));
+        assert!(
+            after < before / 3.0,
+            "frames after the drop average {after:.0} bytes, before {before:.0}"
+        );
+        encoder.set_bitrate(500);
+        let small = encode(&mut encoder, &cube, 60..80, None);
+        assert_eq!(
+            keyframes(&small),
+            [75],
+            "the group's own keyframe, no earlier"
+        );
     }
 }
