@@ -109,13 +109,7 @@ pub fn to_i420(from: &Image, to: &mut I420Mut) -> Result<(), Error> {
             }
         }
     };
-    if status != 0 {
-        return Err(Error::Convert(format!(
-            "libyuv refused {:?} → I420 ({status})",
-            from.format()
-        )));
-    }
-    Ok(())
+    refused(status, &format!("{:?} → I420", from.format()))
 }
 
 /// Interleave an I420 picture's chroma into NV12 planes `y` and `uv` (rows `y_stride` and
@@ -160,12 +154,7 @@ pub fn i420_to_nv12(
             height as i32,
         )
     };
-    if status != 0 {
-        return Err(Error::Convert(format!(
-            "libyuv refused I420 → NV12 ({status})"
-        )));
-    }
-    Ok(())
+    refused(status, "I420 → NV12")
 }
 
 /// Draw an I420 picture into a BGRx buffer of the same size with rows `stride` bytes apart
@@ -198,12 +187,15 @@ pub fn i420_to_bgrx(from: &Image, to: &mut [u8], stride: usize) -> Result<(), Er
             height as i32,
         )
     };
-    if status != 0 {
-        return Err(Error::Convert(format!(
-            "libyuv refused I420 → BGRx ({status})"
-        )));
+    refused(status, "I420 → BGRx")
+}
+
+/// A libyuv call's `status` (0: done) for conversion `what`.
+fn refused(status: i32, what: &str) -> Result<(), Error> {
+    match status {
+        0 => Ok(()),
+        status => Err(Error::Convert(format!("libyuv refused {what} ({status})"))),
     }
-    Ok(())
 }
 
 #[cfg(test)]

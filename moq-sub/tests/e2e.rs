@@ -138,24 +138,29 @@ fn av1_through_a_relay_plays_in_moq_sub_and_in_moq_cli() {
     assert!(frames > 30, "ffprobe decoded {frames} frames of the export");
 }
 
+/// A small cube `name` served directly by moq-pub with `--max-sessions cap`, once it
+/// listens; and its URL.
+fn capped_server(name: &str, cap: &str) -> (Proc, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let args = [
+        "--listen", &listen, "--name", name, "--width", "320", "--height", "180",
+    ];
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[&args[..], &["--audio", "none", "--max-sessions", cap]].concat(),
+    );
+    wait_for("moq-pub --listen", Duration::from_secs(15), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    (publisher, format!("http://{listen}/"))
+}
+
 /// A direct server holds `--max-sessions` QUIC sessions at once: a viewer beyond them is kept
 /// out (it never plays, and gives up when told), and the slot a viewer leaves is the next
 /// viewer's.
 #[test]
 fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let args = [
-        "--listen", &listen, "--name", "cap", "--width", "320", "--height", "180",
-    ];
-    let publisher = spawn(
-        bin("moq-pub"),
-        &[&args[..], &["--audio", "none", "--max-sessions", "1"]].concat(),
-    );
-    let url = format!("http://127.0.0.1:{port}/");
-    wait_for("moq-pub --listen", Duration::from_secs(15), || {
-        std::net::TcpStream::connect(&listen).is_ok()
-    });
+    let (publisher, url) = capped_server("cap", "1");
     let viewer = |frames: &str, extra: &[&str]| {
         let base = [
             "--url",
@@ -202,19 +207,7 @@ fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves
 /// never one that plays: the newcomer gets in and plays, the viewer already playing plays on.
 #[test]
 fn a_direct_server_at_its_session_cap_lets_a_newcomer_take_an_idle_sessions_place() {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let args = [
-        "--listen", &listen, "--name", "idle", "--width", "320", "--height", "180",
-    ];
-    let publisher = spawn(
-        bin("moq-pub"),
-        &[&args[..], &["--audio", "none", "--max-sessions", "2"]].concat(),
-    );
-    let url = format!("http://127.0.0.1:{port}/");
-    wait_for("moq-pub --listen", Duration::from_secs(15), || {
-        std::net::TcpStream::connect(&listen).is_ok()
-    });
+    let (publisher, url) = capped_server("idle", "2");
     let viewer = |name: &str, frames: &str, extra: &[&str]| {
         let base = [
             "--url",
