@@ -96,7 +96,9 @@ fn cube_720p60_through_a_relay() {
 }
 
 /// AV1 from libaom in its real-time mode (the default AV1 encoder) plays through a relay in
-/// moq-sub: stamps read, the encoder named in the publisher's stats.
+/// moq-sub, its stamps read. Like SVT-AV1's fast presets, libaom's speed 8 now and then
+/// leaves a changed block of the stamp stale for a frame: 3 and 5 of 1200 frames at 360p
+/// (`lantern-bench quality`), 42 of 1200 at 720p; up to 2 % may so lose their stamp here.
 #[test]
 fn av1_from_libaom_plays_through_a_relay() {
     let relay = Relay::start();
@@ -104,7 +106,7 @@ fn av1_from_libaom_plays_through_a_relay() {
         "--codec", "av1", "--width", "640", "--height", "360", "--stats",
     ];
     let (stamps, stats) = play(&relay.url(), "aom", 300, &av1, &[]);
-    check_allowing(&stamps, &stats, 300, 3);
+    check_allowing(&stamps, &stats, 300, 6);
     let codec = stats["codec"].as_str().unwrap_or_default();
     assert!(codec.starts_with("av01."), "moq-sub plays {codec:?}");
 }
