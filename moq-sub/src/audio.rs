@@ -180,11 +180,7 @@ pub(crate) fn play(
     let channels = match audio.channels {
         1 => opus::Channels::Mono,
         2 => opus::Channels::Stereo,
-        n => {
-            return Err(Error::Config(format!(
-                "Opus with {n} channels is not supported (1 or 2)"
-            )));
-        }
+        n => return Err(Error::AudioChannels(n)),
     };
     if audio.sample_rate != RATE {
         tracing::info!(
@@ -234,10 +230,10 @@ pub(crate) fn play(
                         continue;
                     }
                     Some(back) => {
-                        return Err(Error::Config(format!(
-                            "the audio came back with {} channels instead of {}",
-                            back.channels, audio.channels
-                        )));
+                        return Err(Error::AudioChanged {
+                            before: audio.channels,
+                            now: back.channels,
+                        });
                     }
                     // Stopped, or the broadcast came back without sound.
                     None => break,

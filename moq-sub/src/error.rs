@@ -61,6 +61,20 @@ pub enum Error {
     /// Input events the format refuses (nothing of them is sent).
     #[error("input")]
     Input(#[source] lantern_proto::Error),
+    /// `--input-script` found no host taking this viewer's input in time.
+    #[error(
+        "--input-script: no host took this viewer's input within {timeout:?} (does the session take input?)"
+    )]
+    InputUnheard { timeout: std::time::Duration },
+    /// The window's thread did not say it was open in time.
+    #[error("the window did not open within {timeout:?}")]
+    WindowTimeout { timeout: std::time::Duration },
+    /// The catalog's audio has a channel count moq-sub does not play.
+    #[error("Opus with {0} channels is not supported (1 or 2)")]
+    AudioChannels(u32),
+    /// The audio track came back (after a restart) with another channel count.
+    #[error("the audio came back with {now} channels instead of {before}")]
+    AudioChanged { before: u32, now: u32 },
     #[error("{}: cannot receive on UDP port {port}: is another receiver using it?", sdp.display())]
     RtpPort {
         sdp: std::path::PathBuf,

@@ -243,9 +243,7 @@ pub async fn play_script(
     };
     tokio::select! {
         listened = ready => if !listened {
-            return Err(Error::Config(format!(
-                "--input-script: no host took this viewer's input within {timeout:?} (does the session take input?)"
-            )));
+            return Err(Error::InputUnheard { timeout });
         },
         () = stop.cancelled() => {
             tracing::warn!(steps = steps.len(), "stopped before the host took this viewer's input: the input script was not sent");

@@ -286,9 +286,9 @@ impl Window {
             Ok(Ok((sender, kind))) => Waker::spawn(sender, kind)?,
             Ok(Err(err)) => return Err(err),
             Err(_) => {
-                return Err(Error::Config(format!(
-                    "the window did not open within {OPEN_TIMEOUT:?}"
-                )));
+                return Err(Error::WindowTimeout {
+                    timeout: OPEN_TIMEOUT,
+                });
             }
         };
         Ok(Self {
