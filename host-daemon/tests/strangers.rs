@@ -157,9 +157,21 @@ fn a_viewer_pasting_without_end_cannot_keep_another_viewers_key_out() {
         &["--timeout", "30", "--input-script", &script],
     );
     let q = 16;
-    wait_for("the tap at the app", LONG, || {
-        presses(&app_log(&log), "key", "key").contains(&(q, false))
-    });
+    // (Should it not come, what the host and the app saw says where it went.)
+    let state = || {
+        let events = app_log(&log);
+        let tail = &events[events.len().saturating_sub(5)..];
+        format!(
+            "host input: {:?}\napp log tail: {tail:?}",
+            lines.last_input()
+        )
+    };
+    wait_for_or(
+        "the tap at the app",
+        LONG,
+        || presses(&app_log(&log), "key", "key").contains(&(q, false)),
+        state,
+    );
     drop(paster);
     daemon.interrupt(LONG);
     let elapsed = started.elapsed().as_secs() + 1;

@@ -120,13 +120,25 @@ fn below_ephemeral() -> Option<(u32, u32)> {
 }
 
 /// Poll `ready` until it holds or `deadline` passes.
-pub fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, deadline: Duration, ready: impl FnMut() -> bool) {
+    wait_for_or(what, deadline, ready, String::new);
+}
+
+/// [`wait_for`], saying `state()` (what the test can see of why) when the deadline passes.
+pub fn wait_for_or(
+    what: &str,
+    deadline: Duration,
+    mut ready: impl FnMut() -> bool,
+    state: impl FnOnce() -> String,
+) {
     let start = Instant::now();
     while !ready() {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        if start.elapsed() >= deadline {
+            panic!(
+                "timed out after {deadline:?} waiting for {what}\n{}",
+                state()
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
