@@ -106,11 +106,12 @@ impl Sessions {
 
     /// A place for a newcomer at `now`: a free one, or the place of the session idle the
     /// longest (closed, as a server at its bound would refuse it); None when every place is
-    /// held by a session that moves or is still shaking hands.
+    /// held by a session that moves or is still shaking hands. Idleness is as last sampled
+    /// (at most [`SAMPLE`] old, against [`IDLE_AFTER`]): a flood of newcomers at the bound
+    /// costs no look at every session each.
     pub(crate) fn admit(&self, now: Instant) -> Option<Place> {
         let mut held = self.lock();
         if held.live.len() >= self.max {
-            sample(&mut held, now);
             let idlest = held
                 .live
                 .iter()
@@ -144,7 +145,13 @@ impl Sessions {
 
     /// Look at how much each session has moved by `now`.
     pub(crate) fn sample(&self, now: Instant) {
-        sample(&mut self.lock(), now);
+        for live in self.lock().live.values_mut() {
+            if let Some(session) = &live.session {
+                let stats = session.stats();
+                let bytes = stats.bytes_sent.unwrap_or(0) + stats.bytes_received.unwrap_or(0);
+                live.activity.observe(bytes, now);
+            }
+        }
     }
 
     /// Sessions held now, and closed to make room so far.
@@ -152,16 +159,6 @@ impl Sessions {
     fn counts(&self) -> (usize, u64) {
         let held = self.lock();
         (held.live.len(), held.evicted)
-    }
-}
-
-fn sample(held: &mut Held, now: Instant) {
-    for live in held.live.values_mut() {
-        if let Some(session) = &live.session {
-            let stats = session.stats();
-            let bytes = stats.bytes_sent.unwrap_or(0) + stats.bytes_received.unwrap_or(0);
-            live.activity.observe(bytes, now);
-        }
     }
 }
 

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 
 /// What keeps NVENC from working here, if anything.
 pub fn nvenc_missing() -> Option<String> {
-    let has_encoder = {
-        let _ = lantern_media::ffmpeg::init();
-        ffmpeg_next::encoder::find_by_name("h264_nvenc").is_some()
-    };
-    missing(Path::new("/dev"), loadable, has_encoder)
+    missing(Path::new("/dev"), loadable, in_ffmpeg("h264_nvenc"))
+}
+
+/// Whether this process's libavcodec has encoder `name`.
+fn in_ffmpeg(name: &str) -> bool {
+    let _ = lantern_media::ffmpeg::init();
+    ffmpeg_next::encoder::find_by_name(name).is_some()
 }
 
 /// The first thing NVENC lacks: device nodes under `dev`, libraries `load` cannot load, or
@@ -50,11 +52,12 @@ fn missing(dev: &Path, load: impl Fn(&str) -> bool, has_encoder: bool) -> Option
 /// The render node VAAPI encodes on: `asked` (`--vaapi-device`), else the first of
 /// `/dev/dri/renderD128…` this user may open; or what is missing.
 pub fn vaapi_device(asked: Option<&Path>) -> Result<PathBuf, String> {
-    let has_encoder = {
-        let _ = lantern_media::ffmpeg::init();
-        ffmpeg_next::encoder::find_by_name("h264_vaapi").is_some()
-    };
-    vaapi(Path::new("/dev/dri"), asked, loadable, has_encoder)
+    vaapi(
+        Path::new("/dev/dri"),
+        asked,
+        loadable,
+        in_ffmpeg("h264_vaapi"),
+    )
 }
 
 /// [`vaapi_device`] with the render nodes under `dri`, libraries `load` can load, and whether
@@ -93,22 +96,25 @@ fn vaapi(
                 })
                 .unwrap_or_default();
             nodes.sort();
-            let Some(first) = nodes.first() else {
-                return Err(format!(
-                    "no GPU render node here ({}/renderD128… is missing)",
-                    dri.display()
-                ));
-            };
-            match nodes.iter().find(|node| opens(node).is_ok()) {
-                Some(node) => node.clone(),
-                None => {
-                    let e = opens(first)
-                        .err()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default();
-                    return Err(format!(
+            // The first node that opens, else why the first would not.
+            let mut refused = None;
+            let opened = nodes.into_iter().find(|node| match opens(node) {
+                Ok(()) => true,
+                Err(e) => {
+                    refused.get_or_insert(format!(
                         "cannot open {}: {e} (is this user in the render group?)",
-                        first.display()
+                        node.display()
+                    ));
+                    false
+                }
+            });
+            match (opened, refused) {
+                (Some(node), _) => node,
+                (None, Some(refused)) => return Err(refused),
+                (None, None) => {
+                    return Err(format!(
+                        "no GPU render node here ({}/renderD128… is missing)",
+                        dri.display()
                     ));
                 }
             }

@@ -199,13 +199,13 @@ impl VideoArgs {
         let backend = match (self.codec, self.encoder) {
             // A preset names one encoder's scale: with one given, auto stays in software.
             (Codec::H264, EncoderChoice::Auto) if self.preset.is_none() => {
-                match (hw::nvenc_missing(), vaapi()) {
-                    (None, _) => Backend::Nvenc,
-                    (Some(_), Ok(device)) => {
-                        vaapi_device = Some(device);
-                        Backend::Vaapi
-                    }
-                    (Some(_), Err(_)) => Backend::X264,
+                if hw::nvenc_missing().is_none() {
+                    Backend::Nvenc
+                } else if let Ok(device) = vaapi() {
+                    vaapi_device = Some(device);
+                    Backend::Vaapi
+                } else {
+                    Backend::X264
                 }
             }
             (Codec::H264, EncoderChoice::Auto | EncoderChoice::X264) => Backend::X264,
@@ -338,7 +338,7 @@ pub const VBV_FRAMES: f64 = 12.0;
 pub const MIN_KBPS: u32 = 50;
 
 /// The bitrate of an encoder that reads it only when it opens (SVT-AV1 1.4, FFmpeg 5.1's
-/// VAAPI), so a new one means opening a new encoder, whose first frame is a keyframe: a new
+/// VAAPI and libaom wrappers), so a new one means opening a new encoder, whose first frame is a keyframe: a new
 /// bitrate waits for the next keyframe (asked for, or the group's end), unless it falls by
 /// half or more, which cannot wait, and the encoder has run for a second's frames.
 #[derive(Clone, Copy, Debug)]
@@ -368,7 +368,7 @@ impl FixedRate {
 
 /// A video encoder of either codec.
 pub enum Encoder {
-    /// libx264, NVENC or VAAPI.
+    /// libx264, NVENC, VAAPI or libaom.
     Lavc(Box<lavc::Encoder>),
     SvtAv1(svtav1::Encoder),
 }
