@@ -4,11 +4,11 @@
 //! the next (SVT-AV1: the one before), parameter sets / sequence headers repeated on every
 //! keyframe so a late joiner can start at any group, timestamps in µs of capture time.
 //!
-//! AV1's default is libaom (speed 8, real-time, no lag): the 720p60 cube through moq-relay,
-//! same run (`/tmp/qrow.sh`, 1200 frames at 4424 kbit/s): glass-to-glass p50/p99 15.7/43.5
-//! ms and PSNR 66.5 dB against SVT-AV1 preset 10's 36.4/78.9 ms and 58.3 dB (x264: 5.2/7.5
-//! ms, 69.6 dB), at about 10 ms of encode a frame on two threads where SVT-AV1 takes 27 ms
-//! of CPU.
+//! AV1's default is libaom (speed 9, real-time, no lag, cyclic-refresh AQ, SSIM tuning): the
+//! 720p60 cube through moq-relay, same run (1200 frames at 4424 kbit/s): glass-to-glass
+//! p50/p99 15.7/40.5 ms, 7 stale stamps, PSNR 63.5 dB; speed 8 17.7/44.5 ms, 48 stale, 66.2
+//! dB (x264: 4.9/7.2 ms, none, 69.7 dB); SVT-AV1 preset 10 36.4/78.9 ms, 58.3 dB. libaom
+//! takes about 10 ms of encode a frame on two threads where SVT-AV1 takes 27 ms of CPU.
 //!
 //! The bitrate can change between frames and a keyframe can be asked for on any frame; how
 //! soon a new bitrate shows depends on the encoder (see [`Encoder::set_bitrate`]).
@@ -105,8 +105,9 @@ impl Backend {
             // VAAPI has no presets: its speed is the driver's.
             Backend::Vaapi => String::new(),
             Backend::SvtAv1 => svtav1::default_preset(format).to_string(),
-            // libaom's fastest real-time speed that FFmpeg 5.1 lets through.
-            Backend::Aom => "8".into(),
+            // Faster than 8 and, with cyclic refresh, the fewest stale blocks (see the module
+            // docs); 10 leaves many more.
+            Backend::Aom => "9".into(),
         }
     }
 }
@@ -165,8 +166,8 @@ pub struct VideoArgs {
     pub gop: Option<u32>,
 
     /// Encoder preset: x264's names (ultrafast … veryslow), NVENC's p1 (fastest) … p7, SVT-AV1's
-    /// numbers (13 fastest … 0), libaom's speed (8 fastest … 0) [default: ultrafast; p1; SVT-AV1
-    /// 10 up to 720p60, 12 above; libaom 8].
+    /// numbers (13 fastest … 0), libaom's speed (10 fastest … 0) [default: ultrafast; p1; SVT-AV1
+    /// 10 up to 720p60, 12 above; libaom 9].
     #[arg(long)]
     pub preset: Option<String>,
 
@@ -685,7 +686,7 @@ pub(crate) mod tests {
         };
         let settings = auto.settings(FORMAT).unwrap();
         assert_eq!(settings.backend, Backend::Aom);
-        assert_eq!(settings.preset, "8");
+        assert_eq!(settings.preset, "9");
         // A preset is SVT-AV1's scale.
         let svt = VideoArgs {
             preset: Some("10".into()),
