@@ -32,6 +32,8 @@ mod view;
 mod window;
 mod xwayland;
 
+pub use xwayland::{X11_SOCKET_DIR, ensure_socket_dir as ensure_x11_socket_dir};
+
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

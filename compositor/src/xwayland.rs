@@ -3,6 +3,8 @@
 //! (22.1) predates xwayland-shell: its windows name their surfaces by protocol id, which
 //! [`Window::surface`] resolves.
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::process::Stdio;
 
 use smithay::input::keyboard::KeyboardTarget;
@@ -15,6 +17,49 @@ use smithay::xwayland::{X11Surface, X11Wm, XWayland, XWaylandEvent, XwmHandler};
 use crate::state::State;
 use crate::window::Window;
 
+/// Where every X server on the host puts its sockets (smithay binds XWayland's there).
+pub const X11_SOCKET_DIR: &str = "/tmp/.X11-unix";
+
+/// Make [`X11_SOCKET_DIR`] if it is missing (a fresh container or CI machine, where no
+/// systemd-tmpfiles made it at boot; an X server would make it itself, but XWayland is given
+/// sockets already bound): world-writable and sticky, as every X server makes it, owned by
+/// whoever calls (a root daemon calls before its sessions start, so no session's user owns
+/// it). One that is there is left as it is, unless it is no directory.
+pub fn ensure_socket_dir() -> Result<(), crate::Error> {
+    ensure_dir(Path::new(X11_SOCKET_DIR))
+}
+
+fn ensure_dir(dir: &Path) -> Result<(), crate::Error> {
+    let failed = |source| crate::Error::Io {
+        what: format!("making X11's socket directory {}", dir.display()),
+        source,
+    };
+    match std::fs::DirBuilder::new().mode(0o1777).create(dir) {
+        Ok(()) => {
+            // The umask took bits away: set them on the directory just made, never through
+            // a link (no one else can swap an entry of ours in sticky /tmp, but be sure).
+            let made = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                .open(dir)
+                .map_err(failed)?;
+            made.set_permissions(std::fs::Permissions::from_mode(0o1777))
+                .map_err(failed)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(dir).map_err(failed)?;
+            if meta.is_dir() {
+                Ok(())
+            } else {
+                Err(failed(std::io::Error::other(
+                    "it is there but is no directory",
+                )))
+            }
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
 /// Start XWayland; `on_ready` gets its display number (`None`: it failed) once it can take
 /// X11 clients.
 pub fn start(
@@ -22,6 +67,7 @@ pub fn start(
     state: &mut State,
     mut on_ready: impl FnMut(Option<u32>) + 'static,
 ) -> Result<(), crate::Error> {
+    ensure_socket_dir()?;
     let (xwayland, client) = XWayland::spawn(
         &state.dh,
         None,
@@ -159,3 +205,29 @@ impl XWaylandShellHandler for State {
 }
 
 smithay::delegate_xwayland_shell!(State);
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::ensure_dir;
+
+    #[test]
+    fn a_missing_socket_directory_is_made_sticky_and_open_to_all_and_a_file_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(".X11-unix");
+        ensure_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o1777, "{mode:o}");
+        // There already: left as it is.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7777, 0o755);
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = ensure_dir(&file).unwrap_err();
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert_eq!(cause, "it is there but is no directory");
+    }
+}

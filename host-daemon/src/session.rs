@@ -221,6 +221,14 @@ impl Parts {
         cancel: &CancellationToken,
     ) -> Result<Option<Ready>, Error> {
         let pipewire = self.sound.as_ref().map(Sound::env).unwrap_or_default();
+        // Made here, by the daemon, where it is missing: a session's user must not own the
+        // directory every session's X11 socket goes in.
+        if config.xwayland
+            && let Err(err) = lantern_compositor::ensure_x11_socket_dir()
+        {
+            let cause = std::error::Error::source(&err).map(ToString::to_string);
+            tracing::warn!(%err, cause, "X11 apps may not start");
+        }
         let launch = compositor.prepare(&Setup {
             format: config.format,
             dir,
