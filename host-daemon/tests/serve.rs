@@ -342,7 +342,9 @@ fn two_sessions_from_one_serve() {
 
 /// Under a root daemon each session runs as a user of its own (lantern-1, lantern-2, made by
 /// ci/setup): one session's app, probing the other, cannot reach its runtime directory (where
-/// its Wayland and PipeWire sockets are) nor signal its app, while it reaches its own.
+/// its Wayland and PipeWire sockets are), its X11 display (XWayland's sockets are in the
+/// shared /tmp/.X11-unix and in the abstract namespace: the X server lets its own user in
+/// only), nor signal its app, while it reaches its own.
 #[test]
 fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
     let Some(daemon) = root_daemon("max_sessions = 3\n[session]\nwidth = 320\nheight = 180\n")
@@ -361,11 +363,14 @@ fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
     ]);
     let app_a = a["app_pid"].as_i64().expect("the app's pid");
     let environ = std::fs::read(format!("/proc/{app_a}/environ")).unwrap();
-    let runtime_a = environ
-        .split(|&b| b == 0)
-        .find_map(|var| var.strip_prefix(b"XDG_RUNTIME_DIR="))
-        .map(|dir| String::from_utf8_lossy(dir).into_owned())
-        .expect("the app's runtime dir");
+    let var = |name: &str| {
+        environ
+            .split(|&b| b == 0)
+            .find_map(|var| var.strip_prefix(format!("{name}=").as_bytes()))
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+    };
+    let runtime_a = var("XDG_RUNTIME_DIR").expect("the app's runtime dir");
+    let display_a = var("DISPLAY").expect("the app's X11 display (XWayland)");
 
     let dir = shared_dir();
     let out = dir.path().join("probe.txt");
@@ -375,6 +380,8 @@ fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
          for s in wayland-0 wayland-1 pipewire-0 pipewire-0-manager; do \
            [ -e {runtime_a}/$s ] && echo reached $s; done; \
          kill -0 {app_a} 2>/dev/null && echo signalled; \
+         xdotool getmouselocation >/dev/null 2>&1 && echo own-x11; \
+         DISPLAY={display_a} xdotool getmouselocation >/dev/null 2>&1 && echo reached x11; \
          echo probed; }} > {} 2>&1; exec sleep 600",
         out.display()
     );
@@ -389,7 +396,10 @@ fn sessions_run_as_users_of_their_own_and_cannot_reach_each_other() {
         std::fs::read_to_string(&out).is_ok_and(|probe| probe.contains("probed"))
     });
     let probe = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(probe, "own-socket\nprobed\n", "session b reached into a");
+    assert_eq!(
+        probe, "own-socket\nown-x11\nprobed\n",
+        "session b reached into a"
+    );
     // A user named for a session is never shared with a running one.
     let shared = daemon.ctl(&[
         "create",
