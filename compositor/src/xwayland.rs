@@ -3,7 +3,7 @@
 //! (22.1) predates xwayland-shell: its windows name their surfaces by protocol id, which
 //! [`Window::surface`] resolves.
 
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -24,7 +24,8 @@ pub const X11_SOCKET_DIR: &str = "/tmp/.X11-unix";
 /// systemd-tmpfiles made it at boot; an X server would make it itself, but XWayland is given
 /// sockets already bound): world-writable and sticky, as every X server makes it, owned by
 /// whoever calls (a root daemon calls before its sessions start, so no session's user owns
-/// it). One that is there is left as it is, unless it is no directory.
+/// it). One that is there (or a link to one) is left as it is, with a warning when another
+/// user owns it; a path there that is no directory is refused.
 pub fn ensure_socket_dir() -> Result<(), crate::Error> {
     ensure_dir(Path::new(X11_SOCKET_DIR))
 }
@@ -47,17 +48,33 @@ fn ensure_dir(dir: &Path) -> Result<(), crate::Error> {
                 .map_err(failed)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let meta = std::fs::symlink_metadata(dir).map_err(failed)?;
-            if meta.is_dir() {
-                Ok(())
-            } else {
-                Err(failed(std::io::Error::other(
+            // Followed if a link (WSLg links it to its own): X clients follow it too.
+            let meta = std::fs::metadata(dir).map_err(failed)?;
+            if !meta.is_dir() {
+                return Err(failed(std::io::Error::other(
                     "it is there but is no directory",
-                )))
+                )));
             }
+            // Whoever owns it can replace the sockets in it: root, or the user running it.
+            let owner = meta.uid();
+            if owner != 0 && owner != effective_uid() {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    owner,
+                    "X11's socket directory belongs to another user, who can take over the \
+                     X11 sockets in it"
+                );
+            }
+            Ok(())
         }
         Err(e) => Err(failed(e)),
     }
+}
+
+/// This process's effective user.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }
 
 /// Start XWayland; `on_ready` gets its display number (`None`: it failed) once it can take
@@ -213,7 +230,7 @@ mod tests {
     use super::ensure_dir;
 
     #[test]
-    fn a_missing_socket_directory_is_made_sticky_and_open_to_all_and_a_file_is_refused() {
+    fn a_missing_socket_directory_is_made_sticky_and_open_to_all_a_link_taken_and_a_file_refused() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(".X11-unix");
         ensure_dir(&dir).unwrap();
@@ -229,5 +246,12 @@ mod tests {
         let err = ensure_dir(&file).unwrap_err();
         let cause = std::error::Error::source(&err).unwrap().to_string();
         assert_eq!(cause, "it is there but is no directory");
+        // A link to a directory (WSLg makes one) is taken, as X clients take it.
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        ensure_dir(&link).unwrap();
+        let dangling = tmp.path().join("dangling");
+        std::os::unix::fs::symlink(tmp.path().join("nowhere"), &dangling).unwrap();
+        assert!(ensure_dir(&dangling).is_err());
     }
 }
