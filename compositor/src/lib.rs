@@ -32,7 +32,7 @@ mod view;
 mod window;
 mod xwayland;
 
-pub use xwayland::{X11_SOCKET_DIR, ensure_socket_dir as ensure_x11_socket_dir};
+pub use xwayland::ensure_socket_dir as ensure_x11_socket_dir;
 
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;

@@ -18,7 +18,7 @@ use crate::state::State;
 use crate::window::Window;
 
 /// Where every X server on the host puts its sockets (smithay binds XWayland's there).
-pub const X11_SOCKET_DIR: &str = "/tmp/.X11-unix";
+const X11_SOCKET_DIR: &str = "/tmp/.X11-unix";
 
 /// Make [`X11_SOCKET_DIR`] if it is missing (a fresh container or CI machine, where no
 /// systemd-tmpfiles made it at boot; an X server would make it itself, but XWayland is given

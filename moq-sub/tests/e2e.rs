@@ -98,7 +98,7 @@ fn cube_720p60_through_a_relay() {
 /// AV1 from libaom in its real-time mode (the default AV1 encoder) plays through a relay in
 /// moq-sub, its stamps read. Like SVT-AV1's fast presets, libaom's fast speeds now and then
 /// leave a changed block of the stamp stale for a frame: at its default speed 9, none of 1200
-/// frames at 360p (`lantern-bench quality`), 2–7 of 1200 at 720p; up to 2 % may so lose
+/// frames at 360p (`lantern-bench quality`), 2–7 of 1200 at 720p; up to 1 % may so lose
 /// their stamp here.
 #[test]
 fn av1_from_libaom_plays_through_a_relay() {
@@ -107,17 +107,18 @@ fn av1_from_libaom_plays_through_a_relay() {
         "--codec", "av1", "--width", "640", "--height", "360", "--stats",
     ];
     let (stamps, stats) = play(&relay.url(), "aom", 300, &av1, &[]);
-    check_allowing(&stamps, &stats, 300, 6);
+    check_allowing(&stamps, &stats, 300, 3);
     let codec = stats["codec"].as_str().unwrap_or_default();
     assert!(codec.starts_with("av01."), "moq-sub plays {codec:?}");
 }
 
 /// AV1 end to end: SVT-AV1 → moq-relay → moq-sub (dav1d), every stamp read, the codec in both
 /// ends' stats; and moq-cli, a player we did not write, exports the same broadcast as AV1 in
-/// MP4, and the default AV1 encoder's (libaom) too. SVT-AV1's fast presets now and then leave a changed block of the stamp stale for a frame
-/// (seen: a 32x16 block kept black where it turned white, so the CRC fails); in runs of 300
-/// frames preset 10 lost 1-2 stamps every time, 9 (this test's) 0-2, 8 fewer still. Up to 1 %
-/// of frames may so lose their stamp, each counted as unstamped and not as a drop.
+/// MP4, and the default AV1 encoder's (libaom) too. SVT-AV1's fast presets now and then
+/// leave a changed block of the stamp stale for a frame (seen: a 32x16 block kept black where
+/// it turned white, so the CRC fails); in runs of 300 frames preset 10 lost 1-2 stamps every
+/// time, 9 (this test's) 0-2, 8 fewer still. Up to 1 % of frames may so lose their stamp,
+/// each counted as unstamped and not as a drop.
 #[test]
 fn av1_through_a_relay_plays_in_moq_sub_and_in_moq_cli() {
     let relay = Relay::start();

@@ -339,9 +339,10 @@ pub const VBV_FRAMES: f64 = 12.0;
 pub const MIN_KBPS: u32 = 50;
 
 /// The bitrate of an encoder that reads it only when it opens (SVT-AV1 1.4, FFmpeg 5.1's
-/// VAAPI and libaom wrappers), so a new one means opening a new encoder, whose first frame is a keyframe: a new
-/// bitrate waits for the next keyframe (asked for, or the group's end), unless it falls by
-/// half or more, which cannot wait, and the encoder has run for a second's frames.
+/// VAAPI and libaom wrappers), so a new one means opening a new encoder, whose first frame is
+/// a keyframe: a new bitrate waits for the next keyframe (asked for, or the group's end),
+/// unless it falls by half or more, which cannot wait, and the encoder has run for a second's
+/// frames.
 #[derive(Clone, Copy, Debug)]
 struct FixedRate {
     /// The bitrate asked for, and the one the open encoder runs at, kbit/s.
