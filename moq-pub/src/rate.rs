@@ -207,6 +207,9 @@ pub struct RateStats {
     /// is still on the way is known), and ones naming a frame not sent or long gone.
     pub newest_known: u64,
     pub newest_unknown: u64,
+    /// Viewers' paths that went (nearly) silent for a second or more, and came back at
+    /// about the rate they carried before.
+    pub outages: u64,
 }
 
 impl RateStats {
@@ -224,6 +227,7 @@ impl RateStats {
             frames_skipped: c.frames_skipped,
             newest_known: c.newest_known,
             newest_unknown: c.newest_unknown,
+            outages: c.outages,
         }
     }
 }

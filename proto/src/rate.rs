@@ -15,6 +15,15 @@
 //!   compounding) far from the rate where it last fell, slowly near it, and never while far
 //!   less arrives than is sent (the encoder, not the path, is the limit then).
 //!
+//! An outage (arrivals under [`OUTAGE_SHARE`] of what the path carried for [`OUTAGE_US`] or
+//! more, as in a cellular dead zone) is no new path to probe from the bottom: the most the
+//! viewer received before it with no queue standing is remembered. When
+//! pictures come again, the queue the outage left drains at what the path carries now; the
+//! stalls and skipped frames it caused, and that queue while it drains, are not taken for
+//! congestion, and the estimate is raised at once to [`DRAIN_SHARE`] of the drain's rate (no
+//! higher than before the outage), then grows [`RECOVERY_GROWTH`] a second to
+//! [`RECOVER_SHARE`] of the rate before, unless the path fills first.
+//!
 //! A viewer's reports name the newest frame that reached it, so the frames sent after it are
 //! still on the way. Once a queue shows, a frame is skipped while those would take over
 //! [`BACKLOG_US`] longer to arrive, at the best rate the viewer's latest reports saw, than
@@ -66,6 +75,18 @@ pub const HOLD_US: u64 = 400_000;
 /// Growth a second, far from the last congestion, and near it.
 pub const FAST_GROWTH: f64 = 0.8;
 pub const SLOW_GROWTH: f64 = 0.25;
+/// Growth a second after an outage, back to [`RECOVER_SHARE`] of what the
+/// path carried before it: a dead zone's end is no new path to probe from the bottom.
+pub const RECOVERY_GROWTH: f64 = 3.0;
+pub const RECOVER_SHARE: f64 = 0.5;
+/// The queue an outage left drains at what the path carries now: the rate is raised to
+/// this share of that at once (never above what it carried before the outage).
+pub const DRAIN_SHARE: f64 = 0.8;
+/// Arrivals under this share of what the path carried, for [`OUTAGE_US`] on end, are an
+/// outage (a cellular dead zone lets a packet through now and then); shorter or shallower
+/// dips are congestion as usual.
+pub const OUTAGE_SHARE: f64 = 0.1;
+pub const OUTAGE_US: u64 = 1_000_000;
 /// How long the rate of the last congestion is remembered.
 const CONGESTION_MEMORY_US: u64 = 10_000_000;
 /// How many of a viewer's latest reports its signals are taken over.
@@ -129,6 +150,9 @@ pub struct Counters {
     /// Reports that named a frame sent and remembered, and ones that named another.
     pub newest_known: u64,
     pub newest_unknown: u64,
+    /// Viewers' outages (arrivals under [`OUTAGE_SHARE`] of what their path carried, for
+    /// [`OUTAGE_US`] or more), each recovered from as the module says.
+    pub outages: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -146,6 +170,14 @@ struct Viewer {
     recent: std::collections::VecDeque<(u16, f64)>,
     /// Nothing has arrived since the last cut: an outage, which one cut answers.
     starved: bool,
+    /// The most that arrived (over [`SMOOTH`] reports) with no queue standing, and when;
+    /// kept through an outage.
+    carried: Option<(f64, u64)>,
+    /// Since when arrivals have been under [`OUTAGE_SHARE`] of `carried`.
+    scarce_since: Option<u64>,
+    /// An outage cut the rate and it has not yet grown back to [`RECOVER_SHARE`] of
+    /// `carried`, nor found the path full on the way.
+    recovering: bool,
     /// All bits sent up to the newest frame that reached the viewer, and when that frame
     /// was sent, when known.
     delivered: Option<(u64, u64)>,
@@ -259,6 +291,9 @@ impl RateControl {
                     queue_ms: 0,
                     recent: std::collections::VecDeque::with_capacity(SMOOTH),
                     starved: false,
+                    carried: None,
+                    scarce_since: None,
+                    recovering: false,
                     delivered: None,
                 },
             );
@@ -282,8 +317,12 @@ impl RateControl {
             self.counters.keyframes_asked += 1;
             self.keyframe_wanted = true;
         }
+        let recovering = viewer.recovering;
         if viewer.update(now_us, report, config, sending) {
             self.counters.decreases += 1;
+        }
+        if viewer.recovering && !recovering {
+            self.counters.outages += 1;
         }
         // A frame no longer remembered (or never sent) says nothing. Looked up only for a
         // report taken: refused ones cost no search.
@@ -451,6 +490,11 @@ impl Viewer {
     fn update(&mut self, now_us: u64, report: &Report, config: Config, sent: Option<f64>) -> bool {
         let (min, max) = (config.min_bps as f64, config.max_bps as f64);
         let latest = f64::from(report.recv_kbps) * 1000.0;
+        // The first arrivals after an outage: its silent reports say nothing of the path now.
+        let silent = self.recent.back().is_some_and(|(_, rate)| *rate <= 0.0);
+        if self.recovering && latest > 0.0 && silent {
+            self.recent.clear();
+        }
         if self.recent.len() == SMOOTH {
             self.recent.pop_front();
         }
@@ -470,7 +514,41 @@ impl Viewer {
         if latest > 0.0 {
             self.starved = false;
         }
-        let congested = self.queue_ms > HIGH_QUEUE_MS || report.stalled || report.skipped > 0;
+        if self
+            .carried
+            .is_some_and(|(rate, _)| received < OUTAGE_SHARE * rate)
+        {
+            let since = *self.scarce_since.get_or_insert(now_us);
+            if now_us.saturating_sub(since) >= OUTAGE_US {
+                self.recovering = true;
+            }
+        } else {
+            self.scarce_since = None;
+        }
+        // Right after an outage, stalls and skipped frames are its own, and so is a queue
+        // that drains (more arrives than is sent); only one that stands counts.
+        let stalling = !self.recovering && (report.stalled || report.skipped > 0);
+        let draining = self.recovering && sent.is_some_and(|sent| received > sent);
+        let congested = (self.queue_ms > HIGH_QUEUE_MS && !draining) || stalling;
+        if draining
+            && self.recent.len() == SMOOTH
+            && let Some((carried, _)) = self.carried
+        {
+            // What drains is what the path carries: growth slows near it, as after a cut.
+            self.congested = Some((received, now_us));
+            self.estimate = self
+                .estimate
+                .max((DRAIN_SHARE * received).min(carried))
+                .clamp(min, max);
+        }
+        let calm = !congested && report.queue_ms < LOW_QUEUE_MS && latest > 0.0;
+        let remembered = self.carried.is_some_and(|(rate, at)| {
+            rate > received
+                && (self.recovering || now_us.saturating_sub(at) <= CONGESTION_MEMORY_US)
+        });
+        if calm && self.recent.len() == SMOOTH && !remembered {
+            self.carried = Some((received, now_us));
+        }
         if congested {
             // An outage is answered by one cut (and skipped frames while the queue it leaves
             // is deep), not by halving for as long as it lasts.
@@ -495,6 +573,10 @@ impl Viewer {
             if cut >= self.estimate {
                 return false;
             }
+            // Data arriving and still too much: the path after the outage is found.
+            if latest > 0.0 && !report.stalled {
+                self.recovering = false;
+            }
             self.congested = Some((base, now_us));
             self.estimate = cut.clamp(min, max);
             self.starved = latest <= 0.0;
@@ -516,11 +598,27 @@ impl Viewer {
         if self.queue_ms >= LOW_QUEUE_MS || holding || limited {
             return false;
         }
+        // While the queue an outage left drains, hold.
+        if self.recovering && report.queue_ms >= LOW_QUEUE_MS {
+            return false;
+        }
         let near = self
             .congested
             .is_some_and(|(rate, _)| self.estimate > 0.9 * rate && self.estimate < 1.25 * rate);
-        let growth = if near { SLOW_GROWTH } else { FAST_GROWTH };
+        let growth = if self.recovering {
+            RECOVERY_GROWTH
+        } else if near {
+            SLOW_GROWTH
+        } else {
+            FAST_GROWTH
+        };
         self.estimate = (self.estimate * (1.0 + growth * elapsed_s)).clamp(min, max);
+        if self
+            .carried
+            .is_none_or(|(rate, _)| self.estimate >= RECOVER_SHARE * rate)
+        {
+            self.recovering = false;
+        }
         false
     }
 }
@@ -634,28 +732,32 @@ mod tests {
         assert!(queued(23.0, 30.0) < 100.0, "{}", queued(23.0, 30.0));
     }
 
+    /// A time (µs) and a figure at it.
+    type Sample = (u64, u64);
+
     /// Frame by frame, in 1 ms steps: 60 fps of at most `content_bps` (what the encoder makes
     /// of the picture at best), through a FIFO bottleneck of `capacity` (bit/s, changing
     /// with time) and 20 ms each way, to a viewer whose [`crate::feedback::Meter`] reports
     /// back (naming the newest frame, or not: `named`). Returns (capture µs, delay µs) of
-    /// every frame that arrived.
+    /// every frame that arrived, and (µs, bit/s) of every frame's target.
     fn play_frames(
         rc: &mut RateControl,
         seconds: u64,
         content_bps: f64,
         named: bool,
         capacity: impl Fn(u64) -> f64,
-    ) -> Vec<(u64, u64)> {
+    ) -> (Vec<Sample>, Vec<Sample>) {
         use std::collections::VecDeque;
         let mut meter = crate::feedback::Meter::new();
         // Frames in the bottleneck: (capture, bits left); then on the wire: (arrival, capture, bits).
         let (mut link, mut wire, mut back) = (VecDeque::new(), VecDeque::new(), VecDeque::new());
-        let mut arrived = Vec::new();
+        let (mut arrived, mut targets) = (Vec::new(), Vec::new());
         let frame_us = 16_667;
         for ms in 0..seconds * 1000 {
             let now = ms * MS;
             if now / frame_us != now.saturating_sub(MS) / frame_us || ms == 0 {
                 let frame = rc.frame(now);
+                targets.push((now, frame.bitrate_bps));
                 if !frame.skip {
                     let bits = (frame.bitrate_bps as f64).min(content_bps) / 60.0;
                     link.push_back((now, bits, bits));
@@ -689,7 +791,7 @@ mod tests {
                 rc.report(now, 1, &report).unwrap();
             }
         }
-        arrived
+        (arrived, targets)
     }
 
     #[test]
@@ -715,7 +817,7 @@ mod tests {
         let step = |now: u64| if now < 8_000_000 { 8e6 } else { 2e6 };
         let late = |named: bool| {
             let mut rc = control();
-            let arrived = play_frames(&mut rc, 12, 7e6, named, step);
+            let (arrived, _) = play_frames(&mut rc, 12, 7e6, named, step);
             let before = arrived.iter().filter(|(at, _)| *at < 7_900_000);
             let calm = before.map(|(_, delay)| *delay).max().unwrap();
             // Salsify's frame delay: each frame captured after the step waits until it, or a
@@ -780,6 +882,43 @@ mod tests {
         )
         .unwrap();
         assert!(rc.target(2200 * MS) <= 2 * MBIT + MBIT / 10);
+    }
+
+    #[test]
+    fn after_an_outage_the_rate_is_soon_back_near_what_the_path_carried_before() {
+        // 5 Mbit/s, a trickle, nothing for 2.5 s (a dead zone), then 5 Mbit/s again.
+        let outage = |now: u64| match now / 100_000 {
+            80..85 => 0.3e6,
+            85..110 => 0.0,
+            _ => 5e6,
+        };
+        let mut rc = control();
+        let (arrived, targets) = play_frames(&mut rc, 20, 7e6, true, outage);
+        assert_eq!(rc.counters().outages, 1);
+        let before = targets
+            .iter()
+            .filter(|(at, _)| (6_000_000..8_000_000).contains(at))
+            .map(|(_, bps)| *bps)
+            .min()
+            .unwrap();
+        assert!(before > 3 * MBIT, "before the outage: {before}");
+        let back = targets
+            .iter()
+            .find(|(at, bps)| *at >= 11_000_000 && *bps * 10 >= before * 8)
+            .map(|(at, _)| (at - 11_000_000) as f64 / 1e6);
+        assert!(
+            back.is_some_and(|s| s <= 2.0),
+            "back to 80 % of {before} bit/s {back:?} s after the outage"
+        );
+        // Without a standing queue afterwards.
+        let late = arrived
+            .iter()
+            .filter(|(captured, delay)| *captured >= 14_000_000 && *delay > 150 * MS)
+            .count();
+        assert_eq!(
+            late, 0,
+            "frames over 150 ms late, from 3 s after the outage"
+        );
     }
 
     /// `report` from `viewer` [`SMOOTH`] times, 50 ms apart from `from_us`, its sequence
