@@ -46,6 +46,9 @@ pub enum Error {
         #[source]
         source: ffmpeg_next::Error,
     },
+    /// A frame the encoder was not made for: a bug of ours, not a setting.
+    #[error("encoder: a {got} frame for a {want} encoder")]
+    FrameMismatch { got: String, want: String },
     /// SVT-AV1 refused a call; its error code (EbErrorType) is all it says.
     #[error("SVT-AV1 {what} failed (error {code:#x})")]
     SvtAv1 { what: String, code: i32 },

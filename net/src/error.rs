@@ -55,6 +55,8 @@ pub enum Error {
         #[source]
         source: moq_net::Error,
     },
+    #[error("input channel: {what} did not open within {timeout:?}")]
+    InputTimeout { what: String, timeout: Duration },
     #[error("cannot sign an input grant")]
     Grant(#[source] jsonwebtoken::errors::Error),
     #[error("cannot write the recording {}", path.display())]

@@ -457,10 +457,10 @@ impl ViewerInput {
                 .await
                 {
                     Ok(opened) => opened.map_err(input_err(what())),
-                    Err(_) => Err(Error::Config(format!(
-                        "{} did not open within {OPEN_WAIT:?}",
-                        what()
-                    ))),
+                    Err(_) => Err(Error::InputTimeout {
+                        what: what(),
+                        timeout: OPEN_WAIT,
+                    }),
                 }
             })
             .await

@@ -244,12 +244,10 @@ impl Encoder {
         if (width, height) != (self.format.width, self.format.height)
             || frame.format() != ffmpeg::format::Pixel::YUV420P
         {
-            return Err(Error::Config(format!(
-                "a {width}x{height} {:?} frame for a {}x{} I420 AV1 encoder",
-                frame.format(),
-                self.format.width,
-                self.format.height
-            )));
+            return Err(Error::FrameMismatch {
+                got: format!("{width}x{height} {:?}", frame.format()),
+                want: format!("{}x{} I420 AV1", self.format.width, self.format.height),
+            });
         }
         let mut planes = [0, 1, 2].map(|i| frame.data_mut(i).as_mut_ptr());
         let strides = [0, 1, 2].map(|i| frame.stride(i) as u32);
