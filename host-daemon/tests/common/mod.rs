@@ -160,15 +160,34 @@ pub fn logged_frames(path: &Path) -> Vec<u32> {
 
 /// Stamps strictly increasing, every gap counted as a drop, every frame stamped.
 pub fn check_stamps(frames: &[u32], stats: &serde_json::Value, expected: usize) {
-    assert_eq!(frames.len(), expected, "frames shown");
+    check_stamps_but(frames, stats, expected, 0);
+}
+
+/// As [`check_stamps`], but up to `unread` pictures may have a stamp that does not read (a
+/// lossy encoder's blur over it; each is counted as unstamped, and leaves a gap in the log
+/// that is no drop).
+pub fn check_stamps_but(frames: &[u32], stats: &serde_json::Value, expected: usize, unread: u64) {
+    let unstamped = stats["unstamped"].as_u64().expect("unstamped");
+    assert!(
+        unstamped <= unread,
+        "{unstamped} stamps did not read: {stats}"
+    );
+    assert_eq!(
+        frames.len() as u64 + unstamped,
+        expected as u64,
+        "frames shown"
+    );
     let mut gaps = 0u64;
     for pair in frames.windows(2) {
         assert!(pair[1] > pair[0], "stamps out of order: {pair:?}");
         gaps += u64::from(pair[1] - pair[0] - 1);
     }
     assert_eq!(stats["frames"], expected as u64);
-    assert_eq!(stats["unstamped"], 0);
-    assert_eq!(stats["drops"], gaps, "drops reported must match the gaps");
+    let drops = stats["drops"].as_u64().expect("drops");
+    assert!(
+        (gaps.saturating_sub(unstamped)..=gaps).contains(&drops),
+        "drops reported ({drops}) must match the gaps ({gaps}, {unstamped} of them unread)"
+    );
 }
 
 /// moq-sub on `name` at `url` for `frames` frames, with `--stats` and `extra`; it must succeed.
@@ -242,11 +261,17 @@ pub fn wait_for_app_picture(source: &[&str]) {
 /// Watch `frames` frames once the app shows, checking its stamps arrive in order with every
 /// gap reported as a drop.
 pub fn watch_stamped(url: &str, name: &str, frames: usize) {
+    watch_stamped_but(url, name, frames, 0);
+}
+
+/// As [`watch_stamped`], with up to `unread` stamps that do not read ([`check_stamps_but`]).
+pub fn watch_stamped_but(url: &str, name: &str, frames: usize, unread: u64) {
     wait_for_app_picture(&["--url", url, "--name", name]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("latency.csv");
     let viewer = view(url, name, frames, &["--latency-log", log.to_str().unwrap()]);
-    check_stamps(&logged_frames(&log), &final_stats(&viewer.stderr), frames);
+    let stats = final_stats(&viewer.stderr);
+    check_stamps_but(&logged_frames(&log), &stats, frames, unread);
 }
 
 /// The size and the luma plane of the last frame of a y4m recording.
