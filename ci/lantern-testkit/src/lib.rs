@@ -323,6 +323,36 @@ pub fn final_stats(stderr: &[u8]) -> serde_json::Value {
     serde_json::from_str(line).unwrap()
 }
 
+/// A viewer's `frames` pictures shown, checked against its final `stats`: `read` are the
+/// stamp numbers that read, in the order shown, and `unread` more pictures were shown whose
+/// stamp the codec damaged (at most `allowed`). Stamps strictly increase; every gap between
+/// them is a drop but for the unread pictures, which count as `unstamped`.
+pub fn check_stamp_numbers(
+    read: &[u32],
+    unread: usize,
+    allowed: usize,
+    stats: &serde_json::Value,
+    frames: usize,
+) {
+    assert!(
+        unread <= allowed,
+        "{unread} frames without a readable stamp: {stats}"
+    );
+    assert_eq!(read.len() + unread, frames, "frames shown");
+    let mut gaps = 0u64;
+    for pair in read.windows(2) {
+        assert!(pair[1] > pair[0], "stamps out of order: {pair:?}");
+        gaps += u64::from(pair[1] - pair[0] - 1);
+    }
+    assert_eq!(stats["frames"], frames as u64);
+    assert_eq!(
+        stats["drops"],
+        gaps - unread as u64,
+        "drops reported must match the gaps in the stamps, less the frames shown unread"
+    );
+    assert_eq!(stats["unstamped"], unread as u64);
+}
+
 /// The stamps read back from every frame of a y4m file.
 pub fn stamps(path: &std::path::Path) -> Vec<Option<lantern_proto::stamp::Stamp>> {
     let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());

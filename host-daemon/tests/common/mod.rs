@@ -166,28 +166,10 @@ pub fn check_stamps(frames: &[u32], stats: &serde_json::Value, expected: usize) 
 /// As [`check_stamps`], but up to `unread` pictures may have a stamp that does not read (a
 /// lossy encoder's blur over it; each is counted as unstamped, and leaves a gap in the log
 /// that is no drop).
-pub fn check_stamps_but(frames: &[u32], stats: &serde_json::Value, expected: usize, unread: u64) {
-    let unstamped = stats["unstamped"].as_u64().expect("unstamped");
-    assert!(
-        unstamped <= unread,
-        "{unstamped} stamps did not read: {stats}"
-    );
-    assert_eq!(
-        frames.len() as u64 + unstamped,
-        expected as u64,
-        "frames shown"
-    );
-    let mut gaps = 0u64;
-    for pair in frames.windows(2) {
-        assert!(pair[1] > pair[0], "stamps out of order: {pair:?}");
-        gaps += u64::from(pair[1] - pair[0] - 1);
-    }
-    assert_eq!(stats["frames"], expected as u64);
-    let drops = stats["drops"].as_u64().expect("drops");
-    assert!(
-        (gaps.saturating_sub(unstamped)..=gaps).contains(&drops),
-        "drops reported ({drops}) must match the gaps ({gaps}, {unstamped} of them unread)"
-    );
+pub fn check_stamps_but(frames: &[u32], stats: &serde_json::Value, expected: usize, unread: usize) {
+    // The log has a line per stamp read; the viewer counts the others as unstamped.
+    let unstamped = stats["unstamped"].as_u64().expect("unstamped") as usize;
+    check_stamp_numbers(frames, unstamped, unread, stats, expected);
 }
 
 /// moq-sub on `name` at `url` for `frames` frames, with `--stats` and `extra`; it must succeed.
@@ -265,7 +247,7 @@ pub fn watch_stamped(url: &str, name: &str, frames: usize) {
 }
 
 /// As [`watch_stamped`], with up to `unread` stamps that do not read ([`check_stamps_but`]).
-pub fn watch_stamped_but(url: &str, name: &str, frames: usize, unread: u64) {
+pub fn watch_stamped_but(url: &str, name: &str, frames: usize, unread: usize) {
     wait_for_app_picture(&["--url", url, "--name", name]);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("latency.csv");
