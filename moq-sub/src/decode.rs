@@ -131,9 +131,11 @@ impl Decoder {
         })?;
         let mut ctx = ffmpeg::codec::context::Context::new_with_codec(codec);
         // One thread: dav1d then decodes inside the call that feeds it, so the picture is
-        // there when it returns. With worker threads it decodes behind the call, and FFmpeg's
-        // wrapper hands each picture out one call late (measured: a frame interval more
-        // glass-to-glass and a third of frames dropped as late at 720p60).
+        // there when it returns. With worker threads and frame threading it decodes behind
+        // the call, and FFmpeg's wrapper hands each picture out a call late (measured: 41 ms
+        // glass-to-glass at 720p60 where one thread gives 10). Low delay (one frame in flight,
+        // FFmpeg 5.1's only way to set dav1d's max_frame_delay) brings that back, but two
+        // tile threads decoded no faster than one on this 2-core host, beside the encoder.
         ctx.set_threading(ffmpeg::threading::Config {
             kind: ffmpeg::threading::Type::Frame,
             count: 1,
@@ -145,12 +147,10 @@ impl Decoder {
             (*ctx.as_mut_ptr()).max_pixels =
                 i64::from(limits.max_width) * i64::from(limits.max_height)
         };
-        let mut options = ffmpeg::Dictionary::new();
-        // One frame in flight: each picture leaves the call that fed it.
-        options.set("max_frame_delay", "1");
+        ctx.set_flags(ffmpeg::codec::Flags::LOW_DELAY);
         let decoder = ctx
             .decoder()
-            .open_as_with(codec, options)
+            .open_as(codec)
             .and_then(|opened| opened.video())
             .map_err(|e| Error::decoder("open AV1 decoder (dav1d)", e))?;
         Ok(Self::with(Codec::Av1, decoder, false, limits))
