@@ -96,6 +96,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let encode_us = cpu::process_us() - started;
 
+    let bytes: usize = packets.iter().map(Vec::len).sum();
+    if let Some(path) = &args.output {
+        let mut out =
+            BufWriter::new(File::create(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?);
+        for packet in &packets {
+            out.write_all(packet)?;
+        }
+        out.flush()?;
+    }
     let codec = match settings.codec() {
         moq_pub::encode::Codec::H264 => moq_sub::decode::Codec::H264,
         moq_pub::encode::Codec::Av1 => moq_sub::decode::Codec::Av1,
@@ -116,15 +125,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let decode_us = cpu::process_us() - started;
 
-    let bytes: usize = packets.iter().map(Vec::len).sum();
-    if let Some(path) = &args.output {
-        let mut out =
-            BufWriter::new(File::create(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?);
-        for packet in &packets {
-            out.write_all(packet)?;
-        }
-        out.flush()?;
-    }
     let per_frame = |us: u64| (us as f64 / args.frames as f64 / 10.0).round() / 100.0;
     println!(
         "{}",
