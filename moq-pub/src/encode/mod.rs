@@ -4,11 +4,12 @@
 //! the next (SVT-AV1: the one before), parameter sets / sequence headers repeated on every
 //! keyframe so a late joiner can start at any group, timestamps in µs of capture time.
 //!
-//! AV1's default is libaom (speed 9, real-time, no lag, cyclic-refresh AQ, SSIM tuning): the
-//! 720p60 cube through moq-relay, same run (1200 frames at 4424 kbit/s): glass-to-glass
-//! p50/p99 15.7/40.5 ms, 7 stale stamps, PSNR 63.5 dB; speed 8 17.7/44.5 ms, 48 stale, 66.2
-//! dB (x264: 4.9/7.2 ms, none, 69.7 dB); SVT-AV1 preset 10 36.4/78.9 ms, 58.3 dB. libaom
-//! takes about 10 ms of encode a frame on two threads where SVT-AV1 takes 27 ms of CPU.
+//! AV1's default is libaom (speed 9, real-time, no lag, cyclic-refresh AQ, SSIM tuning, costs
+//! not updated within a frame): the 720p60 cube through moq-relay, same run (1200 frames at
+//! 4424 kbit/s): glass-to-glass p50/p99 10.6/16.6 ms, publisher CPU 15.4 s (with costs updated
+//! as libaom's default: 12.2/21 ms, 20.7 s; x264 3.6/5.4 ms, 2.8 s). Earlier runs: speed 8
+//! 17.7/44.5 ms with 48 stale stamps where speed 9 left 7; SVT-AV1 preset 10 36.4/78.9 ms.
+//! libaom takes about 11 ms of CPU a frame at 720p (two threads), SVT-AV1 27 ms.
 //!
 //! The bitrate can change between frames and a keyframe can be asked for on any frame; how
 //! soon a new bitrate shows depends on the encoder (see [`Encoder::set_bitrate`]).
