@@ -20,11 +20,11 @@
 import * as Net from "@moq/net";
 import { ClockOffset, follow, nowUs } from "./clock";
 import { PathMeter, encode } from "./feedback";
-import { Channel } from "./input";
+import { Channel, type InputFigures } from "./input";
 import { type Credential, parseCredential } from "./seal";
 import { Controls } from "./controls";
 import { Limits } from "./limits";
-import { Meter } from "./meter";
+import { type Figures, Meter } from "./meter";
 import { play, readCatalog } from "./player";
 
 const params = new URLSearchParams(location.search);
@@ -96,13 +96,27 @@ function missing(): string | undefined {
   return undefined;
 }
 
+/**
+ * What `window.lantern.figures()` returns: the meter's figures and the page's state. The
+ * tests read it as lantern-testkit's `PageFigures`, which a test pins to these field lists.
+ */
+interface PageFigures extends Figures {
+  status: string;
+  error: string | undefined;
+  input: InputFigures | undefined;
+  fullscreen: boolean;
+  keyboard_locked: boolean;
+  reconnects: number;
+  server: string;
+}
+
 const clock = new ClockOffset();
 const meter = new Meter(clock);
 /** What tests (and curious players) read: `window.lantern`. */
 const state = {
   status: "starting",
   error: undefined as string | undefined,
-  input: undefined as Channel["figures"] | undefined,
+  input: undefined as InputFigures | undefined,
   /** Whether the browser holds Esc and the system keys for the page (fullscreen only). */
   keyboardLocked: false,
   /** Sessions begun after the first: the path, the server or the broadcast went and came back. */
@@ -113,7 +127,7 @@ const state = {
 Object.assign(window, {
   lantern: {
     frames: () => meter.frames,
-    figures: () => ({
+    figures: (): PageFigures => ({
       ...meter.total(),
       status: state.status,
       error: state.error,

@@ -1,6 +1,7 @@
 //! Real processes for the end-to-end tests: a moq-relay on a free loopback port, a private
 //! PipeWire, and the workspace's binaries built beside the test. Every wait has a deadline.
 
+pub mod page;
 pub mod x11;
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -547,7 +548,7 @@ pub fn web_dist() -> PathBuf {
 
 /// Headless Chromium on the viewer page at `url` (see `web/tests/play.mjs` for `extra`):
 /// until it has shown `frames` pictures, acting as asked; what the page measured.
-pub fn play_page(url: &str, frames: u32, extra: &[&str]) -> serde_json::Value {
+pub fn play_page(url: &str, frames: u32, extra: &[&str]) -> page::PageFigures {
     let script = web_dir().join("tests/play.mjs");
     let count = frames.to_string();
     let mut args = vec![script.to_str().unwrap(), url, &count];
@@ -555,7 +556,8 @@ pub fn play_page(url: &str, frames: u32, extra: &[&str]) -> serde_json::Value {
     let out = spawn(tool("node"), &args).finish(Duration::from_secs(120));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the page did not play:\n{log}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {log}"))
+    let line = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(line.trim()).unwrap_or_else(|e| panic!("{e}: {line}\n{log}"))
 }
 
 /// A `lantern-netem` proxy in front of a server on loopback: one emulated path (see its
