@@ -338,7 +338,8 @@ async fn play_media(
     reopen: Option<subscribe::Resubscribe>,
 ) -> Result<Outcome, Failed> {
     let timeout = config.timeout;
-    tracing::info!(
+    // Debug: the per-second lines and the summary name the codec for a person already.
+    tracing::debug!(
         name = config.name,
         track = video.track,
         codec = video.codec,

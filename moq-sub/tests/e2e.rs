@@ -170,7 +170,9 @@ fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves
             "-o",
             "/dev/null",
         ];
-        spawn(bin("moq-sub"), &[&base[..], extra].concat())
+        // Its debug log says "playing" when it does.
+        let debug = [("RUST_LOG".to_string(), "moq_sub=debug".to_string())];
+        spawn_env(bin("moq-sub"), &[&base[..], extra].concat(), &debug)
     };
     // The one slot, taken: its first second's stats line says it plays.
     let mut first = viewer("100000", &["--stats"]);

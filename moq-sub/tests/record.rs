@@ -21,6 +21,17 @@ fn publisher(url: &str, name: &str, codec: &str) -> Proc {
 }
 
 fn viewer(url: &str, name: &str, record: &std::path::Path, extra: &[&str]) -> Proc {
+    viewer_env(url, name, record, extra, &[])
+}
+
+/// [`viewer`], with more in its environment.
+fn viewer_env(
+    url: &str,
+    name: &str,
+    record: &std::path::Path,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> Proc {
     let mut args = vec![
         "--url",
         url,
@@ -34,7 +45,7 @@ fn viewer(url: &str, name: &str, record: &std::path::Path, extra: &[&str]) -> Pr
         record.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    spawn(bin("moq-sub"), &args)
+    spawn_env(bin("moq-sub"), &args, env)
 }
 
 /// H.264 and AV1 with Opus, each recorded by a viewer that played 240 frames (4 s at 60 fps)
@@ -126,11 +137,13 @@ fn a_full_disk_stops_the_recording_and_never_the_playing() {
     assert!((1..=2).contains(&said), "{log}");
     assert!(log.contains("No space left on device"), "{log}");
 
-    let bad = viewer(
+    // Its debug log says "playing" when it does.
+    let bad = viewer_env(
         &url,
         "full",
         std::path::Path::new("/nonexistent/x.mp4"),
         &[],
+        &[("RUST_LOG".into(), "moq_sub=debug".into())],
     );
     let out = bad.finish(LONG);
     let log = String::from_utf8_lossy(&out.stderr);
