@@ -19,7 +19,7 @@ use crate::outlet::Outlet;
 use crate::publish::VideoTrack;
 use crate::rate::{Feedback, RateStats};
 use crate::source::{Canvas, Captured, Source};
-use crate::stats::{Event, StageTimes, VideoStats, VideoSummary};
+use crate::stats::{Behind, Event, StageTimes, VideoStats, VideoSummary};
 use crate::{Error, Events};
 use lantern_proto::rate::RateControl;
 use lantern_proto::timing::KeyframeClock;
@@ -73,7 +73,7 @@ pub(crate) fn run(
             })?
     };
 
-    let mut report = Report::new(counters.clone(), events, encoder.backend());
+    let mut report = Report::new(counters.clone(), events, encoder.backend(), format.fps);
     let mut result = Ok(());
     // An encoder that holds a picture back (SVT-AV1) gets it out by a repeat when the source
     // sends nothing new for a frame and a half (a still screen after one change).
@@ -220,14 +220,19 @@ struct Report {
     total_pipeline_us: Histogram,
     /// The rate control's figures as of the last frame (adaptive only).
     rate: Option<RateStats>,
+    /// The source's frame rate, and whether the encoder keeps up with it.
+    fps: f64,
+    behind: Behind,
 }
 
 impl Report {
-    fn new(counters: Arc<Counters>, events: Events, backend: Backend) -> Self {
+    fn new(counters: Arc<Counters>, events: Events, backend: Backend, fps: f64) -> Self {
         Self {
             counters,
             backend,
             events,
+            fps,
+            behind: Behind::default(),
             since: Instant::now(),
             frames: 0,
             published: 0,
@@ -255,7 +260,7 @@ impl Report {
         if elapsed < 1.0 {
             return;
         }
-        let _ = self.events.send(Event::Video(VideoStats {
+        let second = VideoStats {
             codec: self.backend.codec().name().into(),
             encoder: self.backend.name().into(),
             fps: (self.frames as f64 / elapsed * 10.0).round() / 10.0,
@@ -264,7 +269,11 @@ impl Report {
             drops: self.counters.dropped.load(Ordering::Relaxed),
             times: StageTimes::of(&self.encode_us, &self.pipeline_us),
             rate: self.rate.clone(),
-        }));
+        };
+        if let Some(advice) = self.behind.second(&second, self.fps) {
+            tracing::warn!("{advice}");
+        }
+        let _ = self.events.send(Event::Video(second));
         self.since = Instant::now();
         self.frames = 0;
         self.bytes = 0;

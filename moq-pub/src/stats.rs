@@ -131,6 +131,62 @@ pub struct Summary {
     pub record: Option<lantern_net::record::Summary>,
 }
 
+/// Seconds in a row the encoder must fall behind before [`Behind`] says so.
+const BEHIND_SECONDS: u32 = 3;
+/// Seconds after saying it before it is said again (while, or once more, behind).
+const BEHIND_QUIET_S: u32 = 60;
+
+/// Tells a person when the encoder cannot keep up with its source: for [`BEHIND_SECONDS`]
+/// seconds in a row, a tenth or more of the frames captured dropped because the encoder was
+/// still busy with an older one. A source that slows down (a still screen) drops nothing and
+/// is never taken for it. Said at most once a minute.
+#[derive(Debug, Default)]
+pub(crate) struct Behind {
+    /// Frames captured and dropped in all, as of the last second.
+    captured: u64,
+    drops: u64,
+    streak: u32,
+    quiet_s: u32,
+}
+
+impl Behind {
+    /// One second's figures (`captured` and `drops` are totals so far), from a source of
+    /// `fps` frames a second: what to tell the person, when it is due.
+    pub(crate) fn second(&mut self, video: &VideoStats, fps: f64) -> Option<String> {
+        let captured = video.captured.saturating_sub(self.captured);
+        let dropped = video.drops.saturating_sub(self.drops);
+        (self.captured, self.drops) = (video.captured, video.drops);
+        self.quiet_s = self.quiet_s.saturating_sub(1);
+        let behind = dropped >= 2 && dropped * 10 >= captured;
+        self.streak = if behind { self.streak + 1 } else { 0 };
+        if self.streak < BEHIND_SECONDS || self.quiet_s > 0 {
+            return None;
+        }
+        self.quiet_s = BEHIND_QUIET_S;
+        let kept = captured - dropped;
+        let (encode, every) = (video.times.encode_ms_p50, 1000.0 / fps.max(1.0));
+        let why = match encode > every {
+            true => format!(
+                "{} takes {encode:.1} ms a frame and they come every {every:.1} ms",
+                video.encoder
+            ),
+            false => format!(
+                "{} takes {encode:.1} ms a frame, under the {every:.1} ms between frames: \
+                 the host's CPU is busy elsewhere",
+                video.encoder
+            ),
+        };
+        let try_this = match video.codec.as_ref() {
+            "av1" => "--codec h264, a faster --preset or a smaller picture",
+            _ => "a faster --preset or a smaller picture",
+        };
+        Some(format!(
+            "the encoder keeps {kept} of the {captured} frames captured a second ({why}); \
+             the rest are dropped: {try_this} would keep them all"
+        ))
+    }
+}
+
 /// A percentile in ms (0 when empty), rounded to µs.
 pub fn ms(h: &Histogram, q: f64) -> f64 {
     h.quantile(q).unwrap_or(0) as f64 / 1000.0
@@ -139,6 +195,67 @@ pub fn ms(h: &Histogram, q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Three seconds in a row of a tenth or more dropped are said, once, naming the cost;
+    /// a source that slows (fewer frames, none dropped) is not the encoder falling behind.
+    #[test]
+    fn an_encoder_that_falls_behind_is_said_once_a_minute() {
+        let mut behind = Behind::default();
+        let mut video = VideoStats {
+            codec: "av1".into(),
+            encoder: "aom".into(),
+            ..VideoStats::default()
+        };
+        video.times.encode_ms_p50 = 24.5;
+        let mut second = |captured: u64, dropped: u64| {
+            video.captured += captured;
+            video.drops += dropped;
+            behind.second(&video, 60.0)
+        };
+        // A still screen: few frames, none dropped.
+        for _ in 0..5 {
+            assert_eq!(second(3, 0), None);
+        }
+        // Behind for two seconds, then caught up: nothing yet.
+        assert_eq!(second(60, 20), None);
+        assert_eq!(second(60, 20), None);
+        assert_eq!(second(60, 1), None);
+        assert_eq!(second(60, 20), None);
+        assert_eq!(second(60, 20), None);
+        assert_eq!(
+            second(60, 20).as_deref(),
+            Some(
+                "the encoder keeps 40 of the 60 frames captured a second (aom takes 24.5 ms a \
+                 frame and they come every 16.7 ms); the rest are dropped: --codec h264, a \
+                 faster --preset or a smaller picture would keep them all"
+            )
+        );
+        for _ in 0..59 {
+            assert_eq!(second(60, 20), None, "said once a minute");
+        }
+        assert!(second(60, 20).is_some());
+    }
+
+    #[test]
+    fn a_busy_host_is_told_apart_from_a_slow_encoder() {
+        let mut behind = Behind::default();
+        let mut video = VideoStats {
+            codec: "h264".into(),
+            encoder: "x264".into(),
+            ..VideoStats::default()
+        };
+        video.times.encode_ms_p50 = 3.0;
+        let said = (1..=3)
+            .map(|n| {
+                (video.captured, video.drops) = (60 * n, 10 * n);
+                behind.second(&video, 60.0)
+            })
+            .last()
+            .flatten()
+            .unwrap();
+        assert!(said.contains("the host's CPU is busy elsewhere"), "{said}");
+        assert!(said.ends_with("a faster --preset or a smaller picture would keep them all"));
+    }
 
     #[test]
     fn a_second_reads_as_one_line() {
