@@ -309,10 +309,13 @@ fn refuse_unknown(codec: &ffmpeg::Codec, options: &ffmpeg::Dictionary) -> Result
         let name = std::ffi::CString::new(key)
             .map_err(|_| Error::Config(format!("option name {key:?} has a NUL")))?;
         // SAFETY: AV_OPT_SEARCH_FAKE_OBJ takes a pointer to a pointer to an AVClass (the
-        // codec's private class, or the context's own), which lives as long as the library.
+        // codec's private class, null when it has none, or the context's own): the first
+        // lives in the codec's static description, the second in `context` below, and the
+        // classes themselves as long as the library.
         let found = unsafe {
+            let context = ffmpeg::ffi::avcodec_get_class();
             let private = ptr::addr_of!((*codec.as_ptr()).priv_class) as *mut libc::c_void;
-            let generic = &ffmpeg::ffi::avcodec_get_class() as *const _ as *mut libc::c_void;
+            let generic = ptr::addr_of!(context) as *mut libc::c_void;
             [private, generic].into_iter().any(|class| {
                 !ffmpeg::ffi::av_opt_find(
                     class,
