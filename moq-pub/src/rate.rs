@@ -200,6 +200,9 @@ pub struct RateStats {
     pub decreases: u64,
     pub keyframes_asked: u64,
     pub keyframes_forced: u64,
+    /// Requests from a viewer that asked again soon after one was forced for it, left to
+    /// the encoder's own keyframes or a later one.
+    pub keyframes_deferred: u64,
     /// Frames not encoded because a viewer's queue was deep, or more was on the way to it
     /// than its path carried.
     pub frames_skipped: u64,
@@ -224,6 +227,7 @@ impl RateStats {
             decreases: c.decreases,
             keyframes_asked: c.keyframes_asked,
             keyframes_forced: c.keyframes_forced,
+            keyframes_deferred: c.keyframes_deferred,
             frames_skipped: c.frames_skipped,
             newest_known: c.newest_known,
             newest_unknown: c.newest_unknown,

@@ -40,7 +40,10 @@
 //! tell when it comes back). A viewer whose reports stop for [`SILENT_US`] has lost its path
 //! both ways (its reports wait for acknowledgements that come down the same path): nothing is
 //! sent that would only queue behind the outage, until it reports again or is forgotten. A
-//! keyframe asked for is granted at once unless one was forced within [`KEYFRAME_GAP_US`].
+//! keyframe asked for is granted at once unless one was forced within [`KEYFRAME_GAP_US`];
+//! a viewer that asks again soon after one was forced for it (a path that keeps losing
+//! pictures) waits twice as long each time, up to [`MAX_KEYFRAME_GAP_US`], so that one lossy
+//! viewer does not turn every viewer's stream into a keyframe a second.
 //!
 //! The publisher's own connection can only lower the rate ([`RateControl::send_estimate`]):
 //! its congestion controller sees the first hop, which through a relay is rarely the narrow
@@ -105,6 +108,10 @@ pub const BACKLOG_US: u64 = 200_000;
 const SENT_LOG: usize = 1024;
 /// At most one forced keyframe in this time.
 pub const KEYFRAME_GAP_US: u64 = 1_000_000;
+/// The longest a viewer that keeps asking for keyframes waits between the ones forced for it
+/// (the gap doubles each time it asks again soon after being answered; the encoder's own
+/// keyframes answer it meanwhile).
+pub const MAX_KEYFRAME_GAP_US: u64 = 8_000_000;
 
 /// The bounds and the starting point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +153,9 @@ pub struct Counters {
     pub decreases: u64,
     pub keyframes_asked: u64,
     pub keyframes_forced: u64,
+    /// Requests from a viewer asked again too soon after one was forced for it (a path that
+    /// keeps losing pictures): left to the encoder's own keyframes, or a later one.
+    pub keyframes_deferred: u64,
     pub frames_skipped: u64,
     /// Reports that named a frame sent and remembered, and ones that named another.
     pub newest_known: u64,
@@ -181,6 +191,11 @@ struct Viewer {
     /// All bits sent up to the newest frame that reached the viewer, and when that frame
     /// was sent, when known.
     delivered: Option<(u64, u64)>,
+    /// It asks for a keyframe and may have one forced for it.
+    wants_keyframe: bool,
+    /// When a keyframe was last forced for it, and how long it must wait for the next one.
+    answered_us: Option<u64>,
+    keyframe_gap_us: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -190,7 +205,6 @@ pub struct RateControl {
     /// The rate while viewers last reported: held when none does (a viewer that redials
     /// after an outage goes on from there, not from the start).
     held: f64,
-    keyframe_wanted: bool,
     last_forced_us: Option<u64>,
     /// What the publisher's own connection allows, when it is below what is sent.
     send_cap: Option<f64>,
@@ -221,7 +235,6 @@ impl RateControl {
             },
             viewers: BTreeMap::new(),
             held: config.start_bps.clamp(min_bps, max_bps) as f64,
-            keyframe_wanted: false,
             last_forced_us: None,
             send_cap: None,
             sent_window: None,
@@ -295,6 +308,9 @@ impl RateControl {
                     scarce_since: None,
                     recovering: false,
                     delivered: None,
+                    wants_keyframe: false,
+                    answered_us: None,
+                    keyframe_gap_us: KEYFRAME_GAP_US,
                 },
             );
         }
@@ -315,7 +331,15 @@ impl RateControl {
         viewer.last_us = now_us;
         if report.keyframe {
             self.counters.keyframes_asked += 1;
-            self.keyframe_wanted = true;
+            // One viewer on a path that keeps losing pictures does not make every viewer's
+            // stream a keyframe a second: its own requests wait longer each time.
+            let soon = viewer
+                .answered_us
+                .is_some_and(|at| now_us.saturating_sub(at) < viewer.keyframe_gap_us);
+            viewer.wants_keyframe = !soon;
+            if soon {
+                self.counters.keyframes_deferred += 1;
+            }
         }
         let recovering = viewer.recovering;
         if viewer.update(now_us, report, config, sending) {
@@ -378,7 +402,9 @@ impl RateControl {
 
     /// The encoder made a keyframe (asked for or not): a viewer waiting for one has it.
     pub fn keyframe_sent(&mut self) {
-        self.keyframe_wanted = false;
+        for viewer in self.viewers.values_mut() {
+            viewer.wants_keyframe = false;
+        }
     }
 
     /// The bitrate to encode at now.
@@ -431,14 +457,16 @@ impl RateControl {
             self.last_frame_us = Some(now_us);
         }
         let keyframe = !skip
-            && self.keyframe_wanted
+            && self.fresh(now_us).any(|v| v.wants_keyframe)
             && self
                 .last_forced_us
                 .is_none_or(|at| now_us.saturating_sub(at) >= KEYFRAME_GAP_US);
         if keyframe {
             self.last_forced_us = Some(now_us);
-            self.keyframe_wanted = false;
             self.counters.keyframes_forced += 1;
+            for viewer in self.viewers.values_mut().filter(|v| v.wants_keyframe) {
+                viewer.answered(now_us);
+            }
         }
         if skip {
             self.counters.frames_skipped += 1;
@@ -455,6 +483,21 @@ impl RateControl {
 }
 
 impl Viewer {
+    /// A keyframe was forced for it at `now_us`: its next waits twice as long when it asked
+    /// again within twice its gap of the last (a path that keeps losing pictures), and one
+    /// gap again after a quiet while.
+    fn answered(&mut self, now_us: u64) {
+        let again = self
+            .answered_us
+            .is_some_and(|at| now_us.saturating_sub(at) < 2 * self.keyframe_gap_us);
+        self.keyframe_gap_us = match again {
+            true => (2 * self.keyframe_gap_us).min(MAX_KEYFRAME_GAP_US),
+            false => KEYFRAME_GAP_US,
+        };
+        self.answered_us = Some(now_us);
+        self.wants_keyframe = false;
+    }
+
     /// How much longer what is on the way to the viewer takes to arrive than it took to send,
     /// µs (0 when unknown or when the path keeps up): what was sent since the newest frame it
     /// received went out over `now_us − then`, and arrives at the best rate of its latest
@@ -1028,24 +1071,72 @@ mod tests {
             keyframe: true,
             ..Report::default()
         };
-        assert!(!rc.frame(0).keyframe);
-        rc.report(10 * MS, 1, &ask(0)).unwrap();
-        assert!(rc.frame(20 * MS).keyframe);
-        assert!(!rc.frame(40 * MS).keyframe);
-        rc.report(100 * MS, 1, &ask(1)).unwrap();
-        assert!(!rc.frame(120 * MS).keyframe, "too soon after the last one");
         let quiet = |seq| Report {
             keyframe: false,
             ..ask(seq)
         };
+        assert!(!rc.frame(0).keyframe);
+        rc.report(10 * MS, 1, &ask(0)).unwrap();
+        assert!(rc.frame(20 * MS).keyframe);
+        assert!(!rc.frame(40 * MS).keyframe);
+        // Asking on while the one forced is on its way is no new request.
+        rc.report(100 * MS, 1, &ask(1)).unwrap();
+        assert!(!rc.frame(120 * MS).keyframe, "too soon after the last one");
         rc.report(1000 * MS, 1, &quiet(2)).unwrap();
-        assert!(rc.frame(1020 * MS).keyframe);
+        assert!(!rc.frame(1020 * MS).keyframe, "the one forced arrived");
+        // Other viewers' requests: one at once, the next after the gap since, no later.
+        rc.report(1100 * MS, 2, &ask(0)).unwrap();
+        assert!(rc.frame(1120 * MS).keyframe);
+        rc.report(1300 * MS, 3, &ask(0)).unwrap();
+        assert!(!rc.frame(1320 * MS).keyframe);
+        // (Every viewer reporting, as they do: one silent for half a second is sent nothing.)
+        rc.report(2000 * MS, 1, &quiet(3)).unwrap();
+        rc.report(2000 * MS, 2, &quiet(1)).unwrap();
+        rc.report(2000 * MS, 3, &ask(1)).unwrap();
+        assert!(rc.frame(2120 * MS).keyframe);
         // A keyframe the encoder made anyway answers a request.
-        rc.report(1100 * MS, 1, &ask(3)).unwrap();
+        rc.report(2300 * MS, 2, &ask(2)).unwrap();
         rc.keyframe_sent();
-        rc.report(2050 * MS, 1, &quiet(4)).unwrap();
-        assert!(!rc.frame(2100 * MS).keyframe);
-        assert_eq!(rc.counters().keyframes_forced, 2);
+        for (viewer, seq) in [(1, 4), (2, 3), (3, 2)] {
+            rc.report(3100 * MS, viewer, &quiet(seq)).unwrap();
+        }
+        assert!(!rc.frame(3150 * MS).keyframe);
+        assert!(!rc.frame(3150 * MS).skip, "every viewer is heard from");
+        assert_eq!(rc.counters().keyframes_forced, 3);
+    }
+
+    /// A viewer that keeps losing pictures asks on and on: the keyframes forced for it come
+    /// ever further apart (up to [`MAX_KEYFRAME_GAP_US`]), so the stream every viewer gets is
+    /// not a keyframe a second; a viewer joining meanwhile still gets one at once.
+    #[test]
+    fn a_viewer_that_keeps_asking_gets_keyframes_ever_further_apart_and_a_joiner_at_once() {
+        let mut rc = control();
+        let (mut seq, mut forced) = (0, Vec::new());
+        for ms in (0..30_000).step_by(50) {
+            // A report every 50 ms, each asking (a new request as soon as one arrived).
+            let report = Report {
+                seq,
+                window_ms: 50,
+                keyframe: true,
+                ..Report::default()
+            };
+            seq += 1;
+            rc.report(ms * MS, 1, &report).unwrap();
+            // A second viewer from 20 s on, which asks once (it joined) and is answered.
+            if ms >= 20_000 {
+                let joiner = Report {
+                    keyframe: ms == 20_000,
+                    ..report
+                };
+                rc.report(ms * MS, 2, &joiner).unwrap();
+            }
+            if rc.frame(ms * MS + 10 * MS).keyframe {
+                forced.push(ms / 1000);
+            }
+        }
+        // 1 s, 2, 4, 8, then 8 s apart; the joiner's at once (20 s).
+        assert_eq!(forced, [0, 1, 3, 7, 15, 20, 23], "forced at (s)");
+        assert!(rc.counters().keyframes_deferred > 500);
     }
 
     #[test]
