@@ -163,7 +163,8 @@ impl Behind {
             return None;
         }
         self.quiet_s = BEHIND_QUIET_S;
-        let kept = captured - dropped;
+        // The two totals are read one after the other: a drop may land between them.
+        let kept = captured.saturating_sub(dropped);
         let (encode, every) = (video.times.encode_ms_p50, 1000.0 / fps.max(1.0));
         let why = match encode > every {
             true => format!(

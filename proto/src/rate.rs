@@ -329,17 +329,16 @@ impl RateControl {
         }
         viewer.seq = report.seq;
         viewer.last_us = now_us;
+        // A viewer asks in every report until a keyframe reaches it: its latest report is
+        // whether it still needs one. One on a path that keeps losing pictures does not make
+        // every viewer's stream a keyframe a second: its own requests wait longer each time.
+        let soon = viewer
+            .answered_us
+            .is_some_and(|at| now_us.saturating_sub(at) < viewer.keyframe_gap_us);
+        viewer.wants_keyframe = report.keyframe && !soon;
         if report.keyframe {
             self.counters.keyframes_asked += 1;
-            // One viewer on a path that keeps losing pictures does not make every viewer's
-            // stream a keyframe a second: its own requests wait longer each time.
-            let soon = viewer
-                .answered_us
-                .is_some_and(|at| now_us.saturating_sub(at) < viewer.keyframe_gap_us);
-            viewer.wants_keyframe = !soon;
-            if soon {
-                self.counters.keyframes_deferred += 1;
-            }
+            self.counters.keyframes_deferred += u64::from(soon);
         }
         let recovering = viewer.recovering;
         if viewer.update(now_us, report, config, sending) {
@@ -1102,7 +1101,18 @@ mod tests {
         }
         assert!(!rc.frame(3150 * MS).keyframe);
         assert!(!rc.frame(3150 * MS).skip, "every viewer is heard from");
-        assert_eq!(rc.counters().keyframes_forced, 3);
+        // A request its viewer's next report no longer makes (a keyframe reached it) is
+        // not granted once the gap since the last forced has passed.
+        rc.report(3200 * MS, 1, &ask(5)).unwrap();
+        assert!(rc.frame(3220 * MS).keyframe);
+        rc.report(3300 * MS, 2, &ask(4)).unwrap();
+        assert!(!rc.frame(3320 * MS).keyframe, "too soon after the last one");
+        for (viewer, seq) in [(1, 6), (2, 5), (3, 3)] {
+            rc.report(4300 * MS, viewer, &quiet(seq)).unwrap();
+        }
+        let later = rc.frame(4320 * MS);
+        assert!(!later.keyframe && !later.skip, "{later:?}");
+        assert_eq!(rc.counters().keyframes_forced, 4);
     }
 
     /// A viewer that keeps losing pictures asks on and on: the keyframes forced for it come
