@@ -513,6 +513,7 @@ fn run_spec(args: RunArgs) -> Spec {
         tls_key: publish.listen.tls_key,
         web: publish.listen.web,
         max_sessions: publish.listen.max_sessions,
+        max_spectators: publish.listen.max_spectators,
         url,
         token: connect.token,
         tls_fingerprint: connect.tls_fingerprint,

@@ -313,6 +313,8 @@ impl Parts {
             inbound: input
                 .as_ref()
                 .map(|(inbound, _)| moq_pub::Inbound(inbound.clone())),
+            players: (config.input.auth == input::Auth::Granted)
+                .then(|| config.input.grants.clone()),
             rtp: config.rtp.clone(),
             record: config.record.clone(),
         };

@@ -26,14 +26,16 @@ const SCRIPT: &str = "\
 ";
 
 /// SCRIPT reaches the app exactly once and in order, and the viewer measures
-/// input-to-photon from the app's echo.
-fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
+/// input-to-photon from the app's echo; `before` runs once the session is up, before the
+/// player comes (given the URL and the session's name).
+fn script_reaches_the_app(target: &[&str], url: &str, name: &str, before: impl FnOnce(&str, &str)) {
     let Session {
         daemon,
         dir,
         log,
         token,
     } = session(name, target);
+    before(url, name);
     let viewer = play_script(url, name, 240, (dir.path(), SCRIPT), &token);
     let out = daemon.interrupt(LONG);
     let events = app_log(&log);
@@ -119,14 +121,40 @@ fn script_reaches_the_app(target: &[&str], url: &str, name: &str) {
 fn a_script_reaches_the_app_once_and_in_order_through_a_relay() {
     let relay = Relay::start();
     let url = relay.url();
-    script_reaches_the_app(&["--url", &url], &url, "keys");
+    script_reaches_the_app(&["--url", &url], &url, "keys", |_, _| {});
 }
 
+/// Served directly to players only (`--max-spectators 0`): a stranger is turned away, the
+/// player presents its grant and plays and types.
 #[test]
 fn a_script_reaches_the_app_once_and_in_order_served_directly() {
     let addr = format!("127.0.0.1:{}", free_port());
     let url = format!("http://{addr}/");
-    script_reaches_the_app(&["--listen", &addr], &url, "keysdirect");
+    let target = ["--listen", &addr, "--max-spectators", "0"];
+    script_reaches_the_app(&target, &url, "keysdirect", |url, name| {
+        let stranger = spawn(
+            bin("moq-sub"),
+            &[
+                "--url",
+                url,
+                "--name",
+                name,
+                "--frames",
+                "1",
+                "-o",
+                "/dev/null",
+                "--give-up",
+                "3",
+                "--timeout",
+                "10",
+            ],
+        )
+        .finish(LONG);
+        let said = stderr(&stranger);
+        assert_eq!(stranger.status.code(), Some(1), "{said}");
+        let exit = said.lines().rfind(|l| l.starts_with("moq-sub: "));
+        assert!(exit.is_some_and(|l| l.contains("503")), "{said}");
+    });
 }
 
 /// The same in Lantern's own compositor: keys, text, buttons, wheel and both kinds of motion
@@ -139,6 +167,7 @@ fn a_script_reaches_the_app_once_and_in_order_in_our_own_compositor() {
         &["--listen", &addr, "--compositor", "lantern"],
         &url,
         "keysown",
+        |_, _| {},
     );
 }
 

@@ -141,7 +141,8 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
 /// (a static site, here `https://play.lantern.test` on a CA the browser trusts), points at
 /// host-daemon's own `--listen` server by `?url=`, pins the server's certificate by the
 /// fingerprint in its fragment, plays and sends keys; no request to the site carried the
-/// grant.
+/// grant. The server lets players only watch (`--max-spectators 0`): the page is one by the
+/// grant's token it presents when it dials.
 #[test]
 fn the_page_from_another_https_origin_plays_and_sends_keys_by_fingerprint() {
     let addr = format!("127.0.0.1:{}", free_port());
@@ -151,7 +152,7 @@ fn the_page_from_another_https_origin_plays_and_sends_keys_by_fingerprint() {
         dir,
         log,
         token,
-    } = session(name, &["--listen", &addr]);
+    } = session(name, &["--listen", &addr, "--max-spectators", "0"]);
     let fingerprint = http_get(&addr, "/certificate.sha256");
     let site = TestCa::new(dir.path(), "play.lantern.test");
     let page = format!("?url=http://{addr}/&name={name}#fp={fingerprint}");

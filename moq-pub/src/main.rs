@@ -195,6 +195,7 @@ async fn run(
         stamp: args.stamp || args.source.is_test_content(),
         audio: audio_settings,
         inbound,
+        players: None,
         rtp: publish.rtp,
         record: publish.record,
     };

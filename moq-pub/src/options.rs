@@ -52,6 +52,10 @@ pub struct Options {
     /// takes peers' publishes into it. Scope it (see `lantern_net::input::viewers_scope`):
     /// only what it allows is taken. `None`: publish only.
     pub inbound: Option<Inbound>,
+    /// At a direct server: the grants whose holders are players, never held back by its
+    /// bound on spectators (see `lantern_net::listen::Serve::max_spectators`). `None`: every
+    /// viewer is a spectator.
+    pub players: Option<std::sync::Arc<lantern_net::grant::Grants>>,
     /// Also send the encoded frames as RTP here (video on its port, sound two above); the
     /// SDP that describes them comes as [`crate::Event::Rtp`] before the first frame.
     pub rtp: Option<rtp::RtpUrl>,

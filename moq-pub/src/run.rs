@@ -257,9 +257,11 @@ impl Network {
                     fingerprint: listener.fingerprint().to_string(),
                     page: listener.page(&options.name),
                 });
-                Self::Listen(tokio::spawn(
-                    listener.serve(origin.consume(), options.inbound.clone().map(|i| i.0)),
-                ))
+                Self::Listen(tokio::spawn(listener.serve(
+                    origin.consume(),
+                    options.inbound.clone().map(|i| i.0),
+                    options.players.clone(),
+                )))
             }
             Target::Origin(_) | Target::RtpOnly => Self::Origin,
         })

@@ -141,8 +141,10 @@ struct Args {
     /// The input grant the host gave, TOKEN~SECRET (`host-daemon ctl grant`, or the one
     /// `host-daemon run` prints): the window sends the player's input sealed with its secret,
     /// which never goes on the wire (and a script's, with or without it: the host counts
-    /// ungranted input and injects none of it). Prefer the environment variable to the flag:
-    /// a command line is visible to every user of the machine.
+    /// ungranted input and injects none of it). A direct server is shown its token (never
+    /// the secret) when dialed, so it never holds a player back with its spectators. Prefer
+    /// the environment variable to the flag: a command line is visible to every user of the
+    /// machine.
     #[arg(
         long,
         alias = "input-token",
@@ -199,7 +201,10 @@ async fn main() -> std::process::ExitCode {
             }
         });
     if window.is_none() && args.input_script.is_none() && args.grant.is_some() {
-        tracing::warn!("--grant without a window or --input-script: no input is sent");
+        tracing::warn!(
+            "--grant without a window or --input-script: no input is sent (at a direct server \
+             the grant still holds a player's place)"
+        );
     }
     // Read here, never echoed: a clap error would print the secret with it.
     let credential = match args.grant.as_deref().map(Credential::parse).transpose() {
@@ -214,8 +219,12 @@ async fn main() -> std::process::ExitCode {
     };
     // A person at a terminal gets the text lines by default; JSON only when asked for.
     let text = args.stats_text || (!args.stats && std::io::stderr().is_terminal());
+    let mut connect = args.connect;
+    // A holder of a grant presents its token to a direct server, which then never holds it
+    // back with the spectators, whether it sends input or not.
+    connect.grant = credential.as_ref().map(|c| c.token.clone());
     let config = moq_sub::Config {
-        connect: args.connect,
+        connect,
         // What errors and logs call the stream: the SDP file, when it is one.
         name: match &args.sdp {
             Some(sdp) => sdp.display().to_string(),

@@ -114,8 +114,17 @@ async fn play_moq(
     // after a while, so a script is not stuck forever.
     let pipe_give_up = config.window.is_none().then_some(PIPE_GIVE_UP);
     let give_up = config.connect.give_up(pipe_give_up).map_err(Error::from)?;
+    // A player presents its grant's token to a direct server, which then never holds it
+    // back with the spectators (moq-sub's own flags present it already).
+    let mut connect = config.connect.clone();
+    if connect.grant.is_none() {
+        connect.grant = config
+            .input
+            .as_ref()
+            .and_then(|input| Some(input.credential.as_ref()?.token.clone()));
+    }
     let dial = async {
-        let (client, relays) = config.connect.client(give_up)?;
+        let (client, relays) = connect.client(give_up)?;
         let client = client.with_subscriber(origin.clone());
         let client = match config.input.is_some() || hooks.feedback.is_some() {
             true => client.with_publisher(mine.consume()),

@@ -136,16 +136,16 @@ fn av1_through_a_relay_plays_in_moq_sub_and_in_moq_cli() {
     }
 }
 
-/// A small cube `name` served directly by moq-pub with `--max-sessions cap`, once it
-/// listens; and its URL.
-fn capped_server(name: &str, cap: &str) -> (Proc, String) {
+/// A small cube `name` served directly by moq-pub with `cap` (its bound on sessions or on
+/// spectators), once it listens; and its URL.
+fn capped_server(name: &str, cap: &[&str]) -> (Proc, String) {
     let listen = format!("127.0.0.1:{}", free_port());
     let args = [
         "--listen", &listen, "--name", name, "--width", "320", "--height", "180",
     ];
     let publisher = spawn(
         bin("moq-pub"),
-        &[&args[..], &["--audio", "none", "--max-sessions", cap]].concat(),
+        &[&args[..], &["--audio", "none"], cap].concat(),
     );
     wait_for("moq-pub --listen", Duration::from_secs(15), || {
         std::net::TcpStream::connect(&listen).is_ok()
@@ -158,13 +158,24 @@ fn capped_server(name: &str, cap: &str) -> (Proc, String) {
 /// viewer's.
 #[test]
 fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves() {
-    let (publisher, url) = capped_server("cap", "1");
+    keeps_the_next_viewer_out_until_one_leaves("cap", &["--max-sessions", "1"]);
+}
+
+/// The same for viewers without a grant (moq-pub alone knows of none: every viewer is a
+/// spectator), each of whom costs the host a stream of upload, with places to spare.
+#[test]
+fn a_direct_server_at_its_spectator_cap_keeps_the_next_stranger_out_until_one_leaves() {
+    keeps_the_next_viewer_out_until_one_leaves("spectators", &["--max-spectators", "1"]);
+}
+
+fn keeps_the_next_viewer_out_until_one_leaves(name: &str, cap: &[&str]) {
+    let (publisher, url) = capped_server(name, cap);
     let viewer = |frames: &str, extra: &[&str]| {
         let base = [
             "--url",
             &url,
             "--name",
-            "cap",
+            name,
             "--frames",
             frames,
             "-o",
@@ -207,7 +218,7 @@ fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves
 /// never one that plays: the newcomer gets in and plays, the viewer already playing plays on.
 #[test]
 fn a_direct_server_at_its_session_cap_lets_a_newcomer_take_an_idle_sessions_place() {
-    let (publisher, url) = capped_server("idle", "2");
+    let (publisher, url) = capped_server("idle", &["--max-sessions", "2"]);
     let viewer = |name: &str, frames: &str, extra: &[&str]| {
         let base = [
             "--url",

@@ -70,6 +70,13 @@ pub struct ConnectArgs {
     /// that writes to a file or pipe.
     #[arg(long, value_name = "SECONDS")]
     pub give_up: Option<f64>,
+
+    /// The player's grant token (never its secret), presented to a direct server as
+    /// `?grant=` so that it is taken as a player and not held back with the spectators (see
+    /// [`crate::listen::GRANT_PARAM`]). Set from the player's grant, not a flag of its own;
+    /// a relay ignores it.
+    #[arg(skip)]
+    pub grant: Option<String>,
 }
 
 /// The default idle timeouts, s. Measured on mahimahi's recorded traces: on Verizon's LTE
@@ -107,6 +114,7 @@ impl Default for ConnectArgs {
             timeout: 10.0,
             idle_timeout: None,
             give_up: None,
+            grant: None,
         }
     }
 }
@@ -181,6 +189,10 @@ impl ConnectArgs {
         }
         if let Some(token) = &self.token {
             url.query_pairs_mut().append_pair("jwt", token);
+        }
+        if let Some(grant) = &self.grant {
+            url.query_pairs_mut()
+                .append_pair(crate::listen::GRANT_PARAM, grant);
         }
         Ok(url)
     }
@@ -378,6 +390,7 @@ mod tests {
                 "http://127.0.0.1:4443/anon".parse().unwrap(),
             ],
             token: Some("secret".into()),
+            grant: Some("granted".into()),
             ..Default::default()
         };
         let relays = args.relays().unwrap();
@@ -387,7 +400,7 @@ mod tests {
             addrs
                 .as_slice()
                 .iter()
-                .all(|a| a.url().query() == Some("jwt=secret"))
+                .all(|a| a.url().query() == Some("jwt=secret&grant=granted"))
         );
         let shown = relays.to_string();
         assert_eq!(

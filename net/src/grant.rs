@@ -293,6 +293,27 @@ impl Grants {
 
     /// Whether `token` lets viewer `viewer` send input into this session now.
     pub fn check(&self, token: &str, viewer: &str) -> Result<Checked, Refusal> {
+        let claims = self.verify(token)?;
+        if claims.sub != viewer {
+            return Err(Refusal::Elsewhere);
+        }
+        Ok(Checked {
+            secret: self.secret(&claims.jti),
+            id: claims.jti,
+            expires: claims.exp,
+        })
+    }
+
+    /// The id of the grant `token` is, when it is a live one of this session for any viewer:
+    /// what a direct server asks of a newcomer that presents it (see
+    /// [`crate::listen::GRANT_PARAM`]).
+    pub fn holder(&self, token: &str) -> Result<String, Refusal> {
+        self.verify(token).map(|claims| claims.jti)
+    }
+
+    /// The claims of `token`: signed by this session's key, for this session, unexpired, and
+    /// a grant it issued and did not revoke.
+    fn verify(&self, token: &str) -> Result<Claims, Refusal> {
         use jsonwebtoken::errors::ErrorKind;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
@@ -307,18 +328,10 @@ impl Grants {
                 _ => Refusal::Malformed,
             })?
             .claims;
-        if claims.sub != viewer {
-            return Err(Refusal::Elsewhere);
-        }
         match self.issued().get(&claims.jti) {
-            Some(grant) if !grant.revoked => {}
-            _ => return Err(Refusal::Revoked),
+            Some(grant) if !grant.revoked => Ok(claims),
+            _ => Err(Refusal::Revoked),
         }
-        Ok(Checked {
-            secret: self.secret(&claims.jti),
-            id: claims.jti,
-            expires: claims.exp,
-        })
     }
 
     /// Whether the grant `id` still lets its viewer in (issued, not revoked, not expired).
@@ -475,6 +488,25 @@ mod tests {
         assert!(grants.check(&token_of(&random), &random.viewer).is_ok());
         // Nothing secret in what a log would print.
         assert!(!format!("{grant:?}{credential:?}").contains(&credential.token));
+    }
+
+    /// What a direct server asks of a newcomer's token: one of this session's live grants,
+    /// whichever viewer it names.
+    #[test]
+    fn a_holder_is_known_by_a_live_grant_of_this_session() {
+        let grants = Grants::generate("game");
+        let grant = grants.issue(Some("alice"), DEFAULT_TTL).unwrap();
+        let token = token_of(&grant);
+        assert_eq!(grants.holder(&token), Ok(grant.id.clone()));
+        let other = Grants::generate("game");
+        assert_eq!(other.holder(&token), Err(Refusal::Forged));
+        let elsewhere = Grants::generate("other");
+        let theirs = token_of(&elsewhere.issue(None, DEFAULT_TTL).unwrap());
+        assert_eq!(elsewhere.holder(&theirs).map(|_| ()), Ok(()));
+        assert!(grants.holder(&theirs).is_err());
+        assert_eq!(grants.holder("not a token"), Err(Refusal::Malformed));
+        assert!(grants.revoke(&grant.id));
+        assert_eq!(grants.holder(&token), Err(Refusal::Revoked));
     }
 
     #[test]

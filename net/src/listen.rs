@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::Error;
 pub use crate::https::ServerTls;
+use crate::sessions::Kind;
 
 /// Where and how a direct server serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,10 @@ pub struct Serve {
     /// a new one takes the place of one idle for a while, or is refused (503) until one ends
     /// (see [`crate::sessions`]). At least one.
     pub max_sessions: usize,
+    /// Of those, sessions that presented no grant (spectators; every viewer when the server
+    /// knows of no grants): each one watching costs the host a stream of upload. Zero: players
+    /// only.
+    pub max_spectators: usize,
 }
 
 impl Serve {
@@ -35,6 +40,7 @@ impl Serve {
             tls: None,
             web: None,
             max_sessions: MAX_SESSIONS,
+            max_spectators: MAX_SPECTATORS,
         }
     }
 }
@@ -69,6 +75,14 @@ pub struct ListenArgs {
     /// for 10 s, or is refused (503) until one ends [default: 1024].
     #[arg(long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u32).range(1..=MAX_SESSIONS_CAP))]
     pub max_sessions: Option<u32>,
+
+    /// With --listen: let at most N viewers watch without a grant (spectators; with no grants,
+    /// as from moq-pub alone, every viewer) at once, since each one costs the host a stream
+    /// of upload. Beyond them a new one takes the place of a spectator that moved nothing for
+    /// 10 s, or is refused (503) until one leaves; a player with a grant never waits for one.
+    /// 0: players only [default: 8].
+    #[arg(long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u32).range(0..=MAX_SESSIONS_CAP))]
+    pub max_spectators: Option<u32>,
 }
 
 impl ListenArgs {
@@ -83,11 +97,13 @@ impl ListenArgs {
         };
         let web = self.web.clone().or_else(crate::web::installed);
         let max_sessions = self.max_sessions.map_or(MAX_SESSIONS, |n| n as usize);
+        let max_spectators = self.max_spectators.map_or(MAX_SPECTATORS, |n| n as usize);
         self.listen.map(|addr| Serve {
             addr,
             tls,
             web,
             max_sessions,
+            max_spectators,
         })
     }
 }
@@ -102,6 +118,7 @@ pub struct Listener {
     /// The browser viewer, served at `/` when it is built.
     site: Option<crate::web::Site>,
     max_sessions: usize,
+    max_spectators: usize,
 }
 
 impl Listener {
@@ -152,6 +169,7 @@ impl Listener {
             fingerprint,
             site,
             max_sessions: serve.max_sessions.max(1),
+            max_spectators: serve.max_spectators,
         })
     }
 
@@ -182,11 +200,13 @@ impl Listener {
     /// Serve `origin` to every subscriber until the listener fails (it never ends without an
     /// error; drop the future to stop it). Given `inbound`, peers may also publish into it
     /// (viewers' input: pass a scope such as [`crate::input::viewers_scope`], so nothing else
-    /// can be published here).
+    /// can be published here). Given `players`, a newcomer presenting one of their live
+    /// grants ([`GRANT_PARAM`]) is a player, whom the spectators' bound never holds back.
     pub async fn serve(
         self,
         origin: moq_net::origin::Consumer,
         inbound: Option<moq_net::origin::Producer>,
+        players: Option<Arc<crate::grant::Grants>>,
     ) -> Result<(), Error> {
         let addr = self.addr;
         let fingerprint = self.fingerprint.clone();
@@ -202,8 +222,9 @@ impl Listener {
         };
         let registry =
             crate::conns::Registry::new(crate::conns::MAX_CONNECTIONS, crate::conns::IDLE_TIMEOUT);
+        let sessions = crate::sessions::Sessions::new(self.max_sessions, self.max_spectators);
         let stopped = tokio::select! {
-            res = serve_sessions(self.server, origin, inbound, self.max_sessions) => res.err(),
+            res = serve_sessions(self.server, origin, inbound, players, sessions) => res.err(),
             res = async {
                 match self.https {
                     Some(config) => {
@@ -232,18 +253,25 @@ impl Listener {
 pub const MAX_SESSIONS: usize = 1024;
 /// The most sessions an operator may allow.
 pub const MAX_SESSIONS_CAP: i64 = 65_536;
+/// Spectators a direct server lets watch at once by default: at the default bitrate, about
+/// 35 Mbit/s of the host's upload.
+pub const MAX_SPECTATORS: usize = 8;
+/// The query parameter of the URL a player dials a direct server with that carries its
+/// grant's token (never the secret), so that it is a player from its first packet on: a
+/// viewer path's grant is only read once the session is up, too late to choose its place.
+pub const GRANT_PARAM: &str = "grant";
 
 /// Accept sessions until the listener stops: each is served `origin` and, given `inbound`,
-/// may publish into it; at most `max` at once, an idle one making way for a newcomer (see
-/// [`crate::sessions`]).
+/// may publish into it; as many at once as `held` has places, an idle one making way for a
+/// newcomer (see [`crate::sessions`]).
 async fn serve_sessions(
     server: moq_tokio::Server,
     origin: moq_net::origin::Consumer,
     inbound: Option<moq_net::origin::Producer>,
-    max: usize,
+    players: Option<Arc<crate::grant::Grants>>,
+    held: crate::sessions::Sessions,
 ) -> Result<(), moq_tokio::Error> {
     let mut listener = server.listen().await?;
-    let held = crate::sessions::Sessions::new(max);
     let mut sample = tokio::time::interval(crate::sessions::SAMPLE);
     loop {
         let request = tokio::select! {
@@ -256,11 +284,16 @@ async fn serve_sessions(
                 continue;
             }
         };
-        let Some(place) = held.admit(std::time::Instant::now()) else {
-            tracing::debug!("refusing a session: {max} are open and none is idle");
-            tokio::spawn(request.reject(moq_tokio::server::Reject::App(503)));
-            continue;
+        let kind = newcomer(request.url(), players.as_deref());
+        let place = match held.admit(std::time::Instant::now(), kind) {
+            Ok(place) => place,
+            Err(full) => {
+                tracing::debug!(?full, "refusing a session: every place is taken, none idle");
+                tokio::spawn(request.reject(moq_tokio::server::Reject::App(503)));
+                continue;
+            }
         };
+        tracing::debug!(kind = ?place.kind(), "a session arrives");
         let mut request = request.with_publisher(origin.clone());
         if let Some(inbound) = &inbound {
             request = request.with_subscriber(inbound.clone());
@@ -279,6 +312,35 @@ async fn serve_sessions(
     }
 }
 
+/// Who a newcomer dialing `url` is: a player when it presents a live grant of `players`.
+fn newcomer(url: Option<&url::Url>, players: Option<&crate::grant::Grants>) -> Kind {
+    let token = url.and_then(|url| {
+        url.query_pairs()
+            .find(|(name, _)| name == GRANT_PARAM)
+            .map(|(_, token)| token)
+    });
+    let (Some(players), Some(token)) = (players, token) else {
+        return Kind::Spectator;
+    };
+    if token.len() as u64 > crate::input::MAX_GRANT_BYTES {
+        tracing::debug!(
+            bytes = token.len(),
+            "a newcomer's grant is oversized: a spectator"
+        );
+        return Kind::Spectator;
+    }
+    match players.holder(&token) {
+        Ok(id) => Kind::Player(id),
+        Err(why) => {
+            tracing::debug!(
+                why = why.as_str(),
+                "a newcomer's grant was refused: a spectator"
+            );
+            Kind::Spectator
+        }
+    }
+}
+
 /// `GET /clock`: the host's clock (µs since the UNIX epoch, the clock of the frames' capture
 /// times), for a viewer's round-trip offset estimate. Never cached; any page may ask, since
 /// the viewer page may be served from elsewhere (a relay's query) and the time is no secret.
@@ -292,4 +354,38 @@ async fn clock() -> impl axum::response::IntoResponse {
         ],
         lantern_proto::clock::now_unix_us().to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::{Credential, DEFAULT_TTL, Grants};
+
+    /// A newcomer is a player only by a live grant of the server's session in its URL.
+    #[test]
+    fn a_newcomer_is_a_player_by_the_grant_it_presents() {
+        let grants = Grants::generate("game");
+        let grant = grants.issue(Some("alice"), DEFAULT_TTL).unwrap();
+        let token = Credential::parse(&grant.credential).unwrap().token;
+        let dialed =
+            |query: &str| -> url::Url { format!("https://host:4443/?{query}").parse().unwrap() };
+        let presented = dialed(&format!("jwt=x&{GRANT_PARAM}={token}"));
+        assert_eq!(
+            newcomer(Some(&presented), Some(&grants)),
+            Kind::Player(grant.id.clone())
+        );
+        // No grants to know it by, no URL, none presented, a forged or oversized one.
+        assert_eq!(newcomer(Some(&presented), None), Kind::Spectator);
+        assert_eq!(newcomer(None, Some(&grants)), Kind::Spectator);
+        assert_eq!(
+            newcomer(Some(&dialed("jwt=x")), Some(&grants)),
+            Kind::Spectator
+        );
+        let other = Grants::generate("game");
+        assert_eq!(newcomer(Some(&presented), Some(&other)), Kind::Spectator);
+        let huge = dialed(&format!("{GRANT_PARAM}={}", "e".repeat(8192)));
+        assert_eq!(newcomer(Some(&huge), Some(&grants)), Kind::Spectator);
+        grants.revoke(&grant.id);
+        assert_eq!(newcomer(Some(&presented), Some(&grants)), Kind::Spectator);
+    }
 }

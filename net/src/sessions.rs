@@ -6,6 +6,13 @@
 //! (pictures one way, input and acknowledgements the other), so it is never the one to go;
 //! when no session is idle, the newcomer is refused (503) as before. A session still in its
 //! handshake is bounded by the handshake's own deadline and is not evicted.
+//!
+//! Every session may watch, and every picture sent is the host's upload, so strangers are
+//! bounded apart: a newcomer that presents no live grant of the session
+//! ([`crate::listen::GRANT_PARAM`]) is a spectator, and spectators hold at most
+//! [`crate::listen::Serve::max_spectators`] places, the one idle longest making way for a
+//! newcomer as above. A crowd of strangers who all watch fills those places and is refused
+//! beyond them; a player with a grant never waits for one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -46,11 +53,36 @@ impl Activity {
     }
 }
 
-/// The sessions held, at most `max`.
+/// Who a newcomer is, as far as the server can tell when it arrives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// It presented a live grant of the session: the grant's id.
+    Player(String),
+    /// Anyone else: it may watch while a spectator's place is free.
+    Spectator,
+}
+
+/// Sessions one grant holds as a player at once: a player's connection and the one that
+/// replaces it while the old one times out; beyond them it is a spectator. A grant's token is
+/// no secret (it travels on the viewer's `grant` track), so one read off the path wins its
+/// reader one place at most.
+pub(crate) const PLACES_PER_GRANT: usize = 2;
+
+/// Why a newcomer was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// Every place is held by a session that moves or is still shaking hands.
+    Sessions,
+    /// Every spectator's place is, and the newcomer presented no grant that holds one.
+    Spectators,
+}
+
+/// The sessions held: at most `max`, of which at most `max_spectators` without a grant.
 #[derive(Clone)]
 pub(crate) struct Sessions {
     inner: Arc<Mutex<Held>>,
     max: usize,
+    max_spectators: usize,
 }
 
 struct Held {
@@ -61,7 +93,9 @@ struct Held {
 }
 
 struct Live {
-    /// `None` while the handshake runs.
+    kind: Kind,
+    /// Set once the handshake is done; the handle is `None` only in unit tests.
+    established: bool,
     session: Option<moq_net::Session>,
     activity: Activity,
 }
@@ -69,6 +103,7 @@ struct Live {
 /// A place among the sessions held; given back when dropped.
 pub(crate) struct Place {
     id: u64,
+    kind: Kind,
     sessions: Sessions,
 }
 
@@ -76,8 +111,22 @@ impl Place {
     /// The handshake is done: `session` is the one this place holds.
     pub(crate) fn established(&self, session: moq_net::Session) {
         if let Some(live) = self.sessions.lock().live.get_mut(&self.id) {
+            live.established = true;
             live.session = Some(session);
         }
+    }
+
+    /// The handshake is done, with no session to hold (unit tests).
+    #[cfg(test)]
+    fn mark_established(&self) {
+        if let Some(live) = self.sessions.lock().live.get_mut(&self.id) {
+            live.established = true;
+        }
+    }
+
+    /// What the newcomer was taken as (a player over its grant's places is a spectator).
+    pub(crate) fn kind(&self) -> &Kind {
+        &self.kind
     }
 }
 
@@ -87,8 +136,38 @@ impl Drop for Place {
     }
 }
 
+impl Held {
+    /// Close the session idle the longest among those `eligible`, if one is idle at `now`.
+    fn evict_idlest(&mut self, now: Instant, eligible: impl Fn(&Kind) -> bool) -> bool {
+        let idlest = self
+            .live
+            .iter()
+            .filter(|(_, live)| {
+                live.established && eligible(&live.kind) && live.activity.idle_at(now)
+            })
+            .min_by_key(|(_, live)| live.activity.moved_at)
+            .map(|(id, _)| *id);
+        let Some(live) = idlest.and_then(|id| self.live.remove(&id)) else {
+            return false;
+        };
+        if let Some(session) = live.session {
+            session.abort(moq_net::Error::App(503));
+        }
+        self.evicted += 1;
+        tracing::debug!(
+            evicted = self.evicted,
+            "closed the idlest session to make room"
+        );
+        true
+    }
+
+    fn count(&self, kind: &Kind) -> usize {
+        self.live.values().filter(|live| &live.kind == kind).count()
+    }
+}
+
 impl Sessions {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize, max_spectators: usize) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Held {
                 next_id: 0,
@@ -96,6 +175,7 @@ impl Sessions {
                 evicted: 0,
             })),
             max: max.max(1),
+            max_spectators,
         }
     }
 
@@ -104,41 +184,43 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A place for a newcomer at `now`: a free one, or the place of the session idle the
-    /// longest (closed, as a server at its bound would refuse it); None when every place is
-    /// held by a session that moves or is still shaking hands. Idleness is as last sampled
-    /// (at most [`SAMPLE`] old, against [`IDLE_AFTER`]): a flood of newcomers at the bound
-    /// costs no look at every session each.
-    pub(crate) fn admit(&self, now: Instant) -> Option<Place> {
+    /// A place for a newcomer of `kind` at `now`: a free one, or the place of the session
+    /// idle the longest (closed, as a server at its bound would refuse it). A spectator
+    /// needs a spectator's place too, and may only take an idle spectator's; a player never
+    /// waits for one. Idleness is as last sampled (at most [`SAMPLE`] old, against
+    /// [`IDLE_AFTER`]): a flood of newcomers at the bound costs no look at every session
+    /// each.
+    pub(crate) fn admit(&self, now: Instant, kind: Kind) -> Result<Place, Full> {
         let mut held = self.lock();
-        if held.live.len() >= self.max {
-            let idlest = held
-                .live
-                .iter()
-                .filter(|(_, live)| live.session.is_some() && live.activity.idle_at(now))
-                .min_by_key(|(_, live)| live.activity.moved_at)
-                .map(|(id, _)| *id);
-            let live = idlest.and_then(|id| held.live.remove(&id))?;
-            if let Some(session) = live.session {
-                session.abort(moq_net::Error::App(503));
+        let kind = match kind {
+            Kind::Player(id) if held.count(&Kind::Player(id.clone())) < PLACES_PER_GRANT => {
+                Kind::Player(id)
             }
-            held.evicted += 1;
-            tracing::debug!(
-                evicted = held.evicted,
-                "closed the idlest session to make room"
-            );
+            _ => Kind::Spectator,
+        };
+        if kind == Kind::Spectator
+            && held.count(&Kind::Spectator) >= self.max_spectators
+            && !held.evict_idlest(now, |kind| kind == &Kind::Spectator)
+        {
+            return Err(Full::Spectators);
+        }
+        if held.live.len() >= self.max && !held.evict_idlest(now, |_| true) {
+            return Err(Full::Sessions);
         }
         let id = held.next_id;
         held.next_id += 1;
         held.live.insert(
             id,
             Live {
+                kind: kind.clone(),
+                established: false,
                 session: None,
                 activity: Activity::new(now),
             },
         );
-        Some(Place {
+        Ok(Place {
             id,
+            kind,
             sessions: self.clone(),
         })
     }
@@ -151,6 +233,14 @@ impl Sessions {
                 let bytes = stats.bytes_sent.unwrap_or(0) + stats.bytes_received.unwrap_or(0);
                 live.activity.observe(bytes, now);
             }
+        }
+    }
+
+    /// `place`'s session moved at `now` (what [`Self::sample`] finds of a real one).
+    #[cfg(test)]
+    fn mark_moved(&self, place: &Place, now: Instant) {
+        if let Some(live) = self.lock().live.get_mut(&place.id) {
+            live.activity.moved_at = now;
         }
     }
 
@@ -189,16 +279,78 @@ mod tests {
     #[test]
     fn places_are_bounded_and_given_back() {
         let now = Instant::now();
-        let sessions = Sessions::new(2);
-        let first = sessions.admit(now).unwrap();
-        let _second = sessions.admit(now).unwrap();
+        let sessions = Sessions::new(2, 2);
+        let first = sessions.admit(now, Kind::Spectator).unwrap();
+        let _second = sessions.admit(now, Kind::Spectator).unwrap();
         let later = now + IDLE_AFTER * 2;
-        assert!(
-            sessions.admit(later).is_none(),
+        assert_eq!(
+            sessions.admit(later, Kind::Spectator).err(),
+            Some(Full::Spectators),
             "handshakes are not evicted"
         );
         drop(first);
-        assert!(sessions.admit(later).is_some());
+        assert!(sessions.admit(later, Kind::Spectator).is_ok());
         assert_eq!(sessions.counts(), (1, 0));
+    }
+
+    fn player(grant: &str) -> Kind {
+        Kind::Player(grant.into())
+    }
+
+    /// Spectators beyond their places wait for one, however many places players leave free;
+    /// a player never waits for a spectator's place, and one idle stranger makes way for
+    /// anyone.
+    #[test]
+    fn strangers_watch_only_in_spectators_places_and_players_never_wait_for_one() {
+        let now = Instant::now();
+        let later = now + IDLE_AFTER * 2;
+        let sessions = Sessions::new(4, 1);
+        let watching = sessions.admit(now, Kind::Spectator).unwrap();
+        watching.mark_established();
+        assert_eq!(
+            sessions.admit(now, Kind::Spectator).err(),
+            Some(Full::Spectators)
+        );
+        let alice = sessions.admit(now, player("alice")).unwrap();
+        alice.mark_established();
+        assert_eq!(alice.kind(), &player("alice"));
+        // Idle: the stranger makes way for another stranger.
+        sessions.mark_moved(&alice, later);
+        let newcomer = sessions.admit(later, Kind::Spectator).unwrap();
+        assert_eq!(sessions.counts(), (2, 1));
+        newcomer.mark_established();
+        // A watching stranger holds its place; a player who moves is never closed.
+        sessions.mark_moved(&newcomer, later);
+        assert_eq!(
+            sessions.admit(later, Kind::Spectator).err(),
+            Some(Full::Spectators)
+        );
+        let _bob = sessions.admit(later, player("bob")).unwrap();
+        let _carol = sessions.admit(later, player("carol")).unwrap();
+        assert_eq!(
+            sessions.admit(later, player("dave")).err(),
+            Some(Full::Sessions),
+            "every place moves or shakes hands"
+        );
+    }
+
+    /// A grant holds two players' places; a third session presenting it is a spectator.
+    #[test]
+    fn a_grant_holds_at_most_two_players_places() {
+        let now = Instant::now();
+        let sessions = Sessions::new(8, 1);
+        let first = sessions.admit(now, player("alice")).unwrap();
+        let _second = sessions.admit(now, player("alice")).unwrap();
+        let third = sessions.admit(now, player("alice")).unwrap();
+        assert_eq!(third.kind(), &Kind::Spectator);
+        assert_eq!(
+            sessions.admit(now, player("alice")).err(),
+            Some(Full::Spectators)
+        );
+        drop(first);
+        assert_eq!(
+            sessions.admit(now, player("alice")).unwrap().kind(),
+            &player("alice")
+        );
     }
 }

@@ -71,11 +71,14 @@ function secrets(): { grant?: Credential; fingerprints: string[] } {
  * on loopback) and an https:// one needs a certificate the browser trusts.
  */
 function dial(url: URL): [URL, Net.Connection.WebTransportProps] {
-  if (fingerprints.length === 0) return [url, {}];
-  const pinned = new URL(url);
-  pinned.protocol = "https:";
+  const dialed = new URL(url);
+  // A player presents its grant's token (never the secret, which stays in the fragment) to a
+  // direct server, which then never holds it back with the spectators; a relay ignores it.
+  if (grant) dialed.searchParams.set("grant", grant.token);
+  if (fingerprints.length === 0) return [dialed, {}];
+  dialed.protocol = "https:";
   const serverCertificateHashes = fingerprints.map((value) => ({ algorithm: "sha-256" as const, value }));
-  return [pinned, { serverCertificateHashes }];
+  return [dialed, { serverCertificateHashes }];
 }
 
 const message = document.getElementById("message") as HTMLParagraphElement;

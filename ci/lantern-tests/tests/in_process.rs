@@ -43,6 +43,7 @@ fn pub_options(origin: moq_net::origin::Producer, frames: u64) -> moq_pub::Optio
         stamp: true,
         audio: moq_pub::audio::AudioArgs::default().settings().unwrap(),
         inbound: None,
+        players: None,
         rtp: None,
         record: None,
     }

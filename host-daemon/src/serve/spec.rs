@@ -224,6 +224,13 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_sessions: Option<u32>,
 
+    /// With `listen`: viewers watching without a grant (spectators) at once; beyond them a
+    /// new one takes the place of one idle for 10 s, or is refused until one leaves; players
+    /// with a grant never wait for one. 0: players only [default: 8].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=lantern_net::listen::MAX_SESSIONS_CAP))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_spectators: Option<u32>,
+
     /// `run` only: also send the stream as plain RTP here.
     #[arg(skip)]
     #[serde(skip)]
@@ -286,6 +293,7 @@ impl Spec {
             tls_cert: self.tls_cert.or(d.tls_cert),
             tls_key: self.tls_key.or(d.tls_key),
             max_sessions: self.max_sessions.or(d.max_sessions),
+            max_spectators: self.max_spectators.or(d.max_spectators),
             url: if self.listen.is_some() {
                 self.url
             } else {
@@ -379,6 +387,12 @@ impl Create {
             let cap = lantern_net::listen::MAX_SESSIONS_CAP;
             return Err(Error::Config(format!("max_sessions {n}: 1 to {cap}")));
         }
+        if let Some(n) = spec.max_spectators
+            && i64::from(n) > lantern_net::listen::MAX_SESSIONS_CAP
+        {
+            let cap = lantern_net::listen::MAX_SESSIONS_CAP;
+            return Err(Error::Config(format!("max_spectators {n}: 0 to {cap}")));
+        }
         let target = match (spec.listen, spec.url) {
             (Some(addr), _) => Target::Listen(lantern_net::listen::Serve {
                 addr,
@@ -387,6 +401,9 @@ impl Create {
                 max_sessions: spec
                     .max_sessions
                     .map_or(lantern_net::listen::MAX_SESSIONS, |n| n as usize),
+                max_spectators: spec
+                    .max_spectators
+                    .map_or(lantern_net::listen::MAX_SPECTATORS, |n| n as usize),
             }),
             (None, Some(url)) => Target::Relay(ConnectArgs {
                 url: url
@@ -407,6 +424,7 @@ impl Create {
                 timeout,
                 idle_timeout: spec.idle_timeout,
                 give_up: spec.give_up,
+                grant: None,
             }),
             // `run` may send RTP alone.
             (None, None) if spec.rtp.is_some() => Target::RtpOnly,
@@ -574,6 +592,11 @@ mod tests {
             let err = listening(serde_json::json!({ "max_sessions": refused })).unwrap_err();
             assert!(err.to_string().contains("max_sessions"), "{err}");
         }
+        assert_eq!(serve.max_spectators, lantern_net::listen::MAX_SPECTATORS);
+        let players_only = listening(serde_json::json!({"max_spectators": 0})).unwrap();
+        assert!(matches!(players_only.target, Target::Listen(serve) if serve.max_spectators == 0));
+        let err = listening(serde_json::json!({ "max_spectators": 70_000 })).unwrap_err();
+        assert!(err.to_string().contains("max_spectators"), "{err}");
     }
 
     #[test]

@@ -357,9 +357,6 @@ pub fn session_via(launcher: &[&str], name: &str, target: &[&str]) -> Session {
         ["--url", url] => Some(url.to_string()),
         _ => None,
     };
-    if let Some(url) = url {
-        wait_for_app_picture(&["--url", &url, "--name", name]);
-    }
     // A session whose input is not `granted` makes no grant.
     let granted = !target
         .windows(2)
@@ -369,6 +366,14 @@ pub fn session_via(launcher: &[&str], name: &str, target: &[&str]) -> Session {
     } else {
         String::new()
     };
+    if let Some(url) = url {
+        // As the player, so that a server for players only lets it look too.
+        let mut source = vec!["--url", &url, "--name", name];
+        if granted {
+            source.extend(["--grant", &token]);
+        }
+        wait_for_app_picture(&source);
+    }
     Session {
         daemon,
         dir,
