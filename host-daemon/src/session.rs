@@ -127,6 +127,12 @@ pub async fn run(
     };
     let program = crate::process::find(program, None)?;
     let account = Account::for_session(config.user.as_deref())?;
+    // The players' pads are the session's account's alone.
+    let mut config = config;
+    config.input.pads_for = account.as_ref().map(|account| input::pads::Owner {
+        uid: account.uid,
+        gid: account.gid,
+    });
     let compositor = config.compositor.choose()?;
     let dir = RuntimeDir::create(&sanitize(&config.name), account.as_ref())?;
     let mut parts = Parts::default();

@@ -12,7 +12,7 @@
 //! fault.
 
 pub mod inject;
-mod pads;
+pub mod pads;
 mod queue;
 
 use std::path::PathBuf;
@@ -59,6 +59,9 @@ pub struct Settings {
     pub auth: Auth,
     /// The session's grant key (`Granted`).
     pub grants: Arc<Grants>,
+    /// The session's account, whose alone its players' pads are (see [`pads`]); `None`: as
+    /// udev makes them.
+    pub pads_for: Option<pads::Owner>,
 }
 
 /// How long a joining viewer's grant may take to arrive.
@@ -195,10 +198,11 @@ pub async fn run(
     };
     shared.lock().turned = viewers.turned();
     let commands = Arc::new(Queue::default());
+    let pads_for = settings.pads_for;
     let injector = {
         let (shared, cancel, queue) = (shared.clone(), cancel.clone(), commands.clone());
         tokio::task::spawn_blocking(move || {
-            let result = inject_loop(&socket, &queue, &shared, &cancel);
+            let result = inject_loop(&socket, pads_for, &queue, &shared, &cancel);
             // Nothing more is taken: viewers' input is dropped (counted) from now on.
             queue.close();
             result
@@ -532,14 +536,16 @@ fn count_gate(stats: &mut InputStats, received: Result<Taken, Rejected>) {
 /// commands taken in turn from `queue` until it is closed and empty.
 fn inject_loop(
     socket: &std::path::Path,
+    pads_for: Option<pads::Owner>,
     queue: &Queue,
     shared: &Shared,
     cancel: &CancellationToken,
 ) -> Result<(), Error> {
     let mut injector = inject::Injector::open(socket)?;
-    let mut pads = pads::Pads::open();
+    let mut pads = pads::Pads::open(pads_for);
     let mut warned = false;
     loop {
+        pads.settle();
         match queue.next(Duration::from_millis(100)) {
             Next::Command(
                 viewer,

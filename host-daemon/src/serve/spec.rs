@@ -490,6 +490,7 @@ impl Create {
             input: crate::input::Settings {
                 auth: spec.input.unwrap_or_default(),
                 grants: std::sync::Arc::new(lantern_net::grant::Grants::generate(&name)),
+                pads_for: None,
             },
         })
     }
