@@ -31,6 +31,8 @@ pub(crate) struct Options {
     pub stamp: bool,
     /// Adaptive bitrate: the controller, and where viewers' feedback lands for it.
     pub rate: Option<(RateControl, Feedback)>,
+    /// The direct server's sessions, to report each second.
+    pub seats: Option<lantern_net::listen::Seats>,
 }
 
 /// Counters the two threads share.
@@ -58,6 +60,7 @@ pub(crate) fn run(
     let counters = Arc::new(Counters::default());
 
     let mut rate = options.rate.take();
+    let seats = options.seats.take();
     let capture = {
         let (mailbox, counters, cancel) = (mailbox.clone(), counters.clone(), cancel.clone());
         std::thread::Builder::new()
@@ -74,6 +77,7 @@ pub(crate) fn run(
     };
 
     let mut report = Report::new(counters.clone(), events, encoder.backend(), format.fps);
+    report.seats = seats;
     let mut result = Ok(());
     // An encoder that holds a picture back (SVT-AV1) gets it out by a repeat when the source
     // sends nothing new for a frame and a half (a still screen after one change).
@@ -220,6 +224,8 @@ struct Report {
     total_pipeline_us: Histogram,
     /// The rate control's figures as of the last frame (adaptive only).
     rate: Option<RateStats>,
+    /// The direct server's sessions, when it serves.
+    seats: Option<lantern_net::listen::Seats>,
     /// The source's frame rate, and whether the encoder keeps up with it.
     fps: f64,
     behind: Behind,
@@ -242,6 +248,7 @@ impl Report {
             total_encode_us: Histogram::new(),
             total_pipeline_us: Histogram::new(),
             rate: None,
+            seats: None,
         }
     }
 
@@ -269,6 +276,7 @@ impl Report {
             drops: self.counters.dropped.load(Ordering::Relaxed),
             times: StageTimes::of(&self.encode_us, &self.pipeline_us),
             rate: self.rate.clone(),
+            direct: self.seats.as_ref().map(lantern_net::listen::Seats::now),
         };
         if let Some(advice) = self.behind.second(&second, self.fps) {
             tracing::warn!("{advice}");

@@ -141,6 +141,10 @@ pub async fn publish(
             frames: options.frames,
             stamp: options.stamp,
             rate: control.map(|control| (control, feedback)),
+            seats: match &network {
+                Network::Listen(_, seats) => Some(seats.clone()),
+                _ => None,
+            },
         };
         tokio::task::spawn_blocking(move || {
             pipeline::run(video, &settings, video_track, options, stop, events)
@@ -217,7 +221,11 @@ async fn sample_send_bandwidth(estimate: moq_net::bandwidth::Consumer, feedback:
 enum Network {
     /// The connection, its URL (redacted), and the task sampling its bandwidth estimate.
     Relay(moq_tokio::Connection, String, tokio::task::JoinHandle<()>),
-    Listen(tokio::task::JoinHandle<Result<(), lantern_net::Error>>),
+    /// The direct server, and who it holds.
+    Listen(
+        tokio::task::JoinHandle<Result<(), lantern_net::Error>>,
+        lantern_net::listen::Seats,
+    ),
     /// In-process, or RTP only: nothing to watch.
     Origin,
 }
@@ -257,11 +265,13 @@ impl Network {
                     fingerprint: listener.fingerprint().to_string(),
                     page: listener.page(&options.name),
                 });
-                Self::Listen(tokio::spawn(listener.serve(
+                let seats = listener.seats();
+                let server = tokio::spawn(listener.serve(
                     origin.consume(),
                     options.inbound.clone().map(|i| i.0),
                     options.players.clone(),
-                )))
+                ));
+                Self::Listen(server, seats)
             }
             Target::Origin(_) | Target::RtpOnly => Self::Origin,
         })
@@ -307,7 +317,7 @@ impl Network {
                     }
                 }
             },
-            Self::Listen(server) => match server.await {
+            Self::Listen(server, _) => match server.await {
                 Ok(Err(err)) => Error::Net(err),
                 Ok(Ok(())) | Err(_) => Error::Thread("direct server"),
             },
@@ -322,7 +332,7 @@ impl Network {
                 sampler.abort();
                 let _ = tokio::time::timeout(Duration::from_secs(2), connection.close()).await;
             }
-            Self::Listen(server) => server.abort(),
+            Self::Listen(server, _) => server.abort(),
             Self::Origin => {}
         }
     }

@@ -45,6 +45,10 @@ pub struct VideoStats {
     /// The adaptive bitrate's state (absent with `--bitrate-mode fixed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<crate::rate::RateStats>,
+    /// The direct server's sessions: players and spectators held, newcomers turned away
+    /// (absent without `--listen`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct: Option<lantern_net::listen::Seated>,
 }
 
 impl VideoStats {
@@ -64,6 +68,13 @@ impl VideoStats {
                 1 => format!("{target} following 1 viewer"),
                 n => format!("{target} following {n} viewers"),
             });
+        }
+        if let Some(direct) = &self.direct {
+            let mut held = format!("{} playing, {} watching", direct.players, direct.spectators);
+            if direct.refused > 0 {
+                held += &format!(", {} turned away", direct.refused);
+            }
+            parts.push(held);
         }
         if self.drops > 0 {
             parts.push(format!("{} dropped so far", self.drops));
@@ -286,6 +297,19 @@ mod tests {
             video.text(),
             "60 fps · 3.6 Mbit/s · encode 1.5 ms · capture → sent 2.1 ms · target 2.5 Mbit/s \
              following 2 viewers · 3 dropped so far"
+        );
+        video.drops = 0;
+        video.rate = None;
+        video.direct = Some(lantern_net::listen::Seated {
+            players: 1,
+            spectators: 8,
+            refused: 4,
+            evicted: 0,
+        });
+        assert_eq!(
+            video.text(),
+            "60 fps · 3.6 Mbit/s · encode 1.5 ms · capture → sent 2.1 ms · 1 playing, 8 watching, \
+             4 turned away"
         );
     }
 }

@@ -145,7 +145,7 @@ fn capped_server(name: &str, cap: &[&str]) -> (Proc, String) {
     ];
     let publisher = spawn(
         bin("moq-pub"),
-        &[&args[..], &["--audio", "none"], cap].concat(),
+        &[&args[..], &["--audio", "none", "--stats"], cap].concat(),
     );
     wait_for("moq-pub --listen", Duration::from_secs(15), || {
         std::net::TcpStream::connect(&listen).is_ok()
@@ -210,7 +210,22 @@ fn keeps_the_next_viewer_out_until_one_leaves(name: &str, cap: &[&str]) {
         "{}",
         String::from_utf8_lossy(&next.stderr)
     );
-    drop(publisher);
+    // The server's own seconds counted who it held and whom it turned away.
+    let served = publisher.interrupt(LONG);
+    let seconds: Vec<serde_json::Value> = String::from_utf8_lossy(&served.stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|second: &serde_json::Value| second.get("direct").is_some())
+        .collect();
+    let most = |field: &str| {
+        seconds
+            .iter()
+            .filter_map(|second| second["direct"][field].as_u64())
+            .max()
+    };
+    assert_eq!(most("spectators"), Some(1), "{seconds:?}");
+    assert_eq!(most("players"), Some(0), "{seconds:?}");
+    assert!(most("refused") >= Some(1), "{seconds:?}");
 }
 
 /// At its session cap, a direct server makes room for a newcomer by closing a session idle

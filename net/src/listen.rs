@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::Error;
 pub use crate::https::ServerTls;
 use crate::sessions::Kind;
+pub use crate::sessions::Seated;
 
 /// Where and how a direct server serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,8 +118,17 @@ pub struct Listener {
     fingerprint: String,
     /// The browser viewer, served at `/` when it is built.
     site: Option<crate::web::Site>,
-    max_sessions: usize,
-    max_spectators: usize,
+    sessions: crate::sessions::Sessions,
+}
+
+/// Who a direct server holds, to read while it serves ([`Listener::seats`]).
+#[derive(Clone)]
+pub struct Seats(crate::sessions::Sessions);
+
+impl Seats {
+    pub fn now(&self) -> crate::sessions::Seated {
+        self.0.seated()
+    }
 }
 
 impl Listener {
@@ -168,9 +178,13 @@ impl Listener {
             addr,
             fingerprint,
             site,
-            max_sessions: serve.max_sessions.max(1),
-            max_spectators: serve.max_spectators,
+            sessions: crate::sessions::Sessions::new(serve.max_sessions, serve.max_spectators),
         })
+    }
+
+    /// Who it holds, and turned away, as it serves.
+    pub fn seats(&self) -> Seats {
+        Seats(self.sessions.clone())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -222,9 +236,8 @@ impl Listener {
         };
         let registry =
             crate::conns::Registry::new(crate::conns::MAX_CONNECTIONS, crate::conns::IDLE_TIMEOUT);
-        let sessions = crate::sessions::Sessions::new(self.max_sessions, self.max_spectators);
         let stopped = tokio::select! {
-            res = serve_sessions(self.server, origin, inbound, players, sessions) => res.err(),
+            res = serve_sessions(self.server, origin, inbound, players, self.sessions) => res.err(),
             res = async {
                 match self.https {
                     Some(config) => {

@@ -90,6 +90,20 @@ struct Held {
     live: HashMap<u64, Live>,
     /// Sessions closed to make room.
     evicted: u64,
+    /// Newcomers refused, every place taken.
+    refused: u64,
+}
+
+/// Who a direct server holds now, and whom it turned away so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Seated {
+    /// Sessions that presented a live grant, and the others (spectators).
+    pub players: u32,
+    pub spectators: u32,
+    /// Newcomers refused (503) with every place taken, and sessions closed idle to make room.
+    pub refused: u64,
+    pub evicted: u64,
 }
 
 struct Live {
@@ -173,6 +187,7 @@ impl Sessions {
                 next_id: 0,
                 live: HashMap::new(),
                 evicted: 0,
+                refused: 0,
             })),
             max: max.max(1),
             max_spectators,
@@ -192,6 +207,14 @@ impl Sessions {
     /// each.
     pub(crate) fn admit(&self, now: Instant, kind: Kind) -> Result<Place, Full> {
         let mut held = self.lock();
+        let admitted = self.place(&mut held, now, kind);
+        if admitted.is_err() {
+            held.refused += 1;
+        }
+        admitted
+    }
+
+    fn place(&self, held: &mut Held, now: Instant, kind: Kind) -> Result<Place, Full> {
         let kind = match kind {
             Kind::Player(id) if held.count(&Kind::Player(id.clone())) < PLACES_PER_GRANT => {
                 Kind::Player(id)
@@ -225,6 +248,22 @@ impl Sessions {
         })
     }
 
+    /// Who is held now, and who was turned away so far.
+    pub(crate) fn seated(&self) -> Seated {
+        let held = self.lock();
+        let players = held
+            .live
+            .values()
+            .filter(|live| matches!(live.kind, Kind::Player(_)))
+            .count();
+        Seated {
+            players: players as u32,
+            spectators: (held.live.len() - players) as u32,
+            refused: held.refused,
+            evicted: held.evicted,
+        }
+    }
+
     /// Look at how much each session has moved by `now`.
     pub(crate) fn sample(&self, now: Instant) {
         for live in self.lock().live.values_mut() {
@@ -242,13 +281,6 @@ impl Sessions {
         if let Some(live) = self.lock().live.get_mut(&place.id) {
             live.activity.moved_at = now;
         }
-    }
-
-    /// Sessions held now, and closed to make room so far.
-    #[cfg(test)]
-    fn counts(&self) -> (usize, u64) {
-        let held = self.lock();
-        (held.live.len(), held.evicted)
     }
 }
 
@@ -290,7 +322,12 @@ mod tests {
         );
         drop(first);
         assert!(sessions.admit(later, Kind::Spectator).is_ok());
-        assert_eq!(sessions.counts(), (1, 0));
+        let seated = Seated {
+            spectators: 1,
+            refused: 1,
+            ..Seated::default()
+        };
+        assert_eq!(sessions.seated(), seated);
     }
 
     fn player(grant: &str) -> Kind {
@@ -317,7 +354,13 @@ mod tests {
         // Idle: the stranger makes way for another stranger.
         sessions.mark_moved(&alice, later);
         let newcomer = sessions.admit(later, Kind::Spectator).unwrap();
-        assert_eq!(sessions.counts(), (2, 1));
+        let seated = Seated {
+            players: 1,
+            spectators: 1,
+            refused: 1,
+            evicted: 1,
+        };
+        assert_eq!(sessions.seated(), seated);
         newcomer.mark_established();
         // A watching stranger holds its place; a player who moves is never closed.
         sessions.mark_moved(&newcomer, later);
