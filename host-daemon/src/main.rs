@@ -48,6 +48,26 @@ enum Command {
     /// Lantern's own compositor, as a session starts it (as the session's user).
     #[command(hide = true)]
     Compositor(CompositorArgs),
+    /// The session's sound capture, as a session starts it (as the session's user): frames
+    /// of the sink's monitor on stdout, for the daemon.
+    #[command(hide = true)]
+    SoundCapture(SoundCaptureArgs),
+}
+
+#[derive(Args, Debug)]
+struct SoundCaptureArgs {
+    /// The session's PipeWire socket.
+    #[arg(long)]
+    remote: PathBuf,
+    /// The node whose sound (a sink's monitor) is captured.
+    #[arg(long)]
+    target: String,
+    /// Samples per frame, as a frame's length in µs.
+    #[arg(long)]
+    frame_us: u64,
+    /// How long the session's PipeWire may take to offer the target.
+    #[arg(long)]
+    timeout_ms: u64,
 }
 
 #[derive(Args, Debug)]
@@ -315,11 +335,26 @@ async fn main() -> ExitCode {
             let result = compositor(args, shutdown.token()).await;
             cli::exit("host-daemon compositor", result, &shutdown)
         }
+        Command::SoundCapture(args) => {
+            let result = sound_capture(args);
+            cli::exit("host-daemon sound-capture", result, &shutdown)
+        }
         Command::Ctl(args) => match ctl(args).await {
             Ok(code) => code,
             result => cli::exit("host-daemon ctl", result.map(|_| ()), &shutdown),
         },
     }
+}
+
+/// Capture the session's sound for its daemon until the daemon stops reading.
+fn sound_capture(args: SoundCaptureArgs) -> Result<(), host_daemon::Error> {
+    let settings = moq_pub::audio::AudioSettings::new(args.frame_us as f64 / 1000.0, 64)?;
+    host_daemon::capture::sound::serve(
+        &args.remote,
+        &args.target,
+        settings,
+        std::time::Duration::from_millis(args.timeout_ms),
+    )
 }
 
 /// Run Lantern's compositor until the stop.

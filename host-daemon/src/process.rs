@@ -29,6 +29,8 @@ pub struct Spec<'a> {
     /// Where stdout and stderr go: a file made anew in a directory root made (see
     /// [`crate::files`]: the session's user may have put anything at that name).
     pub log: PathBuf,
+    /// Where stdout goes instead, when the daemon reads what the child writes.
+    pub stdout: Option<std::io::PipeWriter>,
     /// The signal the child gets when the daemon dies: SIGTERM for a process that cleans up
     /// its own children (a compositor), SIGKILL otherwise.
     pub death_signal: i32,
@@ -138,7 +140,10 @@ impl Child {
             ));
         };
         let log = crate::files::create(dir, Path::new(name), spec.account)?;
-        let out = log.try_clone().map_err(|e| Error::io("log file", e))?;
+        let out = match spec.stdout {
+            Some(pipe) => Stdio::from(pipe),
+            None => Stdio::from(log.try_clone().map_err(|e| Error::io("log file", e))?),
+        };
         let err = log.try_clone().map_err(|e| Error::io("log file", e))?;
         let mut command = tokio::process::Command::new(spec.program);
         command
@@ -358,6 +363,7 @@ mod tests {
             account: None,
             log: dir.path().join("log"),
             death_signal: libc::SIGKILL,
+            stdout: None,
             cgroup: None,
         })
         .unwrap();

@@ -18,7 +18,7 @@ use crate::capture::{Capture, CaptureStats, Meter, PipeWireVideo, Screencopy};
 use crate::compositor::{self, CaptureFrom, Compositor, Ready, Setup, base_env};
 use crate::input;
 use crate::process::{Child, Spec, describe};
-use crate::sound::{SINK, Sound};
+use crate::sound::Sound;
 
 /// Everything a session needs.
 #[derive(Clone, Debug)]
@@ -174,6 +174,7 @@ pub async fn run(
             account: account.as_ref(),
             log: dir.path().join("app.log"),
             death_signal: libc::SIGKILL,
+            stdout: None,
             cgroup: dir.cgroup(),
         })?;
         let _ = events.send(Event::Started {
@@ -181,8 +182,15 @@ pub async fn run(
             app_pid: app.pid(),
         });
         parts.app = Some(app);
+        // The sink's monitor, captured by a process of the session's account.
+        let sound = match (&mut parts.sound, config.audio) {
+            (Some(sound), Some(settings)) => {
+                Some(sound.capture(&dir, account.as_ref(), settings, config.timeout)?)
+            }
+            _ => None,
+        };
         parts
-            .stream(&config, &ready, &cancel, &events)
+            .stream(&config, &ready, sound, &cancel, &events)
             .await
             .map(Some)
     }
@@ -252,6 +260,7 @@ impl Parts {
             log: dir.path().join(format!("{}.log", compositor.name())),
             // A compositor stops its own helpers (XWayland) when it ends.
             death_signal: libc::SIGTERM,
+            stdout: None,
             cgroup: dir.cgroup(),
         })?);
         let deadline = Instant::now() + config.timeout;
@@ -285,6 +294,7 @@ impl Parts {
         &mut self,
         config: &Config,
         ready: &Ready,
+        sound: Option<std::io::PipeReader>,
         cancel: &CancellationToken,
         events: &Events,
     ) -> Result<Outcome, Error> {
@@ -299,7 +309,9 @@ impl Parts {
             }
         };
         let stop = cancel.child_token();
-        let (video, audio) = self.open_sources(config, ready, &meter, &stop).await?;
+        let (video, audio) = self
+            .open_sources(config, ready, sound, &meter, &stop)
+            .await?;
         let (publish_events, mut published) = tokio::sync::mpsc::unbounded_channel();
         // The granted players' feedback (see `input`), for the adaptive bitrate.
         let feedback = moq_pub::rate::Feedback::new();
@@ -437,6 +449,7 @@ impl Parts {
         &self,
         config: &Config,
         ready: &Ready,
+        sound: Option<std::io::PipeReader>,
         meter: &Arc<Meter>,
         stop: &CancellationToken,
     ) -> Result<(Box<dyn Source>, Option<Box<dyn AudioSource>>), Error> {
@@ -467,16 +480,10 @@ impl Parts {
                 ));
             }
         };
-        let audio = match (&self.sound, config.audio) {
-            (Some(sound), Some(settings)) => {
-                let (remote, token) = (sound.socket().to_path_buf(), stop.clone());
-                Some(tokio::task::spawn_blocking(move || {
-                    retry("the session's sound", timeout, &token, |left| {
-                        let open = moq_pub::audio::pipewire::Capture::open;
-                        open(Some(&remote), Some(SINK), settings, left, token.clone())
-                    })
-                }))
-            }
+        let audio = match (sound, config.audio) {
+            (Some(pipe), Some(settings)) => Some(tokio::task::spawn_blocking(move || {
+                crate::capture::sound::PipedSound::open(pipe, settings, timeout)
+            })),
             _ => None,
         };
         let joined = |source| Error::Task {
@@ -508,7 +515,7 @@ impl Parts {
 /// Open a capture of something an app or WirePlumber sets up a moment after PipeWire's
 /// socket appears (the sink's link, an app's video node): until `timeout`, a refused open is
 /// tried again, each try given what is left.
-fn retry<T, E: std::fmt::Display>(
+pub(crate) fn retry<T, E: std::fmt::Display>(
     what: &str,
     timeout: Duration,
     stop: &CancellationToken,

@@ -74,6 +74,7 @@ impl Sound {
                 account,
                 log: dir.path().join(format!("{name}.log")),
                 death_signal: libc::SIGKILL,
+                stdout: None,
                 cgroup: dir.cgroup(),
             })?;
             sound.children.push(child);
@@ -105,6 +106,46 @@ impl Sound {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Ok(())
+    }
+
+    /// Start capturing the sink's monitor in a process of the session's account (see
+    /// [`crate::capture::sound`]), stopped with the sound; what it captures comes through the
+    /// pipe returned.
+    pub fn capture(
+        &mut self,
+        dir: &RuntimeDir,
+        account: Option<&Account>,
+        settings: moq_pub::audio::AudioSettings,
+        timeout: Duration,
+    ) -> Result<std::io::PipeReader, Error> {
+        let (reader, writer) = std::io::pipe().map_err(|e| Error::io("a pipe for the sound", e))?;
+        let args: Vec<String> = vec![
+            "sound-capture".into(),
+            "--remote".into(),
+            self.socket.display().to_string(),
+            "--target".into(),
+            SINK.into(),
+            "--frame-us".into(),
+            settings.frame_us.to_string(),
+            "--timeout-ms".into(),
+            timeout.as_millis().to_string(),
+        ];
+        let child = Child::spawn(Spec {
+            name: "sound-capture",
+            // This very executable, through the child's own link to it (see the lantern
+            // compositor's launch).
+            program: "/proc/self/exe",
+            args: &args,
+            env: &self.env,
+            cwd: dir.path(),
+            account,
+            log: dir.path().join("sound-capture.log"),
+            death_signal: libc::SIGKILL,
+            stdout: Some(writer),
+            cgroup: dir.cgroup(),
+        })?;
+        self.children.push(child);
+        Ok(reader)
     }
 
     /// The session's PipeWire socket, to capture the sink's monitor through.

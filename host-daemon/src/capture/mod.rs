@@ -6,6 +6,7 @@ mod pipewire;
 mod screencopy;
 mod shared;
 mod slots;
+pub mod sound;
 
 use std::sync::Mutex;
 
