@@ -9,7 +9,13 @@
 //! - **falls** when the viewer's queue passes [`HIGH_QUEUE_MS`], it stalls, or it skipped
 //!   frames: under what actually reached it (the path's rate while a queue stands), by as
 //!   much as drains the queue within about [`DRAIN_US`], at most once per
-//!   [`DECREASE_GAP_US`] (the time a cut takes to show in the reports);
+//!   [`DECREASE_GAP_US`] (the time a cut takes to show in the reports).
+//!   A queue seen while frames were held up (a report that saw next to nothing arrive
+//!   between bursts: a lost packet's retransmission, which the frames behind it on the same
+//!   stream wait for), on a path whose arrivals over the last [`LONG`] reports kept up with
+//!   what was sent, is loss being recovered, not a path too slow: no fall. Where frames were
+//!   held up and the path did not keep up, the fall is from the longer run's arrivals, not
+//!   the few latest reports' silence;
 //! - **holds** for [`HOLD_US`] after a fall, and while the queue is between the thresholds;
 //! - **grows** while the queue stays under [`LOW_QUEUE_MS`]: fast ([`FAST_GROWTH`] a second,
 //!   compounding) far from the rate where it last fell, slowly near it, and never while far
@@ -94,6 +100,17 @@ pub const OUTAGE_US: u64 = 1_000_000;
 const CONGESTION_MEMORY_US: u64 = 10_000_000;
 /// How many of a viewer's latest reports its signals are taken over.
 pub const SMOOTH: usize = 3;
+/// How many of a viewer's latest arrival rates tell a path that keeps up from one that does
+/// not, when a lost packet holds frames up (its retransmission takes a round trip, and the
+/// frames behind it wait on the same stream): a report's window then sees nothing, the
+/// next a burst.
+pub const LONG: usize = 8;
+/// A path whose arrivals over [`LONG`] reports are at least this share of what was sent
+/// keeps up: a queue seen while frames were held up is loss being recovered, not a path
+/// too slow, and cutting the rate would not shorten it.
+pub const KEEP_UP_SHARE: f64 = 0.9;
+/// A report whose arrivals are under this share of the [`LONG`] mean saw frames held up.
+pub const HELD_UP_SHARE: f64 = 0.2;
 /// A viewer whose last report is older than this no longer counts.
 pub const FORGET_US: u64 = 3_000_000;
 /// A viewer's reports closer together than this are dropped.
@@ -178,6 +195,8 @@ struct Viewer {
     queue_ms: u16,
     /// The latest reports' queues and arrival rates (bit/s), oldest first.
     recent: std::collections::VecDeque<(u16, f64)>,
+    /// The arrival rates of the [`LONG`] latest reports, oldest first.
+    rates: std::collections::VecDeque<f64>,
     /// Nothing has arrived since the last cut: an outage, which one cut answers.
     starved: bool,
     /// The most that arrived (over [`SMOOTH`] reports) with no queue standing, and when;
@@ -303,6 +322,7 @@ impl RateControl {
                     congested: None,
                     queue_ms: 0,
                     recent: std::collections::VecDeque::with_capacity(SMOOTH),
+                    rates: std::collections::VecDeque::with_capacity(LONG),
                     starved: false,
                     carried: None,
                     scarce_since: None,
@@ -528,6 +548,22 @@ impl Viewer {
         rates.sum::<f64>() / self.recent.len().max(1) as f64
     }
 
+    /// What reached the viewer over its [`LONG`] latest reports, bit/s, once there are as
+    /// many.
+    fn received_long(&self) -> Option<f64> {
+        (self.rates.len() == LONG).then(|| self.rates.iter().sum::<f64>() / LONG as f64)
+    }
+
+    /// Frames were held up within the latest reports (one saw next to nothing arrive while
+    /// the path carried plenty around it): a lost packet's recovery, not a slow path.
+    fn held_up(&self) -> bool {
+        self.received_long().is_some_and(|long| {
+            self.recent
+                .iter()
+                .any(|(_, rate)| *rate < HELD_UP_SHARE * long)
+        })
+    }
+
     /// Move the estimate for a report taken at `now_us`; true when it fell.
     fn update(&mut self, now_us: u64, report: &Report, config: Config, sent: Option<f64>) -> bool {
         let (min, max) = (config.min_bps as f64, config.max_bps as f64);
@@ -536,7 +572,12 @@ impl Viewer {
         let silent = self.recent.back().is_some_and(|(_, rate)| *rate <= 0.0);
         if self.recovering && latest > 0.0 && silent {
             self.recent.clear();
+            self.rates.clear();
         }
+        if self.rates.len() == LONG {
+            self.rates.pop_front();
+        }
+        self.rates.push_back(latest);
         if self.recent.len() == SMOOTH {
             self.recent.pop_front();
         }
@@ -571,7 +612,16 @@ impl Viewer {
         // that drains (more arrives than is sent); only one that stands counts.
         let stalling = !self.recovering && (report.stalled || report.skipped > 0);
         let draining = self.recovering && sent.is_some_and(|sent| received > sent);
-        let congested = (self.queue_ms > HIGH_QUEUE_MS && !draining) || stalling;
+        // A queue seen while frames were held up, on a path that carried what was sent, is
+        // a lost packet's recovery: a lower rate would not shorten it (fewer packets lose
+        // fewer, but the cut would cost every frame its quality).
+        let held_up = self.held_up();
+        let keeping_up = held_up
+            && sent.is_some_and(|sent| {
+                self.received_long()
+                    .is_some_and(|long| long >= KEEP_UP_SHARE * sent)
+            });
+        let congested = (self.queue_ms > HIGH_QUEUE_MS && !draining && !keeping_up) || stalling;
         if draining
             && self.recent.len() == SMOOTH
             && let Some((carried, _)) = self.carried
@@ -605,11 +655,16 @@ impl Viewer {
             }
             // What arrived is what the path carries while a queue stands: go a little under
             // it, so the queue drains. Not below it again while it drains (cuts would
-            // compound); nothing arriving at all (a stall) halves.
+            // compound); nothing arriving at all (a stall) halves. Where frames were held
+            // up, the latest few reports' burst and silence say less than the longer run.
             let queue_s = f64::from(self.queue_ms.max(report.queue_ms)) / 1000.0;
             let factor = (1.0 - queue_s / (DRAIN_US as f64 / 1e6)).clamp(0.3, 0.85);
-            let (base, cut) = match received > 0.0 {
-                true => (received, received * factor),
+            let carries = match held_up {
+                true => received.max(self.received_long().unwrap_or(0.0)),
+                false => received,
+            };
+            let (base, cut) = match carries > 0.0 {
+                true => (carries, carries * factor),
                 false => (self.estimate, self.estimate * 0.5),
             };
             if cut >= self.estimate {
@@ -789,10 +844,28 @@ mod tests {
         named: bool,
         capacity: impl Fn(u64) -> f64,
     ) -> (Vec<Sample>, Vec<Sample>) {
+        play_frames_held(rc, seconds, content_bps, named, capacity, |_, _| 0)
+    }
+
+    /// As [`play_frames`], with a frame held up on the wire by `held(capture µs, bits)` µs
+    /// (a lost packet's retransmission), and the frames behind it on the same stream waiting
+    /// for it.
+    fn play_frames_held(
+        rc: &mut RateControl,
+        seconds: u64,
+        content_bps: f64,
+        named: bool,
+        capacity: impl Fn(u64) -> f64,
+        held: impl Fn(u64, f64) -> u64,
+    ) -> (Vec<Sample>, Vec<Sample>) {
         use std::collections::VecDeque;
         let mut meter = crate::feedback::Meter::new();
         // Frames in the bottleneck: (capture, bits left); then on the wire: (arrival, capture, bits).
-        let (mut link, mut wire, mut back) = (VecDeque::new(), VecDeque::new(), VecDeque::new());
+        let (mut link, mut wire, mut back) = (
+            VecDeque::new(),
+            VecDeque::<(u64, u64, f64)>::new(),
+            VecDeque::new(),
+        );
         let (mut arrived, mut targets) = (Vec::new(), Vec::new());
         let frame_us = 16_667;
         for ms in 0..seconds * 1000 {
@@ -814,7 +887,12 @@ mod tests {
                 if *left > 0.0 {
                     break;
                 }
-                wire.push_back((now + 20 * MS, *captured, *bits));
+                let behind = wire.back().map_or(0, |(at, ..)| *at);
+                wire.push_back((
+                    (now + 20 * MS + held(*captured, *bits)).max(behind),
+                    *captured,
+                    *bits,
+                ));
                 link.pop_front();
             }
             while wire.front().is_some_and(|(at, ..)| *at <= now) {
@@ -960,6 +1038,46 @@ mod tests {
         assert_eq!(
             late, 0,
             "frames over 150 ms late, from 3 s after the outage"
+        );
+    }
+
+    #[test]
+    fn frames_held_up_by_lost_packets_on_a_path_that_keeps_up_keep_their_rate() {
+        // 5 % of packets lost: a frame of n packets waits for a retransmission (a round
+        // trip and a bit) with odds 1 − 0.95ⁿ, and holds up the frames behind it.
+        let lossy = |captured: u64, bits: f64| {
+            let frame = captured / 16_667;
+            let draw =
+                (frame.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+            let packets = (bits / 9600.0).ceil();
+            let odds = 1.0 - 0.95f64.powf(packets);
+            // One in five of those loses the retransmission too, or waits for a probe.
+            match draw {
+                d if d < odds / 5.0 => 160 * MS,
+                d if d < odds => 70 * MS,
+                _ => 0,
+            }
+        };
+        let mut rc = control();
+        let (arrived, targets) = play_frames_held(&mut rc, 10, 5e6, true, |_| 10e6, lossy);
+        let lowest = targets.iter().map(|(_, bps)| *bps).min().unwrap();
+        let cuts = rc.counters().decreases;
+
+        // The same hold-ups on a path that does not keep up: cut, under what it carries.
+        // (Too far under, so far: a third of it, as the hold-ups still look like queues.)
+        let mut rc = control();
+        let (_, targets) = play_frames_held(&mut rc, 10, 5e6, true, |_| 2.5e6, lossy);
+        let late: Vec<u64> = targets
+            .iter()
+            .filter(|(at, _)| *at >= 7_000_000)
+            .map(|(_, bps)| *bps)
+            .collect();
+        let mean = late.iter().sum::<u64>() / late.len() as u64;
+        assert!(lowest >= 4 * MBIT, "cut to {lowest} bit/s, {cuts} times");
+        assert!(arrived.len() > 580, "{} frames arrived", arrived.len());
+        assert!(
+            (500_000..=2_750_000).contains(&mean),
+            "{mean} bit/s over the last 3 s"
         );
     }
 
