@@ -193,10 +193,9 @@ struct Viewer {
     congested: Option<(f64, u64)>,
     /// The queue the viewer's latest reports agree on (their shallowest), ms.
     queue_ms: u16,
-    /// The latest reports' queues and arrival rates (bit/s), oldest first.
+    /// The [`LONG`] latest reports' queues and arrival rates (bit/s), oldest first; the
+    /// signals are taken over the last [`SMOOTH`] ([`Viewer::smooth`]).
     recent: std::collections::VecDeque<(u16, f64)>,
-    /// The arrival rates of the [`LONG`] latest reports, oldest first.
-    rates: std::collections::VecDeque<f64>,
     /// Nothing has arrived since the last cut: an outage, which one cut answers.
     starved: bool,
     /// The most that arrived (over [`SMOOTH`] reports) with no queue standing, and when;
@@ -321,8 +320,7 @@ impl RateControl {
                     last_growth_us: now_us,
                     congested: None,
                     queue_ms: 0,
-                    recent: std::collections::VecDeque::with_capacity(SMOOTH),
-                    rates: std::collections::VecDeque::with_capacity(LONG),
+                    recent: std::collections::VecDeque::with_capacity(LONG),
                     starved: false,
                     carried: None,
                     scarce_since: None,
@@ -525,11 +523,7 @@ impl Viewer {
         let Some((delivered, then)) = self.delivered else {
             return 0;
         };
-        let rate = self
-            .recent
-            .iter()
-            .map(|(_, rate)| *rate)
-            .fold(0.0, f64::max);
+        let rate = self.smooth().map(|(_, rate)| *rate).fold(0.0, f64::max);
         if rate <= 0.0 {
             return 0;
         }
@@ -542,26 +536,29 @@ impl Viewer {
         self.recent.back().is_some_and(|(q, _)| *q > LOW_QUEUE_MS)
     }
 
-    /// What reached the viewer over its latest reports, bit/s.
+    /// The last [`SMOOTH`] reports (fewer at first), oldest first.
+    fn smooth(&self) -> impl Iterator<Item = &(u16, f64)> {
+        self.recent
+            .iter()
+            .skip(self.recent.len().saturating_sub(SMOOTH))
+    }
+
+    /// There are [`SMOOTH`] reports to agree.
+    fn agreed(&self) -> bool {
+        self.recent.len() >= SMOOTH
+    }
+
+    /// What reached the viewer over its last [`SMOOTH`] reports, bit/s.
     fn received(&self) -> f64 {
-        let rates = self.recent.iter().map(|(_, rate)| rate);
-        rates.sum::<f64>() / self.recent.len().max(1) as f64
+        let rates = self.smooth().map(|(_, rate)| rate);
+        rates.sum::<f64>() / self.recent.len().clamp(1, SMOOTH) as f64
     }
 
     /// What reached the viewer over its [`LONG`] latest reports, bit/s, once there are as
     /// many.
     fn received_long(&self) -> Option<f64> {
-        (self.rates.len() == LONG).then(|| self.rates.iter().sum::<f64>() / LONG as f64)
-    }
-
-    /// Frames were held up within the latest reports (one saw next to nothing arrive while
-    /// the path carried plenty around it): a lost packet's recovery, not a slow path.
-    fn held_up(&self) -> bool {
-        self.received_long().is_some_and(|long| {
-            self.recent
-                .iter()
-                .any(|(_, rate)| *rate < HELD_UP_SHARE * long)
-        })
+        (self.recent.len() == LONG)
+            .then(|| self.recent.iter().map(|(_, rate)| rate).sum::<f64>() / LONG as f64)
     }
 
     /// Move the estimate for a report taken at `now_us`; true when it fell.
@@ -572,20 +569,15 @@ impl Viewer {
         let silent = self.recent.back().is_some_and(|(_, rate)| *rate <= 0.0);
         if self.recovering && latest > 0.0 && silent {
             self.recent.clear();
-            self.rates.clear();
         }
-        if self.rates.len() == LONG {
-            self.rates.pop_front();
-        }
-        self.rates.push_back(latest);
-        if self.recent.len() == SMOOTH {
+        if self.recent.len() == LONG {
             self.recent.pop_front();
         }
         self.recent.push_back((report.queue_ms, latest));
         // A queue is only taken as standing once enough reports agree on it.
-        self.queue_ms = match self.recent.len() {
-            SMOOTH => self.recent.iter().map(|(q, _)| *q).min().unwrap_or(0),
-            _ => 0,
+        self.queue_ms = match self.agreed() {
+            true => self.smooth().map(|(q, _)| *q).min().unwrap_or(0),
+            false => 0,
         };
         let received = self.received();
         if self
@@ -614,16 +606,16 @@ impl Viewer {
         let draining = self.recovering && sent.is_some_and(|sent| received > sent);
         // A queue seen while frames were held up, on a path that carried what was sent, is
         // a lost packet's recovery: a lower rate would not shorten it (fewer packets lose
-        // fewer, but the cut would cost every frame its quality).
-        let held_up = self.held_up();
+        // fewer, but the cut would cost every frame its quality). Held up: one of the latest
+        // reports saw next to nothing arrive while the path carried plenty around it.
+        let long = self.received_long();
+        let held_up =
+            long.is_some_and(|long| self.smooth().any(|(_, rate)| *rate < HELD_UP_SHARE * long));
         let keeping_up = held_up
-            && sent.is_some_and(|sent| {
-                self.received_long()
-                    .is_some_and(|long| long >= KEEP_UP_SHARE * sent)
-            });
+            && matches!((long, sent), (Some(long), Some(sent)) if long >= KEEP_UP_SHARE * sent);
         let congested = (self.queue_ms > HIGH_QUEUE_MS && !draining && !keeping_up) || stalling;
         if draining
-            && self.recent.len() == SMOOTH
+            && self.agreed()
             && let Some((carried, _)) = self.carried
         {
             // What drains is what the path carries: growth slows near it, as after a cut.
@@ -638,7 +630,7 @@ impl Viewer {
             rate > received
                 && (self.recovering || now_us.saturating_sub(at) <= CONGESTION_MEMORY_US)
         });
-        if calm && self.recent.len() == SMOOTH && !remembered {
+        if calm && self.agreed() && !remembered {
             self.carried = Some((received, now_us));
         }
         if congested {
@@ -659,9 +651,9 @@ impl Viewer {
             // up, the latest few reports' burst and silence say less than the longer run.
             let queue_s = f64::from(self.queue_ms.max(report.queue_ms)) / 1000.0;
             let factor = (1.0 - queue_s / (DRAIN_US as f64 / 1e6)).clamp(0.3, 0.85);
-            let carries = match held_up {
-                true => received.max(self.received_long().unwrap_or(0.0)),
-                false => received,
+            let carries = match (held_up, long) {
+                (true, Some(long)) => received.max(long),
+                _ => received,
             };
             let (base, cut) = match carries > 0.0 {
                 true => (carries, carries * factor),
