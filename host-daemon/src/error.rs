@@ -35,6 +35,9 @@ pub enum Error {
     },
     #[error("capture: {0}")]
     Capture(String),
+    /// The session's picture capture process ended (its log says why).
+    #[error("capture: the session's picture capture ended")]
+    CaptureEnded,
     #[error("capture: PipeWire node {node:?}")]
     Node {
         node: String,
@@ -111,4 +114,16 @@ impl Error {
             source: source.into(),
         }
     }
+}
+
+/// Whether `err` is, at its root, that the session's picture capture process ended.
+pub(crate) fn capture_ended(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(this) = cause {
+        if matches!(this.downcast_ref::<Error>(), Some(Error::CaptureEnded)) {
+            return true;
+        }
+        cause = this.source();
+    }
+    false
 }

@@ -52,6 +52,33 @@ enum Command {
     /// of the sink's monitor on stdout, for the daemon.
     #[command(hide = true)]
     SoundCapture(SoundCaptureArgs),
+    /// The session's picture capture, as a session starts it (as the session's user): the
+    /// pictures into the ring on stdin, told of on stdout, for the daemon.
+    #[command(hide = true)]
+    PictureCapture(PictureCaptureArgs),
+}
+
+#[derive(Args, Debug)]
+struct PictureCaptureArgs {
+    /// What to capture: `compositor[:auto|shm|dmabuf]` or `pipewire:NODE`.
+    #[arg(long)]
+    capture: host_daemon::capture::Capture,
+    /// The compositor's control socket, or the session's PipeWire socket.
+    #[arg(long)]
+    path: PathBuf,
+    /// The output's size (a compositor's capture).
+    #[arg(long)]
+    width: u32,
+    #[arg(long)]
+    height: u32,
+    #[arg(long)]
+    fps: f64,
+    /// Draw the pointer into the picture.
+    #[arg(long)]
+    cursor: bool,
+    /// How long the compositor or the node may take to offer the first picture.
+    #[arg(long)]
+    timeout_ms: u64,
 }
 
 #[derive(Args, Debug)]
@@ -338,6 +365,20 @@ async fn main() -> ExitCode {
         Command::SoundCapture(args) => {
             let result = sound_capture(args);
             cli::exit("host-daemon sound-capture", result, &shutdown)
+        }
+        Command::PictureCapture(args) => {
+            let result = host_daemon::capture::picture::serve(
+                &args.capture,
+                &args.path,
+                moq_pub::source::Format {
+                    width: args.width,
+                    height: args.height,
+                    fps: args.fps,
+                },
+                args.cursor,
+                std::time::Duration::from_millis(args.timeout_ms),
+            );
+            cli::exit("host-daemon picture-capture", result, &shutdown)
         }
         Command::Ctl(args) => match ctl(args).await {
             Ok(code) => code,

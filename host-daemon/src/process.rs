@@ -29,8 +29,10 @@ pub struct Spec<'a> {
     /// Where stdout and stderr go: a file made anew in a directory root made (see
     /// [`crate::files`]: the session's user may have put anything at that name).
     pub log: PathBuf,
+    /// What the child reads on stdin (nothing when `None`): something the daemon shares.
+    pub stdin: Option<std::os::fd::OwnedFd>,
     /// Where stdout goes instead, when the daemon reads what the child writes.
-    pub stdout: Option<std::io::PipeWriter>,
+    pub stdout: Option<std::os::fd::OwnedFd>,
     /// The signal the child gets when the daemon dies: SIGTERM for a process that cleans up
     /// its own children (a compositor), SIGKILL otherwise.
     pub death_signal: i32,
@@ -151,7 +153,7 @@ impl Child {
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(spec.cwd)
-            .stdin(Stdio::null())
+            .stdin(spec.stdin.map_or_else(Stdio::null, Stdio::from))
             .stdout(out)
             .stderr(err)
             .process_group(0)
@@ -363,6 +365,7 @@ mod tests {
             account: None,
             log: dir.path().join("log"),
             death_signal: libc::SIGKILL,
+            stdin: None,
             stdout: None,
             cgroup: None,
         })

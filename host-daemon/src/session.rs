@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::account::{Account, RuntimeDir};
-use crate::capture::{Capture, CaptureStats, Meter, PipeWireVideo, Screencopy};
+use crate::capture::picture::{PipedPicture, Ring};
+use crate::capture::{Capture, CaptureStats, Meter};
 use crate::compositor::{self, CaptureFrom, Compositor, Ready, Setup, base_env};
 use crate::input;
 use crate::process::{Child, Spec, describe};
@@ -174,6 +175,7 @@ pub async fn run(
             account: account.as_ref(),
             log: dir.path().join("app.log"),
             death_signal: libc::SIGKILL,
+            stdin: None,
             stdout: None,
             cgroup: dir.cgroup(),
         })?;
@@ -189,8 +191,12 @@ pub async fn run(
             }
             _ => None,
         };
+        let session = Place {
+            dir: &dir,
+            account: account.as_ref(),
+        };
         parts
-            .stream(&config, &ready, sound, &cancel, &events)
+            .stream(&config, &ready, session, sound, &cancel, &events)
             .await
             .map(Some)
     }
@@ -222,6 +228,15 @@ struct Parts {
     compositor: Option<Child>,
     sound: Option<Sound>,
     app: Option<Child>,
+    /// The picture's capture (see [`crate::capture::picture`]).
+    capture: Option<Child>,
+}
+
+/// Where a session's processes run, and as whom.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    dir: &'a RuntimeDir,
+    account: Option<&'a Account>,
 }
 
 impl Parts {
@@ -260,6 +275,7 @@ impl Parts {
             log: dir.path().join(format!("{}.log", compositor.name())),
             // A compositor stops its own helpers (XWayland) when it ends.
             death_signal: libc::SIGTERM,
+            stdin: None,
             stdout: None,
             cgroup: dir.cgroup(),
         })?);
@@ -294,6 +310,7 @@ impl Parts {
         &mut self,
         config: &Config,
         ready: &Ready,
+        session: Place<'_>,
         sound: Option<std::io::PipeReader>,
         cancel: &CancellationToken,
         events: &Events,
@@ -310,7 +327,7 @@ impl Parts {
         };
         let stop = cancel.child_token();
         let (video, audio) = self
-            .open_sources(config, ready, sound, &meter, &stop)
+            .open_sources(config, ready, session, sound, &meter, &stop)
             .await?;
         let (publish_events, mut published) = tokio::sync::mpsc::unbounded_channel();
         // The granted players' feedback (see `input`), for the adaptive bitrate.
@@ -363,7 +380,10 @@ impl Parts {
                     )));
                 }
                 done = &mut publishing => {
-                    let summary = done.map_err(publishing_failed)??;
+                    let summary = match done.map_err(publishing_failed)? {
+                        Ok(summary) => summary,
+                        Err(err) => return Err(self.why_capture_failed(err.into()).await),
+                    };
                     return Ok(Outcome {
                         ended: if cancel.is_cancelled() { Ended::Stopped } else { Ended::StreamEnded },
                         summary: Some(summary),
@@ -393,7 +413,10 @@ impl Parts {
             }
         };
         stop.cancel();
-        let summary = publishing.await.map_err(publishing_failed)??;
+        let summary = match publishing.await.map_err(publishing_failed)? {
+            Ok(summary) => summary,
+            Err(err) => return Err(self.why_capture_failed(err.into()).await),
+        };
         Ok(Outcome {
             ended,
             summary: Some(summary),
@@ -443,36 +466,27 @@ impl Parts {
         Ok(Some((scoped, shared)))
     }
 
-    /// Open the picture's capture and the sink monitor's, side by side (each waits for its
+    /// Open the picture's capture (in a process of the session's account, see
+    /// [`crate::capture::picture`]) and the sink monitor's, side by side (each waits for its
     /// first data).
     async fn open_sources(
-        &self,
+        &mut self,
         config: &Config,
         ready: &Ready,
+        session: Place<'_>,
         sound: Option<std::io::PipeReader>,
         meter: &Arc<Meter>,
         stop: &CancellationToken,
     ) -> Result<(Box<dyn Source>, Option<Box<dyn AudioSource>>), Error> {
-        let (format, timeout, cursor) = (config.format, config.timeout, config.cursor);
-        let (meter, token) = (meter.clone(), stop.clone());
-        let video = match (&config.capture, &ready.capture, &self.sound) {
+        let (format, timeout) = (config.format, config.timeout);
+        let (capture, path) = match (&config.capture, &ready.capture, &self.sound) {
             (Capture::PipeWire(node), _, Some(sound))
-            | (_, CaptureFrom::PipeWire { node }, Some(sound)) => {
-                let (remote, node) = (sound.socket().to_path_buf(), node.clone());
-                tokio::task::spawn_blocking(move || {
-                    retry("the PipeWire video node", timeout, &token, |left| {
-                        let (meter, token) = (meter.clone(), token.clone());
-                        PipeWireVideo::open(&remote, &node, format.fps, meter, token, left)
-                    })
-                    .map(|video| Box::new(video) as Box<dyn Source>)
-                })
-            }
+            | (_, CaptureFrom::PipeWire { node }, Some(sound)) => (
+                Capture::PipeWire(node.clone()),
+                sound.socket().to_path_buf(),
+            ),
             (&Capture::Compositor(buffers), CaptureFrom::Screencopy { socket }, _) => {
-                let socket = socket.clone();
-                tokio::task::spawn_blocking(move || {
-                    Screencopy::open(&socket, format, buffers, cursor, meter, token, timeout)
-                        .map(|video| Box::new(video) as Box<dyn Source>)
-                })
+                (Capture::Compositor(buffers), socket.clone())
             }
             _ => {
                 return Err(Error::Config(
@@ -480,6 +494,60 @@ impl Parts {
                 ));
             }
         };
+        let ring = Ring::new(&capture, format)?;
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| Error::io("a socket for the picture", e))?;
+        let mut args: Vec<String> = vec![
+            "picture-capture".into(),
+            "--capture".into(),
+            String::from(capture),
+            "--path".into(),
+            path.display().to_string(),
+            "--width".into(),
+            format.width.to_string(),
+            "--height".into(),
+            format.height.to_string(),
+            "--fps".into(),
+            format.fps.to_string(),
+            "--timeout-ms".into(),
+            timeout.as_millis().to_string(),
+        ];
+        if config.cursor {
+            args.push("--cursor".into());
+        }
+        let mut env = base_env(session.dir.path());
+        if let Some(sound) = &self.sound {
+            env.extend(sound.env().iter().cloned());
+        }
+        self.capture = Some(Child::spawn(Spec {
+            name: "picture-capture",
+            // This very executable, through the child's own link to it (see the lantern
+            // compositor's launch).
+            program: "/proc/self/exe",
+            args: &args,
+            env: &env,
+            cwd: session.dir.path(),
+            account: session.account,
+            log: session.dir.path().join("picture-capture.log"),
+            death_signal: libc::SIGKILL,
+            stdin: Some(ring.share()?),
+            stdout: Some(theirs.into()),
+            cgroup: session.dir.cgroup(),
+        })?);
+        let (meter, token) = (meter.clone(), stop.clone());
+        // The helper's own start may take `timeout` (a PipeWire node that comes late), and a
+        // moment more to say so.
+        let video = tokio::task::spawn_blocking(move || {
+            PipedPicture::open(
+                ring,
+                ours,
+                format.fps,
+                meter,
+                token,
+                timeout + Duration::from_secs(2),
+            )
+            .map(|video| Box::new(video) as Box<dyn Source>)
+        });
         let audio = match (sound, config.audio) {
             (Some(pipe), Some(settings)) => Some(tokio::task::spawn_blocking(move || {
                 crate::capture::sound::PipedSound::open(pipe, settings, timeout)
@@ -490,7 +558,10 @@ impl Parts {
             what: "capture's start",
             source,
         };
-        let video = video.await.map_err(joined)??;
+        let video = match video.await.map_err(joined)? {
+            Ok(video) => video,
+            Err(err) => return Err(self.why_capture_failed(err).await),
+        };
         let audio: Option<Box<dyn AudioSource>> = match audio {
             Some(audio) => Some(Box::new(audio.await.map_err(joined)??)),
             None => None,
@@ -498,10 +569,40 @@ impl Parts {
         Ok((video, audio))
     }
 
+    /// `err`, or, when it is that the picture's capture ended, what the capture said last:
+    /// the cause.
+    async fn why_capture_failed(&mut self, err: Error) -> Error {
+        let ended = crate::error::capture_ended(&err);
+        let Some(capture) = self.capture.as_mut().filter(|_| ended) else {
+            return err;
+        };
+        let Ok(status) = tokio::time::timeout(Duration::from_secs(2), capture.wait()).await else {
+            return err;
+        };
+        // An error of its own is its last line; killed, its last line is any other.
+        if status.code().is_none_or(|code| code == 0) {
+            return Error::Capture(format!(
+                "the session's picture capture ended ({})",
+                describe(status)
+            ));
+        }
+        let said = capture.tail(1);
+        let said = said
+            .strip_prefix("host-daemon picture-capture: ")
+            .unwrap_or(&said);
+        Error::Capture(format!(
+            "the session's picture capture ended ({}): {said}",
+            describe(status)
+        ))
+    }
+
     /// Stop everything, the app first, the compositor last.
     async fn stop(&mut self) {
         if let Some(app) = &mut self.app {
             app.stop(Duration::from_secs(3)).await;
+        }
+        if let Some(capture) = &mut self.capture {
+            capture.stop(Duration::from_secs(2)).await;
         }
         if let Some(sound) = &mut self.sound {
             sound.stop().await;

@@ -74,6 +74,7 @@ impl Sound {
                 account,
                 log: dir.path().join(format!("{name}.log")),
                 death_signal: libc::SIGKILL,
+                stdin: None,
                 stdout: None,
                 cgroup: dir.cgroup(),
             })?;
@@ -141,7 +142,8 @@ impl Sound {
             account,
             log: dir.path().join("sound-capture.log"),
             death_signal: libc::SIGKILL,
-            stdout: Some(writer),
+            stdin: None,
+            stdout: Some(writer.into()),
             cgroup: dir.cgroup(),
         })?;
         self.children.push(child);

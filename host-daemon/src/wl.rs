@@ -171,10 +171,10 @@ impl ShmBuffer {
     }
 }
 
-/// A shared-memory file of `size` bytes that nobody can shrink or grow: the compositor gets
-/// a descriptor to it (and runs as the session's user), and a file truncated under our
-/// mapping would kill the daemon with SIGBUS on the next read.
-fn sealed_memfd(size: u64) -> Result<std::fs::File, Error> {
+/// A shared-memory file of `size` bytes that nobody can shrink or grow: whoever else gets a
+/// descriptor to it (the compositor, a capture process) runs as the session's user, and a
+/// file truncated under our mapping would kill the daemon with SIGBUS on the next read.
+pub(crate) fn sealed_memfd(size: u64) -> Result<std::fs::File, Error> {
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     // SAFETY: memfd_create returns a new descriptor we own, or -1.
     let fd = unsafe { libc::memfd_create(c"lantern-shm".as_ptr(), flags) };

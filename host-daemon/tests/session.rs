@@ -299,6 +299,69 @@ fn has_render_node() -> bool {
     })
 }
 
+/// A root daemon is no client of the session's compositor or PipeWire: the picture's and the
+/// sound's captures run as the session's user, like everything else of the session, and the
+/// picture still arrives through them. Not root: skipped (everything runs as one user).
+#[test]
+fn the_captures_run_as_the_sessions_user() {
+    if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("skipped: not root");
+        return;
+    }
+    let name = "as-user";
+    let addr = format!("127.0.0.1:{}", free_port());
+    let app = app_bin();
+    let mut daemon = host(
+        &["--listen", &addr, "--name", name, "--stats"],
+        &[&app, "app", "--tone", "220", "--frames", "300"],
+    );
+    wait_for_server(&mut daemon, &addr);
+    let needle = format!("/lantern-{name}-");
+    let mut seen = Vec::new();
+    wait_for("both captures", LONG, || {
+        seen = session_processes(&needle);
+        ["picture-capture", "sound-capture"]
+            .iter()
+            .all(|what| seen.iter().any(|(_, line)| line.contains(what)))
+    });
+    for (uid, line) in &seen {
+        assert_ne!(*uid, 0, "a session process runs as root: {line}");
+    }
+    let out = daemon.finish(LONG);
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let capture = &final_stats(&out.stderr)["capture"];
+    assert!(capture["frames"].as_u64().unwrap_or(0) > 200, "{text}");
+    assert_eq!(capture["buffers"], "shm", "{text}");
+    no_leftovers(name);
+}
+
+/// The processes whose environment names a session's runtime directory (`needle`): their
+/// real user and their command line.
+fn session_processes(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let path = entry.path();
+        let Ok(environ) = std::fs::read(path.join("environ")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&environ).contains(needle) {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok());
+        let line = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        let line = String::from_utf8_lossy(&line).replace('\0', " ");
+        if let Some(uid) = uid {
+            found.push((uid, line));
+        }
+    }
+    found
+}
+
 /// Killing the daemon outright (SIGKILL: no clean-up of its own) or stopping it (SIGTERM)
 /// leaves no compositor, app or sound server behind.
 #[test]

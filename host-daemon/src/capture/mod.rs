@@ -2,6 +2,7 @@
 //! capture's own figures.
 
 mod dmabuf;
+pub mod picture;
 mod pipewire;
 mod screencopy;
 mod shared;
@@ -195,6 +196,8 @@ impl Counts {
 #[derive(Default)]
 pub struct Meter {
     counts: Mutex<[Counts; 2]>,
+    /// The conversion time of the last new picture, until taken (see [`Meter::take_new`]).
+    new: Mutex<Option<u64>>,
 }
 
 impl Meter {
@@ -210,6 +213,15 @@ impl Meter {
             c.latency.record(latency_us);
             c.convert.record(convert_us);
         });
+        if let Ok(mut new) = self.new.lock() {
+            *new = Some(convert_us);
+        }
+    }
+
+    /// Whether a new picture was counted since the last call (rather than a repeat), and its
+    /// conversion time: what a capture process tells the daemon about each picture.
+    fn take_new(&self) -> Option<u64> {
+        self.new.lock().ok().and_then(|mut new| new.take())
     }
 
     fn buffers(&self, kind: &'static str) {
@@ -246,6 +258,30 @@ impl Meter {
             .lock()
             .map(|counts| counts[1].snapshot())
             .unwrap_or_default()
+    }
+}
+
+/// Wait up to `wait` (at least a millisecond) for `fd` to have something to read (or its
+/// end); `false` when it has not. An interrupted wait is a `false` too.
+fn readable(fd: std::os::fd::BorrowedFd<'_>, wait: std::time::Duration) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one pollfd, alive for the call.
+    match unsafe { libc::poll(&mut poll, 1, ms) } {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(err),
+            }
+        }
     }
 }
 

@@ -163,29 +163,13 @@ fn read_by(
     buf: &mut [u8],
     deadline: Instant,
 ) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     let mut filled = 0;
     while filled < buf.len() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        let mut poll = libc::pollfd {
-            fd: pipe.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one pollfd, alive for the call.
-        let ready = unsafe { libc::poll(&mut poll, 1, ms) };
-        if ready < 0 {
-            let err = std::io::Error::last_os_error();
-            if err.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err);
-        }
-        if ready == 0 {
+        if !super::readable(pipe.as_fd(), left)? {
             continue;
         }
         match pipe.read(&mut buf[filled..]) {

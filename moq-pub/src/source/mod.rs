@@ -41,7 +41,9 @@ pub struct Canvas<'a> {
 }
 
 impl<'a> Canvas<'a> {
-    pub(crate) fn new(picture: I420Mut<'a>) -> Self {
+    /// A canvas over I420 planes outside an encoder: a capture process that fills pictures
+    /// for an encoder in another process.
+    pub fn new(picture: I420Mut<'a>) -> Self {
         Self { picture }
     }
 
