@@ -56,6 +56,17 @@ enum Command {
     /// pictures into the ring on stdin, told of on stdout, for the daemon.
     #[command(hide = true)]
     PictureCapture(PictureCaptureArgs),
+    /// The session's input injection, as a session starts it (as the session's user):
+    /// commands from the daemon on stdin, into the compositor's virtual devices.
+    #[command(hide = true)]
+    InputInject(InputInjectArgs),
+}
+
+#[derive(Args, Debug)]
+struct InputInjectArgs {
+    /// The compositor's control socket.
+    #[arg(long)]
+    socket: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -379,6 +390,10 @@ async fn main() -> ExitCode {
                 std::time::Duration::from_millis(args.timeout_ms),
             );
             cli::exit("host-daemon picture-capture", result, &shutdown)
+        }
+        Command::InputInject(args) => {
+            let result = host_daemon::input::helper::serve(&args.socket);
+            cli::exit("host-daemon input-inject", result, &shutdown)
         }
         Command::Ctl(args) => match ctl(args).await {
             Ok(code) => code,

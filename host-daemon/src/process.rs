@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::Error;
 use crate::account::Account;
@@ -38,6 +38,40 @@ pub struct Spec<'a> {
     pub death_signal: i32,
     /// The session's cgroup, which the child enters before it runs (see [`crate::cgroup`]).
     pub cgroup: Option<&'a crate::cgroup::Cgroup>,
+}
+
+/// The pipes of a helper: what it reads on stdin, where its stdout goes.
+pub struct Pipes {
+    pub stdin: Option<std::os::fd::OwnedFd>,
+    pub stdout: Option<std::os::fd::OwnedFd>,
+}
+
+/// Start `host-daemon ARGS` (a hidden subcommand) as one of the session's processes in `dir`:
+/// as its account, in its cgroup, logging to `NAME.log`, killed with the daemon. This very
+/// executable, through the child's own link to it: the session's user may not be able to
+/// reach the directory it was started from (a build under /root), and the link needs no
+/// search permission on the way.
+pub fn spawn_helper(
+    name: &str,
+    args: &[String],
+    env: &[(String, String)],
+    dir: &crate::account::RuntimeDir,
+    account: Option<&Account>,
+    pipes: Pipes,
+) -> Result<Child, Error> {
+    Child::spawn(Spec {
+        name,
+        program: "/proc/self/exe",
+        args,
+        env,
+        cwd: dir.path(),
+        account,
+        log: dir.path().join(format!("{name}.log")),
+        death_signal: libc::SIGKILL,
+        stdin: pipes.stdin,
+        stdout: pipes.stdout,
+        cgroup: dir.cgroup(),
+    })
 }
 
 /// A running child.
@@ -299,6 +333,86 @@ pub fn describe(status: ExitStatus) -> String {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         _ => "ended".into(),
+    }
+}
+
+/// Wait up to `wait` (at least a millisecond) for `fd` to have something to read (or its
+/// end); `false` when it has not. An interrupted wait is a `false` too.
+pub(crate) fn readable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    wait: std::time::Duration,
+) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one pollfd, alive for the call.
+    match unsafe { libc::poll(&mut poll, 1, ms) } {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(err),
+            }
+        }
+    }
+}
+
+/// Fill `buf` from `pipe` by `deadline`: `UnexpectedEof` when the writer ends first,
+/// `TimedOut` when the deadline passes.
+pub(crate) fn read_by(
+    pipe: &mut (impl std::io::Read + std::os::fd::AsFd),
+    buf: &mut [u8],
+    deadline: Instant,
+) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        if !readable(pipe.as_fd(), left)? {
+            continue;
+        }
+        match pipe.read(&mut buf[filled..]) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Write `bytes` (at most a pipe's atomic 4096) to `pipe` by `deadline`: a reader that
+/// leaves its pipe full is `TimedOut`, never a write that blocks for good.
+pub(crate) fn write_by(
+    pipe: &mut (impl std::io::Write + std::os::fd::AsFd),
+    bytes: &[u8],
+    deadline: Instant,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        let mut poll = libc::pollfd {
+            fd: pipe.as_fd().as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one pollfd, alive for the call.
+        if unsafe { libc::poll(&mut poll, 1, ms) } > 0 {
+            // Room for a page, which takes the whole of a write this small at once.
+            return pipe.write_all(bytes);
+        }
     }
 }
 

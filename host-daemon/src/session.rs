@@ -18,7 +18,7 @@ use crate::capture::picture::{PipedPicture, Ring};
 use crate::capture::{Capture, CaptureStats, Meter};
 use crate::compositor::{self, CaptureFrom, Compositor, Ready, Setup, base_env};
 use crate::input;
-use crate::process::{Child, Spec, describe};
+use crate::process::{Child, Pipes, Spec, describe, spawn_helper};
 use crate::sound::Sound;
 
 /// Everything a session needs.
@@ -230,6 +230,8 @@ struct Parts {
     app: Option<Child>,
     /// The picture's capture (see [`crate::capture::picture`]).
     capture: Option<Child>,
+    /// The input's injection (see [`crate::input::helper`]).
+    inject: Option<Child>,
 }
 
 /// Where a session's processes run, and as whom.
@@ -332,7 +334,7 @@ impl Parts {
         let (publish_events, mut published) = tokio::sync::mpsc::unbounded_channel();
         // The granted players' feedback (see `input`), for the adaptive bitrate.
         let feedback = moq_pub::rate::Feedback::new();
-        let input = self.start_input(config, ready, &feedback, &stop)?;
+        let input = self.start_input(config, ready, session, &feedback, &stop)?;
         let options = moq_pub::Options {
             name: config.name.clone(),
             target: config.target.clone(),
@@ -428,9 +430,10 @@ impl Parts {
     /// Start taking viewers' input, unless it is off or the compositor takes none: the
     /// origin viewers publish into (scoped to this session's viewers) and the totals.
     fn start_input(
-        &self,
+        &mut self,
         config: &Config,
         ready: &Ready,
+        session: Place<'_>,
         feedback: &moq_pub::rate::Feedback,
         stop: &CancellationToken,
     ) -> Result<Option<(moq_net::origin::Producer, input::Shared)>, Error> {
@@ -453,11 +456,32 @@ impl Parts {
             _ => moq_tokio::origin::spawn(),
         };
         let scoped = lantern_net::input::viewers_scope(&inbound, &config.name)?;
+        // The injection itself runs as the session's user (see `input::helper`).
+        let (their_stdin, to_helper) =
+            std::io::pipe().map_err(|e| Error::io("a pipe for the input", e))?;
+        let (from_helper, their_stdout) =
+            std::io::pipe().map_err(|e| Error::io("a pipe for the input", e))?;
+        let args = vec![
+            "input-inject".to_string(),
+            "--socket".into(),
+            socket.display().to_string(),
+        ];
+        self.inject = Some(spawn_helper(
+            "input-inject",
+            &args,
+            &base_env(session.dir.path()),
+            session.dir,
+            session.account,
+            Pipes {
+                stdin: Some(their_stdin.into()),
+                stdout: Some(their_stdout.into()),
+            },
+        )?);
         let shared = input::Shared::default();
         tokio::spawn(input::run(
             inbound,
             config.name.clone(),
-            socket,
+            (to_helper, from_helper),
             config.input.clone(),
             shared.clone(),
             feedback.clone(),
@@ -519,21 +543,17 @@ impl Parts {
         if let Some(sound) = &self.sound {
             env.extend(sound.env().iter().cloned());
         }
-        self.capture = Some(Child::spawn(Spec {
-            name: "picture-capture",
-            // This very executable, through the child's own link to it (see the lantern
-            // compositor's launch).
-            program: "/proc/self/exe",
-            args: &args,
-            env: &env,
-            cwd: session.dir.path(),
-            account: session.account,
-            log: session.dir.path().join("picture-capture.log"),
-            death_signal: libc::SIGKILL,
-            stdin: Some(ring.share()?),
-            stdout: Some(theirs.into()),
-            cgroup: session.dir.cgroup(),
-        })?);
+        self.capture = Some(spawn_helper(
+            "picture-capture",
+            &args,
+            &env,
+            session.dir,
+            session.account,
+            Pipes {
+                stdin: Some(ring.share()?),
+                stdout: Some(theirs.into()),
+            },
+        )?);
         let (meter, token) = (meter.clone(), stop.clone());
         // The helper's own start may take `timeout` (a PipeWire node that comes late), and a
         // moment more to say so.
@@ -601,8 +621,8 @@ impl Parts {
         if let Some(app) = &mut self.app {
             app.stop(Duration::from_secs(3)).await;
         }
-        if let Some(capture) = &mut self.capture {
-            capture.stop(Duration::from_secs(2)).await;
+        for helper in [&mut self.capture, &mut self.inject].into_iter().flatten() {
+            helper.stop(Duration::from_secs(2)).await;
         }
         if let Some(sound) = &mut self.sound {
             sound.stop().await;

@@ -131,21 +131,17 @@ impl Sound {
             "--timeout-ms".into(),
             timeout.as_millis().to_string(),
         ];
-        let child = Child::spawn(Spec {
-            name: "sound-capture",
-            // This very executable, through the child's own link to it (see the lantern
-            // compositor's launch).
-            program: "/proc/self/exe",
-            args: &args,
-            env: &self.env,
-            cwd: dir.path(),
+        let child = crate::process::spawn_helper(
+            "sound-capture",
+            &args,
+            &self.env,
+            dir,
             account,
-            log: dir.path().join("sound-capture.log"),
-            death_signal: libc::SIGKILL,
-            stdin: None,
-            stdout: Some(writer.into()),
-            cgroup: dir.cgroup(),
-        })?;
+            crate::process::Pipes {
+                stdin: None,
+                stdout: Some(writer.into()),
+            },
+        )?;
         self.children.push(child);
         Ok(reader)
     }

@@ -300,10 +300,11 @@ fn has_render_node() -> bool {
 }
 
 /// A root daemon is no client of the session's compositor or PipeWire: the picture's and the
-/// sound's captures run as the session's user, like everything else of the session, and the
-/// picture still arrives through them. Not root: skipped (everything runs as one user).
+/// sound's captures and the input's injection run as the session's user, like everything
+/// else of the session, and the picture still arrives through them. Not root: skipped
+/// (everything runs as one user).
 #[test]
-fn the_captures_run_as_the_sessions_user() {
+fn the_captures_and_the_injection_run_as_the_sessions_user() {
     if std::fs::metadata("/proc/self").unwrap().uid() != 0 {
         eprintln!("skipped: not root");
         return;
@@ -318,9 +319,9 @@ fn the_captures_run_as_the_sessions_user() {
     wait_for_server(&mut daemon, &addr);
     let needle = format!("/lantern-{name}-");
     let mut seen = Vec::new();
-    wait_for("both captures", LONG, || {
+    wait_for("the captures and the injection", LONG, || {
         seen = session_processes(&needle);
-        ["picture-capture", "sound-capture"]
+        ["picture-capture", "sound-capture", "input-inject"]
             .iter()
             .all(|what| seen.iter().any(|(_, line)| line.contains(what)))
     });

@@ -261,30 +261,6 @@ impl Meter {
     }
 }
 
-/// Wait up to `wait` (at least a millisecond) for `fd` to have something to read (or its
-/// end); `false` when it has not. An interrupted wait is a `false` too.
-fn readable(fd: std::os::fd::BorrowedFd<'_>, wait: std::time::Duration) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let mut poll = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
-    // SAFETY: one pollfd, alive for the call.
-    match unsafe { libc::poll(&mut poll, 1, ms) } {
-        n if n > 0 => Ok(true),
-        0 => Ok(false),
-        _ => {
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => Ok(false),
-                _ => Err(err),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -370,7 +370,7 @@ impl PipedPicture {
     }
 
     fn wait(&self, left: Duration) -> Result<(), Error> {
-        super::readable(self.socket.as_fd(), left.min(Duration::from_millis(50)))
+        crate::process::readable(self.socket.as_fd(), left.min(Duration::from_millis(50)))
             .map(drop)
             .map_err(|e| Error::io("waiting for the session's picture capture", e))
     }

@@ -11,7 +11,7 @@
 //! times far from the daemon's clock replaced by it, counts that never go back, and a helper
 //! that sends nothing for [`SILENT`] taken as failed.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -90,7 +90,7 @@ impl PipedSound {
         timeout: Duration,
     ) -> Result<Self, crate::Error> {
         let mut ready = [0u8];
-        read_by(&mut pipe, &mut ready, Instant::now() + timeout).map_err(|e| {
+        crate::process::read_by(&mut pipe, &mut ready, Instant::now() + timeout).map_err(|e| {
             crate::Error::Sound(format!("the session's sound capture did not start: {e}"))
         })?;
         if ready[0] != READY {
@@ -117,7 +117,7 @@ impl AudioSource for PipedSound {
                 (self.bytes.len() - HEADER) / 4
             )));
         }
-        match read_by(&mut self.pipe, &mut self.bytes, Instant::now() + SILENT) {
+        match crate::process::read_by(&mut self.pipe, &mut self.bytes, Instant::now() + SILENT) {
             Ok(()) => {}
             // The helper ended: at the session's end, it is stopped with it.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -154,32 +154,6 @@ impl AudioSource for PipedSound {
     fn overflowed_samples(&self) -> u64 {
         self.overflowed
     }
-}
-
-/// Fill `buf` from `pipe` by `deadline`: `UnexpectedEof` when the writer ends first,
-/// `TimedOut` when the deadline passes.
-fn read_by(
-    pipe: &mut std::io::PipeReader,
-    buf: &mut [u8],
-    deadline: Instant,
-) -> std::io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        if !super::readable(pipe.as_fd(), left)? {
-            continue;
-        }
-        match pipe.read(&mut buf[filled..]) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

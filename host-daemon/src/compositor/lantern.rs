@@ -1,8 +1,8 @@
 //! Lantern's own compositor ([`lantern_compositor`]), run as the session's user by this very
 //! executable (`host-daemon compositor`): capture on commit and frame callbacks paced for
-//! input-to-photon. Apps get `wayland-lantern`; the daemon's capture and input use
-//! `lantern-control`, the only socket whose clients see screencopy and the virtual keyboard
-//! and pointer. X11 apps run through XWayland where it is installed.
+//! input-to-photon. Apps get `wayland-lantern`; the session's capture and input helpers
+//! use `lantern-control`, the only socket whose clients see screencopy and the virtual
+//! keyboard and pointer. X11 apps run through XWayland where it is installed.
 
 use std::path::Path;
 

@@ -11,11 +11,11 @@
 //! `open`, where plain datagrams are read too); its datagrams are counted by the grant's
 //! fault.
 
+pub mod helper;
 pub mod inject;
 pub mod pads;
 mod queue;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,6 +63,9 @@ pub struct Settings {
     /// udev makes them.
     pub pads_for: Option<pads::Owner>,
 }
+
+/// How long the session's input helper may take to connect to the compositor.
+const START_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a joining viewer's grant may take to arrive.
 const GRANT_WAIT: Duration = Duration::from_secs(5);
@@ -180,13 +183,13 @@ impl Shared {
     }
 }
 
-/// Take `session`'s viewers from `inbound` and inject into the compositor on `socket` until
-/// `cancel` fires. An injector that cannot start is reported in the stats (`error`) and
+/// Take `session`'s viewers from `inbound` and inject through the session's input helper
+/// (see [`helper`]), whose pipes these are, until `cancel` fires. An injector that cannot start is reported in the stats (`error`) and
 /// logged; the stream goes on view-only.
 pub async fn run(
     inbound: moq_net::origin::Producer,
     session: String,
-    socket: PathBuf,
+    (to, from): (std::io::PipeWriter, std::io::PipeReader),
     settings: Settings,
     shared: Shared,
     feedback: moq_pub::rate::Feedback,
@@ -202,7 +205,7 @@ pub async fn run(
     let injector = {
         let (shared, cancel, queue) = (shared.clone(), cancel.clone(), commands.clone());
         tokio::task::spawn_blocking(move || {
-            let result = inject_loop(&socket, pads_for, &queue, &shared, &cancel);
+            let result = inject_loop((to, from), pads_for, &queue, &shared, &cancel);
             // Nothing more is taken: viewers' input is dropped (counted) from now on.
             queue.close();
             result
@@ -535,13 +538,13 @@ fn count_gate(stats: &mut InputStats, received: Result<Taken, Rejected>) {
 /// The injector thread: a Wayland connection of its own, pads through uinput; viewers'
 /// commands taken in turn from `queue` until it is closed and empty.
 fn inject_loop(
-    socket: &std::path::Path,
+    (to, from): (std::io::PipeWriter, std::io::PipeReader),
     pads_for: Option<pads::Owner>,
     queue: &Queue,
     shared: &Shared,
     cancel: &CancellationToken,
 ) -> Result<(), Error> {
-    let mut injector = inject::Injector::open(socket)?;
+    let mut injector = helper::Piped::open(to, from, START_WAIT)?;
     let mut pads = pads::Pads::open(pads_for);
     let mut warned = false;
     loop {
@@ -594,7 +597,7 @@ fn inject_loop(
                 if cancel.is_cancelled() {
                     return Ok(());
                 }
-                injector.check(Duration::ZERO)?;
+                injector.check()?;
             }
             Next::Closed => return Ok(()),
         }
