@@ -77,19 +77,36 @@ struct PictureCaptureArgs {
     /// The compositor's control socket, or the session's PipeWire socket.
     #[arg(long)]
     path: PathBuf,
-    /// The output's size (a compositor's capture).
-    #[arg(long)]
-    width: u32,
-    #[arg(long)]
-    height: u32,
-    #[arg(long)]
-    fps: f64,
+    /// The output's mode (a compositor's capture).
+    #[command(flatten)]
+    mode: HelperMode,
     /// Draw the pointer into the picture.
     #[arg(long)]
     cursor: bool,
     /// How long the compositor or the node may take to offer the first picture.
     #[arg(long)]
     timeout_ms: u64,
+}
+
+/// The session's output mode, as the daemon passes it to a process of the session.
+#[derive(Args, Debug)]
+struct HelperMode {
+    #[arg(long)]
+    width: u32,
+    #[arg(long)]
+    height: u32,
+    #[arg(long)]
+    fps: f64,
+}
+
+impl From<HelperMode> for moq_pub::source::Format {
+    fn from(mode: HelperMode) -> Self {
+        Self {
+            width: mode.width,
+            height: mode.height,
+            fps: mode.fps,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -119,12 +136,8 @@ struct CompositorArgs {
     /// A file made once both listen.
     #[arg(long)]
     ready: Option<PathBuf>,
-    #[arg(long)]
-    width: u32,
-    #[arg(long)]
-    height: u32,
-    #[arg(long)]
-    fps: f64,
+    #[command(flatten)]
+    mode: HelperMode,
     /// Run XWayland for X11 apps.
     #[arg(long)]
     xwayland: bool,
@@ -381,11 +394,7 @@ async fn main() -> ExitCode {
             let result = host_daemon::capture::picture::serve(
                 &args.capture,
                 &args.path,
-                moq_pub::source::Format {
-                    width: args.width,
-                    height: args.height,
-                    fps: args.fps,
-                },
+                args.mode.into(),
                 args.cursor,
                 std::time::Duration::from_millis(args.timeout_ms),
             );
@@ -419,9 +428,9 @@ async fn compositor(
     cancel: tokio_util::sync::CancellationToken,
 ) -> Result<(), host_daemon::Error> {
     let config = lantern_compositor::Config {
-        width: args.width,
-        height: args.height,
-        fps: args.fps,
+        width: args.mode.width,
+        height: args.mode.height,
+        fps: args.mode.fps,
         socket: args.socket,
         control: args.control,
         ready: args.ready,

@@ -527,15 +527,10 @@ impl Parts {
             String::from(capture),
             "--path".into(),
             path.display().to_string(),
-            "--width".into(),
-            format.width.to_string(),
-            "--height".into(),
-            format.height.to_string(),
-            "--fps".into(),
-            format.fps.to_string(),
             "--timeout-ms".into(),
             timeout.as_millis().to_string(),
         ];
+        args.extend(compositor::mode_args(format));
         if config.cursor {
             args.push("--cursor".into());
         }

@@ -45,15 +45,10 @@ impl Compositor for Lantern {
             dir.join(CONTROL_SOCKET).display().to_string(),
             "--ready".into(),
             dir.join(READY_FILE).display().to_string(),
-            "--width".into(),
-            format.width.to_string(),
-            "--height".into(),
-            format.height.to_string(),
-            "--fps".into(),
-            format.fps.to_string(),
             "--figures".into(),
             dir.join(FIGURES_FILE).display().to_string(),
         ];
+        args.extend(super::mode_args(format));
         if xwayland {
             args.push("--xwayland".into());
         }

@@ -157,6 +157,18 @@ pub fn render_node() -> Option<PathBuf> {
     nodes.into_iter().next()
 }
 
+/// `format` as the flags the daemon's own subcommands take: `--width W --height H --fps F`.
+pub fn mode_args(format: moq_pub::source::Format) -> Vec<String> {
+    [
+        ("--width", format.width.to_string()),
+        ("--height", format.height.to_string()),
+        ("--fps", format.fps.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_string(), value])
+    .collect()
+}
+
 /// The base environment of the session's processes: a PATH, the locale, the session's
 /// private runtime directory as home and runtime dir, and its own config home (so nothing of
 /// a user's configuration is read).
