@@ -609,6 +609,44 @@ mod tests {
         assert!(crate::error::capture_ended(&err), "{err:?}");
     }
 
+    /// Whatever bytes a helper sends after its hello (here, seeded noise shaped like its
+    /// messages, and raw noise), the daemon never panics, never takes a slot twice, and ends
+    /// with an error once the helper is gone.
+    #[test]
+    fn noise_from_a_helper_is_survived() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..200 {
+            let (mut piped, mut helper, _map) = opened((FORMAT.width, FORMAT.height)).unwrap();
+            let mut bytes = Vec::new();
+            for _ in 0..next() % 16 {
+                let mut message = [0u8; MESSAGE];
+                message.iter_mut().for_each(|b| *b = next() as u8);
+                if round % 2 == 0 {
+                    // Shaped: a picture message, its slot often one that exists.
+                    message[0] = PICTURE;
+                    message[1] %= 4;
+                }
+                bytes.extend_from_slice(&message);
+            }
+            bytes.truncate(bytes.len().saturating_sub((next() % 3) as usize));
+            helper.write_all(&bytes).unwrap();
+            drop(helper);
+            let mut pictures = 0;
+            while take(&mut piped).is_ok() {
+                pictures += 1;
+                assert!(pictures <= 16, "more pictures than were told of");
+            }
+            let stats = piped.meter.total();
+            assert!(stats.frames + stats.repeats == pictures, "round {round}");
+        }
+    }
+
     /// A size the ring cannot hold, a size 4:2:0 cannot take, something other than a hello,
     /// or no hello at all: the capture does not open.
     #[test]

@@ -319,4 +319,35 @@ mod tests {
         let err = Piped::open(to, from, Duration::from_secs(5)).err().unwrap();
         assert!(err.to_string().contains("ended"), "{err}");
     }
+
+    /// Whatever a helper answers (seeded noise), an injection ends in its figures or an
+    /// error, never a panic, and a failure's words carry no control characters.
+    #[test]
+    fn noise_from_a_helper_is_survived() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let key = [Event::Key {
+            usage: 4,
+            down: true,
+        }];
+        for _ in 0..200 {
+            let (_commands, to) = std::io::pipe().unwrap();
+            let (from, mut answers) = std::io::pipe().unwrap();
+            let mut noise = vec![READY];
+            noise.push([DONE, FAILED, 0][(next() % 3) as usize]);
+            noise.extend((0..next() % 40).map(|_| next() as u8));
+            answers.write_all(&noise).unwrap();
+            drop(answers);
+            let mut piped = Piped::open(to, from, Duration::from_secs(5)).unwrap();
+            match piped.inject(1, &key) {
+                Ok(done) => assert!(done.events <= u64::from(u32::MAX)),
+                Err(err) => assert!(!err.to_string().chars().any(char::is_control), "{err}"),
+            }
+        }
+    }
 }
