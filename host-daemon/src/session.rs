@@ -577,6 +577,13 @@ impl Parts {
             Ok(video) => video,
             Err(err) => return Err(self.why_capture_failed(err).await),
         };
+        let moq_pub::source::Format { width, height, .. } = video.format();
+        tracing::info!(
+            width,
+            height,
+            "capturing the session's picture in a process of its own user (its messages go to \
+             picture-capture.log in the session's directory while the session runs)"
+        );
         let audio: Option<Box<dyn AudioSource>> = match audio {
             Some(audio) => Some(Box::new(audio.await.map_err(joined)??)),
             None => None,
