@@ -324,13 +324,7 @@ mod tests {
     /// error, never a panic, and a failure's words carry no control characters.
     #[test]
     fn noise_from_a_helper_is_survived() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = fastrand::Rng::with_seed(7);
         let key = [Event::Key {
             usage: 4,
             down: true,
@@ -339,8 +333,8 @@ mod tests {
             let (_commands, to) = std::io::pipe().unwrap();
             let (from, mut answers) = std::io::pipe().unwrap();
             let mut noise = vec![READY];
-            noise.push([DONE, FAILED, 0][(next() % 3) as usize]);
-            noise.extend((0..next() % 40).map(|_| next() as u8));
+            noise.push([DONE, FAILED, 0][rng.usize(..3)]);
+            noise.extend((0..rng.usize(..40)).map(|_| rng.u8(..)));
             answers.write_all(&noise).unwrap();
             drop(answers);
             let mut piped = Piped::open(to, from, Duration::from_secs(5)).unwrap();
