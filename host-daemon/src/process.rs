@@ -338,14 +338,16 @@ pub fn describe(status: ExitStatus) -> String {
 
 /// Wait up to `wait` (at least a millisecond) for `fd` to have something to read (or its
 /// end); `false` when it has not. An interrupted wait is a `false` too.
-pub(crate) fn readable(
-    fd: std::os::fd::BorrowedFd<'_>,
-    wait: std::time::Duration,
-) -> std::io::Result<bool> {
+pub(crate) fn readable(fd: std::os::fd::BorrowedFd<'_>, wait: Duration) -> std::io::Result<bool> {
+    ready(fd, libc::POLLIN, wait)
+}
+
+/// Wait up to `wait` (at least a millisecond) for `events` on `fd`.
+fn ready(fd: std::os::fd::BorrowedFd<'_>, events: i16, wait: Duration) -> std::io::Result<bool> {
     use std::os::fd::AsRawFd;
     let mut poll = libc::pollfd {
         fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
+        events,
         revents: 0,
     };
     let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
@@ -396,20 +398,12 @@ pub(crate) fn write_by(
     bytes: &[u8],
     deadline: Instant,
 ) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(std::io::ErrorKind::TimedOut.into());
         }
-        let mut poll = libc::pollfd {
-            fd: pipe.as_fd().as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-        // SAFETY: one pollfd, alive for the call.
-        if unsafe { libc::poll(&mut poll, 1, ms) } > 0 {
+        if ready(pipe.as_fd(), libc::POLLOUT, left)? {
             // Room for a page, which takes the whole of a write this small at once.
             return pipe.write_all(bytes);
         }

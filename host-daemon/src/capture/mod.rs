@@ -252,6 +252,15 @@ impl Meter {
             .unwrap_or_default()
     }
 
+    /// The whole session's counts (frames, repeats, drops, failures, buffers), without the
+    /// percentiles: what a capture process tells the daemon with every picture.
+    fn counts(&self) -> CaptureStats {
+        self.counts
+            .lock()
+            .map(|counts| counts[1].stats.clone())
+            .unwrap_or_default()
+    }
+
     /// The whole session's figures.
     pub fn total(&self) -> CaptureStats {
         self.counts

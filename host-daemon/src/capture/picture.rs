@@ -180,7 +180,7 @@ pub fn serve(
             return Ok(());
         };
         free[at] = false;
-        let totals = meter.total();
+        let totals = meter.counts();
         let new = meter.take_new();
         let mut message = [0u8; MESSAGE];
         message[0] = PICTURE;
@@ -277,6 +277,8 @@ pub struct PipedPicture {
     /// The helper's counts as last told, which never go back.
     drops: u64,
     failures: u64,
+    /// The kind of buffers as last told, passed to the meter when it changes.
+    buffers: u8,
     meter: Arc<Meter>,
     cancel: CancellationToken,
 }
@@ -315,6 +317,7 @@ impl PipedPicture {
             received: 0,
             drops: 0,
             failures: 0,
+            buffers: 0,
             meter,
             cancel,
         };
@@ -415,11 +418,12 @@ impl PipedPicture {
                 }
             }
             if let Some(newest) = self.filled.pop_back() {
-                let stale: Vec<usize> = self.filled.drain(..).map(|f| f.slot).collect();
-                if !stale.is_empty() {
-                    self.meter.drops(stale.len() as u64);
+                if !self.filled.is_empty() {
+                    self.meter.drops(self.filled.len() as u64);
                 }
-                stale.into_iter().for_each(|slot| self.hand_back(slot));
+                while let Some(stale) = self.filled.pop_front() {
+                    self.hand_back(stale.slot);
+                }
                 let copied = self.copy(newest.slot, canvas);
                 self.hand_back(newest.slot);
                 copied?;
@@ -473,10 +477,13 @@ impl PipedPicture {
             self.meter.failures(filled.failures - self.failures);
             self.failures = filled.failures;
         }
-        match filled.buffers {
-            1 => self.meter.buffers("shm"),
-            2 => self.meter.buffers("dmabuf"),
-            _ => {}
+        if filled.buffers != self.buffers {
+            self.buffers = filled.buffers;
+            match filled.buffers {
+                1 => self.meter.buffers("shm"),
+                2 => self.meter.buffers("dmabuf"),
+                _ => {}
+            }
         }
         Captured {
             capture_us,
