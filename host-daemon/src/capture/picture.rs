@@ -12,8 +12,10 @@
 //!
 //! The daemon reads the helper as any input from the session: a size the ring cannot hold, a
 //! slot the helper does not hold, a capture time far from the daemon's clock and counts that
-//! go back are refused or replaced, and a helper that tells of nothing for [`SILENT`] has
-//! stopped (a still screen is sent again every [`REPEAT_AFTER`](super::REPEAT_AFTER)). The
+//! go back are refused or replaced, and a helper that tells of nothing for [`SILENT`] after
+//! its first picture has stopped (a still screen is sent again every
+//! [`REPEAT_AFTER`](super::REPEAT_AFTER); before the first, it has the session's start-up
+//! deadline, as an app can be slow to draw). The
 //! one conversion happens in the helper; the daemon copies the I420 picture out once. A
 //! helper that scribbles into a slot while it is copied spoils only its own picture.
 
@@ -35,7 +37,7 @@ use crate::Error;
 
 /// Pictures in the ring: one being filled, one being copied out, one ready between them.
 pub const SLOTS: usize = 3;
-/// A helper that tells of no picture for this long has stopped.
+/// A helper that tells of no picture for this long, once it has sent its first, has stopped.
 pub const SILENT: Duration = Duration::from_secs(5);
 /// Every message from the helper has this many bytes.
 const MESSAGE: usize = 40;
@@ -281,6 +283,9 @@ pub struct PipedPicture {
     buffers: u8,
     meter: Arc<Meter>,
     cancel: CancellationToken,
+    /// How long the helper may tell of nothing: until its first picture, as long as its own
+    /// wait for one (an app that is slow to commit), then [`SILENT`].
+    silent: Duration,
 }
 
 impl PipedPicture {
@@ -320,6 +325,7 @@ impl PipedPicture {
             buffers: 0,
             meter,
             cancel,
+            silent: timeout.max(SILENT),
         };
         let deadline = Instant::now() + timeout;
         let hello = loop {
@@ -406,7 +412,7 @@ impl PipedPicture {
 
     /// The newest filled slot copied into `canvas`, the older ones handed back unread.
     fn take(&mut self, canvas: &mut Canvas) -> Result<Option<Captured>, Error> {
-        let deadline = Instant::now() + SILENT;
+        let deadline = Instant::now() + self.silent;
         loop {
             if self.cancel.is_cancelled() {
                 return Ok(None);
@@ -427,12 +433,14 @@ impl PipedPicture {
                 let copied = self.copy(newest.slot, canvas);
                 self.hand_back(newest.slot);
                 copied?;
+                self.silent = SILENT;
                 return Ok(Some(self.count(&newest)));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Capture(format!(
-                    "the session's picture capture sent nothing for {SILENT:?}"
+                    "the session's picture capture sent nothing for {:?}",
+                    self.silent
                 )));
             }
             self.wait(left)?;
