@@ -572,3 +572,90 @@ fn the_api_answers_errors_in_json() {
         ("200", &serde_json::json!({ "sessions": [] }))
     );
 }
+
+/// Links planted while sessions start and stop never steer root. Every session runs as one
+/// shared account here (`users = []`, the worst case: each session's processes can write into
+/// every other session's directory), and every session's app keeps planting links in all of
+/// them, at the names the daemon writes (logs, configs) and at whatever it finds there, to a
+/// file of root's and to a name in a directory of root's. Sessions may fail to start under
+/// that; whatever happens, the file root owns is neither changed nor given away, nothing is
+/// made in root's directory, and no answer of the daemon carries the file's text.
+#[test]
+fn links_planted_while_sessions_start_and_stop_never_steer_root() {
+    let Some(daemon) =
+        root_daemon("max_sessions = 3\nusers = []\n[session]\nwidth = 320\nheight = 180\n")
+    else {
+        return;
+    };
+    let roots = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(roots.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = roots.path().join("secret");
+    std::fs::write(&secret, "root's secret").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let before = std::fs::metadata(&secret).unwrap();
+    let shared = shared_dir();
+    let planted = shared.path().join("planted");
+    // The sessions' directories are the daemon's temp dir's `lantern-NAME-…`.
+    let base = std::env::temp_dir();
+    let script = format!(
+        "while :; do for d in {base}/lantern-plant-*/; do [ -w \"$d\" ] || continue; \
+           for n in app.log sway.log sway.conf pipewire.conf pipewire.log wireplumber.log \
+                    picture-capture.log sound-capture.log input-inject.log; do \
+             ln -sfn '{secret}' \"$d$n\" 2>/dev/null; done; \
+           for f in \"$d\"*; do [ -f \"$f\" ] && [ ! -L \"$f\" ] && \
+             ln -sfn '{roots}/made-by-root' \"$f\" 2>/dev/null; done; \
+           echo \"$d\" >> {planted}; done; sleep 0.05; done",
+        base = base.display(),
+        secret = secret.display(),
+        roots = roots.path().display(),
+        planted = planted.display(),
+    );
+    let create = |name: &str| {
+        let addr = format!("127.0.0.1:{}", free_port());
+        daemon.ctl(&[
+            "create", name, "--listen", &addr, "--", "/bin/sh", "-c", &script,
+        ])
+    };
+    let mut answers = Vec::new();
+    let first = create("plant-a");
+    answers.push(first.clone());
+    for round in 0..3 {
+        let name = format!("plant-b{round}");
+        answers.push(create(&name));
+        // Its directory is planted in before it stops (when the daemon reads the app's log).
+        let dir = format!("/lantern-{name}-");
+        wait_for("links in the new session's directory", LONG, || {
+            std::fs::read_to_string(&planted).is_ok_and(|dirs| dirs.contains(&dir))
+        });
+        answers.push(daemon.ctl(&["list"]));
+        answers.push(daemon.ctl(&["stop", &name]));
+    }
+    answers.push(daemon.ctl(&["stop", "plant-a"]));
+    answers.push(daemon.ctl(&["list"]));
+
+    let after = std::fs::metadata(&secret).unwrap();
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root's secret");
+    assert_eq!(
+        (after.uid(), after.gid(), after.mode(), after.len()),
+        (before.uid(), before.gid(), before.mode(), before.len())
+    );
+    let made: Vec<_> = std::fs::read_dir(roots.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name())
+        .collect();
+    assert_eq!(made, ["secret"], "root made a file through a link");
+    for answer in &answers {
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&answer.stdout),
+            stderr(answer)
+        );
+        assert!(!said.contains("root's secret"), "{said}");
+    }
+    assert!(
+        first.status.success(),
+        "the first session, alone, starts: {}",
+        stderr(&first)
+    );
+}
