@@ -659,3 +659,46 @@ fn links_planted_while_sessions_start_and_stop_never_steer_root() {
         stderr(&first)
     );
 }
+
+/// An app that swaps its log for a FIFO (which would block a reader forever) and exits stalls
+/// nothing: the daemon still answers, the session ends with the app's status, and another
+/// session keeps streaming.
+#[test]
+fn an_app_that_leaves_a_fifo_for_its_log_stalls_no_other_session() {
+    let daemon = Daemon::start("max_sessions = 2\n[session]\nwidth = 320\nheight = 180\n");
+    let addr = format!("127.0.0.1:{}", free_port());
+    daemon.ok(&[
+        "create",
+        "fifo-a",
+        "--listen",
+        &addr,
+        "--",
+        &app_bin(),
+        "app",
+    ]);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let script = "echo 'last words'; sleep 2; rm -f app.log; mkfifo app.log; exit 5";
+    daemon.ok(&[
+        "create", "fifo-b", "--listen", &addr, "--", "/bin/sh", "-c", script,
+    ]);
+    let session = |name: &str| {
+        daemon.ok(&["list", "--json"])["sessions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no session {name}"))
+    };
+    wait_for("the app with a FIFO for its log to end", LONG, || {
+        session("fifo-b")["state"] == "ended"
+    });
+    let ended = session("fifo-b");
+    assert_eq!(ended["ended"]["status"], 5, "{ended}");
+    assert_eq!(ended["ended"]["tail"], "last words", "{ended}");
+    // The other session's last second, read after: it still captures and publishes.
+    let second = |daemon: &Daemon| daemon.ok(&["stats", "fifo-a"])["stats"].clone();
+    wait_for("the other session's pictures", LONG, || {
+        let second = second(&daemon);
+        second["capture"]["frames"].as_u64() > Some(0)
+            && second["video"]["fps"].as_f64() > Some(0.0)
+    });
+    daemon.ok(&["stop", "fifo-a"]);
+}
