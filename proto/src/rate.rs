@@ -36,7 +36,11 @@
 //! they took to send: a link that slowed down. This answers a step down a report or two
 //! before the queue is seen standing, and sends nothing that would only wait behind what is
 //! already queued (with the encoder's own buffer, a cut takes a few frames to show in their
-//! sizes). On a 8 → 2 Mbit/s step it halves the frames shown over 300 ms late.
+//! sizes). On a 8 → 2 Mbit/s step it halves the frames shown over 300 ms late. Reports that
+//! all saw nothing arrive while frames are on the way (a path gone dead, its reports still
+//! coming) make the backlog endless: nothing more is sent into the dead path (but the frame a
+//! second below) long before the reports stop, so less stands before the newest picture
+//! when the path returns.
 //!
 //! While a viewer's queue is deeper than [`DRAIN_QUEUE_MS`], frames are skipped: fewer frames
 //! now is better than every frame late. Every other one at least, and more where the path
@@ -519,15 +523,21 @@ impl Viewer {
     /// µs (0 when unknown or when the path keeps up): what was sent since the newest frame it
     /// received went out over `now_us − then`, and arrives at the best rate of its latest
     /// reports (the best: a report whose window a held-up frame left empty is no slow path).
+    /// Reports that all saw nothing arrive while something is on the way: a path gone dead,
+    /// which nothing sent now would cross before the frames after it (without limit).
     fn backlog_us(&self, now_us: u64, sent_bits: u64) -> u64 {
         let Some((delivered, then)) = self.delivered else {
             return 0;
         };
+        let on_the_way = sent_bits.saturating_sub(delivered);
         let rate = self.smooth().map(|(_, rate)| *rate).fold(0.0, f64::max);
         if rate <= 0.0 {
-            return 0;
+            return match self.agreed() && on_the_way > 0 {
+                true => u64::MAX,
+                false => 0,
+            };
         }
-        let on_the_way = sent_bits.saturating_sub(delivered) as f64 / rate * 1e6;
+        let on_the_way = on_the_way as f64 / rate * 1e6;
         (on_the_way as u64).saturating_sub(now_us.saturating_sub(then))
     }
 
@@ -904,6 +914,36 @@ mod tests {
             }
         }
         (arrived, targets)
+    }
+
+    #[test]
+    fn a_path_gone_dead_is_sent_next_to_nothing_before_its_reports_stop() {
+        // 8 Mbit/s, dead from 5 s to 6 s (the viewer's reports keep coming, saying nothing
+        // arrives), then 8 Mbit/s again.
+        let dead = |now: u64| {
+            if (5_000_000..6_000_000).contains(&now) {
+                0.0
+            } else {
+                8e6
+            }
+        };
+        let mut rc = control();
+        let (arrived, _) = play_frames(&mut rc, 9, 4e6, true, dead);
+        let sent_in = |from: u64, to: u64| {
+            arrived
+                .iter()
+                .filter(|(captured, _)| (from..to).contains(captured))
+                .count()
+        };
+        // What went into the dead path: the frames before three reports could tell (150 ms
+        // of them, and the report's 20 ms back), not those until the reports stopped.
+        let into_dead = sent_in(5_000_000, 6_000_000);
+        assert!(
+            into_dead <= 14,
+            "{into_dead} frames sent into the dead path"
+        );
+        // And the stream goes on after it.
+        assert!(sent_in(6_500_000, 9_000_000) > 140);
     }
 
     #[test]
