@@ -151,6 +151,45 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            self.tell_stderr();
+        }
+    }
+}
+
+/// How many of a process's last lines a failed test shows.
+const TOLD_LINES: usize = 40;
+
+impl Proc {
+    /// For a test that failed with this process still held: the last lines it wrote to its
+    /// stderr (when no one took them), beside the failure. Its children may keep the pipe
+    /// open, so it is read only while something comes within a second.
+    fn tell_stderr(&mut self) {
+        let Some(mut stderr) = self.0.stderr.take() else {
+            return;
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut chunk = vec![0; 64 * 1024];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stderr, &mut chunk) {
+                if tx.send(chunk[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut said = Vec::new();
+        while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(1)) {
+            said.extend(chunk);
+        }
+        let said = String::from_utf8_lossy(&said);
+        let lines: Vec<&str> = said.lines().collect();
+        let last = &lines[lines.len().saturating_sub(TOLD_LINES)..];
+        eprintln!(
+            "[process {} of this failed test, its last {} lines on stderr]\n{}",
+            self.0.id(),
+            last.len(),
+            last.join("\n")
+        );
     }
 }
 
