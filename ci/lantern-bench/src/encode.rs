@@ -1,11 +1,15 @@
 //! `encode`: the stage floors. Encodes frames with Lantern's encoder (libx264 through
 //! ffmpeg-next, the settings moq-pub uses) and decodes them again with moq-sub's decoder,
-//! counting this process's CPU time for each stage alone: no capture, no network, no relay.
+//! counting this process's CPU time for each stage alone: no capture, no network, no relay,
+//! and the wall time of each frame's call (what the stage adds to glass-to-glass: with threads
+//! it is less than the CPU time, when the machine is busy more).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 
-use lantern_proto::{clock, stamp::Stamp, y4m};
+use std::time::Instant;
+
+use lantern_proto::{clock, histogram::Histogram, stamp::Stamp, y4m};
 use moq_pub::encode::{Encoder, VideoArgs};
 use serde_json::json;
 
@@ -66,6 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The encoder's own frame, filled as a source fills it: one copy (or render) per frame.
     let mut frame = lantern_media::ffmpeg::i420_frame(format.width, format.height);
     let mut pacer = args.paced.then(|| Paced::new(fps));
+    let mut encode_wall = Histogram::new();
     let started = cpu::process_us();
     for n in 0..args.frames {
         if let Some(pacer) = &mut pacer {
@@ -85,10 +90,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .write(&mut picture)?;
         }
         let pts = (n as f64 * 1e6 / fps) as u64;
+        let called = Instant::now();
         encoder.encode(&mut frame, pts, false, |p| {
             packets.push(p.data.to_vec());
             Ok(())
         })?;
+        encode_wall.record(called.elapsed().as_micros() as u64);
     }
     encoder.finish(|p| {
         packets.push(p.data.to_vec());
@@ -112,20 +119,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut decoder = moq_sub::decode::Decoder::of(codec, None, Default::default())?;
     let (mut pictures, mut stamps) = (0u32, 0u32);
     let mut pacer = args.paced.then(|| Paced::new(fps));
+    let mut decode_wall = Histogram::new();
     let started = cpu::process_us();
     for packet in &packets {
         if let Some(pacer) = &mut pacer {
             pacer.wait();
         }
+        let called = Instant::now();
+        // Reading the stamp is the bench's work, not the decoder's: its time is left out.
+        let mut reading = std::time::Duration::ZERO;
         decoder.decode(packet, |picture| {
+            let read = Instant::now();
             pictures += 1;
             stamps += Stamp::read(&picture.image).is_some() as u32;
+            reading += read.elapsed();
             Ok(())
         })?;
+        decode_wall.record((called.elapsed() - reading).as_micros() as u64);
     }
     let decode_us = cpu::process_us() - started;
 
     let per_frame = |us: u64| (us as f64 / args.frames as f64 / 10.0).round() / 100.0;
+    let p50_ms = |h: &Histogram| h.quantile(0.5).map(|us| (us as f64 / 10.0).round() / 100.0);
     println!(
         "{}",
         json!({
@@ -138,6 +153,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "bytes_per_frame": bytes / args.frames as usize,
             "encode_cpu_ms": per_frame(encode_us),
             "decode_cpu_ms": per_frame(decode_us),
+            "encode_wall_p50_ms": p50_ms(&encode_wall),
+            "decode_wall_p50_ms": p50_ms(&decode_wall),
             "decoded": pictures,
             "stamps_read": stamps,
         })
