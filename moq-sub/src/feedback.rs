@@ -5,6 +5,7 @@
 //! A host takes the reports of its granted players only; `moq-pub --feedback open` takes
 //! everyone's.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,12 +28,14 @@ impl Path {
     }
 }
 
-/// Send `path`'s reports through `sender` until `stop`; `estimate` is the connection's
-/// receive-side bandwidth (what the far end's congestion controller says it can send here).
+/// Send `path`'s reports through `sender` until `stop`, counting each one handed over in
+/// `handed`; `estimate` is the connection's receive-side bandwidth (what the far end's
+/// congestion controller says it can send here).
 pub async fn send(
     path: Path,
     mut sender: FeedbackSender,
     estimate: moq_net::bandwidth::Consumer,
+    handed: Arc<AtomicU64>,
     stop: CancellationToken,
 ) {
     let mut every = tokio::time::interval(LOOK_EVERY);
@@ -50,7 +53,10 @@ pub async fn send(
         };
         let Some(report) = report else { continue };
         match sender.send(&report) {
-            Ok(()) => failed = false,
+            Ok(()) => {
+                failed = false;
+                handed.fetch_add(1, Ordering::Relaxed);
+            }
             Err(err) if !failed => {
                 // Once per failure run: the connection redials and the track comes back.
                 failed = true;

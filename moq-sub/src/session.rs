@@ -132,26 +132,34 @@ async fn play_moq(
         };
         let dialing = client.connect(relays.addrs());
         let connection = lantern_net::established(dialing, &relays, config.timeout).await?;
-        Ok::<_, Error>((connection, relays))
+        Ok::<_, Error>((connection, client, relays))
     };
-    let (connection, url) = tokio::select! {
+    let (connection, client, url) = tokio::select! {
         connection = dial => connection?,
         () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
     let stop = cancel.child_token();
-    tokio::spawn(sample_rtt(
-        connection.monitor(),
-        hooks.rtt.clone(),
-        stop.clone(),
-    ));
+    let handed = Arc::new(AtomicU64::new(0));
     if let Some(sender) = hooks.feedback.take() {
         tokio::spawn(feedback::send(
             hooks.path.clone(),
             sender,
             connection.recv_bandwidth(),
+            handed.clone(),
             stop.clone(),
         ));
     }
+    let link_stop = CancellationToken::new();
+    let link = tokio::spawn(keep_link(
+        Link {
+            connection,
+            client,
+            relays: url.clone(),
+        },
+        hooks.rtt.clone(),
+        handed,
+        link_stop.clone(),
+    ));
     let script_done = CancellationToken::new();
     let sender = script.map(|(steps, channel)| {
         tokio::spawn(input::play_script(
@@ -176,16 +184,29 @@ async fn play_moq(
         Some(reopen),
     );
     tokio::pin!(watching);
-    let mut result = tokio::select! {
-        result = &mut watching => result,
-        refused = lantern_net::refused(&connection, &url) => {
+    tokio::pin!(link);
+    let (mut result, connection) = tokio::select! {
+        result = &mut watching => {
+            link_stop.cancel();
+            (result, link.await.ok().and_then(Result::ok))
+        }
+        // Only a refusal (or a panic) ends the keeper before it is stopped.
+        ended = &mut link => {
             watch_stop.cancel();
             let outcome = match watching.await {
                 Ok(outcome) => Some(outcome),
                 Err(failed) => failed.outcome,
             };
-            Err(Failed { error: refused.into(), outcome })
+            let error = match ended {
+                Ok(Err(refused)) => refused.into(),
+                _ => Error::Thread("connection keeper"),
+            };
+            (Err(Failed { error, outcome }), None)
         }
+    };
+    let Some(connection) = connection else {
+        stop.cancel();
+        return result;
     };
     // `--frames` ends the picture, not the input script: a host slow to take this viewer's
     // input would otherwise have the run end with the script unsent. A stop still ends it.
@@ -243,20 +264,48 @@ async fn play_rtp(
     }
 }
 
-/// Keep `rtt` (µs) at the connection's smoothed round-trip time, for the stats lines.
-async fn sample_rtt(
-    connection: moq_tokio::connection::Monitor,
+/// The connection to the relay (or server), and what dials it again.
+struct Link {
+    connection: moq_tokio::Connection,
+    client: moq_tokio::Client,
+    relays: lantern_net::Relays,
+}
+
+/// Keep the link until `stop`, then hand its connection back: keep `rtt` (µs) at its
+/// smoothed round-trip time for the stats lines, and replace a connection gone mute
+/// (`handed` counts the reports given it; see [`lantern_proto::mute`]) with a fresh dial,
+/// whose broadcast the player then finds again as after any drop. Ends early with the
+/// server's refusal of this client's credentials.
+async fn keep_link(
+    mut link: Link,
     rtt: Arc<AtomicU64>,
+    handed: Arc<AtomicU64>,
     stop: CancellationToken,
-) {
+) -> Result<moq_tokio::Connection, lantern_net::Error> {
     let mut every = tokio::time::interval(Duration::from_millis(500));
+    let mut mute = lantern_proto::mute::Mute::new();
+    let mut monitor = link.connection.monitor();
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => return Ok(link.connection),
+            refused = lantern_net::refused(&link.connection, &link.relays) => return Err(refused),
         }
-        if let Some(us) = connection.stats().and_then(|s| s.rtt) {
+        let stats = monitor.stats();
+        if let Some(us) = stats.and_then(|s| s.rtt) {
             rtt.store(us.as_micros().max(1) as u64, Ordering::Relaxed);
+        }
+        let sent = stats.and_then(|s| s.packets_sent);
+        let now = lantern_proto::clock::now_unix_us();
+        if mute.check(now, sent, handed.load(Ordering::Relaxed)) {
+            tracing::warn!(
+                url = %link.relays,
+                "the connection stopped sending (nothing out for {} s): redialing",
+                lantern_proto::mute::MUTE_US / 1_000_000
+            );
+            link.connection.abort(moq_net::Error::Timeout);
+            link.connection = link.client.connect(link.relays.addrs());
+            monitor = link.connection.monitor();
         }
     }
 }

@@ -16,6 +16,7 @@
 //!   versioned datagram per message.
 //! - [`feedback`]: what a viewer reports of its path (the datagram, and the viewer's meter).
 //! - [`rate`]: the publisher's bitrate and keyframes, from viewers' reports.
+//! - [`mute`]: a connection that still takes messages but has stopped sending.
 //! - [`backlog`]: the viewer's queue between the network and its decoder (what a player
 //!   that falls behind skips).
 //! - [`app_pacing`]: when Lantern's own compositor lets the app draw its next frame.
@@ -32,6 +33,7 @@ pub mod frame_delay;
 pub mod h264;
 pub mod histogram;
 pub mod input;
+pub mod mute;
 pub mod picture;
 pub mod rate;
 pub mod sdp;
