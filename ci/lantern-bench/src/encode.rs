@@ -6,8 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
-
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lantern_proto::{clock, histogram::Histogram, stamp::Stamp, y4m};
 use moq_pub::encode::{Encoder, VideoArgs};
@@ -127,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let called = Instant::now();
         // Reading the stamp is the bench's work, not the decoder's: its time is left out.
-        let mut reading = std::time::Duration::ZERO;
+        let mut reading = Duration::ZERO;
         decoder.decode(packet, |picture| {
             let read = Instant::now();
             pictures += 1;
