@@ -120,6 +120,40 @@ impl Capacity {
         Some(count * u64::from(OPPORTUNITY_BYTES) * 8)
     }
 
+    /// The least frame delay any sender could reach over this bottleneck, by Salsify's
+    /// metric (capture → that frame or a newer one delivered), µs, for frames captured at
+    /// `fps` over [`from_us`, `to_us`) (the link's time): each frame of `frame_bytes` takes
+    /// the first opportunities at or after its capture, as if no other frame were queued
+    /// ahead of it (a sender that skips whatever would wait), then `delay_us` one way. A
+    /// floor, not a goal: real frames are bigger than one opportunity, and a path's transport
+    /// has its own packets. Empty without a bottleneck.
+    pub fn frame_delay_floor(
+        &self,
+        from_us: u64,
+        to_us: u64,
+        fps: f64,
+        frame_bytes: u32,
+        delay_us: u64,
+    ) -> Vec<u64> {
+        if matches!(self, Self::Unlimited) || fps <= 0.0 || !fps.is_finite() {
+            return Vec::new();
+        }
+        let needed = u64::from(frame_bytes.div_ceil(OPPORTUNITY_BYTES).max(1));
+        let mut delays = Vec::new();
+        for n in 0u64.. {
+            let captured = from_us + (n as f64 * 1e6 / fps) as u64;
+            if captured >= to_us {
+                break;
+            }
+            let last = self.first_at_or_after(captured) + needed - 1;
+            let Some(at) = self.opportunity_us(last) else {
+                break;
+            };
+            delays.push(at - captured + delay_us);
+        }
+        delays
+    }
+
     /// The long-run rate in bits per second; None without a bottleneck.
     pub fn mean_bps(&self) -> Option<f64> {
         match self {
@@ -321,6 +355,32 @@ mod tests {
             Capacity::Trace(t) => t,
             other => panic!("not a trace: {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_frame_delay_floor_waits_out_a_dead_spell_and_counts_a_big_frames_opportunities() {
+        // One opportunity a ms for a second, then none for a second, repeating (the last
+        // line, the period, is the next period's ms 0).
+        let ms: String = (1..=1000).map(|m| format!("{m}\n")).collect::<String>() + "2000\n";
+        let c = Capacity::Trace(Trace::parse(&ms, "test").unwrap());
+        let floor = c.frame_delay_floor(0, 2_000_000, 100.0, 1504, 20_000);
+        assert_eq!(floor.len(), 200);
+        // Frames in the live second go at once (within a ms, plus the way).
+        assert!(
+            floor[..=100].iter().all(|d| (20_000..=21_000).contains(d)),
+            "{floor:?}"
+        );
+        // Frames in the dead second wait for its end.
+        assert_eq!(floor[101], 990_000 + 20_000);
+        assert_eq!(floor[199], 10_000 + 20_000);
+        // A frame of three opportunities' bytes takes three ms.
+        let big = c.frame_delay_floor(0, 10_000, 100.0, 3 * 1504, 0);
+        assert_eq!(big, vec![2_000]);
+        assert!(
+            Capacity::Unlimited
+                .frame_delay_floor(0, 1_000_000, 60.0, 1504, 0)
+                .is_empty()
+        );
     }
 
     #[test]

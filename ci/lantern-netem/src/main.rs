@@ -60,6 +60,31 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The least frame delay any sender could reach over a capacity, by Salsify's metric
+    /// (capture → that frame or a newer one delivered): every frame takes the first delivery
+    /// opportunities after its capture, as if nothing else were queued. Prints p50/p95/p99/max
+    /// in ms, to read a measured frame delay against what the path itself allows.
+    Floor {
+        /// As `rate=` takes it, e.g. trace:Verizon-LTE-short.down or walk:5mbit/60s.
+        capacity: String,
+        /// Where on the link's time the frames start, seconds (a viewer's stream starts a
+        /// few seconds after its path; ci/bench's rows about 3 s).
+        #[arg(long, default_value_t = 0.0)]
+        from: f64,
+        /// How many seconds of frames.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 60.0)]
+        fps: f64,
+        /// Each frame's size: one opportunity (1504) is the floor of floors.
+        #[arg(long, default_value_t = lantern_netem::OPPORTUNITY_BYTES)]
+        frame_bytes: u32,
+        /// One-way delay added to each, ms.
+        #[arg(long, default_value_t = 20.0)]
+        delay_ms: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -80,6 +105,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             };
             print!("{}", trace.to_mahimahi());
+            Ok(())
+        }
+        Command::Floor {
+            capacity,
+            from,
+            seconds,
+            fps,
+            frame_bytes,
+            delay_ms,
+            seed,
+        } => {
+            let link = Capacity::parse(&capacity, seed)?;
+            let us = |s: f64, what: &str| -> anyhow::Result<u64> {
+                Ok(Duration::try_from_secs_f64(s)
+                    .with_context(|| format!("{what} {s}"))?
+                    .as_micros() as u64)
+            };
+            let from_us = us(from, "--from")?;
+            let to_us = from_us + us(seconds, "--seconds")?;
+            anyhow::ensure!(
+                fps > 0.0 && fps.is_finite(),
+                "--fps {fps}: not a frame rate"
+            );
+            let delay_us = us(delay_ms / 1000.0, "--delay-ms")?;
+            let mut delays = link.frame_delay_floor(from_us, to_us, fps, frame_bytes, delay_us);
+            anyhow::ensure!(
+                !delays.is_empty(),
+                "{capacity:?} has no bottleneck, or no frame falls in --from/--seconds"
+            );
+            delays.sort_unstable();
+            let at = |q: f64| {
+                let i = ((delays.len() as f64 * q) as usize).min(delays.len() - 1);
+                delays[i] as f64 / 1000.0
+            };
+            println!(
+                "frame delay floor over {} frames of {frame_bytes} B: p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                delays.len(),
+                at(0.5),
+                at(0.95),
+                at(0.99),
+                at(1.0)
+            );
             Ok(())
         }
         Command::Proxy {
