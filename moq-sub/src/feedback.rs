@@ -14,7 +14,7 @@ use lantern_proto::clock;
 use lantern_proto::feedback::Meter;
 use tokio_util::sync::CancellationToken;
 
-/// How often the task looks whether a report is due (reports go every 100 ms, and at once
+/// How often the task looks whether a report is due (reports go every 50 ms, and at once
 /// for a keyframe request).
 const LOOK_EVERY: Duration = Duration::from_millis(10);
 
