@@ -108,6 +108,7 @@ pub(crate) fn run(
             let now = clock::now_unix_us();
             let drops = feedback.drain(control);
             let decision = control.frame(now);
+            tracing::trace!(?decision, "frame");
             report.rate = Some(RateStats::of(control, now, drops));
             if decision.skip {
                 keyframes.skipped();

@@ -175,7 +175,14 @@ impl Feedback {
                     report,
                 } => {
                     // Refusals are counted by the controller.
-                    let _ = control.report(at_us, viewer, &report);
+                    let taken = control.report(at_us, viewer, &report);
+                    tracing::trace!(
+                        viewer,
+                        ?report,
+                        ?taken,
+                        target_kbps = control.target(at_us) / 1000,
+                        "feedback"
+                    );
                 }
                 Entry::Left(viewer) => control.forget(viewer),
             }
