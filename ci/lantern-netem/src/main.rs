@@ -7,6 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lantern_netem::{Capacity, LinkConfig, Proxy, Stats};
 
+/// The most frames `floor` takes (each one's delay is kept, to sort): a day at 1000 fps.
+const MAX_FLOOR_FRAMES: f64 = 86_400_000.0;
+
 /// A userspace link emulator for QUIC paths (no root, no netem).
 ///
 /// A link is written as key=value settings: rate=5mbit | rate=8mbit/10s,2mbit/10s |
@@ -118,15 +121,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let link = Capacity::parse(&capacity, seed)?;
             let us = |s: f64, what: &str| -> anyhow::Result<u64> {
-                Ok(Duration::try_from_secs_f64(s)
+                let micros = Duration::try_from_secs_f64(s)
                     .with_context(|| format!("{what} {s}"))?
-                    .as_micros() as u64)
+                    .as_micros();
+                u64::try_from(micros).with_context(|| format!("{what} {s}: too long"))
             };
             let from_us = us(from, "--from")?;
-            let to_us = from_us + us(seconds, "--seconds")?;
+            let to_us = from_us
+                .checked_add(us(seconds, "--seconds")?)
+                .context("--from and --seconds: too long together")?;
             anyhow::ensure!(
                 fps > 0.0 && fps.is_finite(),
                 "--fps {fps}: not a frame rate"
+            );
+            anyhow::ensure!(
+                seconds * fps <= MAX_FLOOR_FRAMES,
+                "--seconds {seconds} at --fps {fps}: over {MAX_FLOOR_FRAMES} frames"
             );
             let delay_us = us(delay_ms / 1000.0, "--delay-ms")?;
             let mut delays = link.frame_delay_floor(from_us, to_us, fps, frame_bytes, delay_us);

@@ -47,3 +47,18 @@ fn a_path_without_a_bottleneck_has_no_floor_and_says_so() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no bottleneck"), "{err}");
 }
+
+/// Durations beyond what the tool can count, and more frames than it keeps, are one line each.
+#[test]
+fn a_floor_too_long_to_count_is_refused_in_one_line() {
+    for args in [
+        &["10mbit", "--seconds", "1e15"][..],
+        &["10mbit", "--from", "1e13", "--seconds", "1e13"],
+        &["10mbit", "--seconds", "1e6", "--fps", "1000"],
+    ] {
+        let out = floor(args);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
