@@ -812,3 +812,58 @@ fn relay_auth_keeps_each_viewer_on_its_own_path() {
     assert_eq!(input["injected"], 2, "{input}");
     no_leftovers("auth");
 }
+
+/// A player watching through a pipe (no window, no input script) with `--grant` and
+/// `--feedback`: its path's reports go sealed with the grant, so the host follows them as it
+/// follows any player's (a spectator's would not count), and they name the frames it has.
+#[test]
+fn a_player_without_a_window_reports_its_path_under_its_grant() {
+    let relay = Relay::start();
+    let name = "piped";
+    let Session {
+        daemon,
+        dir: _dir,
+        log: _log,
+        token,
+    } = session(
+        name,
+        &["--url", &relay.url(), "--width", "640", "--height", "360"],
+    );
+    let args = [
+        "--url",
+        &relay.url(),
+        "--name",
+        name,
+        "--feedback",
+        "--no-window",
+        "--frames",
+        "300",
+        "--timeout",
+        "30",
+        "-o",
+        "/dev/null",
+    ];
+    let viewer = spawn_env(bin("moq-sub"), &args, &[("LANTERN_GRANT".into(), token)]);
+    let viewer = viewer.finish(LONG);
+    assert!(
+        viewer.status.success(),
+        "moq-sub failed:\n{}",
+        stderr(&viewer)
+    );
+    let out = daemon.interrupt(LONG);
+    let rate = |key: &str| {
+        stderr(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|line| line["video"]["rate"][key].as_u64())
+            .max()
+    };
+    assert!(
+        rate("reports") > Some(0),
+        "no feedback taken:\n{}",
+        stderr(&out)
+    );
+    assert!(rate("newest_known") > Some(0), "{}", stderr(&out));
+    assert_eq!(rate("viewers"), Some(1), "{}", stderr(&out));
+    no_leftovers(name);
+}

@@ -171,7 +171,9 @@ struct Args {
 
     /// Report this viewer's path (delay, skipped frames, keyframe requests) to the publisher
     /// even without input, for a publisher that takes every viewer's (moq-pub --feedback
-    /// open). A player sending input always reports; a host follows its granted players'.
+    /// open). A player sending input always reports; a host follows its granted players':
+    /// with --grant and no window, this sends the reports sealed with the grant (a player
+    /// watching through a pipe or a recording still gets a stream that fits its path).
     #[arg(long, conflicts_with = "sdp")]
     feedback: bool,
 }
@@ -200,10 +202,10 @@ async fn main() -> std::process::ExitCode {
                 renderer: args.renderer,
             }
         });
-    if window.is_none() && args.input_script.is_none() && args.grant.is_some() {
+    if window.is_none() && args.input_script.is_none() && args.grant.is_some() && !args.feedback {
         tracing::warn!(
-            "--grant without a window or --input-script: no input is sent (at a direct server \
-             the grant still holds a player's place)"
+            "--grant without a window or --input-script: no input is sent, nor (without \
+             --feedback) path reports (at a direct server the grant still holds a player's place)"
         );
     }
     // Read here, never echoed: a clap error would print the secret with it.
@@ -238,7 +240,8 @@ async fn main() -> std::process::ExitCode {
         av_sync: !args.no_av_sync && audio_out.is_some(),
         audio_out,
         timeout,
-        input: (args.input_script.is_some() || (window.is_some() && credential.is_some()))
+        input: (args.input_script.is_some()
+            || (credential.is_some() && (window.is_some() || args.feedback)))
             .then_some(moq_sub::input::InputConfig {
                 credential,
                 viewer: args.viewer,

@@ -64,10 +64,12 @@ pub async fn run(
         .as_ref()
         .map(input::InputChannel::feedback)
         .or_else(|| spectator.as_ref().map(|p| p.feedback()));
-    // A script drives the input when there is one; otherwise the player, in the window.
-    let (script_channel, window_channel) = match script {
-        Some(_) => (channel, None),
-        None => (None, channel),
+    // A script drives the input when there is one; otherwise the player, in the window. A
+    // player with neither (a pipe, asked for --feedback) only reports on it, sealed.
+    let (script_channel, window_channel, _reporting) = match (&script, &config.window) {
+        (Some(_), _) => (channel, None, None),
+        (None, Some(_)) => (None, channel, None),
+        (None, None) => (None, None, channel),
     };
     // The window opens before dialing: no display is an error worth knowing at once.
     let window = match &config.window {
