@@ -137,6 +137,61 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
     no_leftovers(name);
 }
 
+/// A player's page behind a link that narrows and widens again (lantern-netem between it and
+/// the relay): the session's bitrate follows the page's own reports (its queue measured in
+/// the browser, without a shared clock) under the narrow link's rate, and up again after.
+#[test]
+fn the_bitrate_follows_a_players_page_down_its_narrowing_path_and_up_again() {
+    let relay = Relay::start();
+    let name = "narrowing";
+    // 640x360 at 60 fps starts at 1106 kbit/s; the page's link gives 3 Mbit/s, then
+    // 300 kbit/s, then 3 Mbit/s again.
+    let Session {
+        daemon,
+        dir: _dir,
+        log: _log,
+        token,
+    } = session(
+        name,
+        &["--url", &relay.url(), "--width", "640", "--height", "360"],
+    );
+    let path = Netem::start(
+        relay.port,
+        "delay=10ms",
+        "rate=3mbit/12s,300kbit/8s,3mbit/60s queue=300ms delay=10ms",
+    );
+    let dist = web_dist();
+    let seen = play_page(
+        &query(&path.url("anon"), name, Some(&token)),
+        1500,
+        &["--serve", dist.to_str().unwrap()],
+    );
+    assert_eq!(seen.status, "playing", "{seen}");
+    let out = daemon.interrupt(LONG);
+    let rates: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|line| line["video"].get("rate").cloned())
+        .collect();
+    let targets: Vec<u64> = rates
+        .iter()
+        .filter(|r| r["viewers"].as_u64() == Some(1))
+        .filter_map(|r| r["target_kbps"].as_u64())
+        .collect();
+    // Above the narrow link's rate, then under it, then above it again.
+    let high = |t: &u64| *t >= 900;
+    let first_high = targets.iter().position(high);
+    let low = first_high.and_then(|i| targets[i..].iter().position(|t| *t <= 300).map(|j| i + j));
+    let again = low.and_then(|i| targets[i..].iter().position(high));
+    assert!(
+        again.is_some(),
+        "the target never went high, low, high again: {targets:?}"
+    );
+    let totals = rates.last().unwrap();
+    assert!(totals["decreases"].as_u64() >= Some(1), "{totals}");
+    no_leftovers(name);
+}
+
 /// A player on another machine: the page comes from an https origin that is not localhost
 /// (a static site, here `https://play.lantern.test` on a CA the browser trusts), points at
 /// host-daemon's own `--listen` server by `?url=`, pins the server's certificate by the

@@ -349,7 +349,8 @@ pub struct Session {
     pub token: String,
 }
 
-/// Start session `name` streaming to `target` (`--url URL` or `--listen ADDR`, waited for).
+/// Start session `name` streaming to `target` (`--url URL` or `--listen ADDR`, waited for
+/// unless the relay takes a `--token`; then any more options for `run`).
 pub fn session(name: &str, target: &[&str]) -> Session {
     session_via(&[], name, target)
 }
@@ -371,7 +372,8 @@ pub fn session_via(launcher: &[&str], name: &str, target: &[&str]) -> Session {
             wait_for_server(&mut daemon, addr);
             Some(format!("http://{addr}/"))
         }
-        ["--url", url] => Some(url.to_string()),
+        // A relay that wants a token lets no one look without one.
+        ["--url", url, rest @ ..] if !rest.contains(&"--token") => Some(url.to_string()),
         _ => None,
     };
     // A session whose input is not `granted` makes no grant.
