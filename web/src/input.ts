@@ -3,7 +3,8 @@
 // The page publishes its own broadcast, `<name>/viewer/<id>` (net/src/input.rs): an `input`
 // track of datagrams, one message each in the input format (proto/src/input/mod.rs), sealed
 // with the grant's secret (seal.ts), and a `grant` track with the grant's public token.
-// Without a grant the page is view-only: nothing is published, nothing is sent.
+// Without a grant the page is view-only: nothing is published, nothing is sent (but its path
+// reports, when asked with `?feedback=1`: see Reporter).
 //
 // Like moq-sub's window (and proto's Outbox), every message carries a sequence number, its
 // send time, the full held set (keys and buttons), so a lost datagram never leaves a key
@@ -304,6 +305,31 @@ export class Channel {
     this.releaseAll();
     // The last releases go out before the broadcast ends.
     void this.#sent.then(() => this.#broadcast.close());
+  }
+}
+
+/**
+ * A spectator's path reports (`?feedback=1`, for a publisher that takes every viewer's:
+ * `moq-pub --feedback open`): `<name>/viewer/<random id>` with a `feedback` track alone, its
+ * reports unsealed. A host follows its granted players only and never counts these.
+ */
+export class Reporter {
+  #broadcast = new Net.Broadcast.Producer();
+  #feedback: Net.Track.Producer;
+
+  constructor(connection: Net.Connection.Established, name: string) {
+    const id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+    this.#feedback = this.#broadcast.createTrack("feedback");
+    connection.publish(Net.Path.from(name, "viewer", id), this.#broadcast);
+  }
+
+  /** Send one feedback report (see feedback.ts). */
+  feedback(report: Uint8Array) {
+    this.#feedback.appendDatagram(Net.Time.Timestamp.now(), report);
+  }
+
+  close() {
+    this.#broadcast.close();
   }
 }
 

@@ -8,6 +8,9 @@
 //           repeated (or comma-separated): fallbacks, e.g. a cluster's other relays; the
 //           page plays from the first that answers and moves on when it fails
 //   stats=0 hides the overlay
+//   feedback=1  reports this page's path (delay, skipped frames, keyframe requests) even
+//           without a grant, for a publisher that takes every viewer's (moq-pub --feedback
+//           open); a player with a grant always reports, and a host follows only players'
 //   maxSize=WxH, maxKbps=  the largest pictures and fastest stream taken [4096x2304, 100000]
 // and the fragment (`#…`, which the browser never sends anywhere) carries the secrets:
 //   grant=  the input grant, TOKEN~SECRET (`host-daemon ctl grant`); without one the page
@@ -20,7 +23,7 @@
 import * as Net from "@moq/net";
 import { ClockOffset, follow, nowUs } from "./clock";
 import { PathMeter, encode } from "./feedback";
-import { Channel, type InputFigures } from "./input";
+import { Channel, type InputFigures, Reporter } from "./input";
 import { type Credential, parseCredential } from "./seal";
 import { Controls } from "./controls";
 import { Limits } from "./limits";
@@ -40,6 +43,7 @@ let current = 0;
 const name = params.get("name") ?? "lantern";
 const { grant, fingerprints } = secrets();
 const limits = new Limits(params);
+const spectatorReports = params.get("feedback") === "1";
 
 /**
  * The grant and the fingerprint from the fragment, which is then cleared from the address
@@ -178,6 +182,7 @@ async function session() {
   const handle = connection.announcedBroadcast(Net.Path.from(name));
   let controls: Controls | undefined;
   let channel: Channel | undefined;
+  let reporter: Reporter | undefined;
   // The round trip: the browser's own QUIC figure where it gives one, else the one the server
   // reports over moq-lite's PROBE stream (whole ms; Chromium's getStats has none yet).
   const rtt = setInterval(async () => {
@@ -190,16 +195,24 @@ async function session() {
     const broadcast = await announced(handle, connection);
     const catalog = await readCatalog(broadcast);
     if (!catalog) throw new Error(`"${name}" ended before its catalog came`);
-    let path: PathMeter | undefined;
+    // A player reports its path (the host's bitrate follows its granted players); a
+    // spectator only when asked.
+    let reports: Channel | Reporter | undefined;
     if (grant) {
       channel = new Channel(connection, name, grant);
       controls = new Controls(canvas, channel);
       state.input = channel.figures;
-      // A player reports its path (the host's bitrate follows its granted players).
-      path = new PathMeter();
+      reports = channel;
+    } else if (spectatorReports) {
+      reports = reporter = new Reporter(connection, name);
+    }
+    let path: PathMeter | undefined;
+    if (reports) {
+      const to = reports;
+      const measured = (path = new PathMeter());
       const reporting = setInterval(() => {
-        const report = path?.report(nowUs());
-        if (report) channel?.feedback(encode(report));
+        const report = measured.report(nowUs());
+        if (report) to.feedback(encode(report));
       }, 10);
       stop.signal.addEventListener("abort", () => clearInterval(reporting));
     }
@@ -213,6 +226,7 @@ async function session() {
     stop.abort();
     controls?.close();
     channel?.close();
+    reporter?.close();
     clearInterval(rtt);
     handle.close();
     connection.close();
