@@ -52,6 +52,8 @@ fn the_page_moq_pub_serves_plays_the_cube() {
     );
     assert!(seen.frames >= 300, "{seen}");
     assert_eq!(seen.status, "playing", "{seen}");
+    // The whole run's rates, as moq-sub's closing line has them.
+    assert!(seen.fps > 0.0 && seen.kbps > 0.0, "{seen}");
     // Every picture of the cube is stamped: glass-to-glass in the page, and gaps counted.
     assert!(seen.stamped >= 300, "{seen}");
     assert_eq!(seen.latency_from, Some(page::LatencyFrom::Stamp), "{seen}");

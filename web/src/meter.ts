@@ -97,6 +97,8 @@ export class Meter {
   #drops = 0;
   #behindSkipped = 0;
   #bytes = 0;
+  /** When the first byte came (performance.now()), for the whole run's rates. */
+  #firstByteAt?: number;
   #audioFrames = 0;
   #audioDrops = 0;
   #latencies = new Histogram();
@@ -123,6 +125,7 @@ export class Meter {
   }
 
   received(bytes: number) {
+    this.#firstByteAt ??= performance.now();
     this.#bytes += bytes;
     this.#windowBytes += bytes;
   }
@@ -192,9 +195,11 @@ export class Meter {
     return figures;
   }
 
-  /** The figures of the whole run. */
+  /** The figures of the whole run (its rates from the first byte on, as moq-sub's closing line). */
   total(): Figures {
-    return this.#figures(this.#latencies, this.#ptsLatencies, null, null);
+    const seconds = this.#firstByteAt === undefined ? 0 : (performance.now() - this.#firstByteAt) / 1000;
+    const [fps, kbps] = seconds > 0 ? [this.frames / seconds, (this.#bytes * 8) / seconds / 1000] : [null, null];
+    return this.#figures(this.#latencies, this.#ptsLatencies, fps, kbps);
   }
 
   #figures(latencies: Histogram, ptsLatencies: Histogram, fps: number | null, kbps: number | null): Figures {
