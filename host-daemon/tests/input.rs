@@ -825,10 +825,7 @@ fn a_player_without_a_window_reports_its_path_under_its_grant() {
         dir: _dir,
         log: _log,
         token,
-    } = session(
-        name,
-        &["--url", &relay.url(), "--width", "640", "--height", "360"],
-    );
+    } = small_session(name, &relay);
     let args = [
         "--url",
         &relay.url(),
@@ -844,20 +841,10 @@ fn a_player_without_a_window_reports_its_path_under_its_grant() {
         "/dev/null",
     ];
     let viewer = spawn_env(bin("moq-sub"), &args, &[("LANTERN_GRANT".into(), token)]);
-    let viewer = viewer.finish(LONG);
-    assert!(
-        viewer.status.success(),
-        "moq-sub failed:\n{}",
-        stderr(&viewer)
-    );
+    viewer.finish_ok("moq-sub", LONG);
     let out = daemon.interrupt(LONG);
-    let rate = |key: &str| {
-        stderr(&out)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|line| line["video"]["rate"][key].as_u64())
-            .max()
-    };
+    let rates = rate_lines(&out.stderr);
+    let rate = |key: &str| rates.iter().filter_map(|r| r[key].as_u64()).max();
     assert!(
         rate("reports") > Some(0),
         "no feedback taken:\n{}",

@@ -151,15 +151,8 @@ fn the_bitrate_follows_a_players_page_down_its_narrowing_path_and_up_again() {
         dir: _dir,
         log: _log,
         token,
-    } = session(
-        name,
-        &["--url", &relay.url(), "--width", "640", "--height", "360"],
-    );
-    let path = Netem::start(
-        relay.port,
-        "delay=10ms",
-        "rate=3mbit/12s,300kbit/8s,3mbit/60s queue=300ms delay=10ms",
-    );
+    } = small_session(name, &relay);
+    let path = Netem::start(relay.port, NARROWING_UP, NARROWING_DOWN);
     let dist = web_dist();
     let seen = play_page(
         &query(&path.url("anon"), name, Some(&token)),
@@ -168,25 +161,9 @@ fn the_bitrate_follows_a_players_page_down_its_narrowing_path_and_up_again() {
     );
     assert_eq!(seen.status, "playing", "{seen}");
     let out = daemon.interrupt(LONG);
-    let rates: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|line| line["video"].get("rate").cloned())
-        .collect();
-    let targets: Vec<u64> = rates
-        .iter()
-        .filter(|r| r["viewers"].as_u64() == Some(1))
-        .filter_map(|r| r["target_kbps"].as_u64())
-        .collect();
+    let rates = rate_lines(&out.stderr);
     // Above the narrow link's rate, then under it, then above it again.
-    let high = |t: &u64| *t >= 900;
-    let first_high = targets.iter().position(high);
-    let low = first_high.and_then(|i| targets[i..].iter().position(|t| *t <= 300).map(|j| i + j));
-    let again = low.and_then(|i| targets[i..].iter().position(high));
-    assert!(
-        again.is_some(),
-        "the target never went high, low, high again: {targets:?}"
-    );
+    assert_high_low_high(&rates, 900, 300);
     let totals = rates.last().unwrap();
     assert!(totals["decreases"].as_u64() >= Some(1), "{totals}");
     no_leftovers(name);

@@ -10,26 +10,6 @@ use lantern_testkit::*;
 
 const LONG: Duration = Duration::from_secs(120);
 
-fn publish(url: &str, name: &str, extra: &[&str]) -> Proc {
-    let mut args = vec![
-        "--url",
-        url,
-        "--name",
-        name,
-        "--width",
-        "640",
-        "--height",
-        "360",
-        "--audio",
-        "none",
-        "--stats",
-        "--feedback",
-        "open",
-    ];
-    args.extend_from_slice(extra);
-    spawn(bin("moq-pub"), &args)
-}
-
 fn view(url: &str, name: &str, frames: &str, extra: &[&str]) -> Proc {
     let mut args = vec![
         "--url",
@@ -48,27 +28,13 @@ fn view(url: &str, name: &str, frames: &str, extra: &[&str]) -> Proc {
     spawn(bin("moq-sub"), &args)
 }
 
-/// The `rate` object of each of moq-pub's stats lines, in order (the closing one last).
-fn rate_lines(stderr: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .filter(|l| l.contains("\"role\":\"pub\""))
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|line| line.get("rate").cloned())
-        .collect()
-}
-
 #[test]
 fn the_bitrate_falls_when_the_viewers_link_narrows_and_rises_when_it_widens() {
     let relay = Relay::start();
     // 640x360 at 60 fps starts at 1106 kbit/s; the link gives 3 Mbit/s, then 300 kbit/s,
     // then 3 Mbit/s again.
-    let publisher = publish(&relay.url(), "adapt", &["--max-bitrate", "2500"]);
-    let path = Netem::start(
-        relay.port,
-        "delay=10ms",
-        "rate=3mbit/10s,300kbit/8s,3mbit/60s queue=300ms delay=10ms",
-    );
+    let publisher = publish_following(&relay.url(), "adapt", &["--max-bitrate", "2500"]);
+    let path = Netem::start(relay.port, NARROWING_UP, NARROWING_DOWN);
     let viewer = view(&path.url("anon"), "adapt", "1500", &["-o", "/dev/null"]).finish(LONG);
     assert!(
         viewer.status.success(),
@@ -77,20 +43,8 @@ fn the_bitrate_falls_when_the_viewers_link_narrows_and_rises_when_it_widens() {
     );
     let published = publisher.interrupt(LONG);
     let lines = rate_lines(&published.stderr);
-    let targets: Vec<u64> = lines
-        .iter()
-        .filter(|r| r["viewers"].as_u64() == Some(1))
-        .filter_map(|r| r["target_kbps"].as_u64())
-        .collect();
     // Above the narrow link's rate, then under it, then above it again.
-    let high = |t: &u64| *t >= 900;
-    let first_high = targets.iter().position(high);
-    let low = first_high.and_then(|i| targets[i..].iter().position(|t| *t <= 300).map(|j| i + j));
-    let again = low.and_then(|i| targets[i..].iter().position(high));
-    assert!(
-        again.is_some(),
-        "the target never went high, low, high again: {targets:?}"
-    );
+    assert_high_low_high(&lines, 900, 300);
     let totals = lines.last().unwrap();
     assert!(totals["reports"].as_u64() > Some(100), "{totals}");
     assert!(totals["decreases"].as_u64() >= Some(1), "{totals}");
@@ -107,7 +61,7 @@ fn a_viewer_joining_a_long_group_asks_for_a_keyframe_and_gets_one() {
     let relay = Relay::start();
     // One group for the whole run: without a keyframe on request, a viewer that joins after
     // the first frame and waits for the next keyframe (`--join next`) never sees a picture.
-    let publisher = publish(&relay.url(), "join", &["--gop", "100000"]);
+    let publisher = publish_following(&relay.url(), "join", &["--gop", "100000"]);
     wait_for("the broadcast to be going", LONG, || {
         let probe = view(
             &relay.url(),
@@ -146,7 +100,7 @@ fn keyframes_come_seldom_where_viewers_ask_for_them() {
     let gop = |extra: &[&str]| {
         let mut args = vec!["--frames", "3"];
         args.extend_from_slice(extra);
-        let out = publish(&relay.url(), "gop", &args).finish(LONG);
+        let out = publish_following(&relay.url(), "gop", &args).finish(LONG);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
         let line = stderr
@@ -171,7 +125,7 @@ fn keyframes_come_seldom_where_viewers_ask_for_them() {
 fn a_viewer_that_cannot_keep_up_skips_ahead_and_the_host_does_not_cut_the_stream() {
     let relay = Relay::start();
     // One group for the whole run: only a keyframe asked for lets the viewer skip ahead.
-    let publisher = publish(&relay.url(), "slow", &["--gop", "100000"]);
+    let publisher = publish_following(&relay.url(), "slow", &["--gop", "100000"]);
     let mut viewer = view(&relay.url(), "slow", "240", &["-o", "-"]);
     let stdout = viewer.0.stdout.take().unwrap();
     let mut reader = lantern_proto::y4m::Reader::new(std::io::BufReader::new(stdout)).unwrap();

@@ -178,55 +178,17 @@ fn the_bitrate_follows_a_reporting_page_down_its_narrowing_path_and_up_again() {
     let relay = Relay::start();
     // 640x360 at 60 fps starts at 1106 kbit/s; the page's link gives 3 Mbit/s, then
     // 300 kbit/s, then 3 Mbit/s again.
-    let publisher = spawn(
-        bin("moq-pub"),
-        &[
-            "--url",
-            &relay.url(),
-            "--name",
-            "reported",
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--audio",
-            "none",
-            "--stats",
-            "--feedback",
-            "open",
-        ],
-    );
-    let path = Netem::start(
-        relay.port,
-        "delay=10ms",
-        "rate=3mbit/12s,300kbit/8s,3mbit/60s queue=300ms delay=10ms",
-    );
+    let publisher = publish_following(&relay.url(), "reported", &[]);
+    let path = Netem::start(relay.port, NARROWING_UP, NARROWING_DOWN);
     let page = format!("?url={}&name=reported&feedback=1", path.url("anon"));
     let dist = web_dist();
     let seen = play_page(&page, 1500, &["--serve", dist.to_str().unwrap()]);
     assert_eq!(seen.status, "playing", "{seen}");
     assert!(seen.input.is_none(), "{seen}");
     let out = publisher.interrupt(LONG);
-    let rates: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains("\"role\":\"pub\""))
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|line| line.get("rate").cloned())
-        .collect();
-    let targets: Vec<u64> = rates
-        .iter()
-        .filter(|r| r["viewers"].as_u64() == Some(1))
-        .filter_map(|r| r["target_kbps"].as_u64())
-        .collect();
+    let rates = rate_lines(&out.stderr);
     // Above the narrow link's rate, then under it, then above it again.
-    let high = |t: &u64| *t >= 900;
-    let first_high = targets.iter().position(high);
-    let low = first_high.and_then(|i| targets[i..].iter().position(|t| *t <= 300).map(|j| i + j));
-    let again = low.and_then(|i| targets[i..].iter().position(high));
-    assert!(
-        again.is_some(),
-        "the target never went high, low, high again: {targets:?}"
-    );
+    assert_high_low_high(&rates, 900, 300);
     let totals = rates.last().unwrap();
     assert!(totals["decreases"].as_u64() >= Some(1), "{totals}");
     // The page's reports name the frames it has by the timestamps the publisher gave them.

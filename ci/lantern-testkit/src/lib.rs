@@ -213,6 +213,17 @@ impl Proc {
         }
     }
 
+    /// [`Proc::finish`], and it must have succeeded.
+    pub fn finish_ok(self, what: &str, deadline: Duration) -> Output {
+        let out = self.finish(deadline);
+        assert!(
+            out.status.success(),
+            "{what} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Wait for exit, with a deadline, and collect its output.
     pub fn finish(mut self, deadline: Duration) -> Output {
         let start = Instant::now();
@@ -361,6 +372,65 @@ pub fn final_stats(stderr: &[u8]) -> serde_json::Value {
         .find(|l| l.contains("\"final\":true"))
         .unwrap_or_else(|| panic!("no final stats line in:\n{text}"));
     serde_json::from_str(line).unwrap()
+}
+
+/// The `rate` object of each of a publisher's stats lines, in order (the closing one last):
+/// moq-pub's (`rate`) or host-daemon's (`video.rate`).
+pub fn rate_lines(stderr: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|line| match line["role"].as_str() {
+            Some("pub") => line.get("rate").cloned(),
+            Some("host") => line["video"].get("rate").cloned(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A viewer's link that narrows and widens again, as lantern-netem's `--down`: 3 Mbit/s for
+/// 12 s, 300 kbit/s for 8 s, then 3 Mbit/s (10 ms each way: `--up` is [`NARROWING_UP`]).
+pub const NARROWING_DOWN: &str = "rate=3mbit/12s,300kbit/8s,3mbit/60s queue=300ms delay=10ms";
+pub const NARROWING_UP: &str = "delay=10ms";
+
+/// moq-pub publishing the 640x360 cube as `name` at `url` (no sound, stats on), its bitrate
+/// following every viewer's feedback (`--feedback open`; it starts at 1106 kbit/s).
+pub fn publish_following(url: &str, name: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
+        "--url",
+        url,
+        "--name",
+        name,
+        "--width",
+        "640",
+        "--height",
+        "360",
+        "--audio",
+        "none",
+        "--stats",
+        "--feedback",
+        "open",
+    ];
+    args.extend_from_slice(extra);
+    spawn(bin("moq-pub"), &args)
+}
+
+/// Panics unless the bitrate target in `rates` (see [`rate_lines`]), while one viewer counted,
+/// went to `high` kbit/s or more, then to `low` or less, then to `high` again: it followed a
+/// link that narrowed and widened again.
+pub fn assert_high_low_high(rates: &[serde_json::Value], high: u64, low: u64) {
+    let targets: Vec<u64> = rates
+        .iter()
+        .filter(|r| r["viewers"].as_u64() == Some(1))
+        .filter_map(|r| r["target_kbps"].as_u64())
+        .collect();
+    let first_high = targets.iter().position(|t| *t >= high);
+    let fell = first_high.and_then(|i| targets[i..].iter().position(|t| *t <= low).map(|j| i + j));
+    let again = fell.and_then(|i| targets[i..].iter().position(|t| *t >= high));
+    assert!(
+        again.is_some(),
+        "the target never went high, low, high again: {targets:?}"
+    );
 }
 
 /// A viewer's `frames` pictures shown, checked against its final `stats`: `read` are the

@@ -355,6 +355,12 @@ pub fn session(name: &str, target: &[&str]) -> Session {
     session_via(&[], name, target)
 }
 
+/// [`session`] at 640x360 (60 fps: the bitrate starts at 1106 kbit/s) through `relay`.
+pub fn small_session(name: &str, relay: &Relay) -> Session {
+    let url = relay.url();
+    session(name, &["--url", &url, "--width", "640", "--height", "360"])
+}
+
 /// [`session`], the daemon started through `launcher` (see [`host_via`]).
 pub fn session_via(launcher: &[&str], name: &str, target: &[&str]) -> Session {
     let dir = shared_dir();
