@@ -49,9 +49,14 @@ enum Command {
         /// Do not pass TCP.
         #[arg(long)]
         no_tcp: bool,
-        /// Print a JSON line of figures each second on stdout instead of a human line on stderr.
+        /// Print a JSON line of figures each second (see --every) on stdout instead of a human
+        /// line on stderr.
         #[arg(long)]
         json: bool,
+        /// Print the figures this often instead, seconds (0.05 to 3600): finer lines time a
+        /// change on the link more closely (the counts in them are cumulative).
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        every: f64,
         /// Stop after this many seconds (default: on Ctrl-C).
         #[arg(long, value_name = "SECONDS")]
         seconds: Option<f64>,
@@ -167,8 +172,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             up,
             no_tcp,
             json,
+            every,
             seconds,
         } => {
+            anyhow::ensure!(
+                (0.05..=3600.0).contains(&every),
+                "--every {every}: give 0.05 to 3600 seconds"
+            );
             let config = |own: &str| -> anyhow::Result<LinkConfig> {
                 let mut config = LinkConfig::parse(&link)?;
                 config.apply(own)?;
@@ -193,7 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::Ok(())
             };
             tokio::pin!(deadline);
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(every));
             tick.tick().await;
             let mut last = proxy.stats();
             loop {

@@ -71,3 +71,20 @@ fn a_viewer_plays_through_an_impaired_path() {
         "{carried} bits through {capacity}"
     );
 }
+
+/// A reporting interval the proxy cannot keep (or that is no number of seconds) is one line
+/// and exit 1, before anything listens.
+#[test]
+fn a_report_interval_out_of_range_is_refused_in_one_line() {
+    for every in ["0", "0.01", "1e9", "NaN"] {
+        let out = std::process::Command::new(bin("lantern-netem"))
+            .args(["proxy", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"])
+            .args(["--every", every])
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "--every {every}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--every"), "{err}");
+    }
+}
