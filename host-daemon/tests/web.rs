@@ -113,13 +113,8 @@ fn the_page_plays_a_session_through_a_relay_and_sends_its_input() {
         "{places:?}"
     );
     // The page with the grant reported its path; the adaptive bitrate followed it.
-    let rate = |key: &str| {
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|line| line["video"]["rate"][key].as_u64())
-            .max()
-    };
+    let rates = rate_lines(&out.stderr);
+    let rate = |key: &str| rates.iter().filter_map(|r| r[key].as_u64()).max();
     assert!(rate("reports") > Some(0), "no feedback from the page");
     // Its reports name the frames it has by the timestamps the host gave them.
     assert!(

@@ -204,8 +204,8 @@ async fn main() -> std::process::ExitCode {
         });
     if window.is_none() && args.input_script.is_none() && args.grant.is_some() && !args.feedback {
         tracing::warn!(
-            "--grant without a window or --input-script: no input is sent, nor (without \
-             --feedback) path reports (at a direct server the grant still holds a player's place)"
+            "--grant without a window, --input-script or --feedback: nothing is sent back (at \
+             a direct server the grant still holds a player's place)"
         );
     }
     // Read here, never echoed: a clap error would print the secret with it.

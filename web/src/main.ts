@@ -195,24 +195,21 @@ async function session() {
     const broadcast = await announced(handle, connection);
     const catalog = await readCatalog(broadcast);
     if (!catalog) throw new Error(`"${name}" ended before its catalog came`);
-    // A player reports its path (the host's bitrate follows its granted players); a
-    // spectator only when asked.
-    let reports: Channel | Reporter | undefined;
     if (grant) {
       channel = new Channel(connection, name, grant);
       controls = new Controls(canvas, channel);
       state.input = channel.figures;
-      reports = channel;
     } else if (spectatorReports) {
-      reports = reporter = new Reporter(connection, name);
+      reporter = new Reporter(connection, name);
     }
-    let path: PathMeter | undefined;
-    if (reports) {
-      const to = reports;
-      const measured = (path = new PathMeter());
+    // A player reports its path (the host's bitrate follows its granted players); a
+    // spectator only when asked.
+    const reports = channel ?? reporter;
+    const path = reports && new PathMeter();
+    if (reports && path) {
       const reporting = setInterval(() => {
-        const report = measured.report(nowUs());
-        if (report) to.feedback(encode(report));
+        const report = path.report(nowUs());
+        if (report) reports.feedback(encode(report));
       }, 10);
       stop.signal.addEventListener("abort", () => clearInterval(reporting));
     }
