@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use lantern_proto::backlog::{Backlog, Taken};
 use lantern_proto::clock;
+use lantern_proto::timing::{JoinCheck, Joined};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Cause;
@@ -110,13 +111,31 @@ impl Arrivals {
         }
     }
 
-    /// Whether a frame waits, or arrives within `within`.
-    pub fn waiting(&self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
+    /// Whether the group of the keyframe just taken (media time `pts_us`, arrived at
+    /// `arrived_us`) began well before the viewer joined: the frames behind it are looked at
+    /// where they wait, as they come, until a [`JoinCheck`] tells. A newer keyframe among them
+    /// makes it stale too; the end of the track, or of the look, makes it live.
+    pub fn began_before(&self, pts_us: u64, arrived_us: u64) -> bool {
+        let check = JoinCheck::new(pts_us, arrived_us);
+        let look = check.until_us().saturating_sub(clock::now_unix_us());
+        let deadline = Instant::now() + Duration::from_micros(look);
+        let mut looked = 0;
         let mut state = self.shared.lock();
         loop {
-            if !state.backlog.is_empty() {
+            // Fewer waiting than looked at: a keyframe came and dropped the rest.
+            if state.backlog.len() < looked {
                 return true;
+            }
+            for (behind, arrived_us) in state.backlog.waiting().skip(looked) {
+                looked += 1;
+                if behind.frame.keyframe {
+                    return true;
+                }
+                match check.frame(behind.frame.pts_us, arrived_us) {
+                    Joined::Backlog => return true,
+                    Joined::Live => return false,
+                    Joined::Unsure => {}
+                }
             }
             let open = matches!(state.end, End::Open);
             let left = deadline.checked_duration_since(Instant::now());

@@ -85,10 +85,12 @@ pub(crate) fn play(
             joiner.damaged();
         }
         let Arrived { frame, arrived_us } = taken.item;
-        // The relay serves the newest group from its keyframe; whether the next frame is
-        // already waiting tells a group that began in the past from one just starting.
+        // The relay serves the newest group from its keyframe; how its next frames arrive
+        // tells a group that began well before from one just starting.
         let admit = joiner.as_mut().map_or(Admit::Decode, |joiner| {
-            joiner.frame(frame.keyframe, || arrivals.waiting(JOIN_PEEK))
+            joiner.frame(frame.keyframe, || {
+                arrivals.began_before(frame.pts_us, arrived_us)
+            })
         });
         let captured = frame.captured_us;
         stats.received(frame.payload.len(), captured, arrived_us);
@@ -224,10 +226,6 @@ pub(crate) struct Shown {
     pub path: feedback::Path,
     pub lip_sync: Option<crate::audio::SharedLipSync>,
 }
-
-/// How long a frame after the joining keyframe may take to arrive and still be live rather
-/// than queued: well under one frame interval at 240 fps.
-const JOIN_PEEK: Duration = Duration::from_millis(2);
 
 fn stalled(name: &str, timeout: Duration) -> Error {
     let why = format!("no video frame for {timeout:?} (publisher gone?)");

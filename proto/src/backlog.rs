@@ -114,6 +114,11 @@ impl<T> Backlog<T> {
         Some(taken)
     }
 
+    /// The frames waiting, oldest first, each with when it arrived (µs).
+    pub fn waiting(&self) -> impl Iterator<Item = (&T, u64)> {
+        self.frames.iter().map(|q| (&q.item, q.arrived_us))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }

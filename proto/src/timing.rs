@@ -8,6 +8,7 @@
 //! - [`PlayoutGaps`]: missing sound at the viewer, and how much silence may stand in for it.
 //! - [`LipSync`]: how long a picture waits for its sound.
 //! - [`Joiner`]: where a viewer joining mid-stream starts showing pictures.
+//! - [`JoinCheck`]: whether the group a viewer joined into is live or an earlier one's backlog.
 //! - [`KeyframeClock`]: a keyframe at least every so long, however few frames come.
 
 use crate::audio::RATE;
@@ -274,9 +275,9 @@ impl Joiner {
         }
     }
 
-    /// A frame arrived. `behind_it` says whether another frame was already waiting behind
-    /// it (asked only for the first keyframe under [`JoinPolicy::Next`]): if so, its group
-    /// began in the past and is skipped.
+    /// A frame arrived. `behind_it` says whether its group began well before the viewer
+    /// joined (asked only for the first keyframe under [`JoinPolicy::Next`], see
+    /// [`JoinCheck`]): if so, the group is skipped.
     pub fn frame(&mut self, keyframe: bool, behind_it: impl FnOnce() -> bool) -> Admit {
         self.state = match (self.state, keyframe) {
             (JoinState::Joining, true) if self.policy == JoinPolicy::Next && behind_it() => {
@@ -294,6 +295,70 @@ impl Joiner {
     /// A picture failed to decode: show nothing more until the next keyframe.
     pub fn damaged(&mut self) {
         self.state = JoinState::WaitingForKey;
+    }
+}
+
+/// The joined group's frames running ahead of their arrival by more than this (µs) make it a
+/// backlog worth skipping: the player would be this far behind (as [`crate::backlog`] counts
+/// a player behind). Less is played in a burst: a keyframe slow to cross a narrow path has
+/// the frames captured meanwhile right behind it as well, and skipping it would only wait
+/// for another keyframe as slow.
+pub const JOIN_BACKLOG_US: u64 = crate::backlog::BEHIND_US;
+/// How long after the joining keyframe's arrival (µs) its group's frames are looked at before
+/// it is taken for live.
+pub const JOIN_LOOK_US: u64 = 100_000;
+
+/// What [`JoinCheck`] makes of the frames so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// Live, or near enough to play from its keyframe.
+    Live,
+    /// The group began well before the viewer joined: skip it for the next keyframe.
+    Backlog,
+    /// Not clear yet: look at the next frame, or take it for live at [`JoinCheck::until_us`].
+    Unsure,
+}
+
+/// Whether the group a viewer joined into is live. The relay hands a new subscriber the
+/// newest group from its keyframe: when the group began a while ago, its backlog comes in a
+/// burst, its media time running ahead of its arrival; a live group's frames come as they are
+/// captured. Its frames after the keyframe are looked at (not shown) until they have run
+/// [`JOIN_BACKLOG_US`] ahead, or for [`JOIN_LOOK_US`] of arrivals.
+///
+/// Whether a frame is waiting the instant the keyframe is read is no test: a backlog that came
+/// in one burst may still be parsed one frame at a time (a page took a second-old keyframe for
+/// live that way in most joins), and a keyframe slow to arrive has frames right behind it.
+#[derive(Clone, Debug)]
+pub struct JoinCheck {
+    key_pts_us: u64,
+    key_arrived_us: u64,
+}
+
+impl JoinCheck {
+    /// The group's keyframe, of media time `pts_us`, arrived at `arrived_us`.
+    pub fn new(pts_us: u64, arrived_us: u64) -> Self {
+        Self {
+            key_pts_us: pts_us,
+            key_arrived_us: arrived_us,
+        }
+    }
+
+    /// A later frame of the group, of media time `pts_us`, arrived at `arrived_us`.
+    pub fn frame(&self, pts_us: u64, arrived_us: u64) -> Joined {
+        let media = pts_us.saturating_sub(self.key_pts_us);
+        let waited = arrived_us.saturating_sub(self.key_arrived_us);
+        if media.saturating_sub(waited) > JOIN_BACKLOG_US {
+            Joined::Backlog
+        } else if waited >= JOIN_LOOK_US {
+            Joined::Live
+        } else {
+            Joined::Unsure
+        }
+    }
+
+    /// When, with no verdict, the group is taken for live (µs, the arrivals' clock).
+    pub fn until_us(&self) -> u64 {
+        self.key_arrived_us.saturating_add(JOIN_LOOK_US)
     }
 }
 
@@ -485,6 +550,53 @@ mod tests {
         let mut current = Joiner::new(JoinPolicy::Current);
         assert_eq!(current.frame(false, || unreachable!()), Admit::Skip);
         assert_eq!(current.frame(true, || unreachable!()), Admit::Decode);
+    }
+
+    /// Frame `i` of a 60 fps group whose keyframe has media time 0 (µs).
+    fn pts(i: u64) -> u64 {
+        i * 16_667
+    }
+
+    #[test]
+    fn a_joined_groups_backlog_is_told_from_live_by_how_far_it_runs_ahead() {
+        // Joined a second into a group: its frames come back to back, 0.3 ms apart.
+        let backlog = JoinCheck::new(0, 5_000_000);
+        let verdicts: Vec<Joined> = (1..=12)
+            .map(|i| backlog.frame(pts(i), 5_000_000 + i * 300))
+            .collect();
+        // 150 ms of media ahead by the tenth frame: skipped.
+        assert_eq!(verdicts[..9], [Joined::Unsure; 9], "{verdicts:?}");
+        assert_eq!(verdicts[9..], [Joined::Backlog; 3], "{verdicts:?}");
+        // The same burst parsed with pauses (a busy page) is still a backlog.
+        let paused = JoinCheck::new(0, 0);
+        assert_eq!(paused.frame(pts(1), 5_600), Joined::Unsure);
+        assert_eq!(paused.frame(pts(12), 20_000), Joined::Backlog);
+
+        // A live group: a frame each 16.7 ms, give or take jitter, until the look is over.
+        let live = JoinCheck::new(0, 1_000);
+        for i in 1..6 {
+            let at = 1_000 + pts(i) + [3_000, 0, 5_000][i as usize % 3];
+            assert_eq!(live.frame(pts(i), at), Joined::Unsure, "frame {i}");
+        }
+        assert_eq!(live.frame(pts(6), 1_000 + pts(6)), Joined::Live);
+        assert_eq!(live.until_us(), 101_000);
+
+        // A 120 ms keyframe (a narrow path): the frames captured meanwhile come right behind
+        // it, and the rest on time. Played: skipping would wait for another keyframe as slow.
+        let slow = JoinCheck::new(0, 120_000);
+        assert_eq!(slow.frame(pts(7), 121_000), Joined::Unsure);
+        assert_eq!(slow.frame(pts(13), pts(13) + 20_000), Joined::Live);
+    }
+
+    #[test]
+    fn a_joined_groups_odd_timestamps_never_make_a_backlog() {
+        let check = JoinCheck::new(1_000_000, 1_000_000);
+        // Media time going back, arrivals going back (another clock's), the ends of the range.
+        assert_eq!(check.frame(0, 1_000_100), Joined::Unsure);
+        assert_eq!(check.frame(1_000_100, 0), Joined::Unsure);
+        assert_eq!(check.frame(u64::MAX, u64::MAX), Joined::Live);
+        assert_eq!(JoinCheck::new(0, u64::MAX).until_us(), u64::MAX);
+        assert_eq!(check.frame(u64::MAX, 1_000_000), Joined::Backlog);
     }
 
     #[test]
