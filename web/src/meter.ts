@@ -84,6 +84,9 @@ export interface Figures {
   shown_fraction: number | null;
   stalls: number;
   long_stalls: number;
+  /** Whether the group playing joined into had begun before (its backlog was skipped for
+   * the next keyframe rather than shown late). */
+  joined_mid_group: boolean;
   /** Whose clock the latencies are on: "host" (estimated offset) or "local" (trusted). */
   clock: "host" | "local";
   clock_offset_ms: number;
@@ -115,6 +118,7 @@ export class Meter {
   #lastHeard?: { mediaUs: number; atUs: number };
   #lastStamp?: number;
   #stampGaps = 0;
+  #joinedMidGroup = false;
   rttMs: number | null = null;
 
   constructor(readonly clock: ClockOffset) {}
@@ -149,6 +153,11 @@ export class Meter {
     this.#latencies.record(us);
     this.#windowLatencies.record(us);
     this.#frameDelay.record(frame, captureUs, shownUs + this.clock.get().offsetUs);
+  }
+
+  /** Playing joined a group already under way, and waits for the next keyframe. */
+  joinedMidGroup() {
+    this.#joinedMidGroup = true;
   }
 
   dropped() {
@@ -231,6 +240,7 @@ export class Meter {
       shown_fraction: sourceFrames ? Math.round((delay.shown / sourceFrames) * 1000) / 1000 : null,
       stalls: delay.stalls,
       long_stalls: delay.longStalls,
+      joined_mid_group: this.#joinedMidGroup,
       clock: clock.source,
       clock_offset_ms: round(clock.offsetUs / 1000) ?? 0,
       clock_error_ms: clock.errorUs === null ? null : round(clock.errorUs / 1000),

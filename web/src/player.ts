@@ -125,6 +125,10 @@ class VideoFrames {
   /** The next group to begin, once asked for (one listener for the whole group, not one per frame). */
   #newer?: Promise<{ newer: Net.Group.Consumer | undefined }>;
   #first = false;
+  /** The current group's next frame, once asked for (a read outlives a look that gave up). */
+  #read?: Promise<{ frame: Net.Group.Frame | undefined }>;
+  /** Frames look() read ahead, for next() to give first. */
+  #looked: Arrived[] = [];
   #stop: AbortSignal;
   /** Called for each frame left unread in a group given up for a newer one. */
   #onSkip: () => void;
@@ -136,7 +140,9 @@ class VideoFrames {
   }
 
   /** The next frame to decode, or undefined when the track (or playing) ends. */
-  async next(): Promise<Container.Frame | undefined> {
+  async next(): Promise<Arrived | undefined> {
+    const looked = this.#looked.shift();
+    if (looked) return looked;
     for (;;) {
       this.#newer ??= this.track.nextGroup().then((newer) => ({ newer }));
       if (!this.#group) {
@@ -147,12 +153,13 @@ class VideoFrames {
         continue;
       }
       const group = this.#group;
-      const read = group.readFrame().then((frame) => ({ frame }));
+      this.#read ??= group.readFrame().then((frame) => ({ frame }));
       const next = await raceStop<{ frame: Net.Group.Frame | undefined } | { newer: Net.Group.Consumer | undefined }>(
-        [read, this.#newer],
+        [this.#read, this.#newer],
         this.#stop,
       );
       if (next === undefined) return undefined;
+      if ("frame" in next) this.#read = undefined;
       if ("newer" in next) {
         this.#newer = undefined;
         if (!next.newer) return undefined;
@@ -170,27 +177,63 @@ class VideoFrames {
       if (!frame) continue;
       frame.keyframe = this.#first;
       this.#first = false;
-      return frame;
+      return { frame, arrivedUs: nowUs() };
     }
   }
 
-  /** Whether the current group has a frame waiting already: it began before we joined. */
-  behind(): boolean {
-    return this.#group?.tryReadFrame() !== undefined;
+  /**
+   * Read the current group's next frame ahead, waiting until `untilUs` (nowUs's clock) at
+   * most, and keep it for next(): the frame; "newer" when a newer group began first; or
+   * undefined when nothing came by then, or the group or playing ended.
+   */
+  async look(untilUs: number): Promise<Arrived | "newer" | undefined> {
+    const group = this.#group;
+    if (!group) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<{ late: true }>((resolve) => {
+      timer = setTimeout(() => resolve({ late: true }), Math.max(untilUs - nowUs(), 0) / 1000);
+    });
+    try {
+      for (;;) {
+        this.#read ??= group.readFrame().then((frame) => ({ frame }));
+        this.#newer ??= this.track.nextGroup().then((newer) => ({ newer }));
+        const next = await raceStop<
+          { frame: Net.Group.Frame | undefined } | { newer: Net.Group.Consumer | undefined } | { late: true }
+        >([this.#read, this.#newer, late], this.#stop);
+        if (next === undefined || "late" in next) return undefined;
+        if ("newer" in next) return "newer";
+        // The group's end stays read, for next() to close it.
+        if (!next.frame) return undefined;
+        this.#read = undefined;
+        const [frame] = this.#format.decode(next.frame.payload);
+        if (!frame) continue;
+        frame.keyframe = false;
+        const arrived = { frame, arrivedUs: nowUs() };
+        this.#looked.push(arrived);
+        return arrived;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Give the current group up and wait for the next. */
   skipGroup() {
     this.#group?.close();
     this.#group = undefined;
+    this.#read = undefined;
+    this.#looked = [];
   }
 
   #start(group: Net.Group.Consumer) {
     if (this.#group) {
+      for (const _ of this.#looked) this.#onSkip();
       while (this.#group.tryReadFrame()) this.#onSkip();
       this.#group.close();
     }
     this.#group = group;
+    this.#read = undefined;
+    this.#looked = [];
     this.#first = true;
   }
 
@@ -199,6 +242,41 @@ class VideoFrames {
     this.track.close();
   }
 }
+
+/** A frame, and when it was read off its group (µs, nowUs's clock). */
+interface Arrived {
+  frame: Container.Frame;
+  arrivedUs: number;
+}
+
+/**
+ * Whether the group of `key`, the first frame playing read, began well before playing joined
+ * (the relay hands a new subscriber the newest group from its keyframe). Its next frames are
+ * read ahead (and kept for playing) until they tell, as proto's JoinCheck decides
+ * (proto/src/timing.rs, which this follows): a backlog comes in a burst, its media time
+ * running ahead of its arrival; a live group's frames come as they are captured.
+ */
+async function beganBefore(frames: VideoFrames, key: Arrived): Promise<boolean> {
+  const until = key.arrivedUs + JOIN_LOOK_US;
+  // The group's reader holds its frames already; this bounds only what a look keeps aside.
+  for (let looked = 0; looked < MAX_LOOKED; looked++) {
+    const next = await frames.look(until);
+    if (next === "newer") return true;
+    if (!next) return false;
+    const media = next.frame.timestamp - key.frame.timestamp;
+    const waited = next.arrivedUs - key.arrivedUs;
+    if (media - waited > JOIN_BACKLOG_US) return true;
+    if (waited >= JOIN_LOOK_US) return false;
+  }
+  return true;
+}
+
+/** A joined group's frames this far ahead of their arrival (µs) are a backlog to skip. */
+const JOIN_BACKLOG_US = 150_000;
+/** How long after the joining keyframe its group's frames are looked at (µs). */
+const JOIN_LOOK_US = 100_000;
+/** The most frames a join looks at (a second's at 60 fps could not come within the look). */
+const MAX_LOOKED = 64;
 
 /**
  * Sound, packet by packet as the groups arrive (each Opus packet is a group of its own, so a
@@ -309,22 +387,24 @@ async function playVideo(
   if (!supported) throw new Error(`this browser cannot decode ${config.codec}`);
   decoder.configure(decoderConfig);
   const frames = new VideoFrames(broadcast, name, stop, () => meter.dropped());
-  // Joining: the first group began in the past when its next frame is already waiting; it is
-  // skipped for the next keyframe, which is live (as moq-sub's default join).
+  // Joining: a first group that began well before is skipped for the next keyframe, which
+  // is live (as moq-sub's default join).
   let joining = true;
   // The decoder starts at a keyframe.
   let needKey = true;
   try {
-    for (let frame = await frames.next(); frame; frame = await frames.next()) {
+    for (let arrived = await frames.next(); arrived; arrived = await frames.next()) {
+      const { frame, arrivedUs } = arrived;
       if (failed) throw failed;
       sink.limits.admit(frame.payload.byteLength);
       if (framing) sink.limits.checkFrame(frame.payload, framing);
       meter.received(frame.payload.byteLength);
       const capturedUs = clockUs === undefined ? undefined : clockUs + frame.timestamp;
-      sink.path?.frame(nowUs(), frame.timestamp, capturedUs, frame.payload.byteLength, frame.keyframe);
+      sink.path?.frame(arrivedUs, frame.timestamp, capturedUs, frame.payload.byteLength, frame.keyframe);
       if (joining) {
         joining = false;
-        if (frames.behind()) {
+        if (await beganBefore(frames, arrived)) {
+          meter.joinedMidGroup();
           frames.skipGroup();
           // Rather than wait a whole group for the next keyframe, ask for one.
           sink.path?.wantKeyframe();

@@ -59,6 +59,9 @@ pub struct PageFigures {
     pub shown_fraction: Option<f64>,
     pub stalls: u64,
     pub long_stalls: u64,
+    /// The group the page joined into had begun before: it waited for the next keyframe
+    /// rather than show that group's backlog late.
+    pub joined_mid_group: bool,
     pub clock: Clock,
     pub clock_offset_ms: f64,
     /// The most the offset can be off by (half the quickest exchange's round trip).
