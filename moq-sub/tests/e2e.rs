@@ -196,10 +196,13 @@ fn keeps_the_next_viewer_out_until_one_leaves(name: &str, cap: &[&str]) {
     let said = String::from_utf8_lossy(&kept_out.stderr);
     assert_eq!(kept_out.status.code(), Some(1), "{said}");
     assert!(!said.contains("playing"), "{said}");
-    // Refused each time it dialed: the server's 503. (Its last line names the last cause,
-    // which is the dial the give-up cut short when one was still under way on a loaded
-    // machine: moq-tokio keeps no other.)
-    assert!(said.contains("503"), "{said}");
+    // Refused each time it dialed: its last line names the server's 503, or the dial the
+    // give-up cut short when one was still under way on a loaded machine (moq-tokio keeps no
+    // other cause; the server's own count of refusals is checked below).
+    assert!(
+        said.contains("503") || said.contains("timed out connecting"),
+        "{said}"
+    );
     let exit = said
         .lines()
         .rfind(|l| l.starts_with("moq-sub: "))
