@@ -46,8 +46,11 @@
 //! [`DEEP_SHARE`] of what reaches that viewer (a path near zero, as a cellular link has for
 //! seconds at a time, gets a frame every [`DEEP_FRAME_GAP_US`], enough for its reports to
 //! tell when it comes back). A viewer whose reports stop for [`SILENT_US`] has lost its path
-//! both ways (its reports wait for acknowledgements that come down the same path): nothing is
-//! sent that would only queue behind the outage, until it reports again or is forgotten. A
+//! both ways (its reports wait for acknowledgements that come down the same path); when every
+//! viewer has, nothing is sent that would only queue behind the outage, until one reports
+//! again or all are forgotten. One silent viewer among others who report never stops their
+//! pictures: a player whose Wi-Fi dropped, or who left without a word (a process killed), would
+//! otherwise freeze everyone's picture until forgotten ([`FORGET_US`]), and a newcomer's too. A
 //! keyframe asked for is granted at once unless one was forced within [`KEYFRAME_GAP_US`];
 //! a viewer that asks again soon after one was forced for it (a path that keeps losing
 //! pictures) waits twice as long each time, up to [`MAX_KEYFRAME_GAP_US`], so that one lossy
@@ -75,7 +78,7 @@ pub const DEEP_SAVED_S: f64 = 0.1;
 /// While a queue is deep, at least one frame is sent in this time.
 pub const DEEP_FRAME_GAP_US: u64 = 1_000_000;
 /// A viewer that reported within [`FORGET_US`] but not within this long is cut off: reports
-/// come every [`crate::feedback::INTERVAL_US`].
+/// come every [`crate::feedback::INTERVAL_US`]. Frames stop only when every viewer is.
 pub const SILENT_US: u64 = 500_000;
 /// A fall aims to drain the queue within about this long.
 pub const DRAIN_US: u64 = 1_000_000;
@@ -438,9 +441,9 @@ impl RateControl {
 
     /// What to do with the frame about to be encoded at `now_us`.
     pub fn frame(&mut self, now_us: u64) -> Frame {
-        // What reaches the deep viewers that receive least, bit/s; whether one is cut off.
+        // What reaches the deep viewers that receive least, bit/s; whether all are cut off.
         let silent = |v: &Viewer| now_us.saturating_sub(v.last_us) > SILENT_US;
-        let cut_off = self.fresh(now_us).any(silent);
+        let cut_off = self.fresh(now_us).next().is_some() && self.fresh(now_us).all(silent);
         let arriving = self
             .fresh(now_us)
             .filter(|v| v.queue_ms > DRAIN_QUEUE_MS && self.still_queued(v, now_us))
@@ -1447,6 +1450,31 @@ mod tests {
             !rc.frame(at + 2 * SILENT_US + 10 * MS).skip,
             "reporting again"
         );
+    }
+
+    #[test]
+    fn one_viewer_cut_off_among_others_never_stops_their_pictures() {
+        let mut rc = control();
+        let calm = |seq| Report {
+            seq,
+            window_ms: 50,
+            queue_ms: 5,
+            recv_kbps: 4000,
+            ..Report::default()
+        };
+        // Two viewers reporting; the first falls silent (gone without a word) at 1 s.
+        for (i, ms) in (0..=1000).step_by(50).enumerate() {
+            rc.report(ms * MS, 1, &calm(i as u32)).unwrap();
+            rc.report(ms * MS, 2, &calm(i as u32)).unwrap();
+        }
+        let mut skipped = 0;
+        for (i, ms) in (1050..=3000).step_by(50).enumerate() {
+            rc.report(ms * MS, 2, &calm(100 + i as u32)).unwrap();
+            skipped += u32::from(rc.frame(ms * MS + 10 * MS).skip);
+        }
+        assert_eq!(skipped, 0, "the other viewer's pictures stopped");
+        // Once the second is silent too, nothing more goes out.
+        assert!(rc.frame(3000 * MS + SILENT_US + 20 * MS).skip);
     }
 
     #[test]
