@@ -84,6 +84,8 @@ export interface Figures {
   shown_fraction: number | null;
   stalls: number;
   long_stalls: number;
+  /** The first frame's arrival → the first picture shown: what joining cost (as moq-sub's). */
+  join_ms: number | null;
   /** Whether the group playing joined into had begun before (its backlog was skipped for
    * the next keyframe rather than shown late). */
   joined_mid_group: boolean;
@@ -119,6 +121,8 @@ export class Meter {
   #lastStamp?: number;
   #stampGaps = 0;
   #joinedMidGroup = false;
+  /** The first frame's arrival → the first picture shown (ms), once shown. */
+  #joinMs: number | null = null;
   rttMs: number | null = null;
 
   constructor(readonly clock: ClockOffset) {}
@@ -138,6 +142,7 @@ export class Meter {
   shown(mediaUs: number, atUs: number, captureUs: number | undefined) {
     this.frames++;
     this.#windowFrames++;
+    if (this.#joinMs === null && this.#firstByteAt !== undefined) this.#joinMs = performance.now() - this.#firstByteAt;
     this.#lastShown = { mediaUs, atUs };
     if (captureUs === undefined) return;
     const us = this.#since(captureUs, atUs);
@@ -240,6 +245,7 @@ export class Meter {
       shown_fraction: sourceFrames ? Math.round((delay.shown / sourceFrames) * 1000) / 1000 : null,
       stalls: delay.stalls,
       long_stalls: delay.longStalls,
+      join_ms: round(this.#joinMs),
       joined_mid_group: this.#joinedMidGroup,
       clock: clock.source,
       clock_offset_ms: round(clock.offsetUs / 1000) ?? 0,

@@ -59,6 +59,8 @@ pub struct PageFigures {
     pub shown_fraction: Option<f64>,
     pub stalls: u64,
     pub long_stalls: u64,
+    /// The first frame's arrival → the first picture shown.
+    pub join_ms: Option<f64>,
     /// The group the page joined into had begun before: it waited for the next keyframe
     /// rather than show that group's backlog late.
     pub joined_mid_group: bool,

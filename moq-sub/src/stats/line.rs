@@ -38,6 +38,10 @@ pub struct Line {
     /// Closing: seconds since the first frame arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+    /// Closing: the first frame's arrival → the first picture shown, what joining cost (a
+    /// group under way is skipped for the next keyframe).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_ms: Option<f64>,
     /// The video received, kbit/s (closing: `null` before a frame came).
     pub kbps: Option<f64>,
     /// Closing: the video's bytes received.

@@ -59,6 +59,8 @@ pub struct Stats {
     pub codec: Option<String>,
     /// When the first frame arrived: the average bitrate runs from here.
     first: Option<Instant>,
+    /// How long after it the first picture was shown.
+    join: Option<std::time::Duration>,
     total_bytes: u64,
     since: Instant,
     window_frames: u64,
@@ -99,6 +101,7 @@ impl Default for Stats {
             summary: Summary::default(),
             codec: None,
             first: None,
+            join: None,
             total_bytes: 0,
             since: Instant::now(),
             window_frames: 0,
@@ -155,6 +158,9 @@ impl Stats {
     ) {
         self.summary.frames += 1;
         self.window_frames += 1;
+        if self.join.is_none() {
+            self.join = self.first.map(|first| first.elapsed());
+        }
         self.decode.record(decode_us);
         self.total_decode.record(decode_us);
         if let Some(captured) = captured_unix_us {
@@ -291,6 +297,7 @@ impl Stats {
         let mut line = Line {
             closing: true,
             seconds: Some((seconds * 10.0).round() / 10.0),
+            join_ms: ms(self.join.map(|join| join.as_micros() as u64)),
             kbps,
             bytes: Some(self.total_bytes),
             frames: self.summary.frames,

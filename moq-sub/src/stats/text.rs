@@ -67,6 +67,11 @@ pub fn summary(line: &Line) -> Vec<String> {
             .map_or_else(String::new, |codec| format!(" ({codec})")),
         line.drops,
     )];
+    if let Some(join) = line.join_ms {
+        lines.push(format!(
+            "first picture {join:.1} ms after the first frame came (joining)"
+        ));
+    }
     lines.push(format!("latency: {}", latency(line)));
     if let Some(delay) = &line.frame_delay {
         lines.push(format!(
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn the_summary_speaks_of_what_was_measured_only() {
         let lines = summary(&line(json!({
-            "role": "sub", "final": true, "seconds": 20.0, "kbps": 2400.0, "frames": 1200,
+            "role": "sub", "final": true, "seconds": 20.0, "join_ms": 180.5, "kbps": 2400.0, "frames": 1200,
             "drops": 2, "latency_from": "stamp", "g2g_ms_p50": 7.5, "g2g_ms_p99": 9.1,
             "codec": "avc3.42c01f", "outages": 1, "outage_s": 2.5,
             "frame_delay_ms_p50": 8.0, "frame_delay_ms_p95": 9.0, "frame_delay_ms_p99": 10.0,
@@ -161,6 +166,7 @@ mod tests {
             lines,
             [
                 "played 1200 frames in 20.0 s at 2400 kbit/s (avc3.42c01f); 2 dropped on the way",
+                "first picture 180.5 ms after the first frame came (joining)",
                 "latency: glass-to-glass 7.5 ms (p99 9.1)",
                 "frame delay p50 8.0 / p95 9.0 / max 2600.0 ms; 95.0 % of the source's frames \
                  shown; 1 stalls over 200 ms (1 over 500 ms)",
