@@ -133,6 +133,8 @@ fn a_page_joining_a_group_under_way_waits_for_the_next_keyframe() {
     let seen = play_page(&format!("http://{addr}/"), 120, &[]);
     assert!(seen.frames >= 120, "{seen}");
     assert!(seen.joined_mid_group, "{seen}");
+    // From the first frame (the skipped group's keyframe) to the next group's first picture.
+    assert!(seen.join_ms > Some(0.0), "{seen}");
     publisher.stop_ok("moq-pub");
 }
 
