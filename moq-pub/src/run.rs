@@ -219,8 +219,14 @@ async fn sample_send_bandwidth(estimate: moq_net::bandwidth::Consumer, feedback:
 
 /// The network side of a run: a relay connection or a direct server.
 enum Network {
-    /// The connection, its URL (redacted), and the task sampling its bandwidth estimate.
-    Relay(moq_tokio::Connection, String, tokio::task::JoinHandle<()>),
+    /// The connection, the client that dialed it (to send its close), its URL (redacted),
+    /// and the task sampling its bandwidth estimate.
+    Relay(
+        moq_tokio::Connection,
+        Box<moq_tokio::Client>,
+        String,
+        tokio::task::JoinHandle<()>,
+    ),
     /// The direct server, and who it holds.
     Listen(
         tokio::task::JoinHandle<Result<(), lantern_net::Error>>,
@@ -256,7 +262,7 @@ impl Network {
                     connection.send_bandwidth(),
                     feedback.clone(),
                 ));
-                Self::Relay(connection, url, sampler)
+                Self::Relay(connection, Box::new(client), url, sampler)
             }
             Target::Listen(serve) => {
                 let listener = lantern_net::Listener::bind(serve).await?;
@@ -300,7 +306,7 @@ impl Network {
     /// reconnecting, or the direct server stopped. Drops and returns are logged.
     async fn failed(&mut self) -> Error {
         match self {
-            Self::Relay(connection, url, _) => loop {
+            Self::Relay(connection, _, url, _) => loop {
                 match connection.status().await {
                     Ok(moq_tokio::connection::Status::Disconnected) => {
                         tracing::warn!(url = %url, "lost the relay: redialing, the stream goes on");
@@ -328,9 +334,9 @@ impl Network {
     /// Deliver what is still queued, but never wait long for a dead peer.
     async fn close(self) {
         match self {
-            Self::Relay(connection, _, sampler) => {
+            Self::Relay(connection, client, _, sampler) => {
                 sampler.abort();
-                let _ = tokio::time::timeout(Duration::from_secs(2), connection.close()).await;
+                lantern_net::close(Some(connection), *client, Duration::from_secs(2)).await;
             }
             Self::Listen(server, _) => server.abort(),
             Self::Origin => {}

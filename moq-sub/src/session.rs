@@ -140,6 +140,8 @@ async fn play_moq(
         connection = dial => connection?,
         () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
+    // The endpoint, to send the connection's close before the process exits.
+    let endpoint = client.clone();
     let stop = cancel.child_token();
     let handed = Arc::new(AtomicU64::new(0));
     if let Some(sender) = hooks.feedback.take() {
@@ -208,6 +210,7 @@ async fn play_moq(
     };
     let Some(connection) = connection else {
         stop.cancel();
+        lantern_net::close(None, endpoint, CLOSE_GRACE).await;
         return result;
     };
     // `--frames` ends the picture, not the input script: a host slow to take this viewer's
@@ -238,9 +241,13 @@ async fn play_moq(
             result = Err(Failed::after(err, outcome.clone()));
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
+    lantern_net::close(Some(connection), endpoint, CLOSE_GRACE).await;
     result
 }
+
+/// How long a closing connection gets to deliver what it queued (this viewer's own tracks
+/// are still open then, so the drain runs to this bound), and its endpoint to send the close.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
 /// Receive the RTP session `sdp` describes, and play it.
 async fn play_rtp(

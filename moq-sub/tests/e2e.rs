@@ -161,6 +161,29 @@ fn a_direct_server_at_its_session_cap_keeps_the_next_viewer_out_until_one_leaves
     keeps_the_next_viewer_out_until_one_leaves("cap", &["--max-sessions", "1"]);
 }
 
+/// A viewer that is done (`--frames`) closes its session on the way out: the place it held
+/// under a direct server's cap is the next viewer's at once, not once the server's idle
+/// timeout passes (a process that exits only queues its close, which nothing then sends; a
+/// viewer whose reports the server reads has a track of its own still open as it leaves).
+#[test]
+fn a_viewer_that_is_done_frees_its_place_at_once() {
+    let cap = ["--max-sessions", "1", "--feedback", "open"];
+    let (publisher, url) = capped_server("done", &cap);
+    let viewer = |extra: &[&str]| {
+        let frames = ["--frames", "30", "--feedback", "-o", "/dev/null"];
+        let base = ["--url", &url, "--name", "done"];
+        spawn(bin("moq-sub"), &[&base[..], &frames, extra].concat()).finish(LONG)
+    };
+    let first = viewer(&[]);
+    let said = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{said}");
+    // Far less than the 10 s a silent session must wait to make way for a newcomer.
+    let next = viewer(&["--give-up", "4", "--timeout", "6"]);
+    let said = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{said}");
+    publisher.stop_ok("moq-pub");
+}
+
 /// The same for viewers without a grant (moq-pub alone knows of none: every viewer is a
 /// spectator), each of whom costs the host a stream of upload, with places to spare.
 #[test]

@@ -328,6 +328,22 @@ pub async fn established(
     }
 }
 
+/// Close `connection` (what it queued delivered first, for at most `grace`) and send the
+/// close from `client`'s endpoint before the process exits. A connection dropped only queues
+/// its close, which nothing sends once the runtime stops: the peer would hold the session
+/// (a place under a direct server's cap, a viewer whose reports still count) until its idle
+/// timeout.
+pub async fn close(
+    connection: Option<moq_tokio::Connection>,
+    client: moq_tokio::Client,
+    grace: Duration,
+) {
+    if let Some(connection) = connection {
+        let _ = tokio::time::timeout(grace, connection.close()).await;
+    }
+    let _ = tokio::time::timeout(grace, client.close()).await;
+}
+
 /// Wait until the server refuses `connection`'s credentials (its reconnect loop ends on an
 /// HTTP 401/403 or moq's unauthorized); never returns otherwise.
 pub async fn refused(connection: &moq_tokio::Connection, relays: &Relays) -> Error {
