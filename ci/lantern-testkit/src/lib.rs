@@ -452,6 +452,11 @@ pub fn check_stamp_numbers(
         "{unread} frames without a readable stamp: {stats}"
     );
     assert_eq!(read.len() + unread, frames, "frames shown");
+    // A viewer that showed a picture says how long joining took.
+    if frames > 0 {
+        let join = stats["join_ms"].as_f64();
+        assert!(join.is_some_and(|ms| ms >= 0.0), "no join_ms: {stats}");
+    }
     let (mut gaps, mut again) = (0u64, 0u64);
     for pair in read.windows(2) {
         if pair[1] == pair[0] {
