@@ -1144,8 +1144,6 @@ mod tests {
         );
     }
 
-    /// `report` from `viewer` [`SMOOTH`] times, 50 ms apart from `from_us`, its sequence
-    /// number counting up; the time of the last.
     /// A report of a path at ease: 4 Mbit/s arriving over 50 ms, a 5 ms queue.
     fn calm(seq: u32) -> Report {
         Report {
@@ -1157,6 +1155,8 @@ mod tests {
         }
     }
 
+    /// `report` from `viewer` [`SMOOTH`] times, 50 ms apart from `from_us`, its sequence
+    /// number counting up; the time of the last.
     fn standing(rc: &mut RateControl, from_us: u64, viewer: u64, report: Report) -> u64 {
         let mut at = from_us;
         for i in 0..SMOOTH as u32 {
