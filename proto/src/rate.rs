@@ -6,9 +6,10 @@
 //! taken over the last [`SMOOTH`] reports (the shallowest queue, the mean arrival rate): one
 //! frame held up behind a lost packet's retransmission is no congestion, a queue that stands
 //! is. An estimate:
-//! - **falls** when the viewer's queue passes [`HIGH_QUEUE_MS`], it stalls, or it skipped
-//!   frames: under what actually reached it (the path's rate while a queue stands), by as
-//!   much as drains the queue within about [`DRAIN_US`], at most once per
+//! - **falls** when the viewer's queue passes [`HIGH_QUEUE_MS`] (or [`RISING_QUEUE_MS`]
+//!   rising report after report while frames arrive: a path that narrowed), it stalls, or
+//!   it skipped frames: under what actually reached it (the path's rate while a queue
+//!   stands), by as much as drains the queue within about [`DRAIN_US`], at most once per
 //!   [`DECREASE_GAP_US`] (the time a cut takes to show in the reports).
 //!   A queue seen while frames were held up (a report that saw next to nothing arrive
 //!   between bursts: a lost packet's retransmission, which the frames behind it on the same
@@ -66,6 +67,10 @@ use crate::feedback::Report;
 
 /// A queue deeper than this is congestion.
 pub const HIGH_QUEUE_MS: u16 = 50;
+/// A queue deeper than this that rose through each of the last [`SMOOTH`] reports, with
+/// frames arriving in each, is congestion too: a path that narrowed, caught before it costs
+/// [`HIGH_QUEUE_MS`]. (A queue that rises while nothing arrives is a frame held up.)
+pub const RISING_QUEUE_MS: u16 = 35;
 /// A queue shallower than this is room to grow.
 pub const LOW_QUEUE_MS: u16 = 20;
 /// A queue deeper than this is drained by skipping frames too.
@@ -564,6 +569,18 @@ impl Viewer {
             .skip(self.recent.len().saturating_sub(SMOOTH))
     }
 
+    /// The last [`SMOOTH`] reports agree on a queue deeper than [`RISING_QUEUE_MS`] that
+    /// rose in each of them.
+    fn rising(&self) -> bool {
+        let mut queues = self.smooth().map(|(q, _)| *q);
+        let rose = queues.next().is_some_and(|first| {
+            queues
+                .try_fold(first, |last, q| (q > last).then_some(q))
+                .is_some()
+        });
+        self.agreed() && self.queue_ms > RISING_QUEUE_MS && rose
+    }
+
     /// There are [`SMOOTH`] reports to agree.
     fn agreed(&self) -> bool {
         self.recent.len() >= SMOOTH
@@ -634,7 +651,8 @@ impl Viewer {
             long.is_some_and(|long| self.smooth().any(|(_, rate)| *rate < HELD_UP_SHARE * long));
         let keeping_up = held_up
             && matches!((long, sent), (Some(long), Some(sent)) if long >= KEEP_UP_SHARE * sent);
-        let congested = (self.queue_ms > HIGH_QUEUE_MS && !draining && !keeping_up) || stalling;
+        let standing = self.queue_ms > HIGH_QUEUE_MS || (self.rising() && !held_up);
+        let congested = (standing && !draining && !keeping_up) || stalling;
         if draining
             && self.agreed()
             && let Some((carried, _)) = self.carried
@@ -1193,6 +1211,36 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(rc.counters().decreases, 1);
+    }
+
+    #[test]
+    fn a_queue_that_rises_while_frames_arrive_is_cut_before_the_line() {
+        // Calm reports, then three more whose queue (ms) and arrivals (kbit/s) are given:
+        // how many times the rate was cut.
+        let cuts = |last: [(u16, u32); SMOOTH]| {
+            let mut rc = control();
+            for seq in 0..LONG as u32 {
+                rc.report(u64::from(seq) * 50 * MS, 1, &calm(seq)).unwrap();
+            }
+            for (i, (queue_ms, recv_kbps)) in (LONG as u32..).zip(last) {
+                let report = Report {
+                    queue_ms,
+                    recv_kbps,
+                    ..calm(i)
+                };
+                rc.report(u64::from(i) * 50 * MS, 1, &report).unwrap();
+            }
+            rc.counters().decreases
+        };
+        // A path that narrowed: the queue grows report after report, frames still arriving.
+        assert_eq!(cuts([(38, 4000), (42, 4000), (46, 4000)]), 1);
+        // The same queue that does not keep rising waits for the line.
+        assert_eq!(cuts([(46, 4000), (38, 4000), (42, 4000)]), 0);
+        assert_eq!(cuts([(38, 4000), (42, 4000), (42, 4000)]), 0);
+        // Rising while next to nothing arrives: a frame held up behind a lost packet.
+        assert_eq!(cuts([(38, 4000), (42, 100), (46, 100)]), 0);
+        // Rising under the rising line: room still.
+        assert_eq!(cuts([(25, 4000), (30, 4000), (35, 4000)]), 0);
     }
 
     #[test]
