@@ -572,12 +572,10 @@ impl Viewer {
     /// The last [`SMOOTH`] reports agree on a queue deeper than [`RISING_QUEUE_MS`] that
     /// rose in each of them.
     fn rising(&self) -> bool {
-        let mut queues = self.smooth().map(|(q, _)| *q);
-        let rose = queues.next().is_some_and(|first| {
-            queues
-                .try_fold(first, |last, q| (q > last).then_some(q))
-                .is_some()
-        });
+        let rose = self
+            .smooth()
+            .zip(self.smooth().skip(1))
+            .all(|((before, _), (after, _))| after > before);
         self.agreed() && self.queue_ms > RISING_QUEUE_MS && rose
     }
 
