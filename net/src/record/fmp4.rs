@@ -19,7 +19,9 @@ const LATE_START: Duration = Duration::from_millis(250);
 /// One moof+mdat fragment, owned, with its tracks' decode times.
 pub(super) struct Fragment {
     pub data: Vec<u8>,
-    times: Vec<DecodeTime>,
+    /// Each track's decode time; `None` when a track fragment does not say both which track
+    /// it is and when it starts (a player could not read it either).
+    times: Option<Vec<DecodeTime>>,
     duration: Duration,
     /// It begins with a sync sample (a keyframe; every audio fragment does).
     independent: bool,
@@ -34,6 +36,11 @@ impl Fragment {
             duration,
             independent,
         }
+    }
+
+    /// Each track's decode time (none when the fragment is not whole: see `times`).
+    fn times(&self) -> impl Iterator<Item = &DecodeTime> {
+        self.times.iter().flatten()
     }
 }
 
@@ -86,15 +93,27 @@ impl Timeline {
 
     /// Whether `fragment` goes back in time on one of its tracks: the stream restarted.
     pub(super) fn goes_back(&self, fragment: &Fragment) -> bool {
-        fragment.times.iter().any(|at| {
+        fragment.times().any(|at| {
             let latest = self.tracks.get(&at.track).and_then(|t| t.latest);
             latest.is_some_and(|latest| at.time < latest)
         })
     }
 
+    /// Whether `fragment` belongs in this part: it names only tracks of the part's init
+    /// segment, each with its decode time. moq-mux's export writes its init segment once, yet
+    /// numbers a track anew when the catalog brings it back after it ended (at a publisher's
+    /// shutdown, a catalog update can land between a track's end and its removal): a fragment
+    /// of such a track would make the whole file unreadable to players.
+    pub(super) fn knows(&self, fragment: &Fragment) -> bool {
+        let Some(times) = &fragment.times else {
+            return false;
+        };
+        !times.is_empty() && times.iter().all(|at| self.tracks.contains_key(&at.track))
+    }
+
     /// Take a fragment; the fragments now ready to write, in order, rebased.
     pub(super) fn push(&mut self, fragment: Fragment) -> Vec<Fragment> {
-        for at in &fragment.times {
+        for at in fragment.times() {
             let ns = self.ns(at.track, at.time);
             if let Some(track) = self.tracks.get_mut(&at.track) {
                 track.latest = Some(at.time);
@@ -125,7 +144,7 @@ impl Timeline {
             .held
             .iter()
             .filter(|f| f.independent)
-            .flat_map(|f| &f.times)
+            .flat_map(Fragment::times)
             .filter(|at| at.track == video)
             .filter_map(|at| self.ns(at.track, at.time));
         let first = keyframes.next()?;
@@ -140,7 +159,7 @@ impl Timeline {
     pub(super) fn flush(&mut self) -> Vec<Fragment> {
         let held = std::mem::take(&mut self.held);
         let start = self.start_ns.or_else(|| {
-            let firsts = held.iter().flat_map(|f| &f.times);
+            let firsts = held.iter().flat_map(Fragment::times);
             firsts.filter_map(|at| self.ns(at.track, at.time)).min()
         });
         let Some(start) = start else {
@@ -150,13 +169,13 @@ impl Timeline {
         let mut ready = Vec::with_capacity(held.len());
         for mut fragment in held {
             let before = fragment
-                .times
-                .iter()
+                .times()
                 .any(|at| self.ns(at.track, at.time).is_some_and(|ns| ns < start));
             if before {
                 continue;
             }
-            for at in &fragment.times {
+            // The field, not `times()`: the loop rewrites the data beside it.
+            for at in fragment.times.iter().flatten() {
                 let Some(track) = self.tracks.get(&at.track) else {
                     continue;
                 };
@@ -242,8 +261,9 @@ struct DecodeTime {
     wide: bool,
 }
 
-/// The decode time of each track in a moof+mdat fragment.
-fn decode_times(fragment: &[u8]) -> Vec<DecodeTime> {
+/// The decode time of each track in a moof+mdat fragment; `None` if a track fragment lacks
+/// its track id or its decode time.
+fn decode_times(fragment: &[u8]) -> Option<Vec<DecodeTime>> {
     let mut found = Vec::new();
     let base = fragment.as_ptr() as usize;
     for (kind, moof) in boxes(fragment) {
@@ -272,17 +292,16 @@ fn decode_times(fragment: &[u8]) -> Vec<DecodeTime> {
                     _ => {}
                 }
             }
-            if let (Some(track), Some((time, at, wide))) = (track, time) {
-                found.push(DecodeTime {
-                    track,
-                    time,
-                    at,
-                    wide,
-                });
-            }
+            let (track, (time, at, wide)) = (track?, time?);
+            found.push(DecodeTime {
+                track,
+                time,
+                at,
+                wide,
+            });
         }
     }
-    found
+    Some(found)
 }
 
 /// Write `time` as `at`'s track decode time (it must fit the field: an earlier time does).
@@ -329,51 +348,31 @@ fn be_u64(data: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(data.get(at..at + 8)?.try_into().ok()?))
 }
 
+/// Builders of the boxes the tests here and the recorder's read.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+pub(super) mod testing {
+    pub fn boxed(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let mut out = ((body.len() + 8) as u32).to_be_bytes().to_vec();
         out.extend_from_slice(kind);
         out.extend_from_slice(body);
         out
     }
 
-    fn full(version: u8, rest: &[u8]) -> Vec<u8> {
+    pub fn full(version: u8, rest: &[u8]) -> Vec<u8> {
         let mut out = vec![version, 0, 0, 0];
         out.extend_from_slice(rest);
         out
     }
 
-    fn traf(track: u32, tfdt: Vec<u8>) -> Vec<u8> {
+    pub fn traf(track: u32, tfdt: Vec<u8>) -> Vec<u8> {
         let tfhd = boxed(b"tfhd", &full(0, &track.to_be_bytes()));
         boxed(b"traf", &[tfhd, boxed(b"tfdt", &tfdt)].concat())
-    }
-
-    #[test]
-    fn decode_times_are_found_and_rewritten_in_place() {
-        let video = traf(1, full(1, &90_000u64.to_be_bytes()));
-        let audio = traf(2, full(0, &48_000u32.to_be_bytes()));
-        let mfhd = boxed(b"mfhd", &full(0, &7u32.to_be_bytes()));
-        let moof = boxed(b"moof", &[mfhd, video, audio].concat());
-        let mut fragment = [moof, boxed(b"mdat", b"frames")].concat();
-        let times = decode_times(&fragment);
-        let seen: Vec<_> = times.iter().map(|t| (t.track, t.time)).collect();
-        assert_eq!(seen, [(1, 90_000), (2, 48_000)]);
-        let len = fragment.len();
-        set_decode_time(&mut fragment, &times[0], 15);
-        set_decode_time(&mut fragment, &times[1], 16);
-        let seen: Vec<_> = decode_times(&fragment).iter().map(|t| t.time).collect();
-        assert_eq!(seen, [15, 16]);
-        assert_eq!(fragment.len(), len);
-        assert!(fragment.ends_with(b"mdatframes"));
     }
 
     /// An init segment with these (track id, timescale) tracks; tkhd and mdhd of version 1
     /// (64-bit times) for even ids, version 0 for odd ones.
     /// Track 1 is video.
-    fn init(tracks: &[(u32, u32)]) -> Vec<u8> {
+    pub fn init(tracks: &[(u32, u32)]) -> Vec<u8> {
         let trak = |&(id, timescale): &(u32, u32)| {
             let version = (id % 2 == 0) as u8;
             let times = vec![0u8; if version == 1 { 16 } else { 8 }];
@@ -392,14 +391,53 @@ mod tests {
         [boxed(b"ftyp", b"isom"), moov].concat()
     }
 
-    fn fragment(track: u32, time: u64, ms: u64, independent: bool) -> Fragment {
+    /// A moof (one track fragment of `track` starting at `time`, a 64-bit tfdt) and an mdat.
+    pub fn fragment_bytes(track: u32, time: u64) -> Vec<u8> {
         let moof = boxed(b"moof", &traf(track, full(1, &time.to_be_bytes())));
-        let data = [moof, boxed(b"mdat", b"x")].concat();
-        Fragment::new(data, Duration::from_millis(ms), independent)
+        [moof, boxed(b"mdat", b"x")].concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    fn fragment(track: u32, time: u64, ms: u64, independent: bool) -> Fragment {
+        Fragment::new(
+            fragment_bytes(track, time),
+            Duration::from_millis(ms),
+            independent,
+        )
+    }
+
+    #[test]
+    fn decode_times_are_found_and_rewritten_in_place() {
+        let video = traf(1, full(1, &90_000u64.to_be_bytes()));
+        let audio = traf(2, full(0, &48_000u32.to_be_bytes()));
+        let mfhd = boxed(b"mfhd", &full(0, &7u32.to_be_bytes()));
+        let moof = boxed(b"moof", &[mfhd, video, audio].concat());
+        let mut fragment = [moof, boxed(b"mdat", b"frames")].concat();
+        let times = decode_times(&fragment).unwrap();
+        let seen: Vec<_> = times.iter().map(|t| (t.track, t.time)).collect();
+        assert_eq!(seen, [(1, 90_000), (2, 48_000)]);
+        let len = fragment.len();
+        set_decode_time(&mut fragment, &times[0], 15);
+        set_decode_time(&mut fragment, &times[1], 16);
+        let seen: Vec<_> = decode_times(&fragment)
+            .unwrap()
+            .iter()
+            .map(|t| t.time)
+            .collect();
+        assert_eq!(seen, [15, 16]);
+        assert_eq!(fragment.len(), len);
+        assert!(fragment.ends_with(b"mdatframes"));
     }
 
     fn times(fragments: &[Fragment]) -> Vec<(u32, u64)> {
-        let all = fragments.iter().flat_map(|f| decode_times(&f.data));
+        let all = fragments
+            .iter()
+            .flat_map(|f| decode_times(&f.data).unwrap());
         all.map(|at| (at.track, at.time)).collect()
     }
 
@@ -482,8 +520,27 @@ mod tests {
         }
         let mut lying = moof.clone();
         lying[0..4].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(decode_times(&lying).is_empty());
+        assert_eq!(decode_times(&lying), Some(vec![]));
         lying[0..4].copy_from_slice(&1u32.to_be_bytes());
-        assert!(decode_times(&lying).is_empty());
+        assert_eq!(decode_times(&lying), Some(vec![]));
+    }
+
+    /// A part takes only whole fragments of its own tracks: one of a track its init segment
+    /// lacks (moq-mux numbers a track anew when it comes back), or whose track fragment does
+    /// not say which track or when, would make the file unreadable.
+    #[test]
+    fn a_part_knows_only_whole_fragments_of_its_own_tracks() {
+        let timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        let known = |data: Vec<u8>| timeline.knows(&Fragment::new(data, Duration::ZERO, true));
+        assert!(known(fragment_bytes(1, 0)));
+        assert!(known(fragment_bytes(2, 0)));
+        assert!(!known(fragment_bytes(3, 0)), "a track the init lacks");
+        let tfdt = boxed(b"tfdt", &full(0, &0u32.to_be_bytes()));
+        let tfhd = boxed(b"tfhd", &full(0, &1u32.to_be_bytes()));
+        let moof = |traf: Vec<u8>| [boxed(b"moof", &boxed(b"traf", &traf)), boxed(b"mdat", b"x")];
+        assert!(!known(moof(tfdt).concat()), "no tfhd");
+        assert!(!known(moof(tfhd).concat()), "no tfdt");
+        let mfhd = boxed(b"mfhd", &full(0, &1u32.to_be_bytes()));
+        assert!(!known(boxed(b"moof", &mfhd)), "no track fragment at all");
     }
 }

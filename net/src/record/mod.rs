@@ -54,6 +54,8 @@ pub struct Progress {
     fragments: AtomicU64,
     /// The longest track's media time written, in milliseconds.
     media_ms: AtomicU64,
+    /// Fragments left out: not whole, or of a track the part's init segment lacks.
+    left_out: AtomicU64,
 }
 
 impl Progress {
@@ -66,6 +68,9 @@ impl Progress {
     pub fn media_seconds(&self) -> f64 {
         self.media_ms.load(Ordering::Relaxed) as f64 / 1000.0
     }
+    pub fn left_out(&self) -> u64 {
+        self.left_out.load(Ordering::Relaxed)
+    }
 }
 
 /// A finished recording: the files written, in order.
@@ -75,6 +80,8 @@ pub struct Summary {
     pub bytes: u64,
     pub fragments: u64,
     pub media_seconds: f64,
+    /// Fragments that could not go in the file (see [`Progress`]); a warning said why.
+    pub left_out: u64,
 }
 
 /// A recording file, open and empty, waiting for [`Recorder::run`].
@@ -222,24 +229,33 @@ impl Recorder {
                     fragment.duration,
                     fragment.independent,
                 );
+                let Some(timeline) = self.timeline.as_mut().filter(|t| t.knows(&fragment)) else {
+                    self.leave_out();
+                    return Ok(());
+                };
                 // Only the first fragment after the broadcast came back can tell a restart.
-                let restarted = std::mem::take(&mut self.rejoined)
-                    && self
-                        .timeline
-                        .as_ref()
-                        .is_some_and(|t| t.goes_back(&fragment));
+                let restarted = std::mem::take(&mut self.rejoined) && timeline.goes_back(&fragment);
                 if restarted {
                     let init = self.init.clone().unwrap_or_default();
                     self.next_part(init).await?;
                 }
-                let ready = match &mut self.timeline {
-                    Some(timeline) => timeline.push(fragment),
-                    None => vec![fragment],
-                };
+                let ready = self.timeline.as_mut().map(|t| t.push(fragment));
+                let ready = ready.unwrap_or_default();
                 self.append_fragments(ready).await?;
             }
         }
         Ok(())
+    }
+
+    /// Count a fragment that cannot go in the part (see [`fmp4::Timeline::knows`]), and
+    /// say so once: written, it would leave the whole file unreadable.
+    fn leave_out(&self) {
+        if self.progress.left_out.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!(
+                "recording: a fragment of a track this part's header does not describe is \
+                 left out (the broadcast changed its tracks); later ones are only counted"
+            );
+        }
     }
 
     async fn append_fragments(&mut self, fragments: Vec<fmp4::Fragment>) -> Result<(), Error> {
@@ -309,6 +325,7 @@ impl Recorder {
             bytes: self.progress.bytes(),
             fragments: self.progress.fragments(),
             media_seconds: self.progress.media_seconds(),
+            left_out: self.progress.left_out(),
         })
     }
 }
@@ -402,7 +419,45 @@ async fn create(path: &Path) -> Result<tokio::fs::File, Error> {
 
 #[cfg(test)]
 mod tests {
+    use super::fmp4::testing::{fragment_bytes, init};
     use super::*;
+
+    /// A fragment of a track the part's init segment does not describe (moq-mux's export
+    /// numbers a track anew when the catalog brings it back after it ended) is left out and
+    /// counted, and the fragments around it are written.
+    #[tokio::test]
+    async fn a_fragment_of_a_track_the_header_lacks_is_left_out_and_counted() {
+        let path =
+            std::env::temp_dir().join(format!("lantern-left-out-{}.mp4", std::process::id()));
+        let mut recorder = Recorder::create(&path).await.unwrap();
+        let fragment = |track, time| {
+            Chunk::Fragment(moq_mux::container::fmp4::Fragment {
+                data: fragment_bytes(track, time).into(),
+                independent: true,
+                duration: Duration::from_millis(100),
+            })
+        };
+        let header = init(&[(1, 60_000), (2, 48_000)]);
+        recorder
+            .write(Chunk::Init(header.clone().into()))
+            .await
+            .unwrap();
+        for chunk in [
+            fragment(1, 0),
+            fragment(2, 0),
+            fragment(3, 0),
+            fragment(1, 6_000),
+        ] {
+            recorder.write(chunk).await.unwrap();
+        }
+        let summary = recorder.finish().await.unwrap();
+        let written = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((summary.fragments, summary.left_out), (3, 1), "{summary:?}");
+        let fragments =
+            [(1, 0), (2, 0), (1, 6_000)].map(|(track, time)| fragment_bytes(track, time));
+        assert_eq!(written, [header, fragments.concat()].concat());
+    }
 
     #[test]
     fn parts_are_numbered_beside_the_first() {
