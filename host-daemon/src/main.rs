@@ -330,24 +330,29 @@ struct RunArgs {
     app: Vec<String>,
 }
 
-/// Write a secret into a file only its owner can read (made so before anything is in it).
+/// Write a secret into a file only its owner can read, whole or not at all: it goes into a
+/// new owner-only file beside `path`, which is then renamed over it. A reader waiting for the
+/// file never finds it empty or half written, and a link planted at `path` is replaced, never
+/// followed.
 fn write_private(path: &std::path::Path, secret: &str) -> Result<(), host_daemon::Error> {
     use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let failed = |e| host_daemon::Error::Io {
         what: format!("writing {}", path.display()),
         source: e,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    // Made with O_EXCL and mode 0600 before anything is in it.
+    let mut file = tempfile::Builder::new()
+        .prefix(".grant-")
+        .tempfile_in(dir)
         .map_err(failed)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(failed)?;
-    writeln!(file, "{secret}").map_err(failed)
+    writeln!(file, "{secret}").map_err(failed)?;
+    file.as_file().sync_all().map_err(failed)?;
+    file.persist(path).map_err(|e| failed(e.error))?;
+    Ok(())
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -778,4 +783,30 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, host_daemon::Error> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The grant file is owner-only and holds the whole secret; a link planted where it goes
+    /// is replaced, and the file it pointed to is left as it was.
+    #[test]
+    fn a_grant_file_is_written_whole_owner_only_and_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, elsewhere) = (dir.path().join("grant"), dir.path().join("theirs"));
+        std::fs::write(&elsewhere, "theirs\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        write_private(&path, "TOKEN~SECRET").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "TOKEN~SECRET\n");
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "theirs\n");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        // Nothing is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        let refused = write_private(&dir.path().join("missing/grant"), "x").unwrap_err();
+        assert!(refused.to_string().contains("missing/grant"), "{refused}");
+    }
 }
