@@ -229,7 +229,7 @@ impl Recorder {
                     fragment.duration,
                     fragment.independent,
                 );
-                let Some(timeline) = self.timeline.as_mut().filter(|t| t.knows(&fragment)) else {
+                let Some(timeline) = self.timeline.as_ref().filter(|t| t.knows(&fragment)) else {
                     self.leave_out();
                     return Ok(());
                 };
