@@ -126,6 +126,7 @@ pub(crate) fn run(
             video.write(packet.data, packet.pts_us, |track| track.write(&packet))
         });
         report.bytes += bytes as u64;
+        tracing::trace!(bytes, keyframe = made_keyframe, "encoded");
         if made_keyframe {
             keyframes.keyframe(captured.capture_us);
         }
