@@ -194,6 +194,7 @@ pub fn feedback(data: &[u8]) {
         start_bps: 4_000_000,
         min_bps: 200_000,
         max_bps: 12_000_000,
+        blind_start: true,
     };
     let mut control = RateControl::new(config);
     let (mut rest, mut now_us) = (data, 0u64);

@@ -69,6 +69,7 @@ impl Default for RateArgs {
 
 impl RateArgs {
     /// The controller's bounds for `settings` (whose bitrate is the start), or None when fixed.
+    /// Whether to start blind is the caller's to say: it knows whose feedback it follows.
     pub fn config(&self, settings: &VideoSettings, default_kbps: u32) -> Option<Config> {
         if self.bitrate_mode == Mode::Fixed {
             return None;
@@ -83,6 +84,7 @@ impl RateArgs {
             start_bps: u64::from(settings.bitrate_kbps) * 1000,
             min_bps: u64::from(min) * 1000,
             max_bps: u64::from(max) * 1000,
+            blind_start: false,
         })
     }
 }
@@ -306,6 +308,7 @@ mod tests {
             start_bps: 4_000_000,
             min_bps: 200_000,
             max_bps: 12_000_000,
+            blind_start: true,
         })
     }
 

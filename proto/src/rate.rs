@@ -57,6 +57,15 @@
 //! pictures) waits twice as long each time, up to [`MAX_KEYFRAME_GAP_US`], so that one lossy
 //! viewer does not turn every viewer's stream into a keyframe a second.
 //!
+//! Where viewers are expected to report ([`Config::blind_start`]), a path nobody has measured
+//! is not sent the start rate blind: until a viewer first reports
+//! (its first picture must cross the path before it can, about 0.4 s on a slow one), the rate
+//! is [`BLIND_SHARE`] of the start, for at most [`BLIND_US`] (a publisher whose viewers never
+//! report then sends its start rate). A viewer that reports grows from there at
+//! [`RECOVERY_GROWTH`] to the start rate, unless its path fills first: a fast path has its
+//! start rate about half a second later, a 0.4 Mbit/s cellular one is not handed 4 s of
+//! queue before its first report comes back.
+//!
 //! The publisher's own connection can only lower the rate ([`RateControl::send_estimate`]):
 //! its congestion controller sees the first hop, which through a relay is rarely the narrow
 //! one, and an estimate that is app-limited says nothing about more room.
@@ -106,6 +115,10 @@ pub const DRAIN_SHARE: f64 = 0.8;
 /// dips are congestion as usual.
 pub const OUTAGE_SHARE: f64 = 0.1;
 pub const OUTAGE_US: u64 = 1_000_000;
+/// Before any viewer has reported, the rate is this share of the start (never under the
+/// least), for at most [`BLIND_US`] from the first frame.
+pub const BLIND_SHARE: f64 = 0.25;
+pub const BLIND_US: u64 = 1_000_000;
 /// How long the rate of the last congestion is remembered.
 const CONGESTION_MEMORY_US: u64 = 10_000_000;
 /// How many of a viewer's latest reports its signals are taken over.
@@ -146,6 +159,9 @@ pub struct Config {
     pub start_bps: u64,
     pub min_bps: u64,
     pub max_bps: u64,
+    /// Viewers are expected to report: start blind, at [`BLIND_SHARE`] of the start rate,
+    /// until one does (see the module). Without it the start rate goes out at once.
+    pub blind_start: bool,
 }
 
 /// What to do with the next frame.
@@ -216,6 +232,9 @@ struct Viewer {
     /// An outage cut the rate and it has not yet grown back to [`RECOVER_SHARE`] of
     /// `carried`, nor found the path full on the way.
     recovering: bool,
+    /// It began under the start rate (the blind start) and has neither reached it nor
+    /// found the path full on the way.
+    starting: bool,
     /// All bits sent up to the newest frame that reached the viewer, and when that frame
     /// was sent, when known.
     delivered: Option<(u64, u64)>,
@@ -244,6 +263,10 @@ pub struct RateControl {
     deep_budget: Option<(f64, u64)>,
     /// When the last frame not skipped was handed out.
     last_frame_us: Option<u64>,
+    /// When the first frame was asked about, and whether any viewer has reported since: the
+    /// blind start.
+    first_frame_us: Option<u64>,
+    heard: bool,
     /// All bits sent, and for each recent frame (by its timestamp, mod 2^32) the total after
     /// it and when it was sent.
     sent_bits: u64,
@@ -260,6 +283,7 @@ impl RateControl {
                 start_bps: config.start_bps.clamp(min_bps, max_bps),
                 min_bps,
                 max_bps,
+                blind_start: config.blind_start,
             },
             viewers: BTreeMap::new(),
             held: config.start_bps.clamp(min_bps, max_bps) as f64,
@@ -270,6 +294,8 @@ impl RateControl {
             skip_next: false,
             deep_budget: None,
             last_frame_us: None,
+            first_frame_us: None,
+            heard: false,
             sent_bits: 0,
             sent_log: std::collections::VecDeque::with_capacity(SENT_LOG),
             counters: Counters::default(),
@@ -320,6 +346,8 @@ impl RateControl {
                 return Err(Refused::Crowded);
             }
             let start = self.target(now_us) as f64;
+            // The first to report in a blind start grows to the start rate as after an outage.
+            let starting = self.blind(now_us) && start < self.config.start_bps as f64;
             self.viewers.insert(
                 key,
                 Viewer {
@@ -335,6 +363,7 @@ impl RateControl {
                     carried: None,
                     scarce_since: None,
                     recovering: false,
+                    starting,
                     delivered: None,
                     wants_keyframe: false,
                     answered_us: None,
@@ -357,6 +386,7 @@ impl RateControl {
         }
         viewer.seq = report.seq;
         viewer.last_us = now_us;
+        self.heard = true;
         // A viewer asks in every report until a keyframe reaches it: its latest report is
         // whether it still needs one. One on a path that keeps losing pictures does not make
         // every viewer's stream a keyframe a second: its own requests wait longer each time.
@@ -441,11 +471,25 @@ impl RateControl {
         if let Some(cap) = self.send_cap {
             target = target.min(cap);
         }
+        if self.blind(now_us) {
+            target = target.min(self.config.start_bps as f64 * BLIND_SHARE);
+        }
         (target as u64).clamp(self.config.min_bps, self.config.max_bps)
+    }
+
+    /// No viewer has reported yet, where they are expected to, and the blind start is not
+    /// over.
+    fn blind(&self, now_us: u64) -> bool {
+        self.config.blind_start
+            && !self.heard
+            && self
+                .first_frame_us
+                .is_none_or(|at| now_us.saturating_sub(at) < BLIND_US)
     }
 
     /// What to do with the frame about to be encoded at `now_us`.
     pub fn frame(&mut self, now_us: u64) -> Frame {
+        self.first_frame_us.get_or_insert(now_us);
         // Whether all are cut off; what reaches the deep viewers that receive least, bit/s. A
         // silent viewer's last reports no longer describe its path: only those reporting count.
         let silent = |v: &Viewer| now_us.saturating_sub(v.last_us) > SILENT_US;
@@ -699,9 +743,11 @@ impl Viewer {
             if cut >= self.estimate {
                 return false;
             }
-            // Data arriving and still too much: the path after the outage is found.
+            // Data arriving and still too much: the path after the outage (or the blind
+            // start) is found.
             if latest > 0.0 && !report.stalled {
                 self.recovering = false;
+                self.starting = false;
             }
             self.congested = Some((base, now_us));
             self.estimate = cut.clamp(min, max);
@@ -731,7 +777,7 @@ impl Viewer {
         let near = self
             .congested
             .is_some_and(|(rate, _)| self.estimate > 0.9 * rate && self.estimate < 1.25 * rate);
-        let growth = if self.recovering {
+        let growth = if self.recovering || self.starting {
             RECOVERY_GROWTH
         } else if near {
             SLOW_GROWTH
@@ -739,6 +785,11 @@ impl Viewer {
             FAST_GROWTH
         };
         self.estimate = (self.estimate * (1.0 + growth * elapsed_s)).clamp(min, max);
+        if self.starting {
+            let start = config.start_bps as f64;
+            self.starting = self.estimate < start;
+            self.estimate = self.estimate.min(start.max(min));
+        }
         if self
             .carried
             .is_none_or(|(rate, _)| self.estimate >= RECOVER_SHARE * rate)
@@ -761,6 +812,7 @@ mod tests {
             start_bps: 4 * MBIT,
             min_bps: 200_000,
             max_bps: 12 * MBIT,
+            blind_start: false,
         })
     }
 
@@ -817,6 +869,45 @@ mod tests {
         let mut rc = control();
         assert_eq!(rc.frame(0).bitrate_bps, 4 * MBIT);
         assert_eq!(rc.viewers(0), 0);
+    }
+
+    #[test]
+    fn a_path_nobody_has_measured_starts_blind_until_a_viewer_reports() {
+        let blind = |blind_start| {
+            RateControl::new(Config {
+                blind_start,
+                ..control().config
+            })
+        };
+        // Viewers expected: a quarter of the start until one reports, the start after
+        // BLIND_US without a word (its viewers may never report).
+        let mut rc = blind(true);
+        assert_eq!(rc.frame(5 * MS).bitrate_bps, MBIT);
+        assert_eq!(rc.frame(5 * MS + BLIND_US - MS).bitrate_bps, MBIT);
+        assert_eq!(rc.frame(5 * MS + BLIND_US).bitrate_bps, 4 * MBIT);
+        assert_eq!(blind(false).frame(0).bitrate_bps, 4 * MBIT);
+
+        // A fast path: from a quarter back to the start within about half a second of
+        // reports, then on as usual.
+        let mut rc = blind(true);
+        let trace = simulate(&mut rc, 3, |_| 8e6);
+        let reached = trace.iter().find(|(_, bps, _)| *bps >= 4 * MBIT).unwrap().0;
+        assert!(reached <= 700 * MS, "the start rate again at {reached} µs");
+        let rising = trace.iter().take_while(|(at, ..)| *at <= reached);
+        assert!(rising.clone().zip(rising.skip(1)).all(|(a, b)| b.1 >= a.1));
+        assert!(rc.target(3000 * MS) > 4 * MBIT);
+
+        // A path of 0.4 Mbit/s: what was sent before the first report leaves a queue a
+        // third of the one a start at 4 Mbit/s leaves, and the rate settles near the path's.
+        let deepest = |blind_start| {
+            let mut rc = blind(blind_start);
+            let trace = simulate(&mut rc, 4, |_| 0.4e6);
+            let deepest = trace.iter().map(|(_, _, q)| *q).fold(0.0, f64::max);
+            (deepest, rc.target(4000 * MS))
+        };
+        let ((cautious, settled), (blunt, _)) = (deepest(true), deepest(false));
+        assert!(cautious * 3.0 < blunt, "{cautious} ms against {blunt} ms");
+        assert!(settled < 600_000, "{settled} bit/s");
     }
 
     #[test]
