@@ -42,7 +42,8 @@ pub enum Mode {
 #[derive(clap::Args, Clone, Debug)]
 pub struct RateArgs {
     /// adaptive: start at --bitrate and follow the path (needs viewers' feedback to see past
-    /// the first hop); fixed: always --bitrate.
+    /// the first hop; where it is followed, the start is a quarter of --bitrate until a
+    /// viewer first reports, for at most a second); fixed: always --bitrate.
     #[arg(long, value_enum, default_value_t = Mode::Adaptive)]
     pub bitrate_mode: Mode,
 
