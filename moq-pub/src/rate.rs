@@ -70,8 +70,13 @@ impl Default for RateArgs {
 
 impl RateArgs {
     /// The controller's bounds for `settings` (whose bitrate is the start), or None when fixed.
-    /// Whether to start blind is the caller's to say: it knows whose feedback it follows.
-    pub fn config(&self, settings: &VideoSettings, default_kbps: u32) -> Option<Config> {
+    /// Where viewers' feedback is followed, the start is blind until one reports.
+    pub fn config(
+        &self,
+        settings: &VideoSettings,
+        default_kbps: u32,
+        follows_feedback: bool,
+    ) -> Option<Config> {
         if self.bitrate_mode == Mode::Fixed {
             return None;
         }
@@ -85,7 +90,7 @@ impl RateArgs {
             start_bps: u64::from(settings.bitrate_kbps) * 1000,
             min_bps: u64::from(min) * 1000,
             max_bps: u64::from(max) * 1000,
-            blind_start: false,
+            blind_start: follows_feedback,
         })
     }
 }
@@ -352,17 +357,27 @@ mod tests {
             bitrate_mode: Mode::Fixed,
             ..RateArgs::default()
         };
-        assert_eq!(fixed.config(&settings(4000), 4000), None);
+        assert_eq!(fixed.config(&settings(4000), 4000, true), None);
         let adaptive = RateArgs {
             bitrate_mode: Mode::Adaptive,
             max_bitrate: None,
             min_bitrate: 200,
         };
-        let config = adaptive.config(&settings(20_000), 4000).unwrap();
+        let config = adaptive.config(&settings(20_000), 4000, false).unwrap();
         assert_eq!(config.start_bps, 20_000_000);
+        assert!(!config.blind_start);
+        assert!(
+            adaptive
+                .config(&settings(4000), 4000, true)
+                .unwrap()
+                .blind_start
+        );
         assert_eq!(config.max_bps, 20_000_000, "the start is within the bounds");
         assert_eq!(
-            adaptive.config(&settings(4000), 4000).unwrap().max_bps,
+            adaptive
+                .config(&settings(4000), 4000, false)
+                .unwrap()
+                .max_bps,
             12_000_000
         );
     }

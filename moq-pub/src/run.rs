@@ -60,16 +60,9 @@ pub async fn publish(
         .config(
             &settings,
             encode::VideoSettings::default_bitrate_kbps(format),
+            options.feedback.is_some(),
         )
-        .map(|config| {
-            // Viewers whose feedback is followed tell their path within a report or two:
-            // until one does, the stream does not hand a path nobody has measured the start
-            // rate blind.
-            lantern_proto::rate::RateControl::new(lantern_proto::rate::Config {
-                blind_start: options.feedback.is_some(),
-                ..config
-            })
-        });
+        .map(lantern_proto::rate::RateControl::new);
     // Viewers whose feedback is followed ask for a keyframe when they need one; an RTP
     // receiver cannot.
     if control.is_some()

@@ -788,7 +788,7 @@ impl Viewer {
         if self.starting {
             let start = config.start_bps as f64;
             self.starting = self.estimate < start;
-            self.estimate = self.estimate.min(start.max(min));
+            self.estimate = self.estimate.min(start);
         }
         if self
             .carried
