@@ -62,9 +62,9 @@
 //! (its first picture must cross the path before it can, about 0.4 s on a slow one), the rate
 //! is [`BLIND_SHARE`] of the start, for at most [`BLIND_US`] (a publisher whose viewers never
 //! report then sends its start rate). A viewer that reports grows from there at
-//! [`RECOVERY_GROWTH`] to the start rate, unless its path fills first, and however little
+//! [`START_GROWTH`] to the start rate, unless its path fills first, and however little
 //! the encoder makes of its target meanwhile (the start rate is the user's own): a fast path
-//! has its start rate about a second later, a 0.5 Mbit/s one is not handed a second of
+//! has its start rate about half a second later, a 0.5 Mbit/s one is not handed a second of
 //! queue before its first report comes back (a tenth of 4.4 Mbit/s, which x264 overshoots
 //! by a third at first, is about that path; a quarter left a 1.2 s queue there).
 //!
@@ -108,6 +108,9 @@ pub const SLOW_GROWTH: f64 = 0.25;
 /// Growth a second after an outage, back to [`RECOVER_SHARE`] of what the
 /// path carried before it: a dead zone's end is no new path to probe from the bottom.
 pub const RECOVERY_GROWTH: f64 = 3.0;
+/// Growth a second from a blind start back to the start rate: twice an outage's, as the
+/// start is a tenth where an outage's way back starts from 0.8 of what drains.
+pub const START_GROWTH: f64 = 6.0;
 pub const RECOVER_SHARE: f64 = 0.5;
 /// The queue an outage left drains at what the path carries now: the rate is raised to
 /// this share of that at once (never above what it carried before the outage).
@@ -782,7 +785,9 @@ impl Viewer {
         let near = self
             .congested
             .is_some_and(|(rate, _)| self.estimate > 0.9 * rate && self.estimate < 1.25 * rate);
-        let growth = if self.recovering || self.starting {
+        let growth = if self.starting {
+            START_GROWTH
+        } else if self.recovering {
             RECOVERY_GROWTH
         } else if near {
             SLOW_GROWTH
@@ -892,12 +897,12 @@ mod tests {
         assert_eq!(rc.frame(5 * MS + BLIND_US).bitrate_bps, 4 * MBIT);
         assert_eq!(blind(false).frame(0).bitrate_bps, 4 * MBIT);
 
-        // A fast path: from a tenth back to the start within about a second of reports,
-        // then on as usual.
+        // A fast path: from a tenth back to the start within about half a second of
+        // reports, then on as usual.
         let mut rc = blind(true);
         let trace = simulate(&mut rc, 3, |_| 8e6);
         let reached = trace.iter().find(|(_, bps, _)| *bps >= 4 * MBIT).unwrap().0;
-        assert!(reached <= 1000 * MS, "the start rate again at {reached} µs");
+        assert!(reached <= 700 * MS, "the start rate again at {reached} µs");
         let rising = trace.iter().take_while(|(at, ..)| *at <= reached);
         assert!(rising.clone().zip(rising.skip(1)).all(|(a, b)| b.1 >= a.1));
         assert!(rc.target(3000 * MS) > 4 * MBIT);
