@@ -108,10 +108,10 @@ pub const SLOW_GROWTH: f64 = 0.25;
 /// Growth a second after an outage, back to [`RECOVER_SHARE`] of what the
 /// path carried before it: a dead zone's end is no new path to probe from the bottom.
 pub const RECOVERY_GROWTH: f64 = 3.0;
+pub const RECOVER_SHARE: f64 = 0.5;
 /// Growth a second from a blind start back to the start rate: twice an outage's, as the
 /// start is a tenth where an outage's way back starts from 0.8 of what drains.
 pub const START_GROWTH: f64 = 6.0;
-pub const RECOVER_SHARE: f64 = 0.5;
 /// The queue an outage left drains at what the path carries now: the rate is raised to
 /// this share of that at once (never above what it carried before the outage).
 pub const DRAIN_SHARE: f64 = 0.8;
