@@ -20,6 +20,32 @@ const LONG_STALL_US = 500_000;
  * lost; it also bounds what one picture can cost. */
 const MAX_JUMP = 1 << 16;
 
+/** How far back the A/V offset looks: lip sync is heard over a span, not one packet. */
+const AV_SPAN_US = 1_000_000;
+/** Samples kept per side within that span (60 pictures or 50 packets a second fit). */
+const AV_SAMPLES = 240;
+
+/** The median of one side's delays (shown or heard − media time) over the last span. A
+ * snapshot of the newest pair would swing by the length of any hiccup: after the page stalls,
+ * a burst of late pictures or sound plays out within a tenth of a second. */
+class RecentDelay {
+  #samples: { atUs: number; delayUs: number }[] = [];
+
+  add(atUs: number, delayUs: number) {
+    this.#samples.push({ atUs, delayUs });
+    const from = atUs - AV_SPAN_US;
+    let expired = 0;
+    while (expired < this.#samples.length && this.#samples[expired].atUs < from) expired++;
+    this.#samples.splice(0, Math.max(expired, this.#samples.length - AV_SAMPLES));
+  }
+
+  median(): number | null {
+    if (this.#samples.length === 0) return null;
+    const sorted = this.#samples.map((s) => s.delayUs).sort((a, b) => a - b);
+    return sorted[sorted.length >> 1];
+  }
+}
+
 /** Salsify's per-frame delay (see proto's frame_delay, which this follows line for line). */
 class FrameDelay {
   #newest?: { frame: number; captureUs: number };
@@ -73,7 +99,8 @@ export interface Figures {
   stamp_gaps: number;
   audio_frames: number;
   audio_drops: number;
-  /** How much later the sound is heard than its picture is shown, ms (+ is sound late). */
+  /** How much later the sound is heard than its picture is shown, ms (+ is sound late), as
+   * the medians of the last second have it. */
   av_offset_ms: number | null;
   rtt_ms: number | null;
   /** Salsify's frame delay over the run (stamped content), and the share of frames shown. */
@@ -115,9 +142,9 @@ export class Meter {
   #windowLatencies = new Histogram();
   #windowPtsLatencies = new Histogram();
   #windowStart = performance.now();
-  /** Media time (µs) → the wall time it was shown or heard (µs), the newest of each. */
-  #lastShown?: { mediaUs: number; atUs: number };
-  #lastHeard?: { mediaUs: number; atUs: number };
+  /** Each side's delay, shown or heard − media time (µs), over the last second. */
+  #shownDelay = new RecentDelay();
+  #heardDelay = new RecentDelay();
   #lastStamp?: number;
   #stampGaps = 0;
   #joinedMidGroup = false;
@@ -143,7 +170,7 @@ export class Meter {
     this.frames++;
     this.#windowFrames++;
     if (this.#joinMs === null && this.#firstByteAt !== undefined) this.#joinMs = performance.now() - this.#firstByteAt;
-    this.#lastShown = { mediaUs, atUs };
+    this.#shownDelay.add(atUs, atUs - mediaUs);
     if (captureUs === undefined) return;
     const us = this.#since(captureUs, atUs);
     this.#ptsLatencies.record(us);
@@ -177,19 +204,19 @@ export class Meter {
 
   heard(mediaUs: number, atUs: number) {
     this.#audioFrames++;
-    this.#lastHeard = { mediaUs, atUs };
+    this.#heardDelay.add(atUs, atUs - mediaUs);
   }
 
   audioDropped() {
     this.#audioDrops++;
   }
 
-  /** Sound's delay against the picture: each one's (shown or heard − media time), compared. */
+  /** Sound's delay against the picture: each one's (shown or heard − media time) over the
+   * last second, medians compared. */
   #avOffset(): number | null {
-    if (!this.#lastShown || !this.#lastHeard) return null;
-    const video = this.#lastShown.atUs - this.#lastShown.mediaUs;
-    const audio = this.#lastHeard.atUs - this.#lastHeard.mediaUs;
-    return (audio - video) / 1000;
+    const video = this.#shownDelay.median();
+    const audio = this.#heardDelay.median();
+    return video === null || audio === null ? null : (audio - video) / 1000;
   }
 
   /** The figures since the last call, and a new window. */

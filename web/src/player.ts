@@ -445,7 +445,9 @@ const STAMP_RETRY = 60;
 
 /** How far ahead of the audio clock sound is scheduled: room for network jitter. */
 const AUDIO_LEAD_S = 0.02;
-/** Sound queued further ahead than this is dropped: it would play late forever after. */
+/** Sound queued further ahead than this is dropped: it would play late forever after. So is
+ * sound this much older than the newest packet read: after a hiccup (the page held, a burst
+ * off the network) the fresh sound plays, not the first tenth of a second of the stale. */
 const AUDIO_BACKLOG_S = 0.1;
 
 async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config: AudioConfig, meter: Meter, stop: AbortSignal) {
@@ -456,17 +458,20 @@ async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config
     for (const type of ["pointerdown", "keydown"]) window.addEventListener(type, resume, { once: true, signal: stop });
   }
   let next = 0;
+  // The media time (µs) of the last packet given to the decoder (the last, not the greatest:
+  // a stream that starts over starts its times over).
+  let lastReadUs = -Infinity;
   const decoder = new AudioDecoder({
     output: (data) => {
       try {
+        const now = context.currentTime;
+        if (next - now > AUDIO_BACKLOG_S || lastReadUs - data.timestamp > AUDIO_BACKLOG_S * 1e6) {
+          meter.audioDropped();
+          return;
+        }
         const buffer = context.createBuffer(data.numberOfChannels, data.numberOfFrames, data.sampleRate);
         for (let channel = 0; channel < data.numberOfChannels; channel++) {
           data.copyTo(buffer.getChannelData(channel), { planeIndex: channel, format: "f32-planar" });
-        }
-        const now = context.currentTime;
-        if (next - now > AUDIO_BACKLOG_S) {
-          meter.audioDropped();
-          return;
         }
         const at = Math.max(next, now + AUDIO_LEAD_S);
         const source = context.createBufferSource();
@@ -495,6 +500,7 @@ async function playAudio(broadcast: Net.Broadcast.Consumer, name: string, config
   const frames = new AudioFrames(broadcast, name, stop);
   try {
     for (let frame = await frames.next(); frame && decoder.state !== "closed"; frame = await frames.next()) {
+      lastReadUs = frame.timestamp;
       decoder.decode(new EncodedAudioChunk({ type: "key", data: frame.payload, timestamp: frame.timestamp }));
       // Chromium's decoder holds its output back (half a second here) until more input or a
       // flush; every Opus packet stands alone, so flushing after each costs nothing else.
