@@ -68,6 +68,17 @@
 //! queue before its first report comes back (a tenth of 4.4 Mbit/s, which x264 overshoots
 //! by a third at first, is about that path; a quarter left a 1.2 s queue there).
 //!
+//! The sender to a viewer (moq-relay, through a relay) tells the viewer its window over its
+//! RTT (moq-lite PROBE), which the reports carry (`path_kbps`). That falling by half at once
+//! while little queue stands is the sender pausing itself, not the path narrowing: BBR's
+//! PROBE_RTT, a fifth of a second at half a window, every few seconds on a path it keeps
+//! full. (A path that narrows fills its queue first; the RTT grows with it and the window
+//! over the RTT falls by degrees behind it.) The queue such a pause leaves at the sender
+//! drains the moment it ends, so for [`RELAY_PAUSE_US`] from the fall a standing queue is no
+//! congestion and nothing grows; stalls still count. A window that stays low after that is
+//! the sender's new rate (a loss-based cut, say), and its queue is congestion as any other.
+//! Without it a 2 Mbit/s link was cut to a quarter every 6–7 s, and took 3 s to climb back.
+//!
 //! The publisher's own connection can only lower the rate ([`RateControl::send_estimate`]):
 //! its congestion controller sees the first hop, which through a relay is rarely the narrow
 //! one, and an estimate that is app-limited says nothing about more room.
@@ -124,6 +135,12 @@ pub const OUTAGE_US: u64 = 1_000_000;
 /// least), for at most [`BLIND_US`] from the first frame.
 pub const BLIND_SHARE: f64 = 0.1;
 pub const BLIND_US: u64 = 1_000_000;
+/// The sender's window over its RTT falling under this share of its last reading, at once
+/// and while the queue is under [`DRAIN_QUEUE_MS`], is the sender pausing itself.
+pub const RELAY_PAUSE_SHARE: f64 = 0.5;
+/// How long from the window's fall the queue is taken for the pause's (PROBE_RTT's fifth of a
+/// second, a round trip, and the queue it left draining).
+pub const RELAY_PAUSE_US: u64 = 500_000;
 /// How long the rate of the last congestion is remembered.
 const CONGESTION_MEMORY_US: u64 = 10_000_000;
 /// How many of a viewer's latest reports its signals are taken over.
@@ -243,6 +260,10 @@ struct Viewer {
     /// All bits sent up to the newest frame that reached the viewer, and when that frame
     /// was sent, when known.
     delivered: Option<(u64, u64)>,
+    /// The sender's window over its RTT, its latest reading (bit/s; 0 unknown).
+    window_bps: f64,
+    /// When the sender last paused itself (its window fell at once).
+    relay_paused_at: Option<u64>,
     /// It asks for a keyframe and may have one forced for it.
     wants_keyframe: bool,
     /// When a keyframe was last forced for it, and how long it must wait for the next one.
@@ -370,6 +391,8 @@ impl RateControl {
                     recovering: false,
                     starting,
                     delivered: None,
+                    window_bps: 0.0,
+                    relay_paused_at: None,
                     wants_keyframe: false,
                     answered_us: None,
                     keyframe_gap_us: KEYFRAME_GAP_US,
@@ -646,6 +669,20 @@ impl Viewer {
             .then(|| self.recent.iter().map(|(_, rate)| rate).sum::<f64>() / LONG as f64)
     }
 
+    /// Whether the sender to the viewer paused itself (see the module), from `report`'s
+    /// reading of its window.
+    fn relay_paused(&mut self, now_us: u64, report: &Report) -> bool {
+        let window = f64::from(report.path_kbps) * 1000.0;
+        if window > 0.0 {
+            if window < RELAY_PAUSE_SHARE * self.window_bps && report.queue_ms < DRAIN_QUEUE_MS {
+                self.relay_paused_at = Some(now_us);
+            }
+            self.window_bps = window;
+        }
+        self.relay_paused_at
+            .is_some_and(|at| now_us.saturating_sub(at) < RELAY_PAUSE_US)
+    }
+
     /// Move the estimate for a report taken at `now_us`; true when it fell.
     fn update(&mut self, now_us: u64, report: &Report, config: Config, sent: Option<f64>) -> bool {
         let (min, max) = (config.min_bps as f64, config.max_bps as f64);
@@ -665,6 +702,7 @@ impl Viewer {
             false => 0,
         };
         let received = self.received();
+        let relay_paused = self.relay_paused(now_us, report);
         if self
             .congested
             .is_some_and(|(_, at)| now_us.saturating_sub(at) > CONGESTION_MEMORY_US)
@@ -699,7 +737,7 @@ impl Viewer {
         let keeping_up = held_up
             && matches!((long, sent), (Some(long), Some(sent)) if long >= KEEP_UP_SHARE * sent);
         let standing = self.queue_ms > HIGH_QUEUE_MS || (self.rising() && !held_up);
-        let congested = (standing && !draining && !keeping_up) || stalling;
+        let congested = (standing && !draining && !keeping_up && !relay_paused) || stalling;
         if draining
             && self.agreed()
             && let Some((carried, _)) = self.carried
@@ -775,7 +813,7 @@ impl Viewer {
         });
         let elapsed_s = (now_us.saturating_sub(self.last_growth_us) as f64 / 1e6).min(0.5);
         self.last_growth_us = now_us;
-        if self.queue_ms >= LOW_QUEUE_MS || holding || limited {
+        if self.queue_ms >= LOW_QUEUE_MS || holding || limited || relay_paused {
             return false;
         }
         // While the queue an outage left drains, hold.
@@ -1373,6 +1411,82 @@ mod tests {
         assert_eq!(cuts([(38, 4000), (42, 100), (46, 100)]), 0);
         // Rising under the rising line: room still.
         assert_eq!(cuts([(25, 4000), (30, 4000), (35, 4000)]), 0);
+    }
+
+    #[test]
+    fn a_relay_pausing_itself_is_no_congestion_but_a_path_that_narrows_is() {
+        // Calm reports at 2 Mbit/s with the relay's window over its RTT at 4.8 Mbit/s, then
+        // (queue ms, arrivals kbit/s, window kbit/s) a report; the cuts, and the rate after.
+        let run = |events: &[(u16, u32, u32)]| {
+            let mut rc = control();
+            let calm = |seq| Report {
+                recv_kbps: 2000,
+                path_kbps: 4800,
+                ..calm(seq)
+            };
+            for seq in 0..2 * LONG as u32 {
+                rc.report(u64::from(seq) * 50 * MS, 1, &calm(seq)).unwrap();
+            }
+            let before = rc.target(2 * LONG as u64 * 50 * MS);
+            let mut seq = 2 * LONG as u32;
+            for &(queue_ms, recv_kbps, path_kbps) in events {
+                let report = Report {
+                    queue_ms,
+                    recv_kbps,
+                    path_kbps,
+                    ..calm(seq)
+                };
+                rc.report(u64::from(seq) * 50 * MS, 1, &report).unwrap();
+                seq += 1;
+            }
+            let after = rc.target(u64::from(seq) * 50 * MS);
+            (rc.counters().decreases, after as f64 / before as f64)
+        };
+        // moq-relay's BBR in PROBE_RTT, as a viewer's reports saw it on a 2 Mbit/s link:
+        // half the arrivals and a queue at the relay for a fifth of a second, the window
+        // down a sixth at once, then all of it back and the queue drained.
+        let pause = [
+            (51, 504, 4835),
+            (78, 442, 806),
+            (97, 903, 806),
+            (130, 937, 806),
+            (154, 1818, 3948),
+            (150, 1457, 3948),
+            (134, 2005, 3948),
+            (83, 2316, 3948),
+            (0, 2000, 3948),
+            (1, 2000, 3948),
+        ];
+        let (cuts, kept) = run(&pause);
+        assert_eq!(cuts, 0);
+        assert!(kept > 0.95, "{kept}");
+        // The same queue from a sender that tells no window: a cut, as before.
+        let unknown: Vec<_> = pause.iter().map(|&(q, recv, _)| (q, recv, 0)).collect();
+        assert!(run(&unknown).0 >= 1);
+        // A path that narrowed: the queue first, the window over the RTT falling by degrees
+        // behind it. Cut.
+        let narrowed = [
+            (52, 1500, 4800),
+            (83, 1460, 4800),
+            (107, 1340, 4800),
+            (140, 1890, 4800),
+            (177, 1640, 3500),
+            (220, 1900, 2500),
+            (264, 1920, 1800),
+        ];
+        assert!(run(&narrowed).0 >= 1);
+        // A window that falls and stays low is the sender's new rate: its queue is cut once
+        // the pause's time is over.
+        let stays: Vec<_> = (0..15u16).map(|i| (60 + 5 * i, 1500, 1500)).collect();
+        assert!(run(&stays).0 >= 1);
+        // A window that halves under a queue already deep is that queue's RTT: cut.
+        let deep = [
+            (120, 1500, 4800),
+            (150, 1400, 2000),
+            (180, 1400, 2000),
+            (210, 1400, 2000),
+        ];
+        assert!(run(&deep).0 >= 1);
     }
 
     #[test]

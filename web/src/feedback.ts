@@ -111,8 +111,9 @@ export class PathMeter {
     }
   }
 
-  /** The report due at `nowUs`, if one is. */
-  report(nowUs: number): Report | undefined {
+  /** The report due at `nowUs`, if one is; `pathBps` is the server's estimate of its path to
+   * this page (its window over its RTT, from moq-lite's PROBE), when it tells one. */
+  report(nowUs: number, pathBps?: number): Report | undefined {
     if (this.#windowStart === undefined) return undefined;
     const elapsed = Math.max(nowUs - this.#windowStart, 0);
     // At once, though never sooner after the last report than the host takes one.
@@ -132,8 +133,7 @@ export class PathMeter {
       skipped: this.#skipped,
       stalled: sinceLast > STALL_US,
       keyframe: this.#wantKeyframe,
-      // @moq/net does not hand the page the server's own send estimate: unknown.
-      pathKbps: 0,
+      pathKbps: pathBps ? Math.max(pathBps / 1000, 1) : 0,
       newest: this.#newest === undefined ? undefined : this.#newest % 2 ** 32,
     };
     this.#seq = (this.#seq + 1) >>> 0;

@@ -208,7 +208,7 @@ async function session() {
     const path = reports && new PathMeter();
     if (reports && path) {
       const reporting = setInterval(() => {
-        const report = path.report(nowUs());
+        const report = path.report(nowUs(), connection.probe.peek()?.estimatedRecvRate);
         if (report) reports.feedback(encode(report));
       }, 10);
       stop.signal.addEventListener("abort", () => clearInterval(reporting));
