@@ -228,6 +228,9 @@ pub struct RateStats {
     /// Viewers' paths that went (nearly) silent for a second or more, and came back at
     /// about the rate they carried before.
     pub outages: u64,
+    /// Falls of a relay's window taken for it pausing itself (BBR's PROBE_RTT): the queue
+    /// each left was neither cut for nor grown into.
+    pub relay_pauses: u64,
 }
 
 impl RateStats {
@@ -247,6 +250,7 @@ impl RateStats {
             newest_known: c.newest_known,
             newest_unknown: c.newest_unknown,
             outages: c.outages,
+            relay_pauses: c.relay_pauses,
         }
     }
 }

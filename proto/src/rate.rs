@@ -228,6 +228,9 @@ pub struct Counters {
     /// Viewers' outages (arrivals under [`OUTAGE_SHARE`] of what their path carried, for
     /// [`OUTAGE_US`] or more), each recovered from as the module says.
     pub outages: u64,
+    /// Falls of a sender's window taken for it pausing itself (see the module): the queue
+    /// each left was neither cut for nor grown into.
+    pub relay_pauses: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -426,12 +429,15 @@ impl RateControl {
             self.counters.keyframes_asked += 1;
             self.counters.keyframes_deferred += u64::from(soon);
         }
-        let recovering = viewer.recovering;
+        let (recovering, paused_at) = (viewer.recovering, viewer.relay_paused_at);
         if viewer.update(now_us, report, config, sending) {
             self.counters.decreases += 1;
         }
         if viewer.recovering && !recovering {
             self.counters.outages += 1;
+        }
+        if viewer.relay_paused_at != paused_at {
+            self.counters.relay_pauses += 1;
         }
         // A frame no longer remembered (or never sent) says nothing. Looked up only for a
         // report taken: refused ones cost no search.
@@ -1416,7 +1422,8 @@ mod tests {
     #[test]
     fn a_relay_pausing_itself_is_no_congestion_but_a_path_that_narrows_is() {
         // Calm reports at 2 Mbit/s with the relay's window over its RTT at 4.8 Mbit/s, then
-        // (queue ms, arrivals kbit/s, window kbit/s) a report; the cuts, and the rate after.
+        // (queue ms, arrivals kbit/s, window kbit/s) a report; the cuts, the rate after (of
+        // the rate before), and the pauses counted.
         let run = |events: &[(u16, u32, u32)]| {
             let mut rc = control();
             let calm = |seq| Report {
@@ -1440,7 +1447,9 @@ mod tests {
                 seq += 1;
             }
             let after = rc.target(u64::from(seq) * 50 * MS);
-            (rc.counters().decreases, after as f64 / before as f64)
+            let counters = rc.counters();
+            let kept = after as f64 / before as f64;
+            (counters.decreases, kept, counters.relay_pauses)
         };
         // moq-relay's BBR in PROBE_RTT, as a viewer's reports saw it on a 2 Mbit/s link:
         // half the arrivals and a queue at the relay for a fifth of a second, the window
@@ -1457,12 +1466,13 @@ mod tests {
             (0, 2000, 3948),
             (1, 2000, 3948),
         ];
-        let (cuts, kept) = run(&pause);
-        assert_eq!(cuts, 0);
+        let (cuts, kept, pauses) = run(&pause);
+        assert_eq!((cuts, pauses), (0, 1));
         assert!(kept > 0.95, "{kept}");
         // The same queue from a sender that tells no window: a cut, as before.
         let unknown: Vec<_> = pause.iter().map(|&(q, recv, _)| (q, recv, 0)).collect();
-        assert!(run(&unknown).0 >= 1);
+        let (cuts, _, pauses) = run(&unknown);
+        assert!(cuts >= 1 && pauses == 0);
         // A path that narrowed: the queue first, the window over the RTT falling by degrees
         // behind it. Cut.
         let narrowed = [
@@ -1474,7 +1484,8 @@ mod tests {
             (220, 1900, 2500),
             (264, 1920, 1800),
         ];
-        assert!(run(&narrowed).0 >= 1);
+        let (cuts, _, pauses) = run(&narrowed);
+        assert!(cuts >= 1 && pauses == 0);
         // A window that falls and stays low is the sender's new rate: its queue is cut once
         // the pause's time is over.
         let stays: Vec<_> = (0..15u16).map(|i| (60 + 5 * i, 1500, 1500)).collect();
@@ -1486,7 +1497,8 @@ mod tests {
             (180, 1400, 2000),
             (210, 1400, 2000),
         ];
-        assert!(run(&deep).0 >= 1);
+        let (cuts, _, pauses) = run(&deep);
+        assert!(cuts >= 1 && pauses == 0);
     }
 
     #[test]
