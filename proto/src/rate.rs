@@ -158,8 +158,12 @@ pub const KEEP_UP_SHARE: f64 = 0.9;
 pub const HELD_UP_SHARE: f64 = 0.2;
 /// A viewer whose last report is older than this no longer counts.
 pub const FORGET_US: u64 = 3_000_000;
-/// A viewer's reports closer together than this are dropped.
+/// A viewer's reports are taken at most one per this long on average...
 pub const MIN_REPORT_GAP_US: u64 = 20_000;
+/// ...and up to this many at once: a path's jitter bunches reports sent 50 ms apart (one held
+/// up arrives with the next), and refusing the second of such a pair threw away the burst that
+/// follows a hold-up, leaving the controller only the hold-up's silence to cut on.
+pub const REPORT_BURST: u64 = 4;
 /// At most this many viewers are followed; reports from more are dropped.
 pub const MAX_VIEWERS: usize = 64;
 /// A frame is skipped while what is on the way to a viewer with a queue takes this much longer
@@ -237,6 +241,9 @@ pub struct Counters {
 struct Viewer {
     seq: u32,
     last_us: u64,
+    /// When its reports are due again at the mean rate [`MIN_REPORT_GAP_US`] allows: a report
+    /// more than [`REPORT_BURST`] − 1 gaps ahead of it is refused.
+    reports_due_us: u64,
     estimate: f64,
     last_decrease_us: Option<u64>,
     last_growth_us: u64,
@@ -382,6 +389,7 @@ impl RateControl {
                 Viewer {
                     seq: report.seq.wrapping_sub(1),
                     last_us: now_us,
+                    reports_due_us: now_us,
                     estimate: start,
                     last_decrease_us: None,
                     last_growth_us: now_us,
@@ -412,9 +420,10 @@ impl RateControl {
         if ahead == 0 || ahead > u32::MAX / 2 {
             return Err(Refused::Old);
         }
-        if !new && now_us.saturating_sub(viewer.last_us) < MIN_REPORT_GAP_US {
+        if viewer.reports_due_us > now_us + (REPORT_BURST - 1) * MIN_REPORT_GAP_US {
             return Err(Refused::TooSoon);
         }
+        viewer.reports_due_us = viewer.reports_due_us.max(now_us) + MIN_REPORT_GAP_US;
         viewer.seq = report.seq;
         viewer.last_us = now_us;
         self.heard = true;
@@ -1183,8 +1192,16 @@ mod tests {
         };
         rc.report(10 * MS, 1, &named(0, 7)).unwrap();
         assert_eq!(rc.report(11 * MS, 1, &named(0, 7)), Err(Refused::Old));
-        assert_eq!(rc.report(12 * MS, 1, &named(1, 9)), Err(Refused::TooSoon));
-        rc.report(40 * MS, 1, &named(2, 9)).unwrap();
+        let burst = REPORT_BURST as u32;
+        for seq in 1..burst {
+            let unnamed = Report {
+                newest: None,
+                ..named(seq, 0)
+            };
+            rc.report(11 * MS, 1, &unnamed).unwrap();
+        }
+        assert_eq!(rc.report(12 * MS, 1, &named(burst, 9)), Err(Refused::TooSoon));
+        rc.report(200 * MS, 1, &named(burst + 1, 9)).unwrap();
         let counters = rc.counters();
         assert_eq!((counters.newest_known, counters.newest_unknown), (1, 1));
     }
@@ -1390,6 +1407,28 @@ mod tests {
     }
 
     #[test]
+    fn reports_bunched_by_the_paths_jitter_are_all_taken() {
+        // Frames held up and released in turn, each report after a hold-up arriving right
+        // behind it (the path's jitter delayed the one before): refusing it as too soon left
+        // only the hold-ups, a queue with nothing arriving, and the rate was cut.
+        let mut rc = control();
+        let report = |seq: u32, recv_kbps, queue_ms| Report {
+            seq,
+            window_ms: 50,
+            recv_kbps,
+            queue_ms,
+            ..Report::default()
+        };
+        for pair in 0..50u32 {
+            let at = u64::from(pair) * 100 * MS;
+            rc.report(at, 1, &report(2 * pair, 0, 120)).unwrap();
+            rc.report(at + 5 * MS, 1, &report(2 * pair + 1, 8000, 10))
+                .unwrap();
+        }
+        assert_eq!(rc.counters().decreases, 0);
+    }
+
+    #[test]
     fn a_queue_that_rises_while_frames_arrive_is_cut_before_the_line() {
         // Calm reports, then three more whose queue (ms) and arrivals (kbit/s) are given:
         // how many times the rate was cut.
@@ -1540,8 +1579,21 @@ mod tests {
         rc.report(0, 1, &report(5)).unwrap();
         assert_eq!(rc.report(100 * MS, 1, &report(5)), Err(Refused::Old));
         assert_eq!(rc.report(100 * MS, 1, &report(4)), Err(Refused::Old));
-        assert_eq!(rc.report(105 * MS, 1, &report(6)), Ok(()));
-        assert_eq!(rc.report(110 * MS, 1, &report(7)), Err(Refused::TooSoon));
+        // A few bunched by the path's jitter are taken, one more is not...
+        let mut seq = 6;
+        for _ in 0..REPORT_BURST {
+            assert_eq!(rc.report(105 * MS, 1, &report(seq)), Ok(()));
+            seq += 1;
+        }
+        assert_eq!(rc.report(105 * MS, 1, &report(seq)), Err(Refused::TooSoon));
+        // ...and a flood, one a millisecond for a second, is taken at the mean rate.
+        let taken = (106..1106)
+            .filter(|ms| {
+                seq += 1;
+                rc.report(ms * MS, 1, &report(seq)).is_ok()
+            })
+            .count();
+        assert_eq!(taken as u64, 1000 * MS / MIN_REPORT_GAP_US);
         for viewer in 2..=MAX_VIEWERS as u64 {
             rc.report(200 * MS, viewer, &report(0)).unwrap();
         }
@@ -1555,7 +1607,7 @@ mod tests {
                 counters.refused_too_soon,
                 counters.refused_crowded
             ),
-            (2, 1, 1)
+            (2, 1 + 1000 - taken as u64, 1)
         );
     }
 
