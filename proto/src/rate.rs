@@ -1200,7 +1200,10 @@ mod tests {
             };
             rc.report(11 * MS, 1, &unnamed).unwrap();
         }
-        assert_eq!(rc.report(12 * MS, 1, &named(burst, 9)), Err(Refused::TooSoon));
+        assert_eq!(
+            rc.report(12 * MS, 1, &named(burst, 9)),
+            Err(Refused::TooSoon)
+        );
         rc.report(200 * MS, 1, &named(burst + 1, 9)).unwrap();
         let counters = rc.counters();
         assert_eq!((counters.newest_known, counters.newest_unknown), (1, 1));
