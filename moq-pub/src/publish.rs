@@ -27,8 +27,6 @@ pub struct Broadcast {
 pub struct VideoTrack {
     track: moq_mux::import::Track,
     clock: PtsClock,
-    /// The capture time of the last frame written, UNIX µs.
-    last_us: Option<u64>,
 }
 
 /// The audio track, written by the audio thread.
@@ -102,7 +100,6 @@ impl Broadcast {
             track: moq_mux::import::Track::video(request, catalog.reserve(), init)
                 .map_err(|e| Error::publish("video track", e))?,
             clock,
-            last_us: None,
         };
         let audio = match opus_head {
             None => None,
@@ -145,15 +142,7 @@ impl VideoTrack {
 
     /// Publish one encoded access unit. A keyframe starts a new group.
     pub fn write(&mut self, packet: &Packet) -> Result<(), Error> {
-        let pts_us = after(self.last_us, packet.pts_us);
-        if pts_us != packet.pts_us {
-            tracing::debug!(
-                back_us = pts_us - packet.pts_us,
-                "a frame's capture time stepped back: written just after the last"
-            );
-        }
-        self.last_us = Some(pts_us);
-        let pts = self.clock.pts(pts_us)?;
+        let pts = self.clock.pts(packet.pts_us)?;
         self.track
             .decode(bytes::Bytes::copy_from_slice(packet.data), Some(pts))
             .map_err(|e| Error::publish("video frame", e))?;
@@ -167,17 +156,6 @@ impl VideoTrack {
         self.track
             .finish()
             .map_err(|e| Error::publish("finish video", e))
-    }
-}
-
-/// A frame's capture time made to follow the last one's: a source whose clock steps back (a
-/// capture in another process, a compositor's commit times) must not end the broadcast,
-/// whose groups never go back in time (moq-mux refuses a keyframe below the frame before it,
-/// and that ended a host-daemon session once).
-fn after(last_us: Option<u64>, pts_us: u64) -> u64 {
-    match last_us {
-        Some(last) if pts_us <= last => last.saturating_add(1),
-        _ => pts_us,
     }
 }
 
@@ -199,18 +177,5 @@ impl AudioTrack {
         self.track
             .finish()
             .map_err(|e| Error::publish("finish audio", e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::after;
-
-    #[test]
-    fn a_capture_time_that_steps_back_is_written_just_after_the_last() {
-        assert_eq!(after(None, 5), 5);
-        assert_eq!(after(Some(5), 9), 9);
-        assert_eq!(after(Some(9), 9), 10);
-        assert_eq!(after(Some(9), 3), 10);
     }
 }
