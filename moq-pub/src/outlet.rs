@@ -8,19 +8,41 @@ use crate::rtp;
 pub(crate) struct Outlet<T> {
     pub moq: Option<T>,
     pub rtp: Option<rtp::Stream>,
+    /// The capture time of the last frame written, UNIX µs.
+    last_us: Option<u64>,
 }
 
 impl<T> Outlet<T> {
+    pub fn new(moq: Option<T>, rtp: Option<rtp::Stream>) -> Self {
+        Self {
+            moq,
+            rtp,
+            last_us: None,
+        }
+    }
+
     /// Hand one encoded frame, captured at `pts_us`, to MoQ (through `moq`, which writes it
-    /// to the track) and to RTP.
+    /// to the track at the time it is given) and to RTP. A frame whose capture time is not
+    /// after the last one's is written 1 µs after it: neither transport takes time going back
+    /// (moq-mux refuses such a keyframe, FFmpeg's RTP muxer such a frame), and a source whose
+    /// clock steps back (a new picture presented before a still one's repeat was stamped, the
+    /// wall clock set back) must not end a game.
     pub fn write(
         &mut self,
         data: &[u8],
         pts_us: u64,
-        moq: impl FnOnce(&mut T) -> Result<(), Error>,
+        moq: impl FnOnce(&mut T, u64) -> Result<(), Error>,
     ) -> Result<(), Error> {
+        let pts_us = match self.last_us {
+            Some(last) if pts_us <= last => {
+                tracing::debug!(back_us = last - pts_us, "a capture time stepped back");
+                last + 1
+            }
+            _ => pts_us,
+        };
+        self.last_us = Some(pts_us);
         if let Some(track) = &mut self.moq {
-            moq(track)?;
+            moq(track, pts_us)?;
         }
         match &mut self.rtp {
             Some(rtp) => rtp.write(data, pts_us),
@@ -33,5 +55,51 @@ impl<T> Outlet<T> {
         let track = self.moq.as_mut().map_or(Ok(()), moq);
         let rtp = self.rtp.as_mut().map_or(Ok(()), rtp::Stream::finish);
         track.and(rtp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outlet;
+    use crate::encode::tests::{FORMAT, settings};
+    use crate::encode::{Backend, Encoder};
+    use crate::publish::Broadcast;
+    use crate::source::Cube;
+
+    /// A keyframe captured before the frame written last (a new picture presented before a
+    /// still one's repeat was stamped): moq-mux refuses such a keyframe, so it is written just
+    /// after the last frame, and the broadcast goes on.
+    #[tokio::test]
+    async fn a_keyframe_captured_before_the_last_frame_is_written_just_after_it() {
+        let origin = moq_tokio::origin::spawn();
+        let settings = settings(Backend::X264, 1000);
+        let (_broadcast, video, _) = Broadcast::new(&origin, "cube", FORMAT, &settings, None)
+            .expect("a broadcast in a local origin");
+        let mut outlet = Outlet::new(Some(video), None);
+        let mut encoder = Encoder::new(FORMAT, &settings).unwrap();
+        let cube = Cube::new(FORMAT).unwrap();
+        let mut frame = lantern_media::ffmpeg::i420_frame(FORMAT.width, FORMAT.height);
+        let now = lantern_proto::clock::now_unix_us();
+        let mut written = Vec::new();
+        for (n, captured) in [now, now + 33_000, now + 20_000, now + 20_000, now + 60_000]
+            .into_iter()
+            .enumerate()
+        {
+            cube.render(
+                n as u32,
+                &mut lantern_media::ffmpeg::i420_mut(&mut frame).unwrap(),
+            )
+            .unwrap();
+            encoder
+                .encode(&mut frame, captured, true, |packet| {
+                    outlet.write(packet.data, packet.pts_us, |track, pts_us| {
+                        written.push(pts_us);
+                        track.write(packet.data, pts_us)
+                    })
+                })
+                .expect("every keyframe written");
+        }
+        let expected = [now, now + 33_000, now + 33_001, now + 33_002, now + 60_000];
+        assert_eq!(written, expected);
     }
 }

@@ -92,7 +92,9 @@ pub(crate) fn run(
             Err(Empty::Quiet) => {
                 let outcome = encoder.repeat(frame_us, |packet| {
                     report.bytes += packet.data.len() as u64;
-                    video.write(packet.data, packet.pts_us, |track| track.write(&packet))
+                    video.write(packet.data, packet.pts_us, |track, pts_us| {
+                        track.write(packet.data, pts_us)
+                    })
                 });
                 if let Err(err) = outcome {
                     cancel.cancel();
@@ -123,7 +125,9 @@ pub(crate) fn run(
         let outcome = encoder.encode(&mut frame, captured.capture_us, keyframe, |packet| {
             bytes += packet.data.len();
             made_keyframe |= packet.keyframe;
-            video.write(packet.data, packet.pts_us, |track| track.write(&packet))
+            video.write(packet.data, packet.pts_us, |track, pts_us| {
+                track.write(packet.data, pts_us)
+            })
         });
         report.bytes += bytes as u64;
         tracing::trace!(bytes, keyframe = made_keyframe, "encoded");
@@ -152,8 +156,11 @@ pub(crate) fn run(
     }
     // Drain whatever the encoder still holds (nothing with zerolatency), then end the track.
     if result.is_ok() {
-        result = encoder
-            .finish(|packet| video.write(packet.data, packet.pts_us, |track| track.write(&packet)));
+        result = encoder.finish(|packet| {
+            video.write(packet.data, packet.pts_us, |track, pts_us| {
+                track.write(packet.data, pts_us)
+            })
+        });
     }
     // End the track and collect the capture thread before reporting, so neither is skipped
     // and the first error (the encoder's, if any) is the one the caller sees.

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::Error;
-use crate::encode::{Codec, Packet, VideoSettings};
+use crate::encode::{Codec, VideoSettings};
 use crate::source::Format;
 
 /// The tracks' names in the catalog.
@@ -140,11 +140,11 @@ impl VideoTrack {
         self.clock.micros(unix_us)
     }
 
-    /// Publish one encoded access unit. A keyframe starts a new group.
-    pub fn write(&mut self, packet: &Packet) -> Result<(), Error> {
-        let pts = self.clock.pts(packet.pts_us)?;
+    /// Publish one encoded access unit captured at `pts_us`. A keyframe starts a new group.
+    pub fn write(&mut self, data: &[u8], pts_us: u64) -> Result<(), Error> {
+        let pts = self.clock.pts(pts_us)?;
         self.track
-            .decode(bytes::Bytes::copy_from_slice(packet.data), Some(pts))
+            .decode(bytes::Bytes::copy_from_slice(data), Some(pts))
             .map_err(|e| Error::publish("video frame", e))?;
         // The encoder handed this frame over just now: that feeds the catalog's jitter estimate.
         self.track

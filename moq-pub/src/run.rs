@@ -95,14 +95,10 @@ pub async fn publish(
             (Some(broadcast), Some(video), audio)
         }
     };
-    let video_track = outlet::Outlet {
-        moq: video_track,
-        rtp: video_rtp,
-    };
-    let audio_track = audio.is_some().then_some(outlet::Outlet {
-        moq: audio_track,
-        rtp: audio_rtp,
-    });
+    let video_track = outlet::Outlet::new(video_track, video_rtp);
+    let audio_track = audio
+        .is_some()
+        .then(|| outlet::Outlet::new(audio_track, audio_rtp));
     let mut network = tokio::select! {
         network = Network::start(&options, &origin, &events, &feedback) => network?,
         () = cancel.cancelled() => return Ok(Summary::default()),

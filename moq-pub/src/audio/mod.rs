@@ -183,7 +183,7 @@ pub(crate) fn run(
             };
             let packet = encoder.encode(&frame)?;
             summary.bytes += packet.len() as u64;
-            track.write(packet, pts_us, |track| {
+            track.write(packet, pts_us, |track, pts_us| {
                 track.write(packet, pts_us, settings.frame_us)
             })?;
             summary.frames += 1;
