@@ -5,7 +5,8 @@
 // frame that arrived (its timestamp), so the host knows what it sent is still on the way.
 //
 // The queue is measured without a shared clock: each frame's (arrival − capture) against the
-// smallest seen over the last 10 s, in one-second buckets.
+// path's best over the last 10 s: the least of one-second buckets' lower quartiles, so a
+// jittery path's rare frame that met no jitter is not the best the others are held to.
 
 const VERSION = 2;
 const BYTES = 24;
@@ -13,6 +14,9 @@ export const INTERVAL_US = 50_000;
 const MAX_WINDOW_MS = 10_000;
 const BASE_WINDOW_US = 10_000_000;
 const BUCKET_US = 1_000_000;
+/** Delays kept for a bucket; an open bucket counts once it has ENOUGH (while another exists). */
+const BUCKET_SAMPLES = 256;
+const ENOUGH = 8;
 const STALL_US = 200_000;
 /** The host takes a viewer's reports at most this often (proto/src/rate.rs). */
 const MIN_REPORT_GAP_US = 20_000;
@@ -58,11 +62,39 @@ export function encode(report: Report): Uint8Array {
   return out;
 }
 
+/** The lower quartile of `delays` (not empty). */
+const quartile = (delays: number[]) => [...delays].sort((a, b) => a - b)[Math.floor(delays.length / 4)];
+
+/** The path's best (arrival − capture), as proto/src/feedback.rs's `Floor`. */
+class PathFloor {
+  /** [bucket start, its lower quartile], closed buckets oldest first. */
+  #buckets: [number, number][] = [];
+  /** The open bucket's start and its delays. */
+  #open: [number, number[]] | undefined;
+
+  record(nowUs: number, delay: number) {
+    const open = this.#open;
+    if (open && nowUs - open[0] < BUCKET_US) {
+      if (open[1].length < BUCKET_SAMPLES) open[1].push(delay);
+    } else {
+      if (open) this.#buckets.push([open[0], quartile(open[1])]);
+      this.#open = [nowUs, [delay]];
+    }
+    while (this.#buckets.length > 0 && nowUs - this.#buckets[0][0] > BASE_WINDOW_US) this.#buckets.shift();
+  }
+
+  get(): number | undefined {
+    const best = this.#buckets.map(([, q]) => q);
+    const open = this.#open;
+    if (open && (best.length === 0 || open[1].length >= ENOUGH)) best.push(quartile(open[1]));
+    return best.length > 0 ? Math.min(...best) : undefined;
+  }
+}
+
 /** The page's side: feed it every video frame as it arrives, ask it for a report. */
 export class PathMeter {
   #seq = 0;
-  /** [bucket start, smallest delay in it], oldest first. */
-  #floor: [number, number][] = [];
+  #floor = new PathFloor();
   #windowStart: number | undefined;
   #windowBytes = 0;
   #windowQueue: number | undefined;
@@ -89,12 +121,8 @@ export class PathMeter {
       return;
     }
     const delay = arrivedUs - capturedUs;
-    while (this.#floor.length > 0 && arrivedUs - this.#floor[0][0] > BASE_WINDOW_US) this.#floor.shift();
-    const newest = this.#floor.at(-1);
-    if (newest && arrivedUs - newest[0] < BUCKET_US) newest[1] = Math.min(newest[1], delay);
-    else this.#floor.push([arrivedUs, delay]);
-    const floor = Math.min(...this.#floor.map(([, min]) => min));
-    const queue = Math.max(delay - floor, 0);
+    this.#floor.record(arrivedUs, delay);
+    const queue = Math.max(delay - (this.#floor.get() ?? delay), 0);
     this.#windowQueue = this.#windowQueue === undefined ? queue : Math.min(this.#windowQueue, queue);
     this.#last = [arrivedUs, queue];
   }
