@@ -116,6 +116,9 @@ pub const HOLD_US: u64 = 400_000;
 /// Growth a second, far from the last congestion, and near it.
 pub const FAST_GROWTH: f64 = 0.8;
 pub const SLOW_GROWTH: f64 = 0.25;
+/// A viewer that received over its [`LONG`] latest reports this share of what its path
+/// carried when it last congested, with no queue, has a wider path now: growth is fast again.
+pub const WIDENED_SHARE: f64 = 1.1;
 /// Growth a second after an outage, back to [`RECOVER_SHARE`] of what the
 /// path carried before it: a dead zone's end is no new path to probe from the bottom.
 pub const RECOVERY_GROWTH: f64 = 3.0;
@@ -765,6 +768,14 @@ impl Viewer {
                 .clamp(min, max);
         }
         let calm = !congested && report.queue_ms < LOW_QUEUE_MS && latest > 0.0;
+        // More arrives than the path carried at its last congestion, and nothing queues: it
+        // widened (a step up), and growing slowly near that old rate would only waste it.
+        let widened = self.congested.is_some_and(|(rate, _)| {
+            long.is_some_and(|long| long > WIDENED_SHARE * rate) && self.queue_ms < LOW_QUEUE_MS
+        });
+        if calm && widened {
+            self.congested = None;
+        }
         let remembered = self.carried.is_some_and(|(rate, at)| {
             rate > received
                 && (self.recovering || now_us.saturating_sub(at) <= CONGESTION_MEMORY_US)
@@ -1382,6 +1393,39 @@ mod tests {
             rc.report(at, viewer, &report).unwrap();
         }
         at
+    }
+
+    /// After a cut for a queue on a 2 Mbit/s path, growth is slow near that rate, unless
+    /// more arrives than it carried then (the path widened, a step up): then it is fast.
+    #[test]
+    fn a_path_that_carries_more_than_at_its_last_congestion_is_grown_into_at_once() {
+        let target_after = |recv_kbps: u32| {
+            let mut rc = control();
+            let report = |seq: u32, queue_ms, recv_kbps| Report {
+                seq,
+                window_ms: 50,
+                recv_kbps,
+                queue_ms,
+                ..Report::default()
+            };
+            let mut at = 0;
+            for seq in 0..40u32 {
+                at = u64::from(seq) * 50 * MS;
+                let queue = if seq < 37 { 5 } else { 90 };
+                rc.report(at, 1, &report(seq, queue, 2000)).unwrap();
+            }
+            assert_eq!(rc.counters().decreases, 1);
+            let cut = rc.target(at);
+            for seq in 40..70u32 {
+                at = u64::from(seq) * 50 * MS;
+                rc.report(at, 1, &report(seq, 5, recv_kbps)).unwrap();
+            }
+            (cut, rc.target(at))
+        };
+        let (cut, same) = target_after(2000);
+        assert!(same < cut * 3 / 2, "on the same path: {cut} → {same} bit/s");
+        let (cut, wider) = target_after(2500);
+        assert!(wider > cut * 2, "on a wider path: {cut} → {wider} bit/s");
     }
 
     #[test]
