@@ -1369,15 +1369,20 @@ mod tests {
         );
     }
 
-    /// A report of a path at ease: 4 Mbit/s arriving over 50 ms, a 5 ms queue.
-    fn calm(seq: u32) -> Report {
+    /// A report of `recv_kbps` arriving over 50 ms, and a queue of `queue_ms`.
+    fn over_50ms(seq: u32, recv_kbps: u32, queue_ms: u16) -> Report {
         Report {
             seq,
             window_ms: 50,
-            queue_ms: 5,
-            recv_kbps: 4000,
+            recv_kbps,
+            queue_ms,
             ..Report::default()
         }
+    }
+
+    /// A report of a path at ease: 4 Mbit/s arriving over 50 ms, a 5 ms queue.
+    fn calm(seq: u32) -> Report {
+        over_50ms(seq, 4000, 5)
     }
 
     /// `report` from `viewer` [`SMOOTH`] times, 50 ms apart from `from_us`, its sequence
@@ -1401,13 +1406,7 @@ mod tests {
     fn a_path_that_carries_more_than_at_its_last_congestion_is_grown_into_at_once() {
         let target_after = |recv_kbps: u32| {
             let mut rc = control();
-            let report = |seq: u32, queue_ms, recv_kbps| Report {
-                seq,
-                window_ms: 50,
-                recv_kbps,
-                queue_ms,
-                ..Report::default()
-            };
+            let report = |seq, queue_ms, recv_kbps| over_50ms(seq, recv_kbps, queue_ms);
             let mut at = 0;
             for seq in 0..40u32 {
                 at = u64::from(seq) * 50 * MS;
@@ -1431,13 +1430,7 @@ mod tests {
     #[test]
     fn a_frame_held_up_now_and_then_is_no_congestion_but_a_standing_queue_is() {
         let mut rc = control();
-        let report = |seq: u32, queue_ms| Report {
-            seq,
-            window_ms: 50,
-            recv_kbps: 4000,
-            queue_ms,
-            ..Report::default()
-        };
+        let report = |seq, queue_ms| over_50ms(seq, 4000, queue_ms);
         // A retransmission's worth of delay in one report out of three, for five seconds.
         for seq in 0..100u32 {
             let queue = if seq % 3 == 0 { 90 } else { 5 };
@@ -1459,13 +1452,7 @@ mod tests {
         // behind it (the path's jitter delayed the one before): refusing it as too soon left
         // only the hold-ups, a queue with nothing arriving, and the rate was cut.
         let mut rc = control();
-        let report = |seq: u32, recv_kbps, queue_ms| Report {
-            seq,
-            window_ms: 50,
-            recv_kbps,
-            queue_ms,
-            ..Report::default()
-        };
+        let report = over_50ms;
         for pair in 0..50u32 {
             let at = u64::from(pair) * 100 * MS;
             rc.report(at, 1, &report(2 * pair, 0, 120)).unwrap();
