@@ -21,6 +21,12 @@ impl<T> Outlet<T> {
         }
     }
 
+    /// The time the last frame was written at (its capture time, or just after the one
+    /// before), UNIX µs.
+    pub fn last_us(&self) -> Option<u64> {
+        self.last_us
+    }
+
     /// Hand one encoded frame, captured at `pts_us`, to MoQ (through `moq`, which writes it
     /// to the track at the time it is given) and to RTP. A frame whose capture time is not
     /// after the last one's is written 1 µs after it: neither transport takes time going back
@@ -101,5 +107,6 @@ mod tests {
         }
         let expected = [now, now + 33_000, now + 33_001, now + 33_002, now + 60_000];
         assert_eq!(written, expected);
+        assert_eq!(outlet.last_us(), Some(now + 60_000));
     }
 }

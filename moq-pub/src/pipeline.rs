@@ -135,11 +135,14 @@ pub(crate) fn run(
             keyframes.keyframe(captured.capture_us);
         }
         if let Some((control, _)) = &mut rate {
-            // Viewers name the frames they received by their timestamps on the track.
+            // Viewers name the frames they received by their timestamps on the track: the
+            // last one written is the newest whose bytes are sent (an encoder that holds a
+            // picture back gives the one before; a time that stepped back was moved).
             let ts = video
                 .moq
                 .as_ref()
-                .map(|t| t.timestamp_us(captured.capture_us));
+                .zip(video.last_us())
+                .map(|(t, us)| t.timestamp_us(us));
             control.sent(clock::now_unix_us(), ts, bytes);
             if made_keyframe {
                 control.keyframe_sent();
