@@ -42,7 +42,7 @@ impl<T> Outlet<T> {
         let pts_us = match self.last_us {
             Some(last) if pts_us <= last => {
                 tracing::debug!(back_us = last - pts_us, "a capture time stepped back");
-                last + 1
+                last.saturating_add(1)
             }
             _ => pts_us,
         };

@@ -139,8 +139,10 @@ impl Report {
 struct Floor {
     /// (bucket start, its lower quartile), closed buckets oldest first; at most 10.
     buckets: std::collections::VecDeque<(u64, i64)>,
-    /// The open bucket's start and its delays (at most [`Floor::SAMPLES`]).
-    open: Option<(u64, Vec<i64>)>,
+    /// The open bucket's start.
+    open_start: Option<u64>,
+    /// The open bucket's delays, in no order (at most [`Floor::SAMPLES`]; reused).
+    open: Vec<i64>,
 }
 
 impl Floor {
@@ -150,18 +152,21 @@ impl Floor {
     /// An open bucket counts once it has this many delays (while another bucket exists).
     const ENOUGH: usize = 8;
 
-    fn record(&mut self, now_us: u64, delay: i64) {
-        match &mut self.open {
-            Some((start, delays)) if now_us.saturating_sub(*start) < Self::BUCKET_US => {
-                if delays.len() < Self::SAMPLES {
-                    delays.push(delay);
+    /// Take a frame's `delay` arriving at `now_us`; the path's best now.
+    fn record(&mut self, now_us: u64, delay: i64) -> i64 {
+        match self.open_start {
+            Some(start) if now_us.saturating_sub(start) < Self::BUCKET_US => {
+                if self.open.len() < Self::SAMPLES {
+                    self.open.push(delay);
                 }
             }
             _ => {
-                if let Some((start, mut delays)) = self.open.take() {
-                    self.buckets.push_back((start, quartile(&mut delays)));
+                if let Some(start) = self.open_start {
+                    self.buckets.push_back((start, quartile(&mut self.open)));
                 }
-                self.open = Some((now_us, vec![delay]));
+                self.open_start = Some(now_us);
+                self.open.clear();
+                self.open.push(delay);
             }
         }
         while self
@@ -171,16 +176,10 @@ impl Floor {
         {
             self.buckets.pop_front();
         }
-    }
-
-    fn get(&self) -> Option<i64> {
         let closed = self.buckets.iter().map(|(_, q)| *q).min();
-        let open = self
-            .open
-            .as_ref()
-            .filter(|(_, delays)| closed.is_none() || delays.len() >= Self::ENOUGH)
-            .map(|(_, delays)| quartile(&mut delays.clone()));
-        closed.into_iter().chain(open).min()
+        let open =
+            (closed.is_none() || self.open.len() >= Self::ENOUGH).then(|| quartile(&mut self.open));
+        closed.into_iter().chain(open).min().unwrap_or(delay)
     }
 }
 
@@ -242,8 +241,7 @@ impl Meter {
             return;
         };
         let delay = arrived_us as i64 - captured as i64;
-        self.floor.record(arrived_us, delay);
-        let queue = (delay - self.floor.get().unwrap_or(delay)).max(0) as u64;
+        let queue = (delay - self.floor.record(arrived_us, delay)).max(0) as u64;
         self.window_queue = Some(self.window_queue.map_or(queue, |q| q.min(queue)));
         self.last = Some((arrived_us, queue));
     }

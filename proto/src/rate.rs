@@ -1406,18 +1406,17 @@ mod tests {
     fn a_path_that_carries_more_than_at_its_last_congestion_is_grown_into_at_once() {
         let target_after = |recv_kbps: u32| {
             let mut rc = control();
-            let report = |seq, queue_ms, recv_kbps| over_50ms(seq, recv_kbps, queue_ms);
             let mut at = 0;
             for seq in 0..40u32 {
                 at = u64::from(seq) * 50 * MS;
                 let queue = if seq < 37 { 5 } else { 90 };
-                rc.report(at, 1, &report(seq, queue, 2000)).unwrap();
+                rc.report(at, 1, &over_50ms(seq, 2000, queue)).unwrap();
             }
             assert_eq!(rc.counters().decreases, 1);
             let cut = rc.target(at);
             for seq in 40..70u32 {
                 at = u64::from(seq) * 50 * MS;
-                rc.report(at, 1, &report(seq, 5, recv_kbps)).unwrap();
+                rc.report(at, 1, &over_50ms(seq, recv_kbps, 5)).unwrap();
             }
             (cut, rc.target(at))
         };

@@ -72,22 +72,19 @@ class PathFloor {
   /** The open bucket's start and its delays. */
   #open: [number, number[]] | undefined;
 
-  record(nowUs: number, delay: number) {
-    const open = this.#open;
+  /** Take a frame's `delay` arriving at `nowUs`; the path's best now. */
+  record(nowUs: number, delay: number): number {
+    let open = this.#open;
     if (open && nowUs - open[0] < BUCKET_US) {
       if (open[1].length < BUCKET_SAMPLES) open[1].push(delay);
     } else {
       if (open) this.#buckets.push([open[0], quartile(open[1])]);
-      this.#open = [nowUs, [delay]];
+      open = this.#open = [nowUs, [delay]];
     }
     while (this.#buckets.length > 0 && nowUs - this.#buckets[0][0] > BASE_WINDOW_US) this.#buckets.shift();
-  }
-
-  get(): number | undefined {
     const best = this.#buckets.map(([, q]) => q);
-    const open = this.#open;
-    if (open && (best.length === 0 || open[1].length >= ENOUGH)) best.push(quartile(open[1]));
-    return best.length > 0 ? Math.min(...best) : undefined;
+    if (best.length === 0 || open[1].length >= ENOUGH) best.push(quartile(open[1]));
+    return Math.min(...best);
   }
 }
 
@@ -121,8 +118,7 @@ export class PathMeter {
       return;
     }
     const delay = arrivedUs - capturedUs;
-    this.#floor.record(arrivedUs, delay);
-    const queue = Math.max(delay - (this.#floor.get() ?? delay), 0);
+    const queue = Math.max(delay - this.#floor.record(arrivedUs, delay), 0);
     this.#windowQueue = this.#windowQueue === undefined ? queue : Math.min(this.#windowQueue, queue);
     this.#last = [arrivedUs, queue];
   }
