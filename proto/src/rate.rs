@@ -79,6 +79,13 @@
 //! the sender's new rate (a loss-based cut, say), and its queue is congestion as any other.
 //! Without it a 2 Mbit/s link was cut to a quarter every 6–7 s, and took 3 s to climb back.
 //!
+//! A sender to a viewer that is still opening its window (QUIC's slow start, on a new
+//! connection: every reading of its window so far rose or held, and it is under the viewer's
+//! estimate) is followed: the viewer's rate is that window until it reaches the estimate,
+//! and the queue over it, which waits at the sender, is no congestion. Behind a 300 ms round
+//! trip slow start takes a second or more, and that queue, read as a slow path, cut the rate
+//! to the bottom, 10 s or more below the path.
+//!
 //! The publisher's own connection can only lower the rate ([`RateControl::send_estimate`]):
 //! its congestion controller sees the first hop, which through a relay is rarely the narrow
 //! one, and an estimate that is app-limited says nothing about more room.
@@ -277,6 +284,8 @@ struct Viewer {
     window_bps: f64,
     /// When the sender last paused itself (its window fell at once).
     relay_paused_at: Option<u64>,
+    /// The sender's window is still opening (see [`Viewer::opening`]).
+    opening: bool,
     /// It asks for a keyframe and may have one forced for it.
     wants_keyframe: bool,
     /// When a keyframe was last forced for it, and how long it must wait for the next one.
@@ -407,6 +416,7 @@ impl RateControl {
                     delivered: None,
                     window_bps: 0.0,
                     relay_paused_at: None,
+                    opening: true,
                     wants_keyframe: false,
                     answered_us: None,
                     keyframe_gap_us: KEYFRAME_GAP_US,
@@ -512,7 +522,7 @@ impl RateControl {
 
     /// The bitrate to encode at now.
     pub fn target(&self, now_us: u64) -> u64 {
-        let viewers = self.fresh(now_us).map(|v| v.estimate).reduce(f64::min);
+        let viewers = self.fresh(now_us).map(Viewer::rate).reduce(f64::min);
         let mut target = viewers.unwrap_or(self.held);
         if let Some(cap) = self.send_cap {
             target = target.min(cap);
@@ -588,7 +598,7 @@ impl RateControl {
         if skip {
             self.counters.frames_skipped += 1;
         }
-        if let Some(rate) = self.fresh(now_us).map(|v| v.estimate).reduce(f64::min) {
+        if let Some(rate) = self.fresh(now_us).map(Viewer::rate).reduce(f64::min) {
             self.held = rate;
         }
         Frame {
@@ -687,6 +697,28 @@ impl Viewer {
             .then(|| self.recent.iter().map(|(_, rate)| rate).sum::<f64>() / LONG as f64)
     }
 
+    /// Whether the sender to the viewer is still opening its window (QUIC's slow start, which
+    /// a path of long round trips takes a second or more to leave), from `report`'s reading
+    /// of it: every reading so far rose or held, and the latest is under the estimate. What
+    /// is sent over it waits at the sender, a queue that says nothing of the path, and what
+    /// arrives is its window, not the path's rate. Called before [`Viewer::relay_paused`].
+    fn opening(&mut self, report: &Report) -> bool {
+        let window = f64::from(report.path_kbps) * 1000.0;
+        if window > 0.0 && (window < self.window_bps || window >= self.estimate) {
+            self.opening = false;
+        }
+        self.opening && window > 0.0
+    }
+
+    /// The rate it can take now: its estimate, or while the sender's window opens, no more
+    /// than that window carries.
+    fn rate(&self) -> f64 {
+        match self.opening && self.window_bps > 0.0 {
+            true => self.estimate.min(self.window_bps),
+            false => self.estimate,
+        }
+    }
+
     /// Whether the sender to the viewer paused itself (see the module), from `report`'s
     /// reading of its window.
     fn relay_paused(&mut self, now_us: u64, report: &Report) -> bool {
@@ -720,6 +752,9 @@ impl Viewer {
             false => 0,
         };
         let received = self.received();
+        // While the sender's window opens, its queue is no congestion (the rate follows the
+        // window: [`Viewer::rate`]).
+        let opening = self.opening(report);
         let relay_paused = self.relay_paused(now_us, report);
         if self
             .congested
@@ -755,7 +790,8 @@ impl Viewer {
         let keeping_up = held_up
             && matches!((long, sent), (Some(long), Some(sent)) if long >= KEEP_UP_SHARE * sent);
         let standing = self.queue_ms > HIGH_QUEUE_MS || (self.rising() && !held_up);
-        let congested = (standing && !draining && !keeping_up && !relay_paused) || stalling;
+        let congested =
+            (standing && !draining && !keeping_up && !relay_paused && !opening) || stalling;
         if draining
             && self.agreed()
             && let Some((carried, _)) = self.carried
@@ -839,7 +875,7 @@ impl Viewer {
         });
         let elapsed_s = (now_us.saturating_sub(self.last_growth_us) as f64 / 1e6).min(0.5);
         self.last_growth_us = now_us;
-        if self.queue_ms >= LOW_QUEUE_MS || holding || limited || relay_paused {
+        if self.queue_ms >= LOW_QUEUE_MS || holding || limited || relay_paused || opening {
             return false;
         }
         // While the queue an outage left drains, hold.
@@ -1489,6 +1525,50 @@ mod tests {
         assert_eq!(cuts([(38, 4000), (42, 100), (46, 100)]), 0);
         // Rising under the rising line: room still.
         assert_eq!(cuts([(25, 4000), (30, 4000), (35, 4000)]), 0);
+    }
+
+    #[test]
+    fn a_sender_still_opening_its_window_is_followed_not_cut_for() {
+        // QUIC's slow start behind a 300 ms round trip: the sender's window over its RTT
+        // doubles each round trip from 400 kbit/s, on a path that carries 20 Mbit/s. What
+        // is sent over the window waits at the sender; the viewer receives the window.
+        let run = |reads_window: bool| {
+            let mut rc = control();
+            let (mut queue_bits, mut lowest) = (0.0f64, u64::MAX);
+            for seq in 0..60u32 {
+                let now = u64::from(seq) * 50 * MS;
+                let window = (400_000u64 << (now / (300 * MS)).min(6)) as f64;
+                let target = rc.frame(now).bitrate_bps;
+                lowest = lowest.min(target);
+                queue_bits = (queue_bits + (target as f64 - window) * 0.05).max(0.0);
+                let recv_kbps = (target as f64).min(window) / 1000.0;
+                let report = Report {
+                    path_kbps: if reads_window {
+                        (window / 1000.0) as u32
+                    } else {
+                        0
+                    },
+                    ..over_50ms(seq, recv_kbps as u32, (queue_bits / window * 1000.0) as u16)
+                };
+                rc.report(now, 1, &report).unwrap();
+            }
+            (
+                lowest,
+                rc.frame(3_000 * MS).bitrate_bps,
+                rc.counters().decreases,
+            )
+        };
+        // Read, the window is followed up to the rate, which its queue never cuts, and the
+        // rate grows on from there.
+        let (lowest, end, cuts) = run(true);
+        assert!(lowest >= 400_000, "fell to {lowest} bit/s");
+        assert!(
+            cuts == 0 && end > 4 * MBIT,
+            "{cuts} cuts, {end} bit/s after 3 s"
+        );
+        // Unread, that queue is taken for a slow path: cut to the bottom, and slow to climb.
+        let (lowest, end, _) = run(false);
+        assert!(lowest < 400_000 && end < 2 * MBIT, "{lowest} → {end} bit/s");
     }
 
     #[test]
