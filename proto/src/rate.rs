@@ -699,15 +699,17 @@ impl Viewer {
 
     /// Whether the sender to the viewer is still opening its window (QUIC's slow start, which
     /// a path of long round trips takes a second or more to leave), from `report`'s reading
-    /// of it: every reading so far rose or held, and the latest is under the estimate. What
-    /// is sent over it waits at the sender, a queue that says nothing of the path, and what
-    /// arrives is its window, not the path's rate. Called before [`Viewer::relay_paused`].
+    /// of it: every report so far read it, every reading rose or held, and the latest is under
+    /// the estimate. What is sent over it waits at the sender, a queue that says nothing of
+    /// the path, and what arrives is its window, not the path's rate. (A sender that did not
+    /// tell its window from the first report on is never taken to be opening: a reading that
+    /// comes late is of a window long open.) Called before [`Viewer::relay_paused`].
     fn opening(&mut self, report: &Report) -> bool {
         let window = f64::from(report.path_kbps) * 1000.0;
-        if window > 0.0 && (window < self.window_bps || window >= self.estimate) {
+        if window <= 0.0 || window < self.window_bps || window >= self.estimate {
             self.opening = false;
         }
-        self.opening && window > 0.0
+        self.opening
     }
 
     /// The rate it can take now: its estimate, or while the sender's window opens, no more
