@@ -8,8 +8,8 @@
 //
 // Like moq-sub's window (and proto's Outbox), every message carries a sequence number, its
 // send time, the full held set (keys and buttons), so a lost datagram never leaves a key
-// stuck, and the key and button edges of its last few messages, so a lost datagram never
-// loses a press or a release: each edge rides the next 3 messages and every message for
+// stuck, and the key, button and touch edges of its last few messages, so a lost datagram
+// never loses a press or a release: each edge rides the next 3 messages and every message for
 // 100 ms, and when nothing else goes out it is repeated on its own (16, 48 and 112 ms on).
 // The held set goes again every 250 ms while anything is held, and everything is released
 // when the page loses focus or goes away.
@@ -24,7 +24,9 @@ const MAX_DATAGRAM = 900;
 const MAX_HELD_KEYS = 32;
 const HEARTBEAT_MS = 250;
 const MAX_EDGES = 16;
-const EDGE_BYTES = 5;
+const EDGE_BYTES = 8;
+/** A touch point's phase that moves it (the others press or release it: edges). */
+const TOUCH_MOVE = 1;
 const REPEATS = 3;
 const REPEAT_SPAN_MS = 100;
 const REPEAT_FIRST_MS = 16;
@@ -55,7 +57,13 @@ const clampU16 = (v: number) => Math.max(0, Math.min(65535, Math.round(v)));
 /** A key or button edge of an earlier message, and that message's number. */
 export interface Edge {
   seq: bigint;
-  event: Event & { kind: "key" | "button" };
+  /** A key, a button, or a touch's down, up or cancel ([`isEdge`]). */
+  event: Event;
+}
+
+/** A press or a release, which later messages repeat (proto's `Event::is_edge`). */
+export function isEdge(event: Event): boolean {
+  return event.kind === "key" || event.kind === "button" || (event.kind === "touch" && event.phase !== TOUCH_MOVE);
 }
 
 /** The format's bytes for one message (little-endian, see proto/src/input/mod.rs). */
@@ -85,15 +93,7 @@ export function encode(
   u8(buttons);
   u8(keys.length);
   for (const key of keys) u16(key);
-  u8(edges.length);
-  for (const edge of edges) {
-    u8(Number(seq - edge.seq));
-    const e = edge.event;
-    if (e.kind === "key") u8(1), u16(e.usage), u8(e.down ? 1 : 0);
-    else u8(5), u8(e.button), u8(e.down ? 1 : 0);
-  }
-  u8(events.length);
-  for (const e of events) {
+  const event = (e: Event) => {
     switch (e.kind) {
       case "key":
         u8(1), u16(e.usage), u8(e.down ? 1 : 0);
@@ -123,7 +123,14 @@ export function encode(
         u8(8), u8(e.id), u8(e.phase), u16(clampU16(e.x)), u16(clampU16(e.y));
         break;
     }
+  };
+  u8(edges.length);
+  for (const edge of edges) {
+    u8(Number(seq - edge.seq));
+    event(edge.event);
   }
+  u8(events.length);
+  for (const e of events) event(e);
   return new Uint8Array(out.buffer, 0, at);
 }
 
@@ -206,7 +213,7 @@ export class Outbox {
     for (const r of this.#recent) r.left = Math.max(0, r.left - 1);
     this.#recent = this.#recent.filter((r) => r.left > 0 || now - r.first < REPEAT_SPAN_MS);
     for (const event of events) {
-      if (event.kind !== "key" && event.kind !== "button") continue;
+      if (!isEdge(event)) continue;
       if (this.#recent.length === MAX_EDGES) this.#recent.shift();
       this.#recent.push({ edge: { seq, event }, first: now, left: REPEATS });
       this.#repeatsAlone = 0;

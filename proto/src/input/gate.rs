@@ -319,9 +319,16 @@ impl Gate {
         }
     }
 
-    /// A key or button edge.
+    /// A key, button or touch edge of a message never taken: played unless the state it
+    /// leads to is already so.
     fn edge(&mut self, event: Event, out: &mut Vec<Event>) {
         match event {
+            Event::Touch { id, phase, .. } => {
+                let down = self.touches & (1 << id) != 0;
+                if down != (phase == TouchPhase::Down) {
+                    self.touch(event, out);
+                }
+            }
             Event::Key { usage, down } => self.set_key(usage, down, out),
             Event::Button { button, down } => {
                 let bit = 1 << button as u8;
@@ -366,15 +373,7 @@ impl Gate {
                     }
                     *slot = pad.connected.then_some(state);
                 }
-                Event::Touch { id, phase, x, y } => {
-                    let bit = 1u16 << id;
-                    match phase {
-                        TouchPhase::Down => self.touches |= bit,
-                        TouchPhase::Up | TouchPhase::Cancel => self.touches &= !bit,
-                        TouchPhase::Move => {}
-                    }
-                    out.push(Event::Touch { id, phase, x, y });
-                }
+                Event::Touch { .. } => self.touch(event, out),
             }
         }
         // The held set is the truth as of this message: press and release what its edges (or
@@ -406,6 +405,19 @@ impl Gate {
             _ => return,
         }
         out.push(Event::Key { usage, down });
+    }
+
+    /// A touch point's event: which points are down follows it.
+    fn touch(&mut self, event: Event, out: &mut Vec<Event>) {
+        if let Event::Touch { id, phase, .. } = event {
+            let bit = 1u16 << id;
+            match phase {
+                TouchPhase::Down => self.touches |= bit,
+                TouchPhase::Up | TouchPhase::Cancel => self.touches &= !bit,
+                TouchPhase::Move => {}
+            }
+        }
+        out.push(event);
     }
 
     fn set_buttons(&mut self, buttons: u8, out: &mut Vec<Event>) {
@@ -645,6 +657,57 @@ mod tests {
         });
         assert_eq!(taken(&mut gate, &again.encode().unwrap(), 5 * MS), []);
         assert_eq!(gate.counters().recovered, 4);
+    }
+
+    #[test]
+    fn a_lost_touch_is_played_from_the_next_messages_edges_once() {
+        let mut gate = Gate::new(Limits::default());
+        let mut viewer = Viewer::new(0);
+        let first = viewer.send(0, &[], 0, vec![]);
+        taken(&mut gate, &first, MS);
+        let touch = |phase, x| Event::Touch {
+            id: 1,
+            phase,
+            x,
+            y: 100,
+        };
+        let (down, up) = (TouchPhase::Down, TouchPhase::Up);
+        // Message 1, a tap, is lost; message 2 repeats its down and up.
+        let _lost = viewer.send(MS, &[], 0, vec![touch(down, 10), touch(up, 10)]);
+        let mut next = Message::decode(&viewer.send(2 * MS, &[], 0, vec![])).unwrap();
+        next.edges = [touch(down, 10), touch(up, 10)]
+            .into_iter()
+            .map(|event| Edge { seq: 1, event })
+            .collect();
+        let tap = taken(&mut gate, &next.encode().unwrap(), 3 * MS);
+        assert_eq!(tap, [touch(down, 10), touch(up, 10)]);
+        // Message 3, a down, is taken; 4, its up, is lost; 5 repeats both: the up alone
+        // is played, and the point is not left down.
+        let pressed = viewer.send(4 * MS, &[], 0, vec![touch(down, 20)]);
+        assert_eq!(taken(&mut gate, &pressed, 5 * MS), [touch(down, 20)]);
+        let _lost = viewer.send(6 * MS, &[], 0, vec![touch(up, 20)]);
+        let mut last = Message::decode(&viewer.send(7 * MS, &[], 0, vec![])).unwrap();
+        last.edges = vec![
+            Edge {
+                seq: 3,
+                event: touch(down, 20),
+            },
+            Edge {
+                seq: 4,
+                event: touch(up, 20),
+            },
+            Edge {
+                seq: 4,
+                event: touch(up, 20),
+            },
+        ];
+        assert_eq!(
+            taken(&mut gate, &last.encode().unwrap(), 8 * MS),
+            [touch(up, 20)]
+        );
+        let mut out = Vec::new();
+        gate.release_all(&mut out);
+        assert_eq!(out, [], "a touch point left down");
     }
 
     #[test]

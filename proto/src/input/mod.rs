@@ -4,9 +4,9 @@
 //!
 //! Every message carries a sequence number and the viewer's send time (for ordering,
 //! staleness and the input leg's latency), the full set of keys and buttons held at the
-//! viewer, and the key and button edges of its last few messages ([`Edge`]): a lost datagram
-//! never leaves a key stuck (the next one says what is held), and never loses a press or a
-//! release, not even a tap whose press and release were both in it (the next one repeats
+//! viewer, and the key, button and touch edges of its last few messages ([`Edge`]): a lost
+//! datagram never leaves a key stuck (the next one says what is held), and never loses a press
+//! or a release, not even a tap whose press and release were both in it (the next one repeats
 //! them, and the host plays those it missed). Continuous state (pointer position, gamepads)
 //! is absolute, so the latest message wins.
 //!
@@ -16,7 +16,7 @@
 //! version u8 = 2 · seq u64 · sent_us u64 · held buttons u8 (bit per Button)
 //! · held key count u8 · held keys u16… (HID usages, ascending)
 //! · edge count u8 · edges…, each back u8 (1..=255: how many messages before this one it
-//!   was first sent in, oldest first) and a Key or Button event as below
+//!   was first sent in, oldest first) and a Key, Button or Touch (not Move) event as below
 //! · event count u8 · events…, each a tag u8 and its fields:
 //!   1 Key        usage u16, down u8
 //!   2 Text       length u8, UTF-8 bytes
@@ -53,8 +53,9 @@ pub const MAX_GAMEPADS: u8 = 16;
 pub const MAX_HELD_KEYS: usize = 32;
 /// Earlier edges a message repeats: a burst of typing's worth.
 pub const MAX_EDGES: usize = 16;
-/// An edge's encoded size: back, tag, and the largest of a key's or a button's fields.
-pub const EDGE_BYTES: usize = 5;
+/// An edge's encoded size at most: back, tag, and the largest of a key's, a button's or a
+/// touch's fields.
+pub const EDGE_BYTES: usize = 8;
 pub const MAX_TOUCHES: u8 = 10;
 /// The W3C standard gamepad's buttons: bits 0..=16.
 pub const GAMEPAD_BUTTONS: u32 = (1 << 17) - 1;
@@ -318,8 +319,10 @@ impl Message {
             )));
         }
         for edge in &self.edges {
-            if !matches!(edge.event, Event::Key { .. } | Event::Button { .. }) {
-                return Err(bad("an edge is a key or a button"));
+            if !edge.event.is_edge() {
+                return Err(bad(
+                    "an edge is a key, a button, or a touch's down, up or cancel",
+                ));
             }
             if !(1..=255).contains(&self.seq.wrapping_sub(edge.seq)) || edge.seq >= self.seq {
                 return Err(bad(format!(
@@ -340,6 +343,16 @@ impl Message {
 }
 
 impl Event {
+    /// A press or a release (of a key, a button, or a touch point), which later messages
+    /// repeat as an [`Edge`] so that a lost datagram never loses it.
+    pub fn is_edge(&self) -> bool {
+        match self {
+            Self::Key { .. } | Self::Button { .. } => true,
+            Self::Touch { phase, .. } => *phase != TouchPhase::Move,
+            _ => false,
+        }
+    }
+
     fn check(&self) -> Result<(), Error> {
         match self {
             Self::Key { usage, .. } => check_key(*usage),
@@ -729,7 +742,23 @@ mod tests {
                     }],
                     ..Message::default()
                 },
-                "a key or a button",
+                "an edge is a key, a button",
+            ),
+            (
+                Message {
+                    seq: 9,
+                    edges: vec![Edge {
+                        seq: 8,
+                        event: Event::Touch {
+                            id: 0,
+                            phase: TouchPhase::Move,
+                            x: 0,
+                            y: 0,
+                        },
+                    }],
+                    ..Message::default()
+                },
+                "a touch's down, up or cancel",
             ),
             (
                 Message {

@@ -150,9 +150,7 @@ impl Outbox {
         self.recent.retain(|(_, first_us, left)| {
             *left > 0 || now_us.saturating_sub(*first_us) < REPEAT_SPAN_US
         });
-        let own = events
-            .iter()
-            .filter(|e| matches!(e, Event::Key { .. } | Event::Button { .. }));
+        let own = events.iter().filter(|e| e.is_edge());
         for event in own {
             if self.recent.len() == MAX_EDGES {
                 self.recent.pop_front();
@@ -312,7 +310,7 @@ impl PhotonMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{Gate, Limits};
+    use crate::input::{Gate, Limits, TouchPhase};
 
     fn key(usage: u16, down: bool) -> Event {
         Event::Key { usage, down }
@@ -380,6 +378,27 @@ mod tests {
 
     fn decode(datagram: Option<Vec<u8>>) -> Message {
         Message::decode(&datagram.expect("a datagram")).unwrap()
+    }
+
+    #[test]
+    fn a_touchs_down_and_up_are_repeated_and_its_moves_are_not() {
+        let mut outbox = Outbox::new();
+        let touch = |phase| Event::Touch {
+            id: 0,
+            phase,
+            x: 5,
+            y: 5,
+        };
+        let tap = [
+            touch(TouchPhase::Down),
+            touch(TouchPhase::Move),
+            touch(TouchPhase::Up),
+        ];
+        outbox.send(&tap, 0).unwrap();
+        let pointer = [Event::PointerAbs { x: 1, y: 1 }];
+        let next = decode(outbox.send(&pointer, 1_000).unwrap().pop());
+        let repeated: Vec<_> = next.edges.into_iter().map(|edge| edge.event).collect();
+        assert_eq!(repeated, [touch(TouchPhase::Down), touch(TouchPhase::Up)]);
     }
 
     #[test]
