@@ -54,7 +54,7 @@ export interface Pad {
 const clampI16 = (v: number) => Math.max(-32768, Math.min(32767, Math.round(v)));
 const clampU16 = (v: number) => Math.max(0, Math.min(65535, Math.round(v)));
 
-/** A key or button edge of an earlier message, and that message's number. */
+/** A key, button or touch edge of an earlier message, and that message's number. */
 export interface Edge {
   seq: bigint;
   /** A key, a button, or a touch's down, up or cancel ([`isEdge`]). */

@@ -74,7 +74,8 @@ pub struct Message {
     pub events: Vec<Event>,
 }
 
-/// A key or button edge first sent in an earlier message, repeated in case that one is lost.
+/// A key, button or touch edge ([`Event::is_edge`]) first sent in an earlier message, repeated
+/// in case that one is lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Edge {
     /// The sequence number of the message that first carried it (1 to 255 before this one).
