@@ -15,6 +15,13 @@ const HELD_BYTES_AT_START: usize = 64 << 20;
 /// begin at that keyframe anyway (their first moments silent). Beyond it the part begins at
 /// the next keyframe: players read a track that starts late as a longer recording.
 const LATE_START: Duration = Duration::from_millis(250);
+/// How far past the first video keyframe the video may run before the part begins there even
+/// though a track has not started yet, or no keyframe has come since it did (a host's sound
+/// still coming up on a loaded machine, a publisher whose audio stalled): that track comes in
+/// late, its first moments silent, rather than costing the recording its start. Longer than a
+/// GOP (2 s by default), so a viewer that joined a group before the live sound still starts
+/// at the next keyframe.
+const WAIT_FOR_TRACKS: Duration = Duration::from_secs(3);
 
 /// One moof+mdat fragment, owned, with its tracks' decode times.
 pub(super) struct Fragment {
@@ -47,7 +54,8 @@ impl Fragment {
 /// Puts one part's fragments on a timeline that starts at zero, every track together: the
 /// part begins at the first video keyframe if every track has started by then (or soon
 /// after: [`LATE_START`]), else at the first keyframe after they all have (a viewer joins a
-/// video group that began before the live sound it joins at the same moment); what comes
+/// video group that began before the live sound it joins at the same moment), or at the
+/// first keyframe after all once the video has run [`WAIT_FOR_TRACKS`] past it; what comes
 /// before it is left out, and the broadcast's clock is moved back to it. Fragments wait (a
 /// bounded few) until that keyframe is known.
 pub(super) struct Timeline {
@@ -136,9 +144,9 @@ impl Timeline {
     /// track started).
     fn start(&self) -> Option<u128> {
         let firsts: Option<Vec<u128>> = self.tracks.values().map(|t| t.first_ns).collect();
-        let all_started = firsts?.into_iter().max()?;
+        let all_started = firsts.and_then(|firsts| firsts.into_iter().max());
         let Some(video) = self.video else {
-            return Some(all_started);
+            return all_started;
         };
         let mut keyframes = self
             .held
@@ -148,10 +156,16 @@ impl Timeline {
             .filter(|at| at.track == video)
             .filter_map(|at| self.ns(at.track, at.time));
         let first = keyframes.next()?;
-        if all_started <= first + LATE_START.as_nanos() {
-            return Some(first);
-        }
-        keyframes.find(|ns| *ns >= all_started)
+        let after_all = match all_started {
+            Some(all) if all <= first + LATE_START.as_nanos() => return Some(first),
+            Some(all) => keyframes.find(|ns| *ns >= all),
+            None => None,
+        };
+        let newest = self.tracks.get(&video).and_then(|t| t.latest);
+        let waited = newest
+            .and_then(|time| self.ns(video, time))
+            .is_some_and(|ns| ns >= first + WAIT_FOR_TRACKS.as_nanos());
+        after_all.or(waited.then_some(first))
     }
 
     /// The fragments held, rebased, leaving out what comes before the part's start. When it
@@ -481,6 +495,25 @@ mod tests {
         // 10.1 s: 100 ms after the keyframe.
         let out = timeline.push(fragment(2, 484_800, 10, true));
         assert_eq!(times(&out), [(1, 0), (2, 4_800)]);
+    }
+
+    #[test]
+    fn a_track_that_starts_long_after_the_video_comes_in_late() {
+        // A host's sound coming up 4 s after its first picture: the part starts at that
+        // picture's keyframe once the video has run 3 s past it, not at a keyframe after 4 s.
+        let mut timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        assert!(timeline.push(fragment(1, 600_000, 200, true)).is_empty());
+        for n in 1..15 {
+            let keyframe = n % 10 == 0;
+            let held = timeline.push(fragment(1, 600_000 + n * 12_000, 200, keyframe));
+            assert!(held.is_empty(), "{n}");
+        }
+        let out = timeline.push(fragment(1, 600_000 + 15 * 12_000, 200, false));
+        assert_eq!(out.len(), 16);
+        assert_eq!(times(&out)[..2], [(1, 0), (1, 12_000)]);
+        // The sound, when it comes, is placed where it began.
+        let out = timeline.push(fragment(2, 480_000 + 4 * 48_000, 10, true));
+        assert_eq!(times(&out), [(2, 4 * 48_000)]);
     }
 
     #[test]
