@@ -8,7 +8,7 @@
 //! a report is due. Pure: every call takes the time.
 //!
 //! The queue is measured without a shared clock: each frame's (arrival − capture) is
-//! compared with the path's best over the last [`BASE_WINDOW_US`] (see [`Floor`]), so the
+//! compared with the path's best over the last [`BASE_WINDOW_US`] (see `Floor`), so the
 //! clocks' offset cancels and what is left is the time spent in queues (and in crossing the
 //! path at its rate) beyond the path's best.
 //!

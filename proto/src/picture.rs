@@ -1,5 +1,5 @@
 //! Views of pictures in memory someone else owns (a decoder's or encoder's frame, a capture
-//! buffer, a [`yuv::Frame`](crate::yuv::Frame)), with their strides, so a picture is never
+//! buffer, a [`yuv::Frame`]), with their strides, so a picture is never
 //! copied just to change its bookkeeping.
 //!
 //! - [`Image`]: a read-only picture in any format a capture hands over (I420, NV12, BGRx,
