@@ -33,22 +33,27 @@ fn play(
     sub_args.push(out.to_str().unwrap());
     sub_args.extend_from_slice(extra_sub);
     let sub = spawn(bin("moq-sub"), &sub_args);
-    // Headroom for frames dropped on a loaded machine; the publisher is stopped once the
-    // subscriber has what it needs.
-    let more = (frames * 3).to_string();
-    let mut pub_args = vec!["--url", url, "--name", name, "--frames", &more];
+    // The publisher goes on until the subscriber has what it needs, then is stopped as
+    // Ctrl-C would: a loaded machine's viewer skips frames it cannot decode in time (CI once
+    // saw 656 of 832 skipped while libaom and dav1d shared two cores with other tests), so
+    // three times the frames were not always enough. The bound is only a backstop.
+    let most = (frames * 20).to_string();
+    let mut pub_args = vec!["--url", url, "--name", name, "--frames", &most];
     pub_args.extend_from_slice(extra_pub);
     let publisher = spawn(bin("moq-pub"), &pub_args);
     let sub = sub.finish(LONG);
-    let publisher = publisher.finish(LONG);
+    let publisher = publisher.interrupt(LONG);
     assert!(
         sub.status.success(),
         "moq-sub failed:\n{}",
         String::from_utf8_lossy(&sub.stderr)
     );
+    // Stopped cleanly (130), or done before (a file source that ran out).
+    let clean = publisher.status.success() || publisher.status.code() == Some(130);
     assert!(
-        publisher.status.success(),
-        "moq-pub failed:\n{}",
+        clean,
+        "moq-pub failed ({}):\n{}",
+        publisher.status,
         String::from_utf8_lossy(&publisher.stderr)
     );
     (stamps(&out), final_stats(&sub.stderr))
