@@ -358,9 +358,28 @@ async fn watch_with(
     reopen: Option<subscribe::Resubscribe>,
 ) -> Result<Outcome, Failed> {
     let timeout = config.timeout;
+    let started = tokio::time::Instant::now();
     let opened = tokio::select! {
         opened = tokio::time::timeout(timeout, subscribe::open(origin, &config.name, true)) => opened,
         () = cancel.cancelled() => return Ok(Outcome::empty()),
+    };
+    // The path or the relay went away while the broadcast was being opened (the catalog's
+    // stream closed with the connection): opened again as a player whose stream went away
+    // would, once the link has redialed, for what is left of the timeout; the first error
+    // stands if that does not do it (a catalog that is bad is bad every time).
+    let opened = match (opened, &reopen) {
+        (Ok(Err(first @ Error::Broadcast { .. })), Some(reopen)) => {
+            let left = timeout.saturating_sub(started.elapsed());
+            tokio::select! {
+                again = tokio::time::timeout(left, reopen.both()) => match again {
+                    Ok(Ok(opened)) => Ok(Ok(opened)),
+                    Ok(Err(err)) => Ok(Err(err)),
+                    Err(_) => Ok(Err(first)),
+                },
+                () = cancel.cancelled() => return Ok(Outcome::empty()),
+            }
+        }
+        (opened, _) => opened,
     };
     let (video, audio) = opened.map_err(|_| {
         // A relay with auth hides what a token may not subscribe to.

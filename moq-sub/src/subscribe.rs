@@ -168,6 +168,12 @@ impl Resubscribe {
         .await
     }
 
+    /// The broadcast's video and audio, as [`open`] gives them, once it is there (see
+    /// [`Self::retry`]).
+    pub(crate) async fn both(&self) -> Result<(Video, Option<Audio>), Error> {
+        self.retry(|| open(&self.origin, &self.name, true)).await
+    }
+
     /// The broadcast's Opus audio once it is back, None if it came back without any (see
     /// [`Self::retry`]). Only the audio track is subscribed to.
     pub(crate) async fn audio(&self) -> Result<Option<Audio>, Error> {
