@@ -371,11 +371,7 @@ async fn watch_with(
         (Ok(Err(first @ Error::Broadcast { .. })), Some(reopen)) => {
             let left = timeout.saturating_sub(started.elapsed());
             tokio::select! {
-                again = tokio::time::timeout(left, reopen.both()) => match again {
-                    Ok(Ok(opened)) => Ok(Ok(opened)),
-                    Ok(Err(err)) => Ok(Err(err)),
-                    Err(_) => Ok(Err(first)),
-                },
+                again = tokio::time::timeout(left, reopen.both()) => Ok(again.unwrap_or(Err(first))),
                 () = cancel.cancelled() => return Ok(Outcome::empty()),
             }
         }

@@ -54,8 +54,8 @@ impl Fragment {
 /// Puts one part's fragments on a timeline that starts at zero, every track together: the
 /// part begins at the first video keyframe if every track has started by then (or soon
 /// after: [`LATE_START`]), else at the first keyframe after they all have (a viewer joins a
-/// video group that began before the live sound it joins at the same moment), or at the
-/// first keyframe after all once the video has run [`WAIT_FOR_TRACKS`] past it; what comes
+/// video group that began before the live sound it joins at the same moment), or, once the
+/// video has run [`WAIT_FOR_TRACKS`] past its first keyframe, at that keyframe anyway; what comes
 /// before it is left out, and the broadcast's clock is moved back to it. Fragments wait (a
 /// bounded few) until that keyframe is known.
 pub(super) struct Timeline {
