@@ -62,19 +62,16 @@ fn play_into(
         ],
         env,
     );
-    let more = (frames.parse::<u64>().unwrap() * 3).to_string();
-    let mut args = vec!["--url", &url, "--name", name, "--frames", &more, "--stats"];
+    // As e2e's `play`: the publisher goes on until the subscriber has its frames (a loaded
+    // machine's viewer may skip many), then stops as Ctrl-C would; the bound is a backstop.
+    let most = (frames.parse::<u64>().unwrap() * 20).to_string();
+    let mut args = vec!["--url", &url, "--name", name, "--frames", &most, "--stats"];
     args.extend_from_slice(pub_args);
     let publisher = spawn_env(bin("moq-pub"), &args, env);
     let sub = sub.finish(LONG);
-    let publisher = publisher.finish(LONG);
     let stderr = String::from_utf8_lossy(&sub.stderr);
     assert!(sub.status.success(), "moq-sub failed:\n{stderr}");
-    assert!(
-        publisher.status.success(),
-        "moq-pub failed:\n{}",
-        String::from_utf8_lossy(&publisher.stderr)
-    );
+    let publisher = publisher.interrupt_clean("moq-pub", LONG);
     let pub_audio = String::from_utf8_lossy(&publisher.stderr)
         .lines()
         .find(|l| l.contains("\"pub-audio\""))

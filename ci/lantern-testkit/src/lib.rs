@@ -201,6 +201,20 @@ impl Proc {
         self.finish(deadline)
     }
 
+    /// Stop a publisher that was given more to send than the test needs, as Ctrl-C would,
+    /// once its viewer has what it needs: it must stop cleanly (130), or have ended by itself
+    /// (a file source that ran out) with success.
+    pub fn interrupt_clean(self, what: &str, deadline: Duration) -> Output {
+        let out = self.interrupt(deadline);
+        assert!(
+            out.status.success() || out.status.code() == Some(130),
+            "{what} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Stop a process that may still be running; if it already exited, it must have succeeded.
     pub fn stop_ok(mut self, what: &str) {
         if let Some(status) = self.0.try_wait().unwrap() {
