@@ -66,6 +66,9 @@ pub(super) struct Timeline {
     held: Vec<Fragment>,
     /// Where the media written so far ends, on this timeline.
     end_ns: u128,
+    /// How much of what arrived before the part's start was left out: known at the first
+    /// flush.
+    left_out_ns: Option<u128>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -96,6 +99,7 @@ impl Timeline {
             start_ns: None,
             held: Vec::new(),
             end_ns: 0,
+            left_out_ns: None,
         }
     }
 
@@ -172,13 +176,16 @@ impl Timeline {
     /// is not known (at the end, or too much held), the earliest fragment starts the part.
     pub(super) fn flush(&mut self) -> Vec<Fragment> {
         let held = std::mem::take(&mut self.held);
-        let start = self.start_ns.or_else(|| {
-            let firsts = held.iter().flat_map(Fragment::times);
-            firsts.filter_map(|at| self.ns(at.track, at.time)).min()
-        });
-        let Some(start) = start else {
+        let earliest = held
+            .iter()
+            .flat_map(Fragment::times)
+            .filter_map(|at| self.ns(at.track, at.time))
+            .min();
+        let Some(start) = self.start_ns.or(earliest) else {
             return held;
         };
+        let left_out = start.saturating_sub(earliest.unwrap_or(start));
+        self.left_out_ns = self.left_out_ns.or(Some(left_out));
         self.start_ns = Some(start);
         let mut ready = Vec::with_capacity(held.len());
         for mut fragment in held {
@@ -207,6 +214,13 @@ impl Timeline {
     /// How much media this part holds so far.
     pub(super) fn length(&self) -> Duration {
         Duration::from_nanos(self.end_ns.min(u64::MAX as u128) as u64)
+    }
+
+    /// How much of what arrived before the part's start was left out (a track that began
+    /// after the first keyframe: see [`Timeline`]); zero until the start is known.
+    pub(super) fn left_out_at_start(&self) -> Duration {
+        let ns = self.left_out_ns.unwrap_or(0);
+        Duration::from_nanos(ns.min(u64::MAX as u128) as u64)
     }
 
     fn ns(&self, track: u32, time: u64) -> Option<u128> {
@@ -481,6 +495,7 @@ mod tests {
         assert!(timeline.push(fragment(2, 537_600, 10, true)).is_empty());
         let out = timeline.push(fragment(1, 672_000, 200, true));
         assert_eq!(times(&out), [(2, 0), (1, 0)]);
+        assert_eq!(timeline.left_out_at_start(), Duration::from_millis(1200));
         let out = timeline.push(fragment(2, 538_080, 10, true));
         assert_eq!(times(&out), [(2, 480)]);
         assert_eq!(timeline.length(), Duration::from_millis(200));
@@ -495,6 +510,7 @@ mod tests {
         // 10.1 s: 100 ms after the keyframe.
         let out = timeline.push(fragment(2, 484_800, 10, true));
         assert_eq!(times(&out), [(1, 0), (2, 4_800)]);
+        assert_eq!(timeline.left_out_at_start(), Duration::ZERO);
     }
 
     #[test]

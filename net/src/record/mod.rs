@@ -239,12 +239,32 @@ impl Recorder {
                     let init = self.init.clone().unwrap_or_default();
                     self.next_part(init).await?;
                 }
+                let fresh = self.timeline.as_ref().is_some_and(|t| t.length().is_zero());
                 let ready = self.timeline.as_mut().map(|t| t.push(fragment));
                 let ready = ready.unwrap_or_default();
+                if fresh && !ready.is_empty() {
+                    self.tell_start();
+                }
                 self.append_fragments(ready).await?;
             }
         }
         Ok(())
+    }
+
+    /// Say what the part's start left out, if anything: a track that began after the first
+    /// keyframe (see [`fmp4::Timeline`]) costs the recording its first moments.
+    fn tell_start(&self) {
+        let left_out = self
+            .timeline
+            .as_ref()
+            .map_or(Duration::ZERO, fmp4::Timeline::left_out_at_start);
+        if !left_out.is_zero() {
+            tracing::info!(
+                seconds = left_out.as_secs_f64(),
+                "recording: begins at the first keyframe after every track had started; what \
+                 came before is left out"
+            );
+        }
     }
 
     /// Count a fragment that cannot go in the part (see [`fmp4::Timeline::knows`]), and
