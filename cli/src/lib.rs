@@ -14,12 +14,18 @@ use tokio_util::sync::CancellationToken;
 const MOQ: &str =
     "moq_tokio=warn,moq_tokio::noq=error,moq_tokio::tls=error,moq_tokio::server=error";
 
-/// Log to stderr, filtered by `RUST_LOG` or else by errors, the MoQ stack's warnings, and
-/// `own` (the binary's own targets, e.g. `moq_pub=info`); colour only on a terminal.
+/// What every binary logs of Lantern's network library by default: its warnings (TLS
+/// verification turned off, a recording that had to leave something out), and what a
+/// recording did (where it began, its parts, what it wrote), but not each connection made.
+const NET: &str = "lantern_net=warn,lantern_net::record=info";
+
+/// Log to stderr, filtered by `RUST_LOG` or else by errors, the MoQ stack's warnings, the
+/// network library's (see [`NET`]), and `own` (the binary's own targets, e.g.
+/// `moq_pub=info`); colour only on a terminal.
 pub fn init_logging(own: &str) {
     let default = match own {
-        "" => format!("error,{MOQ}"),
-        own => format!("error,{MOQ},{own}"),
+        "" => format!("error,{MOQ},{NET}"),
+        own => format!("error,{MOQ},{NET},{own}"),
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -154,3 +154,44 @@ fn a_full_disk_stops_the_recording_and_never_the_playing() {
     );
     assert!(!log.contains("playing"), "refused before playing:\n{log}");
 }
+
+/// A relay that restarts under a recording is recorded on in the same file (the same stream,
+/// its clock going on); a publisher that starts over (its clock back at zero) goes on in a
+/// second part beside it. Each part plays, and nothing makes a third.
+#[test]
+fn a_relay_restart_records_on_and_a_new_stream_starts_a_second_part() {
+    let mut relay = Relay::start();
+    let url = relay.url();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("match.mp4");
+    let second = dir.path().join("match.2.mp4");
+    let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let watching = viewer(&url, "match", &file, &[]);
+    let publishing = publisher(&url, "match", "h264");
+    wait_for("a second of recording", LONG, || size(&file) > 150_000);
+    relay.kill();
+    // The relay's downtime is the scenario, not a wait for something.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = size(&file);
+    relay.start_again();
+    wait_for("recording after the relay's return", LONG, || {
+        size(&file) > before + 150_000
+    });
+    assert!(!second.exists(), "the same stream went on in a new part");
+    drop(publishing);
+    let _publishing = publisher(&url, "match", "h264");
+    wait_for("a second part", LONG, || size(&second) > 150_000);
+    let watched = watching.interrupt(LONG);
+    let log = String::from_utf8_lossy(&watched.stderr);
+    assert_eq!(watched.status.code(), Some(130), "{log}");
+    for part in [&file, &second] {
+        let probed = probe(part);
+        assert_eq!(
+            probed.codecs,
+            ["h264", "opus"],
+            "{part:?}: {probed:?}\n{log}"
+        );
+        assert!(probed.seconds > 1.0, "{part:?}: {probed:?}\n{log}");
+    }
+    assert!(!dir.path().join("match.3.mp4").exists(), "{log}");
+}

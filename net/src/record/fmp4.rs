@@ -2,7 +2,7 @@
 //! (ISO/IEC 14496-12): each track's timescale in the init segment, and each track's decode
 //! time (`tfdt`) in a fragment, rewritten in place so a recording starts at zero.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 /// How many fragments are held at a part's start while waiting for every track and a video
@@ -22,6 +22,10 @@ const LATE_START: Duration = Duration::from_millis(250);
 /// GOP (2 s by default), so a viewer that joined a group before the live sound still starts
 /// at the next keyframe.
 const WAIT_FOR_TRACKS: Duration = Duration::from_secs(3);
+/// How many of the latest fragments' starts are kept to tell a group read again (an export
+/// that came back to a broadcast that never went: it starts at the current group) from a
+/// restarted stream: a 10 s GOP's video and audio fragments.
+const RECENT: usize = 256;
 
 /// One moof+mdat fragment, owned, with its tracks' decode times.
 pub(super) struct Fragment {
@@ -69,6 +73,8 @@ pub(super) struct Timeline {
     /// How much of what arrived before the part's start was left out: known at the first
     /// flush.
     left_out_ns: Option<u128>,
+    /// The starts (track, decode time) of the latest fragments taken, at most [`RECENT`].
+    recent: VecDeque<(u32, u64)>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -100,6 +106,7 @@ impl Timeline {
             held: Vec::new(),
             end_ns: 0,
             left_out_ns: None,
+            recent: VecDeque::new(),
         }
     }
 
@@ -109,6 +116,15 @@ impl Timeline {
             let latest = self.tracks.get(&at.track).and_then(|t| t.latest);
             latest.is_some_and(|latest| at.time < latest)
         })
+    }
+
+    /// Whether `fragment` was taken already: every track of it starts where one of the latest
+    /// fragments did. An export that ends while its broadcast goes on (an error on the way)
+    /// and is begun again reads the current group from its start: that is no restart, and
+    /// what it repeats is not written twice.
+    pub(super) fn seen(&self, fragment: &Fragment) -> bool {
+        let mut times = fragment.times().peekable();
+        times.peek().is_some() && times.all(|at| self.recent.contains(&(at.track, at.time)))
     }
 
     /// Whether `fragment` belongs in this part: it names only tracks of the part's init
@@ -131,6 +147,10 @@ impl Timeline {
                 track.latest = Some(at.time);
                 track.first_ns = track.first_ns.or(ns);
             }
+            if self.recent.len() == RECENT {
+                self.recent.pop_front();
+            }
+            self.recent.push_back((at.track, at.time));
         }
         self.held.push(fragment);
         if self.start_ns.is_none() {
@@ -530,6 +550,23 @@ mod tests {
         // The sound, when it comes, is placed where it began.
         let out = timeline.push(fragment(2, 480_000 + 4 * 48_000, 10, true));
         assert_eq!(times(&out), [(2, 4 * 48_000)]);
+    }
+
+    #[test]
+    fn a_group_read_again_is_seen_and_a_restart_is_not() {
+        let mut timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        for n in 0..6 {
+            timeline.push(fragment(1, 600_000 + n * 12_000, 200, n % 3 == 0));
+            timeline.push(fragment(2, 480_000 + n * 9_600, 200, true));
+        }
+        // The export begun again reads the current group (from the keyframe at 10.6 s).
+        let again = fragment(1, 636_000, 200, true);
+        assert!(timeline.seen(&again) && timeline.goes_back(&again));
+        assert!(timeline.seen(&fragment(2, 508_800, 200, true)));
+        // What follows the group's end is new; a publisher that started over is not seen.
+        assert!(!timeline.seen(&fragment(1, 672_000, 200, false)));
+        let restarted = fragment(1, 6_000, 200, true);
+        assert!(!timeline.seen(&restarted) && timeline.goes_back(&restarted));
     }
 
     #[test]

@@ -203,12 +203,18 @@ impl Recorder {
                     Ok(Some(chunk)) => self.write(chunk).await?,
                     Ok(None) => break,
                     Err(why) => {
-                        tracing::debug!(%why, "recording: the broadcast went away");
+                        tracing::info!(%why, "recording: the broadcast went away; waiting for it");
                         break;
                     }
                 }
             }
             self.rejoined = self.init.is_some();
+            // An export that ends at once each time (an error while the broadcast goes on)
+            // is begun again at a walk, not in a spin.
+            tokio::select! {
+                () = stop.cancelled() => return self.finish().await,
+                () = tokio::time::sleep(LOOK_AGAIN) => {}
+            }
         }
     }
 
@@ -233,7 +239,10 @@ impl Recorder {
                     self.leave_out();
                     return Ok(());
                 };
-                // Only the first fragment after the broadcast came back can tell a restart.
+                if timeline.seen(&fragment) {
+                    return Ok(());
+                }
+                // Only the first new fragment after the broadcast came back can tell a restart.
                 let restarted = std::mem::take(&mut self.rejoined) && timeline.goes_back(&fragment);
                 if restarted {
                     let init = self.init.clone().unwrap_or_default();
