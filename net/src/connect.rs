@@ -229,12 +229,23 @@ impl ConnectArgs {
             );
             config.tls.insecure = Some(true);
         }
-        let mut quic = moq_tokio::quic::Config::default();
+        let mut quic = quic();
         quic.idle_timeout = seconds("--idle-timeout", self.idle_timeout(&relays))?;
         quic.keep_alive = quic.idle_timeout / 4;
         let client = config.init(quic).map_err(Error::Client)?;
         Ok((client, relays))
     }
+}
+
+/// The QUIC settings of every endpoint Lantern runs (its clients and its direct server):
+/// path MTU discovery on, which moq-tokio leaves off. Its packets then grow from 1200 bytes
+/// to what the path carries (up to 1452), about 15 % fewer for a stream: fewer to lose, each
+/// loss a smaller share of a round, less work per byte. A path that drops the larger probes
+/// keeps the smaller packets.
+pub(crate) fn quic() -> moq_tokio::quic::Config {
+    let mut quic = moq_tokio::quic::Config::default();
+    quic.mtu_discovery = Some(true);
+    quic
 }
 
 /// Relays a client may use, at most this many: a cluster's nodes near the player.

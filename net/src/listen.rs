@@ -137,6 +137,7 @@ impl Listener {
     pub async fn bind(serve: &Serve) -> Result<Self, Error> {
         let (addr, tls) = (serve.addr, serve.tls.as_ref());
         let mut config = moq_tokio::server::Config::default();
+        config.quic = crate::connect::quic();
         config.listen.bind = Some(moq_tokio::listen::Bind::Addr(addr));
         let https = match tls {
             Some(tls) => {
