@@ -4,6 +4,12 @@
 use crate::Error;
 use crate::rtp;
 
+/// How far after the last frame one whose capture time is not after it is written. A track's
+/// frames must stand at least a tick of its timescale apart for a reader that writes them into
+/// MP4 (moq-mux's fMP4 export, and so every recording and `moq export`, uses the frame rate ×
+/// 1000: 33 µs at 30 fps): 1 µs made that export fail at the frame, for good.
+const STEP_US: u64 = 1_000;
+
 /// One medium's destinations: `T` is its MoQ track.
 pub(crate) struct Outlet<T> {
     pub moq: Option<T>,
@@ -29,7 +35,7 @@ impl<T> Outlet<T> {
 
     /// Hand one encoded frame, captured at `pts_us`, to MoQ (through `moq`, which writes it
     /// to the track at the time it is given) and to RTP. A frame whose capture time is not
-    /// after the last one's is written 1 µs after it: neither transport takes time going back
+    /// after the last one's is written [`STEP_US`] after it: neither transport takes time going back
     /// (moq-mux refuses such a keyframe, FFmpeg's RTP muxer such a frame), and a source whose
     /// clock steps back (a new picture presented before a still one's repeat was stamped, the
     /// wall clock set back) must not end a game.
@@ -42,7 +48,7 @@ impl<T> Outlet<T> {
         let pts_us = match self.last_us {
             Some(last) if pts_us <= last => {
                 tracing::debug!(back_us = last - pts_us, "a capture time stepped back");
-                last.saturating_add(1)
+                last.saturating_add(STEP_US)
             }
             _ => pts_us,
         };
@@ -105,8 +111,68 @@ mod tests {
                 })
                 .expect("every keyframe written");
         }
-        let expected = [now, now + 33_000, now + 33_001, now + 33_002, now + 60_000];
+        let expected = [now, now + 33_000, now + 34_000, now + 35_000, now + 60_000];
         assert_eq!(written, expected);
         assert_eq!(outlet.last_us(), Some(now + 60_000));
+    }
+
+    /// Frames whose capture times stepped back are still far enough apart for MP4: a
+    /// recording of the broadcast (moq-mux's fMP4 export) takes every one of them. With
+    /// frames 1 µs apart it failed at the first such frame, and every export after.
+    #[tokio::test]
+    async fn frames_moved_past_a_step_back_are_recorded() {
+        let origin = moq_tokio::origin::spawn();
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = lantern_net::record::Recorder::create(&dir.path().join("r.mp4"))
+            .await
+            .unwrap();
+        let selection = lantern_net::record::Selection::default();
+        let recording = recorder.start(origin.consume(), "cube".into(), selection);
+        let settings = settings(Backend::X264, 1000);
+        let (mut broadcast, video, _) = Broadcast::new(&origin, "cube", FORMAT, &settings, None)
+            .expect("a broadcast in a local origin");
+        let mut outlet = Outlet::new(Some(video), None);
+        let mut encoder = Encoder::new(FORMAT, &settings).unwrap();
+        let cube = Cube::new(FORMAT).unwrap();
+        let mut frame = lantern_media::ffmpeg::i420_frame(FORMAT.width, FORMAT.height);
+        let now = lantern_proto::clock::now_unix_us();
+        let captured = [0, 33_000, 20_000, 20_000, 66_000, 99_000, 99_000, 132_000];
+        for (n, at) in captured.into_iter().enumerate() {
+            let mut picture = lantern_media::ffmpeg::i420_mut(&mut frame).unwrap();
+            cube.render(n as u32, &mut picture).unwrap();
+            encoder
+                .encode(&mut frame, now + at, n % 4 == 0, |packet| {
+                    outlet.write(packet.data, packet.pts_us, |track, pts_us| {
+                        track.write(packet.data, pts_us)
+                    })
+                })
+                .unwrap();
+        }
+        encoder
+            .finish(|packet| {
+                outlet.write(packet.data, packet.pts_us, |track, pts_us| {
+                    track.write(packet.data, pts_us)
+                })
+            })
+            .unwrap();
+        // The first group is written once the second began; the second once the track ends.
+        let progress = recording.progress();
+        let written = |fragments| {
+            let progress = progress.clone();
+            async move {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                while progress.fragments() < fragments && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        };
+        written(1).await;
+        outlet.finish(crate::publish::VideoTrack::finish).unwrap();
+        broadcast.finish().unwrap();
+        written(2).await;
+        let summary = recording.stop().await.unwrap();
+        // Two groups (a keyframe every fourth frame), each a fragment, 132 ms and a frame.
+        assert_eq!(summary.fragments, 2, "{summary:?}");
+        assert!(summary.media_seconds > 0.13, "{summary:?}");
     }
 }

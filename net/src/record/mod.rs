@@ -33,6 +33,10 @@ pub const FRAGMENT: Duration = Duration::from_millis(200);
 /// How far the recorder may fall behind the live edge before it skips ahead (a disk slower
 /// than the stream): far more than a player would wait, since a recording wants every frame.
 const MAX_AGE: Duration = Duration::from_secs(10);
+/// How far behind the live edge an export begins after one that wrote nothing new: it read
+/// again what was written and failed where the last did (a frame moq-mux cannot put in MP4),
+/// so the next starts past that place, leaving a hole rather than ending the recording.
+const SKIP_AHEAD: Duration = Duration::from_secs(1);
 /// How long one look for a broadcast that went away may take, and how soon it is looked for
 /// again.
 const LOOK: Duration = Duration::from_secs(3);
@@ -169,10 +173,11 @@ impl Recorder {
         selection: Selection,
         stop: CancellationToken,
     ) -> Result<Summary, Error> {
+        let mut max_age = MAX_AGE;
         loop {
             let export = tokio::select! {
                 () = stop.cancelled() => return self.finish().await,
-                export = export(&origin, name, &selection) => export,
+                export = export(&origin, name, &selection, max_age) => export,
             };
             let mut export = match export {
                 Ok(export) => export,
@@ -184,6 +189,7 @@ impl Recorder {
                     }
                 }
             };
+            let written = self.progress.fragments();
             loop {
                 let chunk = tokio::select! {
                     () = stop.cancelled() => {
@@ -209,6 +215,15 @@ impl Recorder {
                 }
             }
             self.rejoined = self.init.is_some();
+            if self.progress.fragments() == written {
+                tracing::info!(
+                    "recording: nothing new came before the broadcast ended; going on from \
+                     its live edge"
+                );
+                max_age = SKIP_AHEAD;
+            } else {
+                max_age = MAX_AGE;
+            }
             // An export that ends at once each time (an error while the broadcast goes on)
             // is begun again at a walk, not in a spin.
             tokio::select! {
@@ -386,6 +401,7 @@ async fn export(
     origin: &moq_net::origin::Consumer,
     name: &str,
     selection: &Selection,
+    max_age: Duration,
 ) -> Result<Export<impl moq_mux::catalog::Stream>, String> {
     let look = async {
         origin
@@ -399,7 +415,7 @@ async fn export(
             .map_err(|e| e.to_string())?;
         let catalog = catalog.select(renditions(selection));
         Ok(Export::new(source, catalog)
-            .with_max_age(MAX_AGE)
+            .with_max_age(max_age)
             .with_fragment_duration(FRAGMENT))
     };
     tokio::time::timeout(LOOK, look)
