@@ -75,8 +75,64 @@ mod tests {
     use super::Outlet;
     use crate::encode::tests::{FORMAT, settings};
     use crate::encode::{Backend, Encoder};
-    use crate::publish::Broadcast;
+    use crate::publish::{Broadcast, VideoTrack};
     use crate::source::Cube;
+
+    /// The cube, encoded by x264 into broadcast `cube` of an origin through an outlet.
+    struct Encoded {
+        broadcast: Broadcast,
+        outlet: Outlet<VideoTrack>,
+        encoder: Encoder,
+        cube: Cube,
+        frame: ffmpeg_next::frame::Video,
+        /// The times the frames were written at, in order.
+        written: Vec<u64>,
+    }
+
+    impl Encoded {
+        fn new(origin: &moq_net::origin::Producer) -> Self {
+            let settings = settings(Backend::X264, 1000);
+            let (broadcast, video, _) = Broadcast::new(origin, "cube", FORMAT, &settings, None)
+                .expect("a broadcast in a local origin");
+            Self {
+                broadcast,
+                outlet: Outlet::new(Some(video), None),
+                encoder: Encoder::new(FORMAT, &settings).unwrap(),
+                cube: Cube::new(FORMAT).unwrap(),
+                frame: lantern_media::ffmpeg::i420_frame(FORMAT.width, FORMAT.height),
+                written: Vec::new(),
+            }
+        }
+
+        /// Picture `n`, captured at `captured_us`.
+        fn frame(&mut self, n: usize, captured_us: u64, keyframe: bool) {
+            let mut picture = lantern_media::ffmpeg::i420_mut(&mut self.frame).unwrap();
+            self.cube.render(n as u32, &mut picture).unwrap();
+            let (outlet, written) = (&mut self.outlet, &mut self.written);
+            self.encoder
+                .encode(&mut self.frame, captured_us, keyframe, |packet| {
+                    outlet.write(packet.data, packet.pts_us, |track, pts_us| {
+                        written.push(pts_us);
+                        track.write(packet.data, pts_us)
+                    })
+                })
+                .expect("every frame written");
+        }
+
+        /// End the track and the broadcast.
+        fn finish(&mut self) {
+            let outlet = &mut self.outlet;
+            self.encoder
+                .finish(|packet| {
+                    outlet.write(packet.data, packet.pts_us, |track, pts_us| {
+                        track.write(packet.data, pts_us)
+                    })
+                })
+                .unwrap();
+            self.outlet.finish(VideoTrack::finish).unwrap();
+            self.broadcast.finish().unwrap();
+        }
+    }
 
     /// A keyframe captured before the frame written last (a new picture presented before a
     /// still one's repeat was stamped): moq-mux refuses such a keyframe, so it is written just
@@ -84,36 +140,14 @@ mod tests {
     #[tokio::test]
     async fn a_keyframe_captured_before_the_last_frame_is_written_just_after_it() {
         let origin = moq_tokio::origin::spawn();
-        let settings = settings(Backend::X264, 1000);
-        let (_broadcast, video, _) = Broadcast::new(&origin, "cube", FORMAT, &settings, None)
-            .expect("a broadcast in a local origin");
-        let mut outlet = Outlet::new(Some(video), None);
-        let mut encoder = Encoder::new(FORMAT, &settings).unwrap();
-        let cube = Cube::new(FORMAT).unwrap();
-        let mut frame = lantern_media::ffmpeg::i420_frame(FORMAT.width, FORMAT.height);
+        let mut cube = Encoded::new(&origin);
         let now = lantern_proto::clock::now_unix_us();
-        let mut written = Vec::new();
-        for (n, captured) in [now, now + 33_000, now + 20_000, now + 20_000, now + 60_000]
-            .into_iter()
-            .enumerate()
-        {
-            cube.render(
-                n as u32,
-                &mut lantern_media::ffmpeg::i420_mut(&mut frame).unwrap(),
-            )
-            .unwrap();
-            encoder
-                .encode(&mut frame, captured, true, |packet| {
-                    outlet.write(packet.data, packet.pts_us, |track, pts_us| {
-                        written.push(pts_us);
-                        track.write(packet.data, pts_us)
-                    })
-                })
-                .expect("every keyframe written");
+        for (n, at) in [0, 33_000, 20_000, 20_000, 60_000].into_iter().enumerate() {
+            cube.frame(n, now + at, true);
         }
-        let expected = [now, now + 33_000, now + 34_000, now + 35_000, now + 60_000];
-        assert_eq!(written, expected);
-        assert_eq!(outlet.last_us(), Some(now + 60_000));
+        let expected = [0, 33_000, 34_000, 35_000, 60_000].map(|at| now + at);
+        assert_eq!(cube.written, expected);
+        assert_eq!(cube.outlet.last_us(), Some(now + 60_000));
     }
 
     /// Frames whose capture times stepped back are still far enough apart for MP4: a
@@ -128,33 +162,12 @@ mod tests {
             .unwrap();
         let selection = lantern_net::record::Selection::default();
         let recording = recorder.start(origin.consume(), "cube".into(), selection);
-        let settings = settings(Backend::X264, 1000);
-        let (mut broadcast, video, _) = Broadcast::new(&origin, "cube", FORMAT, &settings, None)
-            .expect("a broadcast in a local origin");
-        let mut outlet = Outlet::new(Some(video), None);
-        let mut encoder = Encoder::new(FORMAT, &settings).unwrap();
-        let cube = Cube::new(FORMAT).unwrap();
-        let mut frame = lantern_media::ffmpeg::i420_frame(FORMAT.width, FORMAT.height);
+        let mut cube = Encoded::new(&origin);
         let now = lantern_proto::clock::now_unix_us();
         let captured = [0, 33_000, 20_000, 20_000, 66_000, 99_000, 99_000, 132_000];
         for (n, at) in captured.into_iter().enumerate() {
-            let mut picture = lantern_media::ffmpeg::i420_mut(&mut frame).unwrap();
-            cube.render(n as u32, &mut picture).unwrap();
-            encoder
-                .encode(&mut frame, now + at, n % 4 == 0, |packet| {
-                    outlet.write(packet.data, packet.pts_us, |track, pts_us| {
-                        track.write(packet.data, pts_us)
-                    })
-                })
-                .unwrap();
+            cube.frame(n, now + at, n % 4 == 0);
         }
-        encoder
-            .finish(|packet| {
-                outlet.write(packet.data, packet.pts_us, |track, pts_us| {
-                    track.write(packet.data, pts_us)
-                })
-            })
-            .unwrap();
         // The first group is written once the second began; the second once the track ends.
         let progress = recording.progress();
         let written = |fragments| {
@@ -167,8 +180,7 @@ mod tests {
             }
         };
         written(1).await;
-        outlet.finish(crate::publish::VideoTrack::finish).unwrap();
-        broadcast.finish().unwrap();
+        cube.finish();
         written(2).await;
         let summary = recording.stop().await.unwrap();
         // Two groups (a keyframe every fourth frame), each a fragment, 132 ms and a frame.
