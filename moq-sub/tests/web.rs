@@ -120,16 +120,18 @@ fn the_page_plays_an_av1_broadcast() {
     publisher.stop_ok("moq-pub");
 }
 
-/// A page joining a group under way (4 s groups, joined a second or more in, no keyframe to
-/// ask for) skips the group's backlog for its next keyframe, as moq-sub does, rather than show
-/// a second-old picture and drop the rest. (It once took the backlog for live in most joins:
-/// the instant it read the keyframe, the next frame was not parsed yet.)
+/// A page joining a group under way (8 s groups, joined 2 s or more in, no keyframe to ask
+/// for) skips the group's backlog for its next keyframe, as moq-sub does, rather than show a
+/// second-old picture and drop the rest. (It once took the backlog for live in most joins:
+/// the instant it read the keyframe, the next frame was not parsed yet.) The groups are long
+/// so that a browser slow to start on a loaded machine still joins one under way: with 4 s
+/// groups and 1 s of head start, CI once joined at a group's start.
 #[test]
 fn a_page_joining_a_group_under_way_waits_for_the_next_keyframe() {
     let (publisher, addr) = serve(&[
-        "--gop", "240", "--width", "640", "--height", "360", "--audio", "none", "--frames", "5400",
+        "--gop", "480", "--width", "640", "--height", "360", "--audio", "none", "--frames", "5400",
     ]);
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(2));
     let seen = play_page(&format!("http://{addr}/"), 120, &[]);
     assert!(seen.frames >= 120, "{seen}");
     assert!(seen.joined_mid_group, "{seen}");
