@@ -27,6 +27,10 @@ const WAIT_FOR_TRACKS: Duration = Duration::from_secs(3);
 /// restarted stream: a 10 s GOP's video and audio fragments.
 const RECENT: usize = 256;
 
+/// How far a fragment may start before where its track's taken media ends and still be new:
+/// a frame's time rounded on the way through two timescales, far under any frame's length.
+const SLACK_NS: u128 = 1_000_000;
+
 /// One moof+mdat fragment, owned, with its tracks' decode times.
 pub(super) struct Fragment {
     pub data: Vec<u8>,
@@ -83,6 +87,11 @@ struct Track {
     /// The broadcast's time of its first fragment (ns) and decode time of its latest.
     first_ns: Option<u128>,
     latest: Option<u64>,
+    /// Where what was taken of it ends, on the broadcast's clock (ns).
+    end_ns: Option<u128>,
+    /// A fragment of it that was partly taken already was left out: it goes on at its next
+    /// sync sample, so no frame is written whose reference is missing.
+    wants_sync: bool,
 }
 
 impl Timeline {
@@ -127,6 +136,42 @@ impl Timeline {
         times.peek().is_some() && times.all(|at| self.recent.contains(&(at.track, at.time)))
     }
 
+    /// Whether `fragment` is new to this part, and so to be taken. An export begun again on the
+    /// same stream (after a relay restart, or an error on the way) reads its current groups
+    /// again from their start, and draws its fragments' edges by timing, so they may fall
+    /// elsewhere than the first time: a fragment that starts inside what was taken is left
+    /// out, whole or in part, and when in part its track goes on at its next sync sample (a
+    /// keyframe; every audio packet is one) rather than with frames whose references were left
+    /// out. The hole is at most a GOP, and only where the edges did not line up.
+    pub(super) fn is_new(&mut self, fragment: &Fragment) -> bool {
+        let mut new = true;
+        let mut partly = Vec::new();
+        for at in fragment.times() {
+            let Some(start) = self.ns(at.track, at.time) else {
+                continue;
+            };
+            let Some(track) = self.tracks.get(&at.track) else {
+                continue;
+            };
+            match track.end_ns {
+                Some(end) if start + SLACK_NS < end => {
+                    new = false;
+                    if start + fragment.duration.as_nanos() > end + SLACK_NS {
+                        partly.push(at.track);
+                    }
+                }
+                _ if track.wants_sync && !fragment.independent => new = false,
+                _ => {}
+            }
+        }
+        for id in partly {
+            if let Some(track) = self.tracks.get_mut(&id) {
+                track.wants_sync = true;
+            }
+        }
+        new
+    }
+
     /// Whether `fragment` belongs in this part: it names only tracks of the part's init
     /// segment, each with its decode time. moq-mux's export writes its init segment once, yet
     /// numbers a track anew when the catalog brings it back after it ended (at a publisher's
@@ -146,6 +191,9 @@ impl Timeline {
             if let Some(track) = self.tracks.get_mut(&at.track) {
                 track.latest = Some(at.time);
                 track.first_ns = track.first_ns.or(ns);
+                let end = ns.map(|ns| ns + fragment.duration.as_nanos());
+                track.end_ns = track.end_ns.max(end);
+                track.wants_sync = false;
             }
             if self.recent.len() == RECENT {
                 self.recent.pop_front();
@@ -567,6 +615,45 @@ mod tests {
         assert!(!timeline.seen(&fragment(1, 672_000, 200, false)));
         let restarted = fragment(1, 6_000, 200, true);
         assert!(!timeline.seen(&restarted) && timeline.goes_back(&restarted));
+    }
+
+    /// An export begun again on the same stream reads its groups from their start, its
+    /// fragments' edges drawn elsewhere: what was taken is not taken twice, and a track whose
+    /// fragment was partly taken goes on at its next keyframe.
+    #[test]
+    fn a_stream_read_again_with_other_edges_is_taken_once() {
+        let mut timeline = Timeline::new(&init(&[(1, 60_000), (2, 48_000)]));
+        // Video 10.0–10.6 s (a keyframe at 10.0), audio 10.0–10.2 s.
+        for (time, ind) in [(600_000, true), (612_000, false), (624_000, false)] {
+            let video = fragment(1, time, 200, ind);
+            assert!(timeline.is_new(&video));
+            timeline.push(video);
+        }
+        for n in 0..20 {
+            let audio = fragment(2, 480_000 + n * 480, 10, true);
+            assert!(timeline.is_new(&audio));
+            timeline.push(audio);
+        }
+        // Read again from the keyframe: 10.0–10.15 and 10.15–10.35 were taken, 10.35–10.65
+        // partly; 10.65 is a frame after one left out, 10.8 the next keyframe.
+        let again = [
+            (600_000, 150, true, false),
+            (609_000, 200, false, false),
+            (621_000, 300, false, false),
+            (639_000, 150, false, false),
+            (648_000, 200, true, true),
+            (660_000, 200, false, true),
+        ];
+        for (time, ms, ind, new) in again {
+            let video = fragment(1, time, ms, ind);
+            assert_eq!(timeline.is_new(&video), new, "video at {time}");
+            if new {
+                timeline.push(video);
+            }
+        }
+        // Sound: each packet is whole, so it goes on right where it was taken up to.
+        assert!(!timeline.is_new(&fragment(2, 480_000 + 19 * 480, 10, true)));
+        assert!(timeline.is_new(&fragment(2, 480_000 + 20 * 480, 10, true)));
     }
 
     #[test]

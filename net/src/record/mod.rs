@@ -5,9 +5,10 @@
 //! was writing intact.
 //!
 //! A broadcast that goes away (its relay restarted, the path dropped) and comes back is
-//! recorded on into the same file when it is the same stream (same init segment, time going
-//! on); a publisher that restarted (time going back) or changed its settings goes on in a new
-//! part beside the first: `match.mp4`, then `match.2.mp4`, …
+//! recorded on into the same file when it is the same stream (the same clock in its catalog,
+//! the same init segment), what was written already not twice; a publisher that restarted (a
+//! new clock, or without one, time going back) or changed its settings goes on in a new part
+//! beside the first: `match.mp4`, then `match.2.mp4`, …
 //!
 //! Each part starts at time zero: the broadcast's own clock (time since its publisher
 //! started) is moved back by the moment the recording began.
@@ -99,6 +100,9 @@ pub struct Recorder {
     timeline: Option<fmp4::Timeline>,
     /// The export was restarted: the next fragment is checked against this part.
     rejoined: bool,
+    /// The clock of the stream the current part holds, and of the one being read.
+    part_clock: Option<moq_net::Timestamp>,
+    clock: StreamClock,
     /// Media in earlier parts (so progress keeps counting across parts).
     earlier: Duration,
 }
@@ -116,6 +120,8 @@ impl Recorder {
             init: None,
             timeline: None,
             rejoined: false,
+            part_clock: None,
+            clock: StreamClock::default(),
             earlier: Duration::ZERO,
         })
     }
@@ -180,7 +186,10 @@ impl Recorder {
                 export = export(&origin, name, &selection, max_age) => export,
             };
             let mut export = match export {
-                Ok(export) => export,
+                Ok((export, clock)) => {
+                    self.clock = clock;
+                    export
+                }
                 Err(why) => {
                     tracing::debug!(%why, "recording: the broadcast is not there (yet)");
                     tokio::select! {
@@ -254,18 +263,30 @@ impl Recorder {
                     self.leave_out();
                     return Ok(());
                 };
-                if timeline.seen(&fragment) {
+                let clock = self.clock.get();
+                if self.rejoined {
+                    let restarted = match (self.part_clock, clock) {
+                        (Some(part), Some(now)) => part != now,
+                        // A catalog without a clock: time going back on a fragment not taken
+                        // already (the first one after the broadcast came back tells).
+                        _ if timeline.seen(&fragment) => return Ok(()),
+                        _ => timeline.goes_back(&fragment),
+                    };
+                    self.rejoined = false;
+                    if restarted {
+                        let init = self.init.clone().unwrap_or_default();
+                        self.next_part(init).await?;
+                    }
+                }
+                let Some(timeline) = self.timeline.as_mut() else {
+                    return Ok(());
+                };
+                if !timeline.is_new(&fragment) {
                     return Ok(());
                 }
-                // Only the first new fragment after the broadcast came back can tell a restart.
-                let restarted = std::mem::take(&mut self.rejoined) && timeline.goes_back(&fragment);
-                if restarted {
-                    let init = self.init.clone().unwrap_or_default();
-                    self.next_part(init).await?;
-                }
-                let fresh = self.timeline.as_ref().is_some_and(|t| t.length().is_zero());
-                let ready = self.timeline.as_mut().map(|t| t.push(fragment));
-                let ready = ready.unwrap_or_default();
+                self.part_clock = self.part_clock.or(clock);
+                let fresh = timeline.length().is_zero();
+                let ready = timeline.push(fragment);
                 if fresh && !ready.is_empty() {
                     self.tell_start();
                 }
@@ -326,6 +347,7 @@ impl Recorder {
         self.close_part().await?;
         self.file = create(&path).await?;
         self.parts.push(path);
+        self.part_clock = None;
         self.earlier = Duration::from_millis(self.progress.media_ms.load(Ordering::Relaxed));
         self.append(&init).await?;
         self.timeline = Some(fmp4::Timeline::new(&init));
@@ -396,13 +418,49 @@ impl Recording {
     }
 }
 
-/// Subscribe to broadcast `name` (once it is there) and its catalog, narrowed to `selection`.
+/// The clock a broadcast's catalog names (the wall time of its media's time zero), as its
+/// export reads the catalog. A publisher keeps it for its stream's life, through relay
+/// restarts and redials; one that started over has a new one.
+#[derive(Clone, Debug, Default)]
+struct StreamClock(Arc<std::sync::Mutex<Option<moq_net::Timestamp>>>);
+
+impl StreamClock {
+    fn get(&self) -> Option<moq_net::Timestamp> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A catalog stream that notes each snapshot's clock in a [`StreamClock`] on its way to the
+/// export.
+struct Clocked<S> {
+    catalogs: S,
+    clock: StreamClock,
+}
+
+impl<S: moq_mux::catalog::Stream> moq_mux::catalog::Stream for Clocked<S> {
+    type Ext = S::Ext;
+
+    fn poll_next(
+        &mut self,
+        waiter: &moq_net::kio::Waiter,
+    ) -> std::task::Poll<moq_mux::Result<Option<hang::Catalog<S::Ext>>>> {
+        let polled = self.catalogs.poll_next(waiter);
+        if let std::task::Poll::Ready(Ok(Some(catalog))) = &polled {
+            let wall = catalog.clock.as_ref().map(|clock| clock.wall);
+            *self.clock.0.lock().unwrap_or_else(|e| e.into_inner()) = wall;
+        }
+        polled
+    }
+}
+
+/// Subscribe to broadcast `name` (once it is there) and its catalog, narrowed to `selection`;
+/// the export, and the clock its catalog names.
 async fn export(
     origin: &moq_net::origin::Consumer,
     name: &str,
     selection: &Selection,
     max_age: Duration,
-) -> Result<Export<impl moq_mux::catalog::Stream>, String> {
+) -> Result<(Export<impl moq_mux::catalog::Stream>, StreamClock), String> {
     let look = async {
         origin
             .routed_broadcast(name)
@@ -413,10 +471,16 @@ async fn export(
             .catalog::<()>(moq_mux::catalog::CatalogFormat::Hang)
             .await
             .map_err(|e| e.to_string())?;
+        let clock = StreamClock::default();
+        let catalog = Clocked {
+            catalogs: catalog,
+            clock: clock.clone(),
+        };
         let catalog = catalog.select(renditions(selection));
-        Ok(Export::new(source, catalog)
+        let export = Export::new(source, catalog)
             .with_max_age(max_age)
-            .with_fragment_duration(FRAGMENT))
+            .with_fragment_duration(FRAGMENT);
+        Ok((export, clock))
     };
     tokio::time::timeout(LOOK, look)
         .await
@@ -502,6 +566,57 @@ mod tests {
         let fragments =
             [(1, 0), (2, 0), (1, 6_000)].map(|(track, time)| fragment_bytes(track, time));
         assert_eq!(written, [header, fragments.concat()].concat());
+    }
+
+    /// A broadcast that came back with the clock it had is the same stream, recorded on in the
+    /// same part though its first fragments go back (read again); one with a new clock is a
+    /// publisher that started over, in a new part though its time goes on.
+    #[tokio::test]
+    async fn the_catalogs_clock_tells_the_same_stream_from_a_new_one() {
+        let dir = std::env::temp_dir().join(format!("lantern-clock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("match.mp4");
+        let mut recorder = Recorder::create(&path).await.unwrap();
+        let video = |time, independent| {
+            Chunk::Fragment(moq_mux::container::fmp4::Fragment {
+                data: fragment_bytes(1, time).into(),
+                independent,
+                duration: Duration::from_millis(200),
+            })
+        };
+        let clock = |secs: u64| {
+            let wall = moq_net::Timestamp::from_micros(secs * 1_000_000).unwrap();
+            StreamClock(Arc::new(std::sync::Mutex::new(Some(wall))))
+        };
+        recorder.clock = clock(100);
+        let header = init(&[(1, 60_000)]);
+        recorder
+            .write(Chunk::Init(header.clone().into()))
+            .await
+            .unwrap();
+        for (time, independent) in [(600_000, true), (612_000, false), (624_000, false)] {
+            recorder.write(video(time, independent)).await.unwrap();
+        }
+        // The relay restarted; the export begun again reads the group from its keyframe.
+        recorder.rejoined = true;
+        recorder.clock = clock(100);
+        recorder
+            .write(Chunk::Init(header.clone().into()))
+            .await
+            .unwrap();
+        for (time, independent) in [(600_000, true), (618_000, false), (636_000, true)] {
+            recorder.write(video(time, independent)).await.unwrap();
+        }
+        assert_eq!(recorder.parts.len(), 1);
+        assert_eq!(recorder.progress.fragments(), 4);
+        // A publisher that started over, its time after the last.
+        recorder.rejoined = true;
+        recorder.clock = clock(130);
+        recorder.write(video(648_000, true)).await.unwrap();
+        let summary = recorder.finish().await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(summary.parts, [path, dir.join("match.2.mp4")]);
+        assert_eq!(summary.fragments, 5);
     }
 
     #[test]
