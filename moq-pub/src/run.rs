@@ -216,14 +216,7 @@ async fn sample_send_bandwidth(estimate: moq_net::bandwidth::Consumer, feedback:
 
 /// The network side of a run: a relay connection or a direct server.
 enum Network {
-    /// The connection, the client that dialed it (to send its close), its URL (redacted),
-    /// and the task sampling its bandwidth estimate.
-    Relay(
-        moq_tokio::Connection,
-        Box<moq_tokio::Client>,
-        String,
-        tokio::task::JoinHandle<()>,
-    ),
+    Relay(Box<RelayLink>),
     /// The direct server, and who it holds.
     Listen(
         tokio::task::JoinHandle<Result<(), lantern_net::Error>>,
@@ -231,6 +224,41 @@ enum Network {
     ),
     /// In-process, or RTP only: nothing to watch.
     Origin,
+}
+
+/// A relay connection: the client that dialed it (to send its close, and to dial afresh), its
+/// URL (redacted), the task sampling its bandwidth estimate, and what finds its relay
+/// restarted under it.
+struct RelayLink {
+    connection: moq_tokio::Connection,
+    client: moq_tokio::Client,
+    url: String,
+    sampler: tokio::task::JoinHandle<()>,
+    feedback: rate::Feedback,
+    redial: lantern_net::Redial,
+}
+
+impl RelayLink {
+    /// Publish on over a fresh connection when the relay restarted under this one, rather
+    /// than wait out the idle timeout (see [`lantern_net::Redial`]).
+    async fn redial_if_restarted(&mut self) {
+        let Some(fresh) = self.redial.check(&self.connection).await else {
+            return;
+        };
+        tracing::warn!(
+            url = self.url,
+            silent_s = fresh.silent.as_secs_f64(),
+            "the relay stopped answering and answered a fresh dial (it restarted): publishing \
+             again over that"
+        );
+        self.connection.abort(moq_net::Error::Timeout);
+        self.connection = fresh.connection;
+        self.sampler.abort();
+        self.sampler = tokio::spawn(sample_send_bandwidth(
+            self.connection.send_bandwidth(),
+            self.feedback.clone(),
+        ));
+    }
 }
 
 impl Network {
@@ -259,7 +287,15 @@ impl Network {
                     connection.send_bandwidth(),
                     feedback.clone(),
                 ));
-                Self::Relay(connection, Box::new(client), url, sampler)
+                let redial = lantern_net::Redial::new(client.clone(), relays);
+                Self::Relay(Box::new(RelayLink {
+                    connection,
+                    client,
+                    url,
+                    sampler,
+                    feedback: feedback.clone(),
+                    redial,
+                }))
             }
             Target::Listen(serve) => {
                 let listener = lantern_net::Listener::bind(serve).await?;
@@ -303,23 +339,36 @@ impl Network {
     /// reconnecting, or the direct server stopped. Drops and returns are logged.
     async fn failed(&mut self) -> Error {
         match self {
-            Self::Relay(connection, _, url, _) => loop {
-                match connection.status().await {
-                    Ok(moq_tokio::connection::Status::Disconnected) => {
-                        tracing::warn!(url = %url, "lost the relay: redialing, the stream goes on");
-                    }
-                    Ok(moq_tokio::connection::Status::Connected) if connection.epoch() > 1 => {
-                        tracing::info!(url = %url, "back on the relay: publishing again");
-                    }
-                    Ok(_) => {}
-                    Err(source) => {
-                        break Error::Net(lantern_net::Error::Connect {
-                            url: url.clone(),
-                            source,
-                        });
+            Self::Relay(link) => {
+                let mut every = tokio::time::interval(lantern_net::Redial::EVERY);
+                loop {
+                    let status = tokio::select! {
+                        status = link.connection.status() => status,
+                        _ = every.tick() => {
+                            link.redial_if_restarted().await;
+                            continue;
+                        }
+                    };
+                    let url = &link.url;
+                    match status {
+                        Ok(moq_tokio::connection::Status::Disconnected) => {
+                            tracing::warn!(url, "lost the relay: redialing, the stream goes on");
+                        }
+                        Ok(moq_tokio::connection::Status::Connected)
+                            if link.connection.epoch() > 1 =>
+                        {
+                            tracing::info!(url, "back on the relay: publishing again");
+                        }
+                        Ok(_) => {}
+                        Err(source) => {
+                            break Error::Net(lantern_net::Error::Connect {
+                                url: url.clone(),
+                                source,
+                            });
+                        }
                     }
                 }
-            },
+            }
             Self::Listen(server, _) => match server.await {
                 Ok(Err(err)) => Error::Net(err),
                 Ok(Ok(())) | Err(_) => Error::Thread("direct server"),
@@ -331,9 +380,15 @@ impl Network {
     /// Deliver what is still queued, but never wait long for a dead peer.
     async fn close(self) {
         match self {
-            Self::Relay(connection, client, _, sampler) => {
+            Self::Relay(link) => {
+                let RelayLink {
+                    connection,
+                    client,
+                    sampler,
+                    ..
+                } = *link;
                 sampler.abort();
-                lantern_net::close(Some(connection), *client, Duration::from_secs(2)).await;
+                lantern_net::close(Some(connection), client, Duration::from_secs(2)).await;
             }
             Self::Listen(server, _) => server.abort(),
             Self::Origin => {}

@@ -160,7 +160,7 @@ async fn play_moq(
             client,
             relays: url.clone(),
         },
-        hooks.rtt.clone(),
+        hooks.link.clone(),
         handed,
         link_stop.clone(),
     ));
@@ -280,19 +280,22 @@ struct Link {
     relays: lantern_net::Relays,
 }
 
-/// Keep the link until `stop`, then hand its connection back: keep `rtt` (µs) at its
-/// smoothed round-trip time for the stats lines, and replace a connection gone mute
-/// (`handed` counts the reports given it; see [`lantern_proto::mute`]) with a fresh dial,
-/// whose broadcast the player then finds again as after any drop. Ends early with the
-/// server's refusal of this client's credentials.
+/// Keep the link until `stop`, then hand its connection back: keep `figures` told of its
+/// smoothed round-trip time for the stats lines, and replace with a fresh dial a connection
+/// gone mute (`handed` counts the reports given it; see [`lantern_proto::mute`]; the player
+/// then finds its broadcast again as after any drop) or whose relay restarted under it (see
+/// [`lantern_net::Redial`]; the subscriptions move to the fresh connection, and the time it
+/// heard nothing counts as an outage). Ends early with the server's refusal of this client's
+/// credentials.
 async fn keep_link(
     mut link: Link,
-    rtt: Arc<AtomicU64>,
+    figures: Arc<stats::LinkFigures>,
     handed: Arc<AtomicU64>,
     stop: CancellationToken,
 ) -> Result<moq_tokio::Connection, lantern_net::Error> {
-    let mut every = tokio::time::interval(Duration::from_millis(500));
+    let mut every = tokio::time::interval(lantern_net::Redial::EVERY);
     let mut mute = lantern_proto::mute::Mute::new();
+    let mut redial = lantern_net::Redial::new(link.client.clone(), link.relays.clone());
     let mut monitor = link.connection.monitor();
     loop {
         tokio::select! {
@@ -302,7 +305,8 @@ async fn keep_link(
         }
         let stats = monitor.stats();
         if let Some(us) = stats.and_then(|s| s.rtt) {
-            rtt.store(us.as_micros().max(1) as u64, Ordering::Relaxed);
+            let us = us.as_micros().max(1) as u64;
+            figures.rtt_us.store(us, Ordering::Relaxed);
         }
         let sent = stats.and_then(|s| s.packets_sent);
         let now = lantern_proto::clock::now_unix_us();
@@ -314,6 +318,17 @@ async fn keep_link(
             );
             link.connection.abort(moq_net::Error::Timeout);
             link.connection = link.client.connect(link.relays.addrs());
+            monitor = link.connection.monitor();
+        } else if let Some(fresh) = redial.check(&link.connection).await {
+            tracing::warn!(
+                url = %link.relays,
+                silent_s = fresh.silent.as_secs_f64(),
+                "the relay stopped answering and answered a fresh dial (it restarted): going on \
+                 over that"
+            );
+            figures.replaced(fresh.silent);
+            link.connection.abort(moq_net::Error::Timeout);
+            link.connection = fresh.connection;
             monitor = link.connection.monitor();
         }
     }
@@ -327,8 +342,8 @@ struct Hooks {
     shown: CancellationToken,
     /// The window pictures go to (and where input-to-photon is then measured).
     window: Option<window::Handle>,
-    /// The connection's round-trip time, µs (0 until known).
-    rtt: Arc<AtomicU64>,
+    /// What the connection's keeper measures (its round-trip time, connections replaced).
+    link: Arc<stats::LinkFigures>,
     /// Where this viewer's feedback goes, when it sends any, and what it measures.
     feedback: Option<lantern_net::input::FeedbackSender>,
     path: feedback::Path,
@@ -432,7 +447,7 @@ async fn play_media(
     let handle = tokio::runtime::Handle::current();
     let mut stats = stats::Stats::default();
     stats.codec = Some(video.codec.clone());
-    stats.rtt = Some(hooks.rtt);
+    stats.link = Some(hooks.link);
     stats.record = hooks.record;
     if let Some(photon) = &hooks.photon {
         stats.parts.push(Arc::new(photon.clone()));

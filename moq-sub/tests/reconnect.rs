@@ -11,10 +11,11 @@ const LONG: Duration = Duration::from_secs(120);
 /// A 640x360 I420 y4m frame with its `FRAME\n` header.
 const FRAME_BYTES: u64 = 640 * 360 * 3 / 2 + 6;
 
-fn publish(url: &str, name: &str) -> Proc {
-    let args = [
+fn publish(url: &str, name: &str, extra: &[&str]) -> Proc {
+    let mut args = vec![
         "--url", url, "--name", name, "--width", "640", "--height", "360",
     ];
+    args.extend_from_slice(extra);
     spawn(bin("moq-pub"), &args)
 }
 
@@ -66,7 +67,7 @@ fn a_viewer_plays_on_through_a_three_second_outage() {
     let relay = Relay::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
-    let publisher = publish(&relay.url(), "outage");
+    let publisher = publish(&relay.url(), "outage", &[]);
     // Both ways dead for 3 s, from 6 s after the path came up: the QUIC connection times out
     // (told 1.2 s, as with fallback relays) and is redialed.
     let path = Netem::start(relay.port, "outage=6s+3s", "outage=6s+3s");
@@ -91,7 +92,7 @@ fn a_short_fade_is_ridden_out_on_the_same_connection() {
     let relay = Relay::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
-    let publisher = publish(&relay.url(), "fade");
+    let publisher = publish(&relay.url(), "fade", &[]);
     let path = Netem::start(relay.port, "outage=6s+1500ms", "outage=6s+1500ms");
     let viewer = view(&path.url("anon"), "fade", 600, &out, &[]).finish(LONG);
     let log = String::from_utf8_lossy(&viewer.stderr);
@@ -114,7 +115,7 @@ fn publisher_and_viewer_ride_out_a_relay_restart() {
     let url = relay.url();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.y4m");
-    let publisher = publish(&url, "restart");
+    let publisher = publish(&url, "restart", &[]);
     let viewer = view(&url, "restart", 400, &out, &[]);
     wait_for_pictures(&out, 60);
     relay.kill();
@@ -130,4 +131,34 @@ fn publisher_and_viewer_ride_out_a_relay_restart() {
     assert!(after >= 60, "{after} pictures after the restart");
     // The publisher never stopped: it republished to the new relay.
     publisher.stop_ok("moq-pub");
+}
+
+/// A relay restarted under both ends is found by a fresh dial that it answers while the old
+/// connection hears nothing (`lantern_net::Redial`), not by waiting out the idle timeout:
+/// here 30 s on both ends, longer than the viewer waits for pictures (`--timeout 20`), so
+/// only the fresh dial can bring them back.
+#[test]
+fn a_restarted_relay_is_found_by_a_fresh_dial_before_any_idle_timeout() {
+    let mut relay = Relay::start();
+    let url = relay.url();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.y4m");
+    let patient = ["--idle-timeout", "30"];
+    let publisher = publish(&url, "found", &patient);
+    let viewer = view(&url, "found", 400, &out, &patient);
+    wait_for_pictures(&out, 60);
+    relay.kill();
+    // The relay's downtime is the scenario, not a wait for something.
+    std::thread::sleep(Duration::from_secs(2));
+    relay.start_again();
+    let viewer = viewer.finish(LONG);
+    let log = String::from_utf8_lossy(&viewer.stderr);
+    assert!(viewer.status.success(), "moq-sub failed:\n{log}");
+    assert!(log.contains("answered a fresh dial"), "{log}");
+    let (_, jump, after) = the_hole(&out);
+    assert!(jump >= 60, "the largest gap was {jump} frames: {log}");
+    assert!(after >= 60, "{after} pictures after the restart");
+    let published = publisher.interrupt_clean("moq-pub", LONG);
+    let log = String::from_utf8_lossy(&published.stderr);
+    assert!(log.contains("answered a fresh dial"), "{log}");
 }

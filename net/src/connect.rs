@@ -367,6 +367,82 @@ pub async fn refused(connection: &moq_tokio::Connection, relays: &Relays) -> Err
     }
 }
 
+/// Finds a relay that restarted under a connection (see [`lantern_proto::deaf`]): looked at
+/// every [`Redial::EVERY`] by whoever keeps the connection, it keeps a fresh dial going while
+/// the connection hears nothing, and hands back the fresh connection once it is answered
+/// with the old one still deaf, to use in its place. The fresh connection is the client's,
+/// like any redial (it publishes and subscribes what the old one did); one not answered
+/// before the old connection hears again is dropped.
+pub struct Redial {
+    client: moq_tokio::Client,
+    relays: Relays,
+    deaf: lantern_proto::deaf::Deaf,
+    dial: Option<tokio::task::JoinHandle<Option<moq_tokio::Connection>>>,
+    start: tokio::time::Instant,
+}
+
+/// A connection that takes the place of one whose relay restarted, and how long the old one
+/// had heard nothing.
+pub struct Replaced {
+    pub connection: moq_tokio::Connection,
+    pub silent: Duration,
+}
+
+impl Redial {
+    /// How often the connection is looked at.
+    pub const EVERY: Duration = Duration::from_millis(250);
+
+    pub fn new(client: moq_tokio::Client, relays: Relays) -> Self {
+        Self {
+            client,
+            relays,
+            deaf: lantern_proto::deaf::Deaf::new(),
+            dial: None,
+            start: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Look at `connection` now: what takes its place when its relay was found gone (the
+    /// caller aborts the old one).
+    pub async fn check(&mut self, connection: &moq_tokio::Connection) -> Option<Replaced> {
+        let stats = connection.monitor().stats();
+        let received = stats.as_ref().and_then(|s| s.packets_received);
+        let sent = stats.as_ref().and_then(|s| s.packets_sent);
+        let now_us = self.start.elapsed().as_micros() as u64;
+        if !self.deaf.check(now_us, received, sent) {
+            // Hearing again (or redialing by itself): a dial still going is not wanted.
+            if let Some(dial) = self.dial.take() {
+                dial.abort();
+            }
+            return None;
+        }
+        let Some(dial) = &self.dial else {
+            tracing::debug!(url = %self.relays, "the relay answers nothing: dialing it afresh");
+            let dialing = self.client.connect(self.relays.addrs());
+            self.dial = Some(tokio::spawn(
+                async move { dialing.established().await.ok() },
+            ));
+            return None;
+        };
+        if !dial.is_finished() {
+            return None;
+        }
+        let answered = self.dial.take()?.await.ok().flatten();
+        let silent = Duration::from_micros(self.deaf.silent_us(now_us));
+        // A dial that gave up (as the old connection will have): watch afresh.
+        self.deaf = lantern_proto::deaf::Deaf::new();
+        answered.map(|connection| Replaced { connection, silent })
+    }
+}
+
+impl Drop for Redial {
+    fn drop(&mut self) {
+        if let Some(dial) = self.dial.take() {
+            dial.abort();
+        }
+    }
+}
+
 /// The URL without its query, so tokens never reach a log line.
 pub fn redacted(url: &Url) -> String {
     let mut url = url.clone();

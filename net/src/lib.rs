@@ -27,6 +27,6 @@ pub mod seal;
 mod sessions;
 pub mod web;
 
-pub use connect::{ConnectArgs, Relays, close, established, redacted, refused};
+pub use connect::{ConnectArgs, Redial, Relays, Replaced, close, established, redacted, refused};
 pub use error::Error;
 pub use listen::Listener;

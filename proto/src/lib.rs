@@ -27,6 +27,7 @@ pub mod app_pacing;
 pub mod audio;
 pub mod backlog;
 pub mod clock;
+pub mod deaf;
 mod error;
 pub mod feedback;
 pub mod frame_delay;

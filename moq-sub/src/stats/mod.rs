@@ -53,6 +53,27 @@ pub struct Summary {
     pub behind_skipped: u64,
 }
 
+/// What the connection's keeper measures, for the stats lines.
+#[derive(Debug, Default)]
+pub struct LinkFigures {
+    /// The smoothed round-trip time, µs (0 until known).
+    pub rtt_us: AtomicU64,
+    /// Connections replaced under the stream (their relay restarted): the picture stood still
+    /// while nothing came, an outage the player did not see as one.
+    replaced: AtomicU64,
+    /// And how long each heard nothing before it was, in all (ms).
+    silent_ms: AtomicU64,
+}
+
+impl LinkFigures {
+    /// A connection that heard nothing for `silent` was replaced.
+    pub fn replaced(&self, silent: std::time::Duration) {
+        self.replaced.fetch_add(1, Ordering::Relaxed);
+        let ms = silent.as_millis() as u64;
+        self.silent_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
 pub struct Stats {
     pub summary: Summary,
     /// The catalog's codec string of what plays (`avc3.42c01f`, `av01.0.08M.08`).
@@ -77,8 +98,8 @@ pub struct Stats {
     pub audio: Option<Arc<Mutex<AudioStats>>>,
     /// What adds its own figures: input-to-photon when this viewer sends input, the window.
     pub parts: Vec<Arc<dyn Part>>,
-    /// The connection's smoothed round-trip time (µs; 0 until known).
-    pub rtt: Option<Arc<AtomicU64>>,
+    /// What the connection's keeper measures.
+    pub link: Option<Arc<LinkFigures>>,
     /// What `--record` has written, when recording.
     pub record: Option<Arc<lantern_net::record::Progress>>,
     flash_on: bool,
@@ -116,7 +137,7 @@ impl Default for Stats {
             total_decode: Histogram::new(),
             audio: None,
             parts: Vec::new(),
-            rtt: None,
+            link: None,
             record: None,
             flash_on: false,
             frame_delay: FrameDelay::new(),
@@ -209,10 +230,16 @@ impl Stats {
         }
     }
 
-    /// Seconds without the stream, the current outage included.
+    /// Seconds without the stream, the current outage included (and the silence before
+    /// each connection replaced under it).
     fn away_s(&self) -> f64 {
         let current = self.away_since.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        ((self.away_total.as_secs_f64() + current) * 10.0).round() / 10.0
+        let silent_ms = self
+            .link
+            .as_ref()
+            .map(|link| link.silent_ms.load(Ordering::Relaxed));
+        let silent = silent_ms.unwrap_or(0) as f64 / 1000.0;
+        ((self.away_total.as_secs_f64() + current + silent) * 10.0).round() / 10.0
     }
 
     /// Whether a shown frame had the A/V sync flash: its first frame pairs with a beep.
@@ -258,7 +285,7 @@ impl Stats {
             net_ms_p99: ms(self.net.quantile(0.99)),
             decode_ms_p50: ms(self.decode.quantile(0.5)),
             reconnecting: Some(self.away_since.is_some()),
-            outages: self.summary.outages,
+            outages: self.outages(),
             behind_skipped: self.summary.behind_skipped,
             audio: self.audio.as_ref().map(|audio| lock(audio).tick()),
             ..Line::default()
@@ -312,7 +339,7 @@ impl Stats {
             net_ms_p50: ms(self.total_net.quantile(0.5)),
             net_ms_p99: ms(self.total_net.quantile(0.99)),
             decode_ms_p50: ms(self.total_decode.quantile(0.5)),
-            outages: self.summary.outages,
+            outages: self.outages(),
             behind_skipped: self.summary.behind_skipped,
             outage_s: Some(self.away_s()),
             lines_dropped: self.lines_dropped,
@@ -338,8 +365,17 @@ impl Stats {
     }
 
     fn rtt_ms(&self) -> Option<f64> {
-        let us = self.rtt.as_ref()?.load(Ordering::Relaxed);
+        let us = self.link.as_ref()?.rtt_us.load(Ordering::Relaxed);
         ms((us > 0).then_some(us))
+    }
+
+    /// Outages the player waited out, and connections its keeper replaced under it.
+    fn outages(&self) -> u64 {
+        let replaced = self
+            .link
+            .as_ref()
+            .map(|link| link.replaced.load(Ordering::Relaxed));
+        self.summary.outages + replaced.unwrap_or(0)
     }
 }
 
