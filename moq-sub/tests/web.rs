@@ -373,3 +373,51 @@ fn the_page_moves_to_the_next_relay_when_its_relay_dies() {
     assert_eq!(seen.status, "playing", "{seen}");
     publisher.stop_ok("moq-pub");
 }
+
+/// A relay restarted under a playing page (down 3 s, back on its port with a new certificate)
+/// is found by a fresh dial the relay answers while the old connection hears nothing, and the
+/// page plays on through it, rather than after the browser's idle timeout.
+#[test]
+fn the_page_finds_a_restarted_relay_by_a_fresh_dial() {
+    let mut relay = Relay::start();
+    let publisher = spawn(
+        bin("moq-pub"),
+        &[
+            "--url",
+            &relay.url(),
+            "--name",
+            "cube",
+            "--audio",
+            "none",
+            "--width",
+            "640",
+            "--height",
+            "360",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cue = dir.path().join("cue");
+    let page = format!("?url={}&name=cube", relay.url());
+    let watching = {
+        let (dist, cue) = (web_dist(), cue.clone());
+        std::thread::spawn(move || {
+            let (dist, cue) = (dist.to_str().unwrap(), cue.to_str().unwrap());
+            play_page(
+                &page,
+                120,
+                &["--serve", dist, "--ready", cue, "--more", "300"],
+            )
+        })
+    };
+    wait_for("the page playing", LONG, || cue.exists());
+    relay.kill();
+    // The relay's downtime is the scenario, not a wait for something.
+    std::thread::sleep(Duration::from_secs(3));
+    relay.start_again();
+    let seen = watching.join().unwrap();
+    assert!(seen.frames >= 420, "{seen}");
+    assert!(seen.relay_restarts >= 1, "{seen}");
+    assert!(seen.long_stalls >= 1, "{seen}");
+    assert_eq!(seen.status, "playing", "{seen}");
+    publisher.stop_ok("moq-pub");
+}

@@ -26,6 +26,7 @@ import { PathMeter, encode } from "./feedback";
 import { Channel, type InputFigures, Reporter } from "./input";
 import { type Credential, parseCredential } from "./seal";
 import { Controls } from "./controls";
+import { Deaf } from "./deaf";
 import { Limits } from "./limits";
 import { type Figures, Meter } from "./meter";
 import { play, readCatalog } from "./player";
@@ -114,6 +115,7 @@ interface PageFigures extends Figures {
   fullscreen: boolean;
   keyboard_locked: boolean;
   reconnects: number;
+  relay_restarts: number;
   server: string;
 }
 
@@ -128,6 +130,8 @@ const state = {
   keyboardLocked: false,
   /** Sessions begun after the first: the path, the server or the broadcast went and came back. */
   reconnects: 0,
+  /** Of those, the sessions ended because their relay answered a fresh dial and not them. */
+  relayRestarts: 0,
   /** The server this session dials (host:port). */
   server: urls[0].host,
 };
@@ -142,6 +146,7 @@ Object.assign(window, {
       fullscreen: document.fullscreenElement !== null,
       keyboard_locked: state.keyboardLocked,
       reconnects: state.reconnects,
+      relay_restarts: state.relayRestarts,
       server: state.server,
     }),
   },
@@ -216,8 +221,9 @@ async function session() {
     captureMouse.hidden = controls === undefined;
     state.status = "playing";
     say(undefined);
-    // Playing ends with the broadcast, or with the connection.
+    // Playing ends with the broadcast, or with the connection (or its relay restarted).
     connection.closed.then(() => stop.abort());
+    watchForRestart(url, connection, stop);
     await play(broadcast, catalog, { canvas, meter, path, limits }, stop.signal);
   } finally {
     stop.abort();
@@ -228,6 +234,54 @@ async function session() {
     handle.close();
     connection.close();
   }
+}
+
+/** The session ended because its relay restarted: dial again at once. */
+let redialAtOnce = false;
+
+/**
+ * While playing, end the session as soon as its relay is found to have restarted under it:
+ * the connection has heard nothing for a while (see deaf.ts) and a fresh dial is answered.
+ * The browser's idle timeout would end it only seconds later. Where the browser does not
+ * count the connection's packets (headless Chromium's getStats has none), what it heard is
+ * the media that came, and the standing subscription is what it keeps asking: a Lantern host
+ * sends a picture at least every 100 ms, a still one again.
+ */
+function watchForRestart(url: URL, connection: Net.Connection.Established, stop: AbortController) {
+  const deaf = new Deaf();
+  let dialing = false;
+  let looks = 0;
+  const heard = async () => {
+    const stats = await connection.stats().catch(() => undefined);
+    looks++;
+    const received = stats?.packetsReceived ?? meter.bytesReceived;
+    return deaf.check(nowUs(), received, stats?.packetsSent ?? looks);
+  };
+  const watch = setInterval(async () => {
+    if (dialing || !(await heard())) return;
+    dialing = true;
+    try {
+      const [dialed, webtransport] = dial(url);
+      const fresh = await Net.Connection.connect(dialed, {
+        websocket: { enabled: false },
+        webtransport,
+        signal: AbortSignal.timeout(2_500),
+      });
+      fresh.close();
+      // Answered while this connection still hears nothing: its relay lost it.
+      if (await heard()) {
+        console.warn("lantern: the relay answered a fresh dial and not this connection: it restarted");
+        state.relayRestarts++;
+        redialAtOnce = true;
+        stop.abort();
+      }
+    } catch {
+      // Not answered: the path is dead for now, or the relay still down.
+    } finally {
+      dialing = false;
+    }
+  }, 250);
+  stop.signal.addEventListener("abort", () => clearInterval(watch));
 }
 
 async function run() {
@@ -257,7 +311,8 @@ async function run() {
     backoff = played ? 500 : Math.min(backoff * 2, 5000);
     // Moving on to another server goes at once; around the whole list, it backs off.
     const movingOn = urls.length > 1 && (played || failed % urls.length !== 0);
-    await sleep(movingOn ? 100 : backoff);
+    await sleep(redialAtOnce ? 0 : movingOn ? 100 : backoff);
+    redialAtOnce = false;
   }
 }
 

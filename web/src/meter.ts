@@ -159,6 +159,11 @@ export class Meter {
     return atUs + this.clock.get().offsetUs - thenUs;
   }
 
+  /** Media bytes received so far. */
+  get bytesReceived(): number {
+    return this.#bytes;
+  }
+
   received(bytes: number) {
     this.#firstByteAt ??= performance.now();
     this.#bytes += bytes;

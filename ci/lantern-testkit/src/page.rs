@@ -78,6 +78,9 @@ pub struct PageFigures {
     pub keyboard_locked: bool,
     /// Sessions begun after the first.
     pub reconnects: u64,
+    /// Of those, the sessions ended because their relay answered a fresh dial and not them
+    /// (it restarted).
+    pub relay_restarts: u64,
     /// The server the page dials (host:port).
     pub server: String,
     /// Added by play.mjs: the page's address when read.
