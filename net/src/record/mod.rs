@@ -263,9 +263,8 @@ impl Recorder {
                     self.leave_out();
                     return Ok(());
                 };
-                let clock = self.clock.get();
                 if self.rejoined {
-                    let restarted = match (self.part_clock, clock) {
+                    let restarted = match (self.part_clock, self.clock.get()) {
                         (Some(part), Some(now)) => part != now,
                         // A catalog without a clock: time going back on a fragment not taken
                         // already (the first one after the broadcast came back tells).
@@ -284,7 +283,9 @@ impl Recorder {
                 if !timeline.is_new(&fragment) {
                     return Ok(());
                 }
-                self.part_clock = self.part_clock.or(clock);
+                if self.part_clock.is_none() {
+                    self.part_clock = self.clock.get();
+                }
                 let fresh = timeline.length().is_zero();
                 let ready = timeline.push(fragment);
                 if fresh && !ready.is_empty() {
