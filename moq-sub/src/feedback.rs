@@ -29,12 +29,12 @@ impl Path {
 }
 
 /// Send `path`'s reports through `sender` until `stop`, counting each one handed over in
-/// `handed`; `estimate` is the connection's receive-side bandwidth (what the far end's
-/// congestion controller says it can send here).
+/// `handed`; `estimate` is the current connection's receive-side bandwidth (what the far
+/// end's congestion controller says it can send here), swapped when the connection is.
 pub async fn send(
     path: Path,
     mut sender: FeedbackSender,
-    estimate: moq_net::bandwidth::Consumer,
+    estimate: tokio::sync::watch::Receiver<moq_net::bandwidth::Consumer>,
     handed: Arc<AtomicU64>,
     stop: CancellationToken,
 ) {
@@ -48,7 +48,8 @@ pub async fn send(
         }
         let report = {
             let mut meter = path.lock();
-            meter.path_estimate(estimate.peek().map(|rate| rate.as_bps() / 1000));
+            let kbps = estimate.borrow().peek().map(|rate| rate.as_bps() / 1000);
+            meter.path_estimate(kbps);
             meter.report(clock::now_unix_us())
         };
         let Some(report) = report else { continue };

@@ -144,11 +144,13 @@ async fn play_moq(
     let endpoint = client.clone();
     let stop = cancel.child_token();
     let handed = Arc::new(AtomicU64::new(0));
+    // The far end's estimate of this path, from whichever connection the keeper holds now.
+    let (estimate, estimates) = tokio::sync::watch::channel(connection.recv_bandwidth());
     if let Some(sender) = hooks.feedback.take() {
         tokio::spawn(feedback::send(
             hooks.path.clone(),
             sender,
-            connection.recv_bandwidth(),
+            estimates,
             handed.clone(),
             stop.clone(),
         ));
@@ -159,6 +161,7 @@ async fn play_moq(
             connection,
             client,
             relays: url.clone(),
+            estimate,
         },
         hooks.link.clone(),
         handed,
@@ -273,11 +276,22 @@ async fn play_rtp(
     }
 }
 
-/// The connection to the relay (or server), and what dials it again.
+/// The connection to the relay (or server), what dials it again, and where the far end's
+/// estimate of the path is read from (the feedback's `path_kbps`).
 struct Link {
     connection: moq_tokio::Connection,
     client: moq_tokio::Client,
     relays: lantern_net::Relays,
+    estimate: tokio::sync::watch::Sender<moq_net::bandwidth::Consumer>,
+}
+
+impl Link {
+    /// Go on over `connection`, ending the one held; the feedback reads its estimate now.
+    fn replace(&mut self, connection: moq_tokio::Connection) {
+        self.connection.abort(moq_net::Error::Timeout);
+        self.connection = connection;
+        self.estimate.send_replace(self.connection.recv_bandwidth());
+    }
 }
 
 /// Keep the link until `stop`, then hand its connection back: keep `figures` told of its
@@ -316,8 +330,7 @@ async fn keep_link(
                 "the connection stopped sending (nothing out for {} s): redialing",
                 lantern_proto::mute::MUTE_US / 1_000_000
             );
-            link.connection.abort(moq_net::Error::Timeout);
-            link.connection = link.client.connect(link.relays.addrs());
+            link.replace(link.client.connect(link.relays.addrs()));
             monitor = link.connection.monitor();
         } else if let Some(fresh) = redial.check(&link.connection).await {
             tracing::warn!(
@@ -327,8 +340,7 @@ async fn keep_link(
                  over that"
             );
             figures.replaced(fresh.silent);
-            link.connection.abort(moq_net::Error::Timeout);
-            link.connection = fresh.connection;
+            link.replace(fresh.connection);
             monitor = link.connection.monitor();
         }
     }
