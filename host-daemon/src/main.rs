@@ -625,6 +625,7 @@ fn run_spec(args: RunArgs) -> Spec {
         tls_root: connect.tls_root,
         trust_http_fingerprint: Some(connect.trust_http_fingerprint),
         tls_insecure: Some(connect.tls_insecure),
+        websocket_fallback: Some(connect.websocket_fallback),
         moq_version: connect.moq_version,
         idle_timeout: connect.idle_timeout,
         give_up: connect.give_up,

@@ -517,6 +517,33 @@ fn fails_with(program: std::path::PathBuf, args: &[&str], needle: &str) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// A network that lets TCP through but not UDP, so QUIC never connects: a viewer does not
+/// slip onto WebSocket unasked (a stream over TCP waits behind every lost packet), and its
+/// error says what would help; asked, both ends play over it.
+#[test]
+fn websocket_only_when_asked_for_where_udp_is_blocked() {
+    let relay = Relay::start();
+    let tcp = TcpOnly::start(relay.port);
+    let url = format!("http://127.0.0.1:{}/anon", tcp.port);
+    fails_with(
+        bin("moq-sub"),
+        &[
+            "--url",
+            &url,
+            "--name",
+            "tcp",
+            "--timeout",
+            "4",
+            "-o",
+            "/dev/null",
+        ],
+        "--websocket-fallback",
+    );
+    let fallback = ["--websocket-fallback"];
+    let (stamps, stats) = play(&url, "tcp", 60, &fallback, &fallback);
+    check(&stamps, &stats, 60);
+}
+
 #[test]
 fn errors_are_one_clear_line() {
     let dead = format!("http://127.0.0.1:{}/anon", free_port());
@@ -534,6 +561,17 @@ fn errors_are_one_clear_line() {
         bin("moq-sub"),
         &["--url", "ftp://x/", "--timeout", "2"],
         "unsupported scheme",
+    );
+    fails_with(
+        bin("moq-sub"),
+        &[
+            "--url",
+            "http://192.0.2.1:4443/anon",
+            "--tls-fingerprint",
+            "00",
+            "--websocket-fallback",
+        ],
+        "in the clear",
     );
     fails_with(
         bin("moq-sub"),

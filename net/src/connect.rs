@@ -50,6 +50,14 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "VERSION")]
     pub moq_version: Vec<String>,
 
+    /// Where QUIC (UDP) cannot get through, fall back to WebSocket over TCP when QUIC has not
+    /// connected within a second. Off by default: a stream over TCP waits behind every lost
+    /// packet, and a race with a slow QUIC handshake would put a player on it for good. Only
+    /// with `https://` relays (the fallback to an `http://` one would be plain `ws://`, in the
+    /// clear), or on this machine.
+    #[arg(long)]
+    pub websocket_fallback: bool,
+
     /// Give up if the first connection (or the broadcast) is not up within this many seconds.
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub timeout: f64,
@@ -91,6 +99,11 @@ pub struct ConnectArgs {
 const IDLE_ALONE: f64 = 6.0;
 const IDLE_WITH_FALLBACK: f64 = 1.2;
 
+/// With `--websocket-fallback`, QUIC's head start: a handshake across an ocean and back
+/// (and a certificate fetched over HTTP first) still wins it. moq-tokio gives none to a
+/// server where WebSocket won once in this process.
+const WEBSOCKET_AFTER: Duration = Duration::from_secs(1);
+
 /// The first redial after a drop comes this soon; the next ones back off (×2) to
 /// [`REDIAL_MAX`], so a relay that comes back is found within about a second.
 const REDIAL_FIRST: Duration = Duration::from_millis(200);
@@ -111,6 +124,7 @@ impl Default for ConnectArgs {
             trust_http_fingerprint: false,
             tls_insecure: false,
             moq_version: Vec::new(),
+            websocket_fallback: false,
             timeout: 10.0,
             idle_timeout: None,
             give_up: None,
@@ -187,6 +201,13 @@ impl ConnectArgs {
                 redacted(&url)
             )));
         }
+        if url.scheme() == "http" && self.websocket_fallback && !is_loopback(&url) {
+            return Err(Error::Config(format!(
+                "--url {}: --websocket-fallback would send the stream (and its token) over plain \
+                 ws://, in the clear; use https://",
+                redacted(&url)
+            )));
+        }
         if let Some(token) = &self.token {
             url.query_pairs_mut().append_pair("jwt", token);
         }
@@ -221,6 +242,8 @@ impl ConnectArgs {
         config.backoff.max = REDIAL_MAX;
         config.backoff.multiplier = 2;
         config.backoff.timeout = give_up.unwrap_or(Duration::ZERO);
+        config.websocket.enabled = Some(self.websocket_fallback);
+        config.websocket.delay = WEBSOCKET_AFTER;
         config.tls.fingerprint = self.tls_fingerprint.clone();
         config.tls.root = self.tls_root.clone();
         if self.tls_insecure {

@@ -18,7 +18,7 @@ pub enum Error {
         source: moq_tokio::Error,
     },
     #[error(
-        "cannot connect to {url}: no session within {timeout:?} (is the relay running and the URL right?)"
+        "cannot connect to {url}: no session within {timeout:?} (is the relay running and the URL right? where UDP is blocked, --websocket-fallback tries TCP)"
     )]
     ConnectTimeout { url: String, timeout: Duration },
     #[error(

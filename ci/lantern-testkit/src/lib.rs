@@ -772,6 +772,37 @@ impl Netem {
     }
 }
 
+/// A port where only TCP reaches the server on `to` (its HTTP, its WebSocket) and UDP goes
+/// nowhere: a network that blocks QUIC. Each connection is copied both ways by two threads
+/// until either side closes.
+pub struct TcpOnly {
+    pub port: u16,
+}
+
+impl TcpOnly {
+    pub fn start(to: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut into);
+                        let _ = into.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        Self { port }
+    }
+}
+
 /// `GET http://ADDR/PATH` on loopback, the body (plain HTTP/1.1, as the direct server and
 /// moq-relay answer `/certificate.sha256`).
 pub fn http_get(addr: &str, path: &str) -> String {

@@ -195,6 +195,12 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_insecure: Option<bool>,
 
+    /// Fall back to WebSocket over TCP where QUIC cannot reach an `https://` relay
+    /// [default: false].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket_fallback: Option<bool>,
+
     /// Offer only these MoQ protocol versions (e.g. `moq-lite-03`) [default: every one].
     #[arg(long, value_name = "VERSION")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -322,6 +328,7 @@ impl Spec {
             audio_frame_ms: self.audio_frame_ms.or(d.audio_frame_ms),
             trust_http_fingerprint: self.trust_http_fingerprint.or(d.trust_http_fingerprint),
             tls_insecure: self.tls_insecure.or(d.tls_insecure),
+            websocket_fallback: self.websocket_fallback.or(d.websocket_fallback),
             moq_version: list(self.moq_version, d.moq_version),
             idle_timeout: self.idle_timeout.or(d.idle_timeout),
             give_up: self.give_up.or(d.give_up),
@@ -420,6 +427,7 @@ impl Create {
                 tls_root: spec.tls_root,
                 trust_http_fingerprint: spec.trust_http_fingerprint.unwrap_or(false),
                 tls_insecure: spec.tls_insecure.unwrap_or(false),
+                websocket_fallback: spec.websocket_fallback.unwrap_or(false),
                 moq_version: spec.moq_version,
                 timeout,
                 idle_timeout: spec.idle_timeout,
@@ -654,6 +662,7 @@ mod tests {
             "bitrate_mode": "fixed", "max_bitrate": 9000, "min_bitrate": 300,
             "audio_frame_ms": 20.0, "audio_bitrate": 64, "idle_timeout": 3.0, "give_up": 60.0,
             "moq_version": ["moq-lite-03"], "trust_http_fingerprint": true, "timeout": 5.0,
+            "websocket_fallback": true,
         }))
         .config(&Spec::default())
         .unwrap();
@@ -685,6 +694,7 @@ mod tests {
         );
         assert_eq!(connect.moq_version, ["moq-lite-03"]);
         assert!(connect.trust_http_fingerprint && !connect.tls_insecure);
+        assert!(connect.websocket_fallback);
         // The relay's wait is the request's; the start-up steps keep their 10 s.
         assert_eq!(connect.timeout, 5.0);
         assert_eq!(config.timeout, Duration::from_secs(10));
