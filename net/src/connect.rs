@@ -51,9 +51,10 @@ pub struct ConnectArgs {
     pub moq_version: Vec<String>,
 
     /// Where QUIC (UDP) cannot get through, fall back to WebSocket over TCP when QUIC has not
-    /// connected within a second. Off by default: a stream over TCP waits behind every lost
-    /// packet, and a race with a slow QUIC handshake would put a player on it for good. Only
-    /// with `https://` relays (the fallback to an `http://` one would be plain `ws://`, in the
+    /// connected within a second: to watch only. Through moq-relay the viewer's datagrams (its
+    /// input, its reports on the path) do not arrive over it, and the stream waits behind
+    /// every lost packet. Off by default, so a slow QUIC handshake never puts a player on it.
+    /// Only with `https://` relays (to an `http://` one the fallback is plain `ws://`, in the
     /// clear), or on this machine.
     #[arg(long)]
     pub websocket_fallback: bool,
