@@ -195,8 +195,8 @@ pub struct Spec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_insecure: Option<bool>,
 
-    /// Fall back to WebSocket over TCP where QUIC cannot reach an `https://` relay
-    /// [default: false].
+    /// Fall back to WebSocket over TCP where QUIC cannot reach an `https://` relay; through
+    /// moq-relay the players' input (datagrams) does not arrive over it [default: false].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub websocket_fallback: Option<bool>,
