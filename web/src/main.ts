@@ -177,12 +177,8 @@ async function session() {
   state.status = "connecting";
   state.server = url.host;
   say(`Connecting to ${url.host}…`);
-  const [dialed, webtransport] = dial(url);
-  const connection = await Net.Connection.connect(dialed, {
-    websocket: { enabled: false },
-    webtransport,
-    signal: AbortSignal.timeout(10_000),
-  });
+  const connection = freshDial ?? (await connect(url, 10_000));
+  freshDial = undefined;
   const stop = new AbortController();
   const handle = connection.announcedBroadcast(Net.Path.from(name));
   let controls: Controls | undefined;
@@ -236,8 +232,18 @@ async function session() {
   }
 }
 
-/** The session ended because its relay restarted: dial again at once. */
-let redialAtOnce = false;
+/** Dial `url` (WebTransport only), giving up after `ms`. */
+async function connect(url: URL, ms: number): Promise<Net.Connection.Established> {
+  const [dialed, webtransport] = dial(url);
+  return Net.Connection.connect(dialed, {
+    websocket: { enabled: false },
+    webtransport,
+    signal: AbortSignal.timeout(ms),
+  });
+}
+
+/** The session ended because its relay restarted: the fresh dial that found it, for the next. */
+let freshDial: Net.Connection.Established | undefined;
 
 /**
  * While playing, end the session as soon as its relay is found to have restarted under it:
@@ -261,19 +267,16 @@ function watchForRestart(url: URL, connection: Net.Connection.Established, stop:
     if (dialing || !(await heard())) return;
     dialing = true;
     try {
-      const [dialed, webtransport] = dial(url);
-      const fresh = await Net.Connection.connect(dialed, {
-        websocket: { enabled: false },
-        webtransport,
-        signal: AbortSignal.timeout(2_500),
-      });
-      fresh.close();
-      // Answered while this connection still hears nothing: its relay lost it.
-      if (await heard()) {
+      const fresh = await connect(url, 2_500);
+      // Answered while this connection still hears nothing: its relay lost it, and the
+      // next session goes on over the fresh one.
+      if (!stop.signal.aborted && (await heard())) {
         console.warn("lantern: the relay answered a fresh dial and not this connection: it restarted");
         state.relayRestarts++;
-        redialAtOnce = true;
+        freshDial = fresh;
         stop.abort();
+      } else {
+        fresh.close();
       }
     } catch {
       // Not answered: the path is dead for now, or the relay still down.
@@ -306,13 +309,13 @@ async function run() {
     // A session that played for a while starts the backoff over.
     const played = performance.now() - started > 10_000;
     failed = played ? 0 : failed + 1;
-    // The next server, if there are several: a relay that failed is tried again last.
-    current = (current + 1) % urls.length;
+    // The next server, if there are several: a relay that failed is tried again last (one
+    // that restarted and answered the fresh dial is kept).
+    if (!freshDial) current = (current + 1) % urls.length;
     backoff = played ? 500 : Math.min(backoff * 2, 5000);
     // Moving on to another server goes at once; around the whole list, it backs off.
     const movingOn = urls.length > 1 && (played || failed % urls.length !== 0);
-    await sleep(redialAtOnce ? 0 : movingOn ? 100 : backoff);
-    redialAtOnce = false;
+    if (!freshDial) await sleep(movingOn ? 100 : backoff);
   }
 }
 
