@@ -177,7 +177,9 @@ async function session() {
   state.status = "connecting";
   state.server = url.host;
   say(`Connecting to ${url.host}…`);
-  const connection = freshDial ?? (await connect(url, 10_000));
+  // A redial is bounded as moq-sub's are: a relay that came back answers a new handshake
+  // sooner than the retransmissions of one begun while it was down.
+  const connection = freshDial ?? (await connect(url, state.reconnects === 0 ? FIRST_DIAL_MS : REDIAL_DIAL_MS));
   freshDial = undefined;
   const stop = new AbortController();
   const handle = connection.announcedBroadcast(Net.Path.from(name));
@@ -232,6 +234,24 @@ async function session() {
   }
 }
 
+/** The first dial's bound; every later one's (moq-sub's is 2 s). */
+const FIRST_DIAL_MS = 10_000;
+const REDIAL_DIAL_MS = 2_500;
+/** The wait before redialing after a session that played, doubling while dials fail, up to
+ * the most: as moq-sub's, so a relay that comes back is found within about a second. */
+const REDIAL_FIRST_MS = 200;
+const REDIAL_MAX_MS = 1_000;
+
+/** Why a dial or a session failed, in a line: @moq/net tries several transports and reports
+ * their failures together. */
+function reason(err: unknown): string {
+  if (err instanceof AggregateError) {
+    const all = [...new Set(err.errors.map(reason))];
+    return all.length > 0 ? all.join("; ") : "no answer";
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Dial `url` (WebTransport only), giving up after `ms`. */
 async function connect(url: URL, ms: number): Promise<Net.Connection.Established> {
   const [dialed, webtransport] = dial(url);
@@ -267,7 +287,7 @@ function watchForRestart(url: URL, connection: Net.Connection.Established, stop:
     if (dialing || !(await heard())) return;
     dialing = true;
     try {
-      const fresh = await connect(url, 2_500);
+      const fresh = await connect(url, REDIAL_DIAL_MS);
       // Answered while this connection still hears nothing: its relay lost it, and the
       // next session goes on over the fresh one.
       if (!stop.signal.aborted && (await heard())) {
@@ -288,7 +308,7 @@ function watchForRestart(url: URL, connection: Net.Connection.Established, stop:
 }
 
 async function run() {
-  let backoff = 500;
+  let backoff = REDIAL_FIRST_MS;
   // Sessions in a row that failed before playing: once each server has had its turn, wait.
   let failed = 0;
   for (;;) {
@@ -299,7 +319,7 @@ async function run() {
       state.error = undefined;
       say(`"${name}" ended: waiting for it to come back…`);
     } catch (err) {
-      const text = err instanceof Error ? err.message : String(err);
+      const text = reason(err);
       state.error = text;
       say(`${host}: ${text}. Trying again…`);
       console.warn("lantern:", err);
@@ -312,7 +332,7 @@ async function run() {
     // The next server, if there are several: a relay that failed is tried again last (one
     // that restarted and answered the fresh dial is kept).
     if (!freshDial) current = (current + 1) % urls.length;
-    backoff = played ? 500 : Math.min(backoff * 2, 5000);
+    backoff = played ? REDIAL_FIRST_MS : Math.min(backoff * 2, REDIAL_MAX_MS);
     // Moving on to another server goes at once; around the whole list, it backs off.
     const movingOn = urls.length > 1 && (played || failed % urls.length !== 0);
     if (!freshDial) await sleep(movingOn ? 100 : backoff);
