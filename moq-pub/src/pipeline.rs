@@ -6,7 +6,7 @@
 //! (one filling, one waiting, one encoding, one spare).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
@@ -33,6 +33,10 @@ pub(crate) struct Options {
     pub rate: Option<(RateControl, Feedback)>,
     /// The direct server's sessions, to report each second.
     pub seats: Option<lantern_net::listen::Seats>,
+    /// Set by the network when a relay took the broadcast again (after a drop or a restart):
+    /// every viewer behind it starts over, and a keyframe spares them the wait for the next.
+    /// (The track's demand does not say so: the old connection's subscription outlives it.)
+    pub rejoined: Arc<AtomicBool>,
 }
 
 /// Counters the two threads share.
@@ -61,6 +65,7 @@ pub(crate) fn run(
 
     let mut rate = options.rate.take();
     let seats = options.seats.take();
+    let rejoined = options.rejoined.clone();
     let capture = {
         let (mailbox, counters, cancel) = (mailbox.clone(), counters.clone(), cancel.clone());
         std::thread::Builder::new()
@@ -85,6 +90,10 @@ pub(crate) fn run(
     // A still screen's repeats come a few a second: keyframes by time too, for joiners.
     let mut keyframes = KeyframeClock::new(settings.gop, format.fps);
     let nudge = Duration::from_micros(frame_us * 3 / 2);
+    // Someone who starts listening (the first viewer, a relay that came back and subscribes
+    // again for its viewers) gets a keyframe at once: the group under way began before it.
+    let demand = video.moq.as_ref().map(VideoTrack::demand);
+    let mut listened = false;
     loop {
         let (mut frame, captured) = match mailbox.take(encoder.holding().then_some(nudge)) {
             Ok(slot) => slot,
@@ -121,6 +130,15 @@ pub(crate) fn run(
             keyframe = decision.keyframe;
         }
         keyframe |= keyframes.due(captured.capture_us);
+        keyframe |= rejoined.swap(false, Ordering::Relaxed);
+        if let Some(demand) = &demand {
+            let listens = demand.is_used();
+            if listens && !listened {
+                tracing::debug!("the video track has a listener again: a keyframe");
+                keyframe = true;
+            }
+            listened = listens;
+        }
         let (mut bytes, mut made_keyframe) = (0, false);
         let outcome = encoder.encode(&mut frame, captured.capture_us, keyframe, |packet| {
             bytes += packet.data.len();

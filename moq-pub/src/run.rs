@@ -2,6 +2,8 @@
 //! and the recording), go on the network, and run the audio thread and the video pipeline
 //! until the source ends, the frames are sent, or a stop.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -142,6 +144,10 @@ pub async fn publish(
                 Network::Listen(_, seats) => Some(seats.clone()),
                 _ => None,
             },
+            rejoined: match &network {
+                Network::Relay(link) => link.rejoined.clone(),
+                _ => Arc::default(),
+            },
         };
         tokio::task::spawn_blocking(move || {
             pipeline::run(video, &settings, video_track, options, stop, events)
@@ -236,6 +242,8 @@ struct RelayLink {
     sampler: tokio::task::JoinHandle<()>,
     feedback: rate::Feedback,
     redial: lantern_net::Redial,
+    /// Told when the relay takes the broadcast again (see [`pipeline::Options::rejoined`]).
+    rejoined: Arc<AtomicBool>,
 }
 
 impl RelayLink {
@@ -253,6 +261,7 @@ impl RelayLink {
         );
         self.connection.abort(moq_net::Error::Timeout);
         self.connection = fresh.connection;
+        self.rejoined.store(true, Ordering::Relaxed);
         self.sampler.abort();
         self.sampler = tokio::spawn(sample_send_bandwidth(
             self.connection.send_bandwidth(),
@@ -295,6 +304,7 @@ impl Network {
                     sampler,
                     feedback: feedback.clone(),
                     redial,
+                    rejoined: Arc::default(),
                 }))
             }
             Target::Listen(serve) => {
@@ -358,6 +368,7 @@ impl Network {
                             if link.connection.epoch() > 1 =>
                         {
                             tracing::info!(url, "back on the relay: publishing again");
+                            link.rejoined.store(true, Ordering::Relaxed);
                         }
                         Ok(_) => {}
                         Err(source) => {
