@@ -51,9 +51,9 @@ pub struct ConnectArgs {
     pub moq_version: Vec<String>,
 
     /// Where QUIC (UDP) cannot get through, fall back to WebSocket over TCP when QUIC has not
-    /// connected within a second: to watch only. Through moq-relay the viewer's datagrams (its
-    /// input, its reports on the path) do not arrive over it, and the stream waits behind
-    /// every lost packet. Off by default, so a slow QUIC handshake never puts a player on it.
+    /// connected within a second: for the picture and sound only. Through moq-relay no
+    /// datagram crosses it (a player's input, a viewer's reports on the path), and the stream
+    /// waits behind every lost packet. Off by default, so a slow QUIC handshake never puts a player on it.
     /// Only with `https://` relays (to an `http://` one the fallback is plain `ws://`, in the
     /// clear), or on this machine.
     #[arg(long)]
