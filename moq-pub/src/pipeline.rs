@@ -35,7 +35,6 @@ pub(crate) struct Options {
     pub seats: Option<lantern_net::listen::Seats>,
     /// Set by the network when a relay took the broadcast again (after a drop or a restart):
     /// every viewer behind it starts over, and a keyframe spares them the wait for the next.
-    /// (The track's demand does not say so: the old connection's subscription outlives it.)
     pub rejoined: Arc<AtomicBool>,
 }
 
@@ -90,10 +89,6 @@ pub(crate) fn run(
     // A still screen's repeats come a few a second: keyframes by time too, for joiners.
     let mut keyframes = KeyframeClock::new(settings.gop, format.fps);
     let nudge = Duration::from_micros(frame_us * 3 / 2);
-    // Someone who starts listening (the first viewer, a relay that came back and subscribes
-    // again for its viewers) gets a keyframe at once: the group under way began before it.
-    let demand = video.moq.as_ref().map(VideoTrack::demand);
-    let mut listened = false;
     loop {
         let (mut frame, captured) = match mailbox.take(encoder.holding().then_some(nudge)) {
             Ok(slot) => slot,
@@ -131,14 +126,6 @@ pub(crate) fn run(
         }
         keyframe |= keyframes.due(captured.capture_us);
         keyframe |= rejoined.swap(false, Ordering::Relaxed);
-        if let Some(demand) = &demand {
-            let listens = demand.is_used();
-            if listens && !listened {
-                tracing::debug!("the video track has a listener again: a keyframe");
-                keyframe = true;
-            }
-            listened = listens;
-        }
         let (mut bytes, mut made_keyframe) = (0, false);
         let outcome = encoder.encode(&mut frame, captured.capture_us, keyframe, |packet| {
             bytes += packet.data.len();

@@ -140,11 +140,6 @@ impl VideoTrack {
         self.clock.micros(unix_us)
     }
 
-    /// Who listens to the track (a relay, a viewer, the recorder).
-    pub fn demand(&self) -> moq_net::track::Demand {
-        self.track.demand()
-    }
-
     /// Publish one encoded access unit captured at `pts_us`. A keyframe starts a new group.
     pub fn write(&mut self, data: &[u8], pts_us: u64) -> Result<(), Error> {
         let pts = self.clock.pts(pts_us)?;

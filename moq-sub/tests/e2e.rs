@@ -309,60 +309,6 @@ fn a_direct_server_at_its_session_cap_lets_a_newcomer_take_an_idle_sessions_plac
     drop((waiting, waiting_log, playing, publisher));
 }
 
-/// The first viewer of a stream under way gets a keyframe at once (the publisher's track has
-/// a listener again), not at the next group: here groups are half a minute long (1800 frames
-/// at 60 fps), and the viewer, which skips a group it joins behind live, waited it out.
-#[test]
-fn a_stream_under_way_gives_its_first_viewer_a_keyframe() {
-    let relay = Relay::start();
-    let publisher = spawn(
-        bin("moq-pub"),
-        &[
-            "--url",
-            &relay.url(),
-            "--name",
-            "late",
-            "--width",
-            "640",
-            "--height",
-            "360",
-            "--gop",
-            "1800",
-        ],
-    );
-    // The stream under way is the scenario, not a wait for something.
-    std::thread::sleep(Duration::from_secs(3));
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out.y4m");
-    let args = [
-        "--url",
-        &relay.url(),
-        "--name",
-        "late",
-        "--frames",
-        "60",
-        "--stats",
-    ];
-    let mut args = args.to_vec();
-    args.extend(["--timeout", "20", "-o", out.to_str().unwrap()]);
-    let sub = spawn(bin("moq-sub"), &args).finish(LONG);
-    assert!(
-        sub.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sub.stderr)
-    );
-    let shown: Vec<u32> = stamps(&out)
-        .into_iter()
-        .flatten()
-        .map(|s| s.frame)
-        .collect();
-    assert_eq!(shown.len(), 60, "{shown:?}");
-    // Joined live, about three seconds in, neither at the group's start nor at the next
-    // group (frame 1800), which is where a viewer of the same stream began before.
-    assert!(shown[0] > 30 && shown[0] < 1800, "{shown:?}");
-    publisher.interrupt_clean("moq-pub", LONG);
-}
-
 #[test]
 fn direct_from_moq_pub_listen() {
     let port = free_port();
