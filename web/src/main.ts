@@ -177,9 +177,9 @@ async function session() {
   state.status = "connecting";
   state.server = url.host;
   say(`Connecting to ${url.host}…`);
-  // A redial is bounded as moq-sub's are: a relay that came back answers a new handshake
+  // A redial is bounded (see redialBoundMs): a relay that came back answers a new handshake
   // sooner than the retransmissions of one begun while it was down.
-  const connection = freshDial ?? (await connect(url, state.reconnects === 0 ? FIRST_DIAL_MS : REDIAL_DIAL_MS));
+  const connection = freshDial ?? (await connect(url, state.reconnects === 0 ? FIRST_DIAL_MS : redialBoundMs()));
   freshDial = undefined;
   const stop = new AbortController();
   const handle = connection.announcedBroadcast(Net.Path.from(name));
@@ -234,9 +234,16 @@ async function session() {
   }
 }
 
-/** The first dial's bound; every later one's (moq-sub's is 2 s). */
+/** The first dial's bound. */
 const FIRST_DIAL_MS = 10_000;
-const REDIAL_DIAL_MS = 2_500;
+
+/** A later dial's bound: 2.5 s, or eight round trips of the path last measured, where a
+ * dial takes four or five (the certificate's fetch, QUIC's handshake, WebTransport's CONNECT,
+ * moq's SETUP) and a lost packet one more: across a satellite a fixed bound would never let a
+ * dial finish. */
+function redialBoundMs(): number {
+  return Math.max(2_500, 8 * (meter.rttMs ?? 0));
+}
 /** The wait before redialing after a session that played, doubling while dials fail, up to
  * the most: as moq-sub's, so a relay that comes back is found within about a second. */
 const REDIAL_FIRST_MS = 200;
@@ -287,7 +294,7 @@ function watchForRestart(url: URL, connection: Net.Connection.Established, stop:
     if (dialing || !(await heard())) return;
     dialing = true;
     try {
-      const fresh = await connect(url, REDIAL_DIAL_MS);
+      const fresh = await connect(url, redialBoundMs());
       // Answered while this connection still hears nothing: its relay lost it, and the
       // next session goes on over the fresh one.
       if (!stop.signal.aborted && (await heard())) {
