@@ -7,6 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 
+pub mod throttle;
+
 /// What every binary logs of the MoQ stack by default: its warnings, but not those it gives
 /// on every ordinary run of Lantern's (the certificate fetched over HTTP to be pinned by
 /// fingerprint, a viewer dialing an address rather than a name, a session closed without
@@ -19,21 +21,27 @@ const MOQ: &str =
 /// recording did (where it began, its parts, what it wrote), but not each connection made.
 const NET: &str = "lantern_net=warn,lantern_net::record=info";
 
-/// Log to stderr, filtered by `RUST_LOG` or else by errors, the MoQ stack's warnings, the
-/// network library's (see [`NET`]), and `own` (the binary's own targets, e.g.
-/// `moq_pub=info`); colour only on a terminal.
+/// Log to stderr, filtered by `RUST_LOG` or else by errors, the MoQ stack's warnings (those
+/// that repeat thinned, see [`throttle`]), the network library's (see [`NET`]), and `own`
+/// (the binary's own targets, e.g. `moq_pub=info`); colour only on a terminal.
 pub fn init_logging(own: &str) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let default = match own {
         "" => format!("error,{MOQ},{NET}"),
         own => format!("error,{MOQ},{NET},{own}"),
     };
+    let (filter, thinned) = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) => (filter, None),
+        Err(_) => (default.into(), Some(throttle::Throttle::default())),
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default.into()),
-        )
+        .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
+        .finish()
+        .with(thinned)
         .init();
 }
 
