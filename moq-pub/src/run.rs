@@ -256,8 +256,8 @@ impl RelayLink {
         tracing::warn!(
             url = self.url,
             silent_s = fresh.silent.as_secs_f64(),
-            "the relay stopped answering and answered a fresh dial (it restarted): publishing \
-             again over that"
+            "the relay stopped answering and a fresh dial was answered (it restarted, or a \
+             fallback took over): publishing again over that"
         );
         self.connection.abort(moq_net::Error::Timeout);
         self.connection = fresh.connection;
@@ -296,7 +296,8 @@ impl Network {
                     connection.send_bandwidth(),
                     feedback.clone(),
                 ));
-                let redial = lantern_net::Redial::new(client.clone(), relays);
+                let deaf_after = args.deaf_after(&relays)?;
+                let redial = lantern_net::Redial::new(client.clone(), relays, deaf_after);
                 Self::Relay(Box::new(RelayLink {
                     connection,
                     client,

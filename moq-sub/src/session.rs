@@ -134,9 +134,10 @@ async fn play_moq(
         };
         let dialing = client.connect(relays.addrs());
         let connection = lantern_net::established(dialing, &relays, config.timeout).await?;
-        Ok::<_, Error>((connection, client, relays))
+        let deaf_after = connect.deaf_after(&relays)?;
+        Ok::<_, Error>((connection, client, relays, deaf_after))
     };
-    let (connection, client, url) = tokio::select! {
+    let (connection, client, url, deaf_after) = tokio::select! {
         connection = dial => connection?,
         () = cancel.cancelled() => return Ok(Outcome::empty()),
     };
@@ -161,6 +162,7 @@ async fn play_moq(
             connection,
             client,
             relays: url.clone(),
+            deaf_after,
             estimate,
         },
         hooks.link.clone(),
@@ -282,6 +284,8 @@ struct Link {
     connection: moq_tokio::Connection,
     client: moq_tokio::Client,
     relays: lantern_net::Relays,
+    /// How long the connection may hear nothing before a fresh dial looks for the relay.
+    deaf_after: Duration,
     estimate: tokio::sync::watch::Sender<moq_net::bandwidth::Consumer>,
 }
 
@@ -309,7 +313,8 @@ async fn keep_link(
 ) -> Result<moq_tokio::Connection, lantern_net::Error> {
     let mut every = tokio::time::interval(lantern_net::Redial::EVERY);
     let mut mute = lantern_proto::mute::Mute::new();
-    let mut redial = lantern_net::Redial::new(link.client.clone(), link.relays.clone());
+    let mut redial =
+        lantern_net::Redial::new(link.client.clone(), link.relays.clone(), link.deaf_after);
     let mut monitor = link.connection.monitor();
     loop {
         tokio::select! {
@@ -336,8 +341,8 @@ async fn keep_link(
             tracing::warn!(
                 url = %link.relays,
                 silent_s = fresh.silent.as_secs_f64(),
-                "the relay stopped answering and answered a fresh dial (it restarted): going on \
-                 over that"
+                "the relay stopped answering and a fresh dial was answered (it restarted, or a \
+                 fallback took over): going on over that"
             );
             figures.replaced(fresh.silent);
             link.replace(fresh.connection);

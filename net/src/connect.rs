@@ -152,6 +152,15 @@ impl ConnectArgs {
         })
     }
 
+    /// How long a connection to `relays` may hear nothing while it sends before a fresh dial
+    /// looks for the relay again (see [`Redial`]): [`lantern_proto::deaf::deaf_after_us`] of
+    /// its idle timeout.
+    pub fn deaf_after(&self, relays: &Relays) -> Result<Duration, Error> {
+        let idle = seconds("--idle-timeout", self.idle_timeout(relays))?;
+        let after = lantern_proto::deaf::deaf_after_us(idle.as_micros() as u64);
+        Ok(Duration::from_micros(after))
+    }
+
     /// How long to keep redialing after a drop (`--give-up`), `default` when not given;
     /// None: for as long as it takes.
     pub fn give_up(&self, default: Option<Duration>) -> Result<Option<Duration>, Error> {
@@ -419,11 +428,13 @@ impl Redial {
     /// How often the connection is looked at.
     pub const EVERY: Duration = Duration::from_millis(250);
 
-    pub fn new(client: moq_tokio::Client, relays: Relays) -> Self {
+    /// Watch connections of `client` to `relays`, deaf after `deaf_after` (see
+    /// [`ConnectArgs::deaf_after`]).
+    pub fn new(client: moq_tokio::Client, relays: Relays, deaf_after: Duration) -> Self {
         Self {
             client,
             relays,
-            deaf: lantern_proto::deaf::Deaf::new(),
+            deaf: lantern_proto::deaf::Deaf::after(deaf_after.as_micros() as u64),
             dial: None,
             start: tokio::time::Instant::now(),
         }
@@ -457,7 +468,7 @@ impl Redial {
         let answered = self.dial.take()?.await.ok().flatten();
         let silent = Duration::from_micros(self.deaf.silent_us(now_us));
         // A dial that gave up (as the old connection will have): watch afresh.
-        self.deaf = lantern_proto::deaf::Deaf::new();
+        self.deaf = lantern_proto::deaf::Deaf::after(self.deaf.after_us());
         answered.map(|connection| Replaced { connection, silent })
     }
 }
@@ -587,9 +598,14 @@ mod tests {
         assert_eq!(two.idle_timeout(&two.relays().unwrap()), IDLE_WITH_FALLBACK);
         let told = ConnectArgs {
             idle_timeout: Some(0.5),
-            ..two
+            ..two.clone()
         };
         assert_eq!(told.idle_timeout(&told.relays().unwrap()), 0.5);
+        // A silent connection is looked for afresh before it would end itself.
+        let deaf = |args: &ConnectArgs| args.deaf_after(&args.relays().unwrap()).unwrap();
+        assert_eq!(deaf(&one), Duration::from_millis(2500));
+        assert_eq!(deaf(&two), Duration::from_millis(600));
+        assert_eq!(deaf(&told), Duration::from_millis(250));
         let zero = ConnectArgs {
             idle_timeout: Some(0.0),
             ..one

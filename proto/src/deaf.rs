@@ -12,7 +12,9 @@
 //! peer's retransmissions back off (after 2 s of outage on loopback the relay's next comes
 //! 1.3 s after the path is back); a fresh dial then resumes sooner, the subscriptions moving
 //! to it. [`DEAF_US`] is longer than a cellular fade's usual 1–1.5 s, which the connection
-//! rides out alone. Pure: every call takes the time.
+//! rides out alone. Where the connection itself gives up sooner (a short idle timeout, as
+//! with other relays to go to), it is deaf after half of that: see [`deaf_after_us`]. Pure:
+//! every call takes the time.
 
 /// Nothing received for this long, while sending, is deaf: a live peer answers what it is
 /// sent within a round trip, and acknowledges a stream's packets as they come.
@@ -22,16 +24,42 @@ pub const DEAF_US: u64 = 2_500_000;
 /// keep-alive's retransmission; a quiet but live connection's keep-alive is answered).
 pub const DEAF_SENT: u64 = 2;
 
+/// How long a connection whose idle timeout is `idle_us` may hear nothing before it is deaf:
+/// [`DEAF_US`], or half the idle timeout where that is shorter. A connection that ends itself
+/// after 1.2 s of silence (the default with other relays to go to) would otherwise be gone
+/// before it was found deaf, and only then redial; half of it leaves room for its two
+/// keep-alives (a quarter of the idle timeout apart) to go unanswered first.
+pub fn deaf_after_us(idle_us: u64) -> u64 {
+    (idle_us / 2).min(DEAF_US)
+}
+
 /// Watches one connection's packets received against those it sends.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Deaf {
     /// Packets received when last seen to change, when, and packets sent then.
     heard: Option<(u64, u64, u64)>,
+    /// Hearing nothing this long (µs) is deaf.
+    after_us: u64,
+}
+
+impl Default for Deaf {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Deaf {
+    /// Deaf after [`DEAF_US`].
     pub fn new() -> Self {
-        Self::default()
+        Self::after(DEAF_US)
+    }
+
+    /// Deaf after `after_us` of hearing nothing (see [`deaf_after_us`]).
+    pub fn after(after_us: u64) -> Self {
+        Self {
+            heard: None,
+            after_us,
+        }
     }
 
     /// At `now_us`, with the connection's packets received and sent so far (`None` while it
@@ -43,7 +71,7 @@ impl Deaf {
         };
         match self.heard {
             Some((heard, since, sent_then)) if heard == received => {
-                now_us.saturating_sub(since) >= DEAF_US
+                now_us.saturating_sub(since) >= self.after_us
                     && sent.saturating_sub(sent_then) >= DEAF_SENT
             }
             // Heard something (or a new connection's count): watch from here.
@@ -52,6 +80,11 @@ impl Deaf {
                 false
             }
         }
+    }
+
+    /// Hearing nothing this long (µs) is deaf.
+    pub fn after_us(&self) -> u64 {
+        self.after_us
     }
 
     /// How long it has heard nothing, at `now_us` (zero before the first check).
@@ -132,6 +165,29 @@ mod tests {
         let mut deaf = Deaf::new();
         assert_eq!(deaf_at(&mut deaf, 9, packets).first(), Some(&(7_500 * MS)));
         assert_eq!(deaf.silent_us(9_000 * MS), 4_000 * MS);
+    }
+
+    #[test]
+    fn with_a_short_idle_timeout_it_is_deaf_after_half_of_it() {
+        assert_eq!(deaf_after_us(6_000 * MS), DEAF_US);
+        assert_eq!(deaf_after_us(1_200 * MS), 600 * MS);
+        // A publisher whose relay died at 5 s: found at 5.75 s (looked at every 250 ms)
+        // rather than at 7.5 s, which its 1.2 s idle timeout would not have lived to see.
+        let packets = |now: u64| {
+            let heard = now.min(5_000 * MS);
+            (heard / (2 * MS), now / (2 * MS))
+        };
+        let mut deaf = Deaf::after(deaf_after_us(1_200 * MS));
+        assert_eq!(deaf_at(&mut deaf, 8, packets).first(), Some(&(5_750 * MS)));
+        // A viewer's keep-alives (every 300 ms) going unanswered after its stream stopped.
+        let viewer = |now: u64| {
+            let received = now.min(5_000 * MS) / (2 * MS);
+            let sent =
+                now.min(5_000 * MS) / (20 * MS) + now.saturating_sub(5_000 * MS) / (300 * MS);
+            (received, sent)
+        };
+        let mut deaf = Deaf::after(deaf_after_us(1_200 * MS));
+        assert_eq!(deaf_at(&mut deaf, 8, viewer).first(), Some(&(5_750 * MS)));
     }
 
     #[test]
