@@ -101,22 +101,27 @@ impl Shutdown {
             signal: Arc::new(OnceLock::new()),
         };
         let (token, signal) = (shutdown.token.clone(), shutdown.signal.clone());
+        // Both watched from here on, each by one stream for the process's life: a signal that
+        // comes between two waits is kept for the next (a `ctrl_c()` made anew for each wait
+        // misses one that came before it).
+        use tokio::signal::unix::{SignalKind, signal as watch};
+        let (Ok(mut int), Ok(mut term)) = (
+            watch(SignalKind::interrupt()),
+            watch(SignalKind::terminate()),
+        ) else {
+            tracing::warn!("cannot watch SIGINT and SIGTERM: they end the process at once");
+            return shutdown;
+        };
         tokio::spawn(async move {
-            let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            else {
-                tracing::warn!("cannot watch SIGTERM: only Ctrl-C stops cleanly");
-                return;
-            };
             let first = tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = int.recv() => "SIGINT",
                 _ = term.recv() => "SIGTERM",
             };
             let _ = signal.set(first);
             tracing::info!(signal = first, "stopping");
             token.cancel();
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             eprintln!("second signal: exiting at once");

@@ -193,6 +193,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 lantern_netem::describe(&down),
                 lantern_netem::describe(&up)
             );
+            // One stream for the run: a `ctrl_c()` made anew each turn missed a SIGINT that
+            // came while a report was written, and ci/bench waited on the proxy for good.
+            let mut interrupt =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                    .context("watching SIGINT")?;
             let proxy = Proxy::start(listen, to, up, down, !no_tcp).await?;
             eprintln!("lantern-netem: {} → {to} ({described})", proxy.addr());
             let deadline = async {
@@ -208,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut last = proxy.stats();
             loop {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
+                    _ = interrupt.recv() => break,
                     done = &mut deadline => { done.context("--seconds")?; break }
                     _ = tick.tick() => {
                         let now = proxy.stats();
