@@ -470,7 +470,7 @@ impl Redial {
         let answered = self.dial.take()?.await.ok().flatten();
         let silent = Duration::from_micros(self.deaf.silent_us(now_us));
         // A dial that gave up (as the old connection will have): watch afresh.
-        self.deaf = lantern_proto::deaf::Deaf::after(self.deaf.after_us());
+        self.deaf.forget();
         answered.map(|connection| Replaced { connection, silent })
     }
 }

@@ -82,9 +82,9 @@ impl Deaf {
         }
     }
 
-    /// Hearing nothing this long (µs) is deaf.
-    pub fn after_us(&self) -> u64 {
-        self.after_us
+    /// Watch afresh from the next check, as for a new connection.
+    pub fn forget(&mut self) {
+        self.heard = None;
     }
 
     /// How long it has heard nothing, at `now_us` (zero before the first check).
