@@ -128,14 +128,14 @@ pub const HOLD_US: u64 = 400_000;
 /// Growth a second, far from the last congestion, and near it.
 pub const FAST_GROWTH: f64 = 0.8;
 pub const SLOW_GROWTH: f64 = 0.25;
+/// An estimate grows no further above what reaches the viewer than this.
+pub const HEADROOM: f64 = 1.5;
 /// A viewer that received over its [`LONG`] latest reports this share of what its path
 /// carried when it last congested, with no queue, has a wider path now: growth is fast again.
 pub const WIDENED_SHARE: f64 = 1.1;
 /// Growth a second after an outage, back to [`RECOVER_SHARE`] of what the
 /// path carried before it: a dead zone's end is no new path to probe from the bottom.
 pub const RECOVERY_GROWTH: f64 = 3.0;
-/// An estimate grows no further above what reaches the viewer than this.
-pub const HEADROOM: f64 = 1.5;
 pub const RECOVER_SHARE: f64 = 0.5;
 /// Growth a second from a blind start back to the start rate: twice an outage's, as the
 /// start is a tenth where an outage's way back starts from 0.8 of what drains.
@@ -880,7 +880,7 @@ impl Viewer {
         // way back to the start rate is not held to them: what was sent lags the target
         // there by design, and a burst at the start rate is what the user asked for.
         let arrives = received.max(long.unwrap_or(0.0));
-        let limited = received < 0.5 * sent.unwrap_or(0.0).min(self.estimate)
+        let limited = sent.is_some_and(|sent| received < 0.5 * sent.min(self.estimate))
             || (!self.starting
                 && (self.estimate > HEADROOM * arrives
                     || sent.is_some_and(|sent| self.estimate > 3.0 * sent)));
